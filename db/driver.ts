@@ -1,0 +1,100 @@
+/**
+ * The one driver interface every engine implements (mysql2, postgres, PGlite).
+ *
+ * Placeholders are the engine's own: `?` on MySQL/MariaDB, `$1…$n` on PostgreSQL and PGlite.
+ * Query files write both texts side by side (see `db/sql.ts` for the shared-text helper).
+ * Driver types never leave `db/`: rows come back as plain objects, ids as JS numbers,
+ * timestamps as `Date` in UTC.
+ */
+
+/** SQL text family. PGlite speaks the Postgres dialect. */
+export type Dialect = 'mysql' | 'postgres'
+/** The concrete engine behind a `Db`. */
+export type Engine = 'mysql' | 'postgres' | 'pglite'
+
+export type Row = Record<string, unknown>
+
+export interface ExecResult {
+  /** Matched rows (not "changed" rows) on every engine: guards belong in WHERE. */
+  affectedRows: number
+  /** MySQL AUTO_INCREMENT id of the first inserted row; undefined elsewhere (use RETURNING). */
+  insertId?: number
+}
+
+/** What a statement runs on: the pool, or one transaction's connection. */
+export interface Queryable {
+  readonly dialect: Dialect
+  readonly engine: Engine
+  /** Runs a statement and returns its rows. */
+  query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>
+  /** Runs a statement that returns no rows (or whose rows are not needed). */
+  execute(sql: string, params?: readonly unknown[]): Promise<ExecResult>
+}
+
+export interface TransactionOptions {
+  /** How many times to re-run `fn` on deadlock / lock-wait / serialization errors (default 3). */
+  retries?: number
+}
+
+export interface Db extends Queryable {
+  /**
+   * Runs `fn` in one READ COMMITTED transaction. The whole function is re-run on the engine's
+   * retryable contention errors (MySQL 1213/1205, Postgres 40P01/40001/55P03), so `fn` must do
+   * nothing but SQL: never a WhatsApp call, never a side effect that cannot be repeated.
+   */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>
+  /** Server version string, read once at open (e.g. "10.11.19-MariaDB", "15.20", "PGlite"). */
+  readonly serverVersion: string
+  close(): Promise<void>
+}
+
+/** Base class of every error a driver translates. */
+export class DbError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = new.target.name
+  }
+}
+
+/** A unique index rejected the row (MySQL 1062, Postgres 23505). A signal, never retried. */
+export class UniqueViolationError extends DbError {
+  constructor(readonly constraint: string | undefined, options?: { cause?: unknown }) {
+    super(`unique constraint violated${constraint ? `: ${constraint}` : ''}`, options)
+  }
+}
+
+/** The database cannot be reached or dropped the connection. The API answers 503. */
+export class DatabaseUnavailableError extends DbError {}
+
+/** Contention that survived every retry of `transaction()`. */
+export class ContentionError extends DbError {}
+
+/** The engine is too old or misconfigured for the queue's guarantees. Refuse to start. */
+export class UnsupportedDatabaseError extends DbError {}
+
+/** Converts a driver's id value (number, numeric string or bigint) to a safe JS integer. */
+export function toId(value: unknown): number {
+  const n = typeof value === 'bigint' ? Number(value) : Number(value)
+  if (!Number.isSafeInteger(n)) throw new DbError(`id is not a safe integer: ${String(value)}`)
+  return n
+}
+
+/** Same as `toId` but keeps SQL NULL as null. */
+export function toIdOrNull(value: unknown): number | null {
+  return value === null || value === undefined ? null : toId(value)
+}
+
+/** Converts a driver's timestamp (Date, or string from some code paths) to a Date or null. */
+export function toDate(value: unknown): Date | null {
+  if (value === null || value === undefined) return null
+  if (value instanceof Date) return value
+  const d = new Date(typeof value === 'string' && !/[zZ]|[+-]\d\d:?\d\d$/.test(value) ? `${value}Z` : String(value))
+  if (Number.isNaN(d.getTime())) throw new DbError(`not a timestamp: ${String(value)}`)
+  return d
+}
+
+/** Jittered sleep used between transaction retries (20–200 ms, QUEUE.md §4.4). */
+export function retryDelay(attempt: number, random: () => number = Math.random): Promise<void> {
+  const ms = Math.min(200, 20 * 2 ** attempt) * (0.5 + random() / 2) + 20 * random()
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

@@ -1,0 +1,169 @@
+import mysql from 'mysql2/promise'
+import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise'
+import {
+  ContentionError, DatabaseUnavailableError, UniqueViolationError, UnsupportedDatabaseError, retryDelay,
+  type Db, type ExecResult, type Queryable, type Row, type TransactionOptions,
+} from '../driver.js'
+
+export interface MysqlOptions {
+  url: string
+  /** Pool size; the API and runner each need only a handful. */
+  connectionLimit?: number
+  /** Workers cannot use eval-based row parsers (EDGE.md). */
+  disableEval?: boolean
+  /** Discrete connection fields (Hyperdrive hands these out); override the URL's parts. */
+  connection?: { host: string; port: number; user: string; password: string; database: string }
+}
+
+// errno values (QUEUE.md §4.4): 1213 deadlock rolls back the whole transaction, 1205 lock-wait
+// timeout only the statement, so both get an explicit ROLLBACK before the retry.
+const RETRYABLE = new Set([1213, 1205])
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'POOL_CLOSED', 'ER_CONNECTION_KILLED',
+])
+
+function translate(err: unknown): unknown {
+  const e = err as { errno?: number; code?: string; message?: string; fatal?: boolean }
+  if (e?.errno === 1062) {
+    const m = /for key '([^']+)'/.exec(e.message ?? '')
+    return new UniqueViolationError(m?.[1]?.split('.').pop(), { cause: err })
+  }
+  if ((e?.code && UNAVAILABLE_CODES.has(e.code)) || e?.fatal || e?.errno === 1927 || e?.errno === 2013 || e?.errno === 2006) {
+    return new DatabaseUnavailableError(`database unavailable: ${e.code ?? e.message}`, { cause: err })
+  }
+  return err
+}
+
+function wrap(conn: { query: Pool['query'] }, engine: 'mysql'): Queryable {
+  return {
+    dialect: 'mysql',
+    engine,
+    async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
+      try {
+        const [rows] = await conn.query(sql, params as unknown[])
+        return rows as T[]
+      } catch (err) {
+        throw translate(err)
+      }
+    },
+    async execute(sql: string, params: readonly unknown[] = []): Promise<ExecResult> {
+      try {
+        const [res] = await conn.query(sql, params as unknown[])
+        const header = res as ResultSetHeader
+        return { affectedRows: header.affectedRows ?? 0, insertId: header.insertId || undefined }
+      } catch (err) {
+        throw translate(err)
+      }
+    },
+  }
+}
+
+/** Parses "8.0.36", "10.11.19-MariaDB-0+deb12u1" into a verdict, per QUEUE.md §4.1. */
+export function checkMysqlVersion(version: string): void {
+  const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10))
+  const mariadb = /mariadb/i.test(version)
+  const n = major * 10000 + minor * 100 + patch
+  if (mariadb && n < 100600) {
+    throw new UnsupportedDatabaseError(`MariaDB ${version} is too old: the queue needs MariaDB 10.6 or newer (SKIP LOCKED).`)
+  }
+  if (!mariadb && n < 80001) {
+    throw new UnsupportedDatabaseError(`MySQL ${version} is too old: the queue needs MySQL 8.0.1 or newer (SKIP LOCKED).`)
+  }
+}
+
+export async function openMysql(options: MysqlOptions): Promise<Db> {
+  const base = options.connection
+    ? { ...options.connection }
+    : { uri: options.url }
+  const pool = mysql.createPool({
+    ...base,
+    connectionLimit: options.connectionLimit ?? 10,
+    // utf8mb4 on the wire, or emoji fail with error 1366 (QUEUE.md §4.1).
+    charset: 'utf8mb4_unicode_ci',
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+    dateStrings: false,
+    enableKeepAlive: true,
+    waitForConnections: true,
+    queueLimit: 0,
+    connectTimeout: 5000,
+    ...(options.disableEval ? { disableEval: true } : {}),
+  } as mysql.PoolOptions)
+
+  let mariadb = false
+  // Every pooled connection gets the session settings before its first use: queries issued here are
+  // queued on the connection ahead of the caller's.
+  pool.on('connection', (conn) => {
+    const c = conn as unknown as { query: (sql: string, cb?: (err: unknown) => void) => void }
+    const ignore = () => {}
+    c.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', ignore)
+    c.query("SET SESSION time_zone = '+00:00'", ignore)
+    c.query('SET SESSION innodb_lock_wait_timeout = 5', ignore)
+    // A vanished client keeps its locks until the server ends its connection (QUEUE.md §4.1).
+    c.query(mariadb ? 'SET SESSION idle_transaction_timeout = 15' : 'SET SESSION wait_timeout = 300', ignore)
+  })
+
+  let version: string
+  try {
+    const [rows] = await pool.query('SELECT VERSION() AS v, @@log_bin AS log_bin, @@binlog_format AS fmt')
+    const row = (rows as Row[])[0]!
+    version = String(row.v)
+    mariadb = /mariadb/i.test(version)
+    checkMysqlVersion(version)
+    const fmt = String(row.fmt ?? '').toUpperCase()
+    if (Number(row.log_bin) === 1 && fmt !== 'ROW' && !(mariadb && fmt === 'MIXED')) {
+      throw new UnsupportedDatabaseError(
+        `binlog_format=${fmt} is unsafe with SKIP LOCKED; set binlog_format=ROW${mariadb ? ' (or MIXED)' : ''}.`,
+      )
+    }
+  } catch (err) {
+    await pool.end().catch(() => {})
+    throw translate(err)
+  }
+  // Connections created before the version was known: reset them so they pick up the right settings.
+  await pool.query('SELECT 1')
+
+  const root = wrap(pool, 'mysql')
+  return {
+    ...root,
+    serverVersion: version,
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+      const retries = opts.retries ?? 3
+      for (let attempt = 0; ; attempt++) {
+        let conn: PoolConnection
+        try {
+          conn = await pool.getConnection()
+        } catch (err) {
+          throw translate(err)
+        }
+        let healthy = true
+        try {
+          await conn.query('BEGIN')
+          const result = await fn(wrap(conn, 'mysql'))
+          await conn.query('COMMIT')
+          return result
+        } catch (err) {
+          try {
+            await conn.query('ROLLBACK')
+          } catch {
+            healthy = false
+          }
+          const e = err as { errno?: number; cause?: { errno?: number } }
+          const errno = e?.errno ?? e?.cause?.errno
+          if (errno === undefined || !RETRYABLE.has(errno)) throw translate(err)
+          if (attempt >= retries) throw new ContentionError(`transaction gave up after ${retries + 1} tries`, { cause: err })
+        } finally {
+          if (healthy) conn.release()
+          else conn.destroy()
+        }
+        await retryDelay(attempt)
+      }
+    },
+    async close() {
+      await pool.end()
+    },
+  }
+}
+
