@@ -71,9 +71,9 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     connection: {
       TimeZone: 'UTC',
       default_transaction_isolation: 'read committed',
-      lock_timeout: '5s',
-      statement_timeout: '30s',
-      idle_in_transaction_session_timeout: '15s',
+      lock_timeout: 5000,
+      statement_timeout: 30_000,
+      idle_in_transaction_session_timeout: 15_000,
       application_name: 'wa-gateway',
     },
   })

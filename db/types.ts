@@ -1,0 +1,104 @@
+/**
+ * Domain types shared by the API, the runner and the dashboard.
+ *
+ * Glossary
+ * - **session**: one WhatsApp number (a linked device), named `^[A-Za-z0-9_-]{1,40}$`; `default` always exists.
+ * - **message**: one queued outbound text or image; its row is also the audit log entry.
+ * - **lease**: a runner's time-limited right to hold a session's socket (`owner`, `lease_until`), fenced by
+ *   `lease_epoch`, which grows on every takeover.
+ * - **claim**: moving a session's next due message from `pending` to `sending` under the lease, in one
+ *   transaction with the throttle slot (`next_send_at`).
+ * - **rescue / reconcile**: what a new lease holder does with the one message a crashed owner left `sending`.
+ * - **opt-out**: a contact replied STOP; their messages become `opted_out` and are never sent.
+ */
+
+/** Every state a message can be in. Each transition lives in `db/queries/`, guarded by the state it expects. */
+export const MESSAGE_STATES = [
+  /** Accepted by the API (`enqueueMessage`), requeued after a transient error, or resent by the API. Leaves by claim or opt-out. */
+  'pending',
+  /** Claimed by the session's lease holder (`markSending`); at most one per session. Leaves by finalize, requeue, fail or takeover. */
+  'sending',
+  /** Written to WhatsApp (`finalizeSent`); receipts then fill `delivered_at` / `read_at`. Pruned after retention. */
+  'sent',
+  /** Permanent error or attempts exhausted (`finalizeFailed`), or a negative ack. The API can resend it. */
+  'failed',
+  /** The contact opted out (at claim, or in bulk on STOP). The API can resend it after the contact opts in again. */
+  'opted_out',
+] as const
+export type MessageStatus = (typeof MESSAGE_STATES)[number]
+
+export const SESSION_STATES = ['online', 'offline', 'connecting'] as const
+export type SessionStatus = (typeof SESSION_STATES)[number]
+
+export const OPT_IN_STATES = ['pending', 'yes', 'no'] as const
+export type OptIn = (typeof OPT_IN_STATES)[number]
+
+export type MessageType = 'text' | 'image'
+
+/** Session names everywhere a name is accepted, URL paths included. */
+export const SESSION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,40}$/
+export const DEFAULT_SESSION = 'default'
+
+export interface SessionRecord {
+  name: string
+  status: SessionStatus
+  phone: string | null
+  lastSeen: Date | null
+  qrCode: string | null
+  qr: string | null
+  detail: string | null
+  owner: string | null
+  leaseEpoch: number
+  leaseUntil: Date
+  nextSendAt: Date
+  pausedUntil: Date | null
+  reconnectRequestedAt: Date | null
+  deleteRequestedAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface MessageRecord {
+  id: number
+  session: string
+  phone: string
+  type: MessageType
+  body: string | null
+  mediaId: number | null
+  status: MessageStatus
+  attempts: number
+  availableAt: Date
+  waMessageId: string | null
+  claimedBy: string | null
+  claimEpoch: number | null
+  claimedAt: Date | null
+  sentAt: Date | null
+  deliveredAt: Date | null
+  readAt: Date | null
+  error: string | null
+  idempotencyKey: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface ContactRecord {
+  phone: string
+  optIn: OptIn
+  optInAt: Date | null
+  name: string | null
+  lid: string | null
+  lastInboundAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface MediaRecord {
+  id: number
+  bytes: Uint8Array
+  mime: string
+  size: number
+  width: number
+  height: number
+  sha256: string
+  createdAt: Date
+}
