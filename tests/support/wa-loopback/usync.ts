@@ -1,0 +1,62 @@
+import { getBinaryNodeChild, getBinaryNodeChildren, type BinaryNode } from '@whiskeysockets/baileys'
+import type { LoopbackContext } from './context.js'
+import type { CompanionDevice } from './directory.js'
+import { lidJid, pnJid } from './directory.js'
+
+/**
+ * Answers `usync` IQs for the protocols Baileys sends: `devices` (device list per user), `lid` (PN → LID), and
+ * `contact` (used by `onWhatsApp`). Every number is on the loopback WhatsApp: unknown numbers become simulated
+ * contacts with a primary phone (device 0).
+ *
+ * For the asking device's own account only that device is listed, so Baileys sends no copy to the account's primary
+ * phone; the loopback does not simulate a paired account's own phone.
+ */
+export function answerUsync(ctx: LoopbackContext, asker: CompanionDevice, iq: BinaryNode): BinaryNode {
+	const usync = getBinaryNodeChild(iq, 'usync')
+	const queryNode = getBinaryNodeChild(usync, 'query')
+	const protocols = new Set(Array.isArray(queryNode?.content) ? queryNode.content.map(node => node.tag) : [])
+	const users = getBinaryNodeChildren(getBinaryNodeChild(usync, 'list'), 'user')
+
+	const answers = users.map(user => {
+		const phone = phoneOfUser(ctx, user)
+		const jid = user.attrs.jid ?? (phone ? pnJid(phone) : '')
+		if (!phone) return { tag: 'user', attrs: { jid }, content: [] } satisfies BinaryNode
+		const content: BinaryNode[] = []
+		if (protocols.has('devices')) content.push(devicesNode(phone === asker.phone ? [asker] : []))
+		if (protocols.has('lid')) content.push({ tag: 'lid', attrs: { val: lidJid(ctx.directory.lidFor(phone)) } })
+		if (protocols.has('contact')) content.push({ tag: 'contact', attrs: { type: 'in' } })
+		return { tag: 'user', attrs: { jid }, content } satisfies BinaryNode
+	})
+
+	return {
+		tag: 'iq',
+		attrs: { from: 's.whatsapp.net', type: 'result', id: iq.attrs.id! },
+		content: [
+			{
+				tag: 'usync',
+				attrs: { ...(usync?.attrs ?? {}) },
+				content: [
+					{ tag: 'result', attrs: {} },
+					{ tag: 'list', attrs: {}, content: answers }
+				]
+			}
+		]
+	}
+}
+
+/** A user is named by `jid` (PN or LID) or, for the contact protocol, by a `+phone` inside `<contact>`. */
+function phoneOfUser(ctx: LoopbackContext, user: BinaryNode): string | undefined {
+	if (user.attrs.jid) return ctx.directory.phoneOfJid(user.attrs.jid)
+	const contact = getBinaryNodeChild(user, 'contact')
+	const raw = contact?.content ? Buffer.from(contact.content as Uint8Array).toString() : ''
+	const digits = raw.replace(/\D/g, '')
+	return digits || undefined
+}
+
+/** Device 0 for a contact's phone, or the asking companion itself for its own account (with its key index). */
+function devicesNode(ownDevices: CompanionDevice[]): BinaryNode {
+	const list: BinaryNode[] = ownDevices.length
+		? ownDevices.map(device => ({ tag: 'device', attrs: { id: String(device.deviceId), 'key-index': String(device.keyIndex) } }))
+		: [{ tag: 'device', attrs: { id: '0' } }]
+	return { tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: list }] }
+}
