@@ -1,0 +1,135 @@
+import type { Db, Queryable } from '../driver.js'
+import { each, same } from '../sql.js'
+
+/**
+ * `auth_keys`: Baileys credentials and Signal keys per session, as opaque (already encrypted) bytes.
+ * Keyed by (`session`, `type`, `key_id`); creds are the row `type='creds', key_id='creds'`.
+ * The runner encrypts and decrypts (runner/whatsapp/auth-state.ts); nothing here sees plaintext.
+ */
+
+/** One write of a key store `set()`: a value to store, or null to delete the key. */
+export interface AuthWrite {
+  type: string
+  keyId: string
+  value: Uint8Array | null
+}
+
+// Rows per multi-row statement: the 812 pre-keys of a first login go out in 5 statements, far under
+// every engine's placeholder limit (65 535).
+const CHUNK = 200
+
+function bytes(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) return value
+  if (value instanceof ArrayBuffer) return new Uint8Array(value)
+  throw new Error(`auth_keys.value is not binary (${typeof value})`)
+}
+
+function toParam(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+}
+
+function placeholders(dialect: 'mysql' | 'postgres', from: number, count: number): string {
+  return Array.from({ length: count }, (_, i) => (dialect === 'mysql' ? '?' : `$${from + i}`)).join(', ')
+}
+
+/**
+ * The stored values of `ids` for one key type, in one statement. Missing ids are absent from the map.
+ * @example const m = await getAuthValues(db, 'default', 'pre-key', ['1', '2'])
+ */
+export async function getAuthValues(db: Queryable, session: string, type: string, ids: readonly string[]): Promise<Map<string, Uint8Array>> {
+  const out = new Map<string, Uint8Array>()
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const chunk = ids.slice(i, i + CHUNK)
+    const sql = `SELECT key_id, value
+  FROM auth_keys
+ WHERE session = ${db.dialect === 'mysql' ? '?' : '$1'}
+   AND type = ${db.dialect === 'mysql' ? '?' : '$2'}
+   AND key_id IN (${placeholders(db.dialect, 3, chunk.length)})`
+    for (const row of await db.query(sql, [session, type, ...chunk])) out.set(String(row.key_id), bytes(row.value))
+  }
+  return out
+}
+
+/** One stored value, or null. */
+export async function getAuthValue(db: Queryable, session: string, type: string, keyId: string): Promise<Uint8Array | null> {
+  return (await getAuthValues(db, session, type, [keyId])).get(keyId) ?? null
+}
+
+async function upsertRows(tx: Queryable, session: string, rows: { type: string; keyId: string; value: Uint8Array }[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK)
+    const params: unknown[] = []
+    const values: string[] = []
+    for (const r of chunk) {
+      params.push(session, r.type, r.keyId, toParam(r.value))
+      values.push(tx.dialect === 'mysql' ? '(?, ?, ?, ?, NOW(6))' : `(${placeholders('postgres', params.length - 3, 4)}, now())`)
+    }
+    // MySQL: ON DUPLICATE KEY UPDATE; Postgres/PGlite: ON CONFLICT on the primary key. Neither result is used
+    // as an ownership test (QUEUE.md §4.3): auth rows belong to whoever holds the session's lease.
+    const sql =
+      tx.dialect === 'mysql'
+        ? `INSERT INTO auth_keys (session, type, key_id, value, updated_at)
+VALUES ${values.join(',\n       ')}
+ON DUPLICATE KEY UPDATE value = VALUES(value), updated_at = NOW(6)`
+        : `INSERT INTO auth_keys (session, type, key_id, value, updated_at)
+VALUES ${values.join(',\n       ')}
+ON CONFLICT (session, type, key_id) DO UPDATE SET value = EXCLUDED.value, updated_at = now()`
+    await tx.execute(sql, params)
+  }
+}
+
+async function deleteKeys(tx: Queryable, session: string, type: string, ids: string[]): Promise<void> {
+  for (let i = 0; i < ids.length; i += CHUNK) {
+    const chunk = ids.slice(i, i + CHUNK)
+    const sql = `DELETE FROM auth_keys
+ WHERE session = ${tx.dialect === 'mysql' ? '?' : '$1'}
+   AND type = ${tx.dialect === 'mysql' ? '?' : '$2'}
+   AND key_id IN (${placeholders(tx.dialect, 3, chunk.length)})`
+    await tx.execute(sql, [session, type, ...chunk])
+  }
+}
+
+/**
+ * Applies one key store `set()` (several types at once, e.g. a session, an identity key and a pre-key
+ * deletion) in ONE transaction, with multi-row upserts: Baileys' transaction capability commits them
+ * together or retries the whole set (BAILEYS.md §4).
+ */
+export async function writeAuthValues(db: Db, session: string, writes: readonly AuthWrite[]): Promise<void> {
+  if (writes.length === 0) return
+  // Last write of a key wins, as it would if the writes ran one by one.
+  const last = new Map<string, AuthWrite>()
+  for (const w of writes) last.set(`${w.type}\0${w.keyId}`, w)
+  const upserts: { type: string; keyId: string; value: Uint8Array }[] = []
+  const deletes = new Map<string, string[]>()
+  for (const w of last.values()) {
+    if (w.value) upserts.push({ type: w.type, keyId: w.keyId, value: w.value })
+    else deletes.set(w.type, [...(deletes.get(w.type) ?? []), w.keyId])
+  }
+  await db.transaction(async (tx) => {
+    for (const [type, ids] of deletes) await deleteKeys(tx, session, type, ids)
+    await upsertRows(tx, session, upserts)
+  })
+}
+
+const WIPE = same(`DELETE FROM auth_keys
+ WHERE session = ?`)
+
+/** Deletes every credential and key of a session (logout, 401/411, delete). Returns the rows removed. */
+export async function wipeAuthState(db: Queryable, session: string): Promise<number> {
+  return (await db.execute(WIPE[db.dialect], [session])).affectedRows
+}
+
+const COUNT = each(
+  `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(value)), 0) AS bytes
+  FROM auth_keys
+ WHERE session = ?`,
+  `SELECT COUNT(*) AS n, COALESCE(SUM(octet_length(value)), 0) AS bytes
+  FROM auth_keys
+ WHERE session = $1`,
+)
+
+/** How many keys a session has stored and their total size (tests, benchmark, diagnostics). */
+export async function countAuthKeys(db: Queryable, session: string): Promise<{ keys: number; bytes: number }> {
+  const [row] = await db.query(COUNT[db.dialect], [session])
+  return { keys: Number(row?.n ?? 0), bytes: Number(row?.bytes ?? 0) }
+}

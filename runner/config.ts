@@ -1,0 +1,144 @@
+/**
+ * Runner configuration: one pure parser over an environment record (only `runner/main.ts` and the
+ * embedded `npm start` module read `process.env`). Every value is validated here, so a bad setting
+ * stops the process at startup with a message that names the variable, never on the first send.
+ */
+
+export type OptInMode = 'open' | 'confirm'
+
+export interface RunnerConfig {
+  /** Random gap between two sends of one session, in ms (QUEUE.md invariant 4). */
+  throttleMinMs: number
+  throttleMaxMs: number
+  /** Sessions one runner holds at most. */
+  capacity: number
+  /** Attempts before a transiently failing message becomes `failed`. */
+  maxAttempts: number
+  leaseTtlSeconds: number
+  leaseRenewSeconds: number
+  leaseFenceMarginSeconds: number
+  optInMode: OptInMode
+  stopConfirmation: string
+  startConfirmation: string
+  consentRequest: string
+  pauseOn463Hours: number
+  /** How often the runner looks for due messages, new sessions and commands (ms; ≤ 2000 by contract). */
+  pollMs: number
+  /** `last_seen` refresh while online (ms; ≤ 30 000 by contract). */
+  lastSeenMs: number
+  /** Backoff ceiling between reconnects (ms). */
+  reconnectMaxMs: number
+  /** A connection must stay open this long before the reconnect backoff resets (ms). */
+  stableAfterMs: number
+  /** Print QR codes to the terminal (stdout is a TTY, or `PRINT_QR=1`). */
+  printQr: boolean
+  /** Optional private port for /healthz and /metrics (a later issue serves them). */
+  metricsPort: number | null
+  /** Test-only crash hook (QUEUE.md §8); honoured only when the loopback trust is active. */
+  crashAt: CrashPoint | null
+  crashOn: number
+}
+
+export type CrashPoint = 'before-commit' | 'after-claim' | 'after-send'
+
+export const DEFAULT_STOP_CONFIRMATION =
+  'You have been unsubscribed and will not receive further messages. Reply YES to subscribe again.'
+export const DEFAULT_START_CONFIRMATION = 'You are subscribed. Reply STOP at any time to unsubscribe.'
+export const DEFAULT_CONSENT_REQUEST =
+  'We would like to send you notifications on WhatsApp. Reply YES to receive them, or STOP to opt out.'
+
+export class RunnerConfigError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'RunnerConfigError'
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = env[name]?.trim()
+  if (raw === undefined || raw === '') return fallback
+  if (!/^-?\d+$/.test(raw)) throw new RunnerConfigError(`${name} must be an integer (got "${raw}")`)
+  const n = Number.parseInt(raw, 10)
+  if (n < min || n > max) throw new RunnerConfigError(`${name} must be between ${min} and ${max} (got ${n})`)
+  return n
+}
+
+function num(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim()
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isFinite(n) || n < min || n > max) {
+    throw new RunnerConfigError(`${name} must be a number between ${min} and ${max} (got "${raw}")`)
+  }
+  return n
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  const raw = env[name]
+  if (raw === undefined || raw.trim() === '') return fallback
+  if (raw.length > 1000) throw new RunnerConfigError(`${name} is longer than 1000 characters`)
+  return raw
+}
+
+/**
+ * Parses and checks the runner's settings.
+ * @example const config = parseRunnerConfig(process.env, { stdoutIsTty: process.stdout.isTTY })
+ */
+export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } = {}): RunnerConfig {
+  const throttleMinMs = int(env, 'THROTTLE_MIN_MS', 8000, 0)
+  const throttleMaxMs = int(env, 'THROTTLE_MAX_MS', 22_000, 0)
+  if (throttleMaxMs < throttleMinMs) {
+    throw new RunnerConfigError(`THROTTLE_MAX_MS (${throttleMaxMs}) must not be below THROTTLE_MIN_MS (${throttleMinMs})`)
+  }
+  const leaseTtlSeconds = num(env, 'LEASE_TTL_SECONDS', 30, 1, 3600)
+  const leaseRenewSeconds = num(env, 'LEASE_RENEW_SECONDS', 10, 0.1, 3600)
+  const leaseFenceMarginSeconds = num(env, 'LEASE_FENCE_MARGIN_SECONDS', 5, 0, 3600)
+  if (leaseRenewSeconds + leaseFenceMarginSeconds >= leaseTtlSeconds) {
+    throw new RunnerConfigError(
+      `LEASE_RENEW_SECONDS (${leaseRenewSeconds}) + LEASE_FENCE_MARGIN_SECONDS (${leaseFenceMarginSeconds}) must be ` +
+        `below LEASE_TTL_SECONDS (${leaseTtlSeconds}), or every lease would fence itself before its renewal`,
+    )
+  }
+  const mode = (env.OPT_IN_MODE?.trim() || 'open').toLowerCase()
+  if (mode !== 'open' && mode !== 'confirm') {
+    throw new RunnerConfigError(`OPT_IN_MODE must be "open" or "confirm" (got "${env.OPT_IN_MODE}")`)
+  }
+  const crashRaw = env.QUEUE_CRASH_AT?.trim()
+  let crashAt: CrashPoint | null = null
+  if (crashRaw) {
+    if (crashRaw !== 'before-commit' && crashRaw !== 'after-claim' && crashRaw !== 'after-send') {
+      throw new RunnerConfigError(`QUEUE_CRASH_AT must be before-commit, after-claim or after-send (got "${crashRaw}")`)
+    }
+    crashAt = crashRaw
+  }
+  const metricsRaw = env.RUNNER_METRICS_PORT?.trim()
+  return {
+    throttleMinMs,
+    throttleMaxMs,
+    capacity: int(env, 'RUNNER_CAPACITY', 200, 1, 100_000),
+    maxAttempts: int(env, 'MAX_ATTEMPTS', 5, 1, 100),
+    leaseTtlSeconds,
+    leaseRenewSeconds,
+    leaseFenceMarginSeconds,
+    optInMode: mode,
+    stopConfirmation: text(env, 'STOP_CONFIRMATION', DEFAULT_STOP_CONFIRMATION),
+    startConfirmation: text(env, 'START_CONFIRMATION', DEFAULT_START_CONFIRMATION),
+    consentRequest: text(env, 'CONSENT_REQUEST', DEFAULT_CONSENT_REQUEST),
+    pauseOn463Hours: num(env, 'PAUSE_ON_463_HOURS', 24, 0, 24 * 365),
+    pollMs: int(env, 'RUNNER_POLL_MS', 1000, 50, 2000),
+    lastSeenMs: int(env, 'RUNNER_LAST_SEEN_MS', 20_000, 100, 30_000),
+    reconnectMaxMs: int(env, 'RECONNECT_MAX_MS', 60_000, 100, 60_000),
+    stableAfterMs: int(env, 'RECONNECT_STABLE_MS', 600_000, 100, 3_600_000),
+    printQr: env.PRINT_QR === '1' || (env.PRINT_QR !== '0' && Boolean(options.stdoutIsTty)),
+    metricsPort: metricsRaw ? int(env, 'RUNNER_METRICS_PORT', 0, 1, 65535) : null,
+    crashAt,
+    crashOn: int(env, 'QUEUE_CRASH_ON', 1, 1),
+  }
+}
+
+/** The defaults, with overrides (tests and in-process embedding). */
+export function runnerConfig(overrides: Partial<RunnerConfig> = {}): RunnerConfig {
+  return { ...parseRunnerConfig({}), ...overrides }
+}
