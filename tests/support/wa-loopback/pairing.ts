@@ -1,6 +1,7 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import {
 	Curve,
+	generateSignalPubKey,
 	getBinaryNodeChild,
 	hmacSign,
 	proto,
@@ -8,6 +9,7 @@ import {
 	WA_ADV_DEVICE_SIG_PREFIX,
 	type BinaryNode
 } from '@whiskeysockets/baileys'
+import { verifySignature } from 'libsignal/src/curve.js'
 import type { LoopbackConnection } from './connection.js'
 import type { CompanionDevice, Directory } from './directory.js'
 import { lidJid, normalizePhone, pnJid } from './directory.js'
@@ -203,7 +205,9 @@ function verifyDeviceSignature(reply: BinaryNode, details: Uint8Array, identityP
 	}
 	const signed = proto.ADVSignedDeviceIdentity.decode(identityNode.content)
 	const message = Buffer.concat([WA_ADV_DEVICE_SIG_PREFIX, details, identityPublic, accountPublic])
-	if (!signed.deviceSignature || !Curve.verify(identityPublic, message, signed.deviceSignature)) {
+	// libsignal's verifySignature returns false for a bad signature; Baileys' Curve.verify (rc14) discards that result
+	// and only fails on malformed input, so it cannot be used to check anything here
+	if (!signed.deviceSignature || !verifySignature(generateSignalPubKey(identityPublic), message, signed.deviceSignature)) {
 		throw new ScanError(502, 'the device signature in pair-device-sign does not verify')
 	}
 }
