@@ -1,0 +1,442 @@
+/**
+ * Runners and session leases (QUEUE.md §3, §6.2), and every write a runner makes to its own `sessions` rows.
+ *
+ * A lease is `owner` + `lease_until`, fenced by `lease_epoch`, which grows on every acquire. Every runner write
+ * to `sessions` carries `owner = ? AND lease_epoch = ?` in its WHERE clause, so a runner that lost its lease
+ * (expired, taken over, swept) changes nothing: the call returns `false` and the runner fences itself.
+ * Times are the database's (`NOW(6)` / `now()`); durations cross the boundary as seconds or milliseconds.
+ */
+import type { Db, Queryable, Row } from '../driver.js'
+import { toDate } from '../driver.js'
+import { each, same } from '../sql.js'
+import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
+
+/** A session this runner holds, with the fencing token to put on every write. */
+export type SessionLease = Pick<SessionRecord, 'name' | 'leaseEpoch'>
+
+/** An owned session with a command from the API waiting (ARCHITECTURE.md: commands are row changes). */
+export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
+
+/** The fence every runner write to `sessions` carries (QUEUE.md §3, "Self-fence"). */
+export interface LeaseFence {
+  /** Session name. */
+  name: string
+  /** This runner's id (`runners.id`). */
+  owner: string
+  /** `lease_epoch` returned by acquire or renew. */
+  epoch: number
+}
+
+/** Whole milliseconds for interval arithmetic (MySQL `INTERVAL ? * 1000 MICROSECOND` wants no fraction). */
+function wholeMs(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`duration must be a non-negative number of ms, got ${ms}`)
+  return Math.round(ms)
+}
+
+function wholeSeconds(s: number): number {
+  if (!Number.isInteger(s) || s <= 0) throw new RangeError(`duration must be a positive whole number of seconds, got ${s}`)
+  return s
+}
+
+/** Maps a `{name, lease_epoch}` row. */
+export function toSessionLease(row: Row): SessionLease {
+  return { name: String(row.name), leaseEpoch: Number(row.lease_epoch) }
+}
+
+/** Maps a command row of `findSessionsWithCommands`. */
+export function toSessionCommand(row: Row): SessionCommand {
+  return {
+    name: String(row.name),
+    leaseEpoch: Number(row.lease_epoch),
+    reconnectRequestedAt: toDate(row.reconnect_requested_at),
+    deleteRequestedAt: toDate(row.delete_requested_at),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Runners
+
+const INSERT_RUNNER = same(`INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
+VALUES (?, ?, ?, NOW(6), NOW(6))`)
+
+/**
+ * Registers this process as a runner under a fresh UUID (QUEUE.md §3, "Runner registration").
+ * The id is the `owner` of every lease it takes.
+ * @example const runnerId = await registerRunner(db, { host: os.hostname(), pid: process.pid })
+ */
+export async function registerRunner(db: Queryable, params: { host: string; pid: number; id?: string }): Promise<string> {
+  const id = params.id ?? globalThis.crypto.randomUUID()
+  await db.execute(INSERT_RUNNER[db.dialect], [id, params.host, params.pid])
+  return id
+}
+
+const HEARTBEAT_RUNNER = same(`UPDATE runners
+   SET heartbeat_at = NOW(6)
+ WHERE id = ?`)
+
+/**
+ * Marks the runner alive (every 10 s, with the lease renewal). `false` means the row is gone: the
+ * dead-runner sweep removed it, so this process was considered dead and should re-register.
+ */
+export async function heartbeatRunner(db: Queryable, id: string): Promise<boolean> {
+  const res = await db.execute(HEARTBEAT_RUNNER[db.dialect], [id])
+  return res.affectedRows > 0
+}
+
+const DELETE_RUNNER = same(`DELETE FROM runners
+ WHERE id = ?`)
+
+/** Removes the runner row on graceful shutdown (after its leases are released). */
+export async function deleteRunner(db: Queryable, id: string): Promise<boolean> {
+  const res = await db.execute(DELETE_RUNNER[db.dialect], [id])
+  return res.affectedRows > 0
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Acquire, renew, release
+
+const SELECT_ACQUIRABLE = same(`SELECT name
+  FROM sessions
+ WHERE lease_until < NOW(6)
+ ORDER BY lease_until, name
+ LIMIT ?
+   FOR UPDATE SKIP LOCKED`)
+
+// MySQL has no UPDATE … RETURNING: the rows are locked by the select above, so update by name, then read back.
+// Postgres updates and returns in one statement. Both re-check `lease_until < now` in WHERE (never trust the select
+// alone), and both push next_send_at so the new owner's first send keeps the gap from the old owner's last one
+// (QUEUE.md §6.2, invariant 4).
+const TAKE_LEASES = each(
+  `UPDATE sessions
+   SET owner = ?,
+       lease_epoch = lease_epoch + 1,
+       lease_until = NOW(6) + INTERVAL ? SECOND,
+       next_send_at = GREATEST(next_send_at, NOW(6) + INTERVAL ? * 1000 MICROSECOND),
+       status = 'connecting',
+       updated_at = NOW(6)
+ WHERE name IN (?)
+   AND lease_until < NOW(6)`,
+  `UPDATE sessions
+   SET owner = $2,
+       lease_epoch = lease_epoch + 1,
+       lease_until = now() + $3 * interval '1 second',
+       next_send_at = GREATEST(next_send_at, now() + $4 * interval '1 millisecond'),
+       status = 'connecting',
+       updated_at = now()
+ WHERE name = ANY($1)
+   AND lease_until < now()
+RETURNING name, lease_epoch`,
+)
+
+// MySQL only: the read-back after TAKE_LEASES (no RETURNING).
+const READ_TAKEN_LEASES_MYSQL = `SELECT name, lease_epoch
+  FROM sessions
+ WHERE name IN (?)
+   AND owner = ?`
+
+export interface AcquireSessionLeasesParams {
+  /** This runner's id. */
+  owner: string
+  /** Lease length (30 s by default, QUEUE.md §3). */
+  ttlSeconds: number
+  /** How many sessions to take this tick: at most 2, and no more than the runner's spare capacity. */
+  max: number
+  /** The throttle minimum; the first send under the new lease is at least this far from now. */
+  minGapMs: number
+}
+
+/**
+ * Takes up to `max` free or expired sessions in one transaction (QUEUE.md §6.2): `FOR UPDATE SKIP LOCKED` so
+ * competing runners never wait on or take the same row, `lease_epoch + 1` as the new fencing token,
+ * `status = 'connecting'`, and `next_send_at` pushed to at least now + `minGapMs`.
+ * Returns the sessions taken with their new epochs (possibly none).
+ * @example const taken = await acquireSessionLeases(db, { owner: runnerId, ttlSeconds: 30, max: 2, minGapMs: 8000 })
+ */
+export async function acquireSessionLeases(db: Db, params: AcquireSessionLeasesParams): Promise<SessionLease[]> {
+  const { owner } = params
+  const ttl = wholeSeconds(params.ttlSeconds)
+  const gap = wholeMs(params.minGapMs)
+  if (!Number.isInteger(params.max) || params.max < 0) throw new RangeError(`max must be a whole number ≥ 0, got ${params.max}`)
+  if (params.max === 0) return []
+  return db.transaction(async (tx) => {
+    const free = await tx.query<{ name: string }>(SELECT_ACQUIRABLE[tx.dialect], [params.max])
+    const names = free.map((r) => String(r.name))
+    if (names.length === 0) return []
+    if (tx.dialect === 'postgres') {
+      const rows = await tx.query(TAKE_LEASES.postgres, [names, owner, ttl, gap])
+      return rows.map(toSessionLease)
+    }
+    await tx.execute(TAKE_LEASES.mysql, [owner, ttl, gap, names])
+    const rows = await tx.query(READ_TAKEN_LEASES_MYSQL, [names, owner])
+    return rows.map(toSessionLease)
+  })
+}
+
+// Renewal never revives an expired lease (`lease_until > now`): re-acquiring bumps the epoch, which forces
+// reconciliation (QUEUE.md §6.2).
+const RENEW_LEASES = each(
+  `UPDATE sessions
+   SET lease_until = NOW(6) + INTERVAL ? SECOND,
+       updated_at = NOW(6)
+ WHERE owner = ?
+   AND lease_until > NOW(6)`,
+  `UPDATE sessions
+   SET lease_until = now() + $2 * interval '1 second',
+       updated_at = now()
+ WHERE owner = $1
+   AND lease_until > now()
+RETURNING name, lease_epoch`,
+)
+
+// MySQL read-back of what is still held (no RETURNING).
+const READ_HELD_LEASES_MYSQL = `SELECT name, lease_epoch
+  FROM sessions
+ WHERE owner = ?
+   AND lease_until > NOW(6)`
+
+/**
+ * Extends every live lease of `owner` by `ttlSeconds` and returns what it still holds, with epochs.
+ * The runner reads its monotonic clock (`t0`) before calling; each returned session is safe until
+ * `t0 + TTL − margin`. A session missing from the result, or with another epoch, must be fenced at once (§3).
+ */
+export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: number }): Promise<SessionLease[]> {
+  const ttl = wholeSeconds(params.ttlSeconds)
+  if (db.dialect === 'postgres') {
+    const rows = await db.query(RENEW_LEASES.postgres, [params.owner, ttl])
+    return rows.map(toSessionLease)
+  }
+  // One transaction so the read-back reports exactly the rows this update extended.
+  return db.transaction(async (tx) => {
+    await tx.execute(RENEW_LEASES.mysql, [ttl, params.owner])
+    const rows = await tx.query(READ_HELD_LEASES_MYSQL, [params.owner])
+    return rows.map(toSessionLease)
+  })
+}
+
+const RELEASE_LEASE = same(`UPDATE sessions
+   SET owner = NULL,
+       lease_until = '1970-01-01 00:00:00',
+       status = 'offline',
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`)
+
+/**
+ * Graceful release, after the session's loop has stopped and its socket is closed (QUEUE.md §6.2). The
+ * session is free at once; the next owner's acquire still pushes `next_send_at` by the throttle minimum.
+ * `false`: the lease was no longer ours.
+ */
+export async function releaseLease(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  const res = await db.execute(RELEASE_LEASE[db.dialect], [fence.name, fence.owner, fence.epoch])
+  return res.affectedRows > 0
+}
+
+// The literal is read in the session zone, which is UTC on every engine (QUEUE.md §4.1).
+const EXPIRE_ALL_LEASES = same(`UPDATE sessions
+   SET owner = NULL,
+       lease_until = '1970-01-01 00:00:00'
+ WHERE owner IS NOT NULL`)
+
+/**
+ * PGlite startup only (QUEUE.md §3): the data directory is locked to this process, so any lease on record
+ * belongs to a dead predecessor. Frees them all; acquiring again bumps the epochs. Returns how many were freed.
+ */
+export async function expireAllLeases(db: Queryable): Promise<number> {
+  const res = await db.execute(EXPIRE_ALL_LEASES[db.dialect])
+  return res.affectedRows
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fenced session-state writes
+
+// `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
+// column: MySQL would see the new value and Postgres the old one (QUEUE.md §4.3).
+const REPORT_SESSION_STATE = each(
+  `UPDATE sessions
+   SET status = ?,
+       phone = COALESCE(?, phone),
+       qr_code = ?,
+       qr = ?,
+       detail = ?,
+       last_seen = CASE WHEN ? = 'online' THEN NOW(6) ELSE last_seen END,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET status = $1,
+       phone = COALESCE($2, phone),
+       qr_code = $3,
+       qr = $4,
+       detail = $5,
+       last_seen = CASE WHEN $1 = 'online' THEN now() ELSE last_seen END,
+       updated_at = now()
+ WHERE name = $6
+   AND owner = $7
+   AND lease_epoch = $8`,
+)
+
+export interface ReportSessionStateParams extends LeaseFence {
+  status: SessionStatus
+  /** The paired number; omitted or null keeps the stored one. */
+  phone?: string | null
+  /** PNG data URL of the pairing QR while waiting for a scan; anything else clears it. */
+  qrCode?: string | null
+  /** The raw QR string (same lifetime as `qrCode`). */
+  qr?: string | null
+  /** Why the session is offline (logged_out, restricted, conflict, outdated…); omitted clears it. */
+  detail?: string | null
+}
+
+/**
+ * Writes what the socket reports: status, phone, QR, detail; `online` also stamps `last_seen`.
+ * The QR fields and `detail` describe the current state only, so they are replaced (omitted = NULL);
+ * `phone` is kept unless given. `false`: the lease is gone and nothing was written.
+ * @example await reportSessionState(db, { name, owner, epoch, status: 'connecting', qrCode, qr })
+ */
+export async function reportSessionState(db: Queryable, params: ReportSessionStateParams): Promise<boolean> {
+  if (!(SESSION_STATES as readonly string[]).includes(params.status)) {
+    throw new RangeError(`unknown session status: ${String(params.status)}`)
+  }
+  const values = [params.phone ?? null, params.qrCode ?? null, params.qr ?? null, params.detail ?? null]
+  const args =
+    db.dialect === 'mysql'
+      ? [params.status, ...values, params.status, params.name, params.owner, params.epoch]
+      : [params.status, ...values, params.name, params.owner, params.epoch]
+  const res = await db.execute(REPORT_SESSION_STATE[db.dialect], args)
+  return res.affectedRows > 0
+}
+
+const TOUCH_LAST_SEEN = same(`UPDATE sessions
+   SET last_seen = NOW(6),
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`)
+
+/** Heartbeat of an online session for the dashboard's `last_seen`. `false`: the lease is gone. */
+export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  const res = await db.execute(TOUCH_LAST_SEEN[db.dialect], [fence.name, fence.owner, fence.epoch])
+  return res.affectedRows > 0
+}
+
+// Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
+// request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
+const CLEAR_RECONNECT_REQUEST = same(`UPDATE sessions
+   SET reconnect_requested_at = NULL,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   AND reconnect_requested_at IS NOT NULL`)
+
+/**
+ * Takes a reconnect command (QR regeneration) of an owned session. Call it before reconnecting:
+ * `true` means a request was pending and is now this runner's to carry out.
+ */
+export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  const res = await db.execute(CLEAR_RECONNECT_REQUEST[db.dialect], [fence.name, fence.owner, fence.epoch])
+  return res.affectedRows > 0
+}
+
+// `default` can never be deleted (ARCHITECTURE.md), whatever the row says.
+const DELETE_SESSION_FENCED = same(`DELETE FROM sessions
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   AND delete_requested_at IS NOT NULL
+   AND name <> 'default'`)
+
+const DELETE_AUTH_KEYS = same(`DELETE FROM auth_keys
+ WHERE session = ?`)
+
+// Pending rows of a deleted session would wait forever (nothing can lease a missing session) or, worse, go out
+// from another number if the name is reused; they end `failed` with the reason, and the API can resend them.
+const FAIL_PENDING_OF_SESSION = same(`UPDATE messages
+   SET status = 'failed',
+       error = 'session deleted',
+       updated_at = NOW(6)
+ WHERE session = ?
+   AND status = 'pending'`)
+
+/**
+ * Carries out a requested delete of an owned session, after its socket has logged out: deletes the row, wipes
+ * its `auth_keys` and fails its `pending` messages, in one transaction (session row first, QUEUE.md §4.3).
+ * `false`: not deleted (lease gone, no delete requested, or the session is `default`).
+ */
+export async function deleteSessionFenced(db: Db, fence: LeaseFence): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const res = await tx.execute(DELETE_SESSION_FENCED[tx.dialect], [fence.name, fence.owner, fence.epoch])
+    if (res.affectedRows === 0) return false
+    await tx.execute(DELETE_AUTH_KEYS[tx.dialect], [fence.name])
+    await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [fence.name])
+    return true
+  })
+}
+
+const FIND_SESSIONS_WITH_COMMANDS = same(`SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+  FROM sessions
+ WHERE owner = ?
+   AND lease_until > NOW(6)
+   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`)
+
+/** Sessions held by `owner` with a reconnect or delete requested by the API (polled every ~1 s). */
+export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {
+  const rows = await db.query(FIND_SESSIONS_WITH_COMMANDS[db.dialect], [owner])
+  return rows.map(toSessionCommand)
+}
+
+// COALESCE because MySQL's GREATEST returns NULL if any argument is NULL (QUEUE.md §6.5). A pause only ever grows.
+const PAUSE_SESSION = each(
+  `UPDATE sessions
+   SET paused_until = GREATEST(COALESCE(paused_until, NOW(6)), NOW(6) + INTERVAL ? SECOND),
+       detail = ?,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET paused_until = GREATEST(COALESCE(paused_until, now()), now() + $1 * interval '1 second'),
+       detail = $2,
+       updated_at = now()
+ WHERE name = $3
+   AND owner = $4
+   AND lease_epoch = $5`,
+)
+
+export interface PauseSessionParams extends LeaseFence {
+  /** How long no claim may happen (24 h by default after a 463, QUEUE.md §6.5). */
+  seconds: number
+  /** Why, for the dashboard and `/api/status` (e.g. `restricted`). */
+  detail: string
+}
+
+/**
+ * Pauses sends of an owned session (the claim waits until `paused_until`). Used by the 463 negative ack inside
+ * `failByWaId`'s transaction. `false`: the lease is gone.
+ */
+export async function pauseSession(db: Queryable, params: PauseSessionParams): Promise<boolean> {
+  const res = await db.execute(PAUSE_SESSION[db.dialect], [
+    wholeSeconds(params.seconds), params.detail, params.name, params.owner, params.epoch,
+  ])
+  return res.affectedRows > 0
+}
+
+const UNPAUSE_EXPIRED = same(`UPDATE sessions
+   SET paused_until = NULL,
+       detail = NULL,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   AND paused_until <= NOW(6)`)
+
+/**
+ * Clears a pause that has run out, with its `detail`, so the dashboard stops showing the reason. The claim does not
+ * need it (it compares `paused_until` with now). `true` when a finished pause was cleared.
+ */
+export async function unpauseExpired(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  const res = await db.execute(UNPAUSE_EXPIRED[db.dialect], [fence.name, fence.owner, fence.epoch])
+  return res.affectedRows > 0
+}
