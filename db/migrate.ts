@@ -49,6 +49,21 @@ const CREATE_TABLE = {
 const LOCK_NAME = 'wa_gateway_migrations'
 const PG_LOCK_KEY = 727_274_001
 
+// MySQL DDL commits implicitly, so a migration interrupted half-way has some of its statements applied
+// but is not recorded. On the re-run those report "already there" (duplicate column 1060, duplicate key
+// name 1061, table exists 1050), which is exactly the state the statement wanted: skip, not fail.
+const MYSQL_ALREADY_APPLIED = new Set([1050, 1060, 1061])
+
+async function runStatement(tx: Queryable, statement: string): Promise<void> {
+  try {
+    await tx.execute(statement)
+  } catch (err) {
+    const errno = (err as { errno?: number }).errno
+    if (tx.dialect === 'mysql' && errno !== undefined && MYSQL_ALREADY_APPLIED.has(errno)) return
+    throw err
+  }
+}
+
 async function applyPending(tx: Queryable, migrations: Migration[], log: (msg: string) => void): Promise<number[]> {
   await tx.execute(CREATE_TABLE[tx.dialect])
   const done = new Set(
@@ -57,7 +72,7 @@ async function applyPending(tx: Queryable, migrations: Migration[], log: (msg: s
   const applied: number[] = []
   for (const m of migrations) {
     if (done.has(m.version)) continue
-    for (const statement of m.statements) await tx.execute(statement)
+    for (const statement of m.statements) await runStatement(tx, statement)
     await tx.execute(
       tx.dialect === 'mysql'
         ? 'INSERT INTO schema_migrations (version, name) VALUES (?, ?)'
