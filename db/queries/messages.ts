@@ -256,3 +256,29 @@ export async function resendMessage(db: Queryable, id: number): Promise<ResendRe
   if (res.affectedRows === 1) return 'ok'
   return (await getMessage(db, id)) ? 'wrong_status' : 'not_found'
 }
+
+const FIND_BY_KEYS = each(
+  `SELECT id, idempotency_key, request_hash
+  FROM messages
+ WHERE idempotency_key IN (?)`,
+  // Postgres: one array parameter instead of a variable-length IN list.
+  `SELECT id, idempotency_key, request_hash
+  FROM messages
+ WHERE idempotency_key = ANY($1::text[])`,
+)
+
+/**
+ * The messages stored under any of `keys` (a batch's per-item keys), by key.
+ * @example const found = await findMessagesByKeys(db, ['k #0', 'k #1'])
+ */
+export async function findMessagesByKeys(
+  db: Queryable,
+  keys: readonly string[],
+): Promise<Map<string, { id: number; requestHash: string | null }>> {
+  const out = new Map<string, { id: number; requestHash: string | null }>()
+  if (keys.length === 0) return out
+  for (const row of await db.query(FIND_BY_KEYS[db.dialect], [keys])) {
+    out.set(String(row.idempotency_key), { id: toId(row.id), requestHash: (row.request_hash as string | null) ?? null })
+  }
+  return out
+}

@@ -1,0 +1,85 @@
+import { Hono } from 'hono'
+import { requestId } from 'hono/request-id'
+import type { Db } from '../db/driver.js'
+import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
+import type { ApiConfig } from './config.js'
+import { silentLogger, type AppEnv, type Logger } from './env.js'
+import { ApiError, notFound, onError } from './errors.js'
+import { apiKey } from './middleware/api-key.js'
+import { buildOpenApi, renderReference } from './openapi.js'
+import { healthRoutes } from './routes/health.js'
+import { messageRoutes } from './routes/messages.js'
+import { sendRoutes } from './routes/send.js'
+import { sessionRoutes } from './routes/sessions.js'
+import { createSchemas } from './schemas.js'
+import { createSessionGate, type SessionGate } from './session-gate.js'
+
+export interface AppDeps {
+  /** The database every request uses (Node: one pool for the process). */
+  db: Db
+  config: ApiConfig
+  log?: Logger
+  /**
+   * Group commit for `POST /api/send`. Default: one created for `db` from the config;
+   * `false` writes one row per request (Workers, where each request has its own connection).
+   */
+  coalescer?: SendCoalescer | false
+  sessionGate?: SessionGate
+  /**
+   * The dashboard sub-app, mounted at `/dashboard` with its own authentication (cookie); it sees
+   * the same `c.var.db`, `c.var.config` and `c.var.log` as the API routes.
+   */
+  dashboard?: Hono<AppEnv>
+}
+
+export type App = Hono<AppEnv> & { readonly coalescer: SendCoalescer | null }
+
+/**
+ * The whole HTTP API as one runtime-agnostic Hono app: the guide's endpoints, the additions
+ * (send-batch, messages, OpenAPI, health), JSON errors everywhere.
+ * @example const app = createApp({ db, config: parseApiConfig(process.env), log })
+ */
+export function createApp(deps: AppDeps): App {
+  const { db, config } = deps
+  const log = deps.log ?? silentLogger
+  const schemas = createSchemas(config)
+  const gate = deps.sessionGate ?? createSessionGate({ ttlMs: config.sessionCacheMs })
+  const coalescer =
+    deps.coalescer === false ? null
+    : deps.coalescer ?? createSendCoalescer({ db, delayMs: config.coalesceMs, maxBatch: config.coalesceMax, log })
+  const openapi = buildOpenApi(schemas, config)
+  const reference = renderReference(schemas, config)
+  // No route reads more than this, so a larger declared body is refused before anything is read.
+  const largestBody = Math.max(config.batchBodyLimit, config.imageMaxBytes + 64 * 1024, config.jsonBodyLimit)
+
+  const app = new Hono<AppEnv>()
+  app.use(requestId())
+  app.use(async function context(c, next) {
+    c.set('db', db)
+    c.set('config', config)
+    c.set('log', log)
+    const started = Date.now()
+    const declared = Number(c.req.header('content-length') ?? 0)
+    if (declared > largestBody) throw new ApiError(413, 'body_too_large', `The request body (${declared} bytes) is larger than any route accepts`)
+    await next()
+    // Access log at debug: method, path and status only (never the key or the body).
+    log.debug({ requestId: c.var.requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Date.now() - started }, 'request')
+  })
+
+  app.route('/', healthRoutes())
+  app.get('/docs', (c) => c.html(reference))
+
+  app.use('/api/*', apiKey({ keys: config.apiKeys }))
+  // The bare prefix is an /api route too: it needs the key and answers JSON.
+  app.use('/api', apiKey({ keys: config.apiKeys }))
+  app.get('/api/openapi.json', (c) => c.json(openapi))
+  app.route('/api', sessionRoutes({ config, schemas, gate }))
+  app.route('/api', sendRoutes({ config, schemas, gate, coalescer: coalescer ?? undefined }))
+  app.route('/api', messageRoutes({ schemas }))
+
+  if (deps.dashboard) app.route('/dashboard', deps.dashboard)
+
+  app.notFound(notFound)
+  app.onError(onError)
+  return Object.assign(app, { coalescer })
+}

@@ -1,0 +1,140 @@
+/**
+ * Reading request bodies with a hard byte limit, using web streams only (Node and Workers).
+ * Nothing here ever holds more than `limit` bytes of a body: a declared Content-Length above the
+ * limit is refused before reading, and a streamed body is cut off as soon as it passes the limit.
+ */
+import { ApiError } from './errors.js'
+
+function tooLarge(limit: number, what: string): ApiError {
+  return new ApiError(413, 'body_too_large', `${what} is larger than the ${formatBytes(limit)} this route accepts; send less data`)
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MB`
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KB`
+  return `${n} bytes`
+}
+
+function declaredLength(req: Request): number | null {
+  const raw = req.headers.get('content-length')
+  if (raw === null || !/^\d+$/.test(raw.trim())) return null
+  return Number(raw)
+}
+
+/** The media type of the request, lower-case, without parameters ('' when absent). */
+export function mediaType(req: Request): string {
+  return (req.headers.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase()
+}
+
+function isJsonType(type: string): boolean {
+  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
+}
+
+/** Reads the whole body, refusing with 413 as soon as it passes `limit` bytes. */
+export async function readBytes(req: Request, limit: number, what = 'The request body'): Promise<Uint8Array> {
+  const declared = declaredLength(req)
+  if (declared !== null && declared > limit) throw tooLarge(limit, what)
+  if (!req.body) return new Uint8Array(0)
+  const reader = req.body.getReader()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    size += value.byteLength
+    if (size > limit) {
+      await reader.cancel().catch(() => {})
+      throw tooLarge(limit, what)
+    }
+    chunks.push(value)
+  }
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.byteLength
+  }
+  return out
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * Parses a JSON body of at most `limit` bytes. An absent body is `undefined` when `allowEmpty`
+ * (routes whose every field is optional), else a 400. Any content type other than JSON is a 415.
+ */
+export async function readJson(req: Request, limit: number, options: { allowEmpty?: boolean } = {}): Promise<unknown> {
+  const type = mediaType(req)
+  const declared = declaredLength(req)
+  const maybeBody = req.body !== null && declared !== 0
+  if (type && !isJsonType(type)) {
+    if (!maybeBody && options.allowEmpty) return undefined
+    throw new ApiError(415, 'unsupported_media_type', `Send the body as JSON with the header "Content-Type: application/json" (got "${type}")`)
+  }
+  const bytes = maybeBody ? await readBytes(req, limit) : new Uint8Array(0)
+  let text: string
+  try {
+    text = utf8.decode(bytes)
+  } catch {
+    throw new ApiError(400, 'invalid_json', 'The body is not valid UTF-8; send JSON encoded as UTF-8')
+  }
+  if (text.trim() === '') {
+    if (options.allowEmpty) return undefined
+    throw new ApiError(400, 'invalid_json', 'The body is empty; send a JSON object with "Content-Type: application/json"')
+  }
+  if (!type) {
+    throw new ApiError(415, 'unsupported_media_type', 'Add the header "Content-Type: application/json" to send a JSON body')
+  }
+  try {
+    return JSON.parse(text)
+  } catch (err) {
+    throw new ApiError(400, 'invalid_json', `The body is not valid JSON (${(err as Error).message}); send a JSON object`)
+  }
+}
+
+/**
+ * Parses a multipart/form-data body of at most `limit` bytes. The body stream is wrapped in a
+ * counting stream that errors once the limit is passed, so the form parser stops reading there.
+ */
+export async function readMultipart(req: Request, limit: number): Promise<FormData> {
+  const type = mediaType(req)
+  if (type !== 'multipart/form-data') {
+    throw new ApiError(
+      415,
+      'unsupported_media_type',
+      `Send the image as multipart/form-data with a "file" field (curl -F "file=@photo.jpg"); got ${type ? `"${type}"` : 'no Content-Type'}`,
+    )
+  }
+  const declared = declaredLength(req)
+  if (declared !== null && declared > limit) throw tooLarge(limit, 'The upload')
+  if (!req.body) throw new ApiError(400, 'invalid_multipart', 'The multipart body is empty; send the phone and file fields')
+  let size = 0
+  let exceeded = false
+  const counted = req.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        size += chunk.byteLength
+        if (size > limit) {
+          exceeded = true
+          controller.error(tooLarge(limit, 'The upload'))
+          return
+        }
+        controller.enqueue(chunk)
+      },
+    }),
+  )
+  const limited = new Request(req.url, {
+    method: req.method,
+    headers: req.headers,
+    body: counted,
+    // Required by Node's fetch for a streamed request body; ignored by Workers.
+    duplex: 'half',
+  } as RequestInit)
+  try {
+    return await limited.formData()
+  } catch (err) {
+    if (exceeded) throw tooLarge(limit, 'The upload')
+    throw new ApiError(400, 'invalid_multipart', `The multipart/form-data body could not be read (${(err as Error).message}); let your HTTP client build it (curl -F, PHP CURLFile, FormData)`)
+  }
+}

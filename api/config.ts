@@ -1,0 +1,96 @@
+/**
+ * API configuration, parsed from a plain record (Node's `process.env` or Workers bindings) by
+ * `parseApiConfig`. Pure: it reads nothing else, so both entries and the tests share it.
+ */
+export interface ApiConfig {
+  /** Accepted `X-API-Key` values; several during a rotation (`API_SECRET=new,old`). */
+  apiKeys: string[]
+  /** `MESSAGE_MAX_CHARS`: longest text message, in Unicode characters (code points). */
+  messageMaxChars: number
+  /** Longest image caption, in characters (WhatsApp's own limit is about 1024). */
+  captionMaxChars: number
+  /** `JSON_BODY_LIMIT`: bytes accepted on JSON routes other than send-batch. */
+  jsonBodyLimit: number
+  /** `BATCH_BODY_LIMIT`: bytes accepted on `POST /api/send-batch`. */
+  batchBodyLimit: number
+  /** Most items in one `send-batch`. */
+  batchMaxItems: number
+  /** Largest image file, bytes (the guide's 10 MB). */
+  imageMaxBytes: number
+  /** Largest image, pixels (width × height, read from the file header). */
+  imageMaxPixels: number
+  /** `MEDIA_RETENTION_DAYS`: an identical upload younger than half of this reuses the stored bytes. */
+  mediaRetentionDays: number
+  /** `SEND_COALESCE_MS`: how long concurrent single sends wait to share one multi-row INSERT (0 = no wait, still grouped while busy). */
+  coalesceMs: number
+  /** `SEND_COALESCE_MAX`: most sends in one multi-row INSERT. */
+  coalesceMax: number
+  /** `SESSION_CACHE_MS`: how long this process trusts "session exists and is not being deleted". */
+  sessionCacheMs: number
+  /** `PORT` (Node entry only). */
+  port: number
+  /** `HOST` (Node entry only); undefined = all interfaces. */
+  host: string | undefined
+}
+
+export class ApiConfigError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'ApiConfigError'
+  }
+}
+
+const MB = 1024 * 1024
+
+function int(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim()
+  if (!raw) return fallback
+  if (!/^\d+$/.test(raw)) throw new ApiConfigError(`${name} must be a whole number (got "${raw}")`)
+  const n = Number(raw)
+  if (n < min || n > max) throw new ApiConfigError(`${name} must be between ${min} and ${max} (got ${n})`)
+  return n
+}
+
+/** Splits `API_SECRET` on commas; blanks are dropped. */
+export function parseApiKeys(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0)
+}
+
+/**
+ * Reads the API settings. Throws `ApiConfigError` with a message meant for the operator when
+ * `API_SECRET` is empty or a number is out of range.
+ * @example const config = parseApiConfig(process.env)
+ */
+export function parseApiConfig(env: Record<string, string | undefined>): ApiConfig {
+  const apiKeys = parseApiKeys(env.API_SECRET)
+  if (apiKeys.length === 0) {
+    throw new ApiConfigError(
+      'API_SECRET is empty: set it to a long random string (several comma-separated keys are accepted during a rotation), ' +
+        'e.g. API_SECRET=$(openssl rand -hex 24). Clients send it in the X-API-Key header.',
+    )
+  }
+  for (const key of apiKeys) {
+    if (!/^[\x21-\x7E]+$/.test(key)) {
+      throw new ApiConfigError('API_SECRET keys must be printable ASCII without spaces (HTTP headers cannot carry anything else)')
+    }
+  }
+  const messageMaxChars = int(env, 'MESSAGE_MAX_CHARS', 4096, 1, 65_536)
+  // Worst case per character in JSON: a surrogate pair written as two \uXXXX escapes (12 bytes).
+  const jsonFloor = Math.max(64 * 1024, messageMaxChars * 12 + 4096)
+  return {
+    apiKeys,
+    messageMaxChars,
+    captionMaxChars: 1024,
+    jsonBodyLimit: int(env, 'JSON_BODY_LIMIT', jsonFloor, 1024, 16 * MB),
+    batchBodyLimit: int(env, 'BATCH_BODY_LIMIT', 8 * MB, 1024, 64 * MB),
+    batchMaxItems: 1000,
+    imageMaxBytes: 10 * MB,
+    imageMaxPixels: 50_000_000,
+    mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', 30, 1, 3650),
+    coalesceMs: int(env, 'SEND_COALESCE_MS', 2, 0, 100),
+    coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),
+    sessionCacheMs: int(env, 'SESSION_CACHE_MS', 1000, 0, 60_000),
+    port: int(env, 'PORT', 3000, 0, 65_535),
+    host: env.HOST?.trim() || undefined,
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * `npm start`: the newcomer path. Runs the API on the embedded database (PGlite in `DATA_DIR`,
+ * default ./data, unless DATABASE_URL says otherwise) and prints the URL and the API key. With no
+ * API_SECRET, a random key is generated on first start and kept in `<DATA_DIR>/api-key`.
+ *
+ * The runner joins through `services`: PGlite allows one process, so the runner must share this
+ * process and this `db`. A later top-level entry (e.g. `start.ts`) calls
+ * `startEmbedded({ services: [async ({ db, log }) => startRunner({ db, log })] })`; each service's
+ * `stop()` runs before the API server and the database close.
+ *
+ * Node-only like api/node.ts (whose helpers it uses); it has no `node:` imports of its own.
+ */
+import { parseDbConfig, type Db } from '../db/index.js'
+import { ApiConfigError, parseApiKeys, type ApiConfig } from './config.js'
+import type { Logger } from './env.js'
+import { createLogger, isMain, loadOrCreateApiKey, onShutdown, startApi, type StartedApi } from './node.js'
+
+/** Something else that runs in the embedded process (the runner). */
+export interface EmbeddedService {
+  stop(): Promise<void>
+}
+
+export interface EmbeddedContext {
+  db: Db
+  log: Logger
+  config: ApiConfig
+  env: Record<string, string | undefined>
+}
+
+export interface StartEmbeddedOptions {
+  env?: Record<string, string | undefined>
+  log?: Logger
+  /** Started after the API listens, stopped (in reverse order) before it closes. */
+  services?: Array<(ctx: EmbeddedContext) => Promise<EmbeddedService>>
+  /** Where the banner goes (default console.log). */
+  print?: (line: string) => void
+}
+
+export interface EmbeddedGateway {
+  api: StartedApi
+  url: string
+  apiKey: string
+  stop(): Promise<void>
+}
+
+export async function startEmbedded(options: StartEmbeddedOptions = {}): Promise<EmbeddedGateway> {
+  const env = { ...(options.env ?? process.env) }
+  const log = options.log ?? createLogger(env)
+  const print = options.print ?? ((line: string) => console.log(line))
+  let keySource: string
+  if (parseApiKeys(env.API_SECRET).length === 0) {
+    const dbConfig = parseDbConfig(env)
+    const dataDir = dbConfig.engine === 'pglite' && !dbConfig.dataDir.startsWith('memory://') ? dbConfig.dataDir : env.DATA_DIR?.trim() || './data'
+    const stored = loadOrCreateApiKey(dataDir)
+    env.API_SECRET = stored.key
+    keySource = stored.created ? `generated and saved in ${stored.path}` : `from ${stored.path}`
+  } else {
+    keySource = 'from API_SECRET'
+  }
+  const api = await startApi({ env, log })
+  const services: EmbeddedService[] = []
+  const stop = async () => {
+    for (const s of services.reverse()) await s.stop().catch((err) => log.error({ err }, 'stopping a service failed'))
+    await api.stop()
+  }
+  try {
+    for (const start of options.services ?? []) services.push(await start({ db: api.db, log, config: api.config, env }))
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  const apiKey = api.config.apiKeys[0]!
+  const shownKey = keySource === 'from API_SECRET' ? '(the first key in API_SECRET)' : apiKey
+  print('')
+  print(`  WA Gateway API  ${api.server.url}   (database: ${api.db.engine})`)
+  print(`  API key:        ${shownKey}   ${keySource}`)
+  print(`  Reference:      ${api.server.url}/docs`)
+  print(`  Try:            curl -H "X-API-Key: ${keySource === 'from API_SECRET' ? 'YOUR_SECRET' : apiKey}" ${api.server.url}/api/status`)
+  print('')
+  return { api, url: api.server.url, apiKey, stop }
+}
+
+if (isMain(import.meta.url)) {
+  try {
+    const log = createLogger()
+    const gateway = await startEmbedded({ log })
+    onShutdown(() => gateway.stop(), log)
+  } catch (err) {
+    if (err instanceof ApiConfigError) {
+      console.error(`wa-gateway: ${err.message}`)
+      process.exit(1)
+    }
+    throw err
+  }
+}

@@ -1,0 +1,57 @@
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { HTTPException } from 'hono/http-exception'
+import { DatabaseUnavailableError, ContentionError } from '../db/driver.js'
+import type { AppEnv } from './env.js'
+
+/** HTTP statuses an `ApiError` may carry (the issue's list, plus 401 and 503). */
+export type ApiErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 500 | 503
+
+/**
+ * The one error type handlers throw. `onError` renders it as
+ * `{"success":false,"error":"<what is wrong and how to fix it>","code":"<stable_machine_code>"}`:
+ * the guide's clients read `error` as a string, programs switch on `code`.
+ * @example throw new ApiError(404, 'unknown_session', 'session "sales" does not exist; create it with POST /api/sessions')
+ */
+export class ApiError extends Error {
+  constructor(
+    readonly status: ApiErrorStatus,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+    this.name = 'ApiError'
+  }
+}
+
+/** The JSON body of every error answer. */
+export function errorBody(code: string, error: string): { success: false; error: string; code: string } {
+  return { success: false, error, code }
+}
+
+/** Renders an ApiError (or a database outage) as JSON; anything else is logged and becomes a bare 500. */
+export const onError: ErrorHandler<AppEnv> = (err, c) => {
+  if (err instanceof ApiError) {
+    if (err.status >= 500) c.var.log?.error({ err, requestId: c.var.requestId }, 'request failed')
+    return c.json(errorBody(err.code, err.message), err.status as ContentfulStatusCode)
+  }
+  if (err instanceof DatabaseUnavailableError || err instanceof ContentionError) {
+    c.var.log?.warn({ err: { name: err.name, message: err.message }, requestId: c.var.requestId }, 'database unavailable')
+    c.header('Retry-After', '5')
+    return c.json(errorBody('database_unavailable', 'The database is unavailable right now; nothing was written. Retry in a few seconds.'), 503)
+  }
+  if (err instanceof HTTPException) {
+    // Thrown by Hono's own helpers; keep their status but answer in our shape.
+    const status = err.status as ContentfulStatusCode
+    return c.json(errorBody(status === 413 ? 'body_too_large' : 'http_error', err.message || 'Request refused'), status)
+  }
+  c.var.log?.error({ err, requestId: c.var.requestId, method: c.req.method, path: c.req.path }, 'unhandled error')
+  return c.json(errorBody('internal_error', `Internal server error (request id ${c.var.requestId ?? 'unknown'}); the details are in the server log.`), 500)
+}
+
+/** Unknown routes answer JSON too, never Hono's plain-text 404. */
+export const notFound: NotFoundHandler<AppEnv> = (c: Context<AppEnv>) =>
+  c.json(
+    errorBody('not_found', `No route ${c.req.method} ${c.req.path}. The API reference is at /api/openapi.json and /docs.`),
+    404,
+  )

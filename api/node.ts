@@ -1,0 +1,166 @@
+/**
+ * The Node entry (`npm run api`): the only file of api/ that knows its runtime. It reads
+ * `process.env`, opens the database, applies migrations, serves `createApp` with
+ * @hono/node-server and shuts down gracefully on SIGTERM/SIGINT. Its helpers are exported for
+ * `api/embedded.ts` (`npm start`) and the tests.
+ */
+import { randomBytes } from 'node:crypto'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { join, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { serve, type ServerType } from '@hono/node-server'
+import pino from 'pino'
+import type { Db } from '../db/driver.js'
+import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
+import { migrate } from '../db/migrate.js'
+import { createApp, type App, type AppDeps } from './app.js'
+import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
+import type { Logger } from './env.js'
+
+/** True when `moduleUrl` is the script Node was started with (tsx included). */
+export function isMain(moduleUrl: string): boolean {
+  const entry = process.argv[1]
+  return !!entry && moduleUrl === pathToFileURL(resolve(entry)).href
+}
+
+export function createLogger(env: Record<string, string | undefined> = process.env): Logger {
+  return pino({ level: env.LOG_LEVEL?.trim() || 'info', base: { svc: 'api' } }) as unknown as Logger
+}
+
+export interface RunningServer {
+  server: ServerType
+  /** e.g. http://localhost:3000 */
+  url: string
+  port: number
+  /** Stops accepting, lets in-flight requests finish (at most `graceMs`), then closes the rest. */
+  close(graceMs?: number): Promise<void>
+}
+
+/** Serves `app` on `port` (0 = any free port) and resolves once listening. */
+export function serveApp(app: App, { port, host }: { port: number; host?: string }): Promise<RunningServer> {
+  return new Promise((resolveServer, reject) => {
+    const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
+      const shown = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host
+      resolveServer({
+        server,
+        port: info.port,
+        url: `http://${shown}:${info.port}`,
+        close: (graceMs = 10_000) =>
+          new Promise<void>((done) => {
+            const http = server as import('node:http').Server
+            const force = setTimeout(() => http.closeAllConnections?.(), graceMs)
+            http.close(() => {
+              clearTimeout(force)
+              done()
+            })
+            http.closeIdleConnections?.()
+          }),
+      })
+    })
+    server.once('error', reject)
+  })
+}
+
+/**
+ * The embedded mode's API key: `<dataDir>/api-key`, created with 24 random bytes (hex) on first
+ * start and readable by its owner only.
+ */
+export function loadOrCreateApiKey(dataDir: string): { key: string; path: string; created: boolean } {
+  const path = join(dataDir, 'api-key')
+  try {
+    const key = readFileSync(path, 'utf8').trim()
+    if (key) return { key, path, created: false }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  mkdirSync(dataDir, { recursive: true })
+  const key = randomBytes(24).toString('hex')
+  writeFileSync(path, `${key}\n`, { mode: 0o600, flag: 'w' })
+  chmodSync(path, 0o600)
+  return { key, path, created: true }
+}
+
+/** Runs `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. */
+export function onShutdown(stop: (signal: string) => Promise<void>, log: Logger): void {
+  let stopping = false
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    stopping = true
+    log.info({ signal }, 'shutting down')
+    stop(signal).then(
+      () => process.exit(0),
+      (err) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', handler)
+  process.on('SIGINT', handler)
+}
+
+export interface StartedApi {
+  app: App
+  db: Db
+  config: ApiConfig
+  server: RunningServer
+  /** Graceful stop: close the server, flush pending group commits, close the database. */
+  stop(): Promise<void>
+}
+
+/** Opens the database from `env`, migrates it and serves the API. */
+export async function startApi(options: {
+  env: Record<string, string | undefined>
+  log: Logger
+  /** Use this database instead of opening one (embedded mode shares it with the runner). */
+  db?: Db
+  deps?: Partial<AppDeps>
+}): Promise<StartedApi> {
+  const { env, log } = options
+  const config = parseApiConfig(env)
+  let db = options.db
+  if (!db) {
+    const dbConfig = parseDbConfig(env)
+    log.info({ database: describeDbConfig(dbConfig) }, 'opening database')
+    db = await openDb(dbConfig)
+  }
+  try {
+    await migrate(db, { log: (msg) => log.info(msg) })
+    const app = createApp({ db, config, log, ...options.deps })
+    const server = await serveApp(app, { port: config.port, host: config.host })
+    const ownDb = !options.db
+    return {
+      app, db, config, server,
+      async stop() {
+        await server.close()
+        await app.coalescer?.drain()
+        if (ownDb) await db!.close()
+      },
+    }
+  } catch (err) {
+    if (!options.db) await db.close().catch(() => {})
+    throw err
+  }
+}
+
+async function main(): Promise<void> {
+  const log = createLogger()
+  let api: StartedApi
+  try {
+    api = await startApi({ env: process.env, log })
+  } catch (err) {
+    if (err instanceof ApiConfigError) {
+      console.error(`wa-gateway api: ${err.message}`)
+      process.exit(1)
+    }
+    throw err
+  }
+  log.info({ url: api.server.url, engine: api.db.engine, keys: api.config.apiKeys.length }, 'API listening')
+  onShutdown(() => api.stop(), log)
+}
+
+if (isMain(import.meta.url)) await main()

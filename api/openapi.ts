@@ -1,0 +1,223 @@
+/**
+ * The OpenAPI 3.1 document, built from the schemas that validate requests (`schemas.ts`), and a
+ * plain HTML reference rendered from it (no external scripts: the gateway is often self-hosted
+ * behind a firewall).
+ */
+import type { ApiConfig } from './config.js'
+import type { JsonSchema } from './schema.js'
+import {
+  errorAnswer, messageAnswer, sendAnswer, sessionAnswer, successAnswer, type Schemas,
+} from './schemas.js'
+
+interface Operation {
+  method: 'get' | 'post' | 'delete'
+  path: string
+  summary: string
+  description?: string
+  auth?: boolean
+  query?: { jsonSchema: JsonSchema }
+  pathParams?: Record<string, JsonSchema>
+  json?: { jsonSchema: JsonSchema; optional?: boolean }
+  multipart?: JsonSchema
+  idempotent?: boolean
+  ok: JsonSchema
+  okExample?: unknown
+  errors: number[]
+}
+
+const ERROR_TEXT: Record<number, string> = {
+  400: 'Malformed JSON, or a missing or invalid field (the message names it and the rule).',
+  401: 'Missing or wrong X-API-Key: `{"success":false,"error":"Unauthorized"}`.',
+  404: 'Unknown session or message.',
+  409: 'Conflicting state: the session exists or is being deleted, the message is not resendable, or the Idempotency-Key was used for another request.',
+  413: 'Body, file or batch too large.',
+  415: 'Wrong Content-Type, or a file that is not a JPEG, PNG, GIF or WEBP image.',
+  422: 'Valid syntax but unacceptable content (image dimensions, damaged image header).',
+  503: 'Database unavailable; nothing was written. Retry later.',
+}
+
+/** Every documented operation, in the guide's order, then the additions. */
+export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
+  const sessionParam = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' }
+  return [
+    {
+      method: 'get', path: '/api/status', summary: 'Status of one session (default: "default")',
+      query: schemas.statusQuery, ok: sessionAnswer,
+      okExample: { name: 'default', status: 'online', phone: '9611234567', last_seen: '2025-05-11 14:00:00', qr_code: null, detail: null, qr: null },
+      errors: [400, 404],
+    },
+    {
+      method: 'get', path: '/api/sessions', summary: 'All sessions, "default" first',
+      ok: { type: 'array', items: sessionAnswer }, errors: [],
+    },
+    {
+      method: 'post', path: '/api/send', summary: 'Queue a text message', idempotent: true,
+      json: schemas.sendBody, ok: sendAnswer, okExample: { success: true, message_id: 42 }, errors: [400, 404, 409, 413, 415],
+    },
+    {
+      method: 'post', path: '/api/send-image', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
+      description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
+      multipart: {
+        ...schemas.sendImageFields.jsonSchema,
+        properties: {
+          ...(schemas.sendImageFields.jsonSchema.properties as Record<string, JsonSchema>),
+          file: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The image file.' },
+        },
+        required: ['phone', 'file'],
+      },
+      ok: sendAnswer, okExample: { success: true, message_id: 43 }, errors: [400, 404, 409, 413, 415, 422],
+    },
+    {
+      method: 'post', path: '/api/resend/{id}', summary: 'Put a failed or opted_out message back in the queue',
+      pathParams: { id: schemas.messageId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+    },
+    {
+      method: 'post', path: '/api/regenerate-qr', summary: 'Disconnect a session and show a new QR code',
+      json: { ...schemas.regenerateQrBody, optional: true }, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
+      okExample: { success: true, message: 'Reconnection initiated for session "default"' }, errors: [400, 404, 409, 415],
+    },
+    {
+      method: 'post', path: '/api/sessions', summary: 'Create a session (another WhatsApp number)',
+      json: schemas.createSessionBody, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
+      okExample: { success: true, message: 'Session "support" created — check dashboard for QR code' }, errors: [400, 409, 415],
+    },
+    {
+      method: 'delete', path: '/api/sessions/{name}', summary: 'Disconnect and remove a session ("default" cannot be deleted)',
+      pathParams: { name: sessionParam }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+    },
+    {
+      method: 'post', path: '/api/send-batch', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,
+      description: 'Validated all-or-nothing (an error names the item index) and written in one statement; ids come back in order.',
+      json: schemas.sendBatchBody,
+      ok: { type: 'object', properties: { success: { const: true }, message_ids: { type: 'array', items: { type: 'integer' } } } },
+      okExample: { success: true, message_ids: [44, 45] }, errors: [400, 404, 409, 413, 415],
+    },
+    {
+      method: 'get', path: '/api/messages', summary: 'The message audit log, newest first (keyset pagination)',
+      query: schemas.messagesQuery,
+      ok: { type: 'object', properties: { messages: { type: 'array', items: messageAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
+      errors: [400],
+    },
+    {
+      method: 'get', path: '/api/messages/{id}', summary: 'One message: status, attempts, error, times, WhatsApp id',
+      pathParams: { id: schemas.messageId.jsonSchema }, ok: messageAnswer, errors: [400, 404],
+    },
+    {
+      method: 'get', path: '/api/openapi.json', summary: 'This document', ok: { type: 'object' }, errors: [],
+    },
+    {
+      method: 'get', path: '/healthz', summary: 'Liveness: the process answers', auth: false,
+      ok: { type: 'object' }, okExample: { success: true, status: 'ok' }, errors: [],
+    },
+    {
+      method: 'get', path: '/readyz', summary: 'Readiness: database reachable and migrations current', auth: false,
+      ok: { type: 'object' }, okExample: { success: true, status: 'ready', engine: 'mysql', schema_version: 1, expected_schema_version: 1 }, errors: [503],
+    },
+  ]
+}
+
+function queryParameters(schema: JsonSchema): unknown[] {
+  const props = (schema.properties ?? {}) as Record<string, JsonSchema>
+  const required = new Set((schema.required ?? []) as string[])
+  return Object.entries(props).map(([name, s]) => ({
+    name, in: 'query', required: required.has(name), schema: s,
+    ...(typeof s.description === 'string' ? { description: s.description } : {}),
+  }))
+}
+
+/** The OpenAPI 3.1 document. */
+export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const op of operations(schemas, config)) {
+    const parameters: unknown[] = []
+    if (op.query) parameters.push(...queryParameters(op.query.jsonSchema))
+    for (const [name, s] of Object.entries(op.pathParams ?? {})) parameters.push({ name, in: 'path', required: true, schema: s })
+    if (op.idempotent) {
+      parameters.push({
+        name: 'Idempotency-Key', in: 'header', required: false,
+        description: 'Retrying with the same key and body returns the same message id without a second message; the same key with another body is a 409.',
+        schema: { type: 'string', pattern: '^[\\x21-\\x7E]{1,200}$' },
+      })
+    }
+    const responses: Record<string, unknown> = {
+      200: { description: 'Success', content: { 'application/json': { schema: op.ok, ...(op.okExample === undefined ? {} : { example: op.okExample }) } } },
+    }
+    const codes = new Set(op.errors)
+    if (op.auth !== false) codes.add(401)
+    if (op.path !== '/healthz') codes.add(503)
+    for (const code of [...codes].sort()) {
+      responses[code] = { description: ERROR_TEXT[code] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
+    }
+    const operation: Record<string, unknown> = {
+      summary: op.summary,
+      ...(op.description ? { description: op.description } : {}),
+      ...(parameters.length ? { parameters } : {}),
+      ...(op.auth === false ? { security: [] } : {}),
+      responses,
+    }
+    if (op.json) {
+      operation.requestBody = { required: !op.json.optional, content: { 'application/json': { schema: op.json.jsonSchema } } }
+    } else if (op.multipart) {
+      operation.requestBody = { required: true, content: { 'multipart/form-data': { schema: op.multipart } } }
+    }
+    ;(paths[op.path] ??= {})[op.method] = operation
+  }
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'WA Gateway API',
+      version: '1',
+      description: 'Queue WhatsApp text and image messages, manage sessions (numbers) and read the audit log. Every /api route needs the X-API-Key header. Errors are {"success":false,"error":"…","code":"…"}. Times are UTC, "YYYY-MM-DD HH:MM:SS".',
+    },
+    servers: [{ url: '/' }],
+    security: [{ apiKey: [] }],
+    components: {
+      securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },
+      schemas: { Error: errorAnswer },
+    },
+    paths,
+  }
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`)
+
+function schemaRows(schema: JsonSchema | undefined): string {
+  const props = (schema?.properties ?? {}) as Record<string, JsonSchema>
+  const required = new Set((schema?.required ?? []) as string[])
+  const rows = Object.entries(props).map(([name, s]) => {
+    const type = Array.isArray(s.type) ? s.type.join(' | ') : String(s.type ?? (s.const !== undefined ? JSON.stringify(s.const) : ''))
+    const rules = [
+      s.enum ? `one of ${(s.enum as string[]).join(', ')}` : '',
+      s.pattern ? `pattern ${s.pattern}` : '',
+      s.maxLength !== undefined ? `≤ ${s.maxLength} chars` : '',
+      s.minimum !== undefined || s.maximum !== undefined ? `${s.minimum ?? ''}–${s.maximum ?? ''}` : '',
+      s.maxItems !== undefined ? `≤ ${s.maxItems} items` : '',
+      s.default !== undefined ? `default ${JSON.stringify(s.default)}` : '',
+    ].filter(Boolean).join('; ')
+    return `<tr><td><code>${escapeHtml(name)}</code></td><td>${escapeHtml(type)}</td><td>${required.has(name) ? 'yes' : 'no'}</td><td>${escapeHtml([s.description ?? '', rules].filter(Boolean).join(' — '))}</td></tr>`
+  })
+  return rows.length ? `<table><tr><th>Field</th><th>Type</th><th>Required</th><th>Notes</th></tr>${rows.join('')}</table>` : ''
+}
+
+/** A readable reference page rendered from the same operations. */
+export function renderReference(schemas: Schemas, config: ApiConfig): string {
+  const sections = operations(schemas, config).map((op) => {
+    const fields = op.json ? schemaRows(op.json.jsonSchema) : op.multipart ? schemaRows(op.multipart) : op.query ? schemaRows(op.query.jsonSchema) : ''
+    const example = op.okExample === undefined ? '' : `<pre>${escapeHtml(JSON.stringify(op.okExample))}</pre>`
+    const errs = [...new Set([...(op.auth === false ? [] : [401]), ...op.errors])].sort().map((c) => `<li><b>${c}</b> ${escapeHtml(ERROR_TEXT[c] ?? '')}</li>`).join('')
+    return `<section><h2><span class="m">${op.method.toUpperCase()}</span> <code>${escapeHtml(op.path)}</code></h2>
+<p>${escapeHtml(op.summary)}${op.description ? `. ${escapeHtml(op.description)}` : ''}${op.idempotent ? ' Accepts an <code>Idempotency-Key</code> header.' : ''}</p>
+${fields}${example}${errs ? `<ul>${errs}</ul>` : ''}</section>`
+  })
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>WA Gateway API reference</title>
+<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+code,pre{font-family:ui-monospace,monospace}pre{background:#f4f4f4;padding:.5rem;overflow:auto}
+table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+.m{background:#075e54;color:#fff;padding:0 .4rem;border-radius:3px;font-size:.8em}section{margin-bottom:2rem}</style></head>
+<body><h1>WA Gateway API</h1>
+<p>Send the header <code>X-API-Key: your_api_secret</code> with every <code>/api</code> request. Errors are
+<code>{"success":false,"error":"…","code":"…"}</code>. Times are UTC, <code>YYYY-MM-DD HH:MM:SS</code>.
+Machine-readable: <code>GET /api/openapi.json</code> (OpenAPI 3.1, needs the key).</p>
+${sections.join('\n')}</body></html>`
+}

@@ -1,0 +1,173 @@
+import { Hono } from 'hono'
+import { UniqueViolationError, type Queryable } from '../../db/driver.js'
+import { findReusableMedia, insertMedia } from '../../db/queries/media.js'
+import {
+  enqueueMessage, enqueueMessages, findMessageByKey, findMessagesByKeys,
+  type EnqueueInput, type EnqueueResult,
+} from '../../db/queries/messages.js'
+import { readJson, readMultipart, formatBytes } from '../body.js'
+import type { SendCoalescer } from '../coalescer.js'
+import type { ApiConfig } from '../config.js'
+import type { AppEnv } from '../env.js'
+import { ApiError } from '../errors.js'
+import { batchItemKey, idempotencyConflict, idempotencyKey, requestHash, sha256Hex } from '../idempotency.js'
+import { readImageInfo } from '../image.js'
+import type { Schemas } from '../schemas.js'
+import type { SessionGate } from '../session-gate.js'
+
+export interface SendRoutesOptions {
+  config: ApiConfig
+  schemas: Schemas
+  gate: SessionGate
+  /** Group commit for single sends without a key; absent = one INSERT per request. */
+  coalescer?: SendCoalescer
+}
+
+/** Multipart framing around the file: field headers, boundaries and the small text fields. */
+const MULTIPART_OVERHEAD = 64 * 1024
+
+/** Carries an idempotent repeat out of a transaction so the media row rolls back with it. */
+class Repeat extends Error {
+  constructor(readonly result: EnqueueResult) {
+    super('idempotent repeat')
+  }
+}
+
+function answerFor(result: EnqueueResult): { success: true; message_id: number } {
+  if (result.kind === 'conflict') throw idempotencyConflict()
+  return { success: true, message_id: result.id }
+}
+
+async function sendableOrIndexed(gate: SessionGate, db: Queryable, session: string, index: number | null): Promise<void> {
+  try {
+    await gate.assertSendable(db, session)
+  } catch (err) {
+    if (err instanceof ApiError && index !== null) throw new ApiError(err.status, err.code, `messages[${index}].session: ${err.message}`)
+    throw err
+  }
+}
+
+/** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
+export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptions) {
+  const app = new Hono<AppEnv>()
+  const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
+
+  app.post('/send', async (c) => {
+    const db = c.var.db
+    const key = idempotencyKey(c)
+    const body = schemas.sendBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    await gate.assertSendable(db, body.session)
+    const input: EnqueueInput = { session: body.session, phone: body.phone, type: 'text', body: body.message }
+    if (key) {
+      const hash = await requestHash(['text', body.session, body.phone, body.message])
+      return c.json(answerFor(await enqueueMessage(db, { ...input, idempotencyKey: key, requestHash: hash })))
+    }
+    const id = coalescer && db === coalescer.db ? await coalescer.enqueue(input) : (await enqueueMessages(db, [input]))[0]!
+    return c.json({ success: true, message_id: id })
+  })
+
+  app.post('/send-image', async (c) => {
+    const db = c.var.db
+    const key = idempotencyKey(c)
+    const form = await readMultipart(c.req.raw, config.imageMaxBytes + MULTIPART_OVERHEAD)
+    const text = (name: string): unknown => {
+      const v = form.get(name)
+      if (v === null) return undefined
+      if (typeof v !== 'string') throw new ApiError(400, 'invalid_type', `${name}: must be a text field, not a file`)
+      return v
+    }
+    const fields = schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session') }, '')
+    const file = form.get('file')
+    if (file === null) {
+      throw new ApiError(400, 'missing_field', 'file: is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
+    }
+    if (typeof file === 'string') {
+      throw new ApiError(400, 'invalid_type', 'file: must be a file upload (curl -F "file=@photo.jpg"), not a text field')
+    }
+    if (file.size > config.imageMaxBytes) {
+      throw new ApiError(413, 'image_too_large', `file: is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`)
+    }
+    if (file.size === 0) throw new ApiError(400, 'invalid_file', 'file: is empty; attach a JPEG, PNG, GIF or WEBP image')
+    const bytes = new Uint8Array(await file.arrayBuffer())
+    const check = readImageInfo(bytes)
+    if (!check.ok && check.reason === 'unsupported') {
+      throw new ApiError(415, 'unsupported_image_type', 'file: is not a JPEG, PNG, GIF or WEBP image (the type is read from the file\'s content, not its name); convert it first')
+    }
+    if (!check.ok) {
+      throw new ApiError(422, 'unreadable_image', 'file: looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it')
+    }
+    const { mime, width, height } = check.info
+    if (width * height > config.imageMaxPixels) {
+      throw new ApiError(
+        422,
+        'image_too_many_pixels',
+        `file: is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); images may have at most ${config.imageMaxPixels / 1e6} megapixels, resize it first`,
+      )
+    }
+    await gate.assertSendable(db, fields.session)
+    const sha256 = await sha256Hex(bytes)
+    const caption = fields.caption !== undefined && fields.caption.trim() !== '' ? fields.caption : null
+    const hash = key ? await requestHash(['image', fields.session, fields.phone, caption, sha256]) : null
+    if (key) {
+      // Fast path for a retry: no media row is written at all.
+      const found = await findMessageByKey(db, key)
+      if (found) return c.json(answerFor(found.requestHash === hash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
+    }
+    try {
+      const id = await db.transaction(async (tx) => {
+        const mediaId = (await findReusableMedia(tx, sha256, mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
+        const result = await enqueueMessage(tx, {
+          session: fields.session, phone: fields.phone, type: 'image', body: caption, mediaId,
+          idempotencyKey: key, requestHash: hash,
+        })
+        if (result.kind !== 'created') throw new Repeat(result)
+        return result.id
+      })
+      return c.json({ success: true, message_id: id })
+    } catch (err) {
+      if (err instanceof Repeat) return c.json(answerFor(err.result))
+      throw err
+    }
+  })
+
+  app.post('/send-batch', async (c) => {
+    const db = c.var.db
+    const key = idempotencyKey(c)
+    const { messages } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit), '')
+    const firstIndex = new Map<string, number>()
+    messages.forEach((m, i) => {
+      if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)
+    })
+    for (const [session, index] of firstIndex) await sendableOrIndexed(gate, db, session, index)
+    const inputs: EnqueueInput[] = messages.map((m) => ({ session: m.session, phone: m.phone, type: 'text', body: m.message }))
+    if (!key) return c.json({ success: true, message_ids: await enqueueMessages(db, inputs) })
+
+    const hash = await requestHash(['batch', messages.map((m) => [m.session, m.phone, m.message])])
+    const keys = inputs.map((_, i) => batchItemKey(key, i))
+    const earlier = async (): Promise<number[] | null> => {
+      const first = await findMessageByKey(db, keys[0]!)
+      if (!first) return null
+      if (first.requestHash !== hash) throw idempotencyConflict()
+      const found = await findMessagesByKeys(db, keys)
+      return keys.map((k) => {
+        const row = found.get(k)
+        if (!row || row.requestHash !== hash) throw idempotencyConflict()
+        return row.id
+      })
+    }
+    const repeat = await earlier()
+    if (repeat) return c.json({ success: true, message_ids: repeat })
+    try {
+      const ids = await enqueueMessages(db, inputs.map((m, i) => ({ ...m, idempotencyKey: keys[i], requestHash: hash })))
+      return c.json({ success: true, message_ids: ids })
+    } catch (err) {
+      // A concurrent twin committed first: the whole statement was refused, answer with its ids.
+      if (!(err instanceof UniqueViolationError)) throw err
+      const ids = await earlier()
+      if (!ids) throw err
+      return c.json({ success: true, message_ids: ids })
+    }
+  })
+
+  return app
+}

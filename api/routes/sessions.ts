@@ -1,0 +1,74 @@
+import { Hono } from 'hono'
+import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
+import { DEFAULT_SESSION } from '../../db/types.js'
+import { readJson } from '../body.js'
+import type { ApiConfig } from '../config.js'
+import type { AppEnv } from '../env.js'
+import { ApiError } from '../errors.js'
+import { formatSession } from '../format.js'
+import { sessionNameSchema, type Schemas } from '../schemas.js'
+import type { SessionGate } from '../session-gate.js'
+
+export interface SessionRoutesOptions {
+  config: ApiConfig
+  schemas: Schemas
+  gate: SessionGate
+}
+
+function unknownSession(name: string): ApiError {
+  return new ApiError(404, 'unknown_session', `Session "${name}" does not exist; GET /api/sessions lists the sessions`)
+}
+
+function deleting(name: string): ApiError {
+  return new ApiError(409, 'session_deleting', `Session "${name}" is being deleted; wait until it is gone, then create it again if needed`)
+}
+
+/** `GET /api/status`, `GET|POST /api/sessions`, `DELETE /api/sessions/:name`, `POST /api/regenerate-qr`. */
+export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
+  const app = new Hono<AppEnv>()
+
+  app.get('/status', async (c) => {
+    const { session } = schemas.statusQuery.parse(c.req.query(), '')
+    const found = await getSession(c.var.db, session)
+    // A session whose deletion is pending is already gone for clients, as in GET /api/sessions.
+    if (!found || found.deleteRequestedAt) throw unknownSession(session)
+    return c.json(formatSession(found))
+  })
+
+  app.get('/sessions', async (c) => {
+    const now = new Date()
+    return c.json((await listSessions(c.var.db)).map((s) => formatSession(s, now)))
+  })
+
+  app.post('/sessions', async (c) => {
+    const { name } = schemas.createSessionBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const result = await createSession(c.var.db, name)
+    if (result === 'exists') {
+      throw new ApiError(409, 'session_exists', `Session "${name}" already exists; pick another name or use the existing session`)
+    }
+    if (result === 'deleting') throw deleting(name)
+    return c.json({ success: true, message: `Session "${name}" created — check dashboard for QR code` })
+  })
+
+  app.delete('/sessions/:name', async (c) => {
+    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+    if (name === DEFAULT_SESSION) {
+      throw new ApiError(409, 'default_session', 'The "default" session cannot be deleted; use POST /api/regenerate-qr to link another number to it')
+    }
+    const result = await requestSessionDelete(c.var.db, name)
+    if (result === 'not_found') throw unknownSession(name)
+    if (result === 'deleting') throw deleting(name)
+    gate.forget(name)
+    return c.json({ success: true })
+  })
+
+  app.post('/regenerate-qr', async (c) => {
+    const { session } = schemas.regenerateQrBody.parse((await readJson(c.req.raw, config.jsonBodyLimit, { allowEmpty: true })) ?? {}, '')
+    const result = await requestReconnect(c.var.db, session)
+    if (result === 'not_found') throw unknownSession(session)
+    if (result === 'deleting') throw deleting(session)
+    return c.json({ success: true, message: `Reconnection initiated for session "${session}"` })
+  })
+
+  return app
+}

@@ -1,0 +1,157 @@
+/**
+ * One definition per request body, query and answer. Handlers parse with these, and
+ * `openapi.ts` publishes the same objects, so the reference cannot drift from the checks.
+ * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
+ */
+import { DEFAULT_SESSION, MESSAGE_STATES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
+import type { ApiConfig } from './config.js'
+import { phoneSchema } from './phone.js'
+import {
+  array, custom, describe, integer, invalid, object, oneOf, optional, string,
+  type Infer, type JsonSchema, type Schema,
+} from './schema.js'
+
+export const SESSION_NAME_HINT = 'letters, digits, dash or underscore only, 1–40 characters (e.g. "support")'
+
+export const sessionNameSchema = describe(
+  string({ code: 'invalid_session_name', pattern: SESSION_NAME_PATTERN, patternHint: SESSION_NAME_HINT }),
+  'Session name: letters, digits, dash and underscore, at most 40 characters.',
+  'support',
+)
+
+const sessionField = describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session (WhatsApp number) to send from.', DEFAULT_SESSION)
+
+/** `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` (UTC, as the API prints times) or ISO 8601 with a zone. */
+const timestampSchema: Schema<Date> = custom(
+  {
+    type: 'string',
+    description: 'UTC time as "YYYY-MM-DD HH:MM:SS" (the format the API prints), "YYYY-MM-DD", or ISO 8601 with a zone.',
+    examples: ['2025-05-11 14:00:00'],
+  },
+  (value, path) => {
+    if (typeof value !== 'string') throw invalid(path, 'invalid_timestamp', 'must be a time such as "2025-05-11 14:00:00"')
+    const v = value.trim()
+    let iso: string | null = null
+    if (/^\d{4}-\d{2}-\d{2}$/.test(v)) iso = `${v}T00:00:00Z`
+    else if (/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(v)) iso = `${v.replace(' ', 'T')}Z`
+    else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(v)) iso = v
+    const d = iso ? new Date(iso) : null
+    if (!d || Number.isNaN(d.getTime())) {
+      throw invalid(path, 'invalid_timestamp', `must be a UTC time such as "2025-05-11 14:00:00" or "2025-05-11T14:00:00Z" (got ${JSON.stringify(v.slice(0, 40))})`)
+    }
+    return d
+  },
+)
+
+const cursorSchema: Schema<number> = custom(
+  { type: 'string', description: 'The `next` value of the previous page, unchanged.' },
+  (value, path) => {
+    if (typeof value !== 'string' || !/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
+      throw invalid(path, 'invalid_cursor', 'must be the `next` value of a previous page, passed back unchanged')
+    }
+    return Number(value)
+  },
+)
+
+/** Every request schema, built for one configuration (limits come from it). */
+export function createSchemas(config: ApiConfig) {
+  const messageText = describe(
+    string({ code: 'invalid_message', notBlank: true, wellFormed: true, maxLength: config.messageMaxChars }),
+    `Message text (Unicode, emoji, Arabic), at most ${config.messageMaxChars} characters.`,
+    'Hello from the gateway!',
+  )
+  const sendBody = object({ phone: phoneSchema, message: messageText, session: sessionField }, 'A text message to queue.')
+  return {
+    sendBody,
+    sendBatchBody: object({
+      messages: array(sendBody, {
+        minItems: 1,
+        maxItems: config.batchMaxItems,
+        tooMany: { status: 413, code: 'too_many_messages' },
+      }),
+    }, `Up to ${config.batchMaxItems} text messages, validated all-or-nothing and queued in one statement.`),
+    sendImageFields: object({
+      phone: phoneSchema,
+      caption: describe(
+        optional(string({ code: 'invalid_caption', wellFormed: true, maxLength: config.captionMaxChars })),
+        `Optional caption, at most ${config.captionMaxChars} characters.`,
+      ),
+      session: sessionField,
+    }),
+    regenerateQrBody: object({ session: describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session to reconnect.', DEFAULT_SESSION) }),
+    createSessionBody: object({ name: sessionNameSchema }),
+    statusQuery: object({ session: describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session to report.', DEFAULT_SESSION) }),
+    messagesQuery: object({
+      status: describe(optional(oneOf(MESSAGE_STATES, 'invalid_status')), 'Only messages in this state.'),
+      session: describe(optional(sessionNameSchema), 'Only messages of this session.'),
+      phone: describe(optional(phoneSchema), 'Only messages to this phone (normalized like `send`).'),
+      since: describe(optional(timestampSchema), 'Created at or after this time (UTC).'),
+      until: describe(optional(timestampSchema), 'Created before this time (UTC).'),
+      limit: describe(optional(integer({ code: 'invalid_limit', min: 1, max: 500, fromString: true }), 50), 'Page size, 1–500.'),
+      cursor: describe(optional(cursorSchema), 'The `next` value of the previous page.'),
+    }),
+    messageId: integer({ code: 'invalid_id', min: 1, fromString: true }),
+  }
+}
+
+export type Schemas = ReturnType<typeof createSchemas>
+export type SendBody = Infer<Schemas['sendBody']>
+
+/* ---------- answers (documentation only: the handlers build them with the format helpers) ---------- */
+
+const nullable = (type: string, extra: JsonSchema = {}): JsonSchema => ({ type: [type, 'null'], ...extra })
+
+export const sessionAnswer: JsonSchema = {
+  type: 'object',
+  required: ['name', 'status', 'phone', 'last_seen', 'qr_code', 'detail', 'qr'],
+  properties: {
+    name: { type: 'string', examples: ['default'] },
+    status: { type: 'string', enum: [...SESSION_STATES] },
+    phone: nullable('string', { description: 'The linked number, digits only.', examples: ['9611234567'] }),
+    last_seen: nullable('string', { description: 'UTC, "YYYY-MM-DD HH:MM:SS".', examples: ['2025-05-11 14:00:00'] }),
+    qr_code: nullable('string', { description: 'PNG data URL of the QR to scan while connecting.' }),
+    detail: nullable('string', { description: 'Why the session is offline or paused (logged_out, restricted, conflict…).' }),
+    qr: nullable('string', { description: 'Raw QR text while waiting for a scan, for clients that draw their own code.' }),
+  },
+}
+
+export const messageAnswer: JsonSchema = {
+  type: 'object',
+  required: ['id', 'session', 'phone', 'type', 'status', 'attempts', 'created_at'],
+  properties: {
+    id: { type: 'integer' },
+    session: { type: 'string' },
+    phone: { type: 'string' },
+    type: { type: 'string', enum: ['text', 'image'] },
+    body: nullable('string', { description: 'Text, or the caption of an image.' }),
+    media_id: nullable('integer'),
+    status: { type: 'string', enum: [...MESSAGE_STATES] },
+    attempts: { type: 'integer' },
+    error: nullable('string'),
+    wa_message_id: nullable('string', { description: 'WhatsApp message id, fixed at enqueue and reused on every retry.' }),
+    created_at: { type: 'string', description: 'UTC, "YYYY-MM-DD HH:MM:SS".' },
+    available_at: { type: 'string', description: 'Not sent before this time (UTC).' },
+    sent_at: nullable('string'),
+    delivered_at: nullable('string'),
+    read_at: nullable('string'),
+    updated_at: { type: 'string' },
+  },
+}
+
+export const errorAnswer: JsonSchema = {
+  type: 'object',
+  required: ['success', 'error', 'code'],
+  properties: {
+    success: { const: false },
+    error: { type: 'string', description: 'What is wrong and how to fix it.' },
+    code: { type: 'string', description: 'Stable machine-readable code.' },
+  },
+}
+
+export const successAnswer: JsonSchema = { type: 'object', required: ['success'], properties: { success: { const: true } } }
+
+export const sendAnswer: JsonSchema = {
+  type: 'object',
+  required: ['success', 'message_id'],
+  properties: { success: { const: true }, message_id: { type: 'integer', examples: [42] } },
+}
