@@ -8,22 +8,9 @@ import {
 import { claimNextMessage, finalizeSent } from '../../db/queries/queue.js'
 import { describeEachEngine } from '../support/db.js'
 import {
-  dbNow, expireLease, fakeWaId, getMessage, getSession, insertMessage, insertSession, insertSessions, msBetween, ph,
+  dbNow, expireLease, fakeWaId, getMessage, leaseOnly, getSession, insertMessage, insertSession, insertSessions, msBetween, ph,
   setTime, uniqueName, waitFor,
 } from '../support/queue-fixtures.js'
-
-/** Takes exactly `name` for `owner`: every other acquirable session is parked under a far lease meanwhile. */
-async function leaseOnly(db: Db, name: string, owner: string, minGapMs = 0): Promise<number> {
-  // Park all other free sessions so acquire can only pick `name`.
-  await db.execute(
-    `UPDATE sessions SET owner = 'parked', lease_until = ${db.dialect === 'mysql' ? "'2999-01-01 00:00:00'" : "'2999-01-01 00:00:00+00'"} WHERE name <> ${ph(db, 1)} AND lease_until < ${db.dialect === 'mysql' ? 'NOW(6)' : 'now()'}`,
-    [name],
-  )
-  const got = await acquireSessionLeases(db, { owner, ttlSeconds: 30, max: 2, minGapMs })
-  await db.execute(`UPDATE sessions SET owner = NULL, lease_until = '1970-01-01 00:00:00' WHERE owner = 'parked'`)
-  expect(got.map((l) => l.name)).toEqual([name])
-  return got[0]!.leaseEpoch
-}
 
 describeEachEngine('runners and session leases', (ctx) => {
   describe('runner registration', () => {

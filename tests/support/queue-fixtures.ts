@@ -3,8 +3,9 @@
  * enqueue) so the queue tests depend only on the schema, and they move stored times with the database's own clock
  * (`NOW(6) ± …` / `now() ± …`), never Node's.
  */
-import type { Queryable, Row } from '../../db/driver.js'
+import type { Db, Queryable, Row } from '../../db/driver.js'
 import { toDate, toId, toIdOrNull } from '../../db/driver.js'
+import { acquireSessionLeases } from '../../db/queries/leases.js'
 import type { MessageRecord, SessionRecord } from '../../db/types.js'
 
 /** The `n`-th placeholder in the db's dialect. */
@@ -194,4 +195,28 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000,
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
+}
+
+/**
+ * Takes exactly `name` for `owner` through the real acquire: every other acquirable session is parked under a far
+ * lease for the duration of the call. Returns the new epoch.
+ */
+export async function leaseOnly(db: Db, name: string, owner: string, minGapMs = 0, ttlSeconds = 30): Promise<number> {
+  const far = db.dialect === 'mysql' ? "'2999-01-01 00:00:00'" : "'2999-01-01 00:00:00+00'"
+  const now = db.dialect === 'mysql' ? 'NOW(6)' : 'now()'
+  await db.execute(`UPDATE sessions SET owner = 'parked', lease_until = ${far} WHERE name <> ${ph(db, 1)} AND lease_until < ${now}`, [name])
+  try {
+    const got = await acquireSessionLeases(db, { owner, ttlSeconds, max: 2, minGapMs })
+    if (got.length !== 1 || got[0]!.name !== name) throw new Error(`expected to acquire ${name}, got ${JSON.stringify(got)}`)
+    return got[0]!.leaseEpoch
+  } finally {
+    await db.execute(`UPDATE sessions SET owner = NULL, lease_until = '1970-01-01 00:00:00' WHERE owner = 'parked'`)
+  }
+}
+
+/** A new session leased to `owner`, with its fence. */
+export async function ownedSession(db: Db, owner: string, minGapMs = 0): Promise<{ name: string; owner: string; epoch: number }> {
+  const name = uniqueName('s')
+  await insertSession(db, name)
+  return { name, owner, epoch: await leaseOnly(db, name, owner, minGapMs) }
 }

@@ -1,0 +1,668 @@
+/**
+ * The claim and its aftermath (QUEUE.md §6.3–6.7): claim under the lease with the throttle slot, finalize fenced
+ * by `claim_epoch`, facts from WhatsApp keyed by `wa_message_id`, opt-out, reconciliation on takeover, and the
+ * wake-up probe.
+ *
+ * Lock order everywhere: the `sessions` row first, then `messages` (QUEUE.md §4.3). Every transaction here does
+ * nothing but SQL, because `transaction()` may re-run it on contention.
+ */
+import type { Db, Queryable, Row } from '../driver.js'
+import { toDate, toId, toIdOrNull } from '../driver.js'
+import { each, same } from '../sql.js'
+import type { MessageRecord, OptIn } from '../types.js'
+import { pauseSession, type PauseSessionParams } from './leases.js'
+
+/** A message moved to `sending` under this runner's epoch: what the runner needs to send it. */
+export type ClaimedMessage = Pick<
+  MessageRecord,
+  'id' | 'session' | 'phone' | 'type' | 'body' | 'mediaId' | 'attempts' | 'waMessageId' | 'claimEpoch'
+> & { waMessageId: string; claimEpoch: number }
+
+/** The one `sending` row of a session, as reconciliation reads it. */
+export type InflightMessage = Pick<
+  MessageRecord,
+  'id' | 'phone' | 'type' | 'body' | 'mediaId' | 'waMessageId' | 'attempts' | 'claimEpoch' | 'claimedBy' | 'deliveredAt' | 'readAt' | 'error'
+>
+
+/** Per owned session, how long until its earliest `pending` row is due (`null`: none pending). */
+export interface SessionDue {
+  name: string
+  dueInMs: number | null
+}
+
+/** Result of `claimNextMessage`. */
+export type ClaimResult =
+  /** Send it now under `message.waMessageId`, then finalize with the same epoch. */
+  | { kind: 'claimed'; message: ClaimedMessage }
+  /** The throttle slot or a pause is not due yet (or the opt-out round limit was hit: `waitMs = 0`): sleep, then claim again. */
+  | { kind: 'wait'; waitMs: number }
+  /** Nothing sendable is due: wait for a wake-up (NOTIFY or `probeDue`). */
+  | { kind: 'idle' }
+  /** The lease is gone (other owner, other epoch, or expired): stop the loop and close the socket. */
+  | { kind: 'fenced' }
+
+/** Result of `reconcileInflight` (QUEUE.md §6.7). */
+export type ReconcileResult =
+  /** No `sending` row: start the claim loop. */
+  | { kind: 'none' }
+  /** A receipt was on record: the row is now `sent`. */
+  | { kind: 'settled'; id: number }
+  /** Resend once under the stored id, then finalize with this lease's epoch. */
+  | { kind: 'resend'; message: ClaimedMessage }
+  /** Interrupted twice: the row is now `failed` and is not resent. */
+  | { kind: 'failed'; id: number }
+  /** The row must be resent but the throttle slot is not due: sleep `waitMs`, then reconcile again. */
+  | { kind: 'wait'; waitMs: number }
+  /** The lease is gone. */
+  | { kind: 'fenced' }
+
+/** Error text of a message held back under `OPT_IN_MODE=confirm` (see `holdForOptIn`). */
+export const AWAITING_OPT_IN = 'awaiting opt-in'
+/** Error text of a message whose contact opted out. */
+export const OPTED_OUT_ERROR = 'contact opted out'
+/** Most candidates one claim transaction looks at before giving back `wait 0` (QUEUE.md §6.3). */
+export const MAX_CLAIM_ROUNDS = 20
+
+function wholeMs(ms: number): number {
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`duration must be a non-negative number of ms, got ${ms}`)
+  return Math.round(ms)
+}
+
+/** Maps a claimed or adopted row; `attempts`, `waMessageId` and `claimEpoch` are the values after the update. */
+export function toClaimedMessage(row: Row): ClaimedMessage {
+  return {
+    id: toId(row.id),
+    session: String(row.session),
+    phone: String(row.phone),
+    type: row.type as ClaimedMessage['type'],
+    body: row.body === null || row.body === undefined ? null : String(row.body),
+    mediaId: toIdOrNull(row.media_id),
+    attempts: Number(row.attempts),
+    waMessageId: String(row.wa_message_id),
+    claimEpoch: Number(row.claim_epoch),
+  }
+}
+
+/** Maps a `findInflight` row. */
+export function toInflightMessage(row: Row): InflightMessage {
+  return {
+    id: toId(row.id),
+    phone: String(row.phone),
+    type: row.type as InflightMessage['type'],
+    body: row.body === null || row.body === undefined ? null : String(row.body),
+    mediaId: toIdOrNull(row.media_id),
+    waMessageId: row.wa_message_id === null ? null : String(row.wa_message_id),
+    attempts: Number(row.attempts),
+    claimEpoch: row.claim_epoch === null ? null : Number(row.claim_epoch),
+    claimedBy: row.claimed_by === null ? null : String(row.claimed_by),
+    deliveredAt: toDate(row.delivered_at),
+    readAt: toDate(row.read_at),
+    error: row.error === null ? null : String(row.error),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6.3 The claim
+
+// Rounds UP to whole milliseconds: QUEUE.md's floor would report 0 while up to 999 µs of the gap remain, and the
+// claim would then start that much early. CEIL makes `wait_ms = 0` mean "next_send_at ≤ now" exactly.
+// LEAST(60000, …): a long pause is slept in one-minute steps so the loop still notices fencing and commands.
+const LOCK_SESSION_FOR_CLAIM = each(
+  `SELECT lease_epoch,
+       LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
+             GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms
+  FROM sessions
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   AND lease_until > NOW(6)
+   FOR UPDATE`,
+  `SELECT lease_epoch,
+       LEAST(60000, GREATEST(0, ceil(extract(epoch FROM
+             GREATEST(next_send_at, COALESCE(paused_until, next_send_at)) - now()) * 1000)))::int AS wait_ms
+  FROM sessions
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND lease_until > now()
+   FOR UPDATE`,
+)
+
+/**
+ * Locks the session row for a claim or a reconciliation, checking the lease: `null` when the lease is lost
+ * (fence), else the milliseconds until the throttle slot and any pause are over.
+ */
+export async function lockSessionForClaim(
+  tx: Queryable,
+  params: { session: string; owner: string; epoch: number },
+): Promise<{ waitMs: number } | null> {
+  const [row] = await tx.query(LOCK_SESSION_FOR_CLAIM[tx.dialect], [params.session, params.owner, params.epoch])
+  return row ? { waitMs: Number(row.wait_ms) } : null
+}
+
+// FORCE INDEX: the equality prefix (session, status) plus ORDER BY available_at, id lets LIMIT 1 stop at the first
+// index entry with no filesort (QUEUE.md §5). Postgres gets the same from the partial index, provided the status
+// literal stays in the text (§4.3).
+const SELECT_NEXT_PENDING = each(
+  `SELECT id, phone, type, body, media_id, attempts, wa_message_id
+  FROM messages FORCE INDEX (idx_messages_claim)
+ WHERE session = ?
+   AND status = 'pending'
+   AND available_at <= NOW(6)
+ ORDER BY available_at, id
+ LIMIT 1
+   FOR UPDATE SKIP LOCKED`,
+  `SELECT id, phone, type, body, media_id, attempts, wa_message_id
+  FROM messages
+ WHERE session = $1
+   AND status = 'pending'
+   AND available_at <= now()
+ ORDER BY available_at, id
+ LIMIT 1
+   FOR UPDATE SKIP LOCKED`,
+)
+
+/** The SQL of `selectNextPending`, for the EXPLAIN tests and the benchmark. */
+export const SELECT_NEXT_PENDING_SQL = SELECT_NEXT_PENDING
+
+const READ_OPT_IN = same(`SELECT opt_in
+  FROM contacts
+ WHERE phone = ?`)
+
+const MARK_OPTED_OUT = same(`UPDATE messages
+   SET status = 'opted_out',
+       error = 'contact opted out',
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'pending'`)
+
+// Under OPT_IN_MODE=confirm a message to a contact who has not said YES stays `pending` but is moved out of the
+// claim's way: available_at goes `holdMs` ahead and `error` carries the marker. The claim index then never walks
+// over a pile of held rows, the rest of the session's queue keeps flowing, and a held row is looked at again
+// after `holdMs` (so it goes out even if nobody calls releaseHeldMessages). markSending clears the marker.
+const HOLD_FOR_OPT_IN = each(
+  `UPDATE messages
+   SET available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
+       error = 'awaiting opt-in',
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET available_at = now() + $1 * interval '1 millisecond',
+       error = 'awaiting opt-in',
+       updated_at = now()
+ WHERE id = $2
+   AND status = 'pending'`,
+)
+
+const MARK_SENDING = same(`UPDATE messages
+   SET status = 'sending',
+       attempts = attempts + 1,
+       claimed_by = ?,
+       claim_epoch = ?,
+       claimed_at = NOW(6),
+       wa_message_id = COALESCE(wa_message_id, ?),
+       error = NULL,
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'pending'`)
+
+const TAKE_SEND_SLOT = each(
+  `UPDATE sessions
+   SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET next_send_at = now() + $1 * interval '1 millisecond',
+       updated_at = now()
+ WHERE name = $2
+   AND owner = $3
+   AND lease_epoch = $4`,
+)
+
+async function takeSendSlot(tx: Queryable, p: { session: string; owner: string; epoch: number; gapMs: number }): Promise<void> {
+  await tx.execute(TAKE_SEND_SLOT[tx.dialect], [p.gapMs, p.session, p.owner, p.epoch])
+}
+
+export interface ClaimNextMessageParams {
+  session: string
+  /** This runner's id. */
+  owner: string
+  /** The session's `lease_epoch` (from acquire/renew); becomes the message's `claim_epoch`. */
+  epoch: number
+  /** The drawn throttle gap for the next claim: `min + random × (max − min)` (QUEUE.md §6). */
+  gapMs: number
+  /** `open`: pending contacts receive messages. `confirm`: only contacts with `opt_in = 'yes'` do (ARCHITECTURE.md). */
+  optInMode: 'open' | 'confirm'
+  /** Creates a WhatsApp id (Baileys `generateMessageIDV2`) for a message that has none yet. */
+  newWaId: () => string
+  /** How far a held message moves back under `confirm` (default 15 min); see `releaseHeldMessages`. */
+  holdMs?: number
+}
+
+/**
+ * Claims the session's next due message in ONE transaction (QUEUE.md §6.3): lockSessionForClaim → up to 20 rounds
+ * of selectNextPending / readOptIn (→ markOptedOut, or hold under `confirm`) → markSending → takeSendSlot.
+ *
+ * - `fenced`: the lease is lost; nothing changed.
+ * - `wait`: the slot or a pause is not due (nothing changed), or 20 candidates were opted out/held (their marks
+ *   commit, the slot stays free, `waitMs = 0`).
+ * - `idle`: no due message is sendable (opt-out marks still commit).
+ * - `claimed`: the message is `sending` under `epoch` with its WhatsApp id committed before any socket write.
+ *
+ * A contact without a `contacts` row counts as `pending` (the column's default). Throws `UniqueViolationError`
+ * (and changes nothing) if the session already has a `sending` row: reconcile first, and alert.
+ * @example
+ * const r = await claimNextMessage(db, { session, owner, epoch, gapMs: throttle.next(), optInMode: 'open', newWaId })
+ * if (r.kind === 'claimed') await send(r.message)
+ */
+export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): Promise<ClaimResult> {
+  const { session, owner, epoch, optInMode, newWaId } = params
+  const gapMs = wholeMs(params.gapMs)
+  const holdMs = wholeMs(params.holdMs ?? 15 * 60_000)
+  return db.transaction(async (tx): Promise<ClaimResult> => {
+    const lock = await lockSessionForClaim(tx, { session, owner, epoch })
+    if (!lock) return { kind: 'fenced' }
+    if (lock.waitMs > 0) return { kind: 'wait', waitMs: lock.waitMs }
+    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
+      const [row] = await tx.query(SELECT_NEXT_PENDING[tx.dialect], [session])
+      if (!row) return { kind: 'idle' }
+      const id = toId(row.id)
+      const phone = String(row.phone)
+      const [contact] = await tx.query<{ opt_in: OptIn }>(READ_OPT_IN[tx.dialect], [phone])
+      const optIn: OptIn = contact?.opt_in ?? 'pending'
+      if (optIn === 'no') {
+        await tx.execute(MARK_OPTED_OUT[tx.dialect], [id])
+        continue
+      }
+      if (optIn === 'pending' && optInMode === 'confirm') {
+        await tx.execute(HOLD_FOR_OPT_IN[tx.dialect], [holdMs, id])
+        continue
+      }
+      const storedWaId = row.wa_message_id === null || row.wa_message_id === undefined ? null : String(row.wa_message_id)
+      const waMessageId = storedWaId ?? newWaId()
+      const res = await tx.execute(MARK_SENDING[tx.dialect], [owner, epoch, waMessageId, id])
+      // The row is locked by this transaction and was pending, so 0 cannot happen; guard anyway.
+      if (res.affectedRows === 0) continue
+      await takeSendSlot(tx, { session, owner, epoch, gapMs })
+      return {
+        kind: 'claimed',
+        message: toClaimedMessage({
+          ...row,
+          session,
+          attempts: Number(row.attempts) + 1,
+          wa_message_id: waMessageId,
+          claim_epoch: epoch,
+        }),
+      }
+    }
+    return { kind: 'wait', waitMs: 0 }
+  })
+}
+
+const RELEASE_HELD_MESSAGES = same(`UPDATE messages
+   SET available_at = NOW(6),
+       error = NULL,
+       updated_at = NOW(6)
+ WHERE phone = ?
+   AND status = 'pending'
+   AND error = 'awaiting opt-in'`)
+
+/**
+ * Makes the messages held for a contact's consent due now; call it when the contact opts in (YES, or any other
+ * inbound message from a `pending` contact). Rows in transient backoff are not touched (their `error` differs).
+ * Returns how many were released.
+ */
+export async function releaseHeldMessages(db: Queryable, phone: string): Promise<number> {
+  const res = await db.execute(RELEASE_HELD_MESSAGES[db.dialect], [phone])
+  return res.affectedRows
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6.4 Finalize, fenced by claim_epoch + claimed_by
+
+const HOLD_SEND_GAP = each(
+  `UPDATE sessions
+   SET next_send_at = GREATEST(next_send_at, NOW(6) + INTERVAL ? * 1000 MICROSECOND),
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET next_send_at = GREATEST(next_send_at, now() + $1 * interval '1 millisecond'),
+       updated_at = now()
+ WHERE name = $2
+   AND owner = $3
+   AND lease_epoch = $4`,
+)
+
+const FINALIZE_SENT = same(`UPDATE messages
+   SET status = 'sent',
+       sent_at = NOW(6),
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'sending'
+   AND claim_epoch = ?
+   AND claimed_by = ?`)
+
+/** Identifies a claim for the fenced finalize statements. */
+export interface ClaimFence {
+  /** Message id. */
+  id: number
+  /** The runner that claimed it. */
+  owner: string
+  /** `claim_epoch` of the claim (the lease epoch at claim or adoption time). */
+  epoch: number
+}
+
+/**
+ * The socket write succeeded: `sending` → `sent`, and the session's next slot is held at least `minGapMs` after
+ * now, so a slow upload cannot bring two stanzas closer than the minimum (QUEUE.md §6.3). One transaction, session
+ * row first. `false`: the claim was taken over; stop, the new owner reconciles.
+ */
+export async function finalizeSent(db: Db, params: ClaimFence & { session: string; minGapMs: number }): Promise<boolean> {
+  const gap = wholeMs(params.minGapMs)
+  return db.transaction(async (tx) => {
+    // Guarded by the lease: a runner that lost it must not move the new owner's slot. The message update below is
+    // fenced separately, by the claim.
+    await tx.execute(HOLD_SEND_GAP[tx.dialect], [gap, params.session, params.owner, params.epoch])
+    const res = await tx.execute(FINALIZE_SENT[tx.dialect], [params.id, params.epoch, params.owner])
+    return res.affectedRows > 0
+  })
+}
+
+const REQUEUE_WITH_BACKOFF = each(
+  `UPDATE messages
+   SET status = 'pending',
+       available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
+       error = ?,
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'sending'
+   AND claim_epoch = ?
+   AND claimed_by = ?`,
+  `UPDATE messages
+   SET status = 'pending',
+       available_at = now() + $1 * interval '1 millisecond',
+       error = $2,
+       updated_at = now()
+ WHERE id = $3
+   AND status = 'sending'
+   AND claim_epoch = $4
+   AND claimed_by = $5`,
+)
+
+/**
+ * Transient error with attempts left: back to `pending`, due after `backoffMs` (see `backoffMs()`), keeping its
+ * WhatsApp id. `false`: fenced out.
+ */
+export async function requeueWithBackoff(db: Queryable, params: ClaimFence & { backoffMs: number; error: string }): Promise<boolean> {
+  const res = await db.execute(REQUEUE_WITH_BACKOFF[db.dialect], [
+    wholeMs(params.backoffMs), params.error, params.id, params.epoch, params.owner,
+  ])
+  return res.affectedRows > 0
+}
+
+const FINALIZE_FAILED = same(`UPDATE messages
+   SET status = 'failed',
+       error = ?,
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'sending'
+   AND claim_epoch = ?
+   AND claimed_by = ?`)
+
+/** Permanent error, or the last attempt failed: `sending` → `failed` with the reason. `false`: fenced out. */
+export async function finalizeFailed(db: Queryable, params: ClaimFence & { error: string }): Promise<boolean> {
+  const res = await db.execute(FINALIZE_FAILED[db.dialect], [params.error, params.id, params.epoch, params.owner])
+  return res.affectedRows > 0
+}
+
+/** Backoff constants (QUEUE.md §6.4). */
+export const BACKOFF_BASE_MS = 30_000
+export const BACKOFF_CAP_MS = 30 * 60_000
+export const BACKOFF_JITTER = 0.2
+
+/**
+ * Delay before retry number `attempts` (the claim count after the failed one): 30 s × 2^(attempts−1), capped at
+ * 30 min, then ±20 % jitter. `random` is injectable for tests.
+ */
+export function backoffMs(attempts: number, random: () => number = Math.random): number {
+  const n = Math.max(1, Math.floor(attempts))
+  const base = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** (n - 1))
+  return Math.round(base * (1 - BACKOFF_JITTER + 2 * BACKOFF_JITTER * random()))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6.5 Facts from WhatsApp, keyed by wa_message_id and not fenced: a receipt is true whoever holds the lease.
+
+const RECORD_DELIVERED = same(`UPDATE messages
+   SET delivered_at = COALESCE(delivered_at, NOW(6)),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?`)
+
+/** A delivery receipt. Keeps the first time. `false`: no message has that id (e.g. pruned). */
+export async function recordDelivered(db: Queryable, waMessageId: string): Promise<boolean> {
+  const res = await db.execute(RECORD_DELIVERED[db.dialect], [waMessageId])
+  return res.affectedRows > 0
+}
+
+const RECORD_READ = same(`UPDATE messages
+   SET read_at = COALESCE(read_at, NOW(6)),
+       delivered_at = COALESCE(delivered_at, NOW(6)),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?`)
+
+/** A read receipt; implies delivery. Keeps the first times. `false`: no message has that id. */
+export async function recordRead(db: Queryable, waMessageId: string): Promise<boolean> {
+  const res = await db.execute(RECORD_READ[db.dialect], [waMessageId])
+  return res.affectedRows > 0
+}
+
+const FAIL_BY_WA_ID = same(`UPDATE messages
+   SET status = 'failed',
+       error = ?,
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?
+   AND status IN ('sending', 'sent')`)
+
+export interface FailByWaIdParams {
+  waMessageId: string
+  /** e.g. `negative ack 463: account restricted from reaching out`. */
+  error: string
+  /** For 463 only: pause the session (fenced by its lease) in the same transaction. */
+  pause?: PauseSessionParams
+}
+
+/**
+ * A negative ack: the message fails; on 463 the session also pauses (24 h by default, reason in `detail`), in one
+ * transaction on the session's loop, session row first (QUEUE.md §6.5). Returns what matched.
+ */
+export async function failByWaId(db: Db, params: FailByWaIdParams): Promise<{ failed: boolean; paused: boolean }> {
+  return db.transaction(async (tx) => {
+    const paused = params.pause ? await pauseSession(tx, params.pause) : false
+    const res = await tx.execute(FAIL_BY_WA_ID[tx.dialect], [params.error, params.waMessageId])
+    return { failed: res.affectedRows > 0, paused }
+  })
+}
+
+const MARK_PENDING_OPTED_OUT = same(`UPDATE messages
+   SET status = 'opted_out',
+       error = 'contact opted out',
+       updated_at = NOW(6)
+ WHERE phone = ?
+   AND status = 'pending'`)
+
+/**
+ * After a STOP is committed (`contacts.opt_in = 'no'`), turns that phone's `pending` rows into `opted_out`
+ * (QUEUE.md §6.3, via idx_messages_phone). A row a claim holds is waited for and by then is `sending`, so it no
+ * longer matches; the claim's own opt-in check is the guarantee. Returns how many rows changed.
+ */
+export async function markPendingOptedOut(db: Queryable, phone: string): Promise<number> {
+  const res = await db.execute(MARK_PENDING_OPTED_OUT[db.dialect], [phone])
+  return res.affectedRows
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// 6.7 Reconciliation on takeover
+
+// FOR UPDATE (beyond QUEUE.md's text): holds the row against a late finalize of the old owner, and against a
+// receipt landing between this read and the decision, so the decision is made on the row as it stays.
+const FIND_INFLIGHT = each(
+  `SELECT id, phone, type, body, media_id, wa_message_id, attempts, claim_epoch, claimed_by, delivered_at, read_at, error
+  FROM messages
+ WHERE sending_session = ?
+   FOR UPDATE`,
+  `SELECT id, phone, type, body, media_id, wa_message_id, attempts, claim_epoch, claimed_by, delivered_at, read_at, error
+  FROM messages
+ WHERE session = $1
+   AND status = 'sending'
+   FOR UPDATE`,
+)
+
+/**
+ * The session's one `sending` row, if any (via uq_messages_one_sending). Also the way to learn whether a claim
+ * whose COMMIT lost its connection went through: send only if it is `sending` under this runner's epoch (§4.4).
+ */
+export async function findInflight(tx: Queryable, session: string): Promise<InflightMessage | null> {
+  const [row] = await tx.query(FIND_INFLIGHT[tx.dialect], [session])
+  return row ? toInflightMessage(row) : null
+}
+
+const SETTLE_INFLIGHT_SENT = same(`UPDATE messages
+   SET status = 'sent',
+       sent_at = COALESCE(sent_at, NOW(6)),
+       claimed_by = ?,
+       claim_epoch = ?,
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'sending'
+   AND claim_epoch < ?`)
+
+/** A receipt is on record for the interrupted claim: it reached WhatsApp, so it is `sent`. */
+export async function settleInflightSent(tx: Queryable, p: ClaimFence): Promise<boolean> {
+  const res = await tx.execute(SETTLE_INFLIGHT_SENT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])
+  return res.affectedRows > 0
+}
+
+const ADOPT_INFLIGHT = same(`UPDATE messages
+   SET claimed_by = ?,
+       claim_epoch = ?,
+       claimed_at = NOW(6),
+       attempts = attempts + 1,
+       error = 'interrupted: resent after takeover',
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'sending'
+   AND claim_epoch < ?
+   AND error IS NULL`)
+
+/** First interruption: take the claim over under this epoch, marking it so a second interruption fails it. */
+export async function adoptInflight(tx: Queryable, p: ClaimFence): Promise<boolean> {
+  const res = await tx.execute(ADOPT_INFLIGHT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])
+  return res.affectedRows > 0
+}
+
+const FAIL_INFLIGHT = same(`UPDATE messages
+   SET status = 'failed',
+       error = 'interrupted twice: not resent',
+       claimed_by = ?,
+       claim_epoch = ?,
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'sending'
+   AND claim_epoch < ?`)
+
+/** The adopted resend was interrupted too: fail it, so a message that keeps killing runners goes out at most twice. */
+export async function failInflight(tx: Queryable, p: ClaimFence): Promise<boolean> {
+  const res = await tx.execute(FAIL_INFLIGHT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])
+  return res.affectedRows > 0
+}
+
+/**
+ * Reconciles the session's `sending` row once per acquired lease, after the socket is up and pending notifications
+ * (receipts) have landed (QUEUE.md §6.7). One transaction opened by lockSessionForClaim. First match wins:
+ * 1. a receipt is on record → `settled`;
+ * 2. `error` IS NULL (not resent yet) → adopt it, take the send slot (`gapMs`) → `resend` (or `wait` while the
+ *    slot is not due);
+ * 3. otherwise → `failed`.
+ * A row already claimed under this very lease is handed back as `resend` unchanged: the caller lost its claim result
+ * (a COMMIT whose reply never came, §4.4), and no send has started for it.
+ */
+export async function reconcileInflight(
+  db: Db,
+  params: { session: string; owner: string; epoch: number; gapMs: number },
+): Promise<ReconcileResult> {
+  const { session, owner, epoch } = params
+  const gapMs = wholeMs(params.gapMs)
+  return db.transaction(async (tx): Promise<ReconcileResult> => {
+    const lock = await lockSessionForClaim(tx, { session, owner, epoch })
+    if (!lock) return { kind: 'fenced' }
+    const row = await findInflight(tx, session)
+    if (!row) return { kind: 'none' }
+    const asClaimed = (attempts: number): ClaimedMessage => ({
+      id: row.id,
+      session,
+      phone: row.phone,
+      type: row.type,
+      body: row.body,
+      mediaId: row.mediaId,
+      attempts,
+      waMessageId: row.waMessageId ?? '',
+      claimEpoch: epoch,
+    })
+    if (row.claimEpoch !== null && row.claimEpoch >= epoch) {
+      if (row.claimedBy === owner && row.claimEpoch === epoch && row.waMessageId) {
+        return { kind: 'resend', message: asClaimed(row.attempts) }
+      }
+      // A higher epoch than our lease cannot be written under a lease we still hold: treat as lost.
+      return { kind: 'fenced' }
+    }
+    const fence = { id: row.id, owner, epoch }
+    if (row.deliveredAt || row.readAt) {
+      await settleInflightSent(tx, fence)
+      return { kind: 'settled', id: row.id }
+    }
+    if (row.error === null) {
+      if (lock.waitMs > 0) return { kind: 'wait', waitMs: lock.waitMs }
+      await adoptInflight(tx, fence)
+      await takeSendSlot(tx, { session, owner, epoch, gapMs })
+      return { kind: 'resend', message: asClaimed(row.attempts + 1) }
+    }
+    await failInflight(tx, fence)
+    return { kind: 'failed', id: row.id }
+  })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Wake-up probe (QUEUE.md §3): MIN(available_at) per owned session, read from idx_messages_claim.
+
+const PROBE_DUE = each(
+  `SELECT s.name,
+       CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
+            (SELECT MIN(m.available_at) FROM messages m WHERE m.session = s.name AND m.status = 'pending')) / 1000) AS due_in_ms
+  FROM sessions s
+ WHERE s.owner = ?
+   AND s.lease_until > NOW(6)`,
+  `SELECT s.name,
+       ceil(extract(epoch FROM
+            (SELECT MIN(m.available_at) FROM messages m WHERE m.session = s.name AND m.status = 'pending') - now()) * 1000)::bigint AS due_in_ms
+  FROM sessions s
+ WHERE s.owner = $1
+   AND s.lease_until > now()`,
+)
+
+/**
+ * For each session `owner` holds: milliseconds until its earliest `pending` row is due (0 if due already), or
+ * `null` if none is pending. Runners without LISTEN/NOTIFY call it every second; it does not look at the throttle
+ * (the claim returns `wait` for that).
+ */
+export async function probeDue(db: Queryable, owner: string): Promise<SessionDue[]> {
+  const rows = await db.query(PROBE_DUE[db.dialect], [owner])
+  return rows.map((r) => ({
+    name: String(r.name),
+    dueInMs: r.due_in_ms === null || r.due_in_ms === undefined ? null : Math.max(0, Number(r.due_in_ms)),
+  }))
+}
