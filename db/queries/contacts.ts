@@ -90,3 +90,106 @@ export async function setContactOptIn(db: Db, phone: string, optIn: OptIn): Prom
     return (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows
   })
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Runner: inbound consent and LID mappings (issue 5)
+
+const LOCK_CONTACT = each(
+  `SELECT opt_in
+  FROM contacts
+ WHERE phone = ?
+   FOR UPDATE`,
+  `SELECT opt_in
+  FROM contacts
+ WHERE phone = $1
+   FOR UPDATE`,
+)
+
+// opt_in_at moves only when opt_in is set (explicitly or by a first message); last_inbound_at on every message.
+const RECORD_INBOUND_CONSENT = each(
+  `INSERT INTO contacts (phone, opt_in, opt_in_at, name, last_inbound_at, created_at, updated_at)
+VALUES (?, ?, CASE WHEN ? = 'pending' THEN NULL ELSE NOW(6) END, ?, NOW(6), NOW(6), NOW(6))
+ON DUPLICATE KEY UPDATE opt_in = VALUES(opt_in),
+                        opt_in_at = IF(?, NOW(6), opt_in_at),
+                        name = COALESCE(VALUES(name), name),
+                        last_inbound_at = NOW(6),
+                        updated_at = NOW(6)`,
+  `INSERT INTO contacts (phone, opt_in, opt_in_at, name, last_inbound_at, created_at, updated_at)
+VALUES ($1, $2, CASE WHEN $2 = 'pending' THEN NULL ELSE now() END, $3, now(), now(), now())
+ON CONFLICT (phone) DO UPDATE SET opt_in = EXCLUDED.opt_in,
+                                  opt_in_at = CASE WHEN $4 THEN now() ELSE contacts.opt_in_at END,
+                                  name = COALESCE(EXCLUDED.name, contacts.name),
+                                  last_inbound_at = now(),
+                                  updated_at = now()`,
+)
+
+/**
+ * Inside the inbound transaction: locks the contact row (if any) and returns its consent, `null` for an unknown
+ * phone. Lock order: contacts before messages, like setContactOptIn.
+ */
+export async function lockContactOptIn(tx: Queryable, phone: string): Promise<OptIn | null> {
+  const [row] = await tx.query<{ opt_in: OptIn }>(LOCK_CONTACT[tx.dialect], [phone])
+  return row ? row.opt_in : null
+}
+
+/**
+ * Records an inbound message's effect on consent: `optIn` is the resulting state; `changed` says whether
+ * `opt_in_at` moves (a STOP, a YES, or a pending contact's first message) or stays (an ordinary message from a
+ * contact who already decided). Always stamps `last_inbound_at`; keeps a known name unless a new one is given.
+ */
+export async function recordInboundConsent(
+  tx: Queryable,
+  params: { phone: string; optIn: OptIn; changed: boolean; name?: string | null },
+): Promise<void> {
+  const name = params.name?.slice(0, 200) ?? null
+  await tx.execute(
+    RECORD_INBOUND_CONSENT[tx.dialect],
+    tx.dialect === 'mysql'
+      ? [params.phone, params.optIn, params.optIn, name, params.changed ? 1 : 0]
+      : [params.phone, params.optIn, name, params.changed],
+  )
+}
+
+const RECORD_LID = each(
+  `INSERT INTO contacts (phone, lid, created_at, updated_at)
+VALUES (?, ?, NOW(6), NOW(6))
+ON DUPLICATE KEY UPDATE lid = VALUES(lid), updated_at = NOW(6)`,
+  `INSERT INTO contacts (phone, lid, created_at, updated_at)
+VALUES ($1, $2, now(), now())
+ON CONFLICT (phone) DO UPDATE SET lid = EXCLUDED.lid, updated_at = now()
+ WHERE contacts.lid IS DISTINCT FROM EXCLUDED.lid`,
+)
+
+/**
+ * Remembers a LID ↔ phone pair WhatsApp revealed (BAILEYS.md §6, step 4: WhatsApp offers no LID → phone lookup,
+ * so every observed pair is kept). Creates a `pending` contact if the phone is new.
+ */
+export async function recordContactLid(db: Queryable, phone: string, lid: string): Promise<void> {
+  await db.execute(RECORD_LID[db.dialect], [phone, lid])
+}
+
+const FIND_BY_LID = same(`SELECT phone
+  FROM contacts
+ WHERE lid = ?
+ LIMIT 1`)
+
+/** The phone of a LID user part, from the pairs recorded so far, or null. */
+export async function findPhoneByLid(db: Queryable, lid: string): Promise<string | null> {
+  const [row] = await db.query(FIND_BY_LID[db.dialect], [lid])
+  return row ? String(row.phone) : null
+}
+
+const MARK_CONSENT_REQUESTED = each(
+  `INSERT INTO contacts (phone, consent_requested_at, created_at, updated_at)
+VALUES (?, NOW(6), NOW(6), NOW(6))
+ON DUPLICATE KEY UPDATE consent_requested_at = COALESCE(consent_requested_at, NOW(6)), updated_at = NOW(6)`,
+  `INSERT INTO contacts (phone, consent_requested_at, created_at, updated_at)
+VALUES ($1, now(), now(), now())
+ON CONFLICT (phone) DO UPDATE SET consent_requested_at = COALESCE(contacts.consent_requested_at, now()),
+                                  updated_at = now()`,
+)
+
+/** Under `OPT_IN_MODE=confirm`: the consent request went (or is about to go) to this phone. */
+export async function markConsentRequested(db: Queryable, phone: string): Promise<void> {
+  await db.execute(MARK_CONSENT_REQUESTED[db.dialect], [phone])
+}

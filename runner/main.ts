@@ -1,0 +1,71 @@
+/**
+ * `npm run runner`: the runner as its own process (MySQL/PostgreSQL in production, or the embedded database when
+ * nothing else uses it). The only runner file that reads `process.env` and knows it is a process: it parses the
+ * configuration, opens the database, runs migrations, starts the runner, and on SIGTERM/SIGINT stops it within
+ * 10 s (in-flight send finished, sockets closed, leases released).
+ */
+import { pino } from 'pino'
+import { openDb, parseDbConfig, describeDbConfig } from '../db/index.js'
+import { migrate } from '../db/migrate.js'
+import { resolveAuthStateKey } from './auth-key.js'
+import { parseRunnerConfig } from './config.js'
+import { createCrashHook, createRunner } from './runner.js'
+import { createWhatsAppFactory } from './whatsapp/client.js'
+import { printQrToTerminal } from './whatsapp/qr-terminal.js'
+
+const SHUTDOWN_BUDGET_MS = 9_500
+
+async function main(): Promise<void> {
+  const env = process.env
+  const log = pino({ level: env.LOG_LEVEL ?? 'info' }).child({ component: 'runner' })
+  const config = parseRunnerConfig(env, { stdoutIsTty: process.stdout.isTTY })
+  const dbConfig = parseDbConfig(env)
+  const { key, source } = resolveAuthStateKey({
+    authStateKey: env.AUTH_STATE_KEY,
+    engine: dbConfig.engine,
+    dataDir: env.DATA_DIR?.trim() || './data',
+  })
+  log.info({ database: describeDbConfig(dbConfig), authKey: source }, 'starting')
+  const db = await openDb(dbConfig)
+  await migrate(db, { log: (m) => log.info(m) })
+  const timers = env.WA_TEST_TIMERS === '1' ? { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 5_000, connectTimeoutMs: 10_000 } : undefined
+  const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, ...(timers ? { timers } : {}) })
+  if (config.crashAt && !loopback) {
+    throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only with a loopback WA_WEBSOCKET_URL and WA_LOOPBACK_ROOT_KEY')
+  }
+  if (config.metricsPort) log.warn({ port: config.metricsPort }, 'RUNNER_METRICS_PORT is reserved: /healthz and /metrics come in a later issue')
+  const runner = createRunner({
+    db, config, log, whatsapp: factory, loopback,
+    crashHook: createCrashHook(config.crashAt, config.crashOn),
+    ...(config.printQr ? { printQr: printQrToTerminal } : {}),
+  })
+  let stopping = false
+  const shutdown = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping')
+    const hard = setTimeout(() => {
+      log.error('shutdown took too long; exiting (leases expire by themselves)')
+      process.exit(1)
+    }, SHUTDOWN_BUDGET_MS)
+    hard.unref()
+    runner
+      .stop()
+      .then(() => db.close())
+      .then(() => process.exit(0))
+      .catch((err) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      })
+  }
+  process.on('SIGTERM', () => shutdown('SIGTERM'))
+  process.on('SIGINT', () => shutdown('SIGINT'))
+  await runner.start()
+  log.info({ runner: runner.id, capacity: config.capacity }, 'runner started')
+}
+
+main().catch((err) => {
+  // Startup errors (bad configuration, unreachable database) are one clear line, not a stack dump.
+  console.error(`runner: ${(err as Error).message}`)
+  process.exit(1)
+})

@@ -1,0 +1,388 @@
+import type { Logger } from 'pino'
+import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
+import * as leases from '../../db/queries/leases.js'
+import * as media from '../../db/queries/media.js'
+import * as queue from '../../db/queries/queue.js'
+import * as extra from '../../db/queries/runner-extra.js'
+import type { CrashPoint, RunnerConfig } from '../config.js'
+import { compressImage } from '../media/image.js'
+import type { OutboundContent, WhatsAppClient } from '../whatsapp/client.js'
+import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOutcome } from './outcomes.js'
+import { reconcileOnce } from './rescuer.js'
+
+/**
+ * One loop per owned session (QUEUE.md §3 "Loops"): reconcile once, then claim → send → finalize, sleeping for
+ * the wait the database returns. Sessions never wait on each other: each loop has its own timers and the only
+ * shared resource is the database pool. Negative acks and consent replies run on this loop too, so every stanza
+ * of a session takes the throttle slot in turn.
+ */
+
+export interface Fence {
+  readonly owner: string
+  /** The session's current lease epoch. */
+  readonly epoch: number
+  /** Monotonic deadline (performance.now() ms) at which the lease holder must have stopped sending. */
+  readonly fenceAt: number
+}
+
+/** Test-only crash hook (QUEUE.md §8): SIGKILLs this process at a window of the n-th claim. */
+export interface CrashHook {
+  /** Called at each window; kills the process when it is the armed one. */
+  at(point: CrashPoint): void
+  /** Wraps the database so the armed `before-commit` kill happens inside the claim transaction. */
+  wrapDb(db: Db): Db
+}
+
+export const NO_CRASH: CrashHook = { at: () => {}, wrapDb: (db) => db }
+
+/** Builds the crash hook from config; the caller has already checked that the loopback trust is active. */
+export function createCrashHook(point: CrashPoint | null, n: number, kill: () => void = () => process.kill(process.pid, 'SIGKILL')): CrashHook {
+  if (!point) return NO_CRASH
+  let claims = 0
+  let armedClaim = false
+  return {
+    at(p) {
+      if (p === point && armedClaim) kill()
+    },
+    wrapDb(db) {
+      return {
+        ...db,
+        query: db.query.bind(db),
+        execute: db.execute.bind(db),
+        close: db.close.bind(db),
+        dialect: db.dialect,
+        engine: db.engine,
+        serverVersion: db.serverVersion,
+        transaction: <T>(fn: (tx: Queryable) => Promise<T>, o?: { retries?: number }) =>
+          db.transaction(async (tx) => {
+            const result = await fn(tx)
+            const r = result as { kind?: string }
+            if (r && r.kind === 'claimed') {
+              claims++
+              armedClaim = claims === n
+              // Still inside the transaction: the claim has not committed.
+              if (armedClaim && point === 'before-commit') kill()
+            }
+            return result
+          }, o),
+      }
+    },
+  }
+}
+
+export interface SendLoopDeps {
+  db: Db
+  /** The database for claims (wrapped by the crash hook in tests). */
+  claimDb: Db
+  client: WhatsAppClient
+  config: RunnerConfig
+  log: Logger
+  session: string
+  fence: () => Fence
+  /** The lease is lost (a guarded write matched nothing): stop now, close the socket. */
+  onFenced: (why: string) => void
+  crash: CrashHook
+  random?: () => number
+}
+
+type ErrorAck = { id: string; code: string; reason: string | null }
+type Reply = { phone: string; text: string; markConsentRequested: boolean }
+
+const sleepFor = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+
+export class SendLoop {
+  private running = false
+  private connected = false
+  private reconciled = false
+  private wakeUp: (() => void) | null = null
+  private done: Promise<void> = Promise.resolve()
+  private readonly nacks: ErrorAck[] = []
+  private readonly replies: Reply[] = []
+  private paused = false
+  private readonly random: () => number
+  /** Sends started by this loop (tests, metrics). */
+  sends = 0
+
+  constructor(private readonly d: SendLoopDeps) {
+    this.random = d.random ?? Math.random
+  }
+
+  /** Starts the loop (it idles until `setConnected(true)`). */
+  start(): void {
+    if (this.running) return
+    this.running = true
+    this.done = this.run().catch((err) => this.d.log.error({ err }, 'send loop crashed'))
+  }
+
+  /** Stops after the current iteration: an in-flight send finishes and is finalized first. */
+  async stop(): Promise<void> {
+    this.running = false
+    this.wake()
+    await this.done
+  }
+
+  /** The socket is open and pending notifications have landed (or it went away). */
+  setConnected(connected: boolean): void {
+    this.connected = connected
+    this.wake()
+  }
+
+  /** A new lease epoch: reconcile again before the next claim. */
+  resetReconcile(): void {
+    this.reconciled = false
+  }
+
+  wake(): void {
+    const w = this.wakeUp
+    this.wakeUp = null
+    w?.()
+  }
+
+  pushErrorAck(ack: ErrorAck): void {
+    this.nacks.push(ack)
+    this.wake()
+  }
+
+  /** Queues a consent confirmation (or request) for this session; it takes the next throttle slot. */
+  pushReply(reply: Reply): void {
+    this.replies.push(reply)
+    this.wake()
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve()
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        if (this.wakeUp === done) this.wakeUp = null
+        resolve()
+      }, Math.max(0, ms))
+      const done = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      // One waiter at a time: the loop is the only sleeper.
+      this.wakeUp = done
+    })
+  }
+
+  private gapMs(): number {
+    const { throttleMinMs: min, throttleMaxMs: max } = this.d.config
+    return Math.round(min + this.random() * (max - min))
+  }
+
+  /** Fenced time a send of this kind needs (QUEUE.md §3: 5 s text, 20 s image, scaled down for short test leases). */
+  private guardMs(kind: 'text' | 'image'): number {
+    const window = (this.d.config.leaseTtlSeconds - this.d.config.leaseFenceMarginSeconds) * 1000
+    return kind === 'image' ? Math.min(20_000, window * 0.8) : Math.min(5_000, window * 0.2)
+  }
+
+  private timeLeft(): number {
+    return this.d.fence().fenceAt - performance.now()
+  }
+
+  private async run(): Promise<void> {
+    let errors = 0
+    while (this.running) {
+      try {
+        await this.step()
+        errors = 0
+      } catch (err) {
+        errors++
+        const ms = Math.min(10_000, 250 * 2 ** Math.min(errors, 6))
+        this.d.log.warn({ err: describe(err), retryInMs: ms }, 'send loop iteration failed')
+        await this.sleep(ms)
+      }
+    }
+  }
+
+  private async step(): Promise<void> {
+    await this.processNacks()
+    if (!this.connected) {
+      await this.sleep(5_000)
+      return
+    }
+    if (this.timeLeft() < this.guardMs('text')) {
+      // Wait for the next renewal to extend the fence (or for the fence to close the session).
+      await this.sleep(Math.max(50, (this.d.config.leaseRenewSeconds * 1000) / 4))
+      return
+    }
+    if (!this.reconciled) {
+      const r = await reconcileOnce({ ...this.d, gapMs: () => this.gapMs(), deliver: (m) => this.deliver(m) })
+      if (r.kind === 'fenced') return this.d.onFenced('reconcile found the lease gone')
+      if (r.kind === 'wait') return this.sleep(r.waitMs)
+      this.reconciled = true
+    }
+    if (this.replies.length > 0) return this.sendReply()
+    const f = this.d.fence()
+    const r = await queue.claimNextMessage(this.d.claimDb, this.claimParams(f))
+    switch (r.kind) {
+      case 'fenced':
+        return this.d.onFenced('claim found the lease gone')
+      case 'wait':
+        if (r.waitMs > 0) this.paused = r.waitMs > this.d.config.throttleMaxMs
+        if (r.waitMs === 0 && this.d.config.optInMode === 'confirm') await this.queueConsentRequests()
+        return this.sleep(r.waitMs)
+      case 'idle':
+        await this.afterPause()
+        if (this.d.config.optInMode === 'confirm' && (await this.queueConsentRequests())) return
+        // Woken by the runner's due-probe (or a receipt, a command); the timeout is a safety net.
+        return this.sleep(5_000)
+      case 'claimed':
+        await this.afterPause()
+        this.d.crash.at('after-claim')
+        return this.deliver(r.message)
+    }
+  }
+
+  private claimParams(f: Fence): queue.ClaimNextMessageParams {
+    return {
+      session: this.d.session,
+      owner: f.owner,
+      epoch: f.epoch,
+      gapMs: this.gapMs(),
+      optInMode: this.d.config.optInMode,
+      newWaId: () => this.d.client.newMessageId(),
+    }
+  }
+
+  private async afterPause(): Promise<void> {
+    if (!this.paused) return
+    this.paused = false
+    const f = this.d.fence()
+    await leases.unpauseExpired(this.d.db, { name: this.d.session, owner: f.owner, epoch: f.epoch })
+  }
+
+  /** Sends one claimed (or adopted) message and records the outcome under the claim's epoch. */
+  async deliver(message: queue.ClaimedMessage): Promise<void> {
+    const fence = { id: message.id, owner: this.d.fence().owner, epoch: message.claimEpoch }
+    let outcome: SendOutcome
+    try {
+      const content = await this.contentOf(message)
+      // Wait (briefly) for a renewal if the fence is too close for this kind of send; never send past it.
+      while (this.timeLeft() < this.guardMs(content.kind === 'image' ? 'image' : 'text')) {
+        if (this.d.fence().epoch !== message.claimEpoch || this.timeLeft() <= 0 || !this.running) {
+          this.d.log.warn({ id: message.id }, 'lease too close to its end: not sending; the next holder resends it')
+          return
+        }
+        await sleepFor(50)
+      }
+      const registered = await this.d.client.isOnWhatsApp(message.phone)
+      if (registered === false) throw new PermanentSendError('phone number is not on WhatsApp')
+      this.sends++
+      await this.d.client.send(message.phone, message.waMessageId, content)
+      this.d.crash.at('after-send')
+      outcome = { kind: 'sent' }
+    } catch (err) {
+      outcome = outcomeOf(err, message.attempts, this.d.config.maxAttempts)
+      this.d.log.warn({ id: message.id, attempts: message.attempts, outcome }, 'send did not succeed')
+    }
+    await this.finalize(message, fence, outcome)
+  }
+
+  private async contentOf(message: queue.ClaimedMessage): Promise<OutboundContent> {
+    if (message.type === 'text') {
+      if (!message.body) throw new PermanentSendError('text message has no body')
+      return { kind: 'text', text: message.body }
+    }
+    if (message.mediaId === null) throw new PermanentSendError('image message has no media')
+    const stored = await media.getMedia(this.d.db, message.mediaId)
+    if (!stored) throw new PermanentSendError('image is missing (media pruned or deleted)')
+    const img = await compressImage(stored.bytes)
+    return { kind: 'image', jpeg: img.jpeg, caption: message.body, width: img.width, height: img.height }
+  }
+
+  /**
+   * Records an outcome; if the database is unreachable the outcome is kept and retried until the fence
+   * (QUEUE.md §6.4). 0 matched rows means the claim was taken over: stop, the new owner reconciles.
+   */
+  private async finalize(message: queue.ClaimedMessage, fence: queue.ClaimFence, outcome: SendOutcome): Promise<void> {
+    const write = async (): Promise<boolean> => {
+      switch (outcome.kind) {
+        case 'sent':
+          return queue.finalizeSent(this.d.db, { ...fence, session: this.d.session, minGapMs: this.d.config.throttleMinMs })
+        case 'fail':
+          return queue.finalizeFailed(this.d.db, { ...fence, error: outcome.error })
+        case 'retry':
+          return queue.requeueWithBackoff(this.d.db, {
+            ...fence,
+            error: outcome.error,
+            backoffMs: outcome.offline ? OFFLINE_RETRY_MS : queue.backoffMs(message.attempts, this.random),
+          })
+      }
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const ok = await write()
+        if (!ok) this.d.onFenced(`finalize of message ${message.id} matched nothing`)
+        return
+      } catch (err) {
+        if (!(err instanceof DatabaseUnavailableError) && attempt >= 2) throw err
+        if (this.timeLeft() <= 0) {
+          this.d.log.error({ id: message.id, outcome }, 'database unreachable until the fence: outcome not recorded; the next holder reconciles')
+          this.d.onFenced('database unreachable')
+          return
+        }
+        await sleepFor(Math.min(1000, 100 * 2 ** attempt))
+      }
+    }
+  }
+
+  private async processNacks(): Promise<void> {
+    while (this.nacks.length > 0) {
+      const ack = this.nacks[0]!
+      const f = this.d.fence()
+      const is463 = ack.code === '463'
+      const hours = this.d.config.pauseOn463Hours
+      const result = await queue.failByWaId(this.d.db, {
+        waMessageId: ack.id,
+        error: is463
+          ? 'negative ack 463: account restricted from reaching out; not retried'
+          : `negative ack ${ack.code}${ack.reason ? `: ${ack.reason}` : ''}`,
+        ...(is463 && hours > 0
+          ? {
+              pause: {
+                name: this.d.session,
+                owner: f.owner,
+                epoch: f.epoch,
+                seconds: Math.max(1, Math.round(hours * 3600)),
+                detail: `restricted: WhatsApp error 463 (account may not start new chats); sending paused for ${hours} h`,
+              },
+            }
+          : {}),
+      })
+      this.nacks.shift()
+      if (is463) this.paused = true
+      this.d.log.warn({ waMessageId: ack.id, code: ack.code, ...result }, 'negative ack')
+    }
+  }
+
+  /** Consent replies and requests take the throttle slot like any send (runner-extra.ts). */
+  private async sendReply(): Promise<void> {
+    const reply = this.replies[0]!
+    const f = this.d.fence()
+    const slot = await extra.takeSlotForConsentRequest(this.d.db, {
+      session: this.d.session, owner: f.owner, epoch: f.epoch, gapMs: this.gapMs(), phone: reply.phone,
+      mark: reply.markConsentRequested,
+    })
+    if (slot.kind === 'fenced') return this.d.onFenced('reply slot found the lease gone')
+    if (slot.kind === 'wait') return this.sleep(slot.waitMs)
+    this.replies.shift()
+    try {
+      await this.d.client.send(reply.phone, this.d.client.newMessageId(), { kind: 'text', text: reply.text })
+    } catch (err) {
+      this.d.log.warn({ err: describe(err) }, 'consent reply not sent')
+    }
+  }
+
+  private async queueConsentRequests(): Promise<boolean> {
+    const phones = await extra.findPhonesAwaitingConsentRequest(this.d.db, this.d.session)
+    const queued = new Set(this.replies.map((r) => r.phone))
+    let any = false
+    for (const phone of phones) {
+      if (queued.has(phone)) continue
+      this.replies.push({ phone, text: this.d.config.consentRequest, markConsentRequested: true })
+      any = true
+    }
+    return any
+  }
+}

@@ -1,0 +1,233 @@
+import { hostname } from 'node:os'
+import type { Logger } from 'pino'
+import type { Db } from '../db/driver.js'
+import * as leases from '../db/queries/leases.js'
+import * as queue from '../db/queries/queue.js'
+import type { RunnerConfig } from './config.js'
+import { createCrashHook, NO_CRASH, type CrashHook } from './queue/send-loop.js'
+import type { WhatsAppClientFactory } from './whatsapp/client.js'
+import { SessionSupervisor } from './whatsapp/session-supervisor.js'
+
+/**
+ * The runner: registers itself, acquires session leases up to its capacity, renews them (and fences any it could
+ * not renew in time), runs one supervisor per owned session, relays API commands and wakes loops whose messages
+ * are due. `start()` schedules the ticks; `runOnce()` runs one of each (tests); `stop()` finishes in-flight sends,
+ * closes the sockets, releases the leases and deregisters.
+ */
+
+export interface CreateRunnerOptions {
+  db: Db
+  config: RunnerConfig
+  log: Logger
+  /** How to reach WhatsApp: the Baileys factory (`createWhatsAppFactory`) or a fake in tests. */
+  whatsapp: WhatsAppClientFactory
+  /**
+   * Test-only crash hook (QUEUE.md §8). Refused unless `loopback` is true: a production runner never kills itself.
+   */
+  crashHook?: CrashHook
+  /** True when the WhatsApp endpoint is the loopback test server (gates test-only behaviour). */
+  loopback?: boolean
+  /** Prints QR codes to the terminal. */
+  printQr?: (session: string, qr: string) => void
+  /** Fixed runner id (tests); a fresh UUID otherwise. */
+  id?: string
+}
+
+export interface RunnerStats {
+  id: string | null
+  sessions: { name: string; phase: string; sends: number }[]
+}
+
+export interface Runner {
+  /** Registers, then ticks: acquire/commands/probe every `pollMs`, renew + heartbeat every `leaseRenewSeconds`. */
+  start(): Promise<void>
+  /** One acquire/command/probe pass and one renewal (tests drive the runner with it). */
+  runOnce(): Promise<void>
+  /** Graceful shutdown: finish in-flight sends, close sockets, release leases, deregister. */
+  stop(): Promise<void>
+  readonly id: string | null
+  /** Sessions this runner holds now. */
+  owned(): string[]
+  stats(): RunnerStats
+  /** The supervisor of an owned session (tests). */
+  supervisor(name: string): SessionSupervisor | undefined
+}
+
+export function validateRunnerConfig(config: RunnerConfig): void {
+  const problems: string[] = []
+  if (config.throttleMaxMs < config.throttleMinMs) problems.push('throttleMaxMs < throttleMinMs')
+  if (config.leaseRenewSeconds + config.leaseFenceMarginSeconds >= config.leaseTtlSeconds) {
+    problems.push('leaseRenewSeconds + leaseFenceMarginSeconds must be below leaseTtlSeconds')
+  }
+  if (!Number.isInteger(config.leaseTtlSeconds)) problems.push('leaseTtlSeconds must be whole seconds')
+  if (config.capacity < 1) problems.push('capacity must be ≥ 1')
+  if (config.maxAttempts < 1) problems.push('maxAttempts must be ≥ 1')
+  if (problems.length) throw new Error(`invalid runner configuration: ${problems.join('; ')}`)
+}
+
+export function createRunner(options: CreateRunnerOptions): Runner {
+  const { db, config, log } = options
+  validateRunnerConfig(config)
+  if (options.crashHook && options.crashHook !== NO_CRASH && !options.loopback) {
+    throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only against the loopback WhatsApp server')
+  }
+  const crash = options.crashHook ?? NO_CRASH
+  const claimDb = crash.wrapDb(db)
+  const supervisors = new Map<string, SessionSupervisor>()
+  let id: string | null = null
+  let running = false
+  let stopping = false
+  let pollTimer: NodeJS.Timeout | null = null
+  let renewTimer: NodeJS.Timeout | null = null
+  let pollBusy = false
+  let renewBusy = false
+  const wakeTimers = new Map<string, NodeJS.Timeout>()
+
+  async function register(): Promise<string> {
+    if (db.engine === 'pglite') {
+      // One in-process runner behind the data-dir lock: any lease on record is a dead predecessor's (QUEUE.md §3).
+      const n = await leases.expireAllLeases(db)
+      if (n) log.info({ sessions: n }, 'embedded database: expired the leases of a previous process')
+    }
+    id = await leases.registerRunner(db, { host: hostname(), pid: process.pid, ...(options.id ? { id: options.id } : {}) })
+    log.info({ runner: id }, 'runner registered')
+    return id
+  }
+
+  async function acquire(owner: string): Promise<void> {
+    const spare = config.capacity - supervisors.size
+    if (spare <= 0 || stopping) return
+    const t0 = performance.now()
+    const taken = await leases.acquireSessionLeases(db, {
+      owner, ttlSeconds: config.leaseTtlSeconds, max: Math.min(2, spare), minGapMs: config.throttleMinMs,
+    })
+    for (const lease of taken) {
+      if (stopping) {
+        await leases.releaseLease(db, { name: lease.name, owner, epoch: lease.leaseEpoch }).catch(() => {})
+        continue
+      }
+      const sup = new SessionSupervisor({
+        db, claimDb, config, log, owner, session: lease.name, epoch: lease.leaseEpoch, acquiredAt: t0,
+        factory: options.whatsapp, crash,
+        onGone: (name, why) => {
+          if (supervisors.get(name) === sup) supervisors.delete(name)
+          log.info({ session: name, why }, 'session left this runner')
+        },
+        ...(options.printQr ? { printQr: options.printQr } : {}),
+      })
+      supervisors.set(lease.name, sup)
+      log.info({ session: lease.name, epoch: lease.leaseEpoch }, 'lease acquired')
+      sup.start().catch((err) => {
+        log.error({ err, session: lease.name }, 'session failed to start')
+        void sup.lose('start failed')
+      })
+    }
+  }
+
+  async function renew(owner: string): Promise<void> {
+    const t0 = performance.now()
+    const ok = await leases.heartbeatRunner(db, owner)
+    if (!ok) log.warn({ runner: owner }, 'runner row is gone (swept as dead); leases are still checked one by one')
+    const held = new Map((await leases.renewLeases(db, { owner, ttlSeconds: config.leaseTtlSeconds })).map((l) => [l.name, l.leaseEpoch]))
+    for (const [name, sup] of supervisors) {
+      const epoch = held.get(name)
+      // Missing from the read-back, or another epoch: fence at once (QUEUE.md §3).
+      if (epoch === undefined || epoch !== sup.leaseEpoch) void sup.lose('lease missing from the renewal')
+      else sup.renewed(t0)
+    }
+  }
+
+  async function commands(owner: string): Promise<void> {
+    const pending = await leases.findSessionsWithCommands(db, owner)
+    for (const c of pending) {
+      const sup = supervisors.get(c.name)
+      if (!sup) continue
+      void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null })
+    }
+  }
+
+  async function probe(owner: string): Promise<void> {
+    for (const due of await queue.probeDue(db, owner)) {
+      if (due.dueInMs === null || due.dueInMs > config.pollMs * 2) continue
+      const sup = supervisors.get(due.name)
+      if (!sup) continue
+      if (due.dueInMs === 0) {
+        sup.wake()
+        continue
+      }
+      if (wakeTimers.has(due.name)) continue
+      const t = setTimeout(() => {
+        wakeTimers.delete(due.name)
+        supervisors.get(due.name)?.wake()
+      }, due.dueInMs)
+      wakeTimers.set(due.name, t)
+    }
+  }
+
+  async function pollTick(): Promise<void> {
+    if (!id || pollBusy) return
+    pollBusy = true
+    try {
+      await acquire(id)
+      await commands(id)
+      await probe(id)
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'runner poll failed; retrying')
+    } finally {
+      pollBusy = false
+    }
+  }
+
+  async function renewTick(): Promise<void> {
+    if (!id || renewBusy) return
+    renewBusy = true
+    try {
+      await renew(id)
+    } catch (err) {
+      // The fence timers close whatever cannot be renewed in time.
+      log.warn({ err: (err as Error).message }, 'lease renewal failed; sessions fence themselves if it keeps failing')
+    } finally {
+      renewBusy = false
+    }
+  }
+
+  return {
+    get id() {
+      return id
+    },
+    async start() {
+      if (running) return
+      running = true
+      await register()
+      await pollTick()
+      pollTimer = setInterval(() => void pollTick(), config.pollMs)
+      renewTimer = setInterval(() => void renewTick(), config.leaseRenewSeconds * 1000)
+    },
+    async runOnce() {
+      if (!id) await register()
+      await renewTick()
+      await pollTick()
+    },
+    async stop() {
+      stopping = true
+      if (pollTimer) clearInterval(pollTimer)
+      if (renewTimer) clearInterval(renewTimer)
+      for (const t of wakeTimers.values()) clearTimeout(t)
+      wakeTimers.clear()
+      // Wait for a running tick so no acquire lands after the release.
+      for (let i = 0; i < 100 && (pollBusy || renewBusy); i++) await new Promise((r) => setTimeout(r, 20))
+      await Promise.all([...supervisors.values()].map((s) => s.stop().catch((err) => log.warn({ err }, 'session stop failed'))))
+      if (id) await leases.deleteRunner(db, id).catch((err) => log.warn({ err: (err as Error).message }, 'deregistering failed'))
+      running = false
+      log.info({ runner: id }, 'runner stopped')
+    },
+    owned: () => [...supervisors.keys()],
+    stats: () => ({
+      id,
+      sessions: [...supervisors.values()].map((s) => ({ name: s.session, phase: s.status, sends: s.sends })),
+    }),
+    supervisor: (name) => supervisors.get(name),
+  }
+}
+
+export { createCrashHook }

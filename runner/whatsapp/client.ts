@@ -1,0 +1,501 @@
+import makeWASocket, {
+  Browsers, DisconnectReason, generateMessageIDV2, isJidBroadcast, isJidNewsletter, jidNormalizedUser, proto,
+} from '@whiskeysockets/baileys'
+import type { CacheStore, ConnectionState, UserFacingSocketConfig, WAMessage, WASocket } from '@whiskeysockets/baileys'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import type { Db } from '../../db/driver.js'
+import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
+import { inboundText, isConsiderable } from './content.js'
+import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
+import type { LoopbackSocketOverrides } from './loopback-trust.js'
+
+/**
+ * The runner's view of a WhatsApp connection (STYLE.md §2): the queue, the supervisor and the tests
+ * speak these types; Baileys' types and `Boom` codes never leave this folder.
+ */
+
+/** Why a connection closed, already sorted by what the runner must do (BAILEYS.md §3). */
+export type CloseReason =
+  /** 515 after pairing: reconnect at once, reusing the in-memory state. */
+  | { kind: 'restart' }
+  /** 428, 408, 500, 503, network errors: reconnect with backoff. */
+  | { kind: 'transient'; code: number | null; message: string }
+  /** Unpaired and the QR refs ran out: stop until a new QR is requested. */
+  | { kind: 'qr-expired' }
+  /** 401 / 411: the device was unlinked; wipe the auth state, re-pair only when asked. */
+  | { kind: 'logged-out'; code: number }
+  /** 403: the account is blocked; a human acts, the auth state is kept. */
+  | { kind: 'forbidden' }
+  /** 405: WhatsApp rejected this client version. */
+  | { kind: 'outdated' }
+  /** 440: the credentials are live elsewhere; never reconnect automatically. */
+  | { kind: 'replaced' }
+  /** 400: the server's certificate was refused. */
+  | { kind: 'bad-certificate' }
+  /** We closed it (`close()`, `logout()`). */
+  | { kind: 'closed' }
+
+export interface InboundMessage {
+  /** WhatsApp id of the inbound message (dedupe key with the session). */
+  id: string
+  /** The sender's address as received (`…@s.whatsapp.net` or `…@lid`). */
+  senderJid: string
+  /** The sender's phone digits, when the client could resolve them; else null (see `lid`). */
+  phone: string | null
+  /** The sender's LID user part, when the address (or its alternate) is a LID. */
+  lid: string | null
+  text: string | null
+  pushName: string | null
+  /** Delivered from the offline backlog (`append`) rather than live (`notify`). */
+  offline: boolean
+}
+
+export interface WhatsAppHandlers {
+  onQr(qr: string): void
+  onOpen(info: { phone: string | null; jid: string | null }): void
+  /** Pending notifications (offline receipts, messages) have been delivered: reconcile now. */
+  onReady(): void
+  onClose(reason: CloseReason): void
+  onServerAck(id: string): void
+  onReceipt(receipt: { id: string; status: 'delivered' | 'read' }): void
+  /** A negative ack (`messages.update` status ERROR); `code` is e.g. '463'. */
+  onErrorAck(ack: { id: string; code: string; reason: string | null }): void
+  /** Awaited: the message is processed before the next batch (dedupe is the handler's job). */
+  onInbound(message: InboundMessage): Promise<void>
+  /** A LID ↔ phone pair the client learned. */
+  onLidMapping(pair: { lid: string; phone: string }): void
+  /** The key store could not persist a write: live ratchets are ahead of the database. */
+  onStorageError(err: unknown): void
+}
+
+export type OutboundContent =
+  | { kind: 'text'; text: string }
+  | { kind: 'image'; jpeg: Buffer; caption: string | null; width?: number; height?: number }
+
+/** The send could not start because there is no open connection: nothing left the process. */
+export class NotConnectedError extends Error {
+  constructor(message = 'WhatsApp connection is not open') {
+    super(message)
+    this.name = 'NotConnectedError'
+  }
+}
+
+export interface WhatsAppClient {
+  readonly session: string
+  /** True once the stored creds show a paired account. */
+  readonly paired: boolean
+  /** The own phone once known. */
+  readonly phone: string | null
+  /** Opens one connection; its end is reported once through `handlers.onClose`. */
+  connect(handlers: WhatsAppHandlers): Promise<void>
+  /** Writes a message to the socket under the pre-generated id; resolves when the stanza left (not an ack). */
+  send(to: string, messageId: string, content: OutboundContent): Promise<void>
+  /** Lazy, single-number registration check (never bulk). `null` when the server did not answer. */
+  isOnWhatsApp(phone: string): Promise<boolean | null>
+  /** Phone digits for a LID user, from the client's own mapping store, or null. */
+  phoneForLid(lid: string): Promise<string | null>
+  /** A new WhatsApp message id in WhatsApp Web's shape. */
+  newMessageId(): string
+  /** Unlinks the device (if connected), closes, and wipes the stored auth state. */
+  logout(): Promise<void>
+  /** Deletes the stored auth state and starts over from fresh creds (next connect shows a QR). */
+  wipe(): Promise<void>
+  /** Closes the connection (no reconnect); resolves once it is closed. */
+  close(): Promise<void>
+}
+
+export interface WhatsAppClientFactory {
+  create(session: string, log: Logger): Promise<WhatsAppClient>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Baileys implementation
+
+export interface BaileysFactoryOptions {
+  db: Db
+  cipher: AuthCipher
+  /** Socket overrides from `loopbackSocketOverrides(env)` (URL, media agent); `{}` for WhatsApp. */
+  endpoint: LoopbackSocketOverrides
+  /**
+   * The loopback server has no phone that pushes history after the first login, so Baileys would buffer every
+   * event for 20 s waiting for it. Set only for the loopback endpoint: marks the account synced, as Baileys itself
+   * does after its first sync or that timeout.
+   */
+  skipFirstSyncWait?: boolean
+  /** Extra socket settings (tests: short QR and keep-alive timers). */
+  socketConfig?: Partial<UserFacingSocketConfig>
+  keyCache?: LRUCache<string, object>
+}
+
+/** A CacheStore over one bounded LRU (BAILEYS.md §2: shared, bounded caches across sockets). */
+function lruStore(max: number, ttlMs: number): CacheStore {
+  const lru = new LRUCache<string, object>({ max, ttl: ttlMs })
+  return {
+    get: <T>(k: string) => lru.get(k) as T | undefined,
+    set: <T>(k: string, v: T) => {
+      if (v === undefined || v === null) lru.delete(k)
+      else lru.set(k, (typeof v === 'object' ? v : { __v: v }) as object)
+    },
+    del: (k: string) => lru.delete(k),
+    flushAll: () => lru.clear(),
+  }
+}
+
+/** Primitive values are boxed by lruStore; unbox them on the way out. */
+function unboxingStore(store: CacheStore): CacheStore {
+  return {
+    ...store,
+    get: <T>(k: string) => {
+      const v = store.get<{ __v?: unknown }>(k) as { __v?: unknown } | undefined
+      return (v && typeof v === 'object' && '__v' in v ? v.__v : v) as T | undefined
+    },
+  }
+}
+
+function statusCodeOf(update: Partial<ConnectionState>): { code: number | null; message: string } {
+  const err = update.lastDisconnect?.error as { output?: { statusCode?: number }; message?: string } | undefined
+  return { code: err?.output?.statusCode ?? null, message: err?.message ?? '' }
+}
+
+/** Sorts a Baileys close into the runner's policy table (BAILEYS.md §3). */
+export function classifyClose(code: number | null, message: string, paired: boolean, endedByUs: boolean): CloseReason {
+  if (endedByUs) return { kind: 'closed' }
+  switch (code) {
+    case DisconnectReason.restartRequired:
+      return { kind: 'restart' }
+    case DisconnectReason.loggedOut:
+    case DisconnectReason.multideviceMismatch:
+      return { kind: 'logged-out', code }
+    case DisconnectReason.forbidden:
+      return { kind: 'forbidden' }
+    case 405:
+      return { kind: 'outdated' }
+    case DisconnectReason.connectionReplaced:
+      return { kind: 'replaced' }
+    case 400:
+      return { kind: 'bad-certificate' }
+    case DisconnectReason.timedOut:
+      if (!paired && /QR refs attempts ended/i.test(message)) return { kind: 'qr-expired' }
+      return { kind: 'transient', code, message }
+    default:
+      return { kind: 'transient', code, message: message || 'connection closed' }
+  }
+}
+
+/** Shared across every socket of the process: keyed by message/user ids, bounded (BAILEYS.md §2, §7). */
+function sharedCaches() {
+  return {
+    msgRetryCounterCache: unboxingStore(lruStore(10_000, 60 * 60_000)),
+    userDevicesCache: unboxingStore(lruStore(50_000, 5 * 60_000)),
+    callOfferCache: unboxingStore(lruStore(1_000, 5 * 60_000)),
+    placeholderResendCache: unboxingStore(lruStore(10_000, 60 * 60_000)),
+  }
+}
+
+const silentBaileysLevel = 'warn'
+
+/**
+ * Makes Baileys clients whose auth state lives encrypted in `auth_keys`.
+ * @example const factory = createBaileysFactory({ db, cipher, endpoint: loopbackSocketOverrides(env) })
+ */
+export function createBaileysFactory(options: BaileysFactoryOptions): WhatsAppClientFactory {
+  const keyCache = options.keyCache ?? createKeyCache()
+  const caches = sharedCaches()
+  // getMessage serves re-sends after retry receipts; looked up by id alone (retries may come from an @lid).
+  const sentProtos = new LRUCache<string, proto.IMessage>({ max: 20_000, ttl: 24 * 60 * 60_000 })
+  return {
+    async create(session, log) {
+      return new BaileysClient(session, log, options, keyCache, caches, sentProtos)
+    },
+  }
+}
+
+class BaileysClient implements WhatsAppClient {
+  private state: DbAuthState | null = null
+  private sock: WASocket | null = null
+  private open = false
+  private endedByUs = false
+  private closed: Promise<void> = Promise.resolve()
+  private readonly notOnWhatsApp = new LRUCache<string, boolean>({ max: 50_000, ttl: 24 * 60 * 60_000 })
+  private handlers: WhatsAppHandlers | null = null
+
+  constructor(
+    readonly session: string,
+    private readonly log: Logger,
+    private readonly options: BaileysFactoryOptions,
+    private readonly keyCache: LRUCache<string, object>,
+    private readonly caches: ReturnType<typeof sharedCaches>,
+    private readonly sentProtos: LRUCache<string, proto.IMessage>,
+  ) {}
+
+  get paired(): boolean {
+    return Boolean(this.state?.creds.account)
+  }
+
+  get phone(): string | null {
+    return jidToPhone(this.state?.creds.me?.id ?? null)
+  }
+
+  private async ensureState(): Promise<DbAuthState> {
+    if (!this.state) {
+      this.state = await loadAuthState({
+        db: this.options.db,
+        session: this.session,
+        cipher: this.options.cipher,
+        cache: this.keyCache,
+        onStorageError: (err) => this.handlers?.onStorageError(err),
+      })
+    }
+    return this.state
+  }
+
+  async connect(handlers: WhatsAppHandlers): Promise<void> {
+    if (this.sock) throw new Error(`session ${this.session} already has a socket`)
+    this.handlers = handlers
+    // Reused across a 515 restart: saveCreds may still be writing, so the in-memory state is the truth.
+    const state = await this.ensureState()
+    if (this.options.skipFirstSyncWait && state.creds.account && !state.creds.accountSyncCounter) {
+      state.creds.accountSyncCounter = 1
+    }
+    this.endedByUs = false
+    this.open = false
+    const baileysLog = this.log.child({ module: 'baileys' }, { level: silentBaileysLevel })
+    const sock = makeWASocket({
+      auth: state,
+      logger: baileysLog,
+      browser: Browsers.ubuntu('Chrome'),
+      markOnlineOnConnect: false,
+      syncFullHistory: false,
+      emitOwnEvents: false,
+      getMessage: async (key) => (key.id ? this.sentProtos.get(key.id) : undefined),
+      ...this.caches,
+      shouldIgnoreJid: (jid: string) => Boolean(isJidBroadcast(jid) || isJidNewsletter(jid)),
+      ...this.options.endpoint,
+      ...this.options.socketConfig,
+    })
+    this.sock = sock
+    let resolveClosed!: () => void
+    this.closed = new Promise((r) => (resolveClosed = r))
+
+    sock.ev.on('creds.update', () => {
+      // Baileys' own listener already merged the update into state.creds; persist the whole object.
+      state.saveCreds().catch((err) => {
+        this.log.error({ err }, 'saving creds failed')
+        handlers.onStorageError(err)
+      })
+    })
+
+    // Server acks: Baileys emits nothing for a successful <ack class="message">, so listen to the raw frame.
+    sock.ws.on('CB:ack,class:message', (node: { attrs: Record<string, string> }) => {
+      if (node.attrs.id && !node.attrs.error) handlers.onServerAck(node.attrs.id)
+    })
+
+    sock.ev.process(async (events) => {
+      const conn = events['connection.update']
+      if (conn) this.onConnectionUpdate(conn, handlers, resolveClosed)
+      const lid = events['lid-mapping.update']
+      if (lid) this.learnPair(lid.lid, lid.pn, handlers)
+      const updates = events['messages.update']
+      if (updates) {
+        for (const { key, update } of updates) {
+          if (!key.fromMe || !key.id) continue
+          const status = update.status
+          if (status === proto.WebMessageInfo.Status.ERROR) {
+            const params = (update as { messageStubParameters?: string[] }).messageStubParameters ?? []
+            handlers.onErrorAck({ id: key.id, code: String(params[0] ?? 'unknown'), reason: params[1] ?? null })
+          } else if (status === proto.WebMessageInfo.Status.DELIVERY_ACK) {
+            handlers.onReceipt({ id: key.id, status: 'delivered' })
+          } else if (status === proto.WebMessageInfo.Status.READ || status === proto.WebMessageInfo.Status.PLAYED) {
+            handlers.onReceipt({ id: key.id, status: 'read' })
+          }
+        }
+      }
+      const upsert = events['messages.upsert']
+      if (upsert && (upsert.type === 'notify' || upsert.type === 'append')) {
+        for (const m of upsert.messages) {
+          try {
+            await this.onUpsert(m, upsert.type === 'append', handlers)
+          } catch (err) {
+            this.log.error({ err, id: m.key.id }, 'handling an inbound message failed')
+          }
+        }
+      }
+    })
+  }
+
+  private onConnectionUpdate(update: Partial<ConnectionState>, handlers: WhatsAppHandlers, resolveClosed: () => void): void {
+    if (update.qr) handlers.onQr(update.qr)
+    if (update.connection === 'open') {
+      this.open = true
+      const me = this.sock?.user?.id ?? this.state?.creds.me?.id ?? null
+      handlers.onOpen({ phone: jidToPhone(me), jid: me ? jidNormalizedUser(me) : null })
+    }
+    if (update.receivedPendingNotifications) handlers.onReady()
+    if (update.connection === 'close') {
+      this.open = false
+      this.sock = null
+      const { code, message } = statusCodeOf(update)
+      const reason = classifyClose(code, message, this.paired, this.endedByUs)
+      resolveClosed()
+      handlers.onClose(reason)
+    }
+  }
+
+  private learnPair(lidJid: string | undefined, pnJid: string | undefined, handlers: WhatsAppHandlers): void {
+    const lid = lidUser(lidJid ?? null)
+    const phone = jidToPhone(pnJid ?? null)
+    if (lid && phone) handlers.onLidMapping({ lid, phone })
+  }
+
+  private async onUpsert(m: WAMessage, offline: boolean, handlers: WhatsAppHandlers): Promise<void> {
+    const remote = m.key.remoteJid
+    if (!m.key.id || !remote || isIgnoredJid(remote) || !isConsiderable(m)) return
+    const alt = (m.key as { remoteJidAlt?: string }).remoteJidAlt ?? null
+    // Sender phone resolution (BAILEYS.md §6): a PN address; else the PN alternate; else Baileys' LID store.
+    let phone = jidToPhone(remote) ?? jidToPhone(alt)
+    const lid = lidUser(remote) ?? lidUser(alt)
+    if (lid && phone) this.learnPair(`${lid}@lid`, `${phone}@s.whatsapp.net`, handlers)
+    if (!phone && lid) phone = await this.phoneForLid(lid)
+    await handlers.onInbound({
+      id: m.key.id,
+      senderJid: remote,
+      phone,
+      lid,
+      text: inboundText(m),
+      pushName: m.pushName ?? null,
+      offline,
+    })
+  }
+
+  async phoneForLid(lid: string): Promise<string | null> {
+    const repo = this.sock?.signalRepository?.lidMapping
+    if (!repo) return null
+    try {
+      const pn = await repo.getPNForLID(`${lid}@lid`)
+      return pn ? jidToPhone(jidNormalizedUser(pn)) : null
+    } catch {
+      return null
+    }
+  }
+
+  async send(to: string, messageId: string, content: OutboundContent): Promise<void> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    const jid = phoneToJid(to)
+    const payload =
+      content.kind === 'text'
+        ? { text: content.text, linkPreview: null }
+        : {
+            image: content.jpeg,
+            mimetype: 'image/jpeg',
+            ...(content.caption ? { caption: content.caption } : {}),
+            ...(content.width && content.height ? { width: content.width, height: content.height } : {}),
+          }
+    const sent = await sock.sendMessage(jid, payload as Parameters<WASocket['sendMessage']>[1], { messageId })
+    if (sent?.message) this.sentProtos.set(messageId, sent.message)
+  }
+
+  async isOnWhatsApp(phone: string): Promise<boolean | null> {
+    const cached = this.notOnWhatsApp.get(phone)
+    if (cached !== undefined) return cached
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    const result = await sock.onWhatsApp(phoneToJid(phone))
+    // A timed-out query resolves undefined (BAILEYS.md §2): unknown, not "absent".
+    if (!result) return null
+    const exists = result.some((r) => r.exists && jidToPhone(r.jid) === phone)
+    this.notOnWhatsApp.set(phone, exists)
+    return exists
+  }
+
+  newMessageId(): string {
+    return generateMessageIDV2(this.sock?.user?.id ?? this.state?.creds.me?.id)
+  }
+
+  async logout(): Promise<void> {
+    const sock = this.sock
+    if (sock && this.open) {
+      this.endedByUs = true
+      const closed = this.closed
+      try {
+        await sock.logout()
+      } catch (err) {
+        this.log.warn({ err }, 'logout request failed; wiping the local state anyway')
+        sock.end(undefined)
+      }
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))])
+    } else {
+      await this.close()
+    }
+    await this.wipe()
+  }
+
+  async wipe(): Promise<void> {
+    const state = await this.ensureState()
+    await state.wipe()
+    // Fresh creds for the next pairing; the old object may still be referenced by a closing socket.
+    this.state = null
+  }
+
+  async close(): Promise<void> {
+    const sock = this.sock
+    if (!sock) return
+    this.endedByUs = true
+    const closed = this.closed
+    sock.end(undefined)
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))])
+    this.sock = null
+    this.open = false
+  }
+}
+
+/** Exposed for tests that check the mapping of close codes. */
+export const CLOSE_CODES = {
+  restart: DisconnectReason.restartRequired,
+  loggedOut: DisconnectReason.loggedOut,
+  replaced: DisconnectReason.connectionReplaced,
+} as const
+
+export { isLid }
+
+/** Test timers for the loopback server (BAILEYS.md §9): short keep-alive and query timeouts. */
+export interface WhatsAppTimers {
+  qrTimeoutMs?: number
+  keepAliveIntervalMs?: number
+  defaultQueryTimeoutMs?: number
+  connectTimeoutMs?: number
+}
+
+/**
+ * The production factory: Baileys with the encrypted DB auth state, pointed at WhatsApp or, when the environment
+ * names a loopback test server with its root key, at that server (runner/whatsapp/loopback-trust.ts decides and
+ * refuses unsafe combinations). Returns whether the loopback trust is active, which gates test-only hooks.
+ */
+export async function createWhatsAppFactory(options: {
+  db: Db
+  authStateKey: Uint8Array
+  env: Record<string, string | undefined>
+  timers?: WhatsAppTimers
+}): Promise<{ factory: WhatsAppClientFactory; loopback: boolean }> {
+  const { resolveWhatsAppEndpoint, applyLoopbackTrust, socketOverridesFor } = await import('./loopback-trust.js')
+  const { createAuthCipher } = await import('./auth-state.js')
+  const endpoint = resolveWhatsAppEndpoint(options.env)
+  applyLoopbackTrust(endpoint)
+  const loopback = endpoint.kind === 'loopback'
+  const t = options.timers ?? {}
+  const socketConfig: Partial<UserFacingSocketConfig> = {
+    ...(t.qrTimeoutMs ? { qrTimeout: t.qrTimeoutMs } : {}),
+    ...(t.keepAliveIntervalMs ? { keepAliveIntervalMs: t.keepAliveIntervalMs } : {}),
+    ...(t.defaultQueryTimeoutMs ? { defaultQueryTimeoutMs: t.defaultQueryTimeoutMs } : {}),
+    ...(t.connectTimeoutMs ? { connectTimeoutMs: t.connectTimeoutMs } : {}),
+  }
+  const factory = createBaileysFactory({
+    db: options.db,
+    cipher: createAuthCipher(options.authStateKey),
+    endpoint: socketOverridesFor(endpoint),
+    skipFirstSyncWait: loopback,
+    socketConfig,
+  })
+  return { factory, loopback }
+}

@@ -1,0 +1,403 @@
+import QRCode from 'qrcode'
+import type { Logger } from 'pino'
+import type { Db } from '../../db/driver.js'
+import * as contacts from '../../db/queries/contacts.js'
+import * as inbound from '../../db/queries/inbound.js'
+import * as leases from '../../db/queries/leases.js'
+import * as queue from '../../db/queries/queue.js'
+import * as extra from '../../db/queries/runner-extra.js'
+import type { SessionStatus } from '../../db/types.js'
+import type { RunnerConfig } from '../config.js'
+import { SendLoop, type CrashHook, type Fence } from '../queue/send-loop.js'
+import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
+import { matchConsentKeyword } from './consent.js'
+
+/**
+ * One owned session: its lease fence, its WhatsApp connection with the reconnect policy of BAILEYS.md §3, the
+ * state it reports to `sessions`, its inbound consent handling and its send loop.
+ *
+ * | close            | action                                                                      |
+ * |------------------|-----------------------------------------------------------------------------|
+ * | 515 restart      | reconnect at once with the in-memory state                                  |
+ * | transient        | reconnect after random(0, min(cap, 2 s·2ⁿ)); n resets after a stable period |
+ * | QR expired       | offline, wait for a regenerate-qr command                                   |
+ * | 401 / 411        | wipe auth state, offline "logged out", a new QR only when asked             |
+ * | 403              | offline "forbidden", keep the auth state, wait for a human                  |
+ * | 405              | offline "client outdated"                                                   |
+ * | 440 replaced     | offline "conflict", alert, never reconnect automatically                    |
+ * | 400              | offline "bad certificate", alert                                            |
+ */
+
+export interface SupervisorDeps {
+  db: Db
+  claimDb: Db
+  config: RunnerConfig
+  log: Logger
+  owner: string
+  session: string
+  epoch: number
+  /** performance.now() read just before the acquire statement. */
+  acquiredAt: number
+  factory: WhatsAppClientFactory
+  crash: CrashHook
+  /** The supervisor is finished (fenced, deleted or stopped): the runner forgets it. */
+  onGone: (session: string, why: string) => void
+  /** Prints a QR to the terminal (set when stdout is a TTY or PRINT_QR=1). */
+  printQr?: (session: string, qr: string) => void
+}
+
+type Phase = 'starting' | 'connecting' | 'online' | 'waiting' | 'stopping' | 'gone'
+
+export class SessionSupervisor {
+  readonly session: string
+  private epoch: number
+  private fenceAt: number
+  private fenceTimer: NodeJS.Timeout | null = null
+  private reconnectTimer: NodeJS.Timeout | null = null
+  private lastSeenTimer: NodeJS.Timeout | null = null
+  private stableTimer: NodeJS.Timeout | null = null
+  private readyFallback: NodeJS.Timeout | null = null
+  private client: WhatsAppClient | null = null
+  private loop: SendLoop | null = null
+  private phase: Phase = 'starting'
+  private failures = 0
+  /** Bumped on every connect: events and timers of an older connection are ignored. */
+  private generation = 0
+  private commandRunning: Promise<void> | null = null
+  private readonly log: Logger
+  /** Closes seen per kind (tests, metrics). */
+  readonly closes: CloseReason['kind'][] = []
+
+  constructor(private readonly d: SupervisorDeps) {
+    this.session = d.session
+    this.epoch = d.epoch
+    this.fenceAt = d.acquiredAt + (d.config.leaseTtlSeconds - d.config.leaseFenceMarginSeconds) * 1000
+    this.log = d.log.child({ session: d.session })
+  }
+
+  get leaseEpoch(): number {
+    return this.epoch
+  }
+
+  get status(): Phase {
+    return this.phase
+  }
+
+  get sends(): number {
+    return this.loop?.sends ?? 0
+  }
+
+  private fence(): Fence {
+    return { owner: this.d.owner, epoch: this.epoch, fenceAt: this.fenceAt }
+  }
+
+  async start(): Promise<void> {
+    this.armFenceTimer()
+    this.client = await this.d.factory.create(this.session, this.log)
+    this.loop = new SendLoop({
+      db: this.d.db,
+      claimDb: this.d.claimDb,
+      client: this.client,
+      config: this.d.config,
+      log: this.log,
+      session: this.session,
+      fence: () => this.fence(),
+      onFenced: (why) => void this.lose(why),
+      crash: this.d.crash,
+    })
+    this.loop.start()
+    await this.connect()
+  }
+
+  /** A renewal confirmed this lease (same epoch) at `t0`: push the fence out. */
+  renewed(t0: number): void {
+    this.fenceAt = t0 + (this.d.config.leaseTtlSeconds - this.d.config.leaseFenceMarginSeconds) * 1000
+    this.armFenceTimer()
+  }
+
+  /** The due-probe says a message is (about to be) due. */
+  wake(): void {
+    this.loop?.wake()
+  }
+
+  private armFenceTimer(): void {
+    if (this.fenceTimer) clearTimeout(this.fenceTimer)
+    // A local timer, not a query result, closes the socket at fenceAt (QUEUE.md §3).
+    this.fenceTimer = setTimeout(() => void this.lose('lease not renewed before its fence'), Math.max(0, this.fenceAt - performance.now()))
+    this.fenceTimer.unref?.()
+  }
+
+  private async connect(): Promise<void> {
+    if (this.phase === 'stopping' || this.phase === 'gone' || !this.client) return
+    this.phase = 'connecting'
+    const gen = ++this.generation
+    try {
+      await this.client.connect(this.handlers(gen))
+    } catch (err) {
+      this.log.error({ err }, 'could not start a connection')
+      this.scheduleReconnect({ code: null, message: (err as Error).message })
+    }
+  }
+
+  private handlers(gen: number): WhatsAppHandlers {
+    const live = () => gen === this.generation && this.phase !== 'gone'
+    return {
+      onQr: (qr) => {
+        if (!live()) return
+        void this.showQr(qr)
+      },
+      onOpen: ({ phone }) => {
+        if (!live()) return
+        this.phase = 'online'
+        void this.report('online', { phone })
+        this.startLastSeen()
+        if (this.stableTimer) clearTimeout(this.stableTimer)
+        // Reset the backoff only after the connection stayed open for a while (BAILEYS.md §3).
+        this.stableTimer = setTimeout(() => (this.failures = 0), this.d.config.stableAfterMs)
+        this.stableTimer.unref?.()
+        // Some servers never send the offline-count notification: do not wait for it forever.
+        if (this.readyFallback) clearTimeout(this.readyFallback)
+        this.readyFallback = setTimeout(() => live() && this.loop?.setConnected(true), 5_000)
+        this.readyFallback.unref?.()
+      },
+      onReady: () => {
+        if (!live()) return
+        if (this.readyFallback) clearTimeout(this.readyFallback)
+        this.loop?.setConnected(true)
+      },
+      onClose: (reason) => {
+        if (gen !== this.generation) return
+        this.closes.push(reason.kind)
+        this.loop?.setConnected(false)
+        this.stopTimers()
+        if (this.phase === 'stopping' || this.phase === 'gone') return
+        void this.onClose(reason)
+      },
+      onServerAck: (id) => {
+        extra.recordServerAck(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a server ack failed'))
+      },
+      onReceipt: ({ id, status }) => {
+        const write = status === 'read' ? queue.recordRead : queue.recordDelivered
+        write(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a receipt failed'))
+      },
+      onErrorAck: (ack) => this.loop?.pushErrorAck(ack),
+      onInbound: (m) => this.onInbound(m),
+      onLidMapping: (pair) => void this.onLidMapping(pair),
+      onStorageError: (err) => {
+        this.log.error({ err }, 'auth state write failed: stopping the session (storage_error)')
+        void this.halt('offline', 'storage_error: could not save WhatsApp keys to the database')
+      },
+    }
+  }
+
+  private async showQr(qr: string): Promise<void> {
+    try {
+      const dataUrl = await QRCode.toDataURL(qr)
+      await this.report('connecting', { qrCode: dataUrl, qr, detail: 'waiting for the QR code to be scanned' })
+      this.d.printQr?.(this.session, qr)
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'could not publish the QR code')
+    }
+  }
+
+  private async onClose(reason: CloseReason): Promise<void> {
+    switch (reason.kind) {
+      case 'restart':
+        // 515 after pairing: at once, reusing the in-memory state (saveCreds may still be writing).
+        return this.connect()
+      case 'transient':
+        return this.scheduleReconnect(reason)
+      case 'qr-expired':
+        return this.halt('offline', 'qr_expired: the QR code was not scanned in time; regenerate the QR to try again')
+      case 'logged-out':
+        try {
+          await this.client?.wipe()
+        } catch (err) {
+          this.log.error({ err }, 'wiping auth state after logout failed')
+        }
+        return this.halt('offline', `logged_out (${reason.code}): the number was unlinked; regenerate the QR to pair it again`)
+      case 'forbidden':
+        return this.halt('offline', 'forbidden (403): WhatsApp blocked this account; a person has to act')
+      case 'outdated':
+        return this.halt('offline', 'client outdated (405): WhatsApp rejected this client version; update the gateway')
+      case 'replaced':
+        // Our lease should make this impossible: never answer it with a reconnect, which would loop (BAILEYS.md §3).
+        this.log.error('connection replaced (440): these credentials are live in another process; not reconnecting')
+        return this.halt('offline', 'conflict (440): the connection was replaced by another login; not reconnecting')
+      case 'bad-certificate':
+        this.log.error('the WhatsApp server certificate was refused (400)')
+        return this.halt('offline', 'bad certificate (400): the server was not trusted')
+      case 'closed':
+        return
+    }
+  }
+
+  private scheduleReconnect(reason: { code: number | null; message: string }): void {
+    const cap = Math.min(this.d.config.reconnectMaxMs, 2000 * 2 ** this.failures)
+    const delay = Math.round(Math.random() * cap)
+    this.failures++
+    this.phase = 'waiting'
+    void this.report('connecting', { detail: `reconnecting after ${reason.code ?? 'error'}: ${reason.message}`.slice(0, 480) })
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = setTimeout(() => void this.connect(), delay)
+  }
+
+  /** Stops connecting until an operator command. */
+  private async halt(status: SessionStatus, detail: string): Promise<void> {
+    this.phase = 'waiting'
+    this.loop?.setConnected(false)
+    await this.report(status, { detail })
+  }
+
+  private startLastSeen(): void {
+    if (this.lastSeenTimer) clearInterval(this.lastSeenTimer)
+    this.lastSeenTimer = setInterval(() => {
+      leases
+        .touchLastSeen(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+        .then(async (ok) => {
+          if (!ok) await this.lose('last_seen write matched nothing')
+        })
+        .catch((err) => this.log.warn({ err: (err as Error).message }, 'last_seen refresh failed'))
+    }, this.d.config.lastSeenMs)
+    this.lastSeenTimer.unref?.()
+  }
+
+  private stopTimers(): void {
+    for (const t of [this.lastSeenTimer, this.stableTimer, this.readyFallback]) if (t) clearTimeout(t)
+    this.lastSeenTimer = this.stableTimer = this.readyFallback = null
+  }
+
+  private async report(
+    status: SessionStatus,
+    fields: { phone?: string | null; qrCode?: string | null; qr?: string | null; detail?: string | null } = {},
+  ): Promise<void> {
+    try {
+      const ok = await leases.reportSessionState(this.d.db, {
+        name: this.session, owner: this.d.owner, epoch: this.epoch, status, ...fields,
+      })
+      if (!ok) await this.lose('session state write matched nothing')
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message, status }, 'reporting session state failed')
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Inbound and consent
+
+  private async onInbound(m: InboundMessage): Promise<void> {
+    const phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
+    const keyword = matchConsentKeyword(m.text)
+    const r = await inbound.recordInbound(this.d.db, {
+      session: this.session,
+      phone,
+      senderJid: m.lid && !m.phone ? `${m.lid}@lid` : m.senderJid,
+      body: m.text,
+      waMessageId: m.id,
+      keyword,
+      pushName: m.pushName,
+    })
+    if (r.kind === 'stored') this.afterDecision(phone, r.action)
+    this.log.info({ id: m.id, offline: m.offline, result: r.kind === 'stored' ? r.action : r.kind }, 'inbound message')
+  }
+
+  private afterDecision(phone: string | null, action: inbound.InboundAction): void {
+    if (!phone) return
+    if (action === 'stop') this.loop?.pushReply({ phone, text: this.d.config.stopConfirmation, markConsentRequested: false })
+    if (action === 'start') this.loop?.pushReply({ phone, text: this.d.config.startConfirmation, markConsentRequested: false })
+  }
+
+  private async onLidMapping({ lid, phone }: { lid: string; phone: string }): Promise<void> {
+    try {
+      await contacts.recordContactLid(this.d.db, phone, lid)
+      const decided = await inbound.resolveInbound(this.d.db, {
+        session: this.session, senderJid: `${lid}@lid`, phone, keywordOf: matchConsentKeyword,
+      })
+      for (const d of decided) this.afterDecision(phone, d.action)
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'recording a LID mapping failed')
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Commands
+
+  /** Carries out an API command on this session (regenerate-qr or delete); one at a time. */
+  async command(cmd: { reconnect: boolean; delete: boolean }): Promise<void> {
+    if (this.commandRunning || this.phase === 'stopping' || this.phase === 'gone') return
+    this.commandRunning = (async () => {
+      try {
+        if (cmd.delete) await this.deleteSession()
+        else if (cmd.reconnect) await this.regenerate()
+      } catch (err) {
+        this.log.error({ err }, 'session command failed')
+      } finally {
+        this.commandRunning = null
+      }
+    })()
+    await this.commandRunning
+  }
+
+  private async regenerate(): Promise<void> {
+    const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
+    if (!(await leases.clearReconnectRequest(this.d.db, fence))) return
+    this.log.info('regenerate-qr: logging out, wiping the auth state, showing a new QR')
+    this.generation++
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.loop?.setConnected(false)
+    await this.client?.logout()
+    this.failures = 0
+    await this.report('connecting', { detail: 'waiting for a new QR code' })
+    await this.connect()
+  }
+
+  private async deleteSession(): Promise<void> {
+    this.log.info('delete: logging out, wiping the auth state, removing the session')
+    this.generation++
+    this.phase = 'stopping'
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    await this.loop?.stop()
+    await this.client?.logout()
+    const deleted = await leases.deleteSessionFenced(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+    this.finish(deleted ? 'deleted' : 'delete did not match (lease lost or default)')
+  }
+
+  // ------------------------------------------------------------------------------------------------------------
+  // Ending
+
+  private finish(why: string): void {
+    if (this.phase === 'gone') return
+    this.phase = 'gone'
+    this.stopTimers()
+    for (const t of [this.fenceTimer, this.reconnectTimer]) if (t) clearTimeout(t)
+    this.d.onGone(this.session, why)
+  }
+
+  /** The lease is lost or about to be: stop sending and close the socket now, without touching the row. */
+  async lose(why: string): Promise<void> {
+    if (this.phase === 'gone') return
+    this.log.warn({ why }, 'fencing: closing the session')
+    this.generation++
+    this.phase = 'stopping'
+    const loop = this.loop
+    const client = this.client
+    this.finish(why)
+    void loop?.stop()
+    await client?.close().catch(() => {})
+  }
+
+  /** Graceful: finish an in-flight send, close the socket, release the lease. */
+  async stop(): Promise<void> {
+    if (this.phase === 'gone') return
+    this.phase = 'stopping'
+    this.generation++
+    for (const t of [this.reconnectTimer]) if (t) clearTimeout(t)
+    await this.loop?.stop()
+    await this.client?.close().catch(() => {})
+    try {
+      await leases.releaseLease(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'releasing the lease failed; it expires by itself')
+    }
+    this.finish('stopped')
+  }
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto'
+import { pino } from 'pino'
+import type { Db } from '../../db/driver.js'
+import { getSession } from '../../db/queries/sessions.js'
+import { runnerConfig, type RunnerConfig } from '../../runner/config.js'
+import { createRunner, type Runner } from '../../runner/runner.js'
+import { createWhatsAppFactory, type WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
+import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
+
+/** Scaled-down timings (QUEUE.md §8): gap 200–600 ms, TTL 3 s, renew 1 s, fence margin 0.5 s. */
+export function testConfig(overrides: Partial<RunnerConfig> = {}): RunnerConfig {
+  return runnerConfig({
+    throttleMinMs: 200,
+    throttleMaxMs: 600,
+    leaseTtlSeconds: 3,
+    leaseRenewSeconds: 1,
+    leaseFenceMarginSeconds: 0.5,
+    pollMs: 200,
+    lastSeenMs: 1000,
+    reconnectMaxMs: 1000,
+    stableAfterMs: 5000,
+    printQr: false,
+    ...overrides,
+  })
+}
+
+export const testLog = pino({ level: process.env.TEST_LOG ?? 'silent' })
+
+export const newKey = () => new Uint8Array(randomBytes(32))
+
+/** Polls `fn` until it returns a truthy value (or throws after `timeoutMs`), never a fixed sleep. */
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+  const start = Date.now()
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v as T
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+export async function loopbackFactory(db: Db, server: LoopbackServer, key: Uint8Array): Promise<WhatsAppClientFactory> {
+  const { factory, loopback } = await createWhatsAppFactory({
+    db, authStateKey: key, env: server.info.env,
+    timers: { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 5_000, connectTimeoutMs: 10_000 },
+  })
+  if (!loopback) throw new Error('loopback trust not active')
+  return factory
+}
+
+export async function startRunner(db: Db, factory: WhatsAppClientFactory, config = testConfig()): Promise<Runner> {
+  const runner = createRunner({ db, config, log: testLog, whatsapp: factory, loopback: true })
+  await runner.start()
+  return runner
+}
+
+/** Waits for a QR on `session`, scans it with the loopback (as `phone`), and waits until the session is online. */
+export async function pairSession(db: Db, server: LoopbackServer, session: string, phone?: string): Promise<string> {
+  const s = await waitFor(async () => {
+    const row = await getSession(db, session)
+    return row?.qr && row.qrCode ? row : null
+  }, 20_000, `a QR for ${session}`)
+  const { phone: assigned } = await server.scan(s.qr!, phone)
+  await waitFor(async () => (await getSession(db, session))?.status === 'online', 30_000, `${session} online`)
+  return assigned
+}
+
+export { startLoopbackServer }
