@@ -1,0 +1,2 @@
+export { createDashboard, parseDashboardOptions, type DashboardOptions } from './create-dashboard.js'
+export type { DashboardEnv } from './context.js'

@@ -1,0 +1,123 @@
+import type { MiddlewareHandler } from 'hono'
+import { getCookie } from 'hono/cookie'
+import { mediaType, readBytes, readMultipart } from '../body.js'
+import { ApiError } from '../errors.js'
+import type { DashboardAuth } from './auth.js'
+import type { DashboardEnv } from './context.js'
+
+/**
+ * Security headers for every dashboard answer. The CSP allows no inline code: the stylesheet and
+ * the live-refresh script are served from `/dashboard/assets/`, QR images are `data:` URLs.
+ * @example app.use('*', dashboardHeaders())
+ */
+export const dashboardHeaders = (): MiddlewareHandler<DashboardEnv> =>
+  async function dashboardHeaders(c, next) {
+    await next()
+    const h = c.res.headers
+    if (!h.has('Content-Security-Policy')) {
+      h.set(
+        'Content-Security-Policy',
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      )
+    }
+    h.set('X-Content-Type-Options', 'nosniff')
+    h.set('X-Frame-Options', 'DENY')
+    h.set('Referrer-Policy', 'same-origin')
+    if (!h.has('Cache-Control')) h.set('Cache-Control', 'no-store')
+  }
+
+function hostOf(url: string): string | null {
+  try {
+    return new URL(url).host.toLowerCase()
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Refuses a POST whose `Origin` is another site (or whose `Sec-Fetch-Site` says cross-site when
+ * there is no Origin). Only the host is compared, not the scheme, because behind a TLS-terminating
+ * proxy the app sees `http://` while the browser says `https://`; `X-Forwarded-Host` is accepted
+ * too, since a cross-site form cannot set it.
+ * @example app.use('*', sameOrigin({ onRefuse: (c) => c.text('refused', 403) }))
+ */
+export const sameOrigin = ({ onRefuse }: { onRefuse: (c: Parameters<MiddlewareHandler<DashboardEnv>>[0]) => Response | Promise<Response> }): MiddlewareHandler<DashboardEnv> =>
+  async function sameOrigin(c, next) {
+    if (c.req.method !== 'POST') return next()
+    const origin = c.req.header('origin')
+    if (origin !== undefined) {
+      const from = origin === 'null' ? null : hostOf(origin)
+      const own = [hostOf(c.req.url), c.req.header('host')?.toLowerCase(), c.req.header('x-forwarded-host')?.split(',')[0]?.trim().toLowerCase()]
+      if (!from || !own.includes(from)) return onRefuse(c)
+    } else {
+      const site = c.req.header('sec-fetch-site')
+      if (site !== undefined && site !== 'same-origin' && site !== 'none') return onRefuse(c)
+    }
+    return next()
+  }
+
+/**
+ * Reads a form body (urlencoded or multipart) with a byte limit, using the API's limited readers.
+ * @example const form = await readForm(c.req.raw, 64 * 1024)
+ */
+export async function readForm(req: Request, limit: number): Promise<FormData> {
+  const type = mediaType(req)
+  if (type === 'multipart/form-data') return readMultipart(req, limit)
+  if (type === 'application/x-www-form-urlencoded') {
+    const text = new TextDecoder().decode(await readBytes(req, limit, 'The form'))
+    const form = new FormData()
+    for (const [k, v] of new URLSearchParams(text)) form.append(k, v)
+    return form
+  }
+  throw new ApiError(415, 'unsupported_media_type', 'Submit this form from the dashboard page')
+}
+
+export interface RequireSignInOptions {
+  auth: DashboardAuth
+  cookieName: string
+  signInPath: string
+}
+
+/**
+ * Lets a request through only with a valid session cookie; otherwise pages redirect to sign-in
+ * (remembering where to come back to) and JSON endpoints answer 401.
+ * @example app.use('*', requireSignIn({ auth, cookieName: 'wa_dashboard', signInPath: '/dashboard/sign-in' }))
+ */
+export const requireSignIn = ({ auth, cookieName, signInPath }: RequireSignInOptions): MiddlewareHandler<DashboardEnv> =>
+  async function requireSignIn(c, next) {
+    const cookie = getCookie(c, cookieName)
+    const session = cookie ? await auth.verify(cookie) : null
+    if (!cookie || !session) {
+      if (c.req.path.endsWith('.json') || (c.req.header('accept') ?? '').startsWith('application/json')) {
+        return c.json({ success: false, error: 'Sign in to the dashboard first', code: 'unauthorized' }, 401)
+      }
+      const url = new URL(c.req.url)
+      const next = c.req.method === 'GET' ? `${url.pathname}${url.search}` : ''
+      return c.redirect(next ? `${signInPath}?next=${encodeURIComponent(next)}` : signInPath, 303)
+    }
+    c.set('signedIn', { cookie, csrf: await auth.csrfToken(cookie) })
+    return next()
+  }
+
+export interface CsrfTokenOptions {
+  auth: DashboardAuth
+  /** Body limit for a path (the Send form takes an image, other forms a few fields). */
+  limitFor: (path: string) => number
+  onRefuse: Parameters<typeof sameOrigin>[0]['onRefuse']
+}
+
+/**
+ * On every POST of a signed-in request: reads the form once and checks its `_csrf` field (or an
+ * `X-CSRF-Token` header) against the HMAC of the session cookie. Must run after `requireSignIn`.
+ * @example app.use('*', csrfToken({ auth, limitFor: () => 65536, onRefuse }))
+ */
+export const csrfToken = ({ auth, limitFor, onRefuse }: CsrfTokenOptions): MiddlewareHandler<DashboardEnv> =>
+  async function csrfToken(c, next) {
+    if (c.req.method !== 'POST') return next()
+    const form = await readForm(c.req.raw, limitFor(c.req.path))
+    const given = c.req.header('x-csrf-token') ?? (typeof form.get('_csrf') === 'string' ? (form.get('_csrf') as string) : undefined)
+    if (!(await auth.checkCsrf(c.var.signedIn.cookie, given))) return onRefuse(c)
+    c.set('form', form)
+    return next()
+  }

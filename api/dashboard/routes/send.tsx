@@ -1,0 +1,153 @@
+import { Hono } from 'hono'
+import { findReusableMedia, insertMedia } from '../../../db/queries/media.js'
+import { enqueueMessage } from '../../../db/queries/messages.js'
+import { listSessions } from '../../../db/queries/sessions.js'
+import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
+import { formatBytes } from '../../body.js'
+import { ApiError } from '../../errors.js'
+import { sha256Hex } from '../../idempotency.js'
+import { readImageInfo } from '../../image.js'
+import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
+import { parseId } from '../format.js'
+import type { Notice } from '../views/layout.js'
+import { SendPage, type SendForm } from '../views/send.js'
+
+/** Multipart framing around the file: boundaries and the few text fields. */
+export const SEND_FORM_OVERHEAD = 64 * 1024
+
+type Checked =
+  | { ok: true; phone: string; session: string; text: string | null; image: { bytes: Uint8Array; mime: string; width: number; height: number } | null }
+  | { ok: false; errors: SendForm['errors'] }
+
+/**
+ * Validates the Send form with the API's own schemas (`sendBody`, `sendImageFields`), image reader
+ * and session gate, collecting one inline error per field instead of stopping at the first.
+ * The image rules mirror `POST /api/send-image` (size, type from magic bytes, readable header,
+ * pixel count) using the same config limits.
+ */
+async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'], form: FormData): Promise<Checked> {
+  const { schemas, config } = shared
+  const errors: SendForm['errors'] = {}
+  const attempt = <T,>(key: keyof SendForm['errors'], fn: () => T): T | undefined => {
+    try {
+      return fn()
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      errors[key] = inlineMessage(err)
+      return undefined
+    }
+  }
+  const upload = form.get('file')
+  // Browsers send an empty, nameless file part when no file was chosen.
+  const file = upload !== null && typeof upload !== 'string' && (upload.size > 0 || upload.name !== '') ? upload : null
+  const phone = attempt('phone', () => schemas.sendBody.shape.phone.parse(field(form, 'phone'), ''))
+  const session = attempt('session', () => schemas.sendBody.shape.session.parse(field(form, 'session') || undefined, ''))
+  const message = field(form, 'message') ?? ''
+  let text: string | null | undefined
+  if (file) {
+    const caption = attempt('message', () => schemas.sendImageFields.shape.caption.parse(message, ''))
+    text = errors.message ? undefined : caption !== undefined && caption.trim() !== '' ? caption : null
+  } else {
+    text = attempt('message', () => schemas.sendBody.shape.message.parse(message, ''))
+  }
+
+  let image: { bytes: Uint8Array; mime: string; width: number; height: number } | null = null
+  if (file) {
+    if (file.size > config.imageMaxBytes) {
+      errors.file = `The image is ${formatBytes(file.size)}; images may be at most ${formatBytes(config.imageMaxBytes)}.`
+    } else if (file.size === 0) {
+      errors.file = 'The file is empty; choose a JPEG, PNG, GIF or WEBP image.'
+    } else {
+      const bytes = new Uint8Array(await file.arrayBuffer())
+      const info = readImageInfo(bytes)
+      if (!info.ok) {
+        errors.file =
+          info.reason === 'unsupported'
+            ? 'This is not a JPEG, PNG, GIF or WEBP image (the type is read from the file’s content, not its name).'
+            : 'This looks like an image but its header is damaged or truncated; re-export it.'
+      } else if (info.info.width * info.info.height > config.imageMaxPixels) {
+        errors.file = `The image is ${info.info.width}×${info.info.height}; images may have at most ${config.imageMaxPixels / 1e6} megapixels. Resize it first.`
+      } else {
+        image = { bytes, ...info.info }
+      }
+    }
+  }
+  if (session !== undefined && !errors.session) {
+    try {
+      await shared.gate.assertSendable(db, session)
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      errors.session = err.code === 'unknown_session' ? `Session “${session}” does not exist; add it on the Sessions page.` : inlineMessage(err)
+    }
+  }
+  // A file input is empty again when the form comes back, so say so next to it.
+  if (file && Object.keys(errors).length > 0) errors.file ??= 'Choose the image again (the browser does not keep it after an error).'
+  if (Object.keys(errors).length > 0 || phone === undefined || session === undefined || text === undefined) return { ok: false, errors }
+  return { ok: true, phone, session, text, image }
+}
+
+/** The Send form: text, or image with caption, from a chosen session. */
+export function sendPages(shared: DashboardShared) {
+  const app = new Hono<DashboardEnv>()
+  const mediaReuseSeconds = Math.floor((shared.config.mediaRetentionDays * 86_400) / 2)
+  const limits = {
+    messageMaxChars: shared.config.messageMaxChars,
+    captionMaxChars: shared.config.captionMaxChars,
+    imageMaxBytes: shared.config.imageMaxBytes,
+  }
+
+  app.get('/', async (c) => {
+    const query = c.req.query()
+    const sent = parseId(query.sent)
+    const session = query.session && SESSION_NAME_PATTERN.test(query.session) ? query.session : DEFAULT_SESSION
+    const notice: Notice | null =
+      sent === null
+        ? null
+        : {
+            kind: 'ok',
+            text: (
+              <>
+                Queued as message #{sent}.{' '}
+                <a href={`${shared.base}/messages/${sent}`} id="sent-link">
+                  Follow it in the audit log →
+                </a>
+              </>
+            ),
+          }
+    const sessions = await listSessions(c.var.db)
+    return c.html(
+      <SendPage page={pageOf(shared, c)} form={{ phone: '', session, message: '', errors: {} }} sessions={sessions} limits={limits} notice={notice} />,
+    )
+  })
+
+  app.post('/', async (c) => {
+    const db = c.var.db
+    const form = c.var.form
+    const result = await check(shared, db, form)
+    if (!result.ok) {
+      const sessions = await listSessions(db)
+      const values: SendForm = {
+        phone: field(form, 'phone') ?? '',
+        session: field(form, 'session') ?? DEFAULT_SESSION,
+        message: field(form, 'message') ?? '',
+        errors: result.errors,
+      }
+      return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={limits} />, 422)
+    }
+    let id: number
+    if (result.image) {
+      const img = result.image
+      const sha256 = await sha256Hex(img.bytes)
+      id = await db.transaction(async (tx) => {
+        const mediaId = (await findReusableMedia(tx, sha256, mediaReuseSeconds)) ?? (await insertMedia(tx, { ...img, sha256 }))
+        const r = await enqueueMessage(tx, { session: result.session, phone: result.phone, type: 'image', body: result.text, mediaId })
+        return r.id
+      })
+    } else {
+      id = (await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text })).id
+    }
+    return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(result.session)}`, 303)
+  })
+
+  return app
+}

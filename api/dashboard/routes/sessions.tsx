@@ -1,0 +1,91 @@
+import { Hono } from 'hono'
+import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../../db/queries/sessions.js'
+import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
+import { sessionNameSchema } from '../../schemas.js'
+import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
+import type { Notice } from '../views/layout.js'
+import { DeleteSessionPage, liveSession, SessionsPage } from '../views/sessions.js'
+
+function noticeFrom(query: Record<string, string>): Notice | null {
+  const name = query.name && SESSION_NAME_PATTERN.test(query.name) ? query.name : null
+  if (!name) return null
+  switch (query.done) {
+    case 'created':
+      return { kind: 'ok', text: `Session “${name}” created. A runner picks it up within a few seconds and its QR code appears below.` }
+    case 'regenerate':
+      return { kind: 'ok', text: `Reconnection requested for “${name}”: the number is logged out and a fresh QR code follows shortly.` }
+    case 'deleted':
+      return { kind: 'ok', text: `Session “${name}” is being deleted: its runner logs the number out and removes it.` }
+    case 'gone':
+      return { kind: 'bad', text: `Session “${name}” does not exist (any more).` }
+    case 'deleting':
+      return { kind: 'warn', text: `Session “${name}” is already being deleted.` }
+    case 'default':
+      return { kind: 'bad', text: 'The default session cannot be deleted; use Regenerate QR to link another number to it.' }
+    default:
+      return null
+  }
+}
+
+/** Sessions page, its live JSON, add / regenerate / delete. */
+export function sessionPages(shared: DashboardShared) {
+  const app = new Hono<DashboardEnv>()
+  const back = (done: string, name: string) => `${shared.base}/sessions?done=${done}&name=${encodeURIComponent(name)}`
+
+  app.get('/', async (c) => {
+    const sessions = await listSessions(c.var.db)
+    return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(c.req.query())} />)
+  })
+
+  app.get('/live.json', async (c) => {
+    const now = shared.clock()
+    const sessions = await listSessions(c.var.db)
+    return c.json({ sessions: sessions.map((s) => liveSession(s, now)) })
+  })
+
+  app.post('/', async (c) => {
+    const raw = field(c.var.form, 'name') ?? ''
+    const renderError = async (error: string, status: 409 | 422) => {
+      const sessions = await listSessions(c.var.db)
+      return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} form={{ name: raw, error }} />, status)
+    }
+    let name: string
+    try {
+      name = sessionNameSchema.parse(raw.trim(), '')
+    } catch (err) {
+      return renderError(inlineMessage(err), 422)
+    }
+    const result = await createSession(c.var.db, name)
+    if (result === 'exists') return renderError(`A session named “${name}” already exists; pick another name.`, 409)
+    if (result === 'deleting') return renderError(`Session “${name}” is still being deleted; wait until it is gone, then add it again.`, 409)
+    return c.redirect(back('created', name), 303)
+  })
+
+  app.post('/:name/regenerate', async (c) => {
+    const name = c.req.param('name')
+    if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
+    const result = await requestReconnect(c.var.db, name)
+    return c.redirect(back(result === 'ok' ? 'regenerate' : result === 'deleting' ? 'deleting' : 'gone', name), 303)
+  })
+
+  app.get('/:name/delete', async (c) => {
+    const name = c.req.param('name')
+    if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
+    if (name === DEFAULT_SESSION) return c.redirect(back('default', name), 303)
+    const session = await getSession(c.var.db, name)
+    if (!session) return c.redirect(back('gone', name), 303)
+    if (session.deleteRequestedAt) return c.redirect(back('deleting', name), 303)
+    return c.html(<DeleteSessionPage page={pageOf(shared, c)} session={session} />)
+  })
+
+  app.post('/:name/delete', async (c) => {
+    const name = c.req.param('name')
+    if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
+    if (name === DEFAULT_SESSION) return c.redirect(back('default', name), 303)
+    const result = await requestSessionDelete(c.var.db, name)
+    if (result === 'ok') shared.gate.forget(name)
+    return c.redirect(back(result === 'ok' ? 'deleted' : result === 'deleting' ? 'deleting' : 'gone', name), 303)
+  })
+
+  return app
+}

@@ -1,0 +1,190 @@
+import type { FC } from 'hono/jsx'
+import { DEFAULT_SESSION, type SessionRecord } from '../../../db/types.js'
+import { formatPhone, formatTime, pausedUntil, relativeTime } from '../format.js'
+import { Csrf, Layout, type Notice, type Page } from './layout.js'
+import { FieldError, sessionStatusClass, When } from './parts.js'
+
+/** What the Sessions page's script receives every poll (snake_case like the API). */
+export interface LiveSession {
+  name: string
+  status: string
+  status_class: string
+  status_label: string
+  phone: string | null
+  phone_display: string
+  last_seen: string | null
+  last_seen_display: string
+  detail: string | null
+  qr_code: string | null
+}
+
+export function liveSession(s: SessionRecord, now: number): LiveSession {
+  const cls = sessionStatusClass(s, now)
+  return {
+    name: s.name,
+    status: s.status,
+    status_class: cls.cls,
+    status_label: cls.label,
+    phone: s.phone,
+    phone_display: formatPhone(s.phone),
+    last_seen: s.lastSeen ? s.lastSeen.toISOString() : null,
+    last_seen_display: s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, now)}` : '—',
+    detail: s.detail,
+    qr_code: s.status === 'connecting' ? s.qrCode : null,
+  }
+}
+
+type QrState = 'qr' | 'waiting' | 'online' | 'none'
+
+function qrState(s: SessionRecord): QrState {
+  if (s.status === 'online') return 'online'
+  if (s.status === 'connecting') return s.qrCode ? 'qr' : 'waiting'
+  return 'none'
+}
+
+const QrArea: FC<{ session: SessionRecord }> = ({ session: s }) => {
+  const state = qrState(s)
+  return (
+    <div class="qr" data-field="qr" data-state={state} aria-live="polite">
+      {state === 'qr' ? (
+        <>
+          <img src={s.qrCode!} alt={`QR code to link WhatsApp for session ${s.name}`} width={264} height={264} />
+          <p class="small muted">
+            On the phone: WhatsApp → Settings → Linked devices → Link a device. The code refreshes by itself.
+          </p>
+        </>
+      ) : state === 'waiting' ? (
+        <div class="waiting">Waiting for a QR code from the runner…</div>
+      ) : state === 'online' ? (
+        <div class="online-now">Online — linked as {formatPhone(s.phone)}</div>
+      ) : null}
+    </div>
+  )
+}
+
+const SessionCard: FC<{ page: Page; session: SessionRecord }> = ({ page, session: s }) => {
+  const cls = sessionStatusClass(s, page.now)
+  const paused = pausedUntil(s, page.now)
+  return (
+    <section class="card session" id={`session-${s.name}`} data-session={s.name} data-status={s.status} aria-labelledby={`h-${s.name}`}>
+      <h2 id={`h-${s.name}`}>
+        <span>{s.name}</span>
+        <span class={`badge s-${cls.cls}`} data-field="status" role="status">
+          {cls.label}
+        </span>
+      </h2>
+      <dl>
+        <dt>Phone</dt>
+        <dd data-field="phone">{formatPhone(s.phone)}</dd>
+        <dt>Last seen</dt>
+        <dd data-field="last_seen">{s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, page.now)}` : '—'}</dd>
+        <dt>Detail</dt>
+        <dd data-field="detail" dir="auto">
+          {s.detail ?? '—'}
+        </dd>
+        {paused ? (
+          <>
+            <dt>Paused until</dt>
+            <dd>
+              <When at={paused} now={page.now} />
+            </dd>
+          </>
+        ) : null}
+      </dl>
+      <QrArea session={s} />
+      <div class="actions">
+        <form method="post" action={`${page.base}/sessions/${s.name}/regenerate`} class="inline">
+          <Csrf page={page} />
+          <button type="submit" class="secondary small">
+            Regenerate QR
+          </button>
+        </form>
+        {s.name === DEFAULT_SESSION ? (
+          <span class="small muted">The default session cannot be deleted.</span>
+        ) : (
+          <a class="button danger small" href={`${page.base}/sessions/${s.name}/delete`}>
+            Delete…
+          </a>
+        )}
+      </div>
+    </section>
+  )
+}
+
+export interface SessionsForm {
+  name: string
+  error?: string
+}
+
+export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: SessionsForm; notice?: Notice | null }> = ({
+  page,
+  sessions,
+  form,
+  notice,
+}) => (
+  <Layout page={page} title="Sessions" section="sessions" notice={notice} scripts={['live.js']}>
+    <p class="muted">
+      Each session is one WhatsApp number. While a session is connecting, scan its QR code from the phone; this page updates by
+      itself (with JavaScript) the moment the scan succeeds.
+    </p>
+    <p id="live-note" class="notice warn" hidden>
+      Sessions were added or removed elsewhere. <a href={`${page.base}/sessions`}>Reload the page</a> to see them.
+    </p>
+    {sessions.length === 0 ? (
+      <p class="empty">No sessions yet. Start the runner (it creates <code>default</code>) or add one below.</p>
+    ) : (
+      <div class="sessions" data-live={`${page.base}/sessions/live.json`}>
+        {sessions.map((s) => (
+          <SessionCard page={page} session={s} />
+        ))}
+      </div>
+    )}
+    <h2 id="add">Add a session</h2>
+    <form method="post" action={`${page.base}/sessions`} class="card">
+      <Csrf page={page} />
+      <div class="field">
+        <label for="name">
+          Name <span class="hint">letters, digits, dash or underscore, up to 40 characters (e.g. support, sales)</span>
+        </label>
+        <input
+          id="name"
+          name="name"
+          type="text"
+          required
+          maxlength={40}
+          pattern="[A-Za-z0-9_\-]{1,40}"
+          value={form?.name ?? ''}
+          autocomplete="off"
+          aria-invalid={form?.error ? 'true' : undefined}
+          aria-describedby={form?.error ? 'name-error' : undefined}
+        />
+        <FieldError id="name-error" error={form?.error} />
+      </div>
+      <button type="submit">Add session</button>
+      <p class="small muted">A runner picks the new session up within a few seconds and shows its QR code here.</p>
+    </form>
+  </Layout>
+)
+
+export const DeleteSessionPage: FC<{ page: Page; session: SessionRecord }> = ({ page, session: s }) => (
+  <Layout page={page} title={`Delete session “${s.name}”?`} section="sessions">
+    <div class="card">
+      <p>
+        This logs <strong>{s.name}</strong>
+        {s.phone ? ` (${formatPhone(s.phone)})` : ''} out of WhatsApp and removes its stored credentials. Messages already in the
+        audit log stay. To use this number again you will have to add a session and scan a new QR code.
+      </p>
+      <div class="actions">
+        <form method="post" action={`${page.base}/sessions/${s.name}/delete`} class="inline">
+          <Csrf page={page} />
+          <button type="submit" class="danger">
+            Delete {s.name}
+          </button>
+        </form>
+        <a class="button secondary" href={`${page.base}/sessions`}>
+          Cancel
+        </a>
+      </div>
+    </div>
+  </Layout>
+)
