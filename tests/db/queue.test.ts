@@ -45,13 +45,13 @@ describeEachEngine('claimNextMessage', (ctx) => {
       attempts: 1, waMessageId: '3EB0AAAAAAAAAAAAAAAAAA', claimEpoch: f.epoch,
     })
     expect(newWaId).toHaveBeenCalledTimes(1)
-    const row = await getMessage(ctx.db, early1)
+    const row = await getMessage(ctx.db, early1!)
     expect([row.status, row.claimedBy, row.claimEpoch, row.attempts, row.waMessageId, row.error]).toEqual([
       'sending', 'runner-a', f.epoch, 1, '3EB0AAAAAAAAAAAAAAAAAA', null,
     ])
     expect(row.claimedAt).toBeInstanceOf(Date)
-    expect((await getMessage(ctx.db, early2)).status).toBe('pending')
-    expect((await getMessage(ctx.db, late)).status).toBe('pending')
+    expect((await getMessage(ctx.db, early2!)).status).toBe('pending')
+    expect((await getMessage(ctx.db, late!)).status).toBe('pending')
   })
 
   it('keeps a WhatsApp id that is already stored', async () => {
