@@ -8,8 +8,10 @@ import { lidJid, pnJid } from './directory.js'
  * `contact` (used by `onWhatsApp`). Every number is on the loopback WhatsApp: unknown numbers become simulated
  * contacts with a primary phone (device 0).
  *
- * For the asking device's own account only that device is listed, so Baileys sends no copy to the account's primary
- * phone; the loopback does not simulate a paired account's own phone.
+ * For the asking device's own account, the primary phone (device 0, a simulated contact like any other) and every
+ * linked companion are listed, as WhatsApp does: Baileys then caches the device list (5 min) instead of asking again
+ * at every send, and encrypts its "sent from another device" copies to them, which the loopback accepts but ignores.
+ * Other numbers list only their phone (device 0), even when they are paired accounts.
  */
 export function answerUsync(ctx: LoopbackContext, asker: CompanionDevice, iq: BinaryNode): BinaryNode {
 	const usync = getBinaryNodeChild(iq, 'usync')
@@ -22,7 +24,7 @@ export function answerUsync(ctx: LoopbackContext, asker: CompanionDevice, iq: Bi
 		const jid = user.attrs.jid ?? (phone ? pnJid(phone) : '')
 		if (!phone) return { tag: 'user', attrs: { jid }, content: [] } satisfies BinaryNode
 		const content: BinaryNode[] = []
-		if (protocols.has('devices')) content.push(devicesNode(phone === asker.phone ? [asker] : []))
+		if (protocols.has('devices')) content.push(devicesNode(phone === asker.phone ? ctx.directory.devicesOf(phone) : []))
 		if (protocols.has('lid')) content.push({ tag: 'lid', attrs: { val: lidJid(ctx.directory.lidFor(phone)) } })
 		if (protocols.has('contact')) content.push({ tag: 'contact', attrs: { type: 'in' } })
 		return { tag: 'user', attrs: { jid }, content } satisfies BinaryNode
@@ -53,10 +55,11 @@ function phoneOfUser(ctx: LoopbackContext, user: BinaryNode): string | undefined
 	return digits || undefined
 }
 
-/** Device 0 for a contact's phone, or the asking companion itself for its own account (with its key index). */
-function devicesNode(ownDevices: CompanionDevice[]): BinaryNode {
-	const list: BinaryNode[] = ownDevices.length
-		? ownDevices.map(device => ({ tag: 'device', attrs: { id: String(device.deviceId), 'key-index': String(device.keyIndex) } }))
-		: [{ tag: 'device', attrs: { id: '0' } }]
+/** Device 0, then the linked companions with the key index Baileys requires for non-zero devices. */
+function devicesNode(companions: CompanionDevice[]): BinaryNode {
+	const list: BinaryNode[] = [
+		{ tag: 'device', attrs: { id: '0' } },
+		...companions.map(device => ({ tag: 'device', attrs: { id: String(device.deviceId), 'key-index': String(device.keyIndex) } }))
+	]
 	return { tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: list }] }
 }
