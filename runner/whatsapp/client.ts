@@ -260,7 +260,9 @@ class BaileysClient implements WhatsAppClient {
     }
     this.endedByUs = false
     this.open = false
-    const baileysLog = this.log.child({ module: 'baileys' }, { level: silentBaileysLevel })
+    // Baileys at 'warn' at most: 'info' logs the login payload (with the phone number), 'trace' every frame.
+    const level = this.log.levelVal > 40 ? this.log.level : silentBaileysLevel
+    const baileysLog = this.log.child({ module: 'baileys' }, { level })
     const sock = makeWASocket({
       auth: state,
       logger: baileysLog,
