@@ -188,7 +188,9 @@ describe('boundaries', () => {
       const imports = [...text.matchAll(/(?:from\s+|import\s*\(\s*)['"]([^'"]+)['"]/g)].map((m) => m[1]!)
       for (const spec of imports) {
         if (!nodeOnly.has(file)) expect(spec.startsWith('node:') || ['fs', 'path', 'crypto', 'http'].includes(spec), `${file} imports ${spec}`).toBe(false)
-        expect(spec === 'sharp' || spec.includes('baileys') || spec.includes('/runner/'), `${file} imports ${spec}`).toBe(false)
+        expect(spec === 'sharp' || spec.includes('baileys'), `${file} imports ${spec}`).toBe(false)
+        // api/worker.ts runs the maintenance jobs from Workers' scheduled(): the one reviewed exception.
+        if (file !== 'api/worker.ts') expect(/(^|\/)runner\//.test(spec), `${file} imports ${spec}`).toBe(false)
       }
     }
   })
