@@ -1,0 +1,247 @@
+/**
+ * The Cloudflare Workers entry: the same `createApp` as `api/node.ts`, behind a Workers `fetch`
+ * handler, plus a `scheduled` handler that runs the maintenance jobs (cron triggers in
+ * `infra/wrangler.toml`). The only file of api/ that knows the Workers runtime.
+ *
+ * The database comes from a Hyperdrive binding (`HYPERDRIVE`); its connection string's scheme picks
+ * the driver (`mysql://` → mysql2, `postgres://` → postgres). Without a binding, `DATABASE_URL` (a
+ * secret) is used directly. Per EDGE.md, a connection must not outlive its request ("Cannot perform
+ * I/O on behalf of a different request"): each request opens its own connection on first use and
+ * closes it in `waitUntil`. Hyperdrive does the pooling in production.
+ *
+ * What stays out of this bundle: sharp (the runner compresses images), PGlite, pino, Baileys and
+ * anything `node:fs`-bound; `npm run build:worker` prints the size.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Db, Dialect, Engine, Queryable, TransactionOptions } from '../db/driver.js'
+import { createApp, type App } from './app.js'
+import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
+import type { Logger } from './env.js'
+import { runDueJobs, parseMaintenanceConfig } from '../runner/maintenance/jobs.js'
+
+/** The subset of a Hyperdrive binding this entry reads. */
+export interface HyperdriveBinding {
+  connectionString: string
+  host: string
+  port: number
+  user: string
+  password: string
+  database: string
+}
+
+/** Bindings and vars of the worker (`infra/wrangler.toml`; secrets via `wrangler secret put`). */
+export interface WorkerEnv {
+  HYPERDRIVE?: HyperdriveBinding
+  /** Direct connection when there is no Hyperdrive binding (a secret). */
+  DATABASE_URL?: string
+  API_SECRET?: string
+  LOG_LEVEL?: string
+  [name: string]: unknown
+}
+
+/** The parts of `ExecutionContext` used here (kept local so no Workers type package is needed). */
+export interface WorkerContext {
+  waitUntil(promise: Promise<unknown>): void
+  passThroughOnException?(): void
+}
+
+interface ScheduledEvent {
+  cron: string
+  scheduledTime: number
+}
+
+/** Where this worker's database is, read from the binding or `DATABASE_URL`. */
+export type WorkerDbTarget =
+  | { engine: 'mysql'; connection: { host: string; port: number; user: string; password: string; database: string } }
+  | { engine: 'postgres'; url: string }
+
+/** Picks the driver from the Hyperdrive binding's scheme (or `DATABASE_URL`). Throws a message for the operator. */
+export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
+  const hd = env.HYPERDRIVE
+  if (hd && typeof hd === 'object') {
+    if (/^mysql:/i.test(hd.connectionString)) {
+      // Discrete fields, not the string: its ssl-mode option makes mysql2 warn (EDGE.md).
+      return {
+        engine: 'mysql',
+        connection: { host: hd.host, port: Number(hd.port), user: hd.user, password: hd.password, database: hd.database },
+      }
+    }
+    if (/^postgres(ql)?:/i.test(hd.connectionString)) return { engine: 'postgres', url: hd.connectionString }
+    throw new Error('the HYPERDRIVE binding has neither a mysql:// nor a postgres:// connection string')
+  }
+  const url = typeof env.DATABASE_URL === 'string' ? env.DATABASE_URL.trim() : ''
+  if (/^mysql:/i.test(url)) {
+    const u = new URL(url)
+    return {
+      engine: 'mysql',
+      connection: {
+        host: u.hostname, port: Number(u.port || 3306), user: decodeURIComponent(u.username),
+        password: decodeURIComponent(u.password), database: decodeURIComponent(u.pathname.slice(1)),
+      },
+    }
+  }
+  if (/^postgres(ql)?:/i.test(url)) return { engine: 'postgres', url }
+  throw new Error(
+    'no database: bind a Hyperdrive configuration as HYPERDRIVE in wrangler.toml (or set the DATABASE_URL secret to mysql://… or postgres://…)',
+  )
+}
+
+/** Opens one connection (a pool of one) for one request or one cron run. */
+export async function openWorkerDb(target: WorkerDbTarget): Promise<Db> {
+  if (target.engine === 'mysql') {
+    const { openMysql } = await import('../db/drivers/mysql.js')
+    // workerd forbids code generation, which mysql2's row parsers use unless told not to (EDGE.md).
+    return openMysql({ url: '', connection: target.connection, connectionLimit: 1, disableEval: true })
+  }
+  const { openPostgres } = await import('../db/drivers/postgres.js')
+  return openPostgres({ url: target.url, max: 1, fetchTypes: false })
+}
+
+/** One request's connection, opened on first use (so `/healthz` and 401s open none). */
+class RequestDb {
+  private opened: Promise<Db> | null = null
+  constructor(private readonly target: WorkerDbTarget) {}
+  get(): Promise<Db> {
+    return (this.opened ??= openWorkerDb(this.target))
+  }
+  /** Closes the connection if one was opened. Never throws: it runs after the response. */
+  async close(): Promise<void> {
+    if (!this.opened) return
+    const db = await this.opened.catch(() => null)
+    await db?.close().catch(() => {})
+  }
+}
+
+/**
+ * A `Db` for `createApp` that forwards every call to the current request's connection
+ * (`AsyncLocalStorage`, available with `nodejs_compat`). The app is built once per isolate,
+ * while each request still gets, uses and closes its own connection.
+ */
+export function requestScopedDb(store: AsyncLocalStorage<RequestDb>, engine: Engine): Db {
+  const dialect: Dialect = engine === 'mysql' ? 'mysql' : 'postgres'
+  const current = (): Promise<Db> => {
+    const scope = store.getStore()
+    if (!scope) throw new Error('database used outside of a request')
+    return scope.get()
+  }
+  return {
+    dialect,
+    engine,
+    get serverVersion(): string {
+      return 'per-request'
+    },
+    async query(sql, params) {
+      return (await current()).query(sql, params)
+    },
+    async execute(sql, params) {
+      return (await current()).execute(sql, params)
+    },
+    async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
+      return (await current()).transaction(fn, options)
+    },
+    async close() {
+      // Per-request connections are closed by the fetch handler, not by the app.
+    },
+  } as Db
+}
+
+const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const
+
+/**
+ * JSON lines on the console (Workers Logs / `wrangler tail` pick them up), in pino's shape
+ * (`level`, `time`, `msg`, bindings). pino itself stays out of the bundle.
+ */
+export function createWorkerLogger(level = 'info', bindings: Record<string, unknown> = { svc: 'api-worker' }): Logger {
+  const min = LEVELS[level as keyof typeof LEVELS] ?? LEVELS.info
+  const write = (lvl: keyof typeof LEVELS) => (objOrMsg: unknown, msg?: string) => {
+    if (LEVELS[lvl] < min) return
+    const fields = typeof objOrMsg === 'object' && objOrMsg !== null ? serialize(objOrMsg as Record<string, unknown>) : {}
+    const text = typeof objOrMsg === 'string' ? objOrMsg : msg
+    const line = JSON.stringify({ level: LEVELS[lvl], time: Date.now(), ...bindings, ...fields, msg: text })
+    if (lvl === 'error') console.error(line)
+    else if (lvl === 'warn') console.warn(line)
+    else console.log(line)
+  }
+  return {
+    debug: write('debug'),
+    info: write('info'),
+    warn: write('warn'),
+    error: write('error'),
+    child: (more) => createWorkerLogger(level, { ...bindings, ...more }),
+  }
+}
+
+function serialize(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(fields)) {
+    out[k] = v instanceof Error ? { type: v.name, message: v.message, stack: v.stack } : v
+  }
+  return out
+}
+
+/** Worker vars and secrets are strings; bindings (objects) are left out of the config record. */
+function stringVars(env: WorkerEnv): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(env)) if (typeof v === 'string') out[k] = v
+  return out
+}
+
+interface Isolate {
+  app: App
+  config: ApiConfig
+  target: WorkerDbTarget
+  store: AsyncLocalStorage<RequestDb>
+  log: Logger
+}
+
+// Built on the first request of an isolate; bindings do not change for its lifetime.
+let isolate: Isolate | null = null
+
+function setup(env: WorkerEnv): Isolate {
+  if (isolate) return isolate
+  const vars = stringVars(env)
+  const log = createWorkerLogger(vars.LOG_LEVEL?.trim() || 'info')
+  const config = parseApiConfig(vars)
+  const target = workerDbTarget(env)
+  const store = new AsyncLocalStorage<RequestDb>()
+  // No group commit: each request has its own connection, so there is nothing to share.
+  const app = createApp({ db: requestScopedDb(store, target.engine), config, log, coalescer: false })
+  isolate = { app, config, target, store, log }
+  return isolate
+}
+
+function misconfigured(err: unknown): Response {
+  // The message names the variable to fix; it carries no secret (parseApiConfig never echoes keys).
+  const message = err instanceof ApiConfigError || err instanceof Error ? err.message : String(err)
+  console.error(JSON.stringify({ level: 50, time: Date.now(), svc: 'api-worker', msg: 'worker misconfigured', error: message }))
+  return Response.json({ success: false, code: 'misconfigured', error: `The gateway is misconfigured: ${message}` }, { status: 500 })
+}
+
+export default {
+  async fetch(request: Request, env: WorkerEnv, ctx: WorkerContext): Promise<Response> {
+    let state: Isolate
+    try {
+      state = setup(env)
+    } catch (err) {
+      return misconfigured(err)
+    }
+    const scope = new RequestDb(state.target)
+    try {
+      return await state.store.run(scope, () => state.app.fetch(request, env, ctx as never))
+    } finally {
+      ctx.waitUntil(scope.close())
+    }
+  },
+
+  async scheduled(event: ScheduledEvent, env: WorkerEnv, ctx: WorkerContext): Promise<void> {
+    const vars = stringVars(env)
+    const log = createWorkerLogger(vars.LOG_LEVEL?.trim() || 'info', { svc: 'maintenance-worker', cron: event.cron })
+    const config = parseMaintenanceConfig(vars)
+    const db = await openWorkerDb(workerDbTarget(env))
+    const run = runDueJobs({ db, log, config, runnerId: `worker:${event.cron}:${event.scheduledTime}` }).finally(() =>
+      db.close().catch(() => {}),
+    )
+    ctx.waitUntil(run)
+    await run
+  },
+}
