@@ -65,6 +65,15 @@ describe('QR pairing with real Baileys', () => {
 		await endClient(sock)
 	})
 
+	it('unlinks the device when the client logs out: 401, and the server forgets it', async () => {
+		const { sock, phone, auth } = await pairClient(server)
+		const closed = waitForClose(sock)
+		await sock.logout()
+		expect(await closed).toBe(401)
+		expect(server.devices().some(device => device.phone === phone)).toBe(false)
+		expect(await waitForClose(connectClient({ info: server.info, auth }))).toBe(401)
+	})
+
 	it('closes with 408 when every QR ref expires unscanned', async () => {
 		const sock = connectClient({ info: server.info, auth: createMemoryAuth(), config: { qrTimeout: 100 } })
 		expect(await waitForClose(sock)).toBe(408)

@@ -96,10 +96,12 @@ export async function startLoopbackServer({
 		ctx.connections.add(conn)
 	})
 
-	let operations: LoopbackOperations | undefined
-	const control = (req: Parameters<ReturnType<typeof createControlHandler>>[0], res: Parameters<ReturnType<typeof createControlHandler>>[1]) =>
-		createControlHandler(operations!)(req, res)
-	const http: Server = createServer((req, res) => void control(req, res))
+	// the control routes need the bound port (for info), so they are attached once listening
+	let control: ReturnType<typeof createControlHandler> | undefined
+	const http: Server = createServer((req, res) => {
+		if (control) void control(req, res)
+		else res.writeHead(503).end()
+	})
 	http.on('upgrade', (req, socket, head) => {
 		if (ctx.faults.refuseAllUpgrades || !req.url?.startsWith('/ws/chat')) {
 			// fault `refuse` for "*": the client sees a reset connection (Baileys: 408 from the ECONNRESET)
@@ -121,7 +123,7 @@ export async function startLoopbackServer({
 		env: { WA_WEBSOCKET_URL: wsUrl, WA_LOOPBACK_ROOT_KEY: root.publicKeyHex, WA_LOOPBACK_CA_PEM: tls.caPem }
 	}
 
-	operations = {
+	const operations: LoopbackOperations = {
 		info,
 		devices: () =>
 			directory.allDevices().map(device => ({
@@ -144,6 +146,8 @@ export async function startLoopbackServer({
 			ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }
 		}
 	}
+
+	control = createControlHandler(operations)
 
 	return {
 		...operations,
