@@ -21,8 +21,8 @@ import { WA_CERT_DETAILS } from '@whiskeysockets/baileys'
 export const WHATSAPP_WEBSOCKET_URL = 'wss://web.whatsapp.com/ws/chat'
 
 export type WhatsAppEndpoint =
-	| { kind: 'whatsapp' }
-	| { kind: 'loopback'; waWebSocketUrl: string; rootKey: Buffer; caPem?: string }
+  | { kind: 'whatsapp' }
+  | { kind: 'loopback'; waWebSocketUrl: string; rootKey: Buffer; caPem?: string }
 
 /** The Baileys socket config keys this module sets (a subset of `UserFacingSocketConfig`). */
 export type LoopbackSocketOverrides = { waWebSocketUrl?: string; fetchAgent?: Agent }
@@ -38,35 +38,35 @@ const LOOPBACK_VARS = ['WA_LOOPBACK_ROOT_KEY', 'WA_LOOPBACK_CA_PEM', 'WA_LOOPBAC
  * @example resolveWhatsAppEndpoint(process.env) // { kind: 'whatsapp' } when nothing is set
  */
 export function resolveWhatsAppEndpoint(env: Env, readFile: ReadFile = readUtf8): WhatsAppEndpoint {
-	const url = blankToUndefined(env.WA_WEBSOCKET_URL)
-	const rootKeyHex = blankToUndefined(env.WA_LOOPBACK_ROOT_KEY)
-	if (!rootKeyHex) {
-		const stray = LOOPBACK_VARS.filter(name => blankToUndefined(env[name]))
-		if (stray.length) {
-			throw new Error(`${stray.join(', ')} set without WA_LOOPBACK_ROOT_KEY: loopback settings need the test root key too`)
-		}
-		if (url && url !== WHATSAPP_WEBSOCKET_URL) {
-			throw new Error(
-				`WA_WEBSOCKET_URL=${url} is not WhatsApp's endpoint (${WHATSAPP_WEBSOCKET_URL}); ` +
-					'a test server also needs WA_LOOPBACK_ROOT_KEY, otherwise unset WA_WEBSOCKET_URL'
-			)
-		}
-		return { kind: 'whatsapp' }
-	}
-	if (!/^[0-9a-f]{64}$/i.test(rootKeyHex)) {
-		throw new Error('WA_LOOPBACK_ROOT_KEY must be 64 hex characters (the loopback server\'s 32-byte root public key)')
-	}
-	if (!url) {
-		throw new Error('WA_LOOPBACK_ROOT_KEY is set but WA_WEBSOCKET_URL is not: a test root is only trusted for a loopback server URL')
-	}
-	assertLoopbackWebSocketUrl(url)
-	const inlinePem = blankToUndefined(env.WA_LOOPBACK_CA_PEM)
-	const pemFile = blankToUndefined(env.WA_LOOPBACK_CA_FILE)
-	const caPem = inlinePem ?? (pemFile ? readFile(pemFile) : undefined)
-	if (caPem !== undefined && !caPem.includes('-----BEGIN CERTIFICATE-----')) {
-		throw new Error(`${inlinePem ? 'WA_LOOPBACK_CA_PEM' : `WA_LOOPBACK_CA_FILE (${pemFile})`} does not hold a PEM certificate`)
-	}
-	return { kind: 'loopback', waWebSocketUrl: url, rootKey: Buffer.from(rootKeyHex, 'hex'), ...(caPem && { caPem }) }
+  const url = blankToUndefined(env.WA_WEBSOCKET_URL)
+  const rootKeyHex = blankToUndefined(env.WA_LOOPBACK_ROOT_KEY)
+  if (!rootKeyHex) {
+    const stray = LOOPBACK_VARS.filter(name => blankToUndefined(env[name]))
+    if (stray.length) {
+      throw new Error(`${stray.join(', ')} set without WA_LOOPBACK_ROOT_KEY: loopback settings need the test root key too`)
+    }
+    if (url && url !== WHATSAPP_WEBSOCKET_URL) {
+      throw new Error(
+        `WA_WEBSOCKET_URL=${url} is not WhatsApp's endpoint (${WHATSAPP_WEBSOCKET_URL}); ` +
+          'a test server also needs WA_LOOPBACK_ROOT_KEY, otherwise unset WA_WEBSOCKET_URL'
+      )
+    }
+    return { kind: 'whatsapp' }
+  }
+  if (!/^[0-9a-f]{64}$/i.test(rootKeyHex)) {
+    throw new Error('WA_LOOPBACK_ROOT_KEY must be 64 hex characters (the loopback server\'s 32-byte root public key)')
+  }
+  if (!url) {
+    throw new Error('WA_LOOPBACK_ROOT_KEY is set but WA_WEBSOCKET_URL is not: a test root is only trusted for a loopback server URL')
+  }
+  assertLoopbackWebSocketUrl(url)
+  const inlinePem = blankToUndefined(env.WA_LOOPBACK_CA_PEM)
+  const pemFile = blankToUndefined(env.WA_LOOPBACK_CA_FILE)
+  const caPem = inlinePem ?? (pemFile ? readFile(pemFile) : undefined)
+  if (caPem !== undefined && !caPem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new Error(`${inlinePem ? 'WA_LOOPBACK_CA_PEM' : `WA_LOOPBACK_CA_FILE (${pemFile})`} does not hold a PEM certificate`)
+  }
+  return { kind: 'loopback', waWebSocketUrl: url, rootKey: Buffer.from(rootKeyHex, 'hex'), ...(caPem && { caPem }) }
 }
 
 /**
@@ -75,18 +75,18 @@ export function resolveWhatsAppEndpoint(env: Env, readFile: ReadFile = readUtf8)
  * test) calls it, and only for a validated loopback endpoint.
  */
 export function applyLoopbackTrust(endpoint: WhatsAppEndpoint): void {
-	if (endpoint.kind !== 'loopback') return
-	WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(endpoint.rootKey)
+  if (endpoint.kind !== 'loopback') return
+  WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(endpoint.rootKey)
 }
 
 /** Socket config overrides for an endpoint: nothing for WhatsApp; URL and media-upload agent for the loopback. */
 export function socketOverridesFor(endpoint: WhatsAppEndpoint): LoopbackSocketOverrides {
-	if (endpoint.kind !== 'loopback') return {}
-	return {
-		waWebSocketUrl: endpoint.waWebSocketUrl,
-		// Baileys uploads with node:https and passes fetchAgent as its agent (Utils/messages-media.js, uploadWithNodeHttp)
-		...(endpoint.caPem && { fetchAgent: new Agent({ ca: endpoint.caPem, keepAlive: false }) })
-	}
+  if (endpoint.kind !== 'loopback') return {}
+  return {
+    waWebSocketUrl: endpoint.waWebSocketUrl,
+    // Baileys uploads with node:https and passes fetchAgent as its agent (Utils/messages-media.js, uploadWithNodeHttp)
+    ...(endpoint.caPem && { fetchAgent: new Agent({ ca: endpoint.caPem, keepAlive: false }) })
+  }
 }
 
 /**
@@ -95,36 +95,36 @@ export function socketOverridesFor(endpoint: WhatsAppEndpoint): LoopbackSocketOv
  * @example const overrides = loopbackSocketOverrides(process.env); makeWASocket({ ...config, ...overrides })
  */
 export function loopbackSocketOverrides(env: Env, readFile: ReadFile = readUtf8): LoopbackSocketOverrides {
-	const endpoint = resolveWhatsAppEndpoint(env, readFile)
-	applyLoopbackTrust(endpoint)
-	return socketOverridesFor(endpoint)
+  const endpoint = resolveWhatsAppEndpoint(env, readFile)
+  applyLoopbackTrust(endpoint)
+  return socketOverridesFor(endpoint)
 }
 
 function assertLoopbackWebSocketUrl(raw: string): void {
-	let url: URL
-	try {
-		url = new URL(raw)
-	} catch {
-		throw new Error(`WA_WEBSOCKET_URL=${raw} is not a URL`)
-	}
-	if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
-		throw new Error(`WA_WEBSOCKET_URL=${raw} must use ws:// or wss://`)
-	}
-	const host = url.hostname.replace(/^\[|\]$/g, '')
-	// WHATWG URL parsing normalises IP literals (127.1 → 127.0.0.1, 0:0:0:0:0:0:0:1 → ::1), so string checks suffice
-	const loopback = (isIP(host) === 4 && host.startsWith('127.')) || (isIP(host) === 6 && host === '::1')
-	if (!loopback) {
-		throw new Error(
-			`WA_WEBSOCKET_URL=${raw}: with WA_LOOPBACK_ROOT_KEY the host must be a loopback IP (127.0.0.0/8 or [::1]); ` +
-				'names such as localhost are refused because they can resolve elsewhere'
-		)
-	}
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new Error(`WA_WEBSOCKET_URL=${raw} is not a URL`)
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new Error(`WA_WEBSOCKET_URL=${raw} must use ws:// or wss://`)
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  // WHATWG URL parsing normalises IP literals (127.1 → 127.0.0.1, 0:0:0:0:0:0:0:1 → ::1), so string checks suffice
+  const loopback = (isIP(host) === 4 && host.startsWith('127.')) || (isIP(host) === 6 && host === '::1')
+  if (!loopback) {
+    throw new Error(
+      `WA_WEBSOCKET_URL=${raw}: with WA_LOOPBACK_ROOT_KEY the host must be a loopback IP (127.0.0.0/8 or [::1]); ` +
+        'names such as localhost are refused because they can resolve elsewhere'
+    )
+  }
 }
 
 function blankToUndefined(value: string | undefined): string | undefined {
-	return value === undefined || value.trim() === '' ? undefined : value.trim()
+  return value === undefined || value.trim() === '' ? undefined : value.trim()
 }
 
 function readUtf8(path: string): string {
-	return readFileSync(path, 'utf8')
+  return readFileSync(path, 'utf8')
 }

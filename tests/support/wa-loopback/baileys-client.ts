@@ -9,66 +9,66 @@ import type { LoopbackInfo, LoopbackOperations } from './server.js'
  * (so tests exercise the exact trust path the runner uses) plus short timers for fast tests (BAILEYS.md §9).
  */
 export type ClientOptions = {
-	info: LoopbackInfo
-	auth: MemoryAuth
-	logger?: Logger
-	config?: Partial<UserFacingSocketConfig>
+  info: LoopbackInfo
+  auth: MemoryAuth
+  logger?: Logger
+  config?: Partial<UserFacingSocketConfig>
 }
 
 const silent = pino({ level: process.env.WA_LOOPBACK_CLIENT_LOG ?? 'silent' })
 
 export function connectClient({ info, auth, logger = silent, config = {} }: ClientOptions): WASocket {
-	return makeWASocket({
-		auth: auth.state,
-		logger,
-		browser: Browsers.ubuntu('Chrome'),
-		markOnlineOnConnect: false,
-		emitOwnEvents: false,
-		syncFullHistory: false,
-		qrTimeout: 20_000,
-		keepAliveIntervalMs: 5_000,
-		connectTimeoutMs: 10_000,
-		defaultQueryTimeoutMs: 5_000,
-		...loopbackSocketOverrides(info.env),
-		...config
-	})
+  return makeWASocket({
+    auth: auth.state,
+    logger,
+    browser: Browsers.ubuntu('Chrome'),
+    markOnlineOnConnect: false,
+    emitOwnEvents: false,
+    syncFullHistory: false,
+    qrTimeout: 20_000,
+    keepAliveIntervalMs: 5_000,
+    connectTimeoutMs: 10_000,
+    defaultQueryTimeoutMs: 5_000,
+    ...loopbackSocketOverrides(info.env),
+    ...config
+  })
 }
 
 /** Resolves with the first `connection.update` matching `predicate`; rejects after `timeoutMs`. */
 export function waitForConnectionUpdate(
-	sock: WASocket,
-	predicate: (update: Partial<ConnectionState>) => boolean,
-	timeoutMs = 15_000
+  sock: WASocket,
+  predicate: (update: Partial<ConnectionState>) => boolean,
+  timeoutMs = 15_000
 ): Promise<Partial<ConnectionState>> {
-	return new Promise((resolve, reject) => {
-		const timer = setTimeout(() => {
-			sock.ev.off('connection.update', listener)
-			reject(new Error(`no matching connection.update within ${timeoutMs} ms`))
-		}, timeoutMs)
-		const listener = (update: Partial<ConnectionState>) => {
-			if (!predicate(update)) return
-			clearTimeout(timer)
-			sock.ev.off('connection.update', listener)
-			resolve(update)
-		}
-		sock.ev.on('connection.update', listener)
-	})
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      sock.ev.off('connection.update', listener)
+      reject(new Error(`no matching connection.update within ${timeoutMs} ms`))
+    }, timeoutMs)
+    const listener = (update: Partial<ConnectionState>) => {
+      if (!predicate(update)) return
+      clearTimeout(timer)
+      sock.ev.off('connection.update', listener)
+      resolve(update)
+    }
+    sock.ev.on('connection.update', listener)
+  })
 }
 
 export const waitForOpen = (sock: WASocket, timeoutMs?: number) =>
-	waitForConnectionUpdate(sock, update => update.connection === 'open' || update.connection === 'close', timeoutMs).then(
-		update => {
-			if (update.connection !== 'open') throw new Error(`closed with ${disconnectCode(update)} instead of opening`)
-		}
-	)
+  waitForConnectionUpdate(sock, update => update.connection === 'open' || update.connection === 'close', timeoutMs).then(
+    update => {
+      if (update.connection !== 'open') throw new Error(`closed with ${disconnectCode(update)} instead of opening`)
+    }
+  )
 
 /** The Boom status code of the next `close` (undefined when closed by `sock.end(undefined)`). */
 export const waitForClose = (sock: WASocket, timeoutMs?: number) =>
-	waitForConnectionUpdate(sock, update => update.connection === 'close', timeoutMs).then(disconnectCode)
+  waitForConnectionUpdate(sock, update => update.connection === 'close', timeoutMs).then(disconnectCode)
 
 export function disconnectCode(update: Partial<ConnectionState>): number | undefined {
-	const error = update.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined
-	return error?.output?.statusCode
+  const error = update.lastDisconnect?.error as { output?: { statusCode?: number } } | undefined
+  return error?.output?.statusCode
 }
 
 export type PairedClient = { sock: WASocket; auth: MemoryAuth; phone: string }
@@ -82,30 +82,30 @@ export type PairedClient = { sock: WASocket; auth: MemoryAuth; phone: string }
  * state Baileys itself persists after its first sync (or its 20 s timeout).
  */
 export async function pairClient(
-	server: Pick<LoopbackOperations, 'info' | 'scan'>,
-	{ phone, logger, config, firstLoginWaitsForHistory = false }: {
-		phone?: string
-		logger?: Logger
-		config?: Partial<UserFacingSocketConfig>
-		firstLoginWaitsForHistory?: boolean
-	} = {}
+  server: Pick<LoopbackOperations, 'info' | 'scan'>,
+  { phone, logger, config, firstLoginWaitsForHistory = false }: {
+    phone?: string
+    logger?: Logger
+    config?: Partial<UserFacingSocketConfig>
+    firstLoginWaitsForHistory?: boolean
+  } = {}
 ): Promise<PairedClient> {
-	const auth = createMemoryAuth()
-	const registering = connectClient({ info: server.info, auth, logger, config })
-	const { qr } = await waitForConnectionUpdate(registering, update => !!update.qr)
-	const restarted = waitForClose(registering)
-	const { phone: assigned } = await server.scan(qr!, phone)
-	const code = await restarted
-	if (code !== 515) throw new Error(`expected the 515 restart after pairing, got ${code}`)
-	if (!firstLoginWaitsForHistory) auth.state.creds.accountSyncCounter = Math.max(1, auth.state.creds.accountSyncCounter)
-	const sock = connectClient({ info: server.info, auth, logger, config })
-	await waitForOpen(sock)
-	return { sock, auth, phone: assigned }
+  const auth = createMemoryAuth()
+  const registering = connectClient({ info: server.info, auth, logger, config })
+  const { qr } = await waitForConnectionUpdate(registering, update => !!update.qr)
+  const restarted = waitForClose(registering)
+  const { phone: assigned } = await server.scan(qr!, phone)
+  const code = await restarted
+  if (code !== 515) throw new Error(`expected the 515 restart after pairing, got ${code}`)
+  if (!firstLoginWaitsForHistory) auth.state.creds.accountSyncCounter = Math.max(1, auth.state.creds.accountSyncCounter)
+  const sock = connectClient({ info: server.info, auth, logger, config })
+  await waitForOpen(sock)
+  return { sock, auth, phone: assigned }
 }
 
 /** Ends a socket and waits for Baileys to finish closing it. */
 export async function endClient(sock: WASocket): Promise<void> {
-	const closed = waitForClose(sock, 5_000).catch(() => undefined)
-	await sock.end(undefined)
-	await closed
+  const closed = waitForClose(sock, 5_000).catch(() => undefined)
+  await sock.end(undefined)
+  await closed
 }

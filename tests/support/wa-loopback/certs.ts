@@ -10,8 +10,8 @@ import { Curve, proto, type KeyPair } from '@whiskeysockets/baileys'
 export type TestRoot = { keyPair: KeyPair; publicKeyHex: string }
 
 export function createTestRoot(): TestRoot {
-	const keyPair = Curve.generateKeyPair()
-	return { keyPair, publicKeyHex: Buffer.from(keyPair.public).toString('hex') }
+  const keyPair = Curve.generateKeyPair()
+  return { keyPair, publicKeyHex: Buffer.from(keyPair.public).toString('hex') }
 }
 
 /** Serial of the root as Baileys expects it in the intermediate's `issuerSerial`. */
@@ -21,23 +21,23 @@ const LEAF_SERIAL = 2
 
 /** Encoded `proto.CertChain` whose leaf carries the server's static Noise key. */
 export function buildCertChain(root: TestRoot, serverStaticPublic: Uint8Array): Uint8Array {
-	const intermediateKey = Curve.generateKeyPair()
-	const intermediateDetails = proto.CertChain.NoiseCertificate.Details.encode({
-		serial: INTERMEDIATE_SERIAL,
-		issuerSerial: ROOT_SERIAL,
-		key: intermediateKey.public,
-		notBefore: 0,
-		notAfter: 0
-	}).finish()
-	const leafDetails = proto.CertChain.NoiseCertificate.Details.encode({
-		serial: LEAF_SERIAL,
-		issuerSerial: INTERMEDIATE_SERIAL,
-		key: serverStaticPublic,
-		notBefore: 0,
-		notAfter: 0
-	}).finish()
-	return proto.CertChain.encode({
-		intermediate: { details: intermediateDetails, signature: Curve.sign(root.keyPair.private, intermediateDetails) },
-		leaf: { details: leafDetails, signature: Curve.sign(intermediateKey.private, leafDetails) }
-	}).finish()
+  const intermediateKey = Curve.generateKeyPair()
+  const intermediateDetails = proto.CertChain.NoiseCertificate.Details.encode({
+    serial: INTERMEDIATE_SERIAL,
+    issuerSerial: ROOT_SERIAL,
+    key: intermediateKey.public,
+    notBefore: 0,
+    notAfter: 0
+  }).finish()
+  const leafDetails = proto.CertChain.NoiseCertificate.Details.encode({
+    serial: LEAF_SERIAL,
+    issuerSerial: INTERMEDIATE_SERIAL,
+    key: serverStaticPublic,
+    notBefore: 0,
+    notAfter: 0
+  }).finish()
+  return proto.CertChain.encode({
+    intermediate: { details: intermediateDetails, signature: Curve.sign(root.keyPair.private, intermediateDetails) },
+    leaf: { details: leafDetails, signature: Curve.sign(intermediateKey.private, leafDetails) }
+  }).finish()
 }

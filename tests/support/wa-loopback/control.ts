@@ -11,87 +11,87 @@ import { InboundError } from './inbound.js'
 class BadRequest extends Error {}
 
 export function createControlHandler(ops: LoopbackOperations) {
-	return async function control(req: IncomingMessage, res: ServerResponse): Promise<void> {
-		const url = new URL(req.url ?? '/', 'http://loopback')
-		const route = `${req.method} ${url.pathname}`
-		try {
-			switch (route) {
-				case 'GET /control/info':
-					return json(res, 200, ops.info)
-				case 'GET /control/devices':
-					return json(res, 200, ops.devices())
-				case 'POST /control/scan': {
-					const body = await readJson(req)
-					return json(res, 200, await ops.scan(requireString(body, 'qr'), optionalString(body, 'phone')))
-				}
-				case 'GET /control/messages':
-					return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
-				case 'POST /control/inbound': {
-					const body = await readJson(req)
-					const input = { from: requireString(body, 'from'), to: requireString(body, 'to'), text: requireString(body, 'text') }
-					return json(res, 200, await ops.inbound(input))
-				}
-				case 'POST /control/fault': {
-					const body = await readJson(req)
-					const kind = body.kind
-					if (!isFaultKind(kind)) throw new BadRequest(`kind must be one of ${FAULT_KINDS.join(', ')}`)
-					const ms = body.ms
-					if (kind === 'latency' && (typeof ms !== 'number' || ms < 0)) throw new BadRequest('latency needs ms ≥ 0')
-					return json(res, 200, await ops.fault({ phone: requireString(body, 'phone'), kind, ms: ms as number | undefined }))
-				}
-				case 'POST /control/receipts': {
-					const body = await readJson(req)
-					const delay = (key: string) => {
-						const value = body[key]
-						if (value === null) return null
-						if (typeof value === 'number' && value >= 0) return value
-						throw new BadRequest(`${key} must be a number of milliseconds ≥ 0, or null for never`)
-					}
-					return json(res, 200, ops.setReceipts({ deliveredMs: delay('delivered_ms'), readMs: delay('read_ms') }))
-				}
-				case 'POST /control/reset':
-					ops.reset()
-					return json(res, 200, { ok: true })
-				default:
-					return json(res, 404, { error: `no route ${route}` })
-			}
-		} catch (err) {
-			if (err instanceof BadRequest) return json(res, 400, { error: err.message })
-			if (err instanceof ScanError || err instanceof InboundError) return json(res, err.status, { error: err.message })
-			if (err instanceof Error && /is not a phone number/.test(err.message)) return json(res, 400, { error: err.message })
-			return json(res, 500, { error: err instanceof Error ? err.message : String(err) })
-		}
-	}
+  return async function control(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://loopback')
+    const route = `${req.method} ${url.pathname}`
+    try {
+      switch (route) {
+        case 'GET /control/info':
+          return json(res, 200, ops.info)
+        case 'GET /control/devices':
+          return json(res, 200, ops.devices())
+        case 'POST /control/scan': {
+          const body = await readJson(req)
+          return json(res, 200, await ops.scan(requireString(body, 'qr'), optionalString(body, 'phone')))
+        }
+        case 'GET /control/messages':
+          return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
+        case 'POST /control/inbound': {
+          const body = await readJson(req)
+          const input = { from: requireString(body, 'from'), to: requireString(body, 'to'), text: requireString(body, 'text') }
+          return json(res, 200, await ops.inbound(input))
+        }
+        case 'POST /control/fault': {
+          const body = await readJson(req)
+          const kind = body.kind
+          if (!isFaultKind(kind)) throw new BadRequest(`kind must be one of ${FAULT_KINDS.join(', ')}`)
+          const ms = body.ms
+          if (kind === 'latency' && (typeof ms !== 'number' || ms < 0)) throw new BadRequest('latency needs ms ≥ 0')
+          return json(res, 200, await ops.fault({ phone: requireString(body, 'phone'), kind, ms: ms as number | undefined }))
+        }
+        case 'POST /control/receipts': {
+          const body = await readJson(req)
+          const delay = (key: string) => {
+            const value = body[key]
+            if (value === null) return null
+            if (typeof value === 'number' && value >= 0) return value
+            throw new BadRequest(`${key} must be a number of milliseconds ≥ 0, or null for never`)
+          }
+          return json(res, 200, ops.setReceipts({ deliveredMs: delay('delivered_ms'), readMs: delay('read_ms') }))
+        }
+        case 'POST /control/reset':
+          ops.reset()
+          return json(res, 200, { ok: true })
+        default:
+          return json(res, 404, { error: `no route ${route}` })
+      }
+    } catch (err) {
+      if (err instanceof BadRequest) return json(res, 400, { error: err.message })
+      if (err instanceof ScanError || err instanceof InboundError) return json(res, err.status, { error: err.message })
+      if (err instanceof Error && /is not a phone number/.test(err.message)) return json(res, 400, { error: err.message })
+      return json(res, 500, { error: err instanceof Error ? err.message : String(err) })
+    }
+  }
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
-	res.writeHead(status, { 'content-type': 'application/json' })
-	res.end(JSON.stringify(body))
+  res.writeHead(status, { 'content-type': 'application/json' })
+  res.end(JSON.stringify(body))
 }
 
 async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-	const chunks: Buffer[] = []
-	for await (const chunk of req) chunks.push(chunk as Buffer)
-	const text = Buffer.concat(chunks).toString('utf8')
-	if (!text) return {}
-	try {
-		const parsed: unknown = JSON.parse(text)
-		if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>
-	} catch {
-		// reported below
-	}
-	throw new BadRequest('body must be a JSON object')
+  const chunks: Buffer[] = []
+  for await (const chunk of req) chunks.push(chunk as Buffer)
+  const text = Buffer.concat(chunks).toString('utf8')
+  if (!text) return {}
+  try {
+    const parsed: unknown = JSON.parse(text)
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>
+  } catch {
+    // reported below
+  }
+  throw new BadRequest('body must be a JSON object')
 }
 
 function requireString(body: Record<string, unknown>, key: string): string {
-	const value = body[key]
-	if (typeof value !== 'string' || !value) throw new BadRequest(`${key} (string) is required`)
-	return value
+  const value = body[key]
+  if (typeof value !== 'string' || !value) throw new BadRequest(`${key} (string) is required`)
+  return value
 }
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {
-	const value = body[key]
-	if (value === undefined || value === null) return undefined
-	if (typeof value !== 'string') throw new BadRequest(`${key} must be a string`)
-	return value
+  const value = body[key]
+  if (value === undefined || value === null) return undefined
+  if (typeof value !== 'string') throw new BadRequest(`${key} must be a string`)
+  return value
 }

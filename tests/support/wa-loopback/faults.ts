@@ -20,17 +20,17 @@ import { connectionsOfPhone, type LoopbackContext } from './context.js'
  * | `none`      | disarms every fault of `phone`                                           | — |
  */
 export const FAULT_KINDS = [
-	'close',
-	'restart',
-	'conflict',
-	'logout',
-	'forbidden',
-	'outdated',
-	'nack463',
-	'drop-acks',
-	'refuse',
-	'latency',
-	'none'
+  'close',
+  'restart',
+  'conflict',
+  'logout',
+  'forbidden',
+  'outdated',
+  'nack463',
+  'drop-acks',
+  'refuse',
+  'latency',
+  'none'
 ] as const
 export type FaultKind = (typeof FAULT_KINDS)[number]
 export type FaultRequest = { phone: string; kind: FaultKind; ms?: number }
@@ -41,92 +41,92 @@ export const isFaultKind = (kind: unknown): kind is FaultKind => FAULT_KINDS.inc
 export const ALL_PHONES = '*'
 
 export class FaultBook {
-	readonly refusedLogins = new Set<string>()
-	refuseAllUpgrades = false
-	readonly droppedAcks = new Set<string>()
-	readonly restrictedRecipients = new Set<string>()
-	readonly latencyMs = new Map<string, number>()
-	/** `<failure reason>` a phone's logins get while armed. */
-	readonly loginFailures = new Map<string, '403' | '405'>()
+  readonly refusedLogins = new Set<string>()
+  refuseAllUpgrades = false
+  readonly droppedAcks = new Set<string>()
+  readonly restrictedRecipients = new Set<string>()
+  readonly latencyMs = new Map<string, number>()
+  /** `<failure reason>` a phone's logins get while armed. */
+  readonly loginFailures = new Map<string, '403' | '405'>()
 
-	disarm(phone: string): void {
-		if (phone === ALL_PHONES) this.refuseAllUpgrades = false
-		this.refusedLogins.delete(phone)
-		this.droppedAcks.delete(phone)
-		this.restrictedRecipients.delete(phone)
-		this.latencyMs.delete(phone)
-		this.loginFailures.delete(phone)
-	}
+  disarm(phone: string): void {
+    if (phone === ALL_PHONES) this.refuseAllUpgrades = false
+    this.refusedLogins.delete(phone)
+    this.droppedAcks.delete(phone)
+    this.restrictedRecipients.delete(phone)
+    this.latencyMs.delete(phone)
+    this.loginFailures.delete(phone)
+  }
 
-	reset(): void {
-		this.refuseAllUpgrades = false
-		this.refusedLogins.clear()
-		this.droppedAcks.clear()
-		this.restrictedRecipients.clear()
-		this.latencyMs.clear()
-		this.loginFailures.clear()
-	}
+  reset(): void {
+    this.refuseAllUpgrades = false
+    this.refusedLogins.clear()
+    this.droppedAcks.clear()
+    this.restrictedRecipients.clear()
+    this.latencyMs.clear()
+    this.loginFailures.clear()
+  }
 }
 
 const streamError = (code?: string, child?: BinaryNode): BinaryNode => ({
-	tag: 'stream:error',
-	attrs: code ? { code } : {},
-	...(child && { content: [child] })
+  tag: 'stream:error',
+  attrs: code ? { code } : {},
+  ...(child && { content: [child] })
 })
 const failure = (reason: string): BinaryNode => ({ tag: 'failure', attrs: { reason, location: 'loopback' } })
 
 /** Applies a fault; returns how many live connections it acted on (armed faults may act on none yet). */
 export async function applyFault(ctx: LoopbackContext, { phone, kind, ms }: FaultRequest): Promise<number> {
-	const live = phone === ALL_PHONES ? [] : connectionsOfPhone(ctx, phone)
-	const each = (act: (conn: (typeof live)[number]) => Promise<void> | void) => Promise.all(live.map(act))
-	switch (kind) {
-		case 'close':
-			await each(conn => conn.close())
-			break
-		case 'restart':
-			await each(conn => conn.sendAndClose(streamError('515')))
-			break
-		case 'conflict':
-			await each(conn => conn.sendAndClose(streamError(undefined, { tag: 'conflict', attrs: { type: 'replaced' } })))
-			break
-		case 'logout':
-			ctx.directory.unlinkAll(phone)
-			await each(conn => conn.sendAndClose(streamError('401', { tag: 'conflict', attrs: { type: 'device_removed' } })))
-			break
-		case 'forbidden':
-		case 'outdated': {
-			const reason = kind === 'forbidden' ? '403' : '405'
-			ctx.faults.loginFailures.set(phone, reason)
-			await each(conn => conn.sendAndClose(failure(reason)))
-			break
-		}
-		case 'nack463':
-			ctx.faults.restrictedRecipients.add(phone)
-			break
-		case 'drop-acks':
-			ctx.faults.droppedAcks.add(phone)
-			break
-		case 'refuse':
-			if (phone === ALL_PHONES) ctx.faults.refuseAllUpgrades = true
-			else ctx.faults.refusedLogins.add(phone)
-			break
-		case 'latency': {
-			const delay = Math.max(0, Math.floor(ms ?? 0))
-			if (delay) ctx.faults.latencyMs.set(phone, delay)
-			else ctx.faults.latencyMs.delete(phone)
-			await each(conn => {
-				conn.latencyMs = delay
-			})
-			break
-		}
-		case 'none':
-			ctx.faults.disarm(phone)
-			await each(conn => {
-				conn.latencyMs = 0
-			})
-			break
-	}
-	return live.length
+  const live = phone === ALL_PHONES ? [] : connectionsOfPhone(ctx, phone)
+  const each = (act: (conn: (typeof live)[number]) => Promise<void> | void) => Promise.all(live.map(act))
+  switch (kind) {
+    case 'close':
+      await each(conn => conn.close())
+      break
+    case 'restart':
+      await each(conn => conn.sendAndClose(streamError('515')))
+      break
+    case 'conflict':
+      await each(conn => conn.sendAndClose(streamError(undefined, { tag: 'conflict', attrs: { type: 'replaced' } })))
+      break
+    case 'logout':
+      ctx.directory.unlinkAll(phone)
+      await each(conn => conn.sendAndClose(streamError('401', { tag: 'conflict', attrs: { type: 'device_removed' } })))
+      break
+    case 'forbidden':
+    case 'outdated': {
+      const reason = kind === 'forbidden' ? '403' : '405'
+      ctx.faults.loginFailures.set(phone, reason)
+      await each(conn => conn.sendAndClose(failure(reason)))
+      break
+    }
+    case 'nack463':
+      ctx.faults.restrictedRecipients.add(phone)
+      break
+    case 'drop-acks':
+      ctx.faults.droppedAcks.add(phone)
+      break
+    case 'refuse':
+      if (phone === ALL_PHONES) ctx.faults.refuseAllUpgrades = true
+      else ctx.faults.refusedLogins.add(phone)
+      break
+    case 'latency': {
+      const delay = Math.max(0, Math.floor(ms ?? 0))
+      if (delay) ctx.faults.latencyMs.set(phone, delay)
+      else ctx.faults.latencyMs.delete(phone)
+      await each(conn => {
+        conn.latencyMs = delay
+      })
+      break
+    }
+    case 'none':
+      ctx.faults.disarm(phone)
+      await each(conn => {
+        conn.latencyMs = 0
+      })
+      break
+  }
+  return live.length
 }
 
 export { failure as loginFailureNode }

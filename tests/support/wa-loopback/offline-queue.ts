@@ -9,21 +9,21 @@ import type { CompanionDevice } from './directory.js'
 export type DeferredStanza = () => Promise<BinaryNode>
 
 export class OfflineQueue {
-	private readonly pending = new Map<CompanionDevice, DeferredStanza[]>()
+  private readonly pending = new Map<CompanionDevice, DeferredStanza[]>()
 
-	enqueue(device: CompanionDevice, build: DeferredStanza): void {
-		const list = this.pending.get(device) ?? []
-		list.push(build)
-		this.pending.set(device, list)
-	}
+  enqueue(device: CompanionDevice, build: DeferredStanza): void {
+    const list = this.pending.get(device) ?? []
+    list.push(build)
+    this.pending.set(device, list)
+  }
 
-	drain(device: CompanionDevice): DeferredStanza[] {
-		const list = this.pending.get(device) ?? []
-		this.pending.delete(device)
-		return list
-	}
+  drain(device: CompanionDevice): DeferredStanza[] {
+    const list = this.pending.get(device) ?? []
+    this.pending.delete(device)
+    return list
+  }
 
-	clear(): void {
-		this.pending.clear()
-	}
+  clear(): void {
+    this.pending.clear()
+  }
 }

@@ -23,141 +23,141 @@ import { testTls } from './tls-certs.js'
  * receives from. See README.md in this folder for the control API and fault semantics.
  */
 export type LoopbackServerOptions = {
-	/** Port for the WebSocket and the control API (0 = any free port). */
-	port?: number
-	/** Must be a loopback address: clients accept the test root only for a loopback WebSocket URL. */
-	host?: string
-	/** Port of the HTTPS media endpoint (0 = any free port). */
-	mediaPort?: number
-	log?: Logger
-	receipts?: Partial<ReceiptDelays>
+  /** Port for the WebSocket and the control API (0 = any free port). */
+  port?: number
+  /** Must be a loopback address: clients accept the test root only for a loopback WebSocket URL. */
+  host?: string
+  /** Port of the HTTPS media endpoint (0 = any free port). */
+  mediaPort?: number
+  log?: Logger
+  receipts?: Partial<ReceiptDelays>
 }
 
 export type LoopbackInfo = {
-	ws_url: string
-	/** Test root public key (hex) that signs the Noise certificate chain. */
-	root_key: string
-	/** Everything a gateway process needs to use this server; export it and start the runner. */
-	env: Record<string, string>
+  ws_url: string
+  /** Test root public key (hex) that signs the Noise certificate chain. */
+  root_key: string
+  /** Everything a gateway process needs to use this server; export it and start the runner. */
+  env: Record<string, string>
 }
 
 export type DeviceView = { phone: string; jid: string; connected: boolean }
 
 /** The operations behind the control API, callable in-process too. */
 export type LoopbackOperations = {
-	info: LoopbackInfo
-	devices(): DeviceView[]
-	scan(qr: string, phone?: string): Promise<{ phone: string }>
-	messages(to?: string): RecordedMessage[]
-	inbound(input: { from: string; to: string; text: string }): Promise<{ id: string }>
-	fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
-	setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
-	reset(): void
+  info: LoopbackInfo
+  devices(): DeviceView[]
+  scan(qr: string, phone?: string): Promise<{ phone: string }>
+  messages(to?: string): RecordedMessage[]
+  inbound(input: { from: string; to: string; text: string }): Promise<{ id: string }>
+  fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
+  setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
+  reset(): void
 }
 
 export type LoopbackServer = LoopbackOperations & {
-	/** Base URL of the control API, e.g. `http://127.0.0.1:4567`. */
-	url: string
-	stop(): Promise<void>
+  /** Base URL of the control API, e.g. `http://127.0.0.1:4567`. */
+  url: string
+  stop(): Promise<void>
 }
 
 export async function startLoopbackServer({
-	port = 0,
-	host = '127.0.0.1',
-	mediaPort = 0,
-	log = pino({ level: 'warn' }).child({ module: 'wa-loopback' }),
-	receipts = {}
+  port = 0,
+  host = '127.0.0.1',
+  mediaPort = 0,
+  log = pino({ level: 'warn' }).child({ module: 'wa-loopback' }),
+  receipts = {}
 }: LoopbackServerOptions = {}): Promise<LoopbackServer> {
-	const root: TestRoot = createTestRoot()
-	const serverStatic = Curve.generateKeyPair()
-	const certChain = buildCertChain(root, serverStatic.public)
-	const tls = await testTls()
+  const root: TestRoot = createTestRoot()
+  const serverStatic = Curve.generateKeyPair()
+  const certChain = buildCertChain(root, serverStatic.public)
+  const tls = await testTls()
 
-	const directory = new Directory()
-	const ctx: LoopbackContext = {
-		directory,
-		contacts: new ContactBook(directory),
-		faults: new FaultBook(),
-		media: new MediaStore(log),
-		pairing: new PairingDesk(directory),
-		offline: new OfflineQueue(),
-		receipts: { ...DEFAULT_RECEIPT_DELAYS, ...receipts },
-		messages: [],
-		connections: new Set(),
-		log
-	}
-	await ctx.media.listen(tls, host, mediaPort)
+  const directory = new Directory()
+  const ctx: LoopbackContext = {
+    directory,
+    contacts: new ContactBook(directory),
+    faults: new FaultBook(),
+    media: new MediaStore(log),
+    pairing: new PairingDesk(directory),
+    offline: new OfflineQueue(),
+    receipts: { ...DEFAULT_RECEIPT_DELAYS, ...receipts },
+    messages: [],
+    connections: new Set(),
+    log
+  }
+  await ctx.media.listen(tls, host, mediaPort)
 
-	const router = createStanzaRouter(ctx)
-	const wss = new WebSocketServer({ noServer: true })
-	let nextConnectionId = 1
-	wss.on('connection', ws => {
-		const conn = new LoopbackConnection(ws, new NoiseResponder(serverStatic, certChain), router, log.child({ conn: nextConnectionId++ }))
-		ctx.connections.add(conn)
-	})
+  const router = createStanzaRouter(ctx)
+  const wss = new WebSocketServer({ noServer: true })
+  let nextConnectionId = 1
+  wss.on('connection', ws => {
+    const conn = new LoopbackConnection(ws, new NoiseResponder(serverStatic, certChain), router, log.child({ conn: nextConnectionId++ }))
+    ctx.connections.add(conn)
+  })
 
-	// the control routes need the bound port (for info), so they are attached once listening
-	let control: ReturnType<typeof createControlHandler> | undefined
-	const http: Server = createServer((req, res) => {
-		if (control) void control(req, res)
-		else res.writeHead(503).end()
-	})
-	http.on('upgrade', (req, socket, head) => {
-		if (ctx.faults.refuseAllUpgrades || !req.url?.startsWith('/ws/chat')) {
-			// fault `refuse` for "*": the client sees a reset connection (Baileys: 408 from the ECONNRESET)
-			socket.destroy()
-			return
-		}
-		wss.handleUpgrade(req, socket, head, ws => wss.emit('connection', ws, req))
-	})
-	await new Promise<void>((resolve, reject) => {
-		http.once('error', reject)
-		http.listen(port, host, resolve)
-	})
-	const bound = (http.address() as AddressInfo).port
-	const authority = `${host.includes(':') ? `[${host}]` : host}:${bound}`
-	const wsUrl = `ws://${authority}/ws/chat`
-	const info: LoopbackInfo = {
-		ws_url: wsUrl,
-		root_key: root.publicKeyHex,
-		env: { WA_WEBSOCKET_URL: wsUrl, WA_LOOPBACK_ROOT_KEY: root.publicKeyHex, WA_LOOPBACK_CA_PEM: tls.caPem }
-	}
+  // the control routes need the bound port (for info), so they are attached once listening
+  let control: ReturnType<typeof createControlHandler> | undefined
+  const http: Server = createServer((req, res) => {
+    if (control) void control(req, res)
+    else res.writeHead(503).end()
+  })
+  http.on('upgrade', (req, socket, head) => {
+    if (ctx.faults.refuseAllUpgrades || !req.url?.startsWith('/ws/chat')) {
+      // fault `refuse` for "*": the client sees a reset connection (Baileys: 408 from the ECONNRESET)
+      socket.destroy()
+      return
+    }
+    wss.handleUpgrade(req, socket, head, ws => wss.emit('connection', ws, req))
+  })
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(port, host, resolve)
+  })
+  const bound = (http.address() as AddressInfo).port
+  const authority = `${host.includes(':') ? `[${host}]` : host}:${bound}`
+  const wsUrl = `ws://${authority}/ws/chat`
+  const info: LoopbackInfo = {
+    ws_url: wsUrl,
+    root_key: root.publicKeyHex,
+    env: { WA_WEBSOCKET_URL: wsUrl, WA_LOOPBACK_ROOT_KEY: root.publicKeyHex, WA_LOOPBACK_CA_PEM: tls.caPem }
+  }
 
-	const operations: LoopbackOperations = {
-		info,
-		devices: () =>
-			directory.allDevices().map(device => ({
-				phone: device.phone,
-				jid: pnJid(device.phone, device.deviceId),
-				connected: connectionsOf(ctx, device).length > 0
-			})),
-		scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
-		messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
-		inbound: async input => ({ id: await sendInbound(ctx, input) }),
-		fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
-		setReceipts: delays => {
-			ctx.receipts = delays
-			return { delivered_ms: delays.deliveredMs, read_ms: delays.readMs }
-		},
-		reset: () => {
-			ctx.faults.reset()
-			for (const conn of ctx.connections) conn.latencyMs = 0
-			ctx.messages.length = 0
-			ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }
-		}
-	}
+  const operations: LoopbackOperations = {
+    info,
+    devices: () =>
+      directory.allDevices().map(device => ({
+        phone: device.phone,
+        jid: pnJid(device.phone, device.deviceId),
+        connected: connectionsOf(ctx, device).length > 0
+      })),
+    scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
+    messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
+    inbound: async input => ({ id: await sendInbound(ctx, input) }),
+    fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
+    setReceipts: delays => {
+      ctx.receipts = delays
+      return { delivered_ms: delays.deliveredMs, read_ms: delays.readMs }
+    },
+    reset: () => {
+      ctx.faults.reset()
+      for (const conn of ctx.connections) conn.latencyMs = 0
+      ctx.messages.length = 0
+      ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }
+    }
+  }
 
-	control = createControlHandler(operations)
+  control = createControlHandler(operations)
 
-	return {
-		...operations,
-		url: `http://${authority}`,
-		async stop() {
-			for (const conn of ctx.connections) conn.terminate()
-			wss.close()
-			http.closeAllConnections()
-			await new Promise<void>(resolve => http.close(() => resolve()))
-			await ctx.media.close()
-		}
-	}
+  return {
+    ...operations,
+    url: `http://${authority}`,
+    async stop() {
+      for (const conn of ctx.connections) conn.terminate()
+      wss.close()
+      http.closeAllConnections()
+      await new Promise<void>(resolve => http.close(() => resolve()))
+      await ctx.media.close()
+    }
+  }
 }

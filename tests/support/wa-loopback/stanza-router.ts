@@ -7,33 +7,33 @@ import { acceptOutboundMessage } from './outbound.js'
 
 /** Routes each stanza a client sends to the module that owns it. */
 export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
-	return {
-		onHandshake: (conn, result) => acceptClient(ctx, conn, result),
-		async onNode(conn: LoopbackConnection, node: BinaryNode) {
-			switch (node.tag) {
-				case 'iq':
-					if (node.attrs.type === 'result' || node.attrs.type === 'error') {
-						// replies to our IQs: pair-device (nothing to do) and pair-success (pairing waits for it)
-						ctx.pairing.acceptReply(node)
-						return
-					}
-					return answerIq(ctx, conn, node)
-				case 'message':
-					return acceptOutboundMessage(ctx, conn, node)
-				case 'receipt':
-				case 'ack':
-				case 'presence':
-				case 'chatstate':
-				case 'ib':
-					// the client's receipts, acks of our stanzas, presence and telemetry need no answer here
-					return
-				default:
-					conn.log.debug({ tag: node.tag }, 'unhandled stanza')
-			}
-		},
-		onClose(conn) {
-			ctx.connections.delete(conn)
-			ctx.pairing.forget(conn)
-		}
-	}
+  return {
+    onHandshake: (conn, result) => acceptClient(ctx, conn, result),
+    async onNode(conn: LoopbackConnection, node: BinaryNode) {
+      switch (node.tag) {
+        case 'iq':
+          if (node.attrs.type === 'result' || node.attrs.type === 'error') {
+            // replies to our IQs: pair-device (nothing to do) and pair-success (pairing waits for it)
+            ctx.pairing.acceptReply(node)
+            return
+          }
+          return answerIq(ctx, conn, node)
+        case 'message':
+          return acceptOutboundMessage(ctx, conn, node)
+        case 'receipt':
+        case 'ack':
+        case 'presence':
+        case 'chatstate':
+        case 'ib':
+          // the client's receipts, acks of our stanzas, presence and telemetry need no answer here
+          return
+        default:
+          conn.log.debug({ tag: node.tag }, 'unhandled stanza')
+      }
+    },
+    onClose(conn) {
+      ctx.connections.delete(conn)
+      ctx.pairing.forget(conn)
+    }
+  }
 }

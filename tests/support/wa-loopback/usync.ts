@@ -14,52 +14,52 @@ import { lidJid, pnJid } from './directory.js'
  * Other numbers list only their phone (device 0), even when they are paired accounts.
  */
 export function answerUsync(ctx: LoopbackContext, asker: CompanionDevice, iq: BinaryNode): BinaryNode {
-	const usync = getBinaryNodeChild(iq, 'usync')
-	const queryNode = getBinaryNodeChild(usync, 'query')
-	const protocols = new Set(Array.isArray(queryNode?.content) ? queryNode.content.map(node => node.tag) : [])
-	const users = getBinaryNodeChildren(getBinaryNodeChild(usync, 'list'), 'user')
+  const usync = getBinaryNodeChild(iq, 'usync')
+  const queryNode = getBinaryNodeChild(usync, 'query')
+  const protocols = new Set(Array.isArray(queryNode?.content) ? queryNode.content.map(node => node.tag) : [])
+  const users = getBinaryNodeChildren(getBinaryNodeChild(usync, 'list'), 'user')
 
-	const answers = users.map(user => {
-		const phone = phoneOfUser(ctx, user)
-		const jid = user.attrs.jid ?? (phone ? pnJid(phone) : '')
-		if (!phone) return { tag: 'user', attrs: { jid }, content: [] } satisfies BinaryNode
-		const content: BinaryNode[] = []
-		if (protocols.has('devices')) content.push(devicesNode(phone === asker.phone ? ctx.directory.devicesOf(phone) : []))
-		if (protocols.has('lid')) content.push({ tag: 'lid', attrs: { val: lidJid(ctx.directory.lidFor(phone)) } })
-		if (protocols.has('contact')) content.push({ tag: 'contact', attrs: { type: 'in' } })
-		return { tag: 'user', attrs: { jid }, content } satisfies BinaryNode
-	})
+  const answers = users.map(user => {
+    const phone = phoneOfUser(ctx, user)
+    const jid = user.attrs.jid ?? (phone ? pnJid(phone) : '')
+    if (!phone) return { tag: 'user', attrs: { jid }, content: [] } satisfies BinaryNode
+    const content: BinaryNode[] = []
+    if (protocols.has('devices')) content.push(devicesNode(phone === asker.phone ? ctx.directory.devicesOf(phone) : []))
+    if (protocols.has('lid')) content.push({ tag: 'lid', attrs: { val: lidJid(ctx.directory.lidFor(phone)) } })
+    if (protocols.has('contact')) content.push({ tag: 'contact', attrs: { type: 'in' } })
+    return { tag: 'user', attrs: { jid }, content } satisfies BinaryNode
+  })
 
-	return {
-		tag: 'iq',
-		attrs: { from: 's.whatsapp.net', type: 'result', id: iq.attrs.id! },
-		content: [
-			{
-				tag: 'usync',
-				attrs: { ...(usync?.attrs ?? {}) },
-				content: [
-					{ tag: 'result', attrs: {} },
-					{ tag: 'list', attrs: {}, content: answers }
-				]
-			}
-		]
-	}
+  return {
+    tag: 'iq',
+    attrs: { from: 's.whatsapp.net', type: 'result', id: iq.attrs.id! },
+    content: [
+      {
+        tag: 'usync',
+        attrs: { ...(usync?.attrs ?? {}) },
+        content: [
+          { tag: 'result', attrs: {} },
+          { tag: 'list', attrs: {}, content: answers }
+        ]
+      }
+    ]
+  }
 }
 
 /** A user is named by `jid` (PN or LID) or, for the contact protocol, by a `+phone` inside `<contact>`. */
 function phoneOfUser(ctx: LoopbackContext, user: BinaryNode): string | undefined {
-	if (user.attrs.jid) return ctx.directory.phoneOfJid(user.attrs.jid)
-	const contact = getBinaryNodeChild(user, 'contact')
-	const raw = contact?.content ? Buffer.from(contact.content as Uint8Array).toString() : ''
-	const digits = raw.replace(/\D/g, '')
-	return digits || undefined
+  if (user.attrs.jid) return ctx.directory.phoneOfJid(user.attrs.jid)
+  const contact = getBinaryNodeChild(user, 'contact')
+  const raw = contact?.content ? Buffer.from(contact.content as Uint8Array).toString() : ''
+  const digits = raw.replace(/\D/g, '')
+  return digits || undefined
 }
 
 /** Device 0, then the linked companions with the key index Baileys requires for non-zero devices. */
 function devicesNode(companions: CompanionDevice[]): BinaryNode {
-	const list: BinaryNode[] = [
-		{ tag: 'device', attrs: { id: '0' } },
-		...companions.map(device => ({ tag: 'device', attrs: { id: String(device.deviceId), 'key-index': String(device.keyIndex) } }))
-	]
-	return { tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: list }] }
+  const list: BinaryNode[] = [
+    { tag: 'device', attrs: { id: '0' } },
+    ...companions.map(device => ({ tag: 'device', attrs: { id: String(device.deviceId), 'key-index': String(device.keyIndex) } }))
+  ]
+  return { tag: 'devices', attrs: {}, content: [{ tag: 'device-list', attrs: {}, content: list }] }
 }
