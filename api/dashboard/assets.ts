@@ -78,7 +78,12 @@ button, .button { font: inherit; cursor: pointer; border-radius: .35rem; border:
   color: var(--accent-text); padding: .45rem .9rem; text-decoration: none; display: inline-block; line-height: 1.3; }
 button.secondary, .button.secondary { background: #fff; color: var(--accent); }
 button.danger, .button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
-button.small { padding: .2rem .55rem; font-size: .875rem; }
+button.small, .button.small { padding: .2rem .55rem; font-size: .875rem; }
+.flush-top { margin-top: 0; }
+.actions select { width: auto; }
+td .actions { flex-wrap: nowrap; }
+.error-text { color: var(--bad); margin-top: .25rem; }
+blockquote.message-body { margin: .5rem 0; padding: .5rem .75rem; border-inline-start: 3px solid var(--line); white-space: pre-wrap; overflow-wrap: anywhere; }
 .actions { display: flex; flex-wrap: wrap; gap: .5rem; align-items: center; margin-top: .75rem; }
 .filters { display: flex; flex-wrap: wrap; gap: .75rem; align-items: flex-end; }
 .filters .field { margin: 0; flex: 1 1 9rem; }
@@ -114,6 +119,7 @@ button.small { padding: .2rem .55rem; font-size: .875rem; }
   table.responsive td { border: 0; padding: .25rem .75rem; display: grid; grid-template-columns: 6.5rem 1fr; gap: .5rem; }
   table.responsive td::before { content: attr(data-label); color: var(--muted); font-size: .85rem; font-weight: 600; }
   td.body { max-width: none; }
+  table.responsive td > .badge { justify-self: start; }
   .stats dd { font-size: 1.3rem; }
 }
 `

@@ -3,8 +3,8 @@
  *
  * - Every failure is answered only after `failureDelayMs` (a timer, never a busy wait).
  * - Per client address, after `freeFailures` failures inside `windowMs` the address must wait
- *   `failureDelayMs · 2^(n − freeFailures)` (capped at `maxLockMs`) before its next attempt is even
- *   checked; attempts during the wait get 429 with Retry-After.
+ *   `failureDelayMs · 2^(n − freeFailures − 1)` (capped at `maxLockMs`) after that failure's answer
+ *   before its next attempt is even checked; attempts during the wait get 429 with Retry-After.
  * - Globally, more than `globalFailuresPerMinute` failures in a minute add the same per-failure wait
  *   to every sign-in attempt, so spoofed X-Forwarded-For addresses gain an attacker little.
  */
@@ -88,8 +88,9 @@ export function createSignInThrottle({
       }
       e.failures++
       if (e.failures > freeFailures) {
-        const lock = Math.min(maxLockMs, failureDelayMs * 2 ** Math.min(30, e.failures - freeFailures))
-        e.lockedUntil = now + lock
+        const lock = Math.min(maxLockMs, failureDelayMs * 2 ** Math.min(30, e.failures - freeFailures - 1))
+        // Counted from when the (delayed) answer goes out, so the wait is felt by the next attempt.
+        e.lockedUntil = now + failureDelayMs + lock
       }
       return failureDelayMs
     },

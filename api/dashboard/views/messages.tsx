@@ -166,12 +166,14 @@ export const MessagesPage: FC<{
                   <a href={`${page.base}/messages?phone=${m.phone}`}>{formatPhone(m.phone)}</a>
                 </td>
                 <td data-label="Message" class="body">
-                  {m.type === 'image' ? <span class="badge s-offline">image</span> : null} <span dir="auto">{preview(m)}</span>
-                  {m.error ? (
-                    <div class="small error-text" dir="auto">
-                      {m.error}
-                    </div>
-                  ) : null}
+                  <div>
+                    {m.type === 'image' ? <span class="badge s-offline">image</span> : null} <span dir="auto">{preview(m)}</span>
+                    {m.error ? (
+                      <div class="small error-text" dir="auto">
+                        {m.error}
+                      </div>
+                    ) : null}
+                  </div>
                 </td>
                 <td data-label="Status">
                   <MessageBadge message={m} />

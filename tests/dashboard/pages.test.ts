@@ -1,0 +1,440 @@
+import { beforeAll, expect, it } from 'vitest'
+import { getContact, setContactOptIn } from '../../db/queries/contacts.js'
+import { getMedia } from '../../db/queries/media.js'
+import { enqueueMessage, getMessage, listMessages } from '../../db/queries/messages.js'
+import { createSession, getSession } from '../../db/queries/sessions.js'
+import type { App } from '../../api/app.js'
+import { describeEachEngine } from '../support/db.js'
+import {
+  cookiePair, dashboardApp, KEY, ORIGIN, OTHER_KEY, setMessageState, setSessionState, signIn, textOf, TINY_PNG, type Browserish,
+} from './support.js'
+
+const PAGES = ['/dashboard', '/dashboard/sessions', '/dashboard/messages', '/dashboard/messages/1', '/dashboard/send', '/dashboard/contacts', '/dashboard/sessions/support/delete']
+
+const signInForm = (key: string, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN, ...headers },
+  body: new URLSearchParams({ api_key: key }),
+})
+
+describeEachEngine('dashboard', (ctx) => {
+  let app: App
+  let b: Browserish
+
+  beforeAll(async () => {
+    app = dashboardApp(ctx.db)
+    b = await signIn(app)
+  })
+
+  // ---------- authentication ----------
+
+  it('sends every page to sign-in without a session, and answers 401 on the live JSON', async () => {
+    for (const path of PAGES) {
+      const res = await app.request(`${ORIGIN}${path}?x=1`)
+      expect(res.status, path).toBe(303)
+      expect(res.headers.get('location'), path).toBe(`/dashboard/sign-in?next=${encodeURIComponent(`${path}?x=1`)}`)
+    }
+    const json = await app.request(`${ORIGIN}/dashboard/sessions/live.json`)
+    expect(json.status).toBe(401)
+    expect(await json.json()).toMatchObject({ success: false, code: 'unauthorized' })
+    const post = await app.request(`${ORIGIN}/dashboard/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN },
+      body: 'name=nope',
+    })
+    expect(post.status).toBe(303)
+    expect(await getSession(ctx.db, 'nope')).toBeNull()
+  })
+
+  it('does not accept the API key header in place of the dashboard cookie', async () => {
+    const res = await app.request(`${ORIGIN}/dashboard`, { headers: { 'X-API-Key': KEY } })
+    expect(res.status).toBe(303)
+  })
+
+  it('signs in with an API key and sets a signed, HttpOnly, SameSite=Strict cookie with an expiry on /dashboard', async () => {
+    const res = await app.request(`${ORIGIN}/dashboard/sign-in`, signInForm(OTHER_KEY))
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/dashboard')
+    const cookie = res.headers.get('set-cookie')!
+    expect(cookie).toMatch(/^wa_dashboard=v1\.[\w-]+\.[\w-]+;/)
+    expect(cookie).not.toContain(OTHER_KEY)
+    expect(cookie).toMatch(/; HttpOnly/)
+    expect(cookie).toMatch(/; SameSite=Strict/)
+    expect(cookie).toMatch(/; Path=\/dashboard/)
+    expect(cookie).toMatch(/; Max-Age=43200/)
+    expect(cookie).toMatch(/; Expires=/)
+    expect(cookie).not.toMatch(/; Secure/)
+    const page = await app.request(`${ORIGIN}/dashboard`, { headers: { cookie: cookiePair(cookie) } })
+    expect(page.status).toBe(200)
+  })
+
+  it('marks the cookie Secure when the request is https (directly or behind a proxy)', async () => {
+    const direct = await app.request('https://gateway.test/dashboard/sign-in', signInForm(KEY, { origin: 'https://gateway.test' }))
+    expect(direct.headers.get('set-cookie')).toMatch(/; Secure/)
+    const proxied = await app.request(`${ORIGIN}/dashboard/sign-in`, signInForm(KEY, { 'x-forwarded-proto': 'https' }))
+    expect(proxied.headers.get('set-cookie')).toMatch(/; Secure/)
+  })
+
+  it('returns to the page that asked for sign-in, but never to another site', async () => {
+    const form = (next: string) => ({ ...signInForm(KEY), body: new URLSearchParams({ api_key: KEY, next }) })
+    const back = await app.request(`${ORIGIN}/dashboard/sign-in`, form('/dashboard/messages?status=failed'))
+    expect(back.headers.get('location')).toBe('/dashboard/messages?status=failed')
+    const evil = await app.request(`${ORIGIN}/dashboard/sign-in`, form('https://evil.test/phish'))
+    expect(evil.headers.get('location')).toBe('/dashboard')
+  })
+
+  it('refuses a wrong key with 401, no cookie and an inline error', async () => {
+    const res = await app.request(`${ORIGIN}/dashboard/sign-in`, signInForm('wrong-key', { 'x-real-ip': '198.51.100.1' }))
+    expect(res.status).toBe(401)
+    expect(res.headers.get('set-cookie')).toBeNull()
+    expect(textOf(await res.text())).toContain('That is not a valid API key')
+  })
+
+  it('slows failed sign-ins down: a delay per failure, then 429 with Retry-After for that address', async () => {
+    const slow = dashboardApp(ctx.db, { signIn: { failureDelayMs: 300, freeFailures: 2 } })
+    const attempt = (ip: string, key = 'bad-key') =>
+      slow.request(`${ORIGIN}/dashboard/sign-in`, signInForm(key, { 'x-real-ip': ip }))
+    const started = Date.now()
+    expect((await attempt('203.0.113.7')).status).toBe(401)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290)
+    expect((await attempt('203.0.113.7')).status).toBe(401)
+    expect((await attempt('203.0.113.7')).status).toBe(401)
+    const locked = await attempt('203.0.113.7', KEY)
+    expect(locked.status).toBe(429)
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(locked.headers.get('set-cookie')).toBeNull()
+    // Another address is not affected.
+    expect((await attempt('203.0.113.8', KEY)).status).toBe(303)
+  })
+
+  it('rejects a forged or expired cookie and a cookie of a rotated-away key', async () => {
+    const forged = await app.request(`${ORIGIN}/dashboard`, { headers: { cookie: 'wa_dashboard=v1.eyJleHAiOjk5OTk5OTk5OTk5OTl9.AAAA' } })
+    expect(forged.status).toBe(303)
+    let now = Date.now()
+    const timed = dashboardApp(ctx.db, { clock: () => now, sessionTtlMs: 1000 })
+    const t = await signIn(timed)
+    expect((await t.get('/dashboard')).status).toBe(200)
+    now += 1001
+    expect((await t.get('/dashboard')).status).toBe(303)
+
+    const secret = 's'.repeat(40)
+    const before = dashboardApp(ctx.db, { keys: ['old-key-1', 'new-key-2'], cookieSecret: secret })
+    const oldSession = await signIn(before, 'old-key-1')
+    const after = dashboardApp(ctx.db, { keys: ['new-key-2'], cookieSecret: secret })
+    expect((await after.request(`${ORIGIN}/dashboard`, { headers: { cookie: oldSession.cookie } })).status).toBe(303)
+  })
+
+  it('signs out: clears the cookie (POST with the CSRF token)', async () => {
+    const s = await signIn(app)
+    const res = await s.post('/dashboard/sign-out', {})
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe('/dashboard/sign-in?signed_out=1')
+    expect(res.headers.get('set-cookie')).toMatch(/^wa_dashboard=;.*Max-Age=0/)
+  })
+
+  // ---------- CSRF ----------
+
+  it('refuses a form post without the CSRF token, with a wrong one, or with another session’s', async () => {
+    const other = await signIn(app)
+    for (const csrf of [null, 'bogus', other.csrf]) {
+      const res = await b.post('/dashboard/sessions', { name: 'csrf-victim' }, { csrf })
+      expect(res.status).toBe(403)
+      expect(textOf(await res.text())).toContain('Request refused')
+    }
+    expect(await getSession(ctx.db, 'csrf-victim')).toBeNull()
+  })
+
+  it('refuses a post from another origin even with a valid token', async () => {
+    const cross = await b.post('/dashboard/sessions', { name: 'csrf-victim' }, { headers: { origin: 'https://evil.test' } })
+    expect(cross.status).toBe(403)
+    const fetchSite = await b.post('/dashboard/sessions', { name: 'csrf-victim' }, { headers: { origin: undefined as unknown as string, 'sec-fetch-site': 'cross-site' } })
+    expect(fetchSite.status).toBe(403)
+    const signInCross = await app.request(`${ORIGIN}/dashboard/sign-in`, signInForm(KEY, { origin: 'https://evil.test' }))
+    expect(signInCross.status).toBe(403)
+    expect(await getSession(ctx.db, 'csrf-victim')).toBeNull()
+  })
+
+  it('sets a strict Content-Security-Policy and no-store on pages', async () => {
+    const res = await b.get('/dashboard')
+    expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+    expect(res.headers.get('cache-control')).toBe('no-store')
+    expect(res.headers.get('x-frame-options')).toBe('DENY')
+    const css = await app.request(`${ORIGIN}/dashboard/assets/style.css`)
+    expect(css.status).toBe(200)
+    expect(css.headers.get('content-type')).toContain('text/css')
+    const js = await app.request(`${ORIGIN}/dashboard/assets/live.js`)
+    expect(js.headers.get('content-type')).toContain('javascript')
+  })
+
+  // ---------- pages with data ----------
+
+  it('renders the overview: sessions, queue counts, sent in 24 h, recent failures, paused sessions with the reason', async () => {
+    await createSession(ctx.db, 'ovw')
+    await setSessionState(ctx.db, 'ovw', { status: 'offline', detail: 'restricted', pausedUntil: new Date(Date.now() + 3_600_000) })
+    const failed = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000001', type: 'text', body: 'x' })
+    await setMessageState(ctx.db, failed.id, { status: 'failed', error: 'no WhatsApp account', attempts: 3 })
+    const sent = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000002', type: 'text', body: 'y' })
+    await setMessageState(ctx.db, sent.id, { status: 'sent', sentAt: new Date(), attempts: 1 })
+    const html = await (await b.get('/dashboard')).text()
+    const text = textOf(html)
+    expect(text).toContain('Sent in the last 24 h 1')
+    expect(text).toMatch(/failed [1-9]/)
+    expect(text).toContain('ovw is paused until')
+    expect(text).toContain('reason: restricted')
+    expect(text).toContain('no WhatsApp account')
+    expect(html).toContain(`href="/dashboard/messages/${failed.id}"`)
+  })
+
+  it('renders Sessions with status, phone, last seen, detail and the QR image while connecting', async () => {
+    await createSession(ctx.db, 'support')
+    await setSessionState(ctx.db, 'support', { status: 'connecting', qrCode: 'data:image/png;base64,QUFB', detail: null })
+    await setSessionState(ctx.db, 'default', { status: 'online', phone: '9611234567', lastSeen: new Date('2025-05-11T14:00:00Z') })
+    const html = await (await b.get('/dashboard/sessions')).text()
+    expect(html).toContain('data-live="/dashboard/sessions/live.json"')
+    expect(html).toContain('<img src="data:image/png;base64,QUFB"')
+    expect(html).toContain('/dashboard/assets/live.js')
+    const text = textOf(html)
+    expect(text).toContain('+9611234567')
+    expect(text).toContain('2025-05-11 14:00:00 UTC')
+    expect(text).toContain('The default session cannot be deleted')
+    expect(html).toContain('href="/dashboard/sessions/support/delete"')
+    expect(html).not.toContain('href="/dashboard/sessions/default/delete"')
+    const live = (await (await b.get('/dashboard/sessions/live.json')).json()) as { sessions: Array<Record<string, unknown>> }
+    expect(live.sessions.find((s) => s.name === 'support')).toMatchObject({ status: 'connecting', qr_code: 'data:image/png;base64,QUFB' })
+    expect(live.sessions.find((s) => s.name === 'default')).toMatchObject({ status: 'online', phone: '9611234567', qr_code: null })
+  })
+
+  it('shows Arabic and emoji as typed, with dir="auto" on user text', async () => {
+    const body = 'مرحبا بك 👋🏽 — طلبك جاهز'
+    const m = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000003', type: 'text', body })
+    const list = await (await b.get('/dashboard/messages?phone=96170000003')).text()
+    expect(list).toContain(`<span dir="auto">${body}</span>`)
+    const detail = await (await b.get(`/dashboard/messages/${m.id}`)).text()
+    expect(detail).toMatch(new RegExp(`<blockquote class="message-body" dir="auto">${body}</blockquote>`))
+  })
+
+  it('filters the audit log by status, session, phone and date, and paginates by id', async () => {
+    const ids: number[] = []
+    for (let i = 0; i < 53; i++) ids.push((await enqueueMessage(ctx.db, { session: 'support', phone: '96170000099', type: 'text', body: `bulk ${i}` })).id)
+    const first = await (await b.get('/dashboard/messages?session=support&phone=%2B961%2070%20000%20099')).text()
+    expect((first.match(/data-message-id=/g) ?? []).length).toBe(50)
+    const older = /href="(\/dashboard\/messages\?[^"]*before=\d+)"/.exec(first)
+    expect(older).not.toBeNull()
+    const second = await (await b.get(older![1]!.replace(/&amp;/g, '&'))).text()
+    expect((second.match(/data-message-id=/g) ?? []).length).toBe(3)
+    expect(second).toContain(`data-message-id="${ids[0]}"`)
+    expect(second).toContain('« Newest')
+
+    const failedOnly = textOf(await (await b.get('/dashboard/messages?status=failed')).text())
+    expect(failedOnly).toContain('no WhatsApp account')
+    expect(failedOnly).not.toContain('bulk 1')
+
+    const today = new Date().toISOString().slice(0, 10)
+    const byDay = await (await b.get(`/dashboard/messages?from=${today}&to=${today}&phone=96170000099`)).text()
+    expect((byDay.match(/data-message-id=/g) ?? []).length).toBe(50)
+    const past = await (await b.get('/dashboard/messages?to=2000-01-01')).text()
+    expect(textOf(past)).toContain('No messages match these filters')
+  })
+
+  it('shows filter mistakes inline with the API’s phone rule', async () => {
+    const res = await b.get('/dashboard/messages?phone=abc&from=2025-13-45')
+    expect(res.status).toBe(422)
+    const text = textOf(await res.text())
+    expect(text).toContain('Must be 7–15 digits with the country code')
+    expect(text).toContain('Use a date such as 2025-05-11')
+  })
+
+  it('shows a message’s timeline: queued, sent, delivered, read, errors, attempts', async () => {
+    const m = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000004', type: 'text', body: 'timeline' })
+    await setMessageState(ctx.db, m.id, {
+      status: 'sent', attempts: 2, sentAt: new Date('2025-05-11T14:00:05Z'), deliveredAt: new Date('2025-05-11T14:00:07Z'), readAt: new Date('2025-05-11T14:01:00Z'),
+    })
+    const text = textOf(await (await b.get(`/dashboard/messages/${m.id}`)).text())
+    expect(text).toMatch(/Queued — \d{4}-\d\d-\d\d/)
+    expect(text).toContain('Sent to WhatsApp — 2025-05-11 14:00:05 UTC')
+    expect(text).toContain('Delivered to the phone — 2025-05-11 14:00:07 UTC')
+    expect(text).toContain('Read — 2025-05-11 14:01:00 UTC')
+    expect(text).toContain('Attempts 2')
+    expect(text).not.toContain('Resend')
+
+    const f = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000005', type: 'text', body: 'will fail' })
+    await setMessageState(ctx.db, f.id, { status: 'failed', attempts: 5, error: 'the number is not on WhatsApp' })
+    const failed = textOf(await (await b.get(`/dashboard/messages/${f.id}`)).text())
+    expect(failed).toContain('Failed after 5 attempts')
+    expect(failed).toContain('the number is not on WhatsApp')
+    expect(failed).toContain('Resend')
+  })
+
+  it('answers an unknown message or page with an HTML 404 inside the dashboard', async () => {
+    const res = await b.get('/dashboard/messages/99999999')
+    expect(res.status).toBe(404)
+    expect(res.headers.get('content-type')).toContain('text/html')
+    expect((await b.get('/dashboard/nothing-here')).status).toBe(404)
+  })
+
+  // ---------- actions ----------
+
+  it('resends a failed message and an opted-out one, and refuses a sent one', async () => {
+    const f = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000006', type: 'text', body: 'again' })
+    await setMessageState(ctx.db, f.id, { status: 'failed', attempts: 5, error: 'boom' })
+    const res = await b.post(`/dashboard/messages/${f.id}/resend`, { back: '/dashboard/messages?status=failed' })
+    expect(res.status).toBe(303)
+    expect(res.headers.get('location')).toBe(`/dashboard/messages?status=failed&done=resent&id=${f.id}`)
+    expect(await getMessage(ctx.db, f.id)).toMatchObject({ status: 'pending', attempts: 0, error: null })
+    expect(textOf(await (await b.get(res.headers.get('location')!)).text())).toContain(`Message #${f.id} is back in the queue`)
+
+    const o = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000007', type: 'text', body: 'opted' })
+    await setMessageState(ctx.db, o.id, { status: 'opted_out', error: 'contact opted out' })
+    await b.post(`/dashboard/messages/${o.id}/resend`, {})
+    expect((await getMessage(ctx.db, o.id))!.status).toBe('pending')
+
+    const s = await enqueueMessage(ctx.db, { session: 'default', phone: '96170000008', type: 'text', body: 'sent' })
+    await setMessageState(ctx.db, s.id, { status: 'sent', sentAt: new Date() })
+    const refused = await b.post(`/dashboard/messages/${s.id}/resend`, { back: 'https://evil.test/' })
+    expect(refused.headers.get('location')).toBe(`/dashboard/messages/${s.id}?done=not-resendable&id=${s.id}`)
+    expect((await getMessage(ctx.db, s.id))!.status).toBe('sent')
+  })
+
+  it('adds a session with the API’s name rule, inline errors for a bad or taken name', async () => {
+    const ok = await b.post('/dashboard/sessions', { name: 'sales' })
+    expect(ok.status).toBe(303)
+    expect(ok.headers.get('location')).toBe('/dashboard/sessions?done=created&name=sales')
+    expect(await getSession(ctx.db, 'sales')).toMatchObject({ status: 'connecting' })
+
+    const bad = await b.post('/dashboard/sessions', { name: 'no spaces!' })
+    expect(bad.status).toBe(422)
+    const badText = textOf(await bad.text())
+    expect(badText).toContain('Must be letters, digits, dash or underscore only, 1–40 characters')
+    expect(await getSession(ctx.db, 'no spaces!')).toBeNull()
+
+    const taken = await b.post('/dashboard/sessions', { name: 'sales' })
+    expect(taken.status).toBe(409)
+    expect(textOf(await taken.text())).toContain('already exists')
+  })
+
+  it('regenerates a QR (reconnect request) and deletes a non-default session after a confirmation page', async () => {
+    await createSession(ctx.db, 'temp')
+    const regen = await b.post('/dashboard/sessions/temp/regenerate', {})
+    expect(regen.headers.get('location')).toBe('/dashboard/sessions?done=regenerate&name=temp')
+    expect((await getSession(ctx.db, 'temp'))!.reconnectRequestedAt).not.toBeNull()
+
+    const confirm = await b.get('/dashboard/sessions/temp/delete')
+    expect(confirm.status).toBe(200)
+    const confirmHtml = await confirm.text()
+    expect(textOf(confirmHtml)).toContain('Delete session “temp”?')
+    expect(confirmHtml).toContain('action="/dashboard/sessions/temp/delete"')
+    expect((await getSession(ctx.db, 'temp'))!.deleteRequestedAt).toBeNull()
+
+    const del = await b.post('/dashboard/sessions/temp/delete', {})
+    expect(del.headers.get('location')).toBe('/dashboard/sessions?done=deleted&name=temp')
+    expect((await getSession(ctx.db, 'temp'))!.deleteRequestedAt).not.toBeNull()
+    expect(await (await b.get('/dashboard/sessions')).text()).not.toContain('data-session="temp"')
+  })
+
+  it('never deletes the default session', async () => {
+    const page = await b.get('/dashboard/sessions/default/delete')
+    expect(page.headers.get('location')).toBe('/dashboard/sessions?done=default&name=default')
+    const res = await b.post('/dashboard/sessions/default/delete', {})
+    expect(res.headers.get('location')).toBe('/dashboard/sessions?done=default&name=default')
+    expect((await getSession(ctx.db, 'default'))!.deleteRequestedAt).toBeNull()
+  })
+
+  it('sends a text from the form and links to its audit entry', async () => {
+    const res = await b.post('/dashboard/send', { phone: '+961 70 000 010', session: 'support', message: 'من النموذج ✅' })
+    expect(res.status).toBe(303)
+    const location = res.headers.get('location')!
+    const id = Number(/sent=(\d+)/.exec(location)![1])
+    expect(await getMessage(ctx.db, id)).toMatchObject({ phone: '96170000010', session: 'support', type: 'text', body: 'من النموذج ✅', status: 'pending' })
+    const after = await (await b.get(location)).text()
+    expect(after).toContain(`href="/dashboard/messages/${id}"`)
+    expect(after).toMatch(/<option value="support" selected="">/)
+  })
+
+  it('shows the API’s validation inline on the Send form, one error per field, and queues nothing', async () => {
+    const before = (await listMessages(ctx.db, { limit: 1 }))[0]?.id
+    const res = await b.post('/dashboard/send', { phone: '123', session: 'nope', message: '   ' })
+    expect(res.status).toBe(422)
+    const html = await res.text()
+    const text = textOf(html)
+    expect(text).toContain('Must be 7–15 digits with the country code and no leading 0')
+    expect(text).toContain('Must not be empty or only whitespace')
+    expect(text).toContain('Session “nope” does not exist')
+    expect(html).toContain('id="phone-error"')
+    expect(html).toMatch(/id="phone"[^>]*aria-invalid="true"/)
+    expect(html).toContain('value="123"')
+    const tooLong = await b.post('/dashboard/send', { phone: '9611234567', message: 'x'.repeat(4097) })
+    expect(textOf(await tooLong.text())).toContain('Must be at most 4096 characters long')
+    expect((await listMessages(ctx.db, { limit: 1 }))[0]?.id).toBe(before)
+  })
+
+  it('sends an image with a caption from the form, and refuses a file that is not an image', async () => {
+    const form = new FormData()
+    form.set('phone', '96170000011')
+    form.set('session', 'default')
+    form.set('message', 'صورة 📷')
+    form.set('file', new File([TINY_PNG], 'pixel.png', { type: 'image/png' }))
+    const res = await b.post('/dashboard/send', form)
+    expect(res.status).toBe(303)
+    const id = Number(/sent=(\d+)/.exec(res.headers.get('location')!)![1])
+    const m = await getMessage(ctx.db, id)
+    expect(m).toMatchObject({ type: 'image', body: 'صورة 📷', phone: '96170000011' })
+    expect(await getMedia(ctx.db, m!.mediaId!)).toMatchObject({ mime: 'image/png', width: 1, height: 1 })
+    const img = await b.get(`/dashboard/media/${m!.mediaId}`)
+    expect(img.headers.get('content-type')).toBe('image/png')
+    expect(new Uint8Array(await img.arrayBuffer())).toEqual(TINY_PNG)
+
+    const bad = new FormData()
+    bad.set('phone', '96170000011')
+    bad.set('message', '')
+    bad.set('file', new File([new TextEncoder().encode('<svg onload=alert(1)>')], 'x.png', { type: 'image/png' }))
+    const refused = await b.post('/dashboard/send', bad)
+    expect(refused.status).toBe(422)
+    expect(textOf(await refused.text())).toContain('This is not a JPEG, PNG, GIF or WEBP image')
+  })
+
+  it('searches contacts by phone and shows the opt-in state and when it changed', async () => {
+    await setContactOptIn(ctx.db, '9617100001', 'yes')
+    await setContactOptIn(ctx.db, '9617100002', 'no')
+    await setContactOptIn(ctx.db, '9627100003', 'pending')
+    const html = await (await b.get('/dashboard/contacts?q=%2B961%2071')).text()
+    expect(html).toContain('data-contact="9617100001"')
+    expect(html).toContain('data-contact="9617100002"')
+    expect(html).not.toContain('data-contact="9627100003"')
+    expect(textOf(html)).toMatch(/\+9617100001 — yes \d{4}-\d\d-\d\d/)
+    const onlyNo = await (await b.get('/dashboard/contacts?opt_in=no')).text()
+    expect(onlyNo).toContain('data-contact="9617100002"')
+    expect(onlyNo).not.toContain('data-contact="9617100001"')
+    const bad = await b.get('/dashboard/contacts?q=abc')
+    expect(bad.status).toBe(422)
+  })
+
+  it('changes a contact’s state: staff to yes, reset to pending, opt out (pending messages follow)', async () => {
+    const yes = await b.post('/dashboard/contacts', { phone: '+961 712 0001', opt_in: 'yes' })
+    expect(yes.status).toBe(303)
+    expect(await getContact(ctx.db, '9617120001')).toMatchObject({ optIn: 'yes' })
+    expect((await getContact(ctx.db, '9617120001'))!.optInAt).not.toBeNull()
+    expect(textOf(await (await b.get(yes.headers.get('location')!)).text())).toContain('+9617120001 is now “yes”.')
+
+    await b.post('/dashboard/contacts', { phone: '9617120001', opt_in: 'pending', back: '/dashboard/contacts?q=96171' })
+    expect(await getContact(ctx.db, '9617120001')).toMatchObject({ optIn: 'pending', optInAt: null })
+
+    const m = await enqueueMessage(ctx.db, { session: 'default', phone: '9617120001', type: 'text', body: 'pending one' })
+    const no = await b.post('/dashboard/contacts', { phone: '9617120001', opt_in: 'no' })
+    expect(no.headers.get('location')).toContain('n=1')
+    expect((await getMessage(ctx.db, m.id))!.status).toBe('opted_out')
+
+    const bad = await b.post('/dashboard/contacts', { phone: 'x', opt_in: 'maybe' })
+    expect(bad.status).toBe(422)
+    const text = textOf(await bad.text())
+    expect(text).toContain('The phone must be 7–15 digits')
+    expect(text).toContain('Pick one of pending, yes, no')
+  })
+
+  it('shows newcomer-friendly empty states', async () => {
+    const fresh = await (await b.get('/dashboard/messages?session=sales')).text()
+    expect(textOf(fresh)).toContain('No messages match these filters')
+    const contacts = textOf(await (await b.get('/dashboard/contacts?q=1999')).text())
+    expect(contacts).toContain('No contacts match')
+  })
+})
