@@ -49,8 +49,8 @@ export async function signIn(app: App, key = KEY): Promise<Browserish> {
   return {
     cookie,
     csrf,
-    get: (path, init = {}) => app.request(`${ORIGIN}${path}`, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } }),
-    post: (path, fields, init = {}) => {
+    get: async (path, init = {}) => app.request(`${ORIGIN}${path}`, { ...init, headers: { cookie, ...(init.headers as Record<string, string>) } }),
+    post: async (path, fields, init = {}) => {
       const token = init.csrf === undefined ? csrf : init.csrf
       let body: BodyInit
       const headers: Record<string, string> = { cookie, origin: ORIGIN, ...init.headers }
