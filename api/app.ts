@@ -5,6 +5,7 @@ import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { ApiError, notFound, onError } from './errors.js'
+import { createApiMetrics } from './metrics.js'
 import { apiKey } from './middleware/api-key.js'
 import { buildOpenApi, renderReference } from './openapi.js'
 import { healthRoutes } from './routes/health.js'
@@ -53,6 +54,9 @@ export function createApp(deps: AppDeps): App {
   const largestBody = Math.max(config.batchBodyLimit, config.imageMaxBytes + 64 * 1024, config.jsonBodyLimit)
 
   const app = new Hono<AppEnv>()
+  // First, so it sees every answer, errors included (GET /metrics: api/metrics.ts).
+  const metrics = createApiMetrics()
+  app.use(metrics.middleware)
   app.use(requestId())
   app.use(async function context(c, next) {
     c.set('db', db)
@@ -67,6 +71,7 @@ export function createApp(deps: AppDeps): App {
   })
 
   app.route('/', healthRoutes())
+  app.route('/', metrics.routes({ keys: config.apiKeys }))
   app.get('/docs', (c) => c.html(reference))
 
   app.use('/api/*', apiKey({ keys: config.apiKeys }))

@@ -1,0 +1,136 @@
+/**
+ * `GET /metrics` of the API in Prometheus text format (version 0.0.4):
+ *
+ * - `wa_gateway_http_requests_total{method,route,status}` and `wa_gateway_http_request_duration_seconds{method,route}`
+ *   counted by `metrics.middleware` (mounted first in `createApp`), with `route` the matched pattern
+ *   (`/api/messages/:id`, never the raw path, so cardinality stays bounded; `unmatched` for 404s);
+ * - `wa_gateway_messages{status}`: queue depth by status, read from the database at scrape time.
+ *
+ * Scraping needs an API key, in `X-API-Key` or as `Authorization: Bearer <key>` (Prometheus' `authorization`
+ * setting). Counters are per process: on Workers, per isolate (use Workers Analytics for fleet-wide request
+ * counts; the queue depth is global because it comes from the database).
+ *
+ * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`):
+ * api/ and runner/ never import each other.
+ */
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { matchedRoutes } from 'hono/route'
+import { countMessagesByStatus } from '../db/queries/messages.js'
+import type { AppEnv } from './env.js'
+import { errorBody } from './errors.js'
+import { matchesAnyKey } from './middleware/api-key.js'
+
+type Labels = Record<string, string>
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+const labelText = (labels: Labels) => {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+  return parts.length ? `{${parts.join(',')}}` : ''
+}
+const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels))
+
+/** Histogram buckets for request durations, in seconds. */
+export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
+
+interface Series {
+  labels: Labels
+  value: number
+}
+
+interface HistogramSeries {
+  labels: Labels
+  counts: number[]
+  sum: number
+  count: number
+}
+
+export interface ApiMetrics {
+  /** Counts every request by method, matched route and status, and times it. Mount before everything else. */
+  middleware: MiddlewareHandler<AppEnv>
+  /** `GET /metrics` (needs an API key). */
+  routes(options: { keys: readonly string[] }): Hono<AppEnv>
+  /** The exposition text; `queue` adds the queue depth (tests, and the route). */
+  render(queue?: Record<string, number>): string
+}
+
+/** The route label: the pattern of the handler that matched, or `unmatched`. */
+function routeOf(c: Context): string {
+  const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL')
+  return handlers.at(-1)?.path ?? 'unmatched'
+}
+
+async function sha256(value: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value)))
+}
+
+/**
+ * A fresh set of API counters (one per `createApp`; no import-time singleton).
+ * @example const metrics = createApiMetrics(); app.use(metrics.middleware); app.route('/', metrics.routes({ keys }))
+ */
+export function createApiMetrics(): ApiMetrics {
+  const requests = new Map<string, Series>()
+  const durations = new Map<string, HistogramSeries>()
+
+  const middleware: MiddlewareHandler<AppEnv> = async function metrics(c, next) {
+    const started = performance.now()
+    try {
+      await next()
+    } finally {
+      const route = routeOf(c)
+      const method = c.req.method
+      const status = String(c.res.status)
+      const labels = { method, route, status }
+      const k = keyOf(labels)
+      const s = requests.get(k) ?? requests.set(k, { labels, value: 0 }).get(k)!
+      s.value++
+      const seconds = (performance.now() - started) / 1000
+      const hl = { method, route }
+      const hk = keyOf(hl)
+      const h = durations.get(hk) ?? durations.set(hk, { labels: hl, counts: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }).get(hk)!
+      DURATION_BUCKETS.forEach((le, i) => {
+        if (seconds <= le) h.counts[i]!++
+      })
+      h.sum += seconds
+      h.count++
+    }
+  }
+
+  const render = (queue?: Record<string, number>): string => {
+    const out: string[] = []
+    out.push('# HELP wa_gateway_http_requests_total HTTP requests answered, by method, matched route and status.')
+    out.push('# TYPE wa_gateway_http_requests_total counter')
+    for (const s of requests.values()) out.push(`wa_gateway_http_requests_total${labelText(s.labels)} ${s.value}`)
+    out.push('# HELP wa_gateway_http_request_duration_seconds Time to answer, by method and matched route.')
+    out.push('# TYPE wa_gateway_http_request_duration_seconds histogram')
+    for (const h of durations.values()) {
+      DURATION_BUCKETS.forEach((le, i) => out.push(`wa_gateway_http_request_duration_seconds_bucket${labelText({ ...h.labels, le: String(le) })} ${h.counts[i]}`))
+      out.push(`wa_gateway_http_request_duration_seconds_bucket${labelText({ ...h.labels, le: '+Inf' })} ${h.count}`)
+      out.push(`wa_gateway_http_request_duration_seconds_sum${labelText(h.labels)} ${h.sum}`)
+      out.push(`wa_gateway_http_request_duration_seconds_count${labelText(h.labels)} ${h.count}`)
+    }
+    if (queue) {
+      out.push('# HELP wa_gateway_messages Messages in the database by status (queue depth: pending and sending).')
+      out.push('# TYPE wa_gateway_messages gauge')
+      for (const [status, n] of Object.entries(queue)) out.push(`wa_gateway_messages${labelText({ status })} ${n}`)
+    }
+    return `${out.join('\n')}\n`
+  }
+
+  const routes = ({ keys }: { keys: readonly string[] }) => {
+    const digests = Promise.all(keys.map(sha256))
+    const app = new Hono<AppEnv>()
+    app.get('/metrics', async (c) => {
+      const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('Authorization') ?? '')?.[1]
+      const given = c.req.header('X-API-Key') ?? bearer
+      if (!given || !(await matchesAnyKey(given.trim(), await digests))) {
+        c.header('WWW-Authenticate', 'Bearer realm="metrics"')
+        return c.json(errorBody('unauthorized', 'Unauthorized'), 401)
+      }
+      const queue = await countMessagesByStatus(c.var.db)
+      return c.body(render(queue), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
+    })
+    return app
+  }
+
+  return { middleware, routes, render }
+}
