@@ -1,0 +1,308 @@
+/**
+ * The runner's metrics: a tiny Prometheus registry (no dependency) and the private-port server for
+ * `/healthz` and `/metrics` (`RUNNER_METRICS_PORT`, bound to 127.0.0.1 unless told otherwise).
+ *
+ * NOTE FOR THE RUNNER CODE (how to feed it): `runner/main.ts` creates one `const metrics = createRunnerMetrics()`,
+ * passes it down, and starts `startMetricsServer({ port, metrics, health })` when `config.metricsPort` is set.
+ * Then, where things happen:
+ *   metrics.sessions.set({ status: 'online' }, n)   session counts by status (or `metrics.registry.onCollect(fn)`
+ *                                                     to set them from the supervisors at scrape time)
+ *   metrics.reconnects.inc({ reason })              every reconnect attempt (`reason` from our disconnect type)
+ *   metrics.sends.inc({ outcome })                  `sent` | `retry` | `failed` | `opted_out`
+ *   metrics.sendLatency.observe(seconds)            WhatsApp send call until the server ack
+ *   metrics.claimLatency.observe(seconds)           one `claimNextMessage` transaction
+ *   metrics.restricted463.inc()                     a 463 negative ack (session paused)
+ *   maintenance schedule: pass `metrics.maintenance` as `JobContext.metrics` (stuck messages, job runs)
+ * Every method is synchronous and cheap; none throws.
+ */
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { JobName, MaintenanceMetrics } from './maintenance/jobs.js'
+
+type Labels = Record<string, string>
+
+const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
+function labelText(labels: Labels): string {
+  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+  return parts.length ? `{${parts.join(',')}}` : ''
+}
+const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)))
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
+
+interface Metric {
+  readonly name: string
+  render(out: string[]): void
+}
+
+export interface Counter {
+  inc(labels?: Labels, by?: number): void
+  inc(by?: number): void
+  /** Current value (tests). */
+  get(labels?: Labels): number
+}
+
+export interface Gauge {
+  set(labels: Labels, value: number): void
+  set(value: number): void
+  inc(labels?: Labels, by?: number): void
+  get(labels?: Labels): number
+  /** Drops every series (before re-setting all of them at collect time). */
+  reset(): void
+}
+
+export interface Histogram {
+  observe(labels: Labels, seconds: number): void
+  observe(seconds: number): void
+  /** Starts a timer; calling the result observes the elapsed seconds. */
+  startTimer(labels?: Labels): () => number
+  count(labels?: Labels): number
+}
+
+/** Default latency buckets, in seconds. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const
+
+function splitArgs(a: Labels | number | undefined, b: number | undefined, fallback: number): [Labels, number] {
+  return typeof a === 'number' ? [{}, a] : [a ?? {}, b ?? fallback]
+}
+
+/** A set of metrics rendered together. */
+export class Registry {
+  private readonly metrics: Metric[] = []
+  private readonly collectors: Array<() => void> = []
+
+  private add<M extends Metric>(metric: M): M {
+    if (!NAME.test(metric.name)) throw new Error(`invalid metric name ${metric.name}`)
+    if (this.metrics.some((m) => m.name === metric.name)) throw new Error(`metric ${metric.name} registered twice`)
+    this.metrics.push(metric)
+    return metric
+  }
+
+  /** Runs `fn` before every render (gauges computed from live state). */
+  onCollect(fn: () => void): void {
+    this.collectors.push(fn)
+  }
+
+  counter(name: string, help: string): Counter {
+    const series = new Map<string, { labels: Labels; value: number }>()
+    const metric = {
+      name,
+      inc(a?: Labels | number, b?: number) {
+        const [labels, by] = splitArgs(a, b, 1)
+        if (!(by >= 0)) return
+        const k = keyOf(labels)
+        const s = series.get(k)
+        if (s) s.value += by
+        else series.set(k, { labels, value: by })
+      },
+      get: (labels: Labels = {}) => series.get(keyOf(labels))?.value ?? 0,
+      render(out: string[]) {
+        out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
+        if (series.size === 0) out.push(`${name} 0`)
+        for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
+      },
+    }
+    return this.add(metric) as Counter
+  }
+
+  gauge(name: string, help: string): Gauge {
+    const series = new Map<string, { labels: Labels; value: number }>()
+    const metric = {
+      name,
+      set(a: Labels | number, b?: number) {
+        const [labels, value] = splitArgs(a, b, 0)
+        series.set(keyOf(labels), { labels, value })
+      },
+      inc(a?: Labels | number, b?: number) {
+        const [labels, by] = splitArgs(a, b, 1)
+        const k = keyOf(labels)
+        const s = series.get(k)
+        if (s) s.value += by
+        else series.set(k, { labels, value: by })
+      },
+      get: (labels: Labels = {}) => series.get(keyOf(labels))?.value ?? 0,
+      reset: () => series.clear(),
+      render(out: string[]) {
+        out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`)
+        for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
+      },
+    }
+    return this.add(metric) as Gauge
+  }
+
+  histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS): Histogram {
+    const sorted = [...buckets].sort((x, y) => x - y)
+    const series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>()
+    const observe = (a: Labels | number, b?: number) => {
+      const [labels, seconds] = splitArgs(a, b, 0)
+      if (!Number.isFinite(seconds)) return
+      const k = keyOf(labels)
+      let s = series.get(k)
+      if (!s) series.set(k, (s = { labels, counts: sorted.map(() => 0), sum: 0, count: 0 }))
+      for (let i = 0; i < sorted.length; i++) if (seconds <= sorted[i]!) s.counts[i]!++
+      s.sum += seconds
+      s.count++
+    }
+    const metric = {
+      name,
+      observe,
+      startTimer(labels: Labels = {}) {
+        const started = performance.now()
+        return () => {
+          const seconds = (performance.now() - started) / 1000
+          observe(labels, seconds)
+          return seconds
+        }
+      },
+      count: (labels: Labels = {}) => series.get(keyOf(labels))?.count ?? 0,
+      render(out: string[]) {
+        out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`)
+        for (const s of series.values()) {
+          sorted.forEach((le, i) => out.push(`${name}_bucket${labelText({ ...s.labels, le: String(le) })} ${s.counts[i]}`))
+          out.push(`${name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`)
+          out.push(`${name}_sum${labelText(s.labels)} ${s.sum}`, `${name}_count${labelText(s.labels)} ${s.count}`)
+        }
+      },
+    }
+    return this.add(metric) as Histogram
+  }
+
+  /** The Prometheus text exposition (format 0.0.4). Collectors that throw are skipped. */
+  render(): string {
+    for (const collect of this.collectors) {
+      try {
+        collect()
+      } catch {
+        // A broken collector must not take the whole scrape down.
+      }
+    }
+    const out: string[] = []
+    for (const m of this.metrics) m.render(out)
+    return `${out.join('\n')}\n`
+  }
+}
+
+export interface RunnerMetrics {
+  registry: Registry
+  /** `wa_gateway_runner_sessions{status}`: sessions this runner holds, by status. */
+  sessions: Gauge
+  /** `wa_gateway_runner_reconnects_total{reason}`. */
+  reconnects: Counter
+  /** `wa_gateway_runner_sends_total{outcome}`: sent | retry | failed | opted_out. */
+  sends: Counter
+  /** `wa_gateway_runner_send_latency_seconds`: send call until the server ack. */
+  sendLatency: Histogram
+  /** `wa_gateway_runner_claim_latency_seconds`: one claim transaction. */
+  claimLatency: Histogram
+  /** `wa_gateway_runner_restricted_463_total`: 463 negative acks (the session pauses). */
+  restricted463: Counter
+  /** `wa_gateway_stuck_messages_flagged_total` and `wa_gateway_stuck_messages` (last check). */
+  stuckFlagged: Counter
+  stuckNow: Gauge
+  /** Feeds `JobContext.metrics` of the maintenance jobs. */
+  maintenance: MaintenanceMetrics
+}
+
+/**
+ * The runner's instruments on a fresh registry (one per process; no import-time singleton), plus the usual
+ * `process_*` gauges.
+ */
+export function createRunnerMetrics(): RunnerMetrics {
+  const registry = new Registry()
+  const sessions = registry.gauge('wa_gateway_runner_sessions', 'Sessions held by this runner, by status.')
+  const reconnects = registry.counter('wa_gateway_runner_reconnects_total', 'WhatsApp reconnect attempts, by reason.')
+  const sends = registry.counter('wa_gateway_runner_sends_total', 'Send attempts by outcome (sent, retry, failed, opted_out).')
+  const sendLatency = registry.histogram('wa_gateway_runner_send_latency_seconds', 'WhatsApp send call until the server ack.')
+  const claimLatency = registry.histogram('wa_gateway_runner_claim_latency_seconds', 'Duration of one claim transaction.')
+  const restricted463 = registry.counter('wa_gateway_runner_restricted_463_total', 'Error 463 (account restricted) negative acks.')
+  const stuckFlagged = registry.counter('wa_gateway_stuck_messages_flagged_total', 'Messages found "sending" for more than 2 minutes, summed over maintenance runs.')
+  const stuckNow = registry.gauge('wa_gateway_stuck_messages', 'Messages "sending" for more than 2 minutes at the last check this process ran.')
+  const jobRuns = registry.counter('wa_gateway_maintenance_runs_total', 'Maintenance job runs by job and outcome (ran, skipped, failed).')
+  const jobSeconds = registry.histogram('wa_gateway_maintenance_duration_seconds', 'Maintenance job duration, by job.', [0.01, 0.1, 1, 10, 60, 300])
+  const memory = registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.')
+  const heap = registry.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.')
+  const startTime = registry.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.')
+  startTime.set(Math.round(Date.now() / 1000 - process.uptime()))
+  registry.onCollect(() => {
+    const m = process.memoryUsage()
+    memory.set(m.rss)
+    heap.set(m.heapUsed)
+  })
+  const maintenance: MaintenanceMetrics = {
+    jobRun(job: JobName, outcome, seconds) {
+      jobRuns.inc({ job, outcome })
+      if (outcome !== 'skipped') jobSeconds.observe({ job }, seconds)
+    },
+    stuckFlagged(count) {
+      stuckFlagged.inc(count)
+      stuckNow.set(count)
+    },
+  }
+  return { registry, sessions, reconnects, sends, sendLatency, claimLatency, restricted463, stuckFlagged, stuckNow, maintenance }
+}
+
+export interface HealthReport {
+  ok: boolean
+  [detail: string]: unknown
+}
+
+export interface MetricsServerOptions {
+  port: number
+  /** Private by default: only this machine (or an SSH tunnel / Prometheus on the host) can scrape. */
+  host?: string
+  metrics: RunnerMetrics
+  /** `/healthz`: 200 when `ok`, else 503; the report is the JSON body. */
+  health?: () => HealthReport | Promise<HealthReport>
+}
+
+export interface MetricsServer {
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+/**
+ * Serves `GET /healthz` and `GET /metrics` on a private port.
+ * @example const server = await startMetricsServer({ port: config.metricsPort, metrics, health: () => ({ ok: runner.id !== null }) })
+ */
+export function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const host = options.host ?? '127.0.0.1'
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' }).end()
+      return
+    }
+    if (path === '/metrics') {
+      const body = options.metrics.registry.render()
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(req.method === 'HEAD' ? undefined : body)
+      return
+    }
+    if (path === '/healthz') {
+      Promise.resolve()
+        .then(() => (options.health ? options.health() : { ok: true }))
+        .then(
+          (report) => res.writeHead(report.ok ? 200 : 503, { 'Content-Type': 'application/json' }).end(JSON.stringify(report)),
+          (err) =>
+            res.writeHead(503, { 'Content-Type': 'application/json' }).end(JSON.stringify({ ok: false, error: (err as Error).message })),
+        )
+      return
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: try /healthz or /metrics\n')
+  })
+  return new Promise((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port, host, () => {
+      const { port } = server.address() as AddressInfo
+      const shown = host.includes(':') ? `[${host}]` : host
+      resolve({
+        url: `http://${shown}:${port}`,
+        port,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done())
+            server.closeAllConnections?.()
+          }),
+      })
+    })
+  })
+}

@@ -1,0 +1,98 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { Registry, createRunnerMetrics, startMetricsServer, type MetricsServer } from '../../runner/metrics.js'
+
+describe('runner metrics registry', () => {
+  it('renders counters, gauges and histograms in Prometheus text format', () => {
+    const r = new Registry()
+    const c = r.counter('t_events_total', 'Events.')
+    const g = r.gauge('t_level', 'Level.')
+    const h = r.histogram('t_latency_seconds', 'Latency.', [0.1, 1])
+    c.inc()
+    c.inc({ kind: 'a"b\\c\nd' }, 2)
+    g.set({ status: 'online' }, 3)
+    h.observe(0.05)
+    h.observe(0.5)
+    h.observe(5)
+    expect(r.render()).toBe(
+      [
+        '# HELP t_events_total Events.',
+        '# TYPE t_events_total counter',
+        't_events_total 1',
+        't_events_total{kind="a\\"b\\\\c\\nd"} 2',
+        '# HELP t_level Level.',
+        '# TYPE t_level gauge',
+        't_level{status="online"} 3',
+        '# HELP t_latency_seconds Latency.',
+        '# TYPE t_latency_seconds histogram',
+        't_latency_seconds_bucket{le="0.1"} 1',
+        't_latency_seconds_bucket{le="1"} 2',
+        't_latency_seconds_bucket{le="+Inf"} 3',
+        't_latency_seconds_sum 5.55',
+        't_latency_seconds_count 3',
+        '',
+      ].join('\n'),
+    )
+  })
+
+  it('refuses duplicate or invalid names and ignores negative counter increments', () => {
+    const r = new Registry()
+    r.counter('ok_total', 'x')
+    expect(() => r.counter('ok_total', 'x')).toThrow(/twice/)
+    expect(() => r.gauge('bad-name', 'x')).toThrow(/invalid/)
+    const c = r.counter('n_total', 'x')
+    c.inc(-5)
+    expect(c.get()).toBe(0)
+  })
+
+  it('exposes every instrument the runner feeds, under stable names', () => {
+    const m = createRunnerMetrics()
+    m.sessions.set({ status: 'online' }, 2)
+    m.reconnects.inc({ reason: 'connection_lost' })
+    m.sends.inc({ outcome: 'sent' })
+    m.sendLatency.observe(0.3)
+    m.claimLatency.startTimer()()
+    m.restricted463.inc()
+    m.maintenance.stuckFlagged(2)
+    m.maintenance.jobRun('prune', 'ran', 0.2)
+    const text = m.registry.render()
+    for (const line of [
+      'wa_gateway_runner_sessions{status="online"} 2',
+      'wa_gateway_runner_reconnects_total{reason="connection_lost"} 1',
+      'wa_gateway_runner_sends_total{outcome="sent"} 1',
+      'wa_gateway_runner_send_latency_seconds_count 1',
+      'wa_gateway_runner_claim_latency_seconds_count 1',
+      'wa_gateway_runner_restricted_463_total 1',
+      'wa_gateway_stuck_messages_flagged_total 2',
+      'wa_gateway_stuck_messages 2',
+      'wa_gateway_maintenance_runs_total{job="prune",outcome="ran"} 1',
+    ]) {
+      expect(text).toContain(line)
+    }
+    expect(text).toMatch(/^process_resident_memory_bytes \d+$/m)
+  })
+})
+
+describe('runner private port', () => {
+  let server: MetricsServer | undefined
+  afterEach(async () => {
+    await server?.close()
+    server = undefined
+  })
+
+  it('serves /metrics and /healthz on 127.0.0.1, 503 when unhealthy', async () => {
+    const metrics = createRunnerMetrics()
+    let ok = true
+    server = await startMetricsServer({ port: 0, metrics, health: () => ({ ok, sessions: 1 }) })
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+    const m = await fetch(`${server.url}/metrics`)
+    expect(m.status).toBe(200)
+    expect(m.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8')
+    expect(await m.text()).toContain('# TYPE wa_gateway_runner_sends_total counter')
+    const h = await fetch(`${server.url}/healthz`)
+    expect([h.status, await h.json()]).toEqual([200, { ok: true, sessions: 1 }])
+    ok = false
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(503)
+    expect((await fetch(`${server.url}/other`)).status).toBe(404)
+    expect((await fetch(`${server.url}/metrics`, { method: 'POST' })).status).toBe(405)
+  })
+})
