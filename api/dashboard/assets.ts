@@ -79,7 +79,7 @@ button, .button { font: inherit; cursor: pointer; border-radius: .35rem; border:
 button.secondary, .button.secondary { background: #fff; color: var(--accent); }
 button.danger, .button.danger { background: var(--bad); border-color: var(--bad); color: #fff; }
 button.small, .button.small { padding: .2rem .55rem; font-size: .875rem; }
-.flush-top { margin-top: 0; }
+.actions.flush-top { margin-top: 0; }
 .actions select { width: auto; }
 td .actions { flex-wrap: nowrap; }
 .error-text { color: var(--bad); margin-top: .25rem; }

@@ -77,8 +77,8 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
   beforeAll(async () => {
     t = await createTestDatabase('pglite')
     loopback = await startLoopbackServer()
-    // A 463 pauses the session for 8 s here (24 h in production), so a resend can go out within the test.
-    runner = await startRunner(t.db, await loopbackFactory(t.db, loopback, newKey()), testConfig({ pauseOn463Hours: 8 / 3600 }))
+    // A 463 pauses the session for 9 s here (24 h in production), so a resend can go out within the test.
+    runner = await startRunner(t.db, await loopbackFactory(t.db, loopback, newKey()), testConfig({ pauseOn463Hours: 0.0025 }))
     api = await serveDashboard(t.db)
     base = api.server.url.replace('localhost', '127.0.0.1')
     browser = await launchBrowser()
@@ -205,7 +205,7 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
     expect(await page.innerText('.notice')).toContain(`Message #${id} is back in the queue`)
     expect((await getMessage(t.db, id))!.status).not.toBe('failed')
 
-    // Sent once the 8 s pause is over.
+    // Sent once the 9 s pause is over.
     await reloadUntil(page, `${base}/dashboard/messages/${id}`, (s) => /Delivered to the phone — \d{4}/.test(s), 'resent and delivered', 40_000)
     await shot(page, 'message-detail-resent')
   }, 90_000)

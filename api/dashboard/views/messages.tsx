@@ -93,7 +93,7 @@ export const MessagesPage: FC<{
           <FieldError id="f-phone-error" error={filters.errors.phone} />
         </div>
         <div class="field">
-          <label for="f-from">From (UTC day)</label>
+          <label for="f-from">From (UTC)</label>
           <input
             id="f-from"
             name="from"
@@ -105,7 +105,7 @@ export const MessagesPage: FC<{
           <FieldError id="f-from-error" error={filters.errors.from} />
         </div>
         <div class="field">
-          <label for="f-to">To (UTC day, inclusive)</label>
+          <label for="f-to">To (UTC)</label>
           <input
             id="f-to"
             name="to"

@@ -31,8 +31,17 @@ export const OverviewPage: FC<{ page: Page; data: OverviewData; notice?: Notice 
                 <SessionBadge session={s} now={page.now} />
               </p>
               <p class="small muted flush">
-                {s.phone ? formatPhone(s.phone) : s.status === 'connecting' ? 'waiting for a QR scan' : 'no number linked'}
-                {s.detail ? <span dir="auto"> · {s.detail}</span> : null}
+                {[
+                  s.phone ? formatPhone(s.phone) : null,
+                  s.detail ?? (s.phone ? null : s.status === 'connecting' ? 'waiting for a QR scan' : 'no number linked'),
+                ]
+                  .filter(Boolean)
+                  .map((part, i) => (
+                    <span dir="auto">
+                      {i > 0 ? ' · ' : ''}
+                      {part}
+                    </span>
+                  ))}
               </p>
             </div>
           ))}
@@ -52,7 +61,7 @@ export const OverviewPage: FC<{ page: Page; data: OverviewData; notice?: Notice 
                       {' '}— reason: <span dir="auto">{s.detail}</span>
                     </>
                   ) : null}
-                  . WhatsApp restricted this number from reaching out; messages wait in the queue.
+                  . Its messages wait in the queue until then.
                 </li>
               ))}
             </ul>
