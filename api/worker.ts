@@ -238,7 +238,7 @@ export default {
     const log = createWorkerLogger(vars.LOG_LEVEL?.trim() || 'info', { svc: 'maintenance-worker', cron: event.cron })
     const config = parseMaintenanceConfig(vars)
     const db = await openWorkerDb(workerDbTarget(env))
-    const run = runDueJobs({ db, log, config, runnerId: `worker:${event.cron}:${event.scheduledTime}` }).finally(() =>
+    const run = runDueJobs({ db, log, config, runnerId: `worker-${crypto.randomUUID()}` }).finally(() =>
       db.close().catch(() => {}),
     )
     ctx.waitUntil(run)

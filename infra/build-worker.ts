@@ -67,7 +67,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1]
   const outdir = i > 0 ? process.argv[i + 1] : undefined
   try {
     const built = await buildWorker({ outdir })
-    console.log(`worker bundle: ${relative(process.cwd(), built.script) || built.script}`)
+    const shown = relative(process.cwd(), built.script)
+    console.log(`worker bundle: ${shown.startsWith('..') ? built.script : shown}`)
     console.log(`  raw  ${kib(built.rawBytes)}`)
     console.log(`  gzip ${kib(built.gzipBytes)}`)
   } catch (err) {
