@@ -34,19 +34,31 @@ export interface DashboardOptions {
   /** The API's schemas and session gate, shared so both sides validate alike (built here if absent). */
   schemas?: Schemas
   gate?: SessionGate
+  /**
+   * `DASHBOARD_ORIGIN`: the public origin(s) of the dashboard (`https://wa.example.com`), needed only
+   * when a reverse proxy forwards neither the Host header nor X-Forwarded-Host.
+   */
+  publicOrigins?: string[]
   signIn?: SignInThrottleOptions
   clock?: () => number
 }
 
 /** Dashboard settings from the environment record (entries pass `process.env` or Workers bindings). */
-export function parseDashboardOptions(env: Record<string, string | undefined>): Pick<DashboardOptions, 'cookieSecret' | 'sessionTtlMs'> {
+export function parseDashboardOptions(
+  env: Record<string, string | undefined>,
+): Pick<DashboardOptions, 'cookieSecret' | 'sessionTtlMs' | 'publicOrigins'> {
   const secret = env.DASHBOARD_COOKIE_SECRET?.trim()
   if (secret && secret.length < 32) {
     throw new Error('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
   }
   const hours = env.DASHBOARD_SESSION_HOURS?.trim()
   if (hours && !/^\d{1,4}$/.test(hours)) throw new Error(`DASHBOARD_SESSION_HOURS must be a whole number of hours (got "${hours}")`)
+  const origins = (env.DASHBOARD_ORIGIN ?? '').split(',').map((o) => o.trim()).filter(Boolean)
+  for (const o of origins) {
+    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new Error(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
+  }
   return {
+    ...(origins.length ? { publicOrigins: origins } : {}),
     ...(secret ? { cookieSecret: secret } : {}),
     ...(hours ? { sessionTtlMs: Math.max(1, Number(hours)) * 3_600_000 } : {}),
   }
@@ -114,7 +126,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   })
 
   app.use('*', dashboardHeaders())
-  app.use('*', sameOrigin({ onRefuse: refuse }))
+  app.use('*', sameOrigin({ onRefuse: refuse, extraHosts: (options.publicOrigins ?? []).map((o) => new URL(o).host) }))
 
   // ---- public: assets and sign-in ----
   app.get('/assets/style.css', (c) =>

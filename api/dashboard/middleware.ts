@@ -42,13 +42,22 @@ function hostOf(url: string): string | null {
  * too, since a cross-site form cannot set it.
  * @example app.use('*', sameOrigin({ onRefuse: (c) => c.text('refused', 403) }))
  */
-export const sameOrigin = ({ onRefuse }: { onRefuse: (c: Parameters<MiddlewareHandler<DashboardEnv>>[0]) => Response | Promise<Response> }): MiddlewareHandler<DashboardEnv> =>
+export interface SameOriginOptions {
+  onRefuse: (c: Parameters<MiddlewareHandler<DashboardEnv>>[0]) => Response | Promise<Response>
+  /** Public hosts (`wa.example.com`) for proxies that pass neither Host nor X-Forwarded-Host. */
+  extraHosts?: readonly string[]
+}
+
+export const sameOrigin = ({ onRefuse, extraHosts = [] }: SameOriginOptions): MiddlewareHandler<DashboardEnv> =>
   async function sameOrigin(c, next) {
     if (c.req.method !== 'POST') return next()
     const origin = c.req.header('origin')
     if (origin !== undefined) {
       const from = origin === 'null' ? null : hostOf(origin)
-      const own = [hostOf(c.req.url), c.req.header('host')?.toLowerCase(), c.req.header('x-forwarded-host')?.split(',')[0]?.trim().toLowerCase()]
+      const own = [
+        hostOf(c.req.url), c.req.header('host')?.toLowerCase(), c.req.header('x-forwarded-host')?.split(',')[0]?.trim().toLowerCase(),
+        ...extraHosts.map((h) => h.toLowerCase()),
+      ]
       if (!from || !own.includes(from)) return onRefuse(c)
     } else {
       const site = c.req.header('sec-fetch-site')
@@ -104,7 +113,7 @@ export interface CsrfTokenOptions {
   auth: DashboardAuth
   /** Body limit for a path (the Send form takes an image, other forms a few fields). */
   limitFor: (path: string) => number
-  onRefuse: Parameters<typeof sameOrigin>[0]['onRefuse']
+  onRefuse: SameOriginOptions['onRefuse']
 }
 
 /**

@@ -144,5 +144,9 @@ describe('dashboard helpers', () => {
       sessionTtlMs: 7_200_000,
     })
     expect(() => parseDashboardOptions({ DASHBOARD_COOKIE_SECRET: 'short' })).toThrow(/32 characters/)
+    expect(parseDashboardOptions({ DASHBOARD_ORIGIN: 'https://wa.example.com, http://10.0.0.5:3000' })).toEqual({
+      publicOrigins: ['https://wa.example.com', 'http://10.0.0.5:3000'],
+    })
+    expect(() => parseDashboardOptions({ DASHBOARD_ORIGIN: 'wa.example.com/path' })).toThrow(/DASHBOARD_ORIGIN/)
   })
 })

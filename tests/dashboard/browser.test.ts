@@ -7,6 +7,7 @@
  */
 import { mkdirSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
+import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { same } from '../../db/sql.js'
 import { getMessage } from '../../db/queries/messages.js'
@@ -181,6 +182,28 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
     await shot(page, 'messages')
   })
 
+  it('sends an image with a caption from the form; the contact receives it compressed, the audit entry shows it', async () => {
+    const png = await sharp({ create: { width: 1600, height: 900, channels: 3, background: '#2a7a5a' } }).png().toBuffer()
+    await page.goto(`${base}/dashboard/send`)
+    await page.fill('#phone', '96170123458')
+    await page.selectOption('#session', 'support')
+    await page.fill('#message', 'صورة الطلب 📷')
+    await page.setInputFiles('#file', { name: 'order.png', mimeType: 'image/png', buffer: png })
+    await Promise.all([page.waitForURL(/sent=\d+/), page.click('text=Queue message')])
+    const id = Number(/messages\/(\d+)/.exec((await page.locator('#sent-link').getAttribute('href'))!)![1])
+    const got = await waitFor(
+      async () => ((await control('/control/messages?to=96170123458')) as Array<{ type: string; caption?: string; width?: number }>).find((m) => m.type === 'image'),
+      30_000,
+      'the image at the contact',
+    )
+    expect(got).toMatchObject({ caption: 'صورة الطلب 📷', width: 1280 })
+    await page.goto(`${base}/dashboard/messages/${id}`)
+    const thumb = page.locator('img.thumb')
+    await thumb.waitFor()
+    expect(await thumb.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth)).toBe(1600)
+    await shot(page, 'message-detail-image')
+  })
+
   it('a failed message is resent from its Resend button and then delivered', async () => {
     const recipient = '96170999463'
     await control('/control/fault', { phone: recipient, kind: 'nack463' })
@@ -223,6 +246,18 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
     expect(await page.innerText('h1')).toBe('Request refused')
     expect(await getSession(t.db, 'csrf-test')).toBeNull()
     await shot(page, 'csrf-refused')
+  })
+
+  it('deletes a session after a confirmation page (the default session offers no delete)', async () => {
+    await createSession(t.db, 'old-line')
+    await page.goto(`${base}/dashboard/sessions`)
+    expect(await page.locator('[data-session="default"] a', { hasText: 'Delete' }).count()).toBe(0)
+    await Promise.all([page.waitForURL(/old-line\/delete$/), page.locator('[data-session="old-line"] a', { hasText: 'Delete' }).click()])
+    expect(await page.innerText('h1')).toBe('Delete session “old-line”?')
+    await shot(page, 'session-delete-confirm')
+    await Promise.all([page.waitForURL(/done=deleted/), page.click('button:has-text("Delete old-line")')])
+    expect(await page.locator('[data-session="old-line"]').count()).toBe(0)
+    await waitFor(async () => (await getSession(t.db, 'old-line')) === null, 15_000, 'the runner removed old-line')
   })
 
   it('changes a contact’s consent from the Contacts page', async () => {

@@ -154,6 +154,15 @@ describeEachEngine('dashboard', (ctx) => {
     expect(await getSession(ctx.db, 'csrf-victim')).toBeNull()
   })
 
+  it('accepts a post whose Origin is a configured public origin (proxy without Host forwarding)', async () => {
+    const proxied = dashboardApp(ctx.db, { publicOrigins: ['https://wa.example.com'] })
+    const s = await signIn(proxied)
+    const res = await s.post('/dashboard/sessions', { name: 'via-proxy' }, { headers: { origin: 'https://wa.example.com' } })
+    expect(res.status).toBe(303)
+    expect(await getSession(ctx.db, 'via-proxy')).not.toBeNull()
+    expect((await b.post('/dashboard/sessions', { name: 'via-proxy2' }, { headers: { origin: 'https://wa.example.com' } })).status).toBe(403)
+  })
+
   it('sets a strict Content-Security-Policy and no-store on pages', async () => {
     const res = await b.get('/dashboard')
     expect(res.headers.get('content-security-policy')).toContain("script-src 'self'")
