@@ -12,6 +12,9 @@ import { parseRunnerConfig } from './config.js'
 import { createCrashHook, createRunner } from './runner.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
 import { printQrToTerminal } from './whatsapp/qr-terminal.js'
+import { parseMaintenanceConfig } from './maintenance/jobs.js'
+import { createMaintenanceSchedule } from './maintenance/schedule.js'
+import { createRunnerMetrics, observeRunnerSessions, startMetricsServer, type MetricsServer } from './metrics.js'
 
 const SHUTDOWN_BUDGET_MS = 9_500
 
@@ -33,13 +36,15 @@ async function main(): Promise<void> {
   if (config.crashAt && !loopback) {
     throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only with a loopback WA_WEBSOCKET_URL and WA_LOOPBACK_ROOT_KEY')
   }
-  if (config.metricsPort) log.warn({ port: config.metricsPort }, 'RUNNER_METRICS_PORT is reserved: /healthz and /metrics come in a later issue')
+  const maintenanceConfig = parseMaintenanceConfig(env)
   const runner = createRunner({
     db, config, log, whatsapp: factory, loopback,
     crashHook: createCrashHook(config.crashAt, config.crashOn),
     ...(config.printQr ? { printQr: printQrToTerminal } : {}),
   })
   let stopping = false
+  let maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined
+  let metricsServer: MetricsServer | undefined
   const shutdown = (signal: string) => {
     if (stopping) return
     stopping = true
@@ -49,8 +54,8 @@ async function main(): Promise<void> {
       process.exit(1)
     }, SHUTDOWN_BUDGET_MS)
     hard.unref()
-    runner
-      .stop()
+    Promise.all([maintenance?.stop(), metricsServer?.close()])
+      .then(() => runner.stop())
       .then(() => db.close())
       .then(() => process.exit(0))
       .catch((err) => {
@@ -62,6 +67,22 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'))
   await runner.start()
   log.info({ runner: runner.id, capacity: config.capacity }, 'runner started')
+
+  // Issue 7 hook: the maintenance schedule (croner, once per cron_runs slot across runners) and the private
+  // /healthz + /metrics port (RUNNER_METRICS_PORT). See runner/maintenance/ and runner/metrics.ts.
+  const metrics = createRunnerMetrics()
+  observeRunnerSessions(metrics, runner)
+  maintenance = createMaintenanceSchedule({
+    db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`, metrics: metrics.maintenance,
+  })
+  maintenance.start()
+  if (config.metricsPort) {
+    metricsServer = await startMetricsServer({
+      port: config.metricsPort, host: env.RUNNER_METRICS_HOST?.trim() || '127.0.0.1', metrics,
+      health: () => ({ ok: runner.id !== null && !stopping, runner: runner.id, sessions: runner.owned().length }),
+    })
+    log.info({ url: metricsServer.url }, 'metrics and health on the private port')
+  }
 }
 
 main().catch((err) => {

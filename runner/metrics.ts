@@ -306,3 +306,15 @@ export function startMetricsServer(options: MetricsServerOptions): Promise<Metri
     })
   })
 }
+
+/**
+ * Fills `wa_gateway_runner_sessions{status}` from the runner's own view at every scrape (no runner code change
+ * needed): one series per supervisor phase (online, connecting, waiting, …).
+ */
+export function observeRunnerSessions(metrics: RunnerMetrics, runner: { stats(): { sessions: ReadonlyArray<{ phase: string }> } }): void {
+  metrics.registry.onCollect(() => {
+    metrics.sessions.reset()
+    for (const status of ['online', 'connecting', 'waiting']) metrics.sessions.set({ status }, 0)
+    for (const s of runner.stats().sessions) metrics.sessions.inc({ status: s.phase })
+  })
+}
