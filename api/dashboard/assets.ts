@@ -36,6 +36,7 @@ h1 { font-size: 1.5rem; margin: .5rem 0 1rem; }
 h2 { font-size: 1.15rem; margin: 1.5rem 0 .5rem; }
 .card { background: var(--card); border: 1px solid var(--line); border-radius: .5rem; padding: 1rem; margin-bottom: 1rem; }
 .grid { display: grid; gap: 1rem; grid-template-columns: repeat(auto-fill, minmax(15rem, 1fr)); }
+.grid > .card, .sessions > .card { margin-bottom: 0; }
 .muted { color: var(--muted); }
 .flush { margin: 0; }
 ul.flush { padding-inline-start: 1.2rem; }

@@ -1,4 +1,5 @@
 import type { MessageRecord, SessionRecord } from '../../db/types.js'
+import { formatSession } from '../format.js'
 
 /** `2025-05-11 14:00:00 UTC`, the guide's `last_seen` shape with its zone spelled out; `—` for none. */
 export function formatTime(d: Date | null | undefined): string {
@@ -52,4 +53,12 @@ export function parseDay(text: string | undefined): Date | null {
   if (!text || !/^\d{4}-\d{2}-\d{2}$/.test(text)) return null
   const d = new Date(`${text}T00:00:00Z`)
   return Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== text ? null : d
+}
+
+/**
+ * The `detail` a session shows, by the API's own rule (`formatSession`): why it is offline or
+ * paused; an online, unpaused session has none (a stale reason from an ended pause is not shown).
+ */
+export function sessionDetail(s: SessionRecord, now: number): string | null {
+  return formatSession(s, new Date(now)).detail
 }

@@ -209,7 +209,16 @@ describeEachEngine('dashboard', (ctx) => {
     expect(text).toContain('The default session cannot be deleted')
     expect(html).toContain('href="/dashboard/sessions/support/delete"')
     expect(html).not.toContain('href="/dashboard/sessions/default/delete"')
+    // Detail by the API's rule: an offline session says why; an online one shows no leftover reason.
+    await createSession(ctx.db, 'gone-out')
+    await setSessionState(ctx.db, 'gone-out', { status: 'offline', detail: 'logged_out' })
+    await createSession(ctx.db, 'was-paused')
+    await setSessionState(ctx.db, 'was-paused', { status: 'online', phone: '9613333333', detail: 'restricted: old pause', pausedUntil: new Date(Date.now() - 1000) })
+    const details = await (await b.get('/dashboard/sessions')).text()
+    expect(details).toMatch(/data-session="gone-out"[\s\S]*?data-field="detail" dir="auto">logged_out</)
+    expect(details).toMatch(/data-session="was-paused"[\s\S]*?data-field="detail" dir="auto">—</)
     const live = (await (await b.get('/dashboard/sessions/live.json')).json()) as { sessions: Array<Record<string, unknown>> }
+    expect(live.sessions.find((s) => s.name === 'was-paused')).toMatchObject({ status: 'online', detail: null })
     expect(live.sessions.find((s) => s.name === 'support')).toMatchObject({ status: 'connecting', qr_code: 'data:image/png;base64,QUFB' })
     expect(live.sessions.find((s) => s.name === 'default')).toMatchObject({ status: 'online', phone: '9611234567', qr_code: null })
   })

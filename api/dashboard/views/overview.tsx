@@ -1,7 +1,7 @@
 import type { FC } from 'hono/jsx'
 import type { MessageRecord, MessageStatus, SessionRecord } from '../../../db/types.js'
 import { MESSAGE_STATES } from '../../../db/types.js'
-import { formatPhone, pausedUntil, statusLabel } from '../format.js'
+import { formatPhone, pausedUntil, sessionDetail, statusLabel } from '../format.js'
 import { Layout, type Notice, type Page } from './layout.js'
 import { SessionBadge, When } from './parts.js'
 
@@ -33,7 +33,7 @@ export const OverviewPage: FC<{ page: Page; data: OverviewData; notice?: Notice 
               <p class="small muted flush">
                 {[
                   s.phone ? formatPhone(s.phone) : null,
-                  s.detail ?? (s.phone ? null : s.status === 'connecting' ? 'waiting for a QR scan' : 'no number linked'),
+                  sessionDetail(s, page.now) ?? (s.phone ? null : s.status === 'connecting' ? 'waiting for a QR scan' : 'no number linked'),
                 ]
                   .filter(Boolean)
                   .map((part, i) => (

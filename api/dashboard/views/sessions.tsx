@@ -1,6 +1,6 @@
 import type { FC } from 'hono/jsx'
 import { DEFAULT_SESSION, type SessionRecord } from '../../../db/types.js'
-import { formatPhone, formatTime, pausedUntil, relativeTime } from '../format.js'
+import { formatPhone, formatTime, pausedUntil, relativeTime, sessionDetail } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError, sessionStatusClass, When } from './parts.js'
 
@@ -29,7 +29,7 @@ export function liveSession(s: SessionRecord, now: number): LiveSession {
     phone_display: formatPhone(s.phone),
     last_seen: s.lastSeen ? s.lastSeen.toISOString() : null,
     last_seen_display: s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, now)}` : '—',
-    detail: s.detail,
+    detail: sessionDetail(s, now),
     qr_code: s.status === 'connecting' ? s.qrCode : null,
   }
 }
@@ -80,7 +80,7 @@ const SessionCard: FC<{ page: Page; session: SessionRecord }> = ({ page, session
         <dd data-field="last_seen">{s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, page.now)}` : '—'}</dd>
         <dt>Detail</dt>
         <dd data-field="detail" dir="auto">
-          {s.detail ?? '—'}
+          {sessionDetail(s, page.now) ?? '—'}
         </dd>
         {paused ? (
           <>
