@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): App {
   const gate = deps.sessionGate ?? createSessionGate({ ttlMs: config.sessionCacheMs })
   const coalescer =
     deps.coalescer === false ? null
-    : deps.coalescer ?? createSendCoalescer({ db, delayMs: config.coalesceMs, maxBatch: config.coalesceMax, log })
+    : deps.coalescer ?? createSendCoalescer({ db, delayMs: config.coalesceMs, maxBatch: config.coalesceMax, maxInFlight: config.coalesceInFlight, log })
   const openapi = buildOpenApi(schemas, config)
   const reference = renderReference(schemas, config)
   // No route reads more than this, so a larger declared body is refused before anything is read.

@@ -40,7 +40,7 @@ interface Waiter {
   reject(err: unknown): void
 }
 
-export function createSendCoalescer({ db, delayMs = 2, maxBatch = 256, maxInFlight = 4, log }: SendCoalescerOptions): SendCoalescer {
+export function createSendCoalescer({ db, delayMs = 1, maxBatch = 256, maxInFlight = 2, log }: SendCoalescerOptions): SendCoalescer {
   if (maxBatch < 1) throw new Error('maxBatch must be at least 1')
   if (maxInFlight < 1) throw new Error('maxInFlight must be at least 1')
   if (delayMs < 0) throw new Error('delayMs must not be negative')

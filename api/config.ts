@@ -25,6 +25,8 @@ export interface ApiConfig {
   coalesceMs: number
   /** `SEND_COALESCE_MAX`: most sends in one multi-row INSERT. */
   coalesceMax: number
+  /** `SEND_COALESCE_INFLIGHT`: multi-row INSERTs running at once (fewer, larger batches commit faster). */
+  coalesceInFlight: number
   /** `SESSION_CACHE_MS`: how long this process trusts "session exists and is not being deleted". */
   sessionCacheMs: number
   /** `PORT` (Node entry only). */
@@ -87,8 +89,9 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     imageMaxBytes: 10 * MB,
     imageMaxPixels: 50_000_000,
     mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', 30, 1, 3650),
-    coalesceMs: int(env, 'SEND_COALESCE_MS', 2, 0, 100),
+    coalesceMs: int(env, 'SEND_COALESCE_MS', 1, 0, 100),
     coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),
+    coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 2, 1, 64),
     sessionCacheMs: int(env, 'SESSION_CACHE_MS', 1000, 0, 60_000),
     port: int(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST?.trim() || undefined,

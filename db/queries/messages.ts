@@ -148,7 +148,14 @@ export async function enqueueMessages(db: Queryable, inputs: readonly EnqueueInp
                       available_at, created_at, updated_at)
 VALUES ${rows.join(',\n       ')}`
   const byWaId = new Map<string, number>()
-  if (db.dialect === 'mysql') {
+  // MariaDB (10.5+; the queue needs 10.6) has INSERT … RETURNING: one round trip instead of two.
+  // MySQL 8 has not. A transaction's Queryable carries no server version and takes the long way.
+  const serverVersion = (db as Queryable & { serverVersion?: string }).serverVersion
+  if (db.dialect === 'mysql' && serverVersion && /mariadb/i.test(serverVersion)) {
+    for (const row of await db.query(`${insert}\nRETURNING id, wa_message_id`, params)) {
+      byWaId.set(String(row.wa_message_id), toId(row.id))
+    }
+  } else if (db.dialect === 'mysql') {
     await db.execute(insert, params)
     for (const row of await db.query(FIND_BY_WA_IDS.mysql, [waIds])) byWaId.set(String(row.wa_message_id), toId(row.id))
   } else {

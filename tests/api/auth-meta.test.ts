@@ -26,7 +26,7 @@ const API_ROUTES: Array<[string, string]> = [
 describeEachEngine('X-API-Key, unknown routes, OpenAPI, health', (ctx) => {
   it.each(API_ROUTES)('%s %s without the right X-API-Key answers 401 {"success":false,"error":"Unauthorized"}', async (method, path) => {
     const t = createTestApp(ctx.db)
-    for (const headers of [{}, { 'X-API-Key': 'wrong' }, { 'X-API-Key': `${TEST_API_KEY}x` }, { 'X-API-Key': '' }, { 'x-api-key': TEST_API_KEY.slice(0, -1) }]) {
+    for (const headers of <Array<Record<string, string>>>[{}, { 'X-API-Key': 'wrong' }, { 'X-API-Key': `${TEST_API_KEY}x` }, { 'X-API-Key': '' }, { 'x-api-key': TEST_API_KEY.slice(0, -1) }]) {
       const res = await t.app.request(path, { method, headers: { 'Content-Type': 'application/json', ...headers }, body: method === 'GET' ? undefined : '{}' })
       expect(res.status).toBe(401)
       const body = await res.json()
