@@ -111,12 +111,4 @@ export async function migrate(db: Db, options: { log?: (msg: string) => void } =
   })
 }
 
-/** Highest applied version, or 0 on an empty database. */
-export async function currentSchemaVersion(db: Queryable): Promise<number> {
-  try {
-    const [row] = await db.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations')
-    return Number(row?.v ?? 0)
-  } catch {
-    return 0
-  }
-}
+export { currentSchemaVersion } from './schema-version.js'

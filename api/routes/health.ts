@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { DatabaseUnavailableError } from '../../db/driver.js'
-import { currentSchemaVersion } from '../../db/migrate.js'
+import { currentSchemaVersion } from '../../db/schema-version.js'
 import { LATEST_MIGRATION } from '../../db/migrations/versions.js'
 import { getSession } from '../../db/queries/sessions.js'
 import type { AppEnv } from '../env.js'
