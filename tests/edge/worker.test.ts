@@ -128,6 +128,16 @@ for (const engine of ['mysql', 'postgres'] as const) {
       expect(health.status).toBe(200)
     })
 
+    it('serves the dashboard from the same app (sign-in page, no key needed to see it)', async () => {
+      const res = await target.fetch('/dashboard', { redirect: 'manual' })
+      expect(res.status).toBeLessThan(500)
+      expect(res.status).not.toBe(404)
+      const page = res.status >= 300 && res.status < 400 ? await target.fetch(res.headers.get('location')!.replace(/^https?:\/\/[^/]+/, '')) : res
+      expect(page.status).toBe(200)
+      expect(page.headers.get('content-type')).toContain('text/html')
+      expect(await page.text()).toMatch(/<form/i)
+    })
+
     it('runs the maintenance jobs from scheduled(), once per slot, recorded in cron_runs', async () => {
       const expired = await ownedSession(t.db, 'runner-gone')
       await expireLease(t.db, expired.name, 20_000)
