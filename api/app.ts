@@ -2,6 +2,7 @@ import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import type { Db } from '../db/driver.js'
 import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
+import { createDashboard } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { ApiError, notFound, onError } from './errors.js'
@@ -30,7 +31,7 @@ export interface AppDeps {
    * The dashboard sub-app, mounted at `/dashboard` with its own authentication (cookie); it sees
    * the same `c.var.db`, `c.var.config` and `c.var.log` as the API routes.
    */
-  dashboard?: Hono<AppEnv>
+  dashboard?: Hono<AppEnv> | false
 }
 
 export type App = Hono<AppEnv> & { readonly coalescer: SendCoalescer | null }
@@ -82,7 +83,10 @@ export function createApp(deps: AppDeps): App {
   app.route('/api', sendRoutes({ config, schemas, gate, coalescer: coalescer ?? undefined }))
   app.route('/api', messageRoutes({ schemas }))
 
-  if (deps.dashboard) app.route('/dashboard', deps.dashboard)
+  // Dashboard (issue 6): mounted by default so every entry serves it, sharing this app's schemas and
+  // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
+  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate })
+  if (dashboard) app.route('/dashboard', dashboard)
 
   app.notFound(notFound)
   app.onError(onError)
