@@ -4,22 +4,26 @@
 //   wa-gateway-api   the HTTP API (+ dashboard) on PORT (default 3000), behind nginx
 //
 // Both read the project's .env (Node's --env-file; see infra/.env.example) and run the TypeScript entries
-// directly with tsx (a runtime dependency). Logs are JSON lines (pino); pm2 adds nothing to them.
+// with tsx (a runtime dependency). pm2 starts node itself (`interpreter: 'none'`) rather than through its
+// fork wrapper, so each entry sees itself as the main module, exactly as under systemd or `npm run`.
+// Logs are JSON lines (pino); pm2 adds nothing to them.
 // Several runners on one machine: raise `instances` of wa-gateway (leases share the sessions), and leave
 // RUNNER_METRICS_PORT unset or give each its own port (they would collide).
 const path = require('node:path')
 
 const root = path.join(__dirname, '..')
-const node = ['--env-file=.env', '--import', 'tsx']
+// The node that runs pm2 (an absolute path: `pm2 startup` services run with a minimal PATH).
+const node = process.execPath
+const entry = (script) => ['--env-file=.env', '--import', 'tsx', script]
 
 module.exports = {
   apps: [
     {
       name: 'wa-gateway',
       cwd: root,
-      script: 'runner/main.ts',
-      interpreter: 'node',
-      interpreter_args: node,
+      script: node,
+      args: entry('runner/main.ts'),
+      interpreter: 'none',
       exec_mode: 'fork',
       instances: 1,
       autorestart: true,
@@ -34,9 +38,9 @@ module.exports = {
     {
       name: 'wa-gateway-api',
       cwd: root,
-      script: 'api/node.ts',
-      interpreter: 'node',
-      interpreter_args: node,
+      script: node,
+      args: entry('api/node.ts'),
+      interpreter: 'none',
       exec_mode: 'fork',
       instances: 1,
       autorestart: true,

@@ -10,9 +10,10 @@
  * By hand a job runs at once, whatever the schedules did: each acts only on rows past their deadline, so an
  * extra run is harmless. `--slot` makes it behave like a scheduled tick instead (claim the job's `cron_runs`
  * slot; skip when another process has it). Reads the same environment as the runner (`DATABASE_URL`,
- * `RETENTION_DAYS`, …). With the embedded database (PGlite), stop `npm start` first: PGlite allows one process.
+ * `RETENTION_DAYS`, …), from the environment or the project's `.env`. With the embedded database (PGlite), stop `npm start` first: PGlite allows one process.
  * Exit code 1 when a job failed.
  */
+import { existsSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { pino } from 'pino'
 import { describeDbConfig, openDb, parseDbConfig } from '../../db/index.js'
@@ -34,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
     return 2
   }
   const jobs: JobName[] = what === 'all' ? [...JOB_NAMES] : [what]
+  // Like pm2 (--env-file) and systemd (EnvironmentFile), read the project's .env; the environment wins.
+  if (existsSync('.env')) process.loadEnvFile('.env')
   const env = process.env
   const log = pino({ level: env.LOG_LEVEL?.trim() || 'info', base: { svc: 'maintenance' } })
   const config = parseMaintenanceConfig(env)

@@ -214,6 +214,21 @@ export interface JobOutcome {
   ms: number
 }
 
+/**
+ * What of an error may be logged: mysql2 errors carry the whole statement with its values inlined (`err.sql`),
+ * which may hold message text or stored bytes, so only the name, message, code and cause chain are kept.
+ */
+function safeError(err: unknown, depth = 0): Record<string, unknown> {
+  const e = err as { name?: string; message?: string; code?: unknown; errno?: unknown; cause?: unknown }
+  return {
+    type: e?.name ?? typeof err,
+    message: e?.message ?? String(err),
+    ...(e?.code !== undefined ? { code: e.code } : {}),
+    ...(e?.errno !== undefined ? { errno: e.errno } : {}),
+    ...(e?.cause !== undefined && depth < 3 ? { cause: safeError(e.cause, depth + 1) } : {}),
+  }
+}
+
 /** The `cron_runs` task name of a job (namespaced so other tasks can share the table). */
 export const taskName = (job: JobName) => `maintenance:${job}`
 
@@ -245,7 +260,7 @@ export async function runJob(ctx: JobContext, job: JobName, options: { claimSlot
     return out
   } catch (err) {
     const out = finish({ outcome: 'failed', error: (err as Error)?.message ?? String(err) })
-    log.error({ job, ms: out.ms, err }, `maintenance ${job} failed`)
+    log.error({ job, ms: out.ms, err: safeError(err) }, `maintenance ${job} failed`)
     return out
   }
 }

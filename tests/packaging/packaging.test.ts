@@ -24,8 +24,8 @@ interface Pm2App {
   name: string
   cwd: string
   script: string
+  args: string[]
   interpreter: string
-  interpreter_args: string[] | string
   kill_timeout: number
   instances: number
   exec_mode: string
@@ -127,13 +127,15 @@ describe('pm2 (infra/ecosystem.config.cjs)', () => {
   it('runs the runner as wa-gateway (for `pm2 logs wa-gateway`) and the API as wa-gateway-api', () => {
     expect(ecosystem.apps.map((a) => a.name)).toEqual(['wa-gateway', 'wa-gateway-api'])
     const [runner, api] = ecosystem.apps
-    expect(runner!.script).toBe('runner/main.ts')
-    expect(api!.script).toBe('api/node.ts')
+    expect(runner!.args.at(-1)).toBe('runner/main.ts')
+    expect(api!.args.at(-1)).toBe('api/node.ts')
     for (const app of ecosystem.apps) {
       expect(relative(ROOT, app.cwd)).toBe('')
-      expect(existsSync(join(app.cwd, app.script)), app.script).toBe(true)
-      expect(app.interpreter).toBe('node')
-      expect(app.interpreter_args).toEqual(['--env-file=.env', '--import', 'tsx'])
+      expect(existsSync(join(app.cwd, app.args.at(-1)!)), app.args.at(-1)).toBe(true)
+      // node itself, not pm2's fork wrapper: the entries must see themselves as the main module.
+      expect(app.script).toBe(process.execPath)
+      expect(app.interpreter).toBe('none')
+      expect(app.args.slice(0, -1)).toEqual(['--env-file=.env', '--import', 'tsx'])
       expect(app.exec_mode).toBe('fork')
       // Longer than the 10 s graceful shutdown of both entries.
       expect(app.kill_timeout).toBeGreaterThan(10_000)
@@ -235,14 +237,14 @@ function freePort(): Promise<number> {
 describeEachEngine(
   'the API started as pm2 starts it',
   (ctx) => {
-    it('node --env-file=<.env> --import tsx api/node.ts serves /readyz from the .env settings and exits 0 on SIGTERM', async () => {
+    it('node --env-file=<.env> --import tsx api/node.ts (pm2\'s command line) serves /readyz from the .env settings and exits 0 on SIGTERM', async () => {
       const app = ecosystem.apps.find((a) => a.name === 'wa-gateway-api')!
       const dir = mkdtempSync(join(tmpdir(), 'wa-pm2-'))
       const port = await freePort()
       const envFile = join(dir, '.env')
       writeFileSync(envFile, `API_SECRET=pm2-test-key-123456\nDATABASE_URL=${ctx.t.url}\nPORT=${port}\nHOST=127.0.0.1\nLOG_LEVEL=info\n`)
-      const args = (app.interpreter_args as string[]).map((a) => (a === '--env-file=.env' ? `--env-file=${envFile}` : a))
-      const child = spawn(app.interpreter, [...args, app.script], { cwd: app.cwd, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] })
+      const args = app.args.map((a) => (a === '--env-file=.env' ? `--env-file=${envFile}` : a))
+      const child = spawn(app.script, args, { cwd: app.cwd, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       child.stdout.on('data', (d) => (out += d))
       child.stderr.on('data', (d) => (out += d))

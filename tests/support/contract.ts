@@ -225,6 +225,27 @@ export function defineContractTests(target: () => ContractTarget): void {
     expect((await json(res)).success).toBe(false)
   })
 
+  it('POST /api/send-image stores an image just under the 10 MB limit byte for byte', async (test) => {
+    if (t().db.dialect === 'mysql') {
+      // mysql2 inlines the bytes as hex (twice their size) into one packet: the server must accept ~21 MB.
+      const [r] = await t().db.query('SELECT @@max_allowed_packet AS m')
+      const max = Number(r!.m)
+      test.skip(max < 24 * 1024 * 1024, `max_allowed_packet is ${max} bytes; a 10 MB image needs 24 MiB or more (infra/DEPLOY.md)`)
+    }
+    // An uncompressed PNG of 1700×1900 pixels: about 9.7 MB.
+    const big = new Uint8Array(
+      await sharp({ create: { width: 1700, height: 1900, channels: 3, background: { r: 128, g: 32, b: 32 } } }).png({ compressionLevel: 0 }).toBuffer(),
+    )
+    expect(big.length).toBeGreaterThan(9 * 1024 * 1024)
+    expect(big.length).toBeLessThan(10 * 1024 * 1024)
+    const res = await postForm(imageForm({ phone: '9611234567', caption: 'big' }, { bytes: big, name: 'big.png' }))
+    expect(res.status).toBe(200)
+    const row = await storedMessage((await json(res)).message_id)
+    const [media] = await t().db.query(`SELECT size, bytes FROM media WHERE id = ${p(1)}`, [row!.media_id])
+    expect(Number(media!.size)).toBe(big.length)
+    expect(Buffer.from(media!.bytes as Uint8Array).equals(Buffer.from(big))).toBe(true)
+  })
+
   it('POST /api/resend/:id puts a failed message back to pending; pending 409, unknown 404, bad id 400', async () => {
     const { message_id } = await json(await post('/api/send', { phone: '9612000001', message: 'resend me' }))
     let res = await post(`/api/resend/${message_id}`)
