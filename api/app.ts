@@ -2,7 +2,7 @@ import { Hono } from 'hono'
 import { requestId } from 'hono/request-id'
 import type { Db } from '../db/driver.js'
 import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
-import { createDashboard } from './dashboard/index.js'
+import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { ApiError, notFound, onError } from './errors.js'
@@ -32,6 +32,8 @@ export interface AppDeps {
    * the same `c.var.db`, `c.var.config` and `c.var.log` as the API routes.
    */
   dashboard?: Hono<AppEnv> | false
+  /** Settings for the default dashboard (`parseDashboardOptions(env)`: cookie secret, origins, lifetime). */
+  dashboardSettings?: ReturnType<typeof parseDashboardOptions>
 }
 
 export type App = Hono<AppEnv> & { readonly coalescer: SendCoalescer | null }
@@ -85,7 +87,7 @@ export function createApp(deps: AppDeps): App {
 
   // Dashboard (issue 6): mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
-  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate })
+  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, ...deps.dashboardSettings })
   if (dashboard) app.route('/dashboard', dashboard)
 
   app.notFound(notFound)

@@ -15,6 +15,7 @@ import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
 import { migrate } from '../db/migrate.js'
 import { createApp, type App, type AppDeps } from './app.js'
+import { parseDashboardOptions } from './dashboard/index.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
 import type { Logger } from './env.js'
 
@@ -130,7 +131,7 @@ export async function startApi(options: {
   }
   try {
     await migrate(db, { log: (msg) => log.info(msg) })
-    const app = createApp({ db, config, log, ...options.deps })
+    const app = createApp({ db, config, log, dashboardSettings: parseDashboardOptions(env), ...options.deps })
     const server = await serveApp(app, { port: config.port, host: config.host })
     const ownDb = !options.db
     return {
