@@ -80,6 +80,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   let pollTimer: NodeJS.Timeout | null = null
   let renewTimer: NodeJS.Timeout | null = null
   let pollBusy = false
+  let acquiring = 0
   let renewBusy = false
   const wakeTimers = new Map<string, NodeJS.Timeout>()
 
@@ -98,9 +99,15 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     const spare = config.capacity - supervisors.size
     if (spare <= 0 || stopping) return
     const t0 = performance.now()
-    const taken = await leases.acquireSessionLeases(db, {
-      owner, ttlSeconds: config.leaseTtlSeconds, max: Math.min(2, spare), minGapMs: config.throttleMinMs,
-    })
+    acquiring++
+    let taken: leases.SessionLease[]
+    try {
+      taken = await leases.acquireSessionLeases(db, {
+        owner, ttlSeconds: config.leaseTtlSeconds, max: Math.min(2, spare), minGapMs: config.throttleMinMs,
+      })
+    } finally {
+      acquiring--
+    }
     for (const lease of taken) {
       if (stopping) {
         await leases.releaseLease(db, { name: lease.name, owner, epoch: lease.leaseEpoch }).catch(() => {})
@@ -134,6 +141,17 @@ export function createRunner(options: CreateRunnerOptions): Runner {
       // Missing from the read-back, or another epoch: fence at once (QUEUE.md §3).
       if (epoch === undefined || epoch !== sup.leaseEpoch) void sup.lose('lease missing from the renewal')
       else sup.renewed(t0)
+    }
+    // A lease this runner still holds in the database but no longer runs (its supervisor fenced itself, e.g. when
+    // the database came back after the fence): renewing it would park the session here forever. Release it, so it
+    // is acquired again (by anyone) with a new epoch and reconciled. Not while an acquire is between its commit and
+    // the supervisor's creation.
+    if (acquiring === 0) {
+      for (const [name, epoch] of held) {
+        if (supervisors.has(name)) continue
+        log.warn({ session: name, epoch }, 'releasing a lease held without a running session')
+        await leases.releaseLease(db, { name, owner, epoch })
+      }
     }
   }
 

@@ -94,6 +94,8 @@ export class SessionSupervisor {
   async start(): Promise<void> {
     this.armFenceTimer()
     this.client = await this.d.factory.create(this.session, this.log)
+    // Fenced while the client was being created (e.g. the acquire itself was slow): start nothing.
+    if (this.phase === 'gone' || this.phase === 'stopping') return
     this.loop = new SendLoop({
       db: this.d.db,
       claimDb: this.d.claimDb,

@@ -59,15 +59,29 @@ export async function startRunner(db: Db, factory: WhatsAppClientFactory, config
   return runner
 }
 
-/** Waits for a QR on `session`, scans it with the loopback (as `phone`), and waits until the session is online. */
-export async function pairSession(db: Db, server: LoopbackServer, session: string, phone?: string): Promise<string> {
-  const s = await waitFor(async () => {
-    const row = await getSession(db, session)
-    return row?.qr && row.qrCode ? row : null
-  }, 20_000, `a QR for ${session}`)
-  const { phone: assigned } = await server.scan(s.qr!, phone)
-  await waitFor(async () => (await getSession(db, session))?.status === 'online', 30_000, `${session} online`)
-  return assigned
+/**
+ * Waits for a QR on `session`, scans it with the loopback (as `phone`), and waits until the session is online.
+ * On a loaded machine a scan can miss its QR (rotated, or the client answered late): then it scans the next one.
+ */
+export async function pairSession(db: Db, server: LoopbackServer, session: string, phone?: string, timeoutMs = 60_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  let lastQr: string | null = null
+  for (let attempt = 1; ; attempt++) {
+    const s = await waitFor(async () => {
+      const row = await getSession(db, session)
+      if (row?.status === 'online' && lastQr) return row
+      return row?.qr && row.qrCode && row.qr !== lastQr ? row : null
+    }, Math.max(1000, deadline - Date.now()), `a QR for ${session}`)
+    if (s.status === 'online') return s.phone!
+    lastQr = s.qr
+    try {
+      const { phone: assigned } = await server.scan(s.qr!, phone)
+      await waitFor(async () => (await getSession(db, session))?.status === 'online', Math.max(1000, deadline - Date.now()), `${session} online`)
+      return assigned
+    } catch (err) {
+      if (attempt >= 3 || Date.now() > deadline) throw err
+    }
+  }
 }
 
 export { startLoopbackServer }
