@@ -14,7 +14,7 @@ import { createWhatsAppFactory } from './whatsapp/client.js'
 import { printQrToTerminal } from './whatsapp/qr-terminal.js'
 import { parseMaintenanceConfig } from './maintenance/jobs.js'
 import { createMaintenanceSchedule } from './maintenance/schedule.js'
-import { createRunnerMetrics, observeRunnerSessions, startMetricsServer, type MetricsServer } from './metrics.js'
+import { createRunnerMetrics, instrumentWhatsApp, observeRunnerSessions, startMetricsServer, type MetricsServer } from './metrics.js'
 
 const SHUTDOWN_BUDGET_MS = 9_500
 
@@ -37,8 +37,9 @@ async function main(): Promise<void> {
     throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only with a loopback WA_WEBSOCKET_URL and WA_LOOPBACK_ROOT_KEY')
   }
   const maintenanceConfig = parseMaintenanceConfig(env)
+  const metrics = createRunnerMetrics()
   const runner = createRunner({
-    db, config, log, whatsapp: factory, loopback,
+    db, config, log, whatsapp: instrumentWhatsApp(factory, metrics), loopback,
     crashHook: createCrashHook(config.crashAt, config.crashOn),
     ...(config.printQr ? { printQr: printQrToTerminal } : {}),
   })
@@ -70,7 +71,6 @@ async function main(): Promise<void> {
 
   // Issue 7 hook: the maintenance schedule (croner, once per cron_runs slot across runners) and the private
   // /healthz + /metrics port (RUNNER_METRICS_PORT). See runner/maintenance/ and runner/metrics.ts.
-  const metrics = createRunnerMetrics()
   observeRunnerSessions(metrics, runner)
   maintenance = createMaintenanceSchedule({
     db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`, metrics: metrics.maintenance,

@@ -8,16 +8,21 @@
  *   metrics.sessions.set({ status: 'online' }, n)   session counts by status (or `metrics.registry.onCollect(fn)`
  *                                                     to set them from the supervisors at scrape time)
  *   metrics.reconnects.inc({ reason })              every reconnect attempt (`reason` from our disconnect type)
- *   metrics.sends.inc({ outcome })                  `sent` | `retry` | `failed` | `opted_out`
+ *   metrics.sends.inc({ outcome })                  `acked` | `error_ack` | `failed`
  *   metrics.sendLatency.observe(seconds)            WhatsApp send call until the server ack
  *   metrics.claimLatency.observe(seconds)           one `claimNextMessage` transaction
  *   metrics.restricted463.inc()                     a 463 negative ack (session paused)
  *   maintenance schedule: pass `metrics.maintenance` as `JobContext.metrics` (stuck messages, job runs)
  * Every method is synchronous and cheap; none throws.
+ *
+ * Until the runner feeds them itself, `instrumentWhatsApp(factory, metrics)` (wired in runner/main.ts) fills
+ * reconnects, sends, send latency and the 463 count from the WhatsApp seam; `observeRunnerSessions` fills the
+ * sessions gauge at scrape time. Only `claimLatency` needs a call inside the claim loop.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { JobName, MaintenanceMetrics } from './maintenance/jobs.js'
+import type { WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './whatsapp/client.js'
 
 type Labels = Record<string, string>
 
@@ -187,7 +192,7 @@ export interface RunnerMetrics {
   sessions: Gauge
   /** `wa_gateway_runner_reconnects_total{reason}`. */
   reconnects: Counter
-  /** `wa_gateway_runner_sends_total{outcome}`: sent | retry | failed | opted_out. */
+  /** `wa_gateway_runner_sends_total{outcome}`: acked | error_ack | failed (see `instrumentWhatsApp`). */
   sends: Counter
   /** `wa_gateway_runner_send_latency_seconds`: send call until the server ack. */
   sendLatency: Histogram
@@ -210,7 +215,7 @@ export function createRunnerMetrics(): RunnerMetrics {
   const registry = new Registry()
   const sessions = registry.gauge('wa_gateway_runner_sessions', 'Sessions held by this runner, by status.')
   const reconnects = registry.counter('wa_gateway_runner_reconnects_total', 'WhatsApp reconnect attempts, by reason.')
-  const sends = registry.counter('wa_gateway_runner_sends_total', 'Send attempts by outcome (sent, retry, failed, opted_out).')
+  const sends = registry.counter('wa_gateway_runner_sends_total', 'WhatsApp sends by outcome: acked (server ack), error_ack (negative ack), failed (the send call threw).')
   const sendLatency = registry.histogram('wa_gateway_runner_send_latency_seconds', 'WhatsApp send call until the server ack.')
   const claimLatency = registry.histogram('wa_gateway_runner_claim_latency_seconds', 'Duration of one claim transaction.')
   const restricted463 = registry.counter('wa_gateway_runner_restricted_463_total', 'Error 463 (account restricted) negative acks.')
@@ -317,4 +322,82 @@ export function observeRunnerSessions(metrics: RunnerMetrics, runner: { stats():
     for (const status of ['online', 'connecting', 'waiting']) metrics.sessions.set({ status }, 0)
     for (const s of runner.stats().sessions) metrics.sessions.inc({ status: s.phase })
   })
+}
+
+/** Bound on sends awaiting their server ack (latency bookkeeping only; the oldest are dropped past it). */
+const MAX_PENDING_ACKS = 10_000
+
+/**
+ * Wraps the WhatsApp client factory so every client reports to `metrics`, without touching the runner:
+ * - `connect()` after a session's first: `wa_gateway_runner_reconnects_total{reason}` (the previous close's kind);
+ * - `send()` until its server ack: `wa_gateway_runner_send_latency_seconds`;
+ * - `wa_gateway_runner_sends_total{outcome}`: `acked` (server ack), `error_ack` (negative ack), `failed` (the send
+ *   call threw: nothing or not all of it left);
+ * - negative ack 463: `wa_gateway_runner_restricted_463_total`.
+ * @example const runner = createRunner({ …, whatsapp: instrumentWhatsApp(factory, metrics) })
+ */
+export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: RunnerMetrics): WhatsAppClientFactory {
+  return {
+    async create(session, log) {
+      const client = await factory.create(session, log)
+      const started = new Map<string, () => number>()
+      let connects = 0
+      let lastClose = 'none'
+      // Explicit delegation (not a prototype trick): the client may keep private fields, and a member added to
+      // the interface must be forwarded here too, which the type checker enforces.
+      const wrapped: WhatsAppClient = {
+        get session() {
+          return client.session
+        },
+        get paired() {
+          return client.paired
+        },
+        get phone() {
+          return client.phone
+        },
+        connect(handlers: WhatsAppHandlers) {
+          if (connects++ > 0) metrics.reconnects.inc({ reason: lastClose })
+          return client.connect({
+            ...handlers,
+            onClose(reason) {
+              lastClose = reason.kind
+              handlers.onClose(reason)
+            },
+            onServerAck(id) {
+              const stop = started.get(id)
+              if (stop) {
+                started.delete(id)
+                stop()
+                metrics.sends.inc({ outcome: 'acked' })
+              }
+              handlers.onServerAck(id)
+            },
+            onErrorAck(ack) {
+              if (started.delete(ack.id)) metrics.sends.inc({ outcome: 'error_ack' })
+              if (ack.code === '463') metrics.restricted463.inc()
+              handlers.onErrorAck(ack)
+            },
+          })
+        },
+        async send(to, messageId, content) {
+          if (started.size >= MAX_PENDING_ACKS) started.delete(started.keys().next().value!)
+          started.set(messageId, metrics.sendLatency.startTimer())
+          try {
+            await client.send(to, messageId, content)
+          } catch (err) {
+            started.delete(messageId)
+            metrics.sends.inc({ outcome: 'failed' })
+            throw err
+          }
+        },
+        isOnWhatsApp: (phone) => client.isOnWhatsApp(phone),
+        phoneForLid: (lid) => client.phoneForLid(lid),
+        newMessageId: () => client.newMessageId(),
+        logout: () => client.logout(),
+        wipe: () => client.wipe(),
+        close: () => client.close(),
+      }
+      return wrapped
+    },
+  }
 }

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { Registry, createRunnerMetrics, startMetricsServer, type MetricsServer } from '../../runner/metrics.js'
+import { Registry, createRunnerMetrics, instrumentWhatsApp, startMetricsServer, type MetricsServer } from '../../runner/metrics.js'
+import type { WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from '../../runner/whatsapp/client.js'
 
 describe('runner metrics registry', () => {
   it('renders counters, gauges and histograms in Prometheus text format', () => {
@@ -48,7 +49,7 @@ describe('runner metrics registry', () => {
     const m = createRunnerMetrics()
     m.sessions.set({ status: 'online' }, 2)
     m.reconnects.inc({ reason: 'connection_lost' })
-    m.sends.inc({ outcome: 'sent' })
+    m.sends.inc({ outcome: 'acked' })
     m.sendLatency.observe(0.3)
     m.claimLatency.startTimer()()
     m.restricted463.inc()
@@ -58,7 +59,7 @@ describe('runner metrics registry', () => {
     for (const line of [
       'wa_gateway_runner_sessions{status="online"} 2',
       'wa_gateway_runner_reconnects_total{reason="connection_lost"} 1',
-      'wa_gateway_runner_sends_total{outcome="sent"} 1',
+      'wa_gateway_runner_sends_total{outcome="acked"} 1',
       'wa_gateway_runner_send_latency_seconds_count 1',
       'wa_gateway_runner_claim_latency_seconds_count 1',
       'wa_gateway_runner_restricted_463_total 1',
@@ -69,6 +70,47 @@ describe('runner metrics registry', () => {
       expect(text).toContain(line)
     }
     expect(text).toMatch(/^process_resident_memory_bytes \d+$/m)
+  })
+})
+
+describe('WhatsApp seam instrumentation', () => {
+  it('counts reconnects by the previous close, sends by outcome with ack latency, and 463 negative acks', async () => {
+    let handlers!: WhatsAppHandlers
+    let failNext = false
+    const fake = {
+      session: 's1', paired: true, phone: '961',
+      async connect(h: WhatsAppHandlers) { handlers = h },
+      async send() { if (failNext) throw new Error('not connected') },
+      isOnWhatsApp: async () => true, phoneForLid: async () => null, newMessageId: () => 'id',
+      logout: async () => {}, wipe: async () => {}, close: async () => {},
+    } satisfies WhatsAppClient
+    const factory: WhatsAppClientFactory = { create: async () => fake }
+    const m = createRunnerMetrics()
+    const client = await instrumentWhatsApp(factory, m).create('s1', {} as never)
+    expect([client.session, client.paired, client.phone]).toEqual(['s1', true, '961'])
+    const seen: string[] = []
+    const h = {
+      onQr() {}, onOpen() {}, onReady() {}, onReceipt() {}, onInbound: async () => {}, onLidMapping() {}, onStorageError() {},
+      onClose: (r: { kind: string }) => seen.push(`close:${r.kind}`),
+      onServerAck: (id: string) => seen.push(`ack:${id}`),
+      onErrorAck: (a: { id: string; code: string }) => seen.push(`nack:${a.id}:${a.code}`),
+    } as unknown as WhatsAppHandlers
+    await client.connect(h)
+    await client.send('961@s.whatsapp.net', 'A', { kind: 'text', text: 'hi' })
+    handlers.onServerAck('A')
+    await client.send('961@s.whatsapp.net', 'B', { kind: 'text', text: 'hi' })
+    handlers.onErrorAck({ id: 'B', code: '463', reason: null })
+    failNext = true
+    await expect(client.send('961@s.whatsapp.net', 'C', { kind: 'text', text: 'hi' })).rejects.toThrow('not connected')
+    handlers.onClose({ kind: 'transient', code: 408, message: 'x' })
+    await client.connect(h)
+    expect(seen).toEqual(['ack:A', 'nack:B:463', 'close:transient'])
+    expect(m.sends.get({ outcome: 'acked' })).toBe(1)
+    expect(m.sends.get({ outcome: 'error_ack' })).toBe(1)
+    expect(m.sends.get({ outcome: 'failed' })).toBe(1)
+    expect(m.sendLatency.count()).toBe(1)
+    expect(m.restricted463.get()).toBe(1)
+    expect(m.reconnects.get({ reason: 'transient' })).toBe(1)
   })
 })
 
