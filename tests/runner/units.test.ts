@@ -58,18 +58,18 @@ describe('auth value encryption (AES-256-GCM bound to its row)', () => {
   const key = new Uint8Array(32).fill(7)
   it('round-trips and never stores plaintext', () => {
     const c = createAuthCipher(key)
-    const sealed = c.encrypt(Buffer.from('{"noiseKey":1}'), 'default\0creds\0creds')
+    const sealed = c.encrypt(Buffer.from('{"noiseKey":1}'), 'default\x00creds\x00creds')
     expect(Buffer.from(sealed).toString('latin1')).not.toContain('noiseKey')
-    expect(Buffer.from(c.decrypt(sealed, 'default\0creds\0creds')!).toString()).toBe('{"noiseKey":1}')
+    expect(Buffer.from(c.decrypt(sealed, 'default\x00creds\x00creds')!).toString()).toBe('{"noiseKey":1}')
   })
   it('refuses another row, another key, or a flipped bit', () => {
     const c = createAuthCipher(key)
-    const sealed = c.encrypt(Buffer.from('x'), 'a\0session\0123.0')
-    expect(c.decrypt(sealed, 'b\0session\0123.0')).toBeNull()
-    expect(createAuthCipher(new Uint8Array(32).fill(8)).decrypt(sealed, 'a\0session\0123.0')).toBeNull()
+    const sealed = c.encrypt(Buffer.from('x'), 'a\x00session\x00123.0')
+    expect(c.decrypt(sealed, 'b\x00session\x00123.0')).toBeNull()
+    expect(createAuthCipher(new Uint8Array(32).fill(8)).decrypt(sealed, 'a\x00session\x00123.0')).toBeNull()
     const flipped = Buffer.from(sealed)
     flipped[20]! ^= 1
-    expect(c.decrypt(flipped, 'a\0session\0123.0')).toBeNull()
+    expect(c.decrypt(flipped, 'a\x00session\x00123.0')).toBeNull()
   })
 })
 
