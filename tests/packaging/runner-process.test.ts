@@ -14,6 +14,13 @@ import { waitFor } from '../support/queue-fixtures.js'
 const ROOT = join(import.meta.dirname, '..', '..')
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs')
 
+/** Trust authentication ignores the password; it is there to prove it never reaches the logs. */
+function withPassword(url: string): string {
+  const u = new URL(url)
+  u.password = 'db-password-not-for-logs'
+  return u.toString()
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer()
@@ -28,12 +35,12 @@ function freePort(): Promise<number> {
 describeEachEngine(
   'runner process',
   (ctx) => {
-    it('serves /healthz and /metrics on RUNNER_METRICS_PORT, runs maintenance, logs JSON, stops on SIGTERM', async () => {
+    it('serves /healthz and /metrics on RUNNER_METRICS_PORT, runs maintenance, logs JSON without secrets, stops on SIGTERM', async () => {
       const port = await freePort()
       const authKey = randomBytes(32).toString('hex')
       const child = spawn(process.execPath, [TSX, join(ROOT, 'runner/main.ts')], {
         cwd: ROOT,
-        env: { ...process.env, DATABASE_URL: ctx.t.url!, AUTH_STATE_KEY: authKey, RUNNER_METRICS_PORT: String(port), LOG_LEVEL: 'info', PRINT_QR: '0' },
+        env: { ...process.env, DATABASE_URL: withPassword(ctx.t.url!), AUTH_STATE_KEY: authKey, RUNNER_METRICS_PORT: String(port), LOG_LEVEL: 'debug', PRINT_QR: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],
       })
       let out = ''
@@ -51,6 +58,7 @@ describeEachEngine(
         expect(text).toMatch(/^wa_gateway_maintenance_runs_total\{job="sweep",outcome="ran"\} 1$/m)
         for (const line of out.split('\n').filter((l) => l.trim())) expect(() => JSON.parse(line), line).not.toThrow()
         expect(out).not.toContain(authKey)
+        expect(out).not.toContain('db-password-not-for-logs')
       } finally {
         child.kill('SIGTERM')
       }
@@ -58,5 +66,5 @@ describeEachEngine(
       expect(out).toMatch(/"msg":"runner stopped"/)
     }, 60_000)
   },
-  { engines: ['mysql'] },
+  { engines: ['postgres'] },
 )
