@@ -1,0 +1,35 @@
+import { pino, type Logger } from 'pino'
+import type { Db } from '../db/driver.js'
+import { resolveAuthStateKey } from './auth-key.js'
+import { parseRunnerConfig } from './config.js'
+import { createRunner, type Runner } from './runner.js'
+import { createWhatsAppFactory } from './whatsapp/client.js'
+import { printQrToTerminal } from './whatsapp/qr-terminal.js'
+
+/**
+ * The runner inside another process (`npm start`: API + runner + dashboard on one embedded database). PGlite has
+ * a single connection and locks its data directory, so the runner must share the API's `db` rather than open its
+ * own. The environment record is handed in by the entry (`start.ts`); nothing here reads `process.env`.
+ * @example services: [({ db, env }) => startEmbeddedRunner({ db, env })]
+ */
+export async function startEmbeddedRunner(options: {
+  db: Db
+  env: Record<string, string | undefined>
+  log?: Logger
+  stdoutIsTty?: boolean
+}): Promise<{ runner: Runner; stop(): Promise<void> }> {
+  const { db, env } = options
+  const log = options.log ?? pino({ level: env.LOG_LEVEL?.trim() || 'info' }).child({ component: 'runner' })
+  const config = parseRunnerConfig(env, { stdoutIsTty: options.stdoutIsTty ?? false })
+  if (config.crashAt) throw new Error('QUEUE_CRASH_AT is a test hook for runner processes, not for npm start')
+  const dataDir = env.DATA_DIR?.trim() || './data'
+  const { key, source } = resolveAuthStateKey({ authStateKey: env.AUTH_STATE_KEY, engine: db.engine, dataDir })
+  log.info({ authKey: source === 'generated' ? `generated in ${dataDir}` : source }, 'auth state key ready')
+  const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env })
+  const runner = createRunner({
+    db, config, log, whatsapp: factory, loopback,
+    ...(config.printQr ? { printQr: printQrToTerminal } : {}),
+  })
+  await runner.start()
+  return { runner, stop: () => runner.stop() }
+}

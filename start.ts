@@ -1,0 +1,24 @@
+/**
+ * `npm start`: API + dashboard + runner in one process on the embedded database (ARCHITECTURE.md). The API side
+ * (api/embedded.ts) opens the database and serves HTTP; the runner joins as a service on the same `db`, because
+ * PGlite allows one process. api/ and runner/ never import each other, so this top-level file composes them.
+ */
+import { startEmbedded } from './api/embedded.js'
+import { ApiConfigError } from './api/config.js'
+import { createLogger, onShutdown } from './api/node.js'
+import { startEmbeddedRunner } from './runner/embedded.js'
+
+try {
+  const log = createLogger()
+  const gateway = await startEmbedded({
+    log,
+    services: [({ db, env }) => startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
+  })
+  onShutdown(() => gateway.stop(), log)
+} catch (err) {
+  if (err instanceof ApiConfigError || (err as Error).name === 'AuthKeyError' || (err as Error).name === 'RunnerConfigError') {
+    console.error(`wa-gateway: ${(err as Error).message}`)
+    process.exit(1)
+  }
+  throw err
+}
