@@ -3,6 +3,8 @@ import type { Db } from '../db/driver.js'
 import { resolveAuthStateKey } from './auth-key.js'
 import { parseRunnerConfig } from './config.js'
 import { createRunner, type Runner } from './runner.js'
+import { parseMaintenanceConfig } from './maintenance/jobs.js'
+import { createMaintenanceSchedule } from './maintenance/schedule.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
 import { printQrToTerminal } from './whatsapp/qr-terminal.js'
 
@@ -21,6 +23,7 @@ export async function startEmbeddedRunner(options: {
   const { db, env } = options
   const log = options.log ?? pino({ level: env.LOG_LEVEL?.trim() || 'info' }).child({ component: 'runner' })
   const config = parseRunnerConfig(env, { stdoutIsTty: options.stdoutIsTty ?? false })
+  const maintenanceConfig = parseMaintenanceConfig(env)
   if (config.crashAt) throw new Error('QUEUE_CRASH_AT is a test hook for runner processes, not for npm start')
   const dataDir = env.DATA_DIR?.trim() || './data'
   const { key, source } = resolveAuthStateKey({ authStateKey: env.AUTH_STATE_KEY, engine: db.engine, dataDir })
@@ -31,5 +34,16 @@ export async function startEmbeddedRunner(options: {
     ...(config.printQr ? { printQr: printQrToTerminal } : {}),
   })
   await runner.start()
-  return { runner, stop: () => runner.stop() }
+  // Issue 7 hook: the maintenance schedule runs in the embedded process too (see runner/maintenance/).
+  const maintenance = createMaintenanceSchedule({
+    db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`,
+  })
+  maintenance.start()
+  return {
+    runner,
+    stop: async () => {
+      await maintenance.stop()
+      await runner.stop()
+    },
+  }
 }
