@@ -16,7 +16,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Db, Dialect, Engine, Queryable, TransactionOptions } from '../db/driver.js'
 import { createApp, type App } from './app.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
-import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
+import { parseDashboardOptions } from './dashboard/index.js'
 import type { Logger } from './env.js'
 import { runDueJobs, parseMaintenanceConfig } from '../runner/maintenance/jobs.js'
 
@@ -206,8 +206,9 @@ function setup(env: WorkerEnv): Isolate {
   const target = workerDbTarget(env)
   const store = new AsyncLocalStorage<RequestDb>()
   // No group commit: each request has its own connection, so there is nothing to share.
-  const dashboard = createDashboard({ config, ...parseDashboardOptions(vars) })
-  const app = createApp({ db: requestScopedDb(store, target.engine), config, log, coalescer: false, dashboard })
+  const app = createApp({
+    db: requestScopedDb(store, target.engine), config, log, coalescer: false, dashboardSettings: parseDashboardOptions(vars),
+  })
   isolate = { app, config, target, store, log }
   return isolate
 }
