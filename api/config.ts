@@ -88,7 +88,8 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     batchMaxItems: 1000,
     imageMaxBytes: 10 * MB,
     imageMaxPixels: 50_000_000,
-    mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', 30, 1, 3650),
+    // Same default as the pruner's (runner/maintenance/jobs.ts): the media retention follows RETENTION_DAYS.
+    mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', int(env, 'RETENTION_DAYS', 30, 1, 3650), 1, 3650),
     coalesceMs: int(env, 'SEND_COALESCE_MS', 1, 0, 100),
     coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),
     coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 2, 1, 64),

@@ -23,7 +23,16 @@ const UNAVAILABLE_CODES = new Set([
   'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_SERVER_SHUTDOWN', 'ER_CON_COUNT_ERROR', 'POOL_CLOSED', 'ER_CONNECTION_KILLED',
 ])
 
-function translate(err: unknown): unknown {
+/**
+ * mysql2 attaches the statement with every value inlined (`err.sql`): message bodies, phone numbers,
+ * a 10 MB image as hex. Errors get logged, so only the parameterised text is kept.
+ */
+function scrub(err: unknown, template: string | undefined): void {
+  if (err && typeof err === 'object' && 'sql' in err) (err as { sql?: string }).sql = template
+}
+
+function translate(err: unknown, template?: string): unknown {
+  scrub(err, template)
   const e = err as { errno?: number; code?: string; message?: string; fatal?: boolean }
   if (e?.errno === 1062) {
     const m = /for key '([^']+)'/.exec(e.message ?? '')
@@ -35,25 +44,36 @@ function translate(err: unknown): unknown {
   return err
 }
 
-function wrap(conn: { query: Pool['query'] }, engine: 'mysql'): Queryable {
+// Client-side escaping inlines binary values as hex, so a 10 MB image becomes a 20 MB statement,
+// past MariaDB's default 16 MiB max_allowed_packet. Statements carrying a large binary value go through
+// the binary protocol (a prepared statement) instead, which sends the bytes as they are. Everything else
+// keeps `query` (QUEUE.md §4.3: it expands IN (?) arrays and accepts numbers for LIMIT ?).
+const LARGE_BINARY_BYTES = 256 * 1024
+
+function run(conn: Pick<Pool, 'query' | 'execute'>, sql: string, params: readonly unknown[]) {
+  const binary = params.some((p) => p instanceof Uint8Array && p.byteLength > LARGE_BINARY_BYTES)
+  return binary ? conn.execute(sql, params as never[]) : conn.query(sql, params as unknown[])
+}
+
+function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql'): Queryable {
   return {
     dialect: 'mysql',
     engine,
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       try {
-        const [rows] = await conn.query(sql, params as unknown[])
+        const [rows] = await run(conn, sql, params)
         return rows as T[]
       } catch (err) {
-        throw translate(err)
+        throw translate(err, sql)
       }
     },
     async execute(sql: string, params: readonly unknown[] = []): Promise<ExecResult> {
       try {
-        const [res] = await conn.query(sql, params as unknown[])
+        const [res] = await run(conn, sql, params)
         const header = res as ResultSetHeader
         return { affectedRows: header.affectedRows ?? 0, insertId: header.insertId || undefined }
       } catch (err) {
-        throw translate(err)
+        throw translate(err, sql)
       }
     },
   }

@@ -19,7 +19,18 @@ const UNAVAILABLE = new Set([
   '08006', '08001', '08004', '53300',
 ])
 
+/** postgres and PGlite attach the bound values to their errors; errors get logged, values must not. */
+function scrub(err: unknown): void {
+  if (!err || typeof err !== 'object') return
+  for (const key of ['parameters', 'args', 'params']) {
+    const d = Object.getOwnPropertyDescriptor(err, key)
+    // postgres defines these non-enumerable and read-only: loggers never see them. Clear the rest.
+    if (d?.enumerable && (d.writable || d.configurable)) delete (err as Record<string, unknown>)[key]
+  }
+}
+
 export function translatePgError(err: unknown): unknown {
+  scrub(err)
   const e = err as { code?: string; constraint_name?: string; constraint?: string; message?: string }
   if (e?.code === '23505') return new UniqueViolationError(e.constraint_name ?? e.constraint, { cause: err })
   if (e?.code && UNAVAILABLE.has(e.code)) {

@@ -1,3 +1,4 @@
+import { stdSerializers } from 'pino'
 import { expect, it } from 'vitest'
 import * as contacts from '../../db/queries/contacts.js'
 import * as media from '../../db/queries/media.js'
@@ -139,5 +140,24 @@ describeEachEngine('contact and media queries', (ctx) => {
     expect(await media.findReusableMedia(ctx.db, 'ab'.repeat(32), 3600)).toBe(id)
     expect(await media.findReusableMedia(ctx.db, 'cd'.repeat(32), 3600)).toBeNull()
     expect(await media.getMedia(ctx.db, id + 1000)).toBeNull()
+  })
+
+  it('stores a 10 MB original intact (binary protocol on MySQL, under the default 16 MiB packet limit)', async () => {
+    const bytes = new Uint8Array(10 * 1024 * 1024).map((_, i) => (i * 7 + 3) % 256)
+    const id = await media.insertMedia(ctx.db, { bytes, mime: 'image/jpeg', width: 4000, height: 3000, sha256: 'ef'.repeat(32) })
+    const m = await media.getMedia(ctx.db, id)
+    expect(m!.size).toBe(bytes.byteLength)
+    expect(Buffer.from(m!.bytes).equals(Buffer.from(bytes))).toBe(true)
+  })
+
+  it('keeps bound values out of driver errors, which end up in logs', async () => {
+    const secret = 'do-not-log-this-body'
+    const err = await ctx.db
+      .execute(ctx.db.dialect === 'mysql' ? 'INSERT INTO no_such_table (x) VALUES (?)' : 'INSERT INTO no_such_table (x) VALUES ($1)', [secret])
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(Error)
+    // Exactly what a pino logger writes for { err }.
+    const seen = JSON.stringify(stdSerializers.err(err as Error))
+    expect(seen).not.toContain(secret)
   })
 })
