@@ -4,7 +4,7 @@
  *
  * Every task is level-triggered ("everything older than X"), so a slot lost to a crash is caught up by the next.
  */
-import type { Queryable, Row } from '../driver.js'
+import type { Db, Queryable, Row } from '../driver.js'
 import { UniqueViolationError, toDate, toId } from '../driver.js'
 import { each } from '../sql.js'
 import type { MessageRecord } from '../types.js'
@@ -176,18 +176,20 @@ async function inBatches(
  * Deletes `sent` rows older than `retentionDays`, in batches (defaults 1,000 rows, 200 ms apart, at most 50 per run).
  * `failed` and `opted_out` rows are kept for a resend. Returns how many rows were deleted.
  */
-export async function pruneSentMessages(db: Queryable, params: PruneParams): Promise<number> {
+export async function pruneSentMessages(db: Db, params: PruneParams): Promise<number> {
   const days = positiveInt('retentionDays', params.retentionDays)
-  return inBatches(params, { batchSize: 1000 }, async (size) => {
-    if (db.dialect === 'postgres') {
-      const res = await db.execute(DELETE_PRUNABLE_MESSAGES_PG, [days, size])
+  // Each batch is a transaction so that a deadlock with a receipt or negative ack is retried, not thrown: a MySQL
+  // DELETE takes no index hint, and MariaDB may walk idx_messages_status_id for `id IN (…) AND status = 'sent'`.
+  return inBatches(params, { batchSize: 1000 }, (size) => db.transaction(async (tx) => {
+    if (tx.dialect === 'postgres') {
+      const res = await tx.execute(DELETE_PRUNABLE_MESSAGES_PG, [days, size])
       return { done: res.affectedRows, seen: res.affectedRows }
     }
-    const ids = (await db.query(SELECT_PRUNABLE_MESSAGES_MYSQL, [days, size])).map((r) => toId(r.id))
+    const ids = (await tx.query(SELECT_PRUNABLE_MESSAGES_MYSQL, [days, size])).map((r) => toId(r.id))
     if (ids.length === 0) return { done: 0, seen: 0 }
-    const res = await db.execute(DELETE_MESSAGES_MYSQL, [ids])
+    const res = await tx.execute(DELETE_MESSAGES_MYSQL, [ids])
     return { done: res.affectedRows, seen: ids.length }
-  })
+  }))
 }
 
 const SELECT_UNREFERENCED_MEDIA_MYSQL = `SELECT md.id

@@ -5,10 +5,12 @@
  * to `sessions` carries `owner = ? AND lease_epoch = ?` in its WHERE clause, so a runner that lost its lease
  * (expired, taken over, swept) changes nothing: the call returns `false` and the runner fences itself.
  * Times are the database's (`NOW(6)` / `now()`); durations cross the boundary as seconds or milliseconds.
+ * On MySQL/MariaDB, writes keyed by primary key carry `FORCE INDEX (PRIMARY)` (see `mysql-hints.ts`: lock order).
  */
 import type { Db, Queryable, Row } from '../driver.js'
 import { toDate } from '../driver.js'
 import { each, same } from '../sql.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
 import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
 
 /** A session this runner holds, with the fencing token to put on every write. */
@@ -106,7 +108,7 @@ const SELECT_ACQUIRABLE = same(`SELECT name
 // Postgres updates and returns in one statement. Both re-check `lease_until < now` in WHERE (never trust the select
 // alone), and both push next_send_at so the new owner's first send keeps the gap from the old owner's last one
 // (QUEUE.md §6.2, invariant 4).
-const TAKE_LEASES = each(
+const TAKE_LEASES = forceIndexOnMysql(each(
   `UPDATE sessions
    SET owner = ?,
        lease_epoch = lease_epoch + 1,
@@ -126,7 +128,7 @@ const TAKE_LEASES = each(
  WHERE name = ANY($1)
    AND lease_until < now()
 RETURNING name, lease_epoch`,
-)
+), 'sessions')
 
 // MySQL only: the read-back after TAKE_LEASES (no RETURNING).
 const READ_TAKEN_LEASES_MYSQL = `SELECT name, lease_epoch
@@ -213,14 +215,14 @@ export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: n
   })
 }
 
-const RELEASE_LEASE = same(`UPDATE sessions
+const RELEASE_LEASE = forceIndexOnMysql(same(`UPDATE sessions
    SET owner = NULL,
        lease_until = '1970-01-01 00:00:00',
        status = 'offline',
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`)
+   AND lease_epoch = ?`), 'sessions')
 
 /**
  * Graceful release, after the session's loop has stopped and its socket is closed (QUEUE.md §6.2). The
@@ -252,7 +254,7 @@ export async function expireAllLeases(db: Queryable): Promise<number> {
 
 // `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
 // column: MySQL would see the new value and Postgres the old one (QUEUE.md §4.3).
-const REPORT_SESSION_STATE = each(
+const REPORT_SESSION_STATE = forceIndexOnMysql(each(
   `UPDATE sessions
    SET status = ?,
        phone = COALESCE(?, phone),
@@ -275,7 +277,7 @@ const REPORT_SESSION_STATE = each(
  WHERE name = $6
    AND owner = $7
    AND lease_epoch = $8`,
-)
+), 'sessions')
 
 export interface ReportSessionStateParams extends LeaseFence {
   status: SessionStatus
@@ -308,12 +310,12 @@ export async function reportSessionState(db: Queryable, params: ReportSessionSta
   return res.affectedRows > 0
 }
 
-const TOUCH_LAST_SEEN = same(`UPDATE sessions
+const TOUCH_LAST_SEEN = forceIndexOnMysql(same(`UPDATE sessions
    SET last_seen = NOW(6),
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`)
+   AND lease_epoch = ?`), 'sessions')
 
 /** Heartbeat of an online session for the dashboard's `last_seen`. `false`: the lease is gone. */
 export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<boolean> {
@@ -323,13 +325,13 @@ export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<b
 
 // Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
 // request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
-const CLEAR_RECONNECT_REQUEST = same(`UPDATE sessions
+const CLEAR_RECONNECT_REQUEST = forceIndexOnMysql(same(`UPDATE sessions
    SET reconnect_requested_at = NULL,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   AND reconnect_requested_at IS NOT NULL`)
+   AND reconnect_requested_at IS NOT NULL`), 'sessions')
 
 /**
  * Takes a reconnect command (QR regeneration) of an owned session. Call it before reconnecting:
@@ -340,13 +342,20 @@ export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): P
   return res.affectedRows > 0
 }
 
-// `default` can never be deleted (ARCHITECTURE.md), whatever the row says.
-const DELETE_SESSION_FENCED = same(`DELETE FROM sessions
+// `default` can never be deleted (ARCHITECTURE.md), whatever the row says. The guarded read locks the row by primary
+// key first; a DELETE carrying the guards would walk idx_sessions_owner on MariaDB (see mysql-hints.ts), and a
+// MySQL DELETE takes no index hint.
+const LOCK_SESSION_FOR_DELETE = forceIndexOnMysql(same(`SELECT name
+  FROM sessions
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
    AND delete_requested_at IS NOT NULL
-   AND name <> 'default'`)
+   AND name <> 'default'
+   FOR UPDATE`), 'sessions')
+
+const DELETE_SESSION = same(`DELETE FROM sessions
+ WHERE name = ?`)
 
 const DELETE_AUTH_KEYS = same(`DELETE FROM auth_keys
  WHERE session = ?`)
@@ -367,8 +376,9 @@ const FAIL_PENDING_OF_SESSION = same(`UPDATE messages
  */
 export async function deleteSessionFenced(db: Db, fence: LeaseFence): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const res = await tx.execute(DELETE_SESSION_FENCED[tx.dialect], [fence.name, fence.owner, fence.epoch])
-    if (res.affectedRows === 0) return false
+    const [held] = await tx.query(LOCK_SESSION_FOR_DELETE[tx.dialect], [fence.name, fence.owner, fence.epoch])
+    if (!held) return false
+    await tx.execute(DELETE_SESSION[tx.dialect], [fence.name])
     await tx.execute(DELETE_AUTH_KEYS[tx.dialect], [fence.name])
     await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [fence.name])
     return true
@@ -388,7 +398,7 @@ export async function findSessionsWithCommands(db: Queryable, owner: string): Pr
 }
 
 // COALESCE because MySQL's GREATEST returns NULL if any argument is NULL (QUEUE.md §6.5). A pause only ever grows.
-const PAUSE_SESSION = each(
+const PAUSE_SESSION = forceIndexOnMysql(each(
   `UPDATE sessions
    SET paused_until = GREATEST(COALESCE(paused_until, NOW(6)), NOW(6) + INTERVAL ? SECOND),
        detail = ?,
@@ -403,7 +413,7 @@ const PAUSE_SESSION = each(
  WHERE name = $3
    AND owner = $4
    AND lease_epoch = $5`,
-)
+), 'sessions')
 
 export interface PauseSessionParams extends LeaseFence {
   /** How long no claim may happen (24 h by default after a 463, QUEUE.md §6.5). */
@@ -423,14 +433,14 @@ export async function pauseSession(db: Queryable, params: PauseSessionParams): P
   return res.affectedRows > 0
 }
 
-const UNPAUSE_EXPIRED = same(`UPDATE sessions
+const UNPAUSE_EXPIRED = forceIndexOnMysql(same(`UPDATE sessions
    SET paused_until = NULL,
        detail = NULL,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   AND paused_until <= NOW(6)`)
+   AND paused_until <= NOW(6)`), 'sessions')
 
 /**
  * Clears a pause that has run out, with its `detail`, so the dashboard stops showing the reason. The claim does not

@@ -3,12 +3,14 @@
  * by `claim_epoch`, facts from WhatsApp keyed by `wa_message_id`, opt-out, reconciliation on takeover, and the
  * wake-up probe.
  *
- * Lock order everywhere: the `sessions` row first, then `messages` (QUEUE.md §4.3). Every transaction here does
- * nothing but SQL, because `transaction()` may re-run it on contention.
+ * Lock order everywhere: the `sessions` row first, then `messages` (QUEUE.md §4.3), and each row by its primary key
+ * before any secondary index entry: on MySQL/MariaDB the statements name their index (`mysql-hints.ts`). Every
+ * transaction here does nothing but SQL, because `transaction()` may re-run it on contention.
  */
 import type { Db, Queryable, Row } from '../driver.js'
 import { toDate, toId, toIdOrNull } from '../driver.js'
 import { each, same } from '../sql.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
 import type { MessageRecord, OptIn } from '../types.js'
 import { pauseSession, type PauseSessionParams } from './leases.js'
 
@@ -107,7 +109,7 @@ export function toInflightMessage(row: Row): InflightMessage {
 // Rounds UP to whole milliseconds: QUEUE.md's floor would report 0 while up to 999 µs of the gap remain, and the
 // claim would then start that much early. CEIL makes `wait_ms = 0` mean "next_send_at ≤ now" exactly.
 // LEAST(60000, …): a long pause is slept in one-minute steps so the loop still notices fencing and commands.
-const LOCK_SESSION_FOR_CLAIM = each(
+const LOCK_SESSION_FOR_CLAIM = forceIndexOnMysql(each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
              GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms
@@ -126,7 +128,7 @@ const LOCK_SESSION_FOR_CLAIM = each(
    AND lease_epoch = $3
    AND lease_until > now()
    FOR UPDATE`,
-)
+), 'sessions')
 
 /**
  * Locks the session row for a claim or a reconciliation, checking the lease: `null` when the lease is lost
@@ -169,18 +171,18 @@ const READ_OPT_IN = same(`SELECT opt_in
   FROM contacts
  WHERE phone = ?`)
 
-const MARK_OPTED_OUT = same(`UPDATE messages
+const MARK_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'pending'`)
+   AND status = 'pending'`), 'messages')
 
 // Under OPT_IN_MODE=confirm a message to a contact who has not said YES stays `pending` but is moved out of the
 // claim's way: available_at goes `holdMs` ahead and `error` carries the marker. The claim index then never walks
 // over a pile of held rows, the rest of the session's queue keeps flowing, and a held row is looked at again
 // after `holdMs` (so it goes out even if nobody calls releaseHeldMessages). markSending clears the marker.
-const HOLD_FOR_OPT_IN = each(
+const HOLD_FOR_OPT_IN = forceIndexOnMysql(each(
   `UPDATE messages
    SET available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        error = 'awaiting opt-in',
@@ -193,9 +195,9 @@ const HOLD_FOR_OPT_IN = each(
        updated_at = now()
  WHERE id = $2
    AND status = 'pending'`,
-)
+), 'messages')
 
-const MARK_SENDING = same(`UPDATE messages
+const MARK_SENDING = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'sending',
        attempts = attempts + 1,
        claimed_by = ?,
@@ -205,9 +207,9 @@ const MARK_SENDING = same(`UPDATE messages
        error = NULL,
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'pending'`)
+   AND status = 'pending'`), 'messages')
 
-const TAKE_SEND_SLOT = each(
+const TAKE_SEND_SLOT = forceIndexOnMysql(each(
   `UPDATE sessions
    SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        updated_at = NOW(6)
@@ -220,7 +222,7 @@ const TAKE_SEND_SLOT = each(
  WHERE name = $2
    AND owner = $3
    AND lease_epoch = $4`,
-)
+), 'sessions')
 
 async function takeSendSlot(tx: Queryable, p: { session: string; owner: string; epoch: number; gapMs: number }): Promise<void> {
   await tx.execute(TAKE_SEND_SLOT[tx.dialect], [p.gapMs, p.session, p.owner, p.epoch])
@@ -302,13 +304,13 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
   })
 }
 
-const RELEASE_HELD_MESSAGES = same(`UPDATE messages
+const RELEASE_HELD_MESSAGES = forceIndexOnMysql(same(`UPDATE messages
    SET available_at = NOW(6),
        error = NULL,
        updated_at = NOW(6)
  WHERE phone = ?
    AND status = 'pending'
-   AND error = 'awaiting opt-in'`)
+   AND error = 'awaiting opt-in'`), 'messages', 'idx_messages_phone')
 
 /**
  * Makes the messages held for a contact's consent due now; call it when the contact opts in (YES, or any other
@@ -323,7 +325,7 @@ export async function releaseHeldMessages(db: Queryable, phone: string): Promise
 // ---------------------------------------------------------------------------------------------------------------
 // 6.4 Finalize, fenced by claim_epoch + claimed_by
 
-const HOLD_SEND_GAP = each(
+const HOLD_SEND_GAP = forceIndexOnMysql(each(
   `UPDATE sessions
    SET next_send_at = GREATEST(next_send_at, NOW(6) + INTERVAL ? * 1000 MICROSECOND),
        updated_at = NOW(6)
@@ -336,16 +338,25 @@ const HOLD_SEND_GAP = each(
  WHERE name = $2
    AND owner = $3
    AND lease_epoch = $4`,
-)
+), 'sessions')
 
-const FINALIZE_SENT = same(`UPDATE messages
+const FINALIZE_SENT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'sent',
        sent_at = NOW(6),
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
    AND claim_epoch = ?
-   AND claimed_by = ?`)
+   AND claimed_by = ?`), 'messages')
+
+// MySQL only. NOW(6) is per statement there, so holding the gap before stamping sent_at would let two sent_at values
+// come out closer than the minimum by the time between the two statements (measured: 49.925 ms for a 50 ms minimum).
+// So MySQL locks the session row first (lock order kept), stamps the message, then holds the gap from a NOW(6) that is
+// not earlier than sent_at. Postgres' now() is fixed per transaction, so its two stamps are equal anyway.
+const LOCK_SESSION_ROW_MYSQL = `SELECT name
+  FROM sessions FORCE INDEX (PRIMARY)
+ WHERE name = ?
+   FOR UPDATE`
 
 /** Identifies a claim for the fenced finalize statements. */
 export interface ClaimFence {
@@ -364,16 +375,22 @@ export interface ClaimFence {
  */
 export async function finalizeSent(db: Db, params: ClaimFence & { session: string; minGapMs: number }): Promise<boolean> {
   const gap = wholeMs(params.minGapMs)
+  // The slot hold is guarded by the lease: a runner that lost it must not move the new owner's slot. The message
+  // update is fenced separately, by the claim.
   return db.transaction(async (tx) => {
-    // Guarded by the lease: a runner that lost it must not move the new owner's slot. The message update below is
-    // fenced separately, by the claim.
-    await tx.execute(HOLD_SEND_GAP[tx.dialect], [gap, params.session, params.owner, params.epoch])
-    const res = await tx.execute(FINALIZE_SENT[tx.dialect], [params.id, params.epoch, params.owner])
+    if (tx.dialect === 'mysql') {
+      await tx.query(LOCK_SESSION_ROW_MYSQL, [params.session])
+      const res = await tx.execute(FINALIZE_SENT.mysql, [params.id, params.epoch, params.owner])
+      await tx.execute(HOLD_SEND_GAP.mysql, [gap, params.session, params.owner, params.epoch])
+      return res.affectedRows > 0
+    }
+    await tx.execute(HOLD_SEND_GAP.postgres, [gap, params.session, params.owner, params.epoch])
+    const res = await tx.execute(FINALIZE_SENT.postgres, [params.id, params.epoch, params.owner])
     return res.affectedRows > 0
   })
 }
 
-const REQUEUE_WITH_BACKOFF = each(
+const REQUEUE_WITH_BACKOFF = forceIndexOnMysql(each(
   `UPDATE messages
    SET status = 'pending',
        available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
@@ -392,7 +409,7 @@ const REQUEUE_WITH_BACKOFF = each(
    AND status = 'sending'
    AND claim_epoch = $4
    AND claimed_by = $5`,
-)
+), 'messages')
 
 /**
  * Transient error with attempts left: back to `pending`, due after `backoffMs` (see `backoffMs()`), keeping its
@@ -405,14 +422,14 @@ export async function requeueWithBackoff(db: Queryable, params: ClaimFence & { b
   return res.affectedRows > 0
 }
 
-const FINALIZE_FAILED = same(`UPDATE messages
+const FINALIZE_FAILED = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'failed',
        error = ?,
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
    AND claim_epoch = ?
-   AND claimed_by = ?`)
+   AND claimed_by = ?`), 'messages')
 
 /** Permanent error, or the last attempt failed: `sending` → `failed` with the reason. `false`: fenced out. */
 export async function finalizeFailed(db: Queryable, params: ClaimFence & { error: string }): Promise<boolean> {
@@ -438,10 +455,10 @@ export function backoffMs(attempts: number, random: () => number = Math.random):
 // ---------------------------------------------------------------------------------------------------------------
 // 6.5 Facts from WhatsApp, keyed by wa_message_id and not fenced: a receipt is true whoever holds the lease.
 
-const RECORD_DELIVERED = same(`UPDATE messages
+const RECORD_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
    SET delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
- WHERE wa_message_id = ?`)
+ WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
 
 /** A delivery receipt. Keeps the first time. `false`: no message has that id (e.g. pruned). */
 export async function recordDelivered(db: Queryable, waMessageId: string): Promise<boolean> {
@@ -449,11 +466,11 @@ export async function recordDelivered(db: Queryable, waMessageId: string): Promi
   return res.affectedRows > 0
 }
 
-const RECORD_READ = same(`UPDATE messages
+const RECORD_READ = forceIndexOnMysql(same(`UPDATE messages
    SET read_at = COALESCE(read_at, NOW(6)),
        delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
- WHERE wa_message_id = ?`)
+ WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
 
 /** A read receipt; implies delivery. Keeps the first times. `false`: no message has that id. */
 export async function recordRead(db: Queryable, waMessageId: string): Promise<boolean> {
@@ -461,12 +478,12 @@ export async function recordRead(db: Queryable, waMessageId: string): Promise<bo
   return res.affectedRows > 0
 }
 
-const FAIL_BY_WA_ID = same(`UPDATE messages
+const FAIL_BY_WA_ID = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'failed',
        error = ?,
        updated_at = NOW(6)
  WHERE wa_message_id = ?
-   AND status IN ('sending', 'sent')`)
+   AND status IN ('sending', 'sent')`), 'messages', 'uq_messages_wa_id')
 
 export interface FailByWaIdParams {
   waMessageId: string
@@ -488,12 +505,12 @@ export async function failByWaId(db: Db, params: FailByWaIdParams): Promise<{ fa
   })
 }
 
-const MARK_PENDING_OPTED_OUT = same(`UPDATE messages
+const MARK_PENDING_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
        updated_at = NOW(6)
  WHERE phone = ?
-   AND status = 'pending'`)
+   AND status = 'pending'`), 'messages', 'idx_messages_phone')
 
 /**
  * After a STOP is committed (`contacts.opt_in = 'no'`), turns that phone's `pending` rows into `opted_out`
@@ -531,7 +548,7 @@ export async function findInflight(tx: Queryable, session: string): Promise<Infl
   return row ? toInflightMessage(row) : null
 }
 
-const SETTLE_INFLIGHT_SENT = same(`UPDATE messages
+const SETTLE_INFLIGHT_SENT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'sent',
        sent_at = COALESCE(sent_at, NOW(6)),
        claimed_by = ?,
@@ -539,7 +556,7 @@ const SETTLE_INFLIGHT_SENT = same(`UPDATE messages
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
-   AND claim_epoch < ?`)
+   AND claim_epoch < ?`), 'messages')
 
 /** A receipt is on record for the interrupted claim: it reached WhatsApp, so it is `sent`. */
 export async function settleInflightSent(tx: Queryable, p: ClaimFence): Promise<boolean> {
@@ -547,7 +564,7 @@ export async function settleInflightSent(tx: Queryable, p: ClaimFence): Promise<
   return res.affectedRows > 0
 }
 
-const ADOPT_INFLIGHT = same(`UPDATE messages
+const ADOPT_INFLIGHT = forceIndexOnMysql(same(`UPDATE messages
    SET claimed_by = ?,
        claim_epoch = ?,
        claimed_at = NOW(6),
@@ -557,7 +574,7 @@ const ADOPT_INFLIGHT = same(`UPDATE messages
  WHERE id = ?
    AND status = 'sending'
    AND claim_epoch < ?
-   AND error IS NULL`)
+   AND error IS NULL`), 'messages')
 
 /** First interruption: take the claim over under this epoch, marking it so a second interruption fails it. */
 export async function adoptInflight(tx: Queryable, p: ClaimFence): Promise<boolean> {
@@ -565,7 +582,7 @@ export async function adoptInflight(tx: Queryable, p: ClaimFence): Promise<boole
   return res.affectedRows > 0
 }
 
-const FAIL_INFLIGHT = same(`UPDATE messages
+const FAIL_INFLIGHT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'failed',
        error = 'interrupted twice: not resent',
        claimed_by = ?,
@@ -573,7 +590,7 @@ const FAIL_INFLIGHT = same(`UPDATE messages
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
-   AND claim_epoch < ?`)
+   AND claim_epoch < ?`), 'messages')
 
 /** The adopted resend was interrupted too: fail it, so a message that keeps killing runners goes out at most twice. */
 export async function failInflight(tx: Queryable, p: ClaimFence): Promise<boolean> {
