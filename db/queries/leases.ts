@@ -108,6 +108,9 @@ const SELECT_ACQUIRABLE = same(`SELECT name
 // Postgres updates and returns in one statement. Both re-check `lease_until < now` in WHERE (never trust the select
 // alone), and both push next_send_at so the new owner's first send keeps the gap from the old owner's last one
 // (QUEUE.md §6.2, invariant 4).
+/** The SQL of the acquire's locking select, for the EXPLAIN tests. */
+export const SELECT_ACQUIRABLE_SQL = SELECT_ACQUIRABLE
+
 const TAKE_LEASES = forceIndexOnMysql(each(
   `UPDATE sessions
    SET owner = ?,

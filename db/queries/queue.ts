@@ -455,6 +455,18 @@ export function backoffMs(attempts: number, random: () => number = Math.random):
 // ---------------------------------------------------------------------------------------------------------------
 // 6.5 Facts from WhatsApp, keyed by wa_message_id and not fenced: a receipt is true whoever holds the lease.
 
+// acked_at comes from migration 0002 (the server's <ack class="message">, beside sent_at = socket write).
+const RECORD_SERVER_ACK = forceIndexOnMysql(same(`UPDATE messages
+   SET acked_at = COALESCE(acked_at, NOW(6)),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+
+/** WhatsApp's server acknowledged the stanza. Keeps the first time. `false`: no message has that id. */
+export async function recordServerAck(db: Queryable, waMessageId: string): Promise<boolean> {
+  const res = await db.execute(RECORD_SERVER_ACK[db.dialect], [waMessageId])
+  return res.affectedRows > 0
+}
+
 const RECORD_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
    SET delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
@@ -511,6 +523,9 @@ const MARK_PENDING_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
        updated_at = NOW(6)
  WHERE phone = ?
    AND status = 'pending'`), 'messages', 'idx_messages_phone')
+
+/** The SQL of `markPendingOptedOut`, for the EXPLAIN tests. */
+export const MARK_PENDING_OPTED_OUT_SQL = MARK_PENDING_OPTED_OUT
 
 /**
  * After a STOP is committed (`contacts.opt_in = 'no'`), turns that phone's `pending` rows into `opted_out`
@@ -670,6 +685,9 @@ const PROBE_DUE = each(
  WHERE s.owner = $1
    AND s.lease_until > now()`,
 )
+
+/** The SQL of `probeDue`, for the EXPLAIN tests. */
+export const PROBE_DUE_SQL = PROBE_DUE
 
 /**
  * For each session `owner` holds: milliseconds until its earliest `pending` row is due (0 if due already), or

@@ -3,7 +3,7 @@ import { UniqueViolationError } from '../../db/driver.js'
 import { pauseSession } from '../../db/queries/leases.js'
 import {
   AWAITING_OPT_IN, BACKOFF_CAP_MS, MAX_CLAIM_ROUNDS, backoffMs, claimNextMessage, failByWaId, finalizeFailed,
-  finalizeSent, findInflight, markPendingOptedOut, probeDue, reconcileInflight, recordDelivered, recordRead,
+  finalizeSent, findInflight, markPendingOptedOut, probeDue, reconcileInflight, recordDelivered, recordRead, recordServerAck,
   releaseHeldMessages, requeueWithBackoff, type ClaimResult, type ClaimedMessage,
 } from '../../db/queries/queue.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
@@ -362,6 +362,19 @@ describeEachEngine('facts from WhatsApp', (ctx) => {
     const r2 = await getMessage(ctx.db, m2.id)
     expect(r2.deliveredAt).toBeInstanceOf(Date)
     expect(r2.readAt).toBeInstanceOf(Date)
+  })
+
+  it('records the server ack once, keeping the first time', async () => {
+    const f = await ownedSession(ctx.db, 'runner-a')
+    const m = await sentMessage(f)
+    const read = async () => (await ctx.db.query<{ acked_at: Date | null }>(`SELECT acked_at FROM messages WHERE id = ${ph(ctx.db, 1)}`, [m.id]))[0]!.acked_at
+    expect(await read()).toBeNull()
+    expect(await recordServerAck(ctx.db, m.waMessageId)).toBe(true)
+    const first = await read()
+    expect(first).toBeInstanceOf(Date)
+    expect(await recordServerAck(ctx.db, m.waMessageId)).toBe(true)
+    expect((await read())!.getTime()).toBe(first!.getTime())
+    expect(await recordServerAck(ctx.db, '3EB0NOSUCHID0000000000')).toBe(false)
   })
 
   it('reports receipts for an unknown id as unmatched', async () => {

@@ -1,0 +1,3 @@
+-- Nothing to change on MySQL/MariaDB: an InnoDB secondary index entry ends with the primary key, so
+-- idx_sessions_lease (lease_until) is already ordered by (lease_until, name), and EXPLAIN of the acquire select shows
+-- no filesort (tests/db/explain.test.ts). The file exists so both dialects share one version number.
