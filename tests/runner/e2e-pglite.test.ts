@@ -100,4 +100,16 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
     await waitFor(() => server.messages(to).some((m) => m.text === 'not for you'), 20_000, 'resend delivered')
     expect(server.messages(to).some((m) => /subscribed/i.test(m.text ?? ''))).toBe(true)
   })
+
+  it('processes an inbound message delivered from the offline backlog once, after a restart without a QR', async () => {
+    const from = '96170000005'
+    await runner.stop()
+    await server.inbound({ from, to: phone, text: 'STOP' })
+    runner = await startRunner(t.db, await loopbackFactory(t.db, server, key))
+    await waitFor(async () => (await getContact(t.db, from))?.optIn === 'no', 30_000, 'offline STOP applied')
+    await waitFor(() => server.messages(from).some((m) => /unsubscribed/i.test(m.text ?? '')), 20_000, 'confirmation')
+    const rows = await t.db.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM inbound_messages WHERE phone = $1', [from])
+    expect(rows[0]!.n).toBe(1)
+    expect((await getSession(t.db, 'default'))!.qrCode).toBeNull()
+  })
 })

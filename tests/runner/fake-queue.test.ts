@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { initAuthCreds } from '@whiskeysockets/baileys'
 import { getContact } from '../../db/queries/contacts.js'
+import { insertMedia } from '../../db/queries/media.js'
 import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
 import { createSession } from '../../db/queries/sessions.js'
 import { countAuthKeys, getAuthValue } from '../../db/queries/auth-state.js'
@@ -53,6 +54,14 @@ describe('send loop with a fake WhatsApp (PGlite)', () => {
     const failed = await waitFor(async () => ((await status(r.id)).status === 'failed' ? status(r.id) : null))
     expect(failed.error).toMatch(/timed out.*2 attempts/)
     expect(failed.waMessageId).toBe(m.waMessageId)
+  })
+
+  it('an image that cannot be decoded fails at once with a clear error', async () => {
+    const mediaId = await insertMedia(t.db, { bytes: Buffer.from('GIF89a but not really'), mime: 'image/gif', width: 1, height: 1, sha256: 'c'.repeat(64) })
+    const r = await enqueueMessage(t.db, { session: 'default', phone: '96175000009', type: 'image', body: 'cap', mediaId })
+    const m = await waitFor(async () => ((await status(r.id)).status === 'failed' ? status(r.id) : null))
+    expect(m.error).toMatch(/image cannot be decoded/)
+    expect(m.attempts).toBe(1)
   })
 
   it('a negative ack other than 463 fails the message without pausing the session', async () => {
