@@ -103,6 +103,8 @@ export interface WhatsAppClient {
   wipe(): Promise<void>
   /** Closes the connection (no reconnect); resolves once it is closed. */
   close(): Promise<void>
+  /** Drops the in-memory auth state: the next connect reloads it from the database (after a storage error). */
+  reset?(): void
 }
 
 export interface WhatsAppClientFactory {
@@ -437,6 +439,10 @@ class BaileysClient implements WhatsAppClient {
     const state = await this.ensureState()
     await state.wipe()
     // Fresh creds for the next pairing; the old object may still be referenced by a closing socket.
+    this.state = null
+  }
+
+  reset(): void {
     this.state = null
   }
 

@@ -186,10 +186,26 @@ export class SessionSupervisor {
       onInbound: (m) => this.onInbound(m),
       onLidMapping: (pair) => void this.onLidMapping(pair),
       onStorageError: (err) => {
-        this.log.error({ err }, 'auth state write failed: stopping the session (storage_error)')
-        void this.halt('offline', 'storage_error: could not save WhatsApp keys to the database')
+        if (!live()) return
+        void this.restartAfterStorageError(err)
       },
     }
+  }
+
+  /**
+   * A key or creds write failed (after Baileys' own retries): the live ratchets are ahead of the database
+   * (BAILEYS.md §4). Close the socket, drop the in-memory state and reconnect with backoff from what the database
+   * holds, so a short database outage costs a reconnect, not a session.
+   */
+  private async restartAfterStorageError(err: unknown): Promise<void> {
+    this.log.error({ err: (err as Error)?.message }, 'auth state write failed (storage_error): reconnecting from the stored state')
+    this.generation++
+    this.loop?.setConnected(false)
+    this.stopTimers()
+    await this.client?.close().catch(() => {})
+    this.client?.reset?.()
+    if (this.phase === 'stopping' || this.phase === 'gone') return
+    this.scheduleReconnect({ code: null, message: 'storage_error: could not save WhatsApp keys to the database' })
   }
 
   private async showQr(qr: string): Promise<void> {

@@ -1,4 +1,5 @@
 import sharp from 'sharp'
+import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getContact } from '../../db/queries/contacts.js'
 import { insertMedia } from '../../db/queries/media.js'
@@ -111,5 +112,27 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
     const rows = await t.db.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM inbound_messages WHERE phone = $1', [from])
     expect(rows[0]!.n).toBe(1)
     expect((await getSession(t.db, 'default'))!.qrCode).toBeNull()
+  })
+
+  it('a failed auth-state write closes the socket and reconnects from the stored state, then delivers', async () => {
+    await runner.stop()
+    let failing = false
+    const flaky: Db = {
+      ...t.db,
+      query: t.db.query.bind(t.db),
+      execute: t.db.execute.bind(t.db),
+      close: t.db.close.bind(t.db),
+      transaction: (fn, o) => (failing ? Promise.reject(new DatabaseUnavailableError('injected outage')) : t.db.transaction(fn, o)),
+    }
+    runner = await startRunner(t.db, await loopbackFactory(flaky, server, key))
+    await waitFor(async () => (await getSession(t.db, 'default'))?.status === 'online', 20_000, 'online')
+    failing = true
+    const r = await enqueueMessage(t.db, { session: 'default', phone: '96170000077', type: 'text', body: 'after a storage error' })
+    await waitFor(async () => /storage_error/.test((await getSession(t.db, 'default'))?.detail ?? ''), 20_000, 'storage_error reported')
+    failing = false
+    await waitFor(async () => (await getSession(t.db, 'default'))?.status === 'online', 20_000, 'online again')
+    await t.db.execute("UPDATE messages SET available_at = now() WHERE id = $1 AND status = 'pending'", [r.id])
+    await waitFor(async () => (await getMessage(t.db, r.id))?.status === 'sent', 20_000, 'delivered after the reconnect')
+    expect(server.messages('96170000077').some((m) => m.text === 'after a storage error')).toBe(true)
   })
 })

@@ -94,6 +94,7 @@ class FakeClient implements WhatsAppClient {
     await this.close()
   }
   async wipe() {}
+  reset() {}
   async close() {
     if (!this.open) return
     this.open = false
