@@ -7,18 +7,6 @@ import { each, same } from '../sql.js'
 import { lockSessionForClaim } from './queue.js'
 import { markConsentRequested } from './contacts.js'
 
-// messages.acked_at (migration 0002): WhatsApp's server ack, a fact keyed by wa_message_id like the receipts
-// (QUEUE.md §6.5), so it is not fenced.
-const RECORD_SERVER_ACK = same(`UPDATE messages
-   SET acked_at = COALESCE(acked_at, NOW(6)),
-       updated_at = NOW(6)
- WHERE wa_message_id = ?`)
-
-/** The server acknowledged the stanza. Keeps the first time. `false`: no message has that id. */
-export async function recordServerAck(db: Queryable, waMessageId: string): Promise<boolean> {
-  return (await db.execute(RECORD_SERVER_ACK[db.dialect], [waMessageId])).affectedRows > 0
-}
-
 const HELD_PHONES = same(`SELECT DISTINCT m.phone
   FROM messages m
   LEFT JOIN contacts c ON c.phone = m.phone

@@ -5,7 +5,6 @@ import * as contacts from '../../db/queries/contacts.js'
 import * as inbound from '../../db/queries/inbound.js'
 import * as leases from '../../db/queries/leases.js'
 import * as queue from '../../db/queries/queue.js'
-import * as extra from '../../db/queries/runner-extra.js'
 import type { SessionStatus } from '../../db/types.js'
 import type { RunnerConfig } from '../config.js'
 import { SendLoop, type CrashHook, type Fence } from '../queue/send-loop.js'
@@ -176,7 +175,7 @@ export class SessionSupervisor {
         void this.onClose(reason)
       },
       onServerAck: (id) => {
-        extra.recordServerAck(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a server ack failed'))
+        queue.recordServerAck(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a server ack failed'))
       },
       onReceipt: ({ id, status }) => {
         const write = status === 'read' ? queue.recordRead : queue.recordDelivered
