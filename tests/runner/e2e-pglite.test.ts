@@ -133,6 +133,6 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
     await waitFor(async () => (await getSession(t.db, 'default'))?.status === 'online', 20_000, 'online again')
     await t.db.execute("UPDATE messages SET available_at = now() WHERE id = $1 AND status = 'pending'", [r.id])
     await waitFor(async () => (await getMessage(t.db, r.id))?.status === 'sent', 20_000, 'delivered after the reconnect')
-    expect(server.messages('96170000077').some((m) => m.text === 'after a storage error')).toBe(true)
+    await waitFor(() => server.messages('96170000077').some((m) => m.text === 'after a storage error'), 10_000, 'decrypted by the contact')
   })
 })
