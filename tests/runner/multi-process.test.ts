@@ -72,6 +72,8 @@ for (const { engine, windows, outage } of ENGINES) {
       }
       await waitFor(async () => (await Promise.all(ids.map((id) => getMessage(t.db, id)))).every((m) => m?.status === 'sent'), 30_000, 'all sent')
       const waIds = (await Promise.all(ids.map((id) => getMessage(t.db, id)))).map((m) => m!.waMessageId)
+      // The row turns `sent` at the socket write; the contact decrypts a moment later.
+      await waitFor(() => waIds.every((w) => server.messages().some((m) => m.id === w)), 10_000, 'every message at its contact')
       for (const w of waIds) expect(server.messages().filter((m) => m.id === w)).toHaveLength(1)
       expect((await listSessions(t.db)).some((s) => /conflict/.test(s.detail ?? ''))).toBe(false)
       const started = Date.now()
@@ -98,6 +100,7 @@ for (const { engine, windows, outage } of ENGINES) {
           const ms = await Promise.all(ids.map((id) => getMessage(t.db, id)))
           return ms.every((m) => m?.status === 'sent') ? ms.map((m) => m!) : null
         }, 45_000, 'every message sent after the takeover')
+        await waitFor(() => rows.every((r) => server.messages(to).some((m) => m.id === r.waMessageId)), 10_000, 'every row at the contact')
         const received = server.messages(to)
         const dbIds = new Set(rows.map((r) => r.waMessageId))
         // Every copy the contact got carries an id of one of the rows; every row arrived at least once.
@@ -137,6 +140,7 @@ for (const { engine, windows, outage } of ENGINES) {
         expect(c.child.exitCode).toBeNull()
         proxy.restore()
         await waitFor(async () => (await getMessage(t.db, during.id))?.status === 'sent', 45_000, 'sent after the outage')
+        await waitFor(() => server.messages(to).some((m) => m.text === 'during the outage'), 10_000, 'at the contact')
         expect(server.messages(to).filter((m) => m.text === 'during the outage')).toHaveLength(1)
         expect((await c.stop()).code).toBe(0)
         await proxy.close()
