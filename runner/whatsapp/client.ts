@@ -298,8 +298,16 @@ class BaileysClient implements WhatsAppClient {
     sock.ev.process(async (events) => {
       const conn = events['connection.update']
       if (conn) this.onConnectionUpdate(conn, handlers, resolveClosed)
+      // Every LID ↔ phone pair WhatsApp reveals is kept (BAILEYS.md §6 step 4): there is no LID → phone lookup.
       const lid = events['lid-mapping.update']
       if (lid) this.learnPair(lid.lid, lid.pn, handlers)
+      const history = events['messaging-history.set']
+      for (const pair of history?.lidPnMappings ?? []) this.learnPair(pair.lid, pair.pn, handlers)
+      for (const c of [...(events['contacts.upsert'] ?? []), ...(events['contacts.update'] ?? [])]) {
+        const lidJid = c.lid ?? (isLid(c.id) ? c.id : undefined)
+        const pnJid = c.phoneNumber ?? (jidToPhone(c.id ?? null) ? c.id : undefined)
+        this.learnPair(lidJid, pnJid, handlers)
+      }
       const updates = events['messages.update']
       if (updates) {
         for (const { key, update } of updates) {
