@@ -39,7 +39,15 @@ export async function readBytes(req: Request, limit: number, what = 'The request
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
-    const { done, value } = await reader.read()
+    let next: ReadableStreamReadResult<Uint8Array>
+    try {
+      next = await reader.read()
+    } catch (err) {
+      // The client closed the connection mid-body (ECONNRESET "aborted"): its fault, not ours, so a 4xx
+      // (which nobody receives) rather than an unhandled 500 in the logs and metrics.
+      throw new ApiError(400, 'request_aborted', `${what} ended before it was complete: the connection was closed`, { cause: err })
+    }
+    const { done, value } = next
     if (done) break
     size += value.byteLength
     if (size > limit) {

@@ -18,8 +18,9 @@ export class ApiError extends Error {
     readonly status: ApiErrorStatus,
     readonly code: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message)
+    super(message, options)
     this.name = 'ApiError'
   }
 }

@@ -39,6 +39,12 @@ const timestampSchema: Schema<Date> = custom(
     if (!d || Number.isNaN(d.getTime())) {
       throw invalid(path, 'invalid_timestamp', `must be a UTC time such as "2025-05-11 14:00:00" or "2025-05-11T14:00:00Z" (got ${JSON.stringify(v.slice(0, 40))})`)
     }
+    // Every engine stores these columns, but year 0 and 10000 are outside what Postgres accepts as a
+    // parameter and MySQL's DATETIME range starts at 1000: keep filters to years anyone has messages in.
+    const year = d.getUTCFullYear()
+    if (year < 1970 || year > 9999) {
+      throw invalid(path, 'invalid_timestamp', `must be between 1970-01-01 and 9999-12-31 (got ${JSON.stringify(v.slice(0, 40))})`)
+    }
     return d
   },
 )
