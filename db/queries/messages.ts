@@ -1,5 +1,6 @@
 import { toDate, toId, toIdOrNull, UniqueViolationError, type Queryable, type Row } from '../driver.js'
 import { each, same } from '../sql.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
 import type { MessageRecord, MessageStatus, MessageType } from '../types.js'
 import { MESSAGE_STATES } from '../types.js'
 
@@ -247,10 +248,12 @@ export async function countSentSince(db: Queryable, seconds: number): Promise<nu
   return Number(row?.n ?? 0)
 }
 
-const RESEND = same(`UPDATE messages
+// Keyed by primary key: on MySQL name it, or MariaDB may walk idx_messages_status_id and lock in the
+// opposite order to a claim (see mysql-hints.ts).
+const RESEND = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'pending', attempts = 0, available_at = NOW(6), error = NULL, updated_at = NOW(6)
  WHERE id = ?
-   AND status IN ('failed', 'opted_out')`)
+   AND status IN ('failed', 'opted_out')`), 'messages')
 
 export type ResendResult = 'ok' | 'not_found' | 'wrong_status'
 
