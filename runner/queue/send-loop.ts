@@ -6,7 +6,7 @@ import * as queue from '../../db/queries/queue.js'
 import * as extra from '../../db/queries/runner-extra.js'
 import type { CrashPoint, RunnerConfig } from '../config.js'
 import { compressImage } from '../media/image.js'
-import type { OutboundContent, WhatsAppClient } from '../whatsapp/client.js'
+import { NotConnectedError, type OutboundContent, type WhatsAppClient } from '../whatsapp/client.js'
 import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOutcome } from './outcomes.js'
 import { reconcileOnce } from './rescuer.js'
 
@@ -86,7 +86,7 @@ export interface SendLoopDeps {
 }
 
 type ErrorAck = { id: string; code: string; reason: string | null }
-type Reply = { phone: string; text: string; markConsentRequested: boolean }
+type Reply = { phone: string; text: string; markConsentRequested: boolean; attempts?: number }
 
 const sleepFor = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
@@ -370,7 +370,11 @@ export class SendLoop {
     try {
       await this.d.client.send(reply.phone, this.d.client.newMessageId(), { kind: 'text', text: reply.text })
     } catch (err) {
-      this.d.log.warn({ err: describe(err) }, 'consent reply not sent')
+      // Replies are not queue rows: retry a lost one a few times on later slots, then give up (logged).
+      const attempts = (reply.attempts ?? 0) + 1
+      if (attempts < 4) this.replies.push({ ...reply, attempts })
+      this.d.log.warn({ err: describe(err), attempts }, attempts < 4 ? 'consent reply not sent; will retry' : 'consent reply not sent; giving up')
+      if (err instanceof NotConnectedError) await this.sleep(1000)
     }
   }
 

@@ -72,15 +72,20 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
   it('keeps start-to-start gaps of one session within [min, max]', async () => {
     const cfg = testConfig()
     const to = '96170000003'
-    for (let i = 0; i < 6; i++) await enqueueMessage(t.db, { session: 'default', phone: to, type: 'text', body: `gap ${i}` })
+    const ids: number[] = []
+    for (let i = 0; i < 6; i++) ids.push((await enqueueMessage(t.db, { session: 'default', phone: to, type: 'text', body: `gap ${i}` })).id)
     await waitFor(() => server.messages(to).length >= 6, 30_000, 'six messages')
-    const times = server.messages(to).map((m) => Date.parse(m.at))
-    for (let i = 1; i < times.length; i++) {
-      const gap = times[i]! - times[i - 1]!
-      // The contact's clock stamps decryption, a little after the socket write: allow 150 ms of jitter.
-      expect(gap).toBeGreaterThanOrEqual(cfg.throttleMinMs - 50)
-      expect(gap).toBeLessThanOrEqual(cfg.throttleMaxMs + 400)
+    // Start of each send = its claim, stamped by the database clock (QUEUE.md §4.2, §8).
+    const rows = await Promise.all(ids.map((id) => getMessage(t.db, id)))
+    const starts = rows.map((m) => m!.claimedAt!.getTime()).sort((a, b) => a - b)
+    for (let i = 1; i < starts.length; i++) {
+      const gap = starts[i]! - starts[i - 1]!
+      expect(gap).toBeGreaterThanOrEqual(cfg.throttleMinMs)
+      // The drawn gap is at most max; the loop wakes a few ms after the slot opens (more on a loaded machine).
+      expect(gap).toBeLessThanOrEqual(cfg.throttleMaxMs + 500)
     }
+    // The contact received them in order, one per claim, under the stored ids.
+    expect(server.messages(to).map((m) => m.id)).toEqual(rows.map((m) => m!.waMessageId))
   })
 
   it('STOP opts the contact out with a confirmation; YES opts in again and a resend succeeds', async () => {
@@ -107,8 +112,8 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
     await runner.stop()
     await server.inbound({ from, to: phone, text: 'STOP' })
     runner = await startRunner(t.db, await loopbackFactory(t.db, server, key))
-    await waitFor(async () => (await getContact(t.db, from))?.optIn === 'no', 30_000, 'offline STOP applied')
-    await waitFor(() => server.messages(from).some((m) => /unsubscribed/i.test(m.text ?? '')), 20_000, 'confirmation')
+    await waitFor(async () => (await getContact(t.db, from))?.optIn === 'no', 60_000, 'offline STOP applied')
+    await waitFor(() => server.messages(from).some((m) => /unsubscribed/i.test(m.text ?? '')), 45_000, 'confirmation')
     const rows = await t.db.query<{ n: number }>('SELECT COUNT(*)::int AS n FROM inbound_messages WHERE phone = $1', [from])
     expect(rows[0]!.n).toBe(1)
     expect((await getSession(t.db, 'default'))!.qrCode).toBeNull()

@@ -47,7 +47,7 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
 export async function loopbackFactory(db: Db, server: LoopbackServer, key: Uint8Array): Promise<WhatsAppClientFactory> {
   const { factory, loopback } = await createWhatsAppFactory({
     db, authStateKey: key, env: server.info.env,
-    timers: { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 5_000, connectTimeoutMs: 10_000 },
+    timers: { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 20_000, connectTimeoutMs: 20_000 },
   })
   if (!loopback) throw new Error('loopback trust not active')
   return factory
