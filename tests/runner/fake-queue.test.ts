@@ -82,13 +82,18 @@ describe('send loop with a fake WhatsApp (PGlite)', () => {
       await gate
       return original(...args)
     }
-    const a = await enqueueMessage(t.db, { session: 'default', phone: '96175000004', type: 'text', body: 'slow' })
-    const b = await enqueueMessage(t.db, { session: 'other', phone: '96175000005', type: 'text', body: 'fast' })
-    await waitFor(async () => (await status(b.id)).status === 'sent', 10_000, 'other session sent')
-    expect((await status(a.id)).status).toBe('sending')
-    release()
-    await waitFor(async () => (await status(a.id)).status === 'sent', 10_000, 'slow one sent')
-    slow.send = original
+    try {
+      const a = await enqueueMessage(t.db, { session: 'default', phone: '96175000004', type: 'text', body: 'slow' })
+      await waitFor(async () => (await status(a.id)).status === 'sending', 10_000, 'the slow send started')
+      const b = await enqueueMessage(t.db, { session: 'other', phone: '96175000005', type: 'text', body: 'fast' })
+      await waitFor(async () => (await status(b.id)).status === 'sent', 10_000, 'other session sent')
+      expect((await status(a.id)).status).toBe('sending')
+      release()
+      await waitFor(async () => (await status(a.id)).status === 'sent', 10_000, 'slow one sent')
+    } finally {
+      release()
+      slow.send = original
+    }
   })
 
   it('an inbound message from a pending contact opts it in; STOP opts out and confirms; receipts are recorded', async () => {
