@@ -5,6 +5,7 @@ import * as contacts from '../../db/queries/contacts.js'
 import * as inbound from '../../db/queries/inbound.js'
 import * as leases from '../../db/queries/leases.js'
 import * as queue from '../../db/queries/queue.js'
+import * as sessions from '../../db/queries/sessions.js'
 import type { SessionStatus } from '../../db/types.js'
 import type { RunnerConfig } from '../config.js'
 import { SendLoop, type CrashHook, type Fence } from '../queue/send-loop.js'
@@ -150,7 +151,7 @@ export class SessionSupervisor {
       onOpen: ({ phone }) => {
         if (!live()) return
         this.phase = 'online'
-        void this.report('online', { phone })
+        void this.reportOnline(phone)
         this.startLastSeen()
         if (this.stableTimer) clearTimeout(this.stableTimer)
         // Reset the backoff only after the connection stayed open for a while (BAILEYS.md §3).
@@ -189,6 +190,21 @@ export class SessionSupervisor {
         void this.restartAfterStorageError(err)
       },
     }
+  }
+
+  /** Online; a pause (463) keeps its reason in `detail` until unpauseExpired clears both. */
+  private async reportOnline(phone: string | null): Promise<void> {
+    let detail: string | null = null
+    try {
+      const row = await sessions.getSession(this.d.db, this.session)
+      // The stored detail may by now describe the reconnect; the pause itself is the fact to show.
+      if (row?.pausedUntil) {
+        detail = `restricted: sending paused until ${row.pausedUntil.toISOString().replace('T', ' ').slice(0, 19)} UTC (WhatsApp error 463)`
+      }
+    } catch {
+      // the report below still goes out
+    }
+    await this.report('online', { phone, detail })
   }
 
   /**

@@ -78,6 +78,15 @@ describe('session lifecycle and faults (PGlite, real Baileys, loopback server)',
     expect((await getMessage(t.db, next.id))!.status).toBe('pending')
     expect(runner.supervisor('sales')!.sends).toBe(sendsAfterNack)
     expect((await getMessage(t.db, r.id))!.attempts).toBe(1)
+    // A reconnect while paused keeps the reason visible.
+    const sup = runner.supervisor('sales')!
+    const closesBefore = sup.closes.length
+    await server.fault({ phone: phones.sales!, kind: 'close' })
+    await waitFor(() => sup.closes.length > closesBefore, 10_000, 'sales closed')
+    await waitFor(async () => {
+      const s = await session('sales')
+      return s.status === 'online' && /restricted/.test(s.detail ?? '') && s.lastSeen
+    }, 20_000, 'sales back online with the pause reason still shown')
     // Other sessions keep sending.
     const other = await enqueueMessage(t.db, { session: 'default', phone: '96171000465', type: 'text', body: 'default unaffected' })
     await waitFor(async () => (await getMessage(t.db, other.id))?.status === 'sent', 20_000, 'default still sends')
