@@ -1,17 +1,16 @@
 import { Hono } from 'hono'
 import { UniqueViolationError, type Queryable } from '../../db/driver.js'
-import { findReusableMedia, insertMedia } from '../../db/queries/media.js'
 import {
   enqueueMessage, enqueueMessages, findMessageByKey, findMessagesByKeys,
   type EnqueueInput, type EnqueueResult,
 } from '../../db/queries/messages.js'
-import { readJson, readMultipart, formatBytes } from '../body.js'
+import { readJson, readMultipart } from '../body.js'
 import type { SendCoalescer } from '../coalescer.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey, requestHash, sha256Hex } from '../idempotency.js'
-import { readImageInfo } from '../image.js'
+import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
 import type { Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 
@@ -25,13 +24,6 @@ export interface SendRoutesOptions {
 
 /** Multipart framing around the file: field headers, boundaries and the small text fields. */
 const MULTIPART_OVERHEAD = 64 * 1024
-
-/** Carries an idempotent repeat out of a transaction so the media row rolls back with it. */
-class Repeat extends Error {
-  constructor(readonly result: EnqueueResult) {
-    super('idempotent repeat')
-  }
-}
 
 function answerFor(result: EnqueueResult): { success: true; message_id: number } {
   if (result.kind === 'conflict') throw idempotencyConflict()
@@ -84,28 +76,9 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
     if (typeof file === 'string') {
       throw new ApiError(400, 'invalid_type', 'file: must be a file upload (curl -F "file=@photo.jpg"), not a text field')
     }
-    if (file.size > config.imageMaxBytes) {
-      throw new ApiError(413, 'image_too_large', `file: is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`)
-    }
-    if (file.size === 0) throw new ApiError(400, 'invalid_file', 'file: is empty; attach a JPEG, PNG, GIF or WEBP image')
-    const bytes = new Uint8Array(await file.arrayBuffer())
-    const check = readImageInfo(bytes)
-    if (!check.ok && check.reason === 'unsupported') {
-      throw new ApiError(415, 'unsupported_image_type', 'file: is not a JPEG, PNG, GIF or WEBP image (the type is read from the file\'s content, not its name); convert it first')
-    }
-    if (!check.ok) {
-      throw new ApiError(422, 'unreadable_image', 'file: looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it')
-    }
-    const { mime, width, height } = check.info
-    if (width * height > config.imageMaxPixels) {
-      throw new ApiError(
-        422,
-        'image_too_many_pixels',
-        `file: is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); images may have at most ${config.imageMaxPixels / 1e6} megapixels, resize it first`,
-      )
-    }
+    const image = await checkImageUpload(file, config)
     await gate.assertSendable(db, fields.session)
-    const sha256 = await sha256Hex(bytes)
+    const sha256 = await sha256Hex(image.bytes)
     const caption = fields.caption !== undefined && fields.caption.trim() !== '' ? fields.caption : null
     const hash = key ? await requestHash(['image', fields.session, fields.phone, caption, sha256]) : null
     if (key) {
@@ -113,21 +86,10 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
       const found = await findMessageByKey(db, key)
       if (found) return c.json(answerFor(found.requestHash === hash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
     }
-    try {
-      const id = await db.transaction(async (tx) => {
-        const mediaId = (await findReusableMedia(tx, sha256, mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
-        const result = await enqueueMessage(tx, {
-          session: fields.session, phone: fields.phone, type: 'image', body: caption, mediaId,
-          idempotencyKey: key, requestHash: hash,
-        })
-        if (result.kind !== 'created') throw new Repeat(result)
-        return result.id
-      })
-      return c.json({ success: true, message_id: id })
-    } catch (err) {
-      if (err instanceof Repeat) return c.json(answerFor(err.result))
-      throw err
-    }
+    const result = await enqueueImageMessage(db, {
+      session: fields.session, phone: fields.phone, caption, image, sha256, idempotencyKey: key, requestHash: hash, mediaReuseSeconds,
+    })
+    return c.json(answerFor(result))
   })
 
   app.post('/send-batch', async (c) => {

@@ -408,7 +408,7 @@ describeEachEngine('dashboard', (ctx) => {
     bad.set('file', new File([new TextEncoder().encode('<svg onload=alert(1)>')], 'x.png', { type: 'image/png' }))
     const refused = await b.post('/dashboard/send', bad)
     expect(refused.status).toBe(422)
-    expect(textOf(await refused.text())).toContain('This is not a JPEG, PNG, GIF or WEBP image')
+    expect(textOf(await refused.text())).toContain('The file is not a JPEG, PNG, GIF or WEBP image')
   })
 
   it('searches contacts by phone and shows the opt-in state and when it changed', async () => {

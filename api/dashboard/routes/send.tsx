@@ -1,12 +1,9 @@
 import { Hono } from 'hono'
-import { findReusableMedia, insertMedia } from '../../../db/queries/media.js'
 import { enqueueMessage } from '../../../db/queries/messages.js'
 import { listSessions } from '../../../db/queries/sessions.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
-import { formatBytes } from '../../body.js'
 import { ApiError } from '../../errors.js'
-import { sha256Hex } from '../../idempotency.js'
-import { readImageInfo } from '../../image.js'
+import { checkImageUpload, enqueueImageMessage, type AcceptedImage } from '../../image-upload.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { parseId } from '../format.js'
 import type { Notice } from '../views/layout.js'
@@ -16,14 +13,13 @@ import { SendPage, type SendForm } from '../views/send.js'
 export const SEND_FORM_OVERHEAD = 64 * 1024
 
 type Checked =
-  | { ok: true; phone: string; session: string; text: string | null; image: { bytes: Uint8Array; mime: string; width: number; height: number } | null }
+  | { ok: true; phone: string; session: string; text: string | null; image: AcceptedImage | null }
   | { ok: false; errors: SendForm['errors'] }
 
 /**
  * Validates the Send form with the API's own schemas (`sendBody`, `sendImageFields`), image reader
  * and session gate, collecting one inline error per field instead of stopping at the first.
- * The image rules mirror `POST /api/send-image` (size, type from magic bytes, readable header,
- * pixel count) using the same config limits.
+ * The image goes through `checkImageUpload`, the very rules of `POST /api/send-image`.
  */
 async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'], form: FormData): Promise<Checked> {
   const { schemas, config } = shared
@@ -51,25 +47,14 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
     text = attempt('message', () => schemas.sendBody.shape.message.parse(message, ''))
   }
 
-  let image: { bytes: Uint8Array; mime: string; width: number; height: number } | null = null
+  let image: AcceptedImage | null = null
   if (file) {
-    if (file.size > config.imageMaxBytes) {
-      errors.file = `The image is ${formatBytes(file.size)}; images may be at most ${formatBytes(config.imageMaxBytes)}.`
-    } else if (file.size === 0) {
-      errors.file = 'The file is empty; choose a JPEG, PNG, GIF or WEBP image.'
-    } else {
-      const bytes = new Uint8Array(await file.arrayBuffer())
-      const info = readImageInfo(bytes)
-      if (!info.ok) {
-        errors.file =
-          info.reason === 'unsupported'
-            ? 'This is not a JPEG, PNG, GIF or WEBP image (the type is read from the file’s content, not its name).'
-            : 'This looks like an image but its header is damaged or truncated; re-export it.'
-      } else if (info.info.width * info.info.height > config.imageMaxPixels) {
-        errors.file = `The image is ${info.info.width}×${info.info.height}; images may have at most ${config.imageMaxPixels / 1e6} megapixels. Resize it first.`
-      } else {
-        image = { bytes, ...info.info }
-      }
+    try {
+      image = await checkImageUpload(file, config)
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      // The API's own rule and wording; "file: is …" reads "The file is …" next to the field.
+      errors.file = err.message.replace(/^file:\s*/, 'The file ')
     }
   }
   if (session !== undefined && !errors.session) {
@@ -134,18 +119,10 @@ export function sendPages(shared: DashboardShared) {
       }
       return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={limits} />, 422)
     }
-    let id: number
-    if (result.image) {
-      const img = result.image
-      const sha256 = await sha256Hex(img.bytes)
-      id = await db.transaction(async (tx) => {
-        const mediaId = (await findReusableMedia(tx, sha256, mediaReuseSeconds)) ?? (await insertMedia(tx, { ...img, sha256 }))
-        const r = await enqueueMessage(tx, { session: result.session, phone: result.phone, type: 'image', body: result.text, mediaId })
-        return r.id
-      })
-    } else {
-      id = (await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text })).id
-    }
+    const queued = result.image
+      ? await enqueueImageMessage(db, { session: result.session, phone: result.phone, caption: result.text, image: result.image, mediaReuseSeconds })
+      : await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text })
+    const id = queued.id
     return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(result.session)}`, 303)
   })
 

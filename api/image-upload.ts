@@ -1,0 +1,84 @@
+import type { Db } from '../db/driver.js'
+import { findReusableMedia, insertMedia } from '../db/queries/media.js'
+import { enqueueMessage, type EnqueueResult } from '../db/queries/messages.js'
+import { formatBytes } from './body.js'
+import type { ApiConfig } from './config.js'
+import { ApiError } from './errors.js'
+import { sha256Hex } from './idempotency.js'
+import { readImageInfo, type ImageInfo } from './image.js'
+
+export interface AcceptedImage extends ImageInfo {
+  bytes: Uint8Array
+}
+
+/**
+ * The image rules of `POST /api/send-image`, shared with the dashboard's Send form: size, type from the
+ * file's own bytes, a readable header, and the pixel limit. Throws the API's `ApiError`
+ * (413 / 400 / 415 / 422) with a message that starts with `file:`.
+ */
+export async function checkImageUpload(file: File, config: Pick<ApiConfig, 'imageMaxBytes' | 'imageMaxPixels'>): Promise<AcceptedImage> {
+  if (file.size > config.imageMaxBytes) {
+    throw new ApiError(413, 'image_too_large', `file: is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`)
+  }
+  if (file.size === 0) throw new ApiError(400, 'invalid_file', 'file: is empty; attach a JPEG, PNG, GIF or WEBP image')
+  const bytes = new Uint8Array(await file.arrayBuffer())
+  const check = readImageInfo(bytes)
+  if (!check.ok && check.reason === 'unsupported') {
+    throw new ApiError(415, 'unsupported_image_type', "file: is not a JPEG, PNG, GIF or WEBP image (the type is read from the file's content, not its name); convert it first")
+  }
+  if (!check.ok) {
+    throw new ApiError(422, 'unreadable_image', 'file: looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it')
+  }
+  const { width, height } = check.info
+  if (width * height > config.imageMaxPixels) {
+    throw new ApiError(
+      422,
+      'image_too_many_pixels',
+      `file: is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); images may have at most ${config.imageMaxPixels / 1e6} megapixels, resize it first`,
+    )
+  }
+  return { bytes, ...check.info }
+}
+
+/** Carries an idempotent repeat out of the transaction so the media row rolls back with it. */
+class Repeat extends Error {
+  constructor(readonly result: EnqueueResult) {
+    super('idempotent repeat')
+  }
+}
+
+export interface ImageMessage {
+  session: string
+  phone: string
+  caption: string | null
+  image: AcceptedImage
+  /** Hex SHA-256 of the bytes (computed here when absent). */
+  sha256?: string
+  idempotencyKey?: string | null
+  requestHash?: string | null
+  /** An identical upload younger than this is reused instead of stored again (half the media retention). */
+  mediaReuseSeconds: number
+}
+
+/**
+ * Stores the original bytes (or reuses an identical recent upload) and queues the image message in one
+ * transaction; an idempotent repeat or conflict rolls the media row back with it.
+ */
+export async function enqueueImageMessage(db: Db, m: ImageMessage): Promise<EnqueueResult> {
+  const sha256 = m.sha256 ?? (await sha256Hex(m.image.bytes))
+  const { bytes, mime, width, height } = m.image
+  try {
+    return await db.transaction(async (tx) => {
+      const mediaId = (await findReusableMedia(tx, sha256, m.mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
+      const result = await enqueueMessage(tx, {
+        session: m.session, phone: m.phone, type: 'image', body: m.caption, mediaId,
+        idempotencyKey: m.idempotencyKey ?? null, requestHash: m.requestHash ?? null,
+      })
+      if (result.kind !== 'created') throw new Repeat(result)
+      return result
+    })
+  } catch (err) {
+    if (err instanceof Repeat) return err.result
+    throw err
+  }
+}
