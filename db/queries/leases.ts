@@ -238,9 +238,13 @@ export async function releaseLease(db: Queryable, fence: LeaseFence): Promise<bo
 }
 
 // The literal is read in the session zone, which is UTC on every engine (QUEUE.md §4.1).
+// The status goes back to offline too: the socket it described died with the previous process, and the
+// dashboard should not show a stale "online" until the session is acquired again.
 const EXPIRE_ALL_LEASES = same(`UPDATE sessions
    SET owner = NULL,
-       lease_until = '1970-01-01 00:00:00'
+       lease_until = '1970-01-01 00:00:00',
+       status = 'offline',
+       updated_at = NOW(6)
  WHERE owner IS NOT NULL`)
 
 /**

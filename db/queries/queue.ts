@@ -13,6 +13,7 @@ import { each, same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
 import type { MessageRecord, OptIn } from '../types.js'
 import { pauseSession, type PauseSessionParams } from './leases.js'
+import { markConsentRequested } from './contacts.js'
 
 /** A message moved to `sending` under this runner's epoch: what the runner needs to send it. */
 export type ClaimedMessage = Pick<
@@ -224,7 +225,8 @@ const TAKE_SEND_SLOT = forceIndexOnMysql(each(
    AND lease_epoch = $4`,
 ), 'sessions')
 
-async function takeSendSlot(tx: Queryable, p: { session: string; owner: string; epoch: number; gapMs: number }): Promise<void> {
+/** Takes the session's throttle slot (the session row must be locked by `lockSessionForClaim`). */
+export async function takeSendSlot(tx: Queryable, p: { session: string; owner: string; epoch: number; gapMs: number }): Promise<void> {
   await tx.execute(TAKE_SEND_SLOT[tx.dialect], [p.gapMs, p.session, p.owner, p.epoch])
 }
 
@@ -700,4 +702,46 @@ export async function probeDue(db: Queryable, owner: string): Promise<SessionDue
     name: String(r.name),
     dueInMs: r.due_in_ms === null || r.due_in_ms === undefined ? null : Math.max(0, Number(r.due_in_ms)),
   }))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Consent requests and replies (OPT_IN_MODE=confirm; STOP/YES confirmations)
+
+const HELD_PHONES = same(`SELECT DISTINCT m.phone
+  FROM messages m
+  LEFT JOIN contacts c ON c.phone = m.phone
+ WHERE m.session = ?
+   AND m.status = 'pending'
+   AND m.error = 'awaiting opt-in'
+   AND (c.phone IS NULL OR (c.opt_in = 'pending' AND c.consent_requested_at IS NULL))
+ LIMIT 10`)
+
+/**
+ * Under `OPT_IN_MODE=confirm`: phones with messages held for consent (`claimNextMessage` holds them with
+ * error 'awaiting opt-in') that have not been sent the consent request yet.
+ */
+export async function findPhonesAwaitingConsentRequest(db: Queryable, session: string): Promise<string[]> {
+  return (await db.query(HELD_PHONES[db.dialect], [session])).map((r) => String(r.phone))
+}
+
+export type ConsentSlotResult = { kind: 'take' } | { kind: 'wait'; waitMs: number } | { kind: 'fenced' }
+
+/**
+ * Takes the session's throttle slot for a consent reply or request to `phone` (and, with `mark`, records that
+ * the consent request was made), in one transaction under the lease (session row first), so these messages
+ * keep the same human pace as queued sends. The request itself is not a queue row: it is sent once per
+ * contact, outside the audit log; a lost request is not repeated, and the contact can still write YES.
+ */
+export async function takeSlotForConsentRequest(
+  db: Db,
+  params: { session: string; owner: string; epoch: number; gapMs: number; phone: string; mark: boolean },
+): Promise<ConsentSlotResult> {
+  return db.transaction(async (tx): Promise<ConsentSlotResult> => {
+    const lock = await lockSessionForClaim(tx, params)
+    if (!lock) return { kind: 'fenced' }
+    if (lock.waitMs > 0) return { kind: 'wait', waitMs: lock.waitMs }
+    await takeSendSlot(tx, { ...params, gapMs: Math.round(params.gapMs) })
+    if (params.mark) await markConsentRequested(tx, params.phone)
+    return { kind: 'take' }
+  })
 }

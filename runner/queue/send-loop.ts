@@ -3,7 +3,6 @@ import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driv
 import * as leases from '../../db/queries/leases.js'
 import * as media from '../../db/queries/media.js'
 import * as queue from '../../db/queries/queue.js'
-import * as extra from '../../db/queries/runner-extra.js'
 import type { CrashPoint, RunnerConfig } from '../config.js'
 import { compressImage } from '../media/image.js'
 import { NotConnectedError, type OutboundContent, type WhatsAppClient } from '../whatsapp/client.js'
@@ -356,11 +355,11 @@ export class SendLoop {
     }
   }
 
-  /** Consent replies and requests take the throttle slot like any send (runner-extra.ts). */
+  /** Consent replies and requests take the throttle slot like any send (queue.ts). */
   private async sendReply(): Promise<void> {
     const reply = this.replies[0]!
     const f = this.d.fence()
-    const slot = await extra.takeSlotForConsentRequest(this.d.db, {
+    const slot = await queue.takeSlotForConsentRequest(this.d.db, {
       session: this.d.session, owner: f.owner, epoch: f.epoch, gapMs: this.gapMs(), phone: reply.phone,
       mark: reply.markConsentRequested,
     })
@@ -379,7 +378,7 @@ export class SendLoop {
   }
 
   private async queueConsentRequests(): Promise<boolean> {
-    const phones = await extra.findPhonesAwaitingConsentRequest(this.d.db, this.d.session)
+    const phones = await queue.findPhonesAwaitingConsentRequest(this.d.db, this.d.session)
     const queued = new Set(this.replies.map((r) => r.phone))
     let any = false
     for (const phone of phones) {

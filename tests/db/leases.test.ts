@@ -185,11 +185,13 @@ describeEachEngine('runners and session leases', (ctx) => {
       expect((await getSession(ctx.db, name))!.owner).toBe('runner-a')
     })
 
-    it('expires every lease on record (PGlite startup) and keeps the epochs for the next acquire to bump', async () => {
+    it('expires every lease on record (PGlite startup), marks those sessions offline, and keeps the epochs for the next acquire to bump', async () => {
       const name = uniqueName('all')
       await insertSession(ctx.db, name)
       const e = await leaseOnly(ctx.db, name, 'runner-a')
+      await reportSessionState(ctx.db, { name, owner: 'runner-a', epoch: e, status: 'online' })
       expect(await expireAllLeases(ctx.db)).toBeGreaterThanOrEqual(1)
+      expect((await getSession(ctx.db, name))!.status).toBe('offline')
       const [{ n }] = (await ctx.db.query<{ n: number }>('SELECT COUNT(*) AS n FROM sessions WHERE owner IS NOT NULL')) as [{ n: number }]
       expect(Number(n)).toBe(0)
       expect((await getSession(ctx.db, name))!.leaseEpoch).toBe(e)

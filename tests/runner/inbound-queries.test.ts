@@ -2,7 +2,7 @@ import { expect, it } from 'vitest'
 import { findPhoneByLid, getContact, markConsentRequested, recordContactLid } from '../../db/queries/contacts.js'
 import { listInboundForPhone, recordInbound, resolveInbound } from '../../db/queries/inbound.js'
 import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
-import { findPhonesAwaitingConsentRequest } from '../../db/queries/runner-extra.js'
+import { findPhonesAwaitingConsentRequest } from '../../db/queries/queue.js'
 import { matchConsentKeyword } from '../../runner/whatsapp/consent.js'
 import { describeEachEngine } from '../support/db.js'
 
