@@ -8,10 +8,18 @@ import { ApiConfigError } from './api/config.js'
 import { createLogger, onShutdown } from './api/node.js'
 import { startEmbeddedRunner } from './runner/embedded.js'
 
+// A newcomer's terminal shows the banner, the QR and "online", not a stream of JSON: unless LOG_LEVEL says
+// otherwise, only warnings and errors are logged here (pm2/systemd run the separate entries at info).
+const env = { ...process.env }
+const quietLogs = !env.LOG_LEVEL?.trim()
+if (quietLogs) env.LOG_LEVEL = 'warn'
+
 try {
-  const log = createLogger()
+  const log = createLogger(env)
   const gateway = await startEmbedded({
+    env,
     log,
+    quietLogs,
     services: [({ db, env }) => startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
   })
   onShutdown(() => gateway.stop(), log)

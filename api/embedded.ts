@@ -34,6 +34,8 @@ export interface StartEmbeddedOptions {
   services?: Array<(ctx: EmbeddedContext) => Promise<EmbeddedService>>
   /** Where the banner goes (default console.log). */
   print?: (line: string) => void
+  /** The log level was lowered for the terminal (the banner says how to raise it). */
+  quietLogs?: boolean
 }
 
 export interface EmbeddedGateway {
@@ -73,9 +75,11 @@ export async function startEmbedded(options: StartEmbeddedOptions = {}): Promise
   const shownKey = keySource === 'from API_SECRET' ? '(the first key in API_SECRET)' : apiKey
   print('')
   print(`  WA Gateway API  ${api.server.url}   (database: ${api.db.engine})`)
+  print(`  Dashboard:      ${api.server.url}/dashboard   (sign in with the API key)`)
   print(`  API key:        ${shownKey}   ${keySource}`)
   print(`  Reference:      ${api.server.url}/docs`)
   print(`  Try:            curl -H "X-API-Key: ${keySource === 'from API_SECRET' ? 'YOUR_SECRET' : apiKey}" ${api.server.url}/api/status`)
+  if (options.quietLogs) print('  Logs:           warnings and errors only (LOG_LEVEL=info for everything, as JSON)')
   print('')
   return { api, url: api.server.url, apiKey, stop }
 }

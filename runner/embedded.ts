@@ -6,7 +6,7 @@ import { createRunner, type Runner } from './runner.js'
 import { parseMaintenanceConfig } from './maintenance/jobs.js'
 import { createMaintenanceSchedule } from './maintenance/schedule.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
-import { printQrToTerminal } from './whatsapp/qr-terminal.js'
+import { terminalOutput } from './whatsapp/qr-terminal.js'
 
 /**
  * The runner inside another process (`npm start`: API + runner + dashboard on one embedded database). PGlite has
@@ -31,7 +31,7 @@ export async function startEmbeddedRunner(options: {
   const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env })
   const runner = createRunner({
     db, config, log, whatsapp: factory, loopback,
-    ...(config.printQr ? { printQr: printQrToTerminal } : {}),
+    ...(config.printQr ? { terminal: terminalOutput } : {}),
   })
   await runner.start()
   // Issue 7 hook: the maintenance schedule runs in the embedded process too (see runner/maintenance/).

@@ -11,7 +11,7 @@ import { resolveAuthStateKey } from './auth-key.js'
 import { parseRunnerConfig } from './config.js'
 import { createCrashHook, createRunner } from './runner.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
-import { printQrToTerminal } from './whatsapp/qr-terminal.js'
+import { terminalOutput } from './whatsapp/qr-terminal.js'
 import { parseMaintenanceConfig } from './maintenance/jobs.js'
 import { createMaintenanceSchedule } from './maintenance/schedule.js'
 import { createRunnerMetrics, instrumentWhatsApp, observeRunnerSessions, startMetricsServer, type MetricsServer } from './metrics.js'
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const runner = createRunner({
     db, config, log, whatsapp: instrumentWhatsApp(factory, metrics), loopback,
     crashHook: createCrashHook(config.crashAt, config.crashOn),
-    ...(config.printQr ? { printQr: printQrToTerminal } : {}),
+    ...(config.printQr ? { terminal: terminalOutput } : {}),
   })
   let stopping = false
   let maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined

@@ -7,6 +7,7 @@ import type { RunnerConfig } from './config.js'
 import { createCrashHook, NO_CRASH, type CrashHook } from './queue/send-loop.js'
 import type { WhatsAppClientFactory } from './whatsapp/client.js'
 import { SessionSupervisor } from './whatsapp/session-supervisor.js'
+import type { TerminalOutput } from './whatsapp/qr-terminal.js'
 
 /**
  * The runner: registers itself, acquires session leases up to its capacity, renews them (and fences any it could
@@ -27,8 +28,8 @@ export interface CreateRunnerOptions {
   crashHook?: CrashHook
   /** True when the WhatsApp endpoint is the loopback test server (gates test-only behaviour). */
   loopback?: boolean
-  /** Prints QR codes to the terminal. */
-  printQr?: (session: string, qr: string) => void
+  /** Tells the terminal about QR codes and linking. */
+  terminal?: TerminalOutput
   /** Fixed runner id (tests); a fresh UUID otherwise. */
   id?: string
 }
@@ -120,7 +121,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
           if (supervisors.get(name) === sup) supervisors.delete(name)
           log.info({ session: name, why }, 'session left this runner')
         },
-        ...(options.printQr ? { printQr: options.printQr } : {}),
+        ...(options.terminal ? { terminal: options.terminal } : {}),
       })
       supervisors.set(lease.name, sup)
       log.info({ session: lease.name, epoch: lease.leaseEpoch }, 'lease acquired')

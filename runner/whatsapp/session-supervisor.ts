@@ -11,6 +11,7 @@ import type { RunnerConfig } from '../config.js'
 import { SendLoop, type CrashHook, type Fence } from '../queue/send-loop.js'
 import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
 import { matchConsentKeyword } from './consent.js'
+import type { TerminalOutput } from './qr-terminal.js'
 
 /**
  * One owned session: its lease fence, its WhatsApp connection with the reconnect policy of BAILEYS.md §3, the
@@ -42,8 +43,8 @@ export interface SupervisorDeps {
   crash: CrashHook
   /** The supervisor is finished (fenced, deleted or stopped): the runner forgets it. */
   onGone: (session: string, why: string) => void
-  /** Prints a QR to the terminal (set when stdout is a TTY or PRINT_QR=1). */
-  printQr?: (session: string, qr: string) => void
+  /** Tells the terminal about QR codes and linking (set when stdout is a TTY or PRINT_QR=1). */
+  terminal?: TerminalOutput
 }
 
 type Phase = 'starting' | 'connecting' | 'online' | 'waiting' | 'stopping' | 'gone'
@@ -205,6 +206,7 @@ export class SessionSupervisor {
       // the report below still goes out
     }
     await this.report('online', { phone, detail })
+    this.d.terminal?.online(this.session, phone)
   }
 
   /**
@@ -227,7 +229,7 @@ export class SessionSupervisor {
     try {
       const dataUrl = await QRCode.toDataURL(qr)
       await this.report('connecting', { qrCode: dataUrl, qr, detail: 'waiting for the QR code to be scanned' })
-      this.d.printQr?.(this.session, qr)
+      this.d.terminal?.qr(this.session, qr)
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not publish the QR code')
     }
