@@ -232,6 +232,13 @@ function safeError(err: unknown, depth = 0): Record<string, unknown> {
 /** The `cron_runs` task name of a job (namespaced so other tasks can share the table). */
 export const taskName = (job: JobName) => `maintenance:${job}`
 
+function foundSomething(report: unknown): boolean {
+  if (typeof report === 'number') return report > 0
+  if (Array.isArray(report)) return report.length > 0
+  if (report && typeof report === 'object') return Object.values(report).some(foundSomething)
+  return false
+}
+
 /**
  * Runs one job now. With `claimSlot` (the schedules), first claims the job's current slot and skips when another
  * process has it. Errors are logged and returned, never thrown: one failing job must not stop the others.
@@ -256,7 +263,10 @@ export async function runJob(ctx: JobContext, job: JobName, options: { claimSlot
     }
     const report = await spec.run(ctx)
     const out = finish({ outcome: 'ran', report })
-    log.info({ job, ms: out.ms, slot: Boolean(options.claimSlot), ...report }, `maintenance ${job} done`)
+    // A scheduled run that found nothing to do is routine (4 jobs, every 15 s): debug. Runs by hand, and runs
+    // that changed or flagged something, are worth an info line.
+    const level = options.claimSlot && !foundSomething(report) ? 'debug' : 'info'
+    log[level]({ job, ms: out.ms, slot: Boolean(options.claimSlot), ...report }, `maintenance ${job} done`)
     return out
   } catch (err) {
     const out = finish({ outcome: 'failed', error: (err as Error)?.message ?? String(err) })
