@@ -244,7 +244,7 @@ function foundSomething(report: unknown): boolean {
  * process has it. Errors are logged and returned, never thrown: one failing job must not stop the others.
  * @example await runJob(ctx, 'prune', { claimSlot: true })
  */
-export async function runJob(ctx: JobContext, job: JobName, options: { claimSlot?: boolean } = {}): Promise<JobOutcome> {
+export async function runJob(ctx: JobContext, job: JobName, options: { claimSlot?: boolean; quietWhenIdle?: boolean } = {}): Promise<JobOutcome> {
   const started = Date.now()
   const log = ctx.log
   const spec = JOBS[job]
@@ -265,7 +265,7 @@ export async function runJob(ctx: JobContext, job: JobName, options: { claimSlot
     const out = finish({ outcome: 'ran', report })
     // A scheduled run that found nothing to do is routine (4 jobs, every 15 s): debug. Runs by hand, and runs
     // that changed or flagged something, are worth an info line.
-    const level = options.claimSlot && !foundSomething(report) ? 'debug' : 'info'
+    const level = options.quietWhenIdle && !foundSomething(report) ? 'debug' : 'info'
     log[level]({ job, ms: out.ms, slot: Boolean(options.claimSlot), ...report }, `maintenance ${job} done`)
     return out
   } catch (err) {
@@ -278,6 +278,6 @@ export async function runJob(ctx: JobContext, job: JobName, options: { claimSlot
 /** Every job whose slot is free, one after the other (what each cron tick runs). */
 export async function runDueJobs(ctx: JobContext, jobs: readonly JobName[] = JOB_NAMES): Promise<JobOutcome[]> {
   const out: JobOutcome[] = []
-  for (const job of jobs) out.push(await runJob(ctx, job, { claimSlot: true }))
+  for (const job of jobs) out.push(await runJob(ctx, job, { claimSlot: true, quietWhenIdle: true }))
   return out
 }
