@@ -105,6 +105,11 @@ export interface SoakReport {
   differentIdDeliveries: Array<{ messageId: number; ids: string[] }>
   /** Received copies whose id is no message's and no consent reply. */
   unknownDeliveries: number
+  unknownDeliveryDetails: Array<{ from: string; to: string; at: string; text: string | null }>
+  /** Pairs of copies from one number closer than the minimum (receiver clock). */
+  wireGapDetails: Array<{ from: string; gapMs: number; first: string; second: string }>
+  /** STOP replies that never became opt_in='no'. */
+  stopsNotRecorded: string[]
   /** Messages delivered to a contact after its STOP was recorded (claimed after opt_in_at). */
   deliveredAfterStop: number
   failedReasons: Record<string, number>
@@ -211,13 +216,23 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   const epochAnomalies: string[] = []
   const lastEpoch = new Map<string, number>()
   const samplerErrors = { n: 0 }
+  let realServerDown = false
   const teardown = async () => {
     stopSampling = true
+    if (realServerDown) await startRealServer(opts.engine, dbUrl, log).catch((err) => log(`!!! could not restart the real server: ${(err as Error).message}`))
     await Promise.all(runners.map((x) => x.proc.stop().catch(() => undefined)))
     await api?.stop().catch(() => undefined)
     await loop.stop().catch(() => undefined)
     await proxy?.close().catch(() => undefined)
   }
+
+  // Ctrl-C / SIGTERM: stop every child (and restart a real server this run stopped) before exiting.
+  const onSignal = (signal: string) => {
+    log(`${signal}: stopping the soak's processes`)
+    void teardown().finally(() => t.drop().catch(() => undefined)).finally(() => process.exit(130))
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
 
   try {
     api = await startApiProcess({ API_SECRET: apiKey, DATABASE_URL: serviceUrl, SESSION_CACHE_MS: '5000' })
@@ -407,11 +422,17 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         run: async () => {
           outageFrom = now()
           if (outage.mode === 'proxy') proxy!.outage()
-          else stopRealServer(opts.engine, log)
+          else {
+            realServerDown = true
+            stopRealServer(opts.engine, log)
+          }
           event('db-down', `${opts.engine} (${outage.mode})`, `${outage.durationMs / 1000} s`)
           await sleep(outage.durationMs)
           if (outage.mode === 'proxy') proxy!.restore()
-          else await startRealServer(opts.engine, dbUrl, log)
+          else {
+            await startRealServer(opts.engine, dbUrl, log)
+            realServerDown = false
+          }
           outageTo = now()
           event('db-up', `${opts.engine} (${outage.mode})`)
         },
@@ -464,11 +485,15 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       })
     }
     const stopList = [...stopContacts]
+    const stopTargets = new Map<string, string>()
+    const stopSentAt = new Map<string, number>()
     stopList.forEach((phone, i) => {
       plan.push({
         at: Math.round(submitMs * (0.3 + 0.4 * (i / Math.max(1, stopList.length)))),
         run: async () => {
           const to = phoneOf.get(r.pick(sessionNames.filter((n) => n !== restricted?.session)))!
+          stopTargets.set(phone, sessionOfPhone.get(to)!)
+          stopSentAt.set(phone, now())
           await postJson(`${loop.url}/control/inbound`, { from: phone, to, text: STOP_TEXT }).catch((err) => notes.push(`STOP from ${phone} not delivered: ${(err as Error).message}`))
           event('stop-reply', phone, `to ${sessionOfPhone.get(to)}`)
         },
@@ -585,6 +610,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     const idsBySeq = new Map<number, Set<string>>()
     let consentReplies = 0
     let unknownDeliveries = 0
+    const unknownDeliveryDetails: SoakReport['unknownDeliveryDetails'] = []
     for (const d of deliveries) {
       copies.set(d.id, (copies.get(d.id) ?? 0) + 1)
       const seq = tokenOf(d.text ?? d.caption)
@@ -594,7 +620,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         idsBySeq.set(Number(seq), set)
       } else if (!waToId.has(d.id)) {
         if (stopContacts.has(d.to)) consentReplies++
-        else unknownDeliveries++
+        else {
+          unknownDeliveries++
+          if (unknownDeliveryDetails.length < 10) unknownDeliveryDetails.push({ from: d.from, to: d.to, at: d.at, text: (d.text ?? d.caption ?? `(${d.type})`).slice(0, 80) })
+        }
       }
     }
     const duplicateDeliveries = [...copies].filter(([, n]) => n > 1).map(([waId, n]) => ({ waId, messageId: waToId.get(waId) ?? null, copies: n }))
@@ -614,7 +643,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       if (at === undefined || !row.claimed_at || !row.wa_message_id) continue
       if (new Date(row.claimed_at).getTime() > at + 5 && deliveredIds.has(row.wa_message_id)) deliveredAfterStop++
     }
-    if (optedOutAt.size < stopContacts.size) notes.push(`only ${optedOutAt.size} of ${stopContacts.size} STOP replies were recorded as opt-outs`)
+    const stopsNotRecorded = [...stopContacts].filter((p) => !optedOutAt.has(p)).map((p) => `${p} (sent to ${stopTargets.get(p) ?? '?'} at ${stopSentAt.has(p) ? fmt(stopSentAt.get(p)!) : '?'})`)
+    if (stopsNotRecorded.length) notes.push(`only ${optedOutAt.size} of ${stopContacts.size} STOP replies were recorded as opt-outs; missing: ${stopsNotRecorded.join(', ')}`)
 
     // Gaps: database claim times per session (authoritative clock), and receive times at the loopback.
     const minGap = opts.throttleMinMs
@@ -636,20 +666,21 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         if (g < minGap - 1) belowMinDb++
       }
     }
-    const wireBySender = new Map<string, number[]>()
-    for (const d of deliveries) {
-      const list = wireBySender.get(d.from) ?? []
-      list.push(new Date(d.at).getTime())
-      wireBySender.set(d.from, list)
-    }
+    const wireBySender = new Map<string, typeof deliveries>()
+    for (const d of deliveries) wireBySender.set(d.from, [...(wireBySender.get(d.from) ?? []), d])
     let minWire: number | null = null
     let belowMinWire = 0
-    for (const list of wireBySender.values()) {
-      list.sort((a, b) => a - b)
+    const wireGapDetails: SoakReport['wireGapDetails'] = []
+    const describeCopy = (d: (typeof deliveries)[number]) => `${d.id} #${waToId.get(d.id) ?? '?'} to ${d.to} at ${d.at} "${(d.text ?? d.caption ?? d.type).slice(0, 40)}"`
+    for (const [from, list] of wireBySender) {
+      list.sort((a, b) => Date.parse(a.at) - Date.parse(b.at))
       for (let i = 1; i < list.length; i++) {
-        const g = list[i]! - list[i - 1]!
+        const g = Date.parse(list[i]!.at) - Date.parse(list[i - 1]!.at)
         minWire = minWire === null ? g : Math.min(minWire, g)
-        if (g < minGap - wireTolerance) belowMinWire++
+        if (g < minGap - wireTolerance) {
+          belowMinWire++
+          if (wireGapDetails.length < 10) wireGapDetails.push({ from: `${from} (${sessionOfPhone.get(from)})`, gapMs: g, first: describeCopy(list[i - 1]!), second: describeCopy(list[i]!) })
+        }
       }
     }
 
@@ -711,6 +742,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
       duplicateDeliveries,
       differentIdDeliveries,
       unknownDeliveries,
+      unknownDeliveryDetails,
+      wireGapDetails,
+      stopsNotRecorded,
       deliveredAfterStop,
       failedReasons,
       leaseOverlaps,
@@ -732,6 +766,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     if (api.errorLines.length) notes.push(`API error log, first lines: ${api.errorLines.slice(0, 3).join(' | ').slice(0, 1500)}`)
     return report
   } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
     await teardown()
     await t.drop().catch(() => undefined)
   }

@@ -8,12 +8,12 @@ export function checkReport(r: SoakReport): string[] {
   if (r.lostAccepted !== 0) v.push(`${r.lostAccepted} accepted message(s) missing from the table`)
   if (r.sentNotDelivered !== 0) v.push(`${r.sentNotDelivered} message(s) marked sent that no contact received`)
   if (r.differentIdDeliveries.length) v.push(`${r.differentIdDeliveries.length} message(s) delivered under different WhatsApp ids: ${JSON.stringify(r.differentIdDeliveries.slice(0, 5))}`)
-  if (r.unknownDeliveries) v.push(`${r.unknownDeliveries} received copies carry an id of no message (and are no consent reply)`)
+  if (r.unknownDeliveries) v.push(`${r.unknownDeliveries} received copies carry an id of no message (and are no consent reply): ${JSON.stringify(r.unknownDeliveryDetails.slice(0, 3))}`)
   if (r.deliveredAfterStop) v.push(`${r.deliveredAfterStop} message(s) claimed after the contact's STOP were delivered`)
   if (r.leaseOverlaps.length) v.push(`two runners held one session: ${r.leaseOverlaps.slice(0, 5).join('; ')}`)
   if (r.epochAnomalies.length) v.push(`lease epoch anomalies: ${r.epochAnomalies.slice(0, 5).join('; ')}`)
   if (r.gaps.belowMinDb) v.push(`${r.gaps.belowMinDb} start-to-start gap(s) (claimed_at) below the ${r.options.throttleMinMs} ms minimum; smallest ${r.gaps.minDbMs} ms`)
-  if (r.gaps.belowMinWire) v.push(`${r.gaps.belowMinWire} gap(s) between copies received from one number below ${r.options.throttleMinMs} − ${r.gaps.wireToleranceMs} ms; smallest ${r.gaps.minWireMs} ms`)
+  if (r.gaps.belowMinWire) v.push(`${r.gaps.belowMinWire} gap(s) between copies received from one number below ${r.options.throttleMinMs} − ${r.gaps.wireToleranceMs} ms; smallest ${r.gaps.minWireMs} ms: ${r.wireGapDetails.slice(0, 3).map((g) => `${g.from} ${g.gapMs} ms: ${g.first} → ${g.second}`).join('; ')}`)
   const out = r.api['db-outage']
   if (r.options.outage) {
     if (out.s5xxOther) v.push(`the API answered ${out.s5xxOther} non-503 5xx during the database outage`)
