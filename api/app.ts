@@ -13,6 +13,7 @@ import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
 import { sendRoutes } from './routes/send.js'
 import { sessionRoutes } from './routes/sessions.js'
+import { webhookRoutes } from './routes/webhooks.js'
 import { createSchemas } from './schemas.js'
 import { createSessionGate, type SessionGate } from './session-gate.js'
 
@@ -84,6 +85,7 @@ export function createApp(deps: AppDeps): App {
   app.route('/api', sessionRoutes({ config, schemas, gate }))
   app.route('/api', sendRoutes({ config, schemas, gate, coalescer: coalescer ?? undefined }))
   app.route('/api', messageRoutes({ schemas }))
+  app.route('/api', webhookRoutes({ config, schemas }))
 
   // Dashboard (issue 6): mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.

@@ -2,6 +2,8 @@
  * API configuration, parsed from a plain record (Node's `process.env` or Workers bindings) by
  * `parseApiConfig`. Pure: it reads nothing else, so both entries and the tests share it.
  */
+import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../db/url-guard.js'
+
 export interface ApiConfig {
   /** Accepted `X-API-Key` values; several during a rotation (`API_SECRET=new,old`). */
   apiKeys: string[]
@@ -29,6 +31,8 @@ export interface ApiConfig {
   coalesceInFlight: number
   /** `SESSION_CACHE_MS`: how long this process trusts "session exists and is not being deleted". */
   sessionCacheMs: number
+  /** `WEBHOOK_ALLOW_HOSTS` / `WEBHOOK_ALLOW_PRIVATE`: which private targets webhook URLs may name. */
+  webhookUrlPolicy: WebhookUrlPolicy
   /** `PORT` (Node entry only). */
   port: number
   /** `HOST` (Node entry only); undefined = all interfaces. */
@@ -51,6 +55,14 @@ function int(env: Record<string, string | undefined>, name: string, fallback: nu
   const n = Number(raw)
   if (n < min || n > max) throw new ApiConfigError(`${name} must be between ${min} and ${max} (got ${n})`)
   return n
+}
+
+function webhookPolicy(env: Record<string, string | undefined>): WebhookUrlPolicy {
+  try {
+    return parseWebhookUrlPolicy(env.WEBHOOK_ALLOW_HOSTS, env.WEBHOOK_ALLOW_PRIVATE)
+  } catch (err) {
+    throw new ApiConfigError((err as Error).message)
+  }
 }
 
 /** Splits `API_SECRET` on commas; blanks are dropped. */
@@ -94,6 +106,7 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),
     coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 2, 1, 64),
     sessionCacheMs: int(env, 'SESSION_CACHE_MS', 1000, 0, 60_000),
+    webhookUrlPolicy: webhookPolicy(env),
     port: int(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST?.trim() || undefined,
   }

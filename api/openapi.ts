@@ -8,6 +8,7 @@ import type { JsonSchema } from './schema.js'
 import {
   errorAnswer, messageAnswer, sendAnswer, sessionAnswer, successAnswer, type Schemas,
 } from './schemas.js'
+import { createdWebhookAnswer, deliveryAnswer, webhookAnswer } from './webhook-schemas.js'
 
 interface Operation {
   method: 'get' | 'post' | 'delete'
@@ -101,6 +102,31 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
     {
       method: 'get', path: '/api/messages/{id}', summary: 'One message: status, attempts, error, times, WhatsApp id',
       pathParams: { id: schemas.messageId.jsonSchema }, ok: messageAnswer, errors: [400, 404],
+    },
+    {
+      method: 'post', path: '/api/webhooks', summary: 'Add a webhook: where to POST which events, signed with a secret',
+      description: 'The answer carries the signing secret once; it is never shown again. Each call has X-Event-Id, X-Event-Type, X-Timestamp and X-Signature: sha256=HMAC-SHA256(secret, "<X-Timestamp>.<body>") in hex.',
+      json: schemas.createWebhookBody, ok: createdWebhookAnswer,
+      okExample: { success: true, webhook: { id: 3, url: 'https://example.com/wa-events', events: ['message.sent', 'message.failed'], session: null, enabled: true, created_at: '2025-05-11 14:00:00', secret: 'whsec_…' } },
+      errors: [400, 404, 409, 415, 422],
+    },
+    {
+      method: 'get', path: '/api/webhooks', summary: 'The configured webhooks (without their secrets)',
+      ok: { type: 'object', properties: { webhooks: { type: 'array', items: webhookAnswer } } }, errors: [],
+    },
+    {
+      method: 'delete', path: '/api/webhooks/{id}', summary: 'Remove a webhook and its delivery history',
+      pathParams: { id: schemas.webhookId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
+    },
+    {
+      method: 'get', path: '/api/webhooks/{id}/deliveries', summary: 'A webhook\'s deliveries, newest first (keyset pagination)',
+      pathParams: { id: schemas.webhookId.jsonSchema }, query: schemas.deliveriesQuery,
+      ok: { type: 'object', properties: { deliveries: { type: 'array', items: deliveryAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
+      errors: [400, 404],
+    },
+    {
+      method: 'post', path: '/api/webhooks/deliveries/{id}/replay', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
+      pathParams: { id: schemas.deliveryId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
     },
     {
       method: 'get', path: '/api/openapi.json', summary: 'This document', ok: { type: 'object' }, errors: [],

@@ -6,6 +6,7 @@
 import { DEFAULT_SESSION, MESSAGE_STATES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { phoneSchema } from './phone.js'
+import { createWebhookSchemas } from './webhook-schemas.js'
 import {
   array, custom, describe, integer, invalid, object, oneOf, optional, string,
   type Infer, type JsonSchema, type Schema,
@@ -97,6 +98,7 @@ export function createSchemas(config: ApiConfig) {
       cursor: describe(optional(cursorSchema), 'The `next` value of the previous page.'),
     }),
     messageId: integer({ code: 'invalid_id', min: 1, fromString: true }),
+    ...createWebhookSchemas(config.webhookUrlPolicy, sessionNameSchema),
   }
 }
 

@@ -56,6 +56,41 @@ export interface SessionRecord {
   deleteRequestedAt: Date | null
   createdAt: Date
   updatedAt: Date
+  /** A pairing-code request from the API (phone digits) and the runner's answer: the code, or why not. */
+  pairingPhone: string | null
+  pairingCode: string | null
+  pairingError: string | null
+  /** When the number was last linked (QR or code); the warm-up counts local days from it. */
+  pairedAt: Date | null
+  settings: SessionSettings
+  /** Local date (`YYYY-MM-DD`, session time zone) the two counters below belong to. */
+  quotaDay: string | null
+  sentToday: number
+  firstContactToday: number
+  consecutiveFailures: number
+  /** Why the session holds messages back (a cap or quiet hours) and until when; stale once `holdUntil` passed. */
+  holdUntil: Date | null
+  holdReason: string | null
+}
+
+/**
+ * Per-session sending limits (issue 8). `null` takes the runner's default (`.env`); a cap or threshold of 0 is off.
+ */
+export interface SessionSettings {
+  /** Messages per local day; the warm-up ramps up to it. */
+  dailyCap: number | null
+  /** Day-0 cap of a newly linked number. */
+  warmupStart: number | null
+  /** Days the ramp from `warmupStart` to `dailyCap` takes. */
+  warmupDays: number | null
+  /** Messages per local day to numbers that never wrote to this session. */
+  firstContactCap: number | null
+  /** Consecutive send failures that pause the session (circuit breaker). */
+  breakerFailures: number | null
+  /** `HH:MM-HH:MM` or `off`. */
+  quietHours: string | null
+  /** IANA zone for quiet hours and the counters' midnight. */
+  timeZone: string | null
 }
 
 export interface MessageRecord {
@@ -77,6 +112,8 @@ export interface MessageRecord {
   readAt: Date | null
   error: string | null
   idempotencyKey: string | null
+  /** The instant a scheduled send asked for (null: send as soon as possible). */
+  sendAt: Date | null
   createdAt: Date
   updatedAt: Date
 }

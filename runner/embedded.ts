@@ -7,6 +7,8 @@ import { parseMaintenanceConfig } from './maintenance/jobs.js'
 import { createMaintenanceSchedule } from './maintenance/schedule.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
 import { terminalOutput } from './whatsapp/qr-terminal.js'
+import { parseWebhookConfig } from './webhooks/config.js'
+import { createWebhookDeliverer } from './webhooks/deliverer.js'
 
 /**
  * The runner inside another process (`npm start`: API + runner + dashboard on one embedded database). PGlite has
@@ -24,6 +26,7 @@ export async function startEmbeddedRunner(options: {
   const log = options.log ?? pino({ level: env.LOG_LEVEL?.trim() || 'info' }).child({ component: 'runner' })
   const config = parseRunnerConfig(env, { stdoutIsTty: options.stdoutIsTty ?? false })
   const maintenanceConfig = parseMaintenanceConfig(env)
+  const webhookConfig = parseWebhookConfig(env)
   if (config.crashAt) throw new Error('QUEUE_CRASH_AT is a test hook for runner processes, not for npm start')
   const dataDir = env.DATA_DIR?.trim() || './data'
   const { key, source } = resolveAuthStateKey({ authStateKey: env.AUTH_STATE_KEY, engine: db.engine, dataDir })
@@ -39,9 +42,15 @@ export async function startEmbeddedRunner(options: {
     db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`,
   })
   maintenance.start()
+  // Webhook calls (issue 8) run in the embedded process too.
+  const webhooks = createWebhookDeliverer({
+    db, config: webhookConfig, log: log.child({ subsystem: 'webhooks' }), owner: runner.id ?? `runner-${process.pid}`,
+  })
+  webhooks.start()
   return {
     runner,
     stop: async () => {
+      await webhooks.stop()
       await maintenance.stop()
       await runner.stop()
     },

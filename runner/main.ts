@@ -15,6 +15,8 @@ import { terminalOutput } from './whatsapp/qr-terminal.js'
 import { parseMaintenanceConfig } from './maintenance/jobs.js'
 import { createMaintenanceSchedule } from './maintenance/schedule.js'
 import { createRunnerMetrics, instrumentWhatsApp, observeRunnerSessions, startMetricsServer, type MetricsServer } from './metrics.js'
+import { parseWebhookConfig } from './webhooks/config.js'
+import { createWebhookDeliverer, type WebhookDeliverer } from './webhooks/deliverer.js'
 
 const SHUTDOWN_BUDGET_MS = 9_500
 
@@ -37,6 +39,7 @@ async function main(): Promise<void> {
     throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only with a loopback WA_WEBSOCKET_URL and WA_LOOPBACK_ROOT_KEY')
   }
   const maintenanceConfig = parseMaintenanceConfig(env)
+  const webhookConfig = parseWebhookConfig(env)
   const metrics = createRunnerMetrics()
   const runner = createRunner({
     db, config, log, whatsapp: instrumentWhatsApp(factory, metrics), loopback,
@@ -46,6 +49,7 @@ async function main(): Promise<void> {
   let stopping = false
   let maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined
   let metricsServer: MetricsServer | undefined
+  let webhooks: WebhookDeliverer | undefined
   const shutdown = (signal: string) => {
     if (stopping) return
     stopping = true
@@ -55,7 +59,7 @@ async function main(): Promise<void> {
       process.exit(1)
     }, SHUTDOWN_BUDGET_MS)
     hard.unref()
-    Promise.all([maintenance?.stop(), metricsServer?.close()])
+    Promise.all([maintenance?.stop(), metricsServer?.close(), webhooks?.stop()])
       .then(() => runner.stop())
       .then(() => db.close())
       .then(() => process.exit(0))
@@ -76,6 +80,15 @@ async function main(): Promise<void> {
     db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`, metrics: metrics.maintenance,
   })
   maintenance.start()
+  // Webhook calls (issue 8): due deliveries, shared with every other runner through SKIP LOCKED claims.
+  webhooks = createWebhookDeliverer({
+    db, config: webhookConfig, log: log.child({ subsystem: 'webhooks' }), owner: runner.id ?? `runner-${process.pid}`,
+    onOutcome: (outcome, seconds) => {
+      metrics.webhookDeliveries.inc({ outcome })
+      metrics.webhookLatency.observe(seconds)
+    },
+  })
+  webhooks.start()
   if (config.metricsPort) {
     metricsServer = await startMetricsServer({
       port: config.metricsPort, host: env.RUNNER_METRICS_HOST?.trim() || '127.0.0.1', metrics,

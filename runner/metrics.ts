@@ -205,6 +205,10 @@ export interface RunnerMetrics {
   stuckNow: Gauge
   /** Feeds `JobContext.metrics` of the maintenance jobs. */
   maintenance: MaintenanceMetrics
+  /** `wa_gateway_webhook_deliveries_total{outcome}`: delivered | retry | dead | lost (runner/webhooks/deliverer.ts). */
+  webhookDeliveries: Counter
+  /** `wa_gateway_webhook_call_seconds`: one webhook call, connect to answer (or failure). */
+  webhookLatency: Histogram
 }
 
 /**
@@ -223,6 +227,8 @@ export function createRunnerMetrics(): RunnerMetrics {
   const stuckNow = registry.gauge('wa_gateway_stuck_messages', 'Messages "sending" for more than 2 minutes at the last check this process ran.')
   const jobRuns = registry.counter('wa_gateway_maintenance_runs_total', 'Maintenance job runs by job and outcome (ran, skipped, failed).')
   const jobSeconds = registry.histogram('wa_gateway_maintenance_duration_seconds', 'Maintenance job duration, by job.', [0.01, 0.1, 1, 10, 60, 300])
+  const webhookDeliveries = registry.counter('wa_gateway_webhook_deliveries_total', 'Webhook call attempts by outcome: delivered (2xx), retry (failed, retried later), dead (gave up), lost (the claim expired meanwhile).')
+  const webhookLatency = registry.histogram('wa_gateway_webhook_call_seconds', 'One webhook call, until the answer or the failure.')
   const memory = registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.')
   const heap = registry.gauge('nodejs_heap_used_bytes', 'V8 heap in use, in bytes.')
   const startTime = registry.gauge('process_start_time_seconds', 'Start time of the process since the Unix epoch, in seconds.')
@@ -242,7 +248,7 @@ export function createRunnerMetrics(): RunnerMetrics {
       stuckNow.set(count)
     },
   }
-  return { registry, sessions, reconnects, sends, sendLatency, claimLatency, restricted463, stuckFlagged, stuckNow, maintenance }
+  return { registry, sessions, reconnects, sends, sendLatency, claimLatency, restricted463, stuckFlagged, stuckNow, maintenance, webhookDeliveries, webhookLatency }
 }
 
 export interface HealthReport {

@@ -46,35 +46,88 @@ export function checkPostgresVersion(version: string): void {
 
 type Sql = postgres.Sql | postgres.TransactionSql
 
-function wrap(sql: Sql): Queryable {
+/**
+ * Trips on the first sign that the server is gone. postgres.js queues a query while it reconnects and sends it
+ * whenever a connection comes back; during an outage that made every API request hang, and a write answered
+ * late — after its client had given up and retried — became a duplicate message (found by the soak suite).
+ * So on the first connection-class error (or a statement with no answer at all) the pool is ended, which fails
+ * its queued queries at once (they never reached the server), and until a probe connects again every call fails
+ * fast with DatabaseUnavailableError: the API answers 503, the runner waits and retries.
+ */
+class OutageGate {
+  private down: Promise<void> | null = null
+  private closed = false
+
+  constructor(
+    private readonly probe: () => Promise<boolean>,
+    private readonly onDown: () => Promise<void>,
+    private readonly onUp: () => void,
+  ) {}
+
+  /** Throws at once while the database is known to be unreachable. */
+  check(): void {
+    if (this.down) throw new DatabaseUnavailableError('database unavailable: reconnecting')
+  }
+
+  trip(): void {
+    if (this.down || this.closed) return
+    this.down = (async () => {
+      await this.onDown().catch(() => {})
+      while (!this.closed && !(await this.probe().catch(() => false))) await new Promise((r) => setTimeout(r, 500))
+      if (!this.closed) this.onUp()
+      this.down = null
+    })()
+  }
+
+  close(): void {
+    this.closed = true
+  }
+}
+
+// A statement that gets no answer at all (a black-holed connection) is given up after this long: longer than the
+// server-side statement_timeout (30 s), so only a dead connection ever reaches it.
+const NO_ANSWER_MS = 35_000
+
+function withDeadline<T>(promise: Promise<T>, gate: OutageGate): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      gate.trip()
+      reject(new DatabaseUnavailableError(`database unavailable: no answer within ${NO_ANSWER_MS / 1000} s`))
+    }, NO_ANSWER_MS)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+function wrap(sql: () => Sql, gate: OutageGate): Queryable {
+  const run = async (text: string, params: readonly unknown[]) => {
+    gate.check()
+    try {
+      return await withDeadline(sql().unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true }), gate)
+    } catch (err) {
+      const translated = translatePgError(err)
+      if (translated instanceof DatabaseUnavailableError) gate.trip()
+      throw translated
+    }
+  }
   return {
     dialect: 'postgres',
     engine: 'postgres',
     async query<T extends Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
-      try {
-        const rows = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
-        return [...rows] as unknown as T[]
-      } catch (err) {
-        throw translatePgError(err)
-      }
+      return [...(await run(text, params))] as unknown as T[]
     },
     async execute(text: string, params: readonly unknown[] = []): Promise<ExecResult> {
-      try {
-        const res = await sql.unsafe(text, params as postgres.ParameterOrJSON<never>[], { prepare: true })
-        return { affectedRows: res.count ?? 0 }
-      } catch (err) {
-        throw translatePgError(err)
-      }
+      return { affectedRows: (await run(text, params)).count ?? 0 }
     },
   }
 }
 
 export async function openPostgres(options: PostgresOptions): Promise<Db> {
-  const sql = postgres(options.url, {
-    max: options.max ?? 10,
+  const settings = (max: number, connectTimeout: number): postgres.Options<Record<string, postgres.PostgresType>> => ({
+    max,
     fetch_types: options.fetchTypes ?? true,
     onnotice: () => {},
-    connect_timeout: 5,
+    connect_timeout: connectTimeout,
     // int8 (ids, counts) as JS numbers; toId() asserts they are safe integers.
     types: {
       bigint: { to: 20, from: [20], serialize: (x: unknown) => String(x), parse: (x: string) => Number(x) },
@@ -88,6 +141,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       application_name: 'wa-gateway',
     },
   })
+  const createPool = () => postgres(options.url, settings(options.max ?? 10, 5))
+  let sql = createPool()
   let version: string
   try {
     const rows = await sql.unsafe('SHOW server_version')
@@ -97,24 +152,53 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     await sql.end({ timeout: 1 }).catch(() => {})
     throw translatePgError(err)
   }
-  const root = wrap(sql)
+  const probe = async (): Promise<boolean> => {
+    const one = postgres(options.url, settings(1, 2))
+    let timer: ReturnType<typeof setTimeout> | undefined
+    try {
+      await Promise.race([one.unsafe('SELECT 1'), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('probe timed out')), 2500)))])
+      return true
+    } finally {
+      clearTimeout(timer)
+      await one.end({ timeout: 0 }).catch(() => {})
+    }
+  }
+  const gate = new OutageGate(
+    probe,
+    // Ending with timeout 0 rejects everything still queued on the old pool: none of it reached the server.
+    async () => {
+      const old = sql
+      await old.end({ timeout: 0 })
+    },
+    () => {
+      sql = createPool()
+    },
+  )
+  const current = () => sql
+  const root = wrap(current, gate)
   return {
     ...root,
     serverVersion: version,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
       const retries = opts.retries ?? 3
       for (let attempt = 0; ; attempt++) {
+        gate.check()
         try {
-          return (await sql.begin((tx) => fn(wrap(tx)))) as T
+          return (await sql.begin((tx) => fn(wrap(() => tx, gate)))) as T
         } catch (err) {
           const code = (err as { code?: string })?.code ?? ((err as { cause?: { code?: string } })?.cause?.code)
-          if (!code || !RETRYABLE.has(code)) throw translatePgError(err)
+          if (!code || !RETRYABLE.has(code)) {
+            const translated = translatePgError(err)
+            if (translated instanceof DatabaseUnavailableError) gate.trip()
+            throw translated
+          }
           if (attempt >= retries) throw new ContentionError(`transaction gave up after ${retries + 1} tries`, { cause: err })
         }
         await retryDelay(attempt)
       }
     },
     async close() {
+      gate.close()
       await sql.end({ timeout: 5 })
     },
   }

@@ -1,6 +1,8 @@
 import { toDate, type Db, type Queryable, type Row } from '../driver.js'
 import { each, same } from '../sql.js'
 import type { ContactRecord, OptIn } from '../types.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
+import { changeEachWithEvents, emitContactEvent } from './webhooks.js'
 
 const COLUMNS = 'phone, opt_in, opt_in_at, name, lid, last_inbound_at, created_at, updated_at'
 
@@ -77,17 +79,37 @@ const MARK_PENDING_OPTED_OUT = same(`UPDATE messages
  WHERE phone = ?
    AND status = 'pending'`)
 
+const SELECT_PENDING_OF_PHONE = same(`SELECT id
+  FROM messages
+ WHERE phone = ?
+   AND status = 'pending'
+ ORDER BY id
+   FOR UPDATE`)
+
+const MARK_ONE_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
+   SET status = 'opted_out', error = 'contact opted out', updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'pending'`), 'messages')
+
 /**
  * Sets a contact's consent (`pending` clears `opt_in_at`, as the guide's troubleshooting SQL does).
  * Setting `no` also moves that phone's pending messages to `opted_out` in the same transaction;
  * the claim re-checks consent anyway (QUEUE.md §2), this only makes the audit log honest at once.
- * Returns how many pending messages were opted out.
+ * A change to `no` or `yes` writes `contact.opted_out` / `contact.opted_in` (and `message.opted_out` per message)
+ * in the same transaction. Returns how many pending messages were opted out.
  */
 export async function setContactOptIn(db: Db, phone: string, optIn: OptIn): Promise<number> {
   return db.transaction(async (tx) => {
+    const before = await lockContactOptIn(tx, phone)
     await tx.execute(UPSERT_OPT_IN[tx.dialect], tx.dialect === 'mysql' ? [phone, optIn, optIn] : [phone, optIn])
+    if (optIn === 'yes' && before !== 'yes') await emitContactEvent(tx, 'contact.opted_in', phone, null, 'api')
     if (optIn !== 'no') return 0
-    return (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows
+    if (before !== 'no') await emitContactEvent(tx, 'contact.opted_out', phone, null, 'api')
+    return changeEachWithEvents(tx, 'message.opted_out', {
+      bulk: async () => (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows,
+      selectIds: async () => (await tx.query(SELECT_PENDING_OF_PHONE[tx.dialect], [phone])).map((r) => Number(r.id)),
+      changeOne: async (id) => (await tx.execute(MARK_ONE_OPTED_OUT[tx.dialect], [id])).affectedRows > 0,
+    })
   })
 }
 

@@ -3,6 +3,7 @@ import { each, same } from '../sql.js'
 import type { OptIn } from '../types.js'
 import { lockContactOptIn, recordInboundConsent } from './contacts.js'
 import { markPendingOptedOut, releaseHeldMessages } from './queue.js'
+import { emitContactEvent, emitInboundEvent } from './webhooks.js'
 
 /**
  * `inbound_messages`: what people wrote to the gateway's numbers, stored once per (session, WhatsApp id), and the
@@ -73,7 +74,7 @@ const ALREADY_STORED = same(`SELECT 1 AS x
  WHERE session = ?
    AND wa_message_id = ?`)
 
-async function decide(tx: Queryable, phone: string, keyword: InboundInput['keyword'], pushName: string | null | undefined) {
+async function decide(tx: Queryable, session: string, phone: string, keyword: InboundInput['keyword'], pushName: string | null | undefined) {
   const current = await lockContactOptIn(tx, phone)
   let optIn: OptIn
   let action: InboundAction
@@ -93,6 +94,9 @@ async function decide(tx: Queryable, phone: string, keyword: InboundInput['keywo
     changed = false
   }
   await recordInboundConsent(tx, { phone, optIn, changed, name: pushName ?? null })
+  // Webhook events for real changes only, in this transaction (db/queries/webhooks.ts).
+  if (optIn === 'no' && current !== 'no') await emitContactEvent(tx, 'contact.opted_out', phone, session, 'inbound')
+  if (optIn === 'yes' && current !== 'yes') await emitContactEvent(tx, 'contact.opted_in', phone, session, 'inbound')
   let optedOut = 0
   let released = 0
   if (optIn === 'no') optedOut = await markPendingOptedOut(tx, phone)
@@ -112,15 +116,17 @@ export async function recordInbound(db: Db, input: InboundInput): Promise<Inboun
   return db.transaction(async (tx): Promise<InboundResult> => {
     if (!input.phone) {
       const inserted = await insertOnce(tx, input, 'unresolved')
+      if (inserted) await emitInboundEvent(tx, input.session, input.waMessageId)
       return inserted ? { kind: 'stored', action: 'unresolved', optIn: null, optedOut: 0, released: 0 } : { kind: 'duplicate' }
     }
     // Cheap pre-check so a redelivery does not lock the contact row.
     if ((await tx.query(ALREADY_STORED[tx.dialect], [input.session, input.waMessageId])).length > 0) return { kind: 'duplicate' }
-    const d = await decide(tx, input.phone, input.keyword, input.pushName)
+    const d = await decide(tx, input.session, input.phone, input.keyword, input.pushName)
     if (!(await insertOnce(tx, input, d.action))) {
-      // A concurrent delivery of the same message won the insert: undo this one's consent effect.
+      // A concurrent delivery of the same message won the insert: undo this one's consent effect (and its events).
       throw new DuplicateInbound()
     }
+    await emitInboundEvent(tx, input.session, input.waMessageId)
     return { kind: 'stored', ...d }
   }).catch((err) => {
     if (err instanceof DuplicateInbound) return { kind: 'duplicate' } as const
@@ -158,7 +164,7 @@ export async function resolveInbound(
     const out: { waMessageId: string; action: InboundAction }[] = []
     for (const row of rows) {
       const body = row.body === null ? null : String(row.body)
-      const d = await decide(tx, params.phone, params.keywordOf(body), null)
+      const d = await decide(tx, params.session, params.phone, params.keywordOf(body), null)
       const res = await tx.execute(RESOLVE[tx.dialect], [params.phone, d.action, params.session, String(row.wa_message_id)])
       if (res.affectedRows > 0) out.push({ waMessageId: String(row.wa_message_id), action: d.action })
     }

@@ -12,6 +12,7 @@ import { toDate } from '../driver.js'
 import { each, same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
 import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
+import { atomically, changeEachWithEvents, emitSessionQr, emitSessionStatus } from './webhooks.js'
 
 /** A session this runner holds, with the fencing token to put on every write. */
 export type SessionLease = Pick<SessionRecord, 'name' | 'leaseEpoch'>
@@ -298,10 +299,19 @@ export interface ReportSessionStateParams extends LeaseFence {
   detail?: string | null
 }
 
+// Read under the lease before the report, so the events below describe real transitions.
+const LOCK_SESSION_STATE = forceIndexOnMysql(same(`SELECT status, qr
+  FROM sessions
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   FOR UPDATE`), 'sessions')
+
 /**
  * Writes what the socket reports: status, phone, QR, detail; `online` also stamps `last_seen`.
  * The QR fields and `detail` describe the current state only, so they are replaced (omitted = NULL);
- * `phone` is kept unless given. `false`: the lease is gone and nothing was written.
+ * `phone` is kept unless given. In the same transaction, a changed status writes `session.status` and a new QR
+ * `session.qr` (db/queries/webhooks.ts). `false`: the lease is gone and nothing was written.
  * @example await reportSessionState(db, { name, owner, epoch, status: 'connecting', qrCode, qr })
  */
 export async function reportSessionState(db: Queryable, params: ReportSessionStateParams): Promise<boolean> {
@@ -313,8 +323,15 @@ export async function reportSessionState(db: Queryable, params: ReportSessionSta
     db.dialect === 'mysql'
       ? [params.status, ...values, params.status, params.name, params.owner, params.epoch]
       : [params.status, ...values, params.name, params.owner, params.epoch]
-  const res = await db.execute(REPORT_SESSION_STATE[db.dialect], args)
-  return res.affectedRows > 0
+  return atomically(db, async (tx) => {
+    const [before] = await tx.query(LOCK_SESSION_STATE[tx.dialect], [params.name, params.owner, params.epoch])
+    if (!before) return false
+    const res = await tx.execute(REPORT_SESSION_STATE[tx.dialect], args)
+    if (res.affectedRows === 0) return false
+    if (before.status !== params.status) await emitSessionStatus(tx, params.name, String(before.status))
+    if (params.qr && params.qr !== before.qr) await emitSessionQr(tx, params.name)
+    return true
+  })
 }
 
 const TOUCH_LAST_SEEN = forceIndexOnMysql(same(`UPDATE sessions
@@ -376,6 +393,20 @@ const FAIL_PENDING_OF_SESSION = same(`UPDATE messages
  WHERE session = ?
    AND status = 'pending'`)
 
+const SELECT_PENDING_OF_SESSION = same(`SELECT id
+  FROM messages
+ WHERE session = ?
+   AND status = 'pending'
+ ORDER BY id
+   FOR UPDATE`)
+
+const FAIL_PENDING_BY_ID = forceIndexOnMysql(same(`UPDATE messages
+   SET status = 'failed',
+       error = 'session deleted',
+       updated_at = NOW(6)
+ WHERE id = ?
+   AND status = 'pending'`), 'messages')
+
 /**
  * Carries out a requested delete of an owned session, after its socket has logged out: deletes the row, wipes
  * its `auth_keys` and fails its `pending` messages, in one transaction (session row first, QUEUE.md §4.3).
@@ -387,7 +418,12 @@ export async function deleteSessionFenced(db: Db, fence: LeaseFence): Promise<bo
     if (!held) return false
     await tx.execute(DELETE_SESSION[tx.dialect], [fence.name])
     await tx.execute(DELETE_AUTH_KEYS[tx.dialect], [fence.name])
-    await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [fence.name])
+    // With a webhook for message.failed, each failed row gets its event (db/queries/webhooks.ts).
+    await changeEachWithEvents(tx, 'message.failed', {
+      bulk: async () => (await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [fence.name])).affectedRows,
+      selectIds: async () => (await tx.query(SELECT_PENDING_OF_SESSION[tx.dialect], [fence.name])).map((r) => Number(r.id)),
+      changeOne: async (id) => (await tx.execute(FAIL_PENDING_BY_ID[tx.dialect], [id])).affectedRows > 0,
+    })
     return true
   })
 }

@@ -5,7 +5,7 @@ import type { MessageRecord, MessageStatus, MessageType } from '../types.js'
 import { MESSAGE_STATES } from '../types.js'
 
 const COLUMNS = `id, session, phone, type, body, media_id, status, attempts, available_at, wa_message_id, claimed_by,
-       claim_epoch, claimed_at, sent_at, delivered_at, read_at, error, idempotency_key, created_at, updated_at`
+       claim_epoch, claimed_at, sent_at, delivered_at, read_at, error, idempotency_key, send_at, created_at, updated_at`
 
 /** Maps a `messages` row to the domain object. */
 export function toMessage(row: Row): MessageRecord {
@@ -28,6 +28,7 @@ export function toMessage(row: Row): MessageRecord {
     readAt: toDate(row.read_at),
     error: (row.error as string | null) ?? null,
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
+    sendAt: toDate(row.send_at),
     createdAt: toDate(row.created_at)!,
     updatedAt: toDate(row.updated_at)!,
   }
@@ -54,8 +55,13 @@ export interface EnqueueInput {
   idempotencyKey?: string | null
   /** Hash of the request that carried the key, so a different body under the same key is a conflict. */
   requestHash?: string | null
-  /** Send no earlier than this many ms from now (scheduled sends); 0 or absent = now. */
+  /** Send no earlier than this many ms from now; 0 or absent = now. */
   delayMs?: number
+  /**
+   * Scheduled send: not before this instant. The database computes `available_at = GREATEST(now, send_at)` with its
+   * own clock (QUEUE.md §4.2), so a past instant means now; it is stored as `send_at` for the audit log.
+   */
+  sendAt?: Date | null
 }
 
 export type EnqueueResult =
@@ -65,15 +71,21 @@ export type EnqueueResult =
   /** The idempotency key was seen before with a different request. */
   | { kind: 'conflict'; id: number }
 
+// available_at from a delay and an optional absolute instant, on the database clock. COALESCE: MySQL's GREATEST is
+// NULL if any argument is. Two placeholders: the delay in ms, then send_at (or NULL).
+const AVAILABLE_AT_MYSQL = 'GREATEST(NOW(6) + INTERVAL ? * 1000 MICROSECOND, COALESCE(?, NOW(6)))'
+const availableAtPostgres = (n: number) =>
+  `GREATEST(now() + $${n} * interval '1 millisecond', COALESCE($${n + 1}::timestamptz, now()))`
+
 // MySQL: no ON CONFLICT … RETURNING; a 1062 on uq_messages_idempotency means "seen before" (QUEUE.md §6.1).
 const INSERT_ONE = each(
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
-                      available_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6) + INTERVAL ? * 1000 MICROSECOND, NOW(6), NOW(6))`,
+                      available_at, send_at, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${AVAILABLE_AT_MYSQL}, ?, NOW(6), NOW(6))`,
   // Postgres: ON CONFLICT, because a raw 23505 would abort the surrounding transaction.
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
-                      available_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9 * interval '1 millisecond', now(), now())
+                      available_at, send_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${availableAtPostgres(9)}, $11::timestamptz, now(), now())
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id`,
 )
@@ -100,7 +112,8 @@ function repeatOrConflict(found: { id: number; requestHash: string | null }, req
 export async function enqueueMessage(db: Queryable, input: EnqueueInput): Promise<EnqueueResult> {
   const params = [
     input.session, input.phone, input.type, input.body, input.mediaId ?? null, input.idempotencyKey ?? null,
-    input.requestHash ?? null, newWaMessageId(), Math.max(0, Math.round(input.delayMs ?? 0)),
+    input.requestHash ?? null, newWaMessageId(), Math.max(0, Math.round(input.delayMs ?? 0)), input.sendAt ?? null,
+    input.sendAt ?? null,
   ]
   if (db.dialect === 'mysql') {
     try {
@@ -137,16 +150,17 @@ export async function enqueueMessages(db: Queryable, inputs: readonly EnqueueInp
   const rows: string[] = []
   inputs.forEach((m, i) => {
     const delay = Math.max(0, Math.round(m.delayMs ?? 0))
-    params.push(m.session, m.phone, m.type, m.body, m.mediaId ?? null, m.idempotencyKey ?? null, m.requestHash ?? null, waIds[i], delay)
+    const sendAt = m.sendAt ?? null
+    params.push(m.session, m.phone, m.type, m.body, m.mediaId ?? null, m.idempotencyKey ?? null, m.requestHash ?? null, waIds[i], delay, sendAt, sendAt)
     if (db.dialect === 'mysql') {
-      rows.push('(?, ?, ?, ?, ?, ?, ?, ?, NOW(6) + INTERVAL ? * 1000 MICROSECOND, NOW(6), NOW(6))')
+      rows.push(`(?, ?, ?, ?, ?, ?, ?, ?, ${AVAILABLE_AT_MYSQL}, ?, NOW(6), NOW(6))`)
     } else {
-      const b = i * 9
-      rows.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, now() + $${b + 9} * interval '1 millisecond', now(), now())`)
+      const b = i * 11
+      rows.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, ${availableAtPostgres(b + 9)}, $${b + 11}::timestamptz, now(), now())`)
     }
   })
   const insert = `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
-                      available_at, created_at, updated_at)
+                      available_at, send_at, created_at, updated_at)
 VALUES ${rows.join(',\n       ')}`
   const byWaId = new Map<string, number>()
   // MariaDB (10.5+; the queue needs 10.6) has INSERT … RETURNING: one round trip instead of two.

@@ -11,6 +11,10 @@ import type { Db, Queryable, Row } from '../driver.js'
 import { toDate, toId, toIdOrNull } from '../driver.js'
 import { each, same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
+import {
+  holdAfterClaim, holdMessageUntil, isFirstContact, NO_LIMITS, planLimits, toLimitState, writeHold,
+  type LimitDefaults, type LimitState,
+} from './limits.js'
 import type { MessageRecord, OptIn } from '../types.js'
 import { pauseSession, type PauseSessionParams } from './leases.js'
 import { markConsentRequested } from './contacts.js'
@@ -37,8 +41,11 @@ export interface SessionDue {
 export type ClaimResult =
   /** Send it now under `message.waMessageId`, then finalize with the same epoch. */
   | { kind: 'claimed'; message: ClaimedMessage }
-  /** The throttle slot or a pause is not due yet (or the opt-out round limit was hit: `waitMs = 0`): sleep, then claim again. */
-  | { kind: 'wait'; waitMs: number }
+  /**
+   * The throttle slot or a pause is not due yet (or the opt-out round limit was hit: `waitMs = 0`): sleep, then claim
+   * again. `hold`: the session holds for a limit (quiet hours, daily cap); the sentence is on the row as `hold_reason`.
+   */
+  | { kind: 'wait'; waitMs: number; hold?: string }
   /** Nothing sendable is due: wait for a wake-up (NOTIFY or `probeDue`). */
   | { kind: 'idle' }
   /** The lease is gone (other owner, other epoch, or expired): stop the loop and close the socket. */
@@ -110,10 +117,16 @@ export function toInflightMessage(row: Row): InflightMessage {
 // Rounds UP to whole milliseconds: QUEUE.md's floor would report 0 while up to 999 µs of the gap remain, and the
 // claim would then start that much early. CEIL makes `wait_ms = 0` mean "next_send_at ≤ now" exactly.
 // LEAST(60000, …): a long pause is slept in one-minute steps so the loop still notices fencing and commands.
+// The limit columns and the database clock (now_ms) come with the lock for the sending limits (limits.ts): no extra
+// round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (QUEUE.md §4.1).
+const LIMIT_COLUMNS = `daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours, time_zone,
+       paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
 const LOCK_SESSION_FOR_CLAIM = forceIndexOnMysql(each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
-             GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms
+             GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms,
+       FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000) AS now_ms,
+       ${LIMIT_COLUMNS}
   FROM sessions
  WHERE name = ?
    AND owner = ?
@@ -122,7 +135,9 @@ const LOCK_SESSION_FOR_CLAIM = forceIndexOnMysql(each(
    FOR UPDATE`,
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, ceil(extract(epoch FROM
-             GREATEST(next_send_at, COALESCE(paused_until, next_send_at)) - now()) * 1000)))::int AS wait_ms
+             GREATEST(next_send_at, COALESCE(paused_until, next_send_at)) - now()) * 1000)))::int AS wait_ms,
+       floor(extract(epoch FROM now()) * 1000)::float8 AS now_ms,
+       ${LIMIT_COLUMNS}
   FROM sessions
  WHERE name = $1
    AND owner = $2
@@ -133,14 +148,14 @@ const LOCK_SESSION_FOR_CLAIM = forceIndexOnMysql(each(
 
 /**
  * Locks the session row for a claim or a reconciliation, checking the lease: `null` when the lease is lost
- * (fence), else the milliseconds until the throttle slot and any pause are over.
+ * (fence), else the milliseconds until the throttle slot and any pause are over, and the row's limit state.
  */
 export async function lockSessionForClaim(
   tx: Queryable,
   params: { session: string; owner: string; epoch: number },
-): Promise<{ waitMs: number } | null> {
+): Promise<{ waitMs: number; limits: LimitState } | null> {
   const [row] = await tx.query(LOCK_SESSION_FOR_CLAIM[tx.dialect], [params.session, params.owner, params.epoch])
-  return row ? { waitMs: Number(row.wait_ms) } : null
+  return row ? { waitMs: Number(row.wait_ms), limits: toLimitState(row) } : null
 }
 
 // FORCE INDEX: the equality prefix (session, status) plus ORDER BY available_at, id lets LIMIT 1 stop at the first
@@ -225,6 +240,32 @@ const TAKE_SEND_SLOT = forceIndexOnMysql(each(
    AND lease_epoch = $4`,
 ), 'sessions')
 
+// The claim's slot statement: the throttle slot, today's counters and the hold in one write of the locked row.
+const TAKE_SEND_SLOT_COUNTING = forceIndexOnMysql(each(
+  `UPDATE sessions
+   SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
+       quota_day = ?,
+       sent_today = ?,
+       first_contact_today = ?,
+       hold_until = ?,
+       hold_reason = ?,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET next_send_at = now() + $1 * interval '1 millisecond',
+       quota_day = $2,
+       sent_today = $3,
+       first_contact_today = $4,
+       hold_until = $5,
+       hold_reason = $6,
+       updated_at = now()
+ WHERE name = $7
+   AND owner = $8
+   AND lease_epoch = $9`,
+), 'sessions')
+
 /** Takes the session's throttle slot (the session row must be locked by `lockSessionForClaim`). */
 export async function takeSendSlot(tx: Queryable, p: { session: string; owner: string; epoch: number; gapMs: number }): Promise<void> {
   await tx.execute(TAKE_SEND_SLOT[tx.dialect], [p.gapMs, p.session, p.owner, p.epoch])
@@ -244,11 +285,15 @@ export interface ClaimNextMessageParams {
   newWaId: () => string
   /** How far a held message moves back under `confirm` (default 15 min); see `releaseHeldMessages`. */
   holdMs?: number
+  /** The runner's default sending limits (limits.ts); absent = all off. Counters are kept either way. */
+  limits?: LimitDefaults
 }
 
 /**
- * Claims the session's next due message in ONE transaction (QUEUE.md §6.3): lockSessionForClaim → up to 20 rounds
- * of selectNextPending / readOptIn (→ markOptedOut, or hold under `confirm`) → markSending → takeSendSlot.
+ * Claims the session's next due message in ONE transaction (QUEUE.md §6.3): lockSessionForClaim → sending limits
+ * (quiet hours, daily cap: hold the session) → up to 20 rounds of selectNextPending / readOptIn (→ markOptedOut, or
+ * hold under `confirm`) / first-contact check (→ hold the message until the next local midnight once that cap is
+ * reached) → markSending → takeSendSlot with today's counters.
  *
  * - `fenced`: the lease is lost; nothing changed.
  * - `wait`: the slot or a pause is not due (nothing changed), or 20 candidates were opted out/held (their marks
@@ -270,9 +315,26 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
     const lock = await lockSessionForClaim(tx, { session, owner, epoch })
     if (!lock) return { kind: 'fenced' }
     if (lock.waitMs > 0) return { kind: 'wait', waitMs: lock.waitMs }
+    const fence = { name: session, owner, epoch }
+    const plan = planLimits(lock.limits, params.limits ?? NO_LIMITS)
+    if (plan.hold) {
+      // Quiet hours or today's cap: nothing is claimed and no slot is taken; the row says why and until when.
+      await writeHold(tx, fence, lock.limits, { until: new Date(plan.hold.until), reason: plan.hold.reason })
+      return { kind: 'wait', waitMs: Math.min(60_000, Math.max(1, plan.hold.until - lock.limits.nowMs)), hold: plan.hold.reason }
+    }
+    // A first-contact message held back in this transaction shows its reason on the session row too.
+    let heldFirstContact = false
+    const showFirstContactHold = async () => {
+      if (heldFirstContact && plan.firstContactFull) {
+        await writeHold(tx, fence, lock.limits, { until: new Date(plan.firstContactFull.until), reason: plan.firstContactFull.reason })
+      }
+    }
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
       const [row] = await tx.query(SELECT_NEXT_PENDING[tx.dialect], [session])
-      if (!row) return { kind: 'idle' }
+      if (!row) {
+        await showFirstContactHold()
+        return { kind: 'idle' }
+      }
       const id = toId(row.id)
       const phone = String(row.phone)
       const [contact] = await tx.query<{ opt_in: OptIn }>(READ_OPT_IN[tx.dialect], [phone])
@@ -285,12 +347,21 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
         await tx.execute(HOLD_FOR_OPT_IN[tx.dialect], [holdMs, id])
         continue
       }
+      const first = plan.limits.firstContactCap > 0 && (await isFirstContact(tx, session, phone))
+      if (first && plan.firstContactFull) {
+        await holdMessageUntil(tx, id, new Date(plan.firstContactFull.until), plan.firstContactFull.reason)
+        heldFirstContact = true
+        continue
+      }
       const storedWaId = row.wa_message_id === null || row.wa_message_id === undefined ? null : String(row.wa_message_id)
       const waMessageId = storedWaId ?? newWaId()
       const res = await tx.execute(MARK_SENDING[tx.dialect], [owner, epoch, waMessageId, id])
       // The row is locked by this transaction and was pending, so 0 cannot happen; guard anyway.
       if (res.affectedRows === 0) continue
-      await takeSendSlot(tx, { session, owner, epoch, gapMs })
+      const hold = holdAfterClaim(lock.limits, plan)
+      await tx.execute(TAKE_SEND_SLOT_COUNTING[tx.dialect], [
+        gapMs, plan.today, plan.sent + 1, plan.firstContact + (first ? 1 : 0), hold.until, hold.reason, session, owner, epoch,
+      ])
       return {
         kind: 'claimed',
         message: toClaimedMessage({
@@ -302,6 +373,7 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
         }),
       }
     }
+    await showFirstContactHold()
     return { kind: 'wait', waitMs: 0 }
   })
 }

@@ -1,9 +1,11 @@
-import { toDate, type Queryable, type Row } from '../driver.js'
+import { toDate, type Db, type Queryable, type Row } from '../driver.js'
 import { same } from '../sql.js'
-import type { SessionRecord, SessionStatus } from '../types.js'
+import type { SessionRecord, SessionSettings, SessionStatus } from '../types.js'
 
 const COLUMNS = `name, status, phone, last_seen, qr_code, qr, detail, owner, lease_epoch, lease_until, next_send_at,
-       paused_until, reconnect_requested_at, delete_requested_at, created_at, updated_at`
+       paused_until, reconnect_requested_at, delete_requested_at, created_at, updated_at, pairing_phone, pairing_code,
+       pairing_error, paired_at, daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours,
+       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason`
 
 /** Maps a `sessions` row to the domain object. */
 export function toSession(row: Row): SessionRecord {
@@ -24,6 +26,32 @@ export function toSession(row: Row): SessionRecord {
     deleteRequestedAt: toDate(row.delete_requested_at),
     createdAt: toDate(row.created_at)!,
     updatedAt: toDate(row.updated_at)!,
+    pairingPhone: (row.pairing_phone as string | null) ?? null,
+    pairingCode: (row.pairing_code as string | null) ?? null,
+    pairingError: (row.pairing_error as string | null) ?? null,
+    pairedAt: toDate(row.paired_at),
+    settings: toSessionSettings(row),
+    quotaDay: (row.quota_day as string | null) ?? null,
+    sentToday: Number(row.sent_today ?? 0),
+    firstContactToday: Number(row.first_contact_today ?? 0),
+    consecutiveFailures: Number(row.consecutive_failures ?? 0),
+    holdUntil: toDate(row.hold_until),
+    holdReason: (row.hold_reason as string | null) ?? null,
+  }
+}
+
+const intOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v))
+
+/** The per-session limit columns (NULL = the runner's default). */
+export function toSessionSettings(row: Row): SessionSettings {
+  return {
+    dailyCap: intOrNull(row.daily_cap),
+    warmupStart: intOrNull(row.warmup_start),
+    warmupDays: intOrNull(row.warmup_days),
+    firstContactCap: intOrNull(row.first_contact_cap),
+    breakerFailures: intOrNull(row.breaker_failures),
+    quietHours: (row.quiet_hours as string | null) ?? null,
+    timeZone: (row.time_zone as string | null) ?? null,
   }
 }
 
@@ -103,3 +131,106 @@ export async function requestReconnect(db: Queryable, name: string): Promise<Ses
   const existing = await getSession(db, name)
   return existing ? 'deleting' : 'not_found'
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Pairing by code (the API side: a request on the row, the lease holder answers on the same row)
+
+const REQUEST_PAIRING_CODE = same(`UPDATE sessions
+   SET pairing_phone = ?,
+       pairing_requested_at = NOW(6),
+       pairing_code = NULL,
+       pairing_error = NULL,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND delete_requested_at IS NULL`)
+
+/**
+ * Records a pairing-code request for `phone` (digits); the session's lease holder asks WhatsApp for a code and
+ * writes it back (`readPairing`). A newer request replaces an older one.
+ */
+export async function requestPairingCode(db: Queryable, name: string, phone: string): Promise<SessionCommandResult> {
+  const res = await db.execute(REQUEST_PAIRING_CODE[db.dialect], [phone, name])
+  if (res.affectedRows === 1) return 'ok'
+  const existing = await getSession(db, name)
+  return existing ? 'deleting' : 'not_found'
+}
+
+const READ_PAIRING = same(`SELECT pairing_phone, pairing_code, pairing_error
+  FROM sessions
+ WHERE name = ?`)
+
+/** The pairing request on the row and the runner's answer so far (`code` or `error`), or null if the row is gone. */
+export async function readPairing(
+  db: Queryable,
+  name: string,
+): Promise<{ phone: string | null; code: string | null; error: string | null } | null> {
+  const [row] = await db.query(READ_PAIRING[db.dialect], [name])
+  if (!row) return null
+  const s = (v: unknown) => (v === null || v === undefined ? null : String(v))
+  return { phone: s(row.pairing_phone), code: s(row.pairing_code), error: s(row.pairing_error) }
+}
+
+const CANCEL_PAIRING_REQUEST = same(`UPDATE sessions
+   SET pairing_phone = NULL,
+       pairing_requested_at = NULL,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND pairing_phone = ?
+   AND pairing_code IS NULL
+   AND pairing_error IS NULL`)
+
+/** Withdraws an unanswered request (the API gave up waiting), so no runner produces a code nobody will see. */
+export async function cancelPairingRequest(db: Queryable, name: string, phone: string): Promise<void> {
+  await db.execute(CANCEL_PAIRING_REQUEST[db.dialect], [name, phone])
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sending limits (db/queries/limits.ts enforces them)
+
+const SETTING_COLUMNS: Record<keyof SessionSettings, string> = {
+  dailyCap: 'daily_cap',
+  warmupStart: 'warmup_start',
+  warmupDays: 'warmup_days',
+  firstContactCap: 'first_contact_cap',
+  breakerFailures: 'breaker_failures',
+  quietHours: 'quiet_hours',
+  timeZone: 'time_zone',
+}
+
+/**
+ * Changes some of a session's limit settings (`null` = back to the runner's default), validated by the caller. A hold
+ * the claim recorded for a cap or quiet hours is dropped so the next claim (within a minute) decides afresh; a
+ * circuit-breaker pause stays. When the first-contact cap changes, the messages it held become due again.
+ * Returns false when there is no such session (or it is being deleted).
+ */
+export async function updateSessionSettings(db: Db, name: string, patch: Partial<SessionSettings>): Promise<boolean> {
+  const keys = (Object.keys(SETTING_COLUMNS) as (keyof SessionSettings)[]).filter((k) => patch[k] !== undefined)
+  const params: unknown[] = []
+  const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
+  const sets = keys.map((k) => {
+    params.push(patch[k])
+    // Column names come from the constant map above, never from the request.
+    return `${SETTING_COLUMNS[k]} = ${p()}`
+  })
+  params.push(name)
+  const sql = `UPDATE sessions
+   SET ${[...sets, `hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END`,
+        `hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END`,
+        `updated_at = ${db.dialect === 'mysql' ? 'NOW(6)' : 'now()'}`].join(',\n       ')}
+ WHERE name = ${p()}
+   AND delete_requested_at IS NULL`
+  return db.transaction(async (tx) => {
+    const res = await tx.execute(sql, params)
+    if (res.affectedRows === 0) return false
+    if (patch.firstContactCap !== undefined) await tx.execute(RELEASE_FIRST_CONTACT_HOLDS[tx.dialect], [name])
+    return true
+  })
+}
+
+const RELEASE_FIRST_CONTACT_HOLDS = same(`UPDATE messages
+   SET available_at = NOW(6),
+       error = NULL,
+       updated_at = NOW(6)
+ WHERE session = ?
+   AND status = 'pending'
+   AND error LIKE 'first-contact cap reached%'`)

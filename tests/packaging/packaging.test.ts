@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest'
 import { parseApiConfig } from '../../api/config.js'
 import { parseDashboardOptions } from '../../api/dashboard/index.js'
 import { parseDbConfig } from '../../db/config.js'
+import { parseWebhookConfig } from '../../runner/webhooks/config.js'
 import { parseRunnerConfig } from '../../runner/config.js'
 import { parseMaintenanceConfig } from '../../runner/maintenance/jobs.js'
 import { describeEachEngine } from '../support/db.js'
@@ -97,6 +98,7 @@ describe('infra/.env.example', () => {
       ['maintenance', (env) => parseMaintenanceConfig(env)],
       ['db', (env) => parseDbConfig(env)],
       ['dashboard', (env) => parseDashboardOptions(env)],
+      ['webhooks', (env) => parseWebhookConfig(env)],
     ]
     // Defaults applied outside the parsers (entries or deeper factories), checked by reading the code.
     const elsewhere: Record<string, RegExp> = {

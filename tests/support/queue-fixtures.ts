@@ -6,6 +6,7 @@
 import type { Db, Queryable, Row } from '../../db/driver.js'
 import { toDate, toId, toIdOrNull } from '../../db/driver.js'
 import { acquireSessionLeases } from '../../db/queries/leases.js'
+import { toSession } from '../../db/queries/sessions.js'
 import type { MessageRecord, SessionRecord } from '../../db/types.js'
 
 /** The `n`-th placeholder in the db's dialect. */
@@ -130,6 +131,7 @@ export function rowToMessage(r: Row): MessageRecord {
     readAt: toDate(r.read_at),
     error: str(r.error),
     idempotencyKey: str(r.idempotency_key),
+    sendAt: toDate(r.send_at),
     createdAt: toDate(r.created_at)!,
     updatedAt: toDate(r.updated_at)!,
   }
@@ -148,25 +150,7 @@ export async function getMessages(db: Queryable, session: string): Promise<Messa
 
 export async function getSession(db: Queryable, name: string): Promise<SessionRecord | null> {
   const [r] = await db.query(`SELECT * FROM sessions WHERE name = ${ph(db, 1)}`, [name])
-  if (!r) return null
-  return {
-    name: String(r.name),
-    status: r.status as SessionRecord['status'],
-    phone: str(r.phone),
-    lastSeen: toDate(r.last_seen),
-    qrCode: str(r.qr_code),
-    qr: str(r.qr),
-    detail: str(r.detail),
-    owner: str(r.owner),
-    leaseEpoch: Number(r.lease_epoch),
-    leaseUntil: toDate(r.lease_until)!,
-    nextSendAt: toDate(r.next_send_at)!,
-    pausedUntil: toDate(r.paused_until),
-    reconnectRequestedAt: toDate(r.reconnect_requested_at),
-    deleteRequestedAt: toDate(r.delete_requested_at),
-    createdAt: toDate(r.created_at)!,
-    updatedAt: toDate(r.updated_at)!,
-  }
+  return r ? toSession(r) : null
 }
 
 /** The database's clock. */

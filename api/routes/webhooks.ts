@@ -1,0 +1,106 @@
+import { Hono } from 'hono'
+import { getSession } from '../../db/queries/sessions.js'
+import * as webhooks from '../../db/queries/webhooks.js'
+import { readJson } from '../body.js'
+import type { ApiConfig } from '../config.js'
+import type { AppEnv } from '../env.js'
+import { ApiError } from '../errors.js'
+import { formatTime } from '../format.js'
+import type { Schemas } from '../schemas.js'
+import { MAX_WEBHOOKS } from '../webhook-schemas.js'
+
+/** A webhook as the API shows it: never its secret. */
+export function formatWebhook(w: webhooks.WebhookRecord) {
+  return { id: w.id, url: w.url, events: w.events, session: w.session, enabled: w.enabled, created_at: formatTime(w.createdAt) }
+}
+
+/** A delivery as the API shows it, with the event data parsed. */
+export function formatDelivery(d: webhooks.DeliveryRecord) {
+  let data: unknown = null
+  try {
+    data = JSON.parse(d.payload)
+  } catch {
+    data = d.payload
+  }
+  return {
+    id: d.id,
+    webhook_id: d.webhookId,
+    event_id: d.eventId,
+    type: d.type,
+    status: d.status,
+    attempts: d.attempts,
+    next_attempt_at: d.status === 'pending' ? formatTime(d.nextAttemptAt) : null,
+    last_status: d.lastStatus,
+    last_error: d.lastError,
+    data,
+    created_at: formatTime(d.createdAt),
+    first_attempt_at: formatTime(d.firstAttemptAt),
+    last_attempt_at: formatTime(d.lastAttemptAt),
+    delivered_at: formatTime(d.deliveredAt),
+  }
+}
+
+/** A fresh signing secret: `whsec_` and 32 random bytes in hex (Web Crypto: this runs on Workers too). */
+export function newWebhookSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32))
+  return `whsec_${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`
+}
+
+function unknownWebhook(id: number): ApiError {
+  return new ApiError(404, 'unknown_webhook', `Webhook ${id} does not exist; GET /api/webhooks lists them`)
+}
+
+/**
+ * `POST|GET /api/webhooks`, `DELETE /api/webhooks/:id`, `GET /api/webhooks/:id/deliveries`,
+ * `POST /api/webhooks/deliveries/:id/replay`.
+ */
+export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas: Schemas }) {
+  const app = new Hono<AppEnv>()
+
+  app.post('/webhooks', async (c) => {
+    const body = schemas.createWebhookBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const db = c.var.db
+    if (body.session) {
+      const s = await getSession(db, body.session)
+      if (!s || s.deleteRequestedAt) throw new ApiError(404, 'unknown_session', `Session "${body.session}" does not exist; GET /api/sessions lists the sessions`)
+    }
+    if ((await webhooks.countWebhooks(db)) >= MAX_WEBHOOKS) {
+      throw new ApiError(409, 'too_many_webhooks', `There are already ${MAX_WEBHOOKS} webhooks; delete one first (every event is written once per matching webhook)`)
+    }
+    const secret = body.secret ?? newWebhookSecret()
+    const hook = await webhooks.createWebhook(db, { url: body.url, events: body.events, session: body.session ?? null, secret })
+    return c.json({ success: true, webhook: { ...formatWebhook(hook), secret } })
+  })
+
+  app.get('/webhooks', async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.var.db)).map(formatWebhook) }))
+
+  app.delete('/webhooks/:id', async (c) => {
+    const id = schemas.webhookId.parse(c.req.param('id'), 'id')
+    if (!(await webhooks.deleteWebhook(c.var.db, id))) throw unknownWebhook(id)
+    return c.json({ success: true })
+  })
+
+  app.get('/webhooks/:id/deliveries', async (c) => {
+    const id = schemas.webhookId.parse(c.req.param('id'), 'id')
+    const q = schemas.deliveriesQuery.parse(c.req.query(), '')
+    if (!(await webhooks.getWebhook(c.var.db, id))) throw unknownWebhook(id)
+    // One extra row tells whether another page exists without a COUNT.
+    const rows = await webhooks.listDeliveries(c.var.db, { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
+    const page = rows.slice(0, q.limit)
+    const next = rows.length > q.limit ? String(page[page.length - 1]!.id) : null
+    return c.json({ deliveries: page.map(formatDelivery), next })
+  })
+
+  app.post('/webhooks/deliveries/:id/replay', async (c) => {
+    const id = schemas.deliveryId.parse(c.req.param('id'), 'id')
+    const result = await webhooks.replayDelivery(c.var.db, id)
+    if (result === 'not_found') throw new ApiError(404, 'unknown_delivery', `Delivery ${id} does not exist (deleted with its webhook?)`)
+    if (result === 'wrong_status') {
+      const d = await webhooks.getDelivery(c.var.db, id)
+      throw new ApiError(409, 'not_replayable', `Delivery ${id} is ${d?.status ?? 'not dead'}; only dead deliveries can be replayed (pending ones are retried by themselves)`)
+    }
+    return c.json({ success: true })
+  })
+
+  return app
+}

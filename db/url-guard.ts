@@ -1,0 +1,212 @@
+/**
+ * Which webhook URLs the gateway may call (SSRF guard). Pure and web-standard: the API (Node or Workers, no DNS)
+ * checks the syntax, literal IP addresses and well-known local names when a webhook is created; the runner checks
+ * the same and, at connect time, every address the name resolves to (runner/webhooks/deliver.ts), so a name that
+ * later resolves to a private address (DNS rebinding) is refused too. It lives in `db/` because that is the one
+ * module both the API and the runner import.
+ *
+ * Refused by default: loopback, private (RFC 1918), link-local, CGNAT (100.64/10), "this network", multicast,
+ * reserved and documentation ranges, broadcast; IPv6 loopback/unspecified, unique-local (fc00::/7), link-local and
+ * site-local, multicast, and IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) when the IPv4 part is refused;
+ * Teredo entirely. `WEBHOOK_ALLOW_HOSTS` names receivers that may be private anyway (a self-hosted receiver on the
+ * same machine or LAN); `WEBHOOK_ALLOW_PRIVATE=1` turns the address check off altogether.
+ */
+
+export interface WebhookUrlPolicy {
+  /** Host names or addresses (optionally `host:port`, or `*.suffix`) that may resolve to private addresses. */
+  allowHosts: readonly string[]
+  /** Skip the address checks entirely (a gateway whose receivers are all on a private network). */
+  allowPrivate: boolean
+}
+
+export const DEFAULT_URL_POLICY: WebhookUrlPolicy = { allowHosts: [], allowPrivate: false }
+
+export const WEBHOOK_URL_MAX_LENGTH = 2048
+
+export type UrlCheck = { ok: true; url: URL; allowListed: boolean } | { ok: false; reason: string }
+
+function parseIPv4(text: string): number[] | null {
+  const parts = text.split('.')
+  if (parts.length !== 4) return null
+  const out: number[] = []
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p)) return null
+    const n = Number(p)
+    if (n > 255) return null
+    out.push(n)
+  }
+  return out
+}
+
+/** 8 groups of 16 bits, or null. Accepts `::` and a dotted IPv4 tail; a zone (`%eth0`) is refused by callers. */
+function parseIPv6(text: string): number[] | null {
+  let s = text
+  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1)
+  if (s.includes('%') || !s.includes(':')) return null
+  const lastColon = s.lastIndexOf(':')
+  const maybeV4 = s.slice(lastColon + 1)
+  if (maybeV4.includes('.')) {
+    // A dotted IPv4 tail (::ffff:127.0.0.1) becomes its two hex groups.
+    const v4 = parseIPv4(maybeV4)
+    if (!v4) return null
+    s = `${s.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`
+  }
+  const halves = s.split('::')
+  if (halves.length > 2) return null
+  const group = (g: string) => (g === '' ? [] : g.split(':'))
+  const head = group(halves[0]!)
+  const rest = halves.length === 2 ? group(halves[1]!) : []
+  const fill = 8 - head.length - rest.length
+  if (halves.length === 1 ? fill !== 0 : fill < 1) return null
+  const all = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...rest]
+  const out: number[] = []
+  for (const g of all) {
+    if (!/^[0-9a-f]{1,4}$/i.test(g)) return null
+    out.push(Number.parseInt(g, 16))
+  }
+  return out.length === 8 ? out : null
+}
+
+const V4_BLOCKS: Array<[number, number, number, number, number, string]> = [
+  // a, b, c, d, prefix length, name
+  [0, 0, 0, 0, 8, 'this network (0.0.0.0/8)'],
+  [10, 0, 0, 0, 8, 'private (10.0.0.0/8)'],
+  [100, 64, 0, 0, 10, 'carrier-grade NAT (100.64.0.0/10)'],
+  [127, 0, 0, 0, 8, 'loopback (127.0.0.0/8)'],
+  [169, 254, 0, 0, 16, 'link-local (169.254.0.0/16)'],
+  [172, 16, 0, 0, 12, 'private (172.16.0.0/12)'],
+  [192, 0, 0, 0, 24, 'IETF protocol assignments (192.0.0.0/24)'],
+  [192, 0, 2, 0, 24, 'documentation (192.0.2.0/24)'],
+  [192, 88, 99, 0, 24, '6to4 relay (192.88.99.0/24)'],
+  [192, 168, 0, 0, 16, 'private (192.168.0.0/16)'],
+  [198, 18, 0, 0, 15, 'benchmarking (198.18.0.0/15)'],
+  [198, 51, 100, 0, 24, 'documentation (198.51.100.0/24)'],
+  [203, 0, 113, 0, 24, 'documentation (203.0.113.0/24)'],
+  [224, 0, 0, 0, 4, 'multicast (224.0.0.0/4)'],
+  [240, 0, 0, 0, 4, 'reserved (240.0.0.0/4, broadcast)'],
+]
+
+function v4Reason(b: number[]): string | null {
+  const n = ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!
+  for (const [a, bb, c, d, len, name] of V4_BLOCKS) {
+    const net = ((a << 24) >>> 0) + (bb << 16) + (c << 8) + d
+    const mask = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0
+    if (((n & mask) >>> 0) === net) return name
+  }
+  return null
+}
+
+function v6Reason(g: number[]): string | null {
+  const zeroUpTo = (i: number) => g.slice(0, i).every((x) => x === 0)
+  const v4 = (hi: number, lo: number) => [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]
+  if (g.every((x) => x === 0)) return 'unspecified (::)'
+  if (zeroUpTo(7) && g[7] === 1) return 'loopback (::1)'
+  if (zeroUpTo(5) && g[5] === 0xffff) {
+    const r = v4Reason(v4(g[6]!, g[7]!))
+    return r ? `IPv4-mapped ${r}` : null
+  }
+  if (zeroUpTo(6)) {
+    const r = v4Reason(v4(g[6]!, g[7]!))
+    return r ? `IPv4-compatible ${r}` : 'IPv4-compatible (::/96, deprecated)'
+  }
+  if (g[0] === 0x64 && g[1] === 0xff9b) {
+    const r = v4Reason(v4(g[6]!, g[7]!))
+    return r ? `NAT64 ${r}` : null
+  }
+  if (g[0] === 0x2002) {
+    const r = v4Reason(v4(g[1]!, g[2]!))
+    return r ? `6to4 ${r}` : null
+  }
+  if (g[0] === 0x2001 && g[1] === 0) return 'Teredo (2001::/32)'
+  if (g[0] === 0x2001 && g[1] === 0xdb8) return 'documentation (2001:db8::/32)'
+  if (g[0] === 0x100 && g[1] === 0 && g[2] === 0 && g[3] === 0) return 'discard (100::/64)'
+  if ((g[0]! & 0xfe00) === 0xfc00) return 'unique local (fc00::/7)'
+  if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local (fe80::/10)'
+  if ((g[0]! & 0xffc0) === 0xfec0) return 'site-local (fec0::/10)'
+  if ((g[0]! & 0xff00) === 0xff00) return 'multicast (ff00::/8)'
+  return null
+}
+
+/** Whether `text` is an IPv4 or IPv6 literal (brackets allowed). */
+export function isIpLiteral(text: string): boolean {
+  return parseIPv4(text) !== null || parseIPv6(text) !== null
+}
+
+/**
+ * Why an address must not be called (`'loopback (127.0.0.0/8)'` …), or null for a public address. Anything that
+ * does not parse as an address is refused too.
+ * @example addressRefusal('10.1.2.3') // 'private (10.0.0.0/8)'
+ */
+export function addressRefusal(address: string): string | null {
+  const v4 = parseIPv4(address)
+  if (v4) return v4Reason(v4)
+  const v6 = parseIPv6(address)
+  if (v6) return v6Reason(v6)
+  return `not an IP address: ${address.slice(0, 60)}`
+}
+
+/** Names that only ever mean "this machine" or "the local network" (RFC 6761, 6762, cloud metadata). */
+function localNameReason(host: string): string | null {
+  const h = host.toLowerCase().replace(/\.$/, '')
+  if (h === 'localhost' || h.endsWith('.localhost')) return 'a loopback name (localhost)'
+  if (h.endsWith('.local')) return 'a link-local mDNS name (.local)'
+  if (h.endsWith('.internal') || h === 'metadata' || h.endsWith('.lan') || h.endsWith('.home.arpa') || h.endsWith('.intranet')) {
+    return 'a private network name'
+  }
+  // A name without a dot is completed by the resolver's search domains: it names an internal host.
+  if (!h.includes('.')) return 'a single-label name (completed by local search domains)'
+  return null
+}
+
+/** Whether `url`'s host is named in the allow-list (`host`, `host:port`, or `*.suffix`). */
+export function hostAllowed(url: URL, policy: WebhookUrlPolicy): boolean {
+  const host = url.hostname.toLowerCase()
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
+  return policy.allowHosts.some((entry) => {
+    const e = entry.trim().toLowerCase()
+    if (!e) return false
+    if (e.startsWith('*.')) return host.endsWith(e.slice(1))
+    return e === host || e === `${host}:${port}` || e === `[${host.replace(/^\[|\]$/g, '')}]:${port}`
+  })
+}
+
+/**
+ * Checks a webhook URL without DNS: http(s) only, no credentials, no fragment, at most 2048 characters, and (unless
+ * allow-listed) no literal non-public address and no local-only name. The runner adds the resolved-address check.
+ * @example const r = checkWebhookUrl('https://example.com/hook', policy); if (!r.ok) throw new Error(r.reason)
+ */
+export function checkWebhookUrl(raw: string, policy: WebhookUrlPolicy = DEFAULT_URL_POLICY): UrlCheck {
+  if (raw.length > WEBHOOK_URL_MAX_LENGTH) return { ok: false, reason: `must be at most ${WEBHOOK_URL_MAX_LENGTH} characters` }
+  if (/[\s\u0000-\u001f\u007f]/.test(raw)) return { ok: false, reason: 'must not contain spaces or control characters' }
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    return { ok: false, reason: 'must be an absolute http:// or https:// URL, e.g. "https://example.com/wa-events"' }
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, reason: `must use http or https (got ${url.protocol.replace(/:$/, '')})` }
+  if (url.username || url.password) return { ok: false, reason: 'must not carry a user name or password; authenticate the calls with the signature' }
+  if (url.hash) return { ok: false, reason: 'must not have a #fragment' }
+  if (!url.hostname) return { ok: false, reason: 'must name a host' }
+  const allowListed = hostAllowed(url, policy)
+  if (allowListed || policy.allowPrivate) return { ok: true, url, allowListed }
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  if (isIpLiteral(host)) {
+    const why = addressRefusal(host)
+    if (why) return { ok: false, reason: `targets a non-public address, ${why}; add the host to WEBHOOK_ALLOW_HOSTS for a self-hosted receiver` }
+    return { ok: true, url, allowListed }
+  }
+  const why = localNameReason(host)
+  if (why) return { ok: false, reason: `targets ${why}; add the host to WEBHOOK_ALLOW_HOSTS for a self-hosted receiver` }
+  return { ok: true, url, allowListed }
+}
+
+/** Parses `WEBHOOK_ALLOW_HOSTS` / `WEBHOOK_ALLOW_PRIVATE` (shared by the API's and the runner's config). */
+export function parseWebhookUrlPolicy(allowHosts: string | undefined, allowPrivate: string | undefined): WebhookUrlPolicy {
+  const hosts = (allowHosts ?? '').split(',').map((h) => h.trim()).filter(Boolean)
+  const flag = (allowPrivate ?? '').trim().toLowerCase()
+  if (flag && !['0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(flag)) {
+    throw new Error(`WEBHOOK_ALLOW_PRIVATE must be 1 or 0 (got "${allowPrivate}")`)
+  }
+  return { allowHosts: hosts, allowPrivate: ['1', 'true', 'yes', 'on'].includes(flag) }
+}
