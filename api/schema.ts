@@ -68,7 +68,11 @@ export interface StringOptions {
   patternHint?: string
   /** Refuse strings that are empty or whitespace only. */
   notBlank?: boolean
-  /** Refuse lone surrogates and NUL (both unstorable). */
+  /**
+   * Refuse lone surrogates and NUL (both unstorable), and drop one leading U+FEFF: a byte-order mark is an
+   * encoding artifact (a PHP file saved "with BOM" prepends it to its output), invisible on the phone, and
+   * PGlite cannot even read it back, so every engine stores the text without it.
+   */
   wellFormed?: boolean
 }
 
@@ -88,9 +92,10 @@ export function string(options: StringOptions): Schema<string> {
   else if (options.notBlank) js.minLength = 1
   if (options.maxLength !== undefined) js.maxLength = options.maxLength
   if (options.pattern) js.pattern = options.pattern.source
-  return custom(js, (value, path) => {
-    if (value === undefined) throw invalid(path, 'missing_field', 'is required')
-    if (typeof value !== 'string') throw invalid(path, 'invalid_type', `must be a string, got ${typeName(value)}`)
+  return custom(js, (raw, path) => {
+    if (raw === undefined) throw invalid(path, 'missing_field', 'is required')
+    if (typeof raw !== 'string') throw invalid(path, 'invalid_type', `must be a string, got ${typeName(raw)}`)
+    const value = options.wellFormed && raw.startsWith('\uFEFF') ? raw.slice(1) : raw
     if (options.wellFormed && (LONE_SURROGATE.test(value) || value.includes('\u0000'))) {
       throw invalid(path, options.code, 'must be well-formed Unicode text (no unpaired surrogate halves, no NUL characters)')
     }
