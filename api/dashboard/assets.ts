@@ -50,9 +50,9 @@ ul.flush { padding-inline-start: 1.2rem; }
 .notice.warn { background: var(--warn-bg); border-color: #f0cf7a; color: #5e3e00; }
 .badge { display: inline-block; padding: .1rem .5rem; border-radius: 999px; font-size: .85rem; font-weight: 600; white-space: nowrap; }
 .s-online, .s-sent, .s-delivered, .s-read, .s-yes { background: var(--ok-bg); color: var(--ok); }
-.s-connecting, .s-pending, .s-sending { background: var(--warn-bg); color: var(--warn); }
+.s-connecting, .s-pending, .s-sending, .s-delivering { background: var(--warn-bg); color: var(--warn); }
 .s-offline, .s-paused { background: var(--idle-bg); color: var(--idle); }
-.s-failed, .s-no, .s-opted_out { background: var(--bad-bg); color: var(--bad); }
+.s-failed, .s-no, .s-opted_out, .s-dead { background: var(--bad-bg); color: var(--bad); }
 .s-read { background: var(--info-bg); color: var(--info); }
 .stats { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); margin: 0; }
 .stats div { background: var(--card); border: 1px solid var(--line); border-radius: .5rem; padding: .75rem; }
@@ -65,10 +65,12 @@ th { font-size: .85rem; color: var(--muted); font-weight: 600; background: #fafb
 td.body { max-width: 22rem; overflow-wrap: anywhere; }
 form.inline { display: inline; margin: 0; }
 label { display: block; font-weight: 600; margin-bottom: .25rem; }
+label.check { font-weight: 400; }
+fieldset.field { border: 0; padding: 0; margin-inline: 0; }
 .field { margin-bottom: .9rem; }
 .field .hint { font-weight: 400; color: var(--muted); font-size: .875rem; }
 .field .error { color: var(--bad); font-size: .9rem; margin: .25rem 0 0; font-weight: 600; }
-input[type=text], input[type=password], input[type=search], input[type=tel], input[type=date], select, textarea {
+input[type=text], input[type=password], input[type=search], input[type=tel], input[type=date], input[type=url], select, textarea {
   font: inherit; padding: .45rem .6rem; border: 1px solid #aab3bf; border-radius: .35rem; background: #fff; color: var(--text);
   width: 100%; max-width: 32rem;
 }

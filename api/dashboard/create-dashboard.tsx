@@ -17,6 +17,7 @@ import { contactPages } from './routes/contacts.js'
 import { messagePages } from './routes/messages.js'
 import { SEND_FORM_OVERHEAD, sendPages } from './routes/send.js'
 import { sessionPages } from './routes/sessions.js'
+import { webhookPages } from './routes/webhooks.js'
 import { clientAddress, createSignInThrottle, type SignInThrottleOptions } from './sign-in-throttle.js'
 import { ErrorPage } from './views/error.js'
 import { OverviewPage } from './views/overview.js'
@@ -218,6 +219,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   app.route('/', messagePages(shared))
   app.route('/send', sendPages(shared))
   app.route('/contacts', contactPages(shared))
+  app.route('/webhooks', webhookPages(shared))
 
   app.all('*', (c) => notFoundPage(shared, c, `There is no dashboard page at ${c.req.path}.`))
 

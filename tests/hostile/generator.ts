@@ -323,6 +323,11 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['GET', '/api/openapi.json', 'GET /api/openapi.json'],
     ['GET', '/api', 'GET /api'],
     ['GET', '/metrics', 'GET /metrics'],
+    ['POST', '/api/webhooks', 'POST /api/webhooks'],
+    ['GET', '/api/webhooks', 'GET /api/webhooks'],
+    ['DELETE', '/api/webhooks/1', 'DELETE /api/webhooks/:id'],
+    ['GET', '/api/webhooks/1/deliveries', 'GET /api/webhooks/:id/deliveries'],
+    ['POST', '/api/webhooks/deliveries/1/replay', 'POST /api/webhooks/deliveries/:id/replay'],
   ]
   const flip = (s: string, i: number) => s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) === 0x7a ? 0x79 : s.charCodeAt(i) + 1) + s.slice(i + 1)
   const wrongKeys: Array<[string, Record<string, string>]> = [
@@ -635,6 +640,41 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     }
   }
   createdSessions.push(...created)
+
+  // ------------------------------------------------ webhooks (issue 8): every request here must be refused
+  // Rules from the README / OpenAPI: http(s) URL without credentials, no loopback/private/link-local target (SSRF),
+  // known event names, a 16–200 character printable secret, an existing session.
+  const SSRF_URLS = [
+    'http://127.0.0.1/hook', 'http://127.1/', 'http://0x7f.0.0.1/', 'http://2130706433/', 'http://0177.0.0.1/', 'http://[::1]/',
+    'http://[::ffff:127.0.0.1]/', 'http://[0:0:0:0:0:ffff:7f00:1]/', 'http://169.254.169.254/latest/meta-data/', 'http://[fd00::1]/',
+    'http://10.0.0.1/', 'http://172.16.5.4/', 'http://192.168.0.1/', 'http://100.64.0.1/', 'http://0.0.0.0/', 'http://[::]/',
+    'http://localhost/', 'http://LOCALHOST./', 'http://foo.localhost/', 'http://printer.local/', 'http://metadata.google.internal/',
+    'http://intranet/', 'http://224.0.0.1/', 'http://255.255.255.255/', 'http://[fe80::1%25eth0]/', 'http://[64:ff9b::a00:1]/',
+  ]
+  const BAD_URLS: unknown[] = [
+    ...SSRF_URLS, '', ' ', 'example.com/hook', '//example.com/x', 'ftp://example.com/', 'file:///etc/passwd', 'gopher://example.com/',
+    'javascript:alert(1)', 'data:text/plain,x', 'https://user:pass@example.com/', 'https://example.com/#frag', 'https://exa mple.com/',
+    'https://example.com/\r\nX: y', `https://example.com/${'a'.repeat(2100)}`, 'http://', 'https://[::1', ...SQL_INJECTION, ...WRONG_TYPES, null,
+  ]
+  const webhookBase = () => ({ url: 'https://example.com/wa-events', events: ['message.sent'] })
+  jsonCases('POST /api/webhooks', '/api/webhooks', n(160), webhookBase, [
+    ...fieldPoisons({
+      url: () => r.pick(BAD_URLS),
+      events: () => r.pick<unknown>([[], ['message.nope'], ['*'], 'message.sent', [1], [null], ['message.sent', 'MESSAGE.SENT'], {}, null, [SQL_INJECTION[0]]]),
+      session: () => r.pick<unknown>([...INVALID_SESSION_NAMES.filter((v) => v !== null), fresh('nosuch')]),
+      secret: () => r.pick<unknown>(['short', '', ' '.repeat(20), 'has spaces in it 123456', 'k\u00fcssel-0123456789abcdef', 'x'.repeat(201), 42, [], {}]),
+    }, ['url', 'events']),
+    ...bodyPoisons('POST /api/webhooks', { idempotent: false, allowEmpty: false }),
+  ])
+  const webhookIds = [...idParams, String(fx.maxId + 1_000_000), String(Number.MAX_SAFE_INTEGER), '2147483648']
+  for (let i = 0; i < n(60); i++) {
+    const id = r.pick(webhookIds)
+    add({ route: 'DELETE /api/webhooks/:id', title: `id ${id.slice(0, 30)}`, method: 'DELETE', path: `/api/webhooks/${id}`, headers: auth(), expect: { kind: 'reject' } })
+    const q = r.pick(['', '?status=sent', '?status=%27%20OR%201%3D1', '?limit=0', '?limit=501', '?cursor=-1', '?cursor=abc', `?status=${pct('dead ')}`])
+    add({ route: 'GET /api/webhooks/:id/deliveries', title: `id ${id.slice(0, 30)}${q}`, method: 'GET', path: `/api/webhooks/${r.pick(webhookIds)}/deliveries${q}`, headers: auth(), expect: { kind: 'reject' } })
+    add({ route: 'POST /api/webhooks/deliveries/:id/replay', title: `id ${id.slice(0, 30)}`, method: 'POST', path: `/api/webhooks/deliveries/${r.pick(webhookIds)}/replay`, headers: auth(), expect: { kind: 'reject' } })
+  }
+  for (let i = 0; i < n(6); i++) add({ route: 'GET /api/webhooks', title: 'valid read', method: 'GET', path: '/api/webhooks', headers: auth(), expect: { kind: 'read' } })
 
   return { cases: r.shuffle(cases).map((c, i) => ({ ...c, id: i + 1 })), createdSessions }
 }

@@ -15,6 +15,8 @@ export const TABLES: Record<string, string[]> = {
   auth_keys: ['session', 'type', 'key_id'],
   runners: ['id'],
   cron_runs: ['task', 'slot'],
+  webhooks: ['id'],
+  webhook_deliveries: ['id'],
 }
 
 export type Snapshot = Record<string, Map<string, string>>

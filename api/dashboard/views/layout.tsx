@@ -10,7 +10,7 @@ export interface Page {
   now: number
 }
 
-export type Section = 'overview' | 'sessions' | 'messages' | 'send' | 'contacts'
+export type Section = 'overview' | 'sessions' | 'messages' | 'send' | 'contacts' | 'webhooks'
 
 const NAV: ReadonlyArray<readonly [Section, string, string]> = [
   ['overview', '', 'Overview'],
@@ -18,6 +18,7 @@ const NAV: ReadonlyArray<readonly [Section, string, string]> = [
   ['messages', '/messages', 'Messages'],
   ['send', '/send', 'Send'],
   ['contacts', '/contacts', 'Contacts'],
+  ['webhooks', '/webhooks', 'Webhooks'],
 ]
 
 /** The hidden CSRF field every POST form carries. */

@@ -1,0 +1,131 @@
+import { Hono } from 'hono'
+import { getSession, listSessions } from '../../../db/queries/sessions.js'
+import * as webhooks from '../../../db/queries/webhooks.js'
+import { ApiError } from '../../errors.js'
+import { newWebhookSecret } from '../../routes/webhooks.js'
+import { MAX_WEBHOOKS } from '../../webhook-schemas.js'
+import { field, inlineMessage, pageOf, safeReturn, type DashboardContext, type DashboardEnv, type DashboardShared } from '../context.js'
+import { parseId } from '../format.js'
+import type { Notice } from '../views/layout.js'
+import { WebhooksPage, type WebhookForm } from '../views/webhooks.js'
+
+const PAGE_SIZE = 50
+const isStatus = (v: string | undefined): v is webhooks.DeliveryStatus => v !== undefined && (webhooks.DELIVERY_STATES as readonly string[]).includes(v)
+
+function noticeFrom(query: Record<string, string>): Notice | null {
+  const id = parseId(query.id)
+  if (id === null) return null
+  switch (query.done) {
+    case 'deleted':
+      return { kind: 'ok', text: `Webhook #${id} and its delivery history are deleted.` }
+    case 'replayed':
+      return { kind: 'ok', text: `Delivery #${id} is queued again (same event id, a fresh 24 hours of retries).` }
+    case 'not-replayable':
+      return { kind: 'warn', text: `Delivery #${id} is not dead (any more), so there is nothing to replay.` }
+    case 'missing':
+      return { kind: 'bad', text: `#${id} does not exist.` }
+    default:
+      return null
+  }
+}
+
+/** Webhooks: endpoints (add, delete) and recent deliveries (replay a dead one). */
+export function webhookPages(shared: DashboardShared) {
+  const app = new Hono<DashboardEnv>()
+  const base = () => `${shared.base}/webhooks`
+
+  async function render(c: DashboardContext, form: WebhookForm, options: { status?: 200 | 409 | 422; notice?: Notice | null } = {}) {
+    const query = c.req.query()
+    const statusFilter = isStatus(query.status) ? query.status : ''
+    const before = parseId(query.before) ?? undefined
+    const db = c.var.db
+    const rows = await webhooks.listDeliveries(db, { ...(statusFilter ? { status: statusFilter } : {}), ...(before ? { beforeId: before } : {}), limit: PAGE_SIZE + 1 })
+    const deliveries = rows.slice(0, PAGE_SIZE)
+    const url = new URL(c.req.url)
+    return c.html(
+      <WebhooksPage
+        page={pageOf(shared, c)}
+        hooks={await webhooks.listWebhooks(db)}
+        sessions={await listSessions(db)}
+        deliveries={deliveries}
+        statusFilter={statusFilter}
+        olderThan={rows.length > PAGE_SIZE ? deliveries[deliveries.length - 1]!.id : null}
+        form={form}
+        notice={options.notice ?? noticeFrom(query)}
+        self={`${base()}${url.search}`}
+      />,
+      options.status ?? 200,
+    )
+  }
+
+  app.get('/', (c) => render(c, { url: '', events: ['message.sent', 'message.failed'], session: '', errors: {} }))
+
+  app.post('/', async (c) => {
+    const f = c.var.form
+    const form: WebhookForm = {
+      url: field(f, 'url') ?? '',
+      events: f.getAll('events').filter((v): v is string => typeof v === 'string'),
+      session: field(f, 'session') ?? '',
+      errors: {},
+    }
+    const secretField = (field(f, 'secret') ?? '').trim()
+    let body: ReturnType<typeof shared.schemas.createWebhookBody.parse> | null = null
+    try {
+      body = shared.schemas.createWebhookBody.parse(
+        { url: form.url, events: form.events, session: form.session || undefined, secret: secretField || undefined },
+        '',
+      )
+    } catch (err) {
+      const message = inlineMessage(err)
+      const which = (['url', 'events', 'session', 'secret'] as const).find((k) => message.toLowerCase().startsWith(k))
+      form.errors[which ?? 'form'] = which ? inlineMessage(message.slice(which.length).replace(/^[[\]\d]*:\s*/, '')) : message
+      return render(c, form, { status: 422 })
+    }
+    const db = c.var.db
+    if (body.session) {
+      const s = await getSession(db, body.session)
+      if (!s || s.deleteRequestedAt) {
+        form.errors.session = `Session "${body.session}" does not exist`
+        return render(c, form, { status: 422 })
+      }
+    }
+    if ((await webhooks.countWebhooks(db)) >= MAX_WEBHOOKS) {
+      form.errors.form = `There are already ${MAX_WEBHOOKS} webhooks; delete one first`
+      return render(c, form, { status: 409 })
+    }
+    const secret = body.secret ?? newWebhookSecret()
+    const hook = await webhooks.createWebhook(db, { url: body.url, events: body.events, session: body.session ?? null, secret })
+    // The secret is shown on this answer only (no redirect, so it is not in any URL or history entry).
+    return render(c, { url: '', events: ['message.sent', 'message.failed'], session: '', errors: {} }, {
+      notice: {
+        kind: 'ok',
+        text: (
+          <span>
+            Webhook #{hook.id} added. Its signing secret is <code class="mono" data-field="secret">{secret}</code>. Copy it now: it is not shown again.
+          </span>
+        ),
+      },
+    })
+  })
+
+  app.post('/:id/delete', async (c) => {
+    const id = parseId(c.req.param('id'))
+    if (id === null) throw new ApiError(400, 'invalid_id', 'Not a webhook number')
+    const done = (await webhooks.deleteWebhook(c.var.db, id)) ? 'deleted' : 'missing'
+    return c.redirect(`${base()}?done=${done}&id=${id}`, 303)
+  })
+
+  app.post('/deliveries/:id/replay', async (c) => {
+    const id = parseId(c.req.param('id'))
+    if (id === null) throw new ApiError(400, 'invalid_id', 'Not a delivery number')
+    const result = await webhooks.replayDelivery(c.var.db, id)
+    const done = result === 'ok' ? 'replayed' : result === 'wrong_status' ? 'not-replayable' : 'missing'
+    const target = new URL(safeReturn(shared.base, field(c.var.form, 'back'), base()), 'http://x')
+    for (const k of ['done', 'id']) target.searchParams.delete(k)
+    target.searchParams.set('done', done)
+    target.searchParams.set('id', String(id))
+    return c.redirect(`${target.pathname}${target.search}`, 303)
+  })
+
+  return app
+}
