@@ -18,6 +18,7 @@ import {
 import type { MessageRecord, OptIn } from '../types.js'
 import { pauseSession, type PauseSessionParams } from './leases.js'
 import { markConsentRequested } from './contacts.js'
+import { atomically, changeEachWithEvents, emitMessageEvent, emitMessageEventByWaId } from './webhooks.js'
 
 /** A message moved to `sending` under this runner's epoch: what the runner needs to send it. */
 export type ClaimedMessage = Pick<
@@ -340,7 +341,8 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
       const [contact] = await tx.query<{ opt_in: OptIn }>(READ_OPT_IN[tx.dialect], [phone])
       const optIn: OptIn = contact?.opt_in ?? 'pending'
       if (optIn === 'no') {
-        await tx.execute(MARK_OPTED_OUT[tx.dialect], [id])
+        const out = await tx.execute(MARK_OPTED_OUT[tx.dialect], [id])
+        if (out.affectedRows > 0) await emitMessageEvent(tx, 'message.opted_out', id)
         continue
       }
       if (optIn === 'pending' && optInMode === 'confirm') {
@@ -456,10 +458,13 @@ export async function finalizeSent(db: Db, params: ClaimFence & { session: strin
       await tx.query(LOCK_SESSION_ROW_MYSQL, [params.session])
       const res = await tx.execute(FINALIZE_SENT.mysql, [params.id, params.epoch, params.owner])
       await tx.execute(HOLD_SEND_GAP.mysql, [gap, params.session, params.owner, params.epoch])
+      if (res.affectedRows > 0) await emitMessageEvent(tx, 'message.sent', params.id)
       return res.affectedRows > 0
     }
     await tx.execute(HOLD_SEND_GAP.postgres, [gap, params.session, params.owner, params.epoch])
     const res = await tx.execute(FINALIZE_SENT.postgres, [params.id, params.epoch, params.owner])
+    // The webhook event commits with the change it reports (db/queries/webhooks.ts); none is written without webhooks.
+    if (res.affectedRows > 0) await emitMessageEvent(tx, 'message.sent', params.id)
     return res.affectedRows > 0
   })
 }
@@ -505,10 +510,16 @@ const FINALIZE_FAILED = forceIndexOnMysql(same(`UPDATE messages
    AND claim_epoch = ?
    AND claimed_by = ?`), 'messages')
 
-/** Permanent error, or the last attempt failed: `sending` → `failed` with the reason. `false`: fenced out. */
+/**
+ * Permanent error, or the last attempt failed: `sending` → `failed` with the reason, and its `message.failed` event
+ * in the same transaction (its own, or the caller's when given one). `false`: fenced out.
+ */
 export async function finalizeFailed(db: Queryable, params: ClaimFence & { error: string }): Promise<boolean> {
-  const res = await db.execute(FINALIZE_FAILED[db.dialect], [params.error, params.id, params.epoch, params.owner])
-  return res.affectedRows > 0
+  return atomically(db, async (tx) => {
+    const res = await tx.execute(FINALIZE_FAILED[tx.dialect], [params.error, params.id, params.epoch, params.owner])
+    if (res.affectedRows > 0) await emitMessageEvent(tx, 'message.failed', params.id)
+    return res.affectedRows > 0
+  })
 }
 
 /** Backoff constants (QUEUE.md §6.4). */
@@ -546,10 +557,26 @@ const RECORD_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
        updated_at = NOW(6)
  WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
 
-/** A delivery receipt. Keeps the first time. `false`: no message has that id (e.g. pruned). */
+// The first receipt only: a row matched here is a real transition, which is what message.delivered reports.
+const RECORD_FIRST_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
+   SET delivered_at = NOW(6),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?
+   AND delivered_at IS NULL`), 'messages', 'uq_messages_wa_id')
+
+/**
+ * A delivery receipt. Keeps the first time; the first one also writes `message.delivered` in the same transaction
+ * (a repeated receipt writes no event). `false`: no message has that id (e.g. pruned).
+ */
 export async function recordDelivered(db: Queryable, waMessageId: string): Promise<boolean> {
-  const res = await db.execute(RECORD_DELIVERED[db.dialect], [waMessageId])
-  return res.affectedRows > 0
+  return atomically(db, async (tx) => {
+    if ((await tx.execute(RECORD_FIRST_DELIVERED[tx.dialect], [waMessageId])).affectedRows > 0) {
+      await emitMessageEventByWaId(tx, 'message.delivered', waMessageId)
+      return true
+    }
+    // Already delivered (or unknown): the old statement, for its answer and updated_at.
+    return (await tx.execute(RECORD_DELIVERED[tx.dialect], [waMessageId])).affectedRows > 0
+  })
 }
 
 const RECORD_READ = forceIndexOnMysql(same(`UPDATE messages
@@ -558,10 +585,24 @@ const RECORD_READ = forceIndexOnMysql(same(`UPDATE messages
        updated_at = NOW(6)
  WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
 
-/** A read receipt; implies delivery. Keeps the first times. `false`: no message has that id. */
+const LOCK_RECEIPTS = forceIndexOnMysql(same(`SELECT delivered_at, read_at
+  FROM messages
+ WHERE wa_message_id = ?
+   FOR UPDATE`), 'messages', 'uq_messages_wa_id')
+
+/**
+ * A read receipt; implies delivery. Keeps the first times. In the same transaction, the first read writes
+ * `message.read`, preceded by `message.delivered` when no delivery receipt came first. `false`: no message has that id.
+ */
 export async function recordRead(db: Queryable, waMessageId: string): Promise<boolean> {
-  const res = await db.execute(RECORD_READ[db.dialect], [waMessageId])
-  return res.affectedRows > 0
+  return atomically(db, async (tx) => {
+    const [before] = await tx.query(LOCK_RECEIPTS[tx.dialect], [waMessageId])
+    if (!before) return false
+    await tx.execute(RECORD_READ[tx.dialect], [waMessageId])
+    if (before.delivered_at === null) await emitMessageEventByWaId(tx, 'message.delivered', waMessageId)
+    if (before.read_at === null) await emitMessageEventByWaId(tx, 'message.read', waMessageId)
+    return true
+  })
 }
 
 const FAIL_BY_WA_ID = forceIndexOnMysql(same(`UPDATE messages
@@ -587,6 +628,7 @@ export async function failByWaId(db: Db, params: FailByWaIdParams): Promise<{ fa
   return db.transaction(async (tx) => {
     const paused = params.pause ? await pauseSession(tx, params.pause) : false
     const res = await tx.execute(FAIL_BY_WA_ID[tx.dialect], [params.error, params.waMessageId])
+    if (res.affectedRows > 0) await emitMessageEventByWaId(tx, 'message.failed', params.waMessageId)
     return { failed: res.affectedRows > 0, paused }
   })
 }
@@ -601,14 +643,28 @@ const MARK_PENDING_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
 /** The SQL of `markPendingOptedOut`, for the EXPLAIN tests. */
 export const MARK_PENDING_OPTED_OUT_SQL = MARK_PENDING_OPTED_OUT
 
+const SELECT_PENDING_OF_PHONE = forceIndexOnMysql(same(`SELECT id
+  FROM messages
+ WHERE phone = ?
+   AND status = 'pending'
+ ORDER BY id
+   FOR UPDATE`), 'messages', 'idx_messages_phone')
+
 /**
  * After a STOP is committed (`contacts.opt_in = 'no'`), turns that phone's `pending` rows into `opted_out`
  * (QUEUE.md §6.3, via idx_messages_phone). A row a claim holds is waited for and by then is `sending`, so it no
- * longer matches; the claim's own opt-in check is the guarantee. Returns how many rows changed.
+ * longer matches; the claim's own opt-in check is the guarantee. When a webhook wants `message.opted_out` the rows
+ * are changed one by one, each with its event (`changeEachWithEvents`); otherwise in one statement.
+ * Returns how many rows changed.
  */
 export async function markPendingOptedOut(db: Queryable, phone: string): Promise<number> {
-  const res = await db.execute(MARK_PENDING_OPTED_OUT[db.dialect], [phone])
-  return res.affectedRows
+  return atomically(db, (tx) =>
+    changeEachWithEvents(tx, 'message.opted_out', {
+      bulk: async () => (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows,
+      selectIds: async () => (await tx.query(SELECT_PENDING_OF_PHONE[tx.dialect], [phone])).map((r) => toId(r.id)),
+      changeOne: async (id) => (await tx.execute(MARK_OPTED_OUT[tx.dialect], [id])).affectedRows > 0,
+    }),
+  )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -728,7 +784,7 @@ export async function reconcileInflight(
     }
     const fence = { id: row.id, owner, epoch }
     if (row.deliveredAt || row.readAt) {
-      await settleInflightSent(tx, fence)
+      if (await settleInflightSent(tx, fence)) await emitMessageEvent(tx, 'message.sent', row.id)
       return { kind: 'settled', id: row.id }
     }
     if (row.error === null) {
@@ -737,7 +793,7 @@ export async function reconcileInflight(
       await takeSendSlot(tx, { session, owner, epoch, gapMs })
       return { kind: 'resend', message: asClaimed(row.attempts + 1) }
     }
-    await failInflight(tx, fence)
+    if (await failInflight(tx, fence)) await emitMessageEvent(tx, 'message.failed', row.id)
     return { kind: 'failed', id: row.id }
   })
 }
