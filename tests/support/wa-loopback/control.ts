@@ -24,6 +24,10 @@ export function createControlHandler(ops: LoopbackOperations) {
           const body = await readJson(req)
           return json(res, 200, await ops.scan(requireString(body, 'qr'), optionalString(body, 'phone')))
         }
+        case 'POST /control/pair-code': {
+          const body = await readJson(req)
+          return json(res, 200, await ops.pairCode(requireString(body, 'phone'), requireString(body, 'code')))
+        }
         case 'GET /control/messages':
           return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {

@@ -48,6 +48,8 @@ export type LoopbackOperations = {
   info: LoopbackInfo
   devices(): DeviceView[]
   scan(qr: string, phone?: string): Promise<{ phone: string }>
+  /** The phone enters the pairing code its linked-devices screen asks for (pairing by code instead of QR). */
+  pairCode(phone: string, code: string): Promise<{ phone: string }>
   messages(to?: string): RecordedMessage[]
   inbound(input: { from: string; to: string; text: string }): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
@@ -132,6 +134,7 @@ export async function startLoopbackServer({
         connected: connectionsOf(ctx, device).length > 0
       })),
     scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
+    pairCode: async (phone, code) => ({ phone: (await ctx.pairing.enterCode(phone, code)).phone }),
     messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),

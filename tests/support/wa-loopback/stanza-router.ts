@@ -1,4 +1,4 @@
-import type { BinaryNode } from '@whiskeysockets/baileys'
+import { getBinaryNodeChild, type BinaryNode } from '@whiskeysockets/baileys'
 import type { ConnectionHandlers, LoopbackConnection } from './connection.js'
 import type { LoopbackContext } from './context.js'
 import { answerIq } from './iq-handlers.js'
@@ -16,6 +16,13 @@ export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
             // replies to our IQs: pair-device (nothing to do) and pair-success (pairing waits for it)
             ctx.pairing.acceptReply(node)
             return
+          }
+          // pairing by code happens on a registering connection, before any login
+          if (!conn.device && getBinaryNodeChild(node, 'link_code_companion_reg')) return ctx.pairing.linkCodeStage(conn, node)
+          // Baileys pings from the end of the handshake, registering or not; an unanswered ping closes a registration
+          // that lasts longer than two keep-alive intervals with 408 "Connection was lost", long before its QR refs end
+          if (!conn.device && node.attrs.xmlns === 'w:p' && getBinaryNodeChild(node, 'ping')) {
+            return conn.send({ tag: 'iq', attrs: { from: 's.whatsapp.net', type: 'result', id: node.attrs.id! } })
           }
           return answerIq(ctx, conn, node)
         case 'message':
