@@ -1,3 +1,6 @@
+import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
+import type { LimitDefaults } from '../db/queries/limits.js'
+
 /**
  * Runner configuration: one pure parser over an environment record (only `runner/main.ts` and the
  * embedded `npm start` module read `process.env`). Every value is validated here, so a bad setting
@@ -34,6 +37,12 @@ export interface RunnerConfig {
   printQr: boolean
   /** Optional private port for /healthz and /metrics (a later issue serves them). */
   metricsPort: number | null
+  /**
+   * Default sending limits of every session (issue 8; a session's own settings win): DAILY_CAP, WARMUP_START,
+   * WARMUP_DAYS, FIRST_CONTACT_DAILY_CAP, CIRCUIT_BREAKER_FAILURES, CIRCUIT_BREAKER_PAUSE_MINUTES, QUIET_HOURS,
+   * QUIET_HOURS_TZ. Caps and the breaker are off (0) unless set.
+   */
+  limits: LimitDefaults
   /** Test-only crash hook (QUEUE.md §8); honoured only when the loopback trust is active. */
   crashAt: CrashPoint | null
   crashOn: number
@@ -114,6 +123,26 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     crashAt = crashRaw
   }
   const metricsRaw = env.RUNNER_METRICS_PORT?.trim()
+  const quietHours = env.QUIET_HOURS?.trim() || 'off'
+  try {
+    parseQuietHours(quietHours)
+  } catch (err) {
+    throw new RunnerConfigError(`QUIET_HOURS: ${(err as Error).message}`)
+  }
+  const timeZone = env.QUIET_HOURS_TZ?.trim() || 'UTC'
+  if (!isValidTimeZone(timeZone)) {
+    throw new RunnerConfigError(`QUIET_HOURS_TZ must be an IANA time zone such as "Asia/Beirut" or "UTC" (got "${timeZone}")`)
+  }
+  const limits: LimitDefaults = {
+    dailyCap: int(env, 'DAILY_CAP', 0, 0, 100_000),
+    warmupStart: int(env, 'WARMUP_START', 20, 0, 100_000),
+    warmupDays: int(env, 'WARMUP_DAYS', 14, 0, 365),
+    firstContactCap: int(env, 'FIRST_CONTACT_DAILY_CAP', 0, 0, 100_000),
+    breakerFailures: int(env, 'CIRCUIT_BREAKER_FAILURES', 0, 0, 1000),
+    breakerPauseMinutes: int(env, 'CIRCUIT_BREAKER_PAUSE_MINUTES', 30, 1, 7 * 24 * 60),
+    quietHours,
+    timeZone,
+  }
   return {
     throttleMinMs,
     throttleMaxMs,
@@ -133,6 +162,7 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     stableAfterMs: int(env, 'RECONNECT_STABLE_MS', 600_000, 100, 3_600_000),
     printQr: env.PRINT_QR === '1' || (env.PRINT_QR !== '0' && Boolean(options.stdoutIsTty)),
     metricsPort: metricsRaw ? int(env, 'RUNNER_METRICS_PORT', 0, 1, 65535) : null,
+    limits,
     crashAt,
     crashOn: int(env, 'QUEUE_CRASH_ON', 1, 1),
   }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { Db } from '../db/driver.js'
 import * as leases from '../db/queries/leases.js'
+import * as pairing from '../db/queries/pairing.js'
 import * as queue from '../db/queries/queue.js'
 import type { RunnerConfig } from './config.js'
 import { createCrashHook, NO_CRASH, type CrashHook } from './queue/send-loop.js'
@@ -163,6 +164,8 @@ export function createRunner(options: CreateRunnerOptions): Runner {
       if (!sup) continue
       void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null })
     }
+    // Pairing-code requests from the API (POST /api/sessions/:name/pairing-code), answered on the same row.
+    for (const p of await pairing.findPairingRequests(db, owner)) supervisors.get(p.name)?.pairWithCode(p.phone)
   }
 
   async function probe(owner: string): Promise<void> {

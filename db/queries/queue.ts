@@ -71,6 +71,11 @@ export type ReconcileResult =
 export const AWAITING_OPT_IN = 'awaiting opt-in'
 /** Error text of a message whose contact opted out. */
 export const OPTED_OUT_ERROR = 'contact opted out'
+/**
+ * A session holding for a limit claims again at least this often (one short transaction), so a settings change
+ * (PATCH /api/sessions/:name) takes effect within this time without any message from the API to the runner.
+ */
+export const HOLD_RECHECK_MS = 15_000
 /** Most candidates one claim transaction looks at before giving back `wait 0` (QUEUE.md §6.3). */
 export const MAX_CLAIM_ROUNDS = 20
 
@@ -321,7 +326,7 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
     if (plan.hold) {
       // Quiet hours or today's cap: nothing is claimed and no slot is taken; the row says why and until when.
       await writeHold(tx, fence, lock.limits, { until: new Date(plan.hold.until), reason: plan.hold.reason })
-      return { kind: 'wait', waitMs: Math.min(60_000, Math.max(1, plan.hold.until - lock.limits.nowMs)), hold: plan.hold.reason }
+      return { kind: 'wait', waitMs: Math.min(HOLD_RECHECK_MS, Math.max(1, plan.hold.until - lock.limits.nowMs)), hold: plan.hold.reason }
     }
     // A first-contact message held back in this transaction shows its reason on the session row too.
     let heldFirstContact = false

@@ -199,7 +199,7 @@ const SETTING_COLUMNS: Record<keyof SessionSettings, string> = {
 
 /**
  * Changes some of a session's limit settings (`null` = back to the runner's default), validated by the caller. A hold
- * the claim recorded for a cap or quiet hours is dropped so the next claim (within a minute) decides afresh; a
+ * the claim recorded for a cap or quiet hours is dropped so the next claim (within 15 s) decides afresh; a
  * circuit-breaker pause stays. When the first-contact cap changes, the messages it held become due again.
  * Returns false when there is no such session (or it is being deleted).
  */

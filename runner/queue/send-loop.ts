@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
+import * as limits from '../../db/queries/limits.js'
 import * as media from '../../db/queries/media.js'
 import * as queue from '../../db/queries/queue.js'
 import type { CrashPoint, RunnerConfig } from '../config.js'
@@ -98,6 +99,10 @@ export class SendLoop {
   private readonly nacks: ErrorAck[] = []
   private readonly replies: Reply[] = []
   private paused = false
+  /** Sleeping through a limit hold (quiet hours, daily cap): the due-probe does not wake the loop, other events do. */
+  private holding = false
+  /** Consecutive failures on record for the circuit breaker: null = unknown (reset once after the first success). */
+  private failureStreak: number | null = null
   private readonly random: () => number
   /** Sends started by this loop (tests, metrics). */
   sends = 0
@@ -129,6 +134,14 @@ export class SendLoop {
   /** A new lease epoch: reconcile again before the next claim. */
   resetReconcile(): void {
     this.reconciled = false
+  }
+
+  /**
+   * The runner's due-probe says a message is due. Ignored while the loop holds for a limit: the claim would only
+   * answer the same hold again, once per poll. A hold is re-checked every 15 s anyway (queue.HOLD_RECHECK_MS).
+   */
+  wakeForDue(): void {
+    if (!this.holding) this.wake()
   }
 
   wake(): void {
@@ -218,8 +231,16 @@ export class SendLoop {
       case 'fenced':
         return this.d.onFenced('claim found the lease gone')
       case 'wait':
-        if (r.waitMs > 0) this.paused = r.waitMs > this.d.config.throttleMaxMs
+        if (r.waitMs > 0) this.paused = r.waitMs > this.d.config.throttleMaxMs && !r.hold
         if (r.waitMs === 0 && this.d.config.optInMode === 'confirm') await this.queueConsentRequests()
+        if (r.hold) {
+          this.holding = true
+          try {
+            return await this.sleep(r.waitMs)
+          } finally {
+            this.holding = false
+          }
+        }
         return this.sleep(r.waitMs)
       case 'idle':
         await this.afterPause()
@@ -241,6 +262,7 @@ export class SendLoop {
       gapMs: this.gapMs(),
       optInMode: this.d.config.optInMode,
       newWaId: () => this.d.client.newMessageId(),
+      limits: this.d.config.limits,
     }
   }
 
@@ -313,6 +335,7 @@ export class SendLoop {
       try {
         const ok = await write()
         if (!ok) this.d.onFenced(`finalize of message ${message.id} matched nothing`)
+        else await this.countForBreaker(outcome)
         return
       } catch (err) {
         if (!(err instanceof DatabaseUnavailableError) && attempt >= 2) throw err
@@ -323,6 +346,33 @@ export class SendLoop {
         }
         await sleepFor(Math.min(1000, 100 * 2 ** attempt))
       }
+    }
+  }
+
+  /**
+   * The circuit breaker's count (limits.ts): a send that reached a verdict counts; a send that never started because
+   * the socket was not open does not (the session is reconnecting, not failing). Errors here only log: the outcome
+   * itself is recorded already.
+   */
+  private async countForBreaker(outcome: SendOutcome): Promise<void> {
+    const f = this.d.fence()
+    const fence = { name: this.d.session, owner: f.owner, epoch: f.epoch }
+    try {
+      if (outcome.kind === 'sent') {
+        if (this.failureStreak !== 0) await limits.recordSendSuccess(this.d.db, fence)
+        this.failureStreak = 0
+        return
+      }
+      if (outcome.kind === 'retry' && outcome.offline) return
+      const r = await limits.recordSendFailure(this.d.db, fence, { defaults: this.d.config.limits, lastError: outcome.error })
+      this.failureStreak = r.failures
+      if (r.paused) {
+        this.paused = true
+        this.d.log.warn({ error: outcome.error }, 'circuit breaker: too many consecutive send failures; session paused')
+      }
+    } catch (err) {
+      this.failureStreak = null
+      this.d.log.warn({ err: describe(err) }, 'recording a send outcome for the circuit breaker failed')
     }
   }
 

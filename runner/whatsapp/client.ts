@@ -54,6 +54,8 @@ export interface InboundMessage {
 export interface WhatsAppHandlers {
   onQr(qr: string): void
   onOpen(info: { phone: string | null; jid: string | null }): void
+  /** A new link completed (QR scanned or pairing code entered); the 515 restart follows. */
+  onPaired?(): void
   /** Pending notifications (offline receipts, messages) have been delivered: reconcile now. */
   onReady(): void
   onClose(reason: CloseReason): void
@@ -105,6 +107,11 @@ export interface WhatsAppClient {
   close(): Promise<void>
   /** Drops the in-memory auth state: the next connect reloads it from the database (after a storage error). */
   reset?(): void
+  /**
+   * On a registering connection (after its first QR), asks WhatsApp for an 8-character code that links `phone`
+   * (digits) when entered on that phone; resolves with it as `XXXX-XXXX`. Throws if the connection cannot.
+   */
+  requestPairingCode?(phone: string): Promise<string>
 }
 
 export interface WhatsAppClientFactory {
@@ -338,6 +345,7 @@ class BaileysClient implements WhatsAppClient {
 
   private onConnectionUpdate(update: Partial<ConnectionState>, handlers: WhatsAppHandlers, resolveClosed: () => void): void {
     if (update.qr) handlers.onQr(update.qr)
+    if (update.isNewLogin) handlers.onPaired?.()
     if (update.connection === 'open') {
       this.open = true
       const me = this.sock?.user?.id ?? this.state?.creds.me?.id ?? null
@@ -350,14 +358,40 @@ class BaileysClient implements WhatsAppClient {
       const { code, message } = statusCodeOf(update)
       const reason = classifyClose(code, message, this.paired, this.endedByUs)
       resolveClosed()
+      // requestPairingCode wrote creds.me (and saved it) before anything was linked. Kept, the next connect would try
+      // to log in as that half-made device and get 401 (BAILEYS.md §3): an abandoned pairing starts over from fresh
+      // creds instead. Wiped before the close is reported, so a reconnect loads the clean state.
+      const creds = this.state?.creds
+      if (creds?.me && !creds.account) {
+        this.log.info('pairing not completed: discarding the half-written credentials')
+        this.wipe()
+          .catch((err) => this.log.error({ err }, 'discarding an unfinished pairing failed'))
+          .finally(() => handlers.onClose(reason))
+        return
+      }
       handlers.onClose(reason)
     }
+  }
+
+  async requestPairingCode(phone: string): Promise<string> {
+    const sock = this.sock
+    if (!sock) throw new NotConnectedError('no connection is registering: wait for the QR code, then ask again')
+    if (this.paired || this.open) throw new Error('this session is already linked to a number')
+    const code = (await sock.requestPairingCode(phone)).toUpperCase()
+    return code.length === 8 ? `${code.slice(0, 4)}-${code.slice(4)}` : code
   }
 
   private learnPair(lidJid: string | undefined, pnJid: string | undefined, handlers: WhatsAppHandlers): void {
     const lid = lidUser(lidJid ?? null)
     const phone = jidToPhone(pnJid ?? null)
-    if (lid && phone) handlers.onLidMapping({ lid, phone })
+    // The account's own pair is no contact's: recorded, it would resolve a LID sender to the gateway's own number.
+    if (lid && phone && !this.isOwn(lid, phone)) handlers.onLidMapping({ lid, phone })
+  }
+
+  /** The session's own phone or LID user (never a contact's address). */
+  private isOwn(lid: string | null, phone: string | null): boolean {
+    const me = this.state?.creds.me
+    return Boolean((phone && phone === jidToPhone(me?.id ?? null)) || (lid && lid === lidUser(me?.lid ?? null)))
   }
 
   private async onUpsert(m: WAMessage, offline: boolean, handlers: WhatsAppHandlers): Promise<void> {

@@ -4,6 +4,7 @@ import type { Db } from '../../db/driver.js'
 import * as contacts from '../../db/queries/contacts.js'
 import * as inbound from '../../db/queries/inbound.js'
 import * as leases from '../../db/queries/leases.js'
+import * as pairing from '../../db/queries/pairing.js'
 import * as queue from '../../db/queries/queue.js'
 import * as sessions from '../../db/queries/sessions.js'
 import type { SessionStatus } from '../../db/types.js'
@@ -65,6 +66,11 @@ export class SessionSupervisor {
   /** Bumped on every connect: events and timers of an older connection are ignored. */
   private generation = 0
   private commandRunning: Promise<void> | null = null
+  /** The connection now showing a QR (a registering socket), by generation; a pairing code can be asked on it. */
+  private qrShownOn = -1
+  /** A pairing-code request waiting for a registering socket, and the one being asked now. */
+  private pairingWanted: string | null = null
+  private pairingAsking: string | null = null
   private readonly log: Logger
   /** Closes seen per kind (tests, metrics). */
   readonly closes: CloseReason['kind'][] = []
@@ -120,7 +126,68 @@ export class SessionSupervisor {
 
   /** The due-probe says a message is (about to be) due. */
   wake(): void {
-    this.loop?.wake()
+    this.loop?.wakeForDue()
+  }
+
+  /**
+   * The API asked for a pairing code for `phone` (db/queries/pairing.ts). It is asked on a registering socket after
+   * its first QR (BAILEYS.md §3): at once if one is showing a QR, else when the next QR comes; a session halted
+   * unpaired (QR expired, logged out) connects again for it. A linked session answers with an error.
+   */
+  pairWithCode(phone: string): void {
+    if (this.phase === 'stopping' || this.phase === 'gone' || !this.client) return
+    if (this.pairingAsking === phone || this.pairingWanted === phone) return
+    if (this.client.paired) {
+      void this.answerPairing(phone, { error: 'this session is already linked to a number; regenerate the QR first' })
+      return
+    }
+    if (!this.client.requestPairingCode) {
+      void this.answerPairing(phone, { error: 'this WhatsApp client cannot pair by code' })
+      return
+    }
+    this.pairingWanted = phone
+    if (this.qrShownOn === this.generation && this.phase === 'connecting') {
+      void this.askPairingCode()
+    } else if (this.phase === 'waiting') {
+      // Halted unpaired (qr_expired, logged_out): a new registering connection brings a QR, and the code with it.
+      if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+      void this.connect()
+    }
+  }
+
+  private async askPairingCode(): Promise<void> {
+    const phone = this.pairingWanted
+    if (!phone || !this.client?.requestPairingCode) return
+    this.pairingWanted = null
+    this.pairingAsking = phone
+    try {
+      const code = await this.client.requestPairingCode(phone)
+      this.log.info({ phone }, 'pairing code issued; waiting for it to be entered on the phone')
+      await this.answerPairing(phone, { code })
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not get a pairing code')
+      await this.answerPairing(phone, { error: (err as Error).message || 'WhatsApp did not issue a pairing code' })
+    } finally {
+      this.pairingAsking = null
+    }
+  }
+
+  private async answerPairing(phone: string, answer: { code: string } | { error: string }): Promise<void> {
+    try {
+      await pairing.answerPairingRequest(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }, phone, answer)
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'writing the pairing answer failed')
+    }
+  }
+
+  /** A pairing that can no longer complete (QR expired, regenerate): its code disappears from the dashboard. */
+  private async endPairing(): Promise<void> {
+    this.pairingWanted = null
+    try {
+      await pairing.clearPairing(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'clearing the pairing request failed')
+    }
   }
 
   private armFenceTimer(): void {
@@ -148,6 +215,15 @@ export class SessionSupervisor {
       onQr: (qr) => {
         if (!live()) return
         void this.showQr(qr)
+        const first = this.qrShownOn !== gen
+        this.qrShownOn = gen
+        if (first && this.pairingWanted) void this.askPairingCode()
+      },
+      onPaired: () => {
+        if (!live()) return
+        // The warm-up schedule of the sending limits starts from this link (db/queries/limits.ts).
+        pairing.markPaired(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+          .catch((err) => this.log.warn({ err: (err as Error).message }, 'recording the new link failed'))
       },
       onOpen: ({ phone }) => {
         if (!live()) return
@@ -200,7 +276,11 @@ export class SessionSupervisor {
       const row = await sessions.getSession(this.d.db, this.session)
       // The stored detail may by now describe the reconnect; the pause itself is the fact to show.
       if (row?.pausedUntil) {
-        detail = `restricted: sending paused until ${row.pausedUntil.toISOString().replace('T', ' ').slice(0, 19)} UTC (WhatsApp error 463)`
+        // A circuit-breaker pause keeps its own sentence in hold_reason (limits.ts); a later 463 pause outlasts it.
+        const breaker = row.holdReason?.startsWith('circuit breaker') && row.holdUntil && row.holdUntil >= row.pausedUntil
+        detail = breaker
+          ? row.holdReason
+          : `restricted: sending paused until ${row.pausedUntil.toISOString().replace('T', ' ').slice(0, 19)} UTC (WhatsApp error 463)`
       }
     } catch {
       // the report below still goes out
@@ -243,6 +323,7 @@ export class SessionSupervisor {
       case 'transient':
         return this.scheduleReconnect(reason)
       case 'qr-expired':
+        await this.endPairing()
         return this.halt('offline', 'qr_expired: the QR code was not scanned in time; regenerate the QR to try again')
       case 'logged-out':
         try {
@@ -376,6 +457,7 @@ export class SessionSupervisor {
     const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
     if (!(await leases.clearReconnectRequest(this.d.db, fence))) return
     this.log.info('regenerate-qr: logging out, wiping the auth state, showing a new QR')
+    await this.endPairing()
     this.generation++
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     this.loop?.setConnected(false)
