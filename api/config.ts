@@ -31,6 +31,8 @@ export interface ApiConfig {
   coalesceInFlight: number
   /** `SESSION_CACHE_MS`: how long this process trusts "session exists and is not being deleted". */
   sessionCacheMs: number
+  /** `PAIRING_CODE_WAIT_MS`: how long `POST /api/sessions/:name/pairing-code` waits for a runner's code. */
+  pairingCodeWaitMs: number
   /** `WEBHOOK_ALLOW_HOSTS` / `WEBHOOK_ALLOW_PRIVATE`: which private targets webhook URLs may name. */
   webhookUrlPolicy: WebhookUrlPolicy
   /** `PORT` (Node entry only). */
@@ -106,6 +108,7 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),
     coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 2, 1, 64),
     sessionCacheMs: int(env, 'SESSION_CACHE_MS', 1000, 0, 60_000),
+    pairingCodeWaitMs: int(env, 'PAIRING_CODE_WAIT_MS', 15_000, 100, 60_000),
     webhookUrlPolicy: webhookPolicy(env),
     port: int(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST?.trim() || undefined,

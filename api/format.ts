@@ -23,13 +23,17 @@ export interface SessionAnswer {
 
 /**
  * The guide's fields first, with their types unchanged; then `detail` (why the session is
- * offline or paused, else null) and `qr` (raw QR text while a scan is awaited, else null).
+ * offline, paused or holding messages back, else null) and `qr` (raw QR text while a scan is awaited, else null).
+ * Precedence of `detail`: a pause (463, circuit breaker), then a limit hold (quiet hours, daily cap, first-contact
+ * cap; `hold_until` still ahead), then the reason an offline session gives.
  */
 export function formatSession(s: SessionRecord, now: Date = new Date()): SessionAnswer {
   const paused = s.pausedUntil !== null && s.pausedUntil.getTime() > now.getTime()
+  const holding = s.holdReason !== null && s.holdUntil !== null && s.holdUntil.getTime() > now.getTime()
   let detail: string | null = null
   if (paused) detail = s.detail ?? `paused until ${formatTime(s.pausedUntil)} UTC`
-  else if (s.status !== 'online') detail = s.detail
+  else if (holding && s.status === 'online') detail = s.holdReason
+  else if (s.status !== 'online') detail = s.detail ?? (holding ? s.holdReason : null)
   return {
     name: s.name,
     status: s.status,
@@ -38,6 +42,33 @@ export function formatSession(s: SessionRecord, now: Date = new Date()): Session
     qr_code: s.qrCode,
     detail,
     qr: s.status === 'online' ? null : s.qr,
+  }
+}
+
+/**
+ * A session's sending limits as `PATCH /api/sessions/:name` answers them: each setting (null = the runner's default
+ * from .env), and the counters of the local day they belong to (`day` null = nothing sent since the counters exist).
+ */
+export function formatSessionLimits(s: SessionRecord, now: Date = new Date()) {
+  const holding = s.holdReason !== null && s.holdUntil !== null && s.holdUntil.getTime() > now.getTime()
+  return {
+    settings: {
+      daily_cap: s.settings.dailyCap,
+      warmup_start: s.settings.warmupStart,
+      warmup_days: s.settings.warmupDays,
+      first_contact_daily_cap: s.settings.firstContactCap,
+      circuit_breaker_failures: s.settings.breakerFailures,
+      quiet_hours: s.settings.quietHours,
+      time_zone: s.settings.timeZone,
+    },
+    counters: {
+      day: s.quotaDay,
+      sent: s.sentToday,
+      first_contact: s.firstContactToday,
+      consecutive_failures: s.consecutiveFailures,
+    },
+    paired_at: formatTime(s.pairedAt),
+    hold: holding ? { reason: s.holdReason, until: formatTime(s.holdUntil) } : null,
   }
 }
 
@@ -56,6 +87,8 @@ export function formatMessage(m: MessageRecord) {
     wa_message_id: m.waMessageId,
     created_at: formatTime(m.createdAt),
     available_at: formatTime(m.availableAt),
+    send_at: formatTime(m.sendAt),
+    scheduled: m.sendAt !== null && m.sendAt.getTime() > m.createdAt.getTime(),
     sent_at: formatTime(m.sentAt),
     delivered_at: formatTime(m.deliveredAt),
     read_at: formatTime(m.readAt),

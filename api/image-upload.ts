@@ -58,6 +58,8 @@ export interface ImageMessage {
   requestHash?: string | null
   /** An identical upload younger than this is reused instead of stored again (half the media retention). */
   mediaReuseSeconds: number
+  /** Scheduled send (`send_at`); absent or null = as soon as possible. */
+  sendAt?: Date | null
 }
 
 /**
@@ -72,7 +74,7 @@ export async function enqueueImageMessage(db: Db, m: ImageMessage): Promise<Enqu
       const mediaId = (await findReusableMedia(tx, sha256, m.mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
       const result = await enqueueMessage(tx, {
         session: m.session, phone: m.phone, type: 'image', body: m.caption, mediaId,
-        idempotencyKey: m.idempotencyKey ?? null, requestHash: m.requestHash ?? null,
+        idempotencyKey: m.idempotencyKey ?? null, requestHash: m.requestHash ?? null, sendAt: m.sendAt ?? null,
       })
       if (result.kind !== 'created') throw new Repeat(result)
       return result

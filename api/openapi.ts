@@ -11,7 +11,7 @@ import {
 import { createdWebhookAnswer, deliveryAnswer, webhookAnswer } from './webhook-schemas.js'
 
 interface Operation {
-  method: 'get' | 'post' | 'delete'
+  method: 'get' | 'post' | 'patch' | 'delete'
   path: string
   summary: string
   description?: string
@@ -35,6 +35,7 @@ const ERROR_TEXT: Record<number, string> = {
   415: 'Wrong Content-Type, or a file that is not a JPEG, PNG, GIF or WEBP image.',
   422: 'Valid syntax but unacceptable content (image dimensions, damaged image header).',
   503: 'Database unavailable; nothing was written. Retry later.',
+  504: 'No runner answered in time (pairing code); nothing is left pending. Check that a runner holds the session.',
 }
 
 /** Every documented operation, in the guide's order, then the additions. */
@@ -85,6 +86,22 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
     {
       method: 'delete', path: '/api/sessions/{name}', summary: 'Disconnect and remove a session ("default" cannot be deleted)',
       pathParams: { name: sessionParam }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+    },
+    {
+      method: 'get', path: '/api/sessions/{name}', summary: 'One session: its status, sending limits and today\'s counters',
+      pathParams: { name: sessionParam }, ok: { type: 'object' }, errors: [400, 404],
+    },
+    {
+      method: 'patch', path: '/api/sessions/{name}', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours)',
+      description: 'Each field is optional: an omitted field stays, null returns it to the runner default (.env), 0 turns a cap off. A hold for a cap or quiet hours is re-decided by the runner within 15 s.',
+      pathParams: { name: sessionParam }, json: schemas.sessionSettingsBody, ok: { type: 'object' }, errors: [400, 404, 409, 415],
+    },
+    {
+      method: 'post', path: '/api/sessions/{name}/pairing-code', summary: 'Link a number by an 8-character code instead of the QR',
+      description: 'The session\'s runner asks WhatsApp for a code for this phone; enter it on the phone under Linked devices → Link with phone number instead. Waits for the runner (PAIRING_CODE_WAIT_MS, 15 s by default), else 504.',
+      pathParams: { name: sessionParam }, json: schemas.pairingCodeBody,
+      ok: { type: 'object', required: ['success', 'code'], properties: { success: { const: true }, code: { type: 'string', pattern: '^[A-Z0-9]{4}-[A-Z0-9]{4}$' } } },
+      okExample: { success: true, code: 'ABCD-EFGH' }, errors: [400, 404, 409, 415, 504],
     },
     {
       method: 'post', path: '/api/send-batch', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,

@@ -3,6 +3,7 @@
  * `openapi.ts` publishes the same objects, so the reference cannot drift from the checks.
  * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
  */
+import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
 import { DEFAULT_SESSION, MESSAGE_STATES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { phoneSchema } from './phone.js'
@@ -50,6 +51,79 @@ const timestampSchema: Schema<Date> = custom(
   },
 )
 
+/** How far ahead `send_at` may be. */
+export const SEND_AT_MAX_AHEAD = 'one year'
+
+/**
+ * `send_at`: ISO 8601 with a zone (`Z` or `±HH:MM`), e.g. `2026-11-25T09:00:00+02:00`. Absent, null or in the past
+ * means now (the database decides "past" with its own clock). More than a year ahead is refused with 422; the
+ * bound is checked against this process's clock, which is close enough for a one-year limit.
+ */
+export function sendAtSchema(clock: () => number = Date.now): Schema<Date | undefined> {
+  return describe(optional(custom(
+    { type: 'string', format: 'date-time' },
+    (value, path) => {
+      if (typeof value !== 'string') throw invalid(path, 'invalid_send_at', 'must be an ISO 8601 time with its zone, e.g. "2026-11-25T09:00:00+02:00"')
+      const v = value.trim()
+      const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/i.test(v)
+      const d = ok ? new Date(v) : null
+      if (!d || Number.isNaN(d.getTime()) || d.getUTCFullYear() < 1970) {
+        throw invalid(path, 'invalid_send_at', `must be an ISO 8601 time with its zone (Z or ±HH:MM), e.g. "2026-11-25T09:00:00+02:00" (got ${JSON.stringify(v.slice(0, 40))})`)
+      }
+      const limit = new Date(clock())
+      limit.setUTCFullYear(limit.getUTCFullYear() + 1)
+      if (d.getTime() > limit.getTime()) {
+        throw invalid(path, 'send_at_too_far', `is more than ${SEND_AT_MAX_AHEAD} ahead; schedule it at most one year from now`, 422)
+      }
+      return d
+    },
+  )), 'Send no earlier than this time: ISO 8601 with its zone. Absent or past = now; at most one year ahead.', '2026-11-25T09:00:00+02:00')
+}
+
+/** A limit setting in a PATCH: an integer ≥ 0 (0 = off), null = back to the runner's default, absent = unchanged. */
+function settingInt(code: string, max: number, description: string): Schema<number | null | undefined> {
+  return {
+    jsonSchema: { type: ['integer', 'null'], minimum: 0, maximum: max, description },
+    required: false,
+    parse: (value, path) => (value === undefined ? undefined : value === null ? null : integer({ code, min: 0, max }).parse(value, path)),
+  }
+}
+
+/** A text limit setting: checked by `check`, null = default, absent = unchanged. */
+function settingText(check: (v: string) => string, code: string, jsonSchema: JsonSchema): Schema<string | null | undefined> {
+  return {
+    jsonSchema: { ...jsonSchema, type: ['string', 'null'] },
+    required: false,
+    parse: (value, path) => {
+      if (value === undefined) return undefined
+      if (value === null) return null
+      if (typeof value !== 'string') throw invalid(path, 'invalid_type', 'must be a string or null')
+      try {
+        return check(value.trim())
+      } catch (err) {
+        throw invalid(path, code, (err as Error).message)
+      }
+    },
+  }
+}
+
+/** `PATCH /api/sessions/:name`: the session's sending limits. */
+export const sessionSettingsBody = object({
+  daily_cap: settingInt('invalid_daily_cap', 100_000, 'Messages per local day (0 = no cap). The warm-up ramps up to it.'),
+  warmup_start: settingInt('invalid_warmup_start', 100_000, 'Cap on the day a number is linked (0 = no warm-up).'),
+  warmup_days: settingInt('invalid_warmup_days', 365, 'Days the warm-up takes to reach daily_cap (0 = no warm-up).'),
+  first_contact_daily_cap: settingInt('invalid_first_contact_daily_cap', 100_000, 'Messages per local day to numbers that never wrote to this session (0 = no cap).'),
+  circuit_breaker_failures: settingInt('invalid_circuit_breaker_failures', 1000, 'Consecutive send failures that pause the session (0 = off).'),
+  quiet_hours: settingText((v) => {
+    const w = parseQuietHours(v)
+    return w ? v : 'off'
+  }, 'invalid_quiet_hours', { description: 'Local time window with no sends, "22:00-08:00", or "off".', examples: ['22:00-08:00'] }),
+  time_zone: settingText((v) => {
+    if (!isValidTimeZone(v)) throw new Error(`must be an IANA time zone such as "Asia/Beirut" or "UTC" (got ${JSON.stringify(v.slice(0, 64))})`)
+    return v
+  }, 'invalid_time_zone', { description: 'IANA time zone of quiet hours and of the daily counters\' midnight.', examples: ['Asia/Beirut'] }),
+}, 'Sending limits of one session; omitted fields stay as they are, null returns a field to the runner default (.env).')
+
 const cursorSchema: Schema<number> = custom(
   { type: 'string', description: 'The `next` value of the previous page, unchanged.' },
   (value, path) => {
@@ -67,7 +141,8 @@ export function createSchemas(config: ApiConfig) {
     `Message text (Unicode, emoji, Arabic), at most ${config.messageMaxChars} characters.`,
     'Hello from the gateway!',
   )
-  const sendBody = object({ phone: phoneSchema, message: messageText, session: sessionField }, 'A text message to queue.')
+  const sendAt = sendAtSchema()
+  const sendBody = object({ phone: phoneSchema, message: messageText, session: sessionField, send_at: sendAt }, 'A text message to queue.')
   return {
     sendBody,
     sendBatchBody: object({
@@ -76,6 +151,7 @@ export function createSchemas(config: ApiConfig) {
         maxItems: config.batchMaxItems,
         tooMany: { status: 413, code: 'too_many_messages' },
       }),
+      send_at: describe(sendAt, 'Default send_at for the items that carry none.'),
     }, `Up to ${config.batchMaxItems} text messages, validated all-or-nothing and queued in one statement.`),
     sendImageFields: object({
       phone: phoneSchema,
@@ -84,9 +160,12 @@ export function createSchemas(config: ApiConfig) {
         `Optional caption, at most ${config.captionMaxChars} characters.`,
       ),
       session: sessionField,
+      send_at: sendAt,
     }),
     regenerateQrBody: object({ session: describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session to reconnect.', DEFAULT_SESSION) }),
     createSessionBody: object({ name: sessionNameSchema }),
+    pairingCodeBody: object({ phone: describe(phoneSchema, 'The number to link, with country code (the phone that will enter the code).') }),
+    sessionSettingsBody,
     statusQuery: object({ session: describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session to report.', DEFAULT_SESSION) }),
     messagesQuery: object({
       status: describe(optional(oneOf(MESSAGE_STATES, 'invalid_status')), 'Only messages in this state.'),
@@ -139,6 +218,8 @@ export const messageAnswer: JsonSchema = {
     wa_message_id: nullable('string', { description: 'WhatsApp message id, fixed at enqueue and reused on every retry.' }),
     created_at: { type: 'string', description: 'UTC, "YYYY-MM-DD HH:MM:SS".' },
     available_at: { type: 'string', description: 'Not sent before this time (UTC).' },
+    send_at: nullable('string', { description: 'A scheduled send: the time it asked for (UTC); null if sent as soon as possible.' }),
+    scheduled: { type: 'boolean', description: 'True when send_at was later than the time the message was queued.' },
     sent_at: nullable('string'),
     delivered_at: nullable('string'),
     read_at: nullable('string'),

@@ -39,6 +39,11 @@ async function sendableOrIndexed(gate: SessionGate, db: Queryable, session: stri
   }
 }
 
+/** The part a scheduled send adds to an idempotency hash (nothing for an immediate one). */
+function scheduledFor(sendAt: Date | null | undefined): string[] {
+  return sendAt ? [`send_at=${sendAt.toISOString()}`] : []
+}
+
 /** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
 export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
@@ -49,9 +54,10 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
     const key = idempotencyKey(c)
     const body = schemas.sendBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
     await gate.assertSendable(db, body.session)
-    const input: EnqueueInput = { session: body.session, phone: body.phone, type: 'text', body: body.message }
+    const input: EnqueueInput = { session: body.session, phone: body.phone, type: 'text', body: body.message, sendAt: body.send_at ?? null }
     if (key) {
-      const hash = await requestHash(['text', body.session, body.phone, body.message])
+      // send_at joins the hash only when given, so keys stored before it existed still match their repeats.
+      const hash = await requestHash(['text', body.session, body.phone, body.message, ...scheduledFor(body.send_at)])
       return c.json(answerFor(await enqueueMessage(db, { ...input, idempotencyKey: key, requestHash: hash })))
     }
     const id = coalescer && db === coalescer.db ? await coalescer.enqueue(input) : (await enqueueMessages(db, [input]))[0]!
@@ -68,7 +74,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
       if (typeof v !== 'string') throw new ApiError(400, 'invalid_type', `${name}: must be a text field, not a file`)
       return v
     }
-    const fields = schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session') }, '')
+    const fields = schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, '')
     const file = form.get('file')
     if (file === null) {
       throw new ApiError(400, 'missing_field', 'file: is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
@@ -80,7 +86,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
     await gate.assertSendable(db, fields.session)
     const sha256 = await sha256Hex(image.bytes)
     const caption = fields.caption !== undefined && fields.caption.trim() !== '' ? fields.caption : null
-    const hash = key ? await requestHash(['image', fields.session, fields.phone, caption, sha256]) : null
+    const hash = key ? await requestHash(['image', fields.session, fields.phone, caption, sha256, ...scheduledFor(fields.send_at)]) : null
     if (key) {
       // Fast path for a retry: no media row is written at all.
       const found = await findMessageByKey(db, key)
@@ -88,6 +94,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
     }
     const result = await enqueueImageMessage(db, {
       session: fields.session, phone: fields.phone, caption, image, sha256, idempotencyKey: key, requestHash: hash, mediaReuseSeconds,
+      sendAt: fields.send_at ?? null,
     })
     return c.json(answerFor(result))
   })
@@ -95,16 +102,18 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
   app.post('/send-batch', async (c) => {
     const db = c.var.db
     const key = idempotencyKey(c)
-    const { messages } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit), '')
+    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit), '')
     const firstIndex = new Map<string, number>()
     messages.forEach((m, i) => {
       if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)
     })
     for (const [session, index] of firstIndex) await sendableOrIndexed(gate, db, session, index)
-    const inputs: EnqueueInput[] = messages.map((m) => ({ session: m.session, phone: m.phone, type: 'text', body: m.message }))
+    const inputs: EnqueueInput[] = messages.map((m) => ({
+      session: m.session, phone: m.phone, type: 'text', body: m.message, sendAt: m.send_at ?? batchSendAt ?? null,
+    }))
     if (!key) return c.json({ success: true, message_ids: await enqueueMessages(db, inputs) })
 
-    const hash = await requestHash(['batch', messages.map((m) => [m.session, m.phone, m.message])])
+    const hash = await requestHash(['batch', messages.map((m, i) => [m.session, m.phone, m.message, ...scheduledFor(inputs[i]!.sendAt)])])
     const keys = inputs.map((_, i) => batchItemKey(key, i))
     const earlier = async (): Promise<number[] | null> => {
       const first = await findMessageByKey(db, keys[0]!)

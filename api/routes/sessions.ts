@@ -1,11 +1,15 @@
 import { Hono } from 'hono'
-import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
+import {
+  createSession, getSession, listSessions, requestReconnect, requestSessionDelete, updateSessionSettings,
+} from '../../db/queries/sessions.js'
+import type { SessionSettings } from '../../db/types.js'
 import { DEFAULT_SESSION } from '../../db/types.js'
 import { readJson } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
-import { formatSession } from '../format.js'
+import { formatSession, formatSessionLimits } from '../format.js'
+import { obtainPairingCode } from '../pairing.js'
 import { sessionNameSchema, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 
@@ -23,7 +27,10 @@ function deleting(name: string): ApiError {
   return new ApiError(409, 'session_deleting', `Session "${name}" is being deleted; wait until it is gone, then create it again if needed`)
 }
 
-/** `GET /api/status`, `GET|POST /api/sessions`, `DELETE /api/sessions/:name`, `POST /api/regenerate-qr`. */
+/**
+ * `GET /api/status`, `GET|POST /api/sessions`, `GET|PATCH|DELETE /api/sessions/:name`,
+ * `POST /api/sessions/:name/pairing-code`, `POST /api/regenerate-qr`.
+ */
 export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
 
@@ -60,6 +67,43 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
     if (result === 'deleting') throw deleting(name)
     gate.forget(name)
     return c.json({ success: true })
+  })
+
+  // Sending limits of one session (issue 8); each field optional, null = back to the runner's default.
+  app.patch('/sessions/:name', async (c) => {
+    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+    const body = schemas.sessionSettingsBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const patch: Partial<SessionSettings> = {
+      dailyCap: body.daily_cap,
+      warmupStart: body.warmup_start,
+      warmupDays: body.warmup_days,
+      firstContactCap: body.first_contact_daily_cap,
+      breakerFailures: body.circuit_breaker_failures,
+      quietHours: body.quiet_hours,
+      timeZone: body.time_zone,
+    }
+    if (!(await updateSessionSettings(c.var.db, name, patch))) {
+      const found = await getSession(c.var.db, name)
+      if (found) throw deleting(name)
+      throw unknownSession(name)
+    }
+    const s = (await getSession(c.var.db, name))!
+    return c.json({ success: true, name, ...formatSessionLimits(s) })
+  })
+
+  app.get('/sessions/:name', async (c) => {
+    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+    const s = await getSession(c.var.db, name)
+    if (!s || s.deleteRequestedAt) throw unknownSession(name)
+    return c.json({ ...formatSession(s), ...formatSessionLimits(s) })
+  })
+
+  // Link a number by code instead of QR (BAILEYS.md §3): waits for the session's runner to answer (api/pairing.ts).
+  app.post('/sessions/:name/pairing-code', async (c) => {
+    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+    const { phone } = schemas.pairingCodeBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const code = await obtainPairingCode(c.var.db, name, phone, { waitMs: config.pairingCodeWaitMs })
+    return c.json({ success: true, code })
   })
 
   app.post('/regenerate-qr', async (c) => {

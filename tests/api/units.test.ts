@@ -104,13 +104,13 @@ describe('send coalescer', () => {
       dialect: 'postgres',
       engine: 'postgres',
       async query(sql: string, params: readonly unknown[] = []) {
-        const rows = params.length / 9
+        const rows = params.length / 11
         await new Promise((r) => setTimeout(r, behaviour.delayMs ?? 1))
         const err = behaviour.fail?.(rows)
         if (err) throw err
         statements.push(rows)
         // Answer in a shuffled order: the coalescer must map rows back by wa_message_id.
-        const out = Array.from({ length: rows }, (_, i) => ({ id: next++, wa_message_id: params[i * 9 + 7], body: params[i * 9 + 3] }))
+        const out = Array.from({ length: rows }, (_, i) => ({ id: next++, wa_message_id: params[i * 11 + 7], body: params[i * 11 + 3] }))
         return out.reverse() as never
       },
       async execute() {
