@@ -155,6 +155,7 @@ export const LIVE_JS = `
       text(card, 'phone', s.phone_display);
       text(card, 'last_seen', s.last_seen_display);
       text(card, 'detail', s.detail || '—');
+      text(card, 'pairing_code', s.pairing_code || '—');
       card.setAttribute('data-status', s.status);
       var qr = card.querySelector('[data-field="qr"]');
       if (!qr) return;

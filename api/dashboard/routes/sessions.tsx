@@ -1,8 +1,13 @@
 import { Hono } from 'hono'
-import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../../db/queries/sessions.js'
+import {
+  createSession, getSession, listSessions, requestReconnect, requestSessionDelete, updateSessionSettings,
+} from '../../../db/queries/sessions.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
+import { ApiError } from '../../errors.js'
+import { obtainPairingCode } from '../../pairing.js'
+import { normalizePhone } from '../../phone.js'
 import { sessionNameSchema } from '../../schemas.js'
-import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
+import { field, inlineMessage, pageOf, type DashboardContext, type DashboardEnv, type DashboardShared } from '../context.js'
 import type { Notice } from '../views/layout.js'
 import { DeleteSessionPage, liveSession, SessionsPage } from '../views/sessions.js'
 
@@ -22,6 +27,10 @@ function noticeFrom(query: Record<string, string>): Notice | null {
       return { kind: 'warn', text: `Session “${name}” is already being deleted.` }
     case 'default':
       return { kind: 'bad', text: 'The default session cannot be deleted; use Regenerate QR to link another number to it.' }
+    case 'pairing':
+      return { kind: 'ok', text: `Pairing code ready for “${name}”: it is shown on the card below. Enter it on the phone before the QR code runs out.` }
+    case 'settings':
+      return { kind: 'ok', text: `Sending limits of “${name}” saved. A session holding for a limit decides again within 15 seconds.` }
     default:
       return null
   }
@@ -66,6 +75,50 @@ export function sessionPages(shared: DashboardShared) {
     if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
     const result = await requestReconnect(c.var.db, name)
     return c.redirect(back(result === 'ok' ? 'regenerate' : result === 'deleting' ? 'deleting' : 'gone', name), 303)
+  })
+
+  const renderNotice = async (c: DashboardContext, text: string, status: 404 | 409 | 422 | 504) => {
+    const sessions = await listSessions(c.var.db)
+    return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={{ kind: 'bad', text }} />, status)
+  }
+
+  app.post('/:name/pairing-code', async (c) => {
+    const name = c.req.param('name')
+    if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
+    const phone = normalizePhone(field(c.var.form, 'phone') ?? '')
+    if (!phone) return renderNotice(c, 'The phone to link must be 7–15 digits with the country code, e.g. 9611234567.', 422)
+    try {
+      await obtainPairingCode(c.var.db, name, phone, { waitMs: shared.config.pairingCodeWaitMs })
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      return renderNotice(c, err.message, err.status === 404 || err.status === 504 ? err.status : 409)
+    }
+    return c.redirect(back('pairing', name), 303)
+  })
+
+  // Blank fields go back to the runner's default; the API's own schema checks the rest (PATCH /api/sessions/:name).
+  app.post('/:name/settings', async (c) => {
+    const name = c.req.param('name')
+    if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
+    const raw: Record<string, unknown> = {}
+    for (const key of ['daily_cap', 'warmup_start', 'warmup_days', 'first_contact_daily_cap', 'circuit_breaker_failures', 'quiet_hours', 'time_zone']) {
+      const v = field(c.var.form, key)
+      if (v === undefined) continue
+      const t = v.trim()
+      raw[key] = t === '' ? null : key === 'quiet_hours' || key === 'time_zone' ? t : /^\d{1,9}$/.test(t) ? Number(t) : t
+    }
+    let body
+    try {
+      body = shared.schemas.sessionSettingsBody.parse(raw, '')
+    } catch (err) {
+      return renderNotice(c, inlineMessage(err), 422)
+    }
+    const ok = await updateSessionSettings(c.var.db, name, {
+      dailyCap: body.daily_cap, warmupStart: body.warmup_start, warmupDays: body.warmup_days,
+      firstContactCap: body.first_contact_daily_cap, breakerFailures: body.circuit_breaker_failures,
+      quietHours: body.quiet_hours, timeZone: body.time_zone,
+    })
+    return c.redirect(back(ok ? 'settings' : 'gone', name), 303)
   })
 
   app.get('/:name/delete', async (c) => {

@@ -160,6 +160,11 @@ export const MessagesPage: FC<{
                 </td>
                 <td data-label="Queued">
                   <When at={m.createdAt} now={page.now} />
+                  {isScheduled(m) ? (
+                    <div class="small muted" data-field="scheduled">
+                      scheduled for <When at={m.sendAt} now={page.now} />
+                    </div>
+                  ) : null}
                 </td>
                 <td data-label="Session">{m.session}</td>
                 <td data-label="Phone">
@@ -205,14 +210,23 @@ interface Step {
   note?: string
 }
 
+/** A scheduled send (`send_at` later than the time it was queued). */
+export function isScheduled(m: MessageRecord): m is MessageRecord & { sendAt: Date } {
+  return m.sendAt !== null && m.sendAt.getTime() > m.createdAt.getTime()
+}
+
 /** The lifecycle of one message as a list of steps, from queued to read or to its end. */
 export function timeline(m: MessageRecord): Step[] {
   const steps: Step[] = [{ label: 'Queued', at: m.createdAt, kind: 'done' }]
-  if (m.availableAt.getTime() > m.createdAt.getTime() + 1000 && m.status === 'pending') {
-    steps.push({ label: m.attempts > 0 ? 'Next attempt' : 'Scheduled for', at: m.availableAt, kind: 'todo' })
+  if (isScheduled(m)) {
+    steps.push({ label: 'Scheduled for', at: m.sendAt, kind: m.claimedAt || m.status !== 'pending' ? 'done' : 'todo' })
+  }
+  if (m.availableAt.getTime() > m.createdAt.getTime() + 1000 && m.status === 'pending' && m.availableAt.getTime() !== m.sendAt?.getTime()) {
+    // A retry's backoff, or a hold (opt-in, first-contact cap) whose reason is in `error`.
+    steps.push({ label: m.attempts > 0 ? 'Next attempt' : 'Waiting until', at: m.availableAt, kind: 'todo', note: m.attempts > 0 ? undefined : m.error ?? undefined })
   }
   if (m.claimedAt) steps.push({ label: 'Picked up by the runner', at: m.claimedAt, kind: 'done', note: m.claimedBy ? `runner ${m.claimedBy}` : undefined })
-  if (m.status === 'pending' && m.error) {
+  if (m.status === 'pending' && m.error && m.attempts > 0) {
     steps.push({ label: `Attempt ${m.attempts} failed, will retry`, at: m.updatedAt, kind: 'bad', note: m.error })
   }
   if (m.sentAt) steps.push({ label: 'Sent to WhatsApp', at: m.sentAt, kind: 'done' })

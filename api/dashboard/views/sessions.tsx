@@ -16,6 +16,8 @@ export interface LiveSession {
   last_seen_display: string
   detail: string | null
   qr_code: string | null
+  /** A pairing code issued for this session and not yet used (XXXX-XXXX), else null. */
+  pairing_code: string | null
 }
 
 export function liveSession(s: SessionRecord, now: number): LiveSession {
@@ -31,7 +33,70 @@ export function liveSession(s: SessionRecord, now: number): LiveSession {
     last_seen_display: s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, now)}` : '—',
     detail: sessionDetail(s, now),
     qr_code: s.status === 'connecting' ? s.qrCode : null,
+    pairing_code: s.status === 'online' ? null : s.pairingCode,
   }
+}
+
+/** Link by code instead of QR (POST …/pairing-code waits for the runner, then the card shows the code). */
+const PairingArea: FC<{ page: Page; session: SessionRecord }> = ({ page, session: s }) => (
+  <div class="pairing">
+    <p>
+      Pairing code:{' '}
+      <code data-field="pairing_code" class="pairing-code">
+        {s.pairingCode ?? '—'}
+      </code>
+      {s.pairingCode && s.pairingPhone ? <span class="small muted"> for {formatPhone(s.pairingPhone)}</span> : null}
+    </p>
+    <form method="post" action={`${page.base}/sessions/${s.name}/pairing-code`} class="inline">
+      <Csrf page={page} />
+      <label for={`pc-${s.name}`}>
+        Link with phone number instead <span class="hint">the number to link, with country code</span>
+      </label>
+      <input id={`pc-${s.name}`} name="phone" type="tel" required maxlength={24} placeholder="9611234567" autocomplete="off" />
+      <button type="submit" class="secondary small">
+        Get pairing code
+      </button>
+    </form>
+    <p class="small muted">
+      On the phone: WhatsApp → Settings → Linked devices → Link a device → Link with phone number instead, then type the code.
+    </p>
+  </div>
+)
+
+const numberOrBlank = (n: number | null) => (n === null ? '' : String(n))
+
+/** The session's sending limits (blank = the runner's default) and today's counters. */
+const LimitsArea: FC<{ page: Page; session: SessionRecord }> = ({ page, session: s }) => {
+  const input = (name: string, label: string, hint: string, value: string, type: 'number' | 'text' = 'number') => (
+    <div class="field">
+      <label for={`${name}-${s.name}`}>
+        {label} <span class="hint">{hint}</span>
+      </label>
+      <input id={`${name}-${s.name}`} name={name} type={type} value={value} {...(type === 'number' ? { min: 0, step: 1 } : { maxlength: 64 })} />
+    </div>
+  )
+  return (
+    <details class="limits">
+      <summary>
+        Sending limits · today{s.quotaDay ? ` (${s.quotaDay})` : ''}: <span data-field="sent_today">{s.sentToday}</span> sent,{' '}
+        {s.firstContactToday} to new contacts
+      </summary>
+      <form method="post" action={`${page.base}/sessions/${s.name}/settings`}>
+        <Csrf page={page} />
+        <p class="small muted">Blank = the runner's default (.env); 0 turns a cap or the breaker off.</p>
+        {input('daily_cap', 'Daily cap', 'messages per local day', numberOrBlank(s.settings.dailyCap))}
+        {input('warmup_start', 'Warm-up start', 'cap on the day a number is linked', numberOrBlank(s.settings.warmupStart))}
+        {input('warmup_days', 'Warm-up days', 'days to grow to the daily cap', numberOrBlank(s.settings.warmupDays))}
+        {input('first_contact_daily_cap', 'First-contact cap', 'per day, to numbers that never wrote to this one', numberOrBlank(s.settings.firstContactCap))}
+        {input('circuit_breaker_failures', 'Circuit breaker', 'consecutive failures that pause sending', numberOrBlank(s.settings.breakerFailures))}
+        {input('quiet_hours', 'Quiet hours', 'e.g. 22:00-08:00, or off', s.settings.quietHours ?? '', 'text')}
+        {input('time_zone', 'Time zone', 'e.g. Asia/Beirut', s.settings.timeZone ?? '', 'text')}
+        <button type="submit" class="small">
+          Save limits
+        </button>
+      </form>
+    </details>
+  )
 }
 
 type QrState = 'qr' | 'waiting' | 'online' | 'none'
@@ -92,6 +157,8 @@ const SessionCard: FC<{ page: Page; session: SessionRecord }> = ({ page, session
         ) : null}
       </dl>
       <QrArea session={s} />
+      {s.status === 'online' ? null : <PairingArea page={page} session={s} />}
+      <LimitsArea page={page} session={s} />
       <div class="actions">
         <form method="post" action={`${page.base}/sessions/${s.name}/regenerate`} class="inline">
           <Csrf page={page} />
