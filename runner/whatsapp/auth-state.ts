@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto'
 import { BufferJSON, initAuthCreds, proto } from '@whiskeysockets/baileys'
 import type { AuthenticationCreds, SignalDataSet, SignalDataTypeMap, SignalKeyStore } from '@whiskeysockets/baileys'
 import { LRUCache } from 'lru-cache'
-import type { Db } from '../../db/driver.js'
+import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as authKeys from '../../db/queries/auth-state.js'
 
 /**
@@ -91,7 +91,19 @@ export interface LoadAuthStateOptions {
   cache: LRUCache<string, object>
   /** Called when a key write failed after retries: live ratchets are ahead of the DB, stop the session. */
   onStorageError?: (err: unknown) => void
+  /**
+   * While this says the connection is live, a read that finds the database unavailable is retried (backoff up to
+   * 2 s, at most `readRetryMs`) instead of failing: Baileys answers a failed key read while decrypting an inbound
+   * message with a negative ack, and WhatsApp does not deliver that message again (a STOP would be lost). Once the
+   * connection is gone the read fails, the message stays unacknowledged, and WhatsApp delivers it at the next login.
+   */
+  isLive?: () => boolean
+  readRetryMs?: number
 }
+
+/** Loads so far in this process: each gets its own cache namespace (see loadAuthState). */
+let loads = 0
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 
 /**
  * Loads (or initialises) a session's auth state. A restart that finds creds logs in without a QR.
@@ -99,7 +111,16 @@ export interface LoadAuthStateOptions {
  */
 export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAuthState> {
   const { db, session, cipher, cache } = options
-  const prefix = `${session}\0`
+  // A fresh namespace per load, and the previous ones dropped: another process may have held the session since this
+  // process last cached its keys (a lease moves A → B → A), and a Signal session cached before B advanced its ratchet
+  // cannot decrypt what the contact encrypts to B's keys (soak finding C: undecryptable STOPs). Within one load the
+  // cache is coherent: one state object per lease, and every write goes through it.
+  const sessionPrefix = `${session}\0`
+  const prefix = `${sessionPrefix}${++loads}\0`
+  const flushSession = () => {
+    for (const k of [...cache.keys()]) if (k.startsWith(sessionPrefix)) cache.delete(k)
+  }
+  flushSession()
   const open = (type: string, id: string, sealed: Uint8Array): unknown => {
     const plain = cipher.decrypt(sealed, aadOf(session, type, id))
     if (!plain) throw new AuthStateDecryptError(session, type)
@@ -131,7 +152,7 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
       }
       if (missing.length === 0) return out
       await serial(async () => {
-        const rows = await authKeys.getAuthValues(db, session, type, missing)
+        const rows = await readWithRetry(() => authKeys.getAuthValues(db, session, type, missing))
         for (const [id, sealed] of rows) {
           const v = revive(type, open(type, id, sealed))
           if (v === null || v === undefined) continue
@@ -170,9 +191,20 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
     },
   }
 
-  const flushCache = () => {
-    for (const k of [...cache.keys()]) if (k.startsWith(prefix)) cache.delete(k)
+  async function readWithRetry<T>(read: () => Promise<T>): Promise<T> {
+    const started = performance.now()
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read()
+      } catch (err) {
+        const budget = options.readRetryMs ?? 60_000
+        if (!(err instanceof DatabaseUnavailableError) || !options.isLive?.() || performance.now() - started > budget) throw err
+        await sleep(Math.min(2_000, 100 * 2 ** attempt))
+      }
+    }
   }
+
+  const flushCache = flushSession
   let wiped = false
   const wipe = async () => {
     wiped = true

@@ -254,6 +254,9 @@ class BaileysClient implements WhatsAppClient {
         cipher: this.options.cipher,
         cache: this.keyCache,
         onStorageError: (err) => this.handlers?.onStorageError(err),
+        // Key reads wait out a short database outage while a socket is up, so Baileys does not nack (and lose) the
+        // inbound message it is decrypting; with the socket gone the message stays unacked and WhatsApp redelivers it.
+        isLive: () => this.sock !== null,
       })
     }
     return this.state
@@ -403,6 +406,11 @@ class BaileysClient implements WhatsAppClient {
     const lid = lidUser(remote) ?? lidUser(alt)
     if (lid && phone) this.learnPair(`${lid}@lid`, `${phone}@s.whatsapp.net`, handlers)
     if (!phone && lid) phone = await this.phoneForLid(lid)
+    // Never the gateway's own number: such a sender is unresolved and parked, not answered (BAILEYS.md §6 step 5).
+    if (phone && this.isOwn(null, phone)) {
+      this.log.warn({ id: m.key.id, lid }, 'inbound sender resolved to the own number; parked as unresolved')
+      phone = null
+    }
     await handlers.onInbound({
       id: m.key.id,
       senderJid: remote,

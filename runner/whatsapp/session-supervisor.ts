@@ -1,6 +1,6 @@
 import QRCode from 'qrcode'
 import type { Logger } from 'pino'
-import type { Db } from '../../db/driver.js'
+import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as contacts from '../../db/queries/contacts.js'
 import * as inbound from '../../db/queries/inbound.js'
 import * as leases from '../../db/queries/leases.js'
@@ -400,13 +400,40 @@ export class SessionSupervisor {
   // ------------------------------------------------------------------------------------------------------------
   // Inbound and consent
 
+  /**
+   * Stores an inbound message with its consent decision. Baileys acknowledged it to WhatsApp before handing it over
+   * (the receipt precedes the upsert), so nothing delivers it again: a failed write is retried, as long as the
+   * database is unavailable and up to 5 times for any other error, never dropped (a STOP must not be lost).
+   */
   private async onInbound(m: InboundMessage): Promise<void> {
-    const phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.storeInbound(m)
+      } catch (err) {
+        if (!(err instanceof DatabaseUnavailableError) && attempt >= 5) {
+          this.log.error({ err, id: m.id, senderJid: m.senderJid, keyword: matchConsentKeyword(m.text) }, 'inbound message could not be stored; giving up')
+          return
+        }
+        const ms = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))
+        this.log.warn({ err: (err as Error).message, id: m.id, retryInMs: ms }, 'storing an inbound message failed; retrying')
+        await new Promise((r) => setTimeout(r, ms))
+      }
+    }
+  }
+
+  /** The session's own number is never a sender to decide for or answer: such a message is parked unresolved. */
+  private isOwnPhone(phone: string | null): boolean {
+    return Boolean(phone && phone === this.client?.phone)
+  }
+
+  private async storeInbound(m: InboundMessage): Promise<void> {
+    let phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
+    if (this.isOwnPhone(phone)) phone = null
     const keyword = matchConsentKeyword(m.text)
     const r = await inbound.recordInbound(this.d.db, {
       session: this.session,
       phone,
-      senderJid: m.lid && !m.phone ? `${m.lid}@lid` : m.senderJid,
+      senderJid: m.lid && !phone ? `${m.lid}@lid` : m.senderJid,
       body: m.text,
       waMessageId: m.id,
       keyword,
@@ -417,12 +444,13 @@ export class SessionSupervisor {
   }
 
   private afterDecision(phone: string | null, action: inbound.InboundAction): void {
-    if (!phone) return
+    if (!phone || this.isOwnPhone(phone)) return
     if (action === 'stop') this.loop?.pushReply({ phone, text: this.d.config.stopConfirmation, markConsentRequested: false })
     if (action === 'start') this.loop?.pushReply({ phone, text: this.d.config.startConfirmation, markConsentRequested: false })
   }
 
   private async onLidMapping({ lid, phone }: { lid: string; phone: string }): Promise<void> {
+    if (this.isOwnPhone(phone)) return
     try {
       await contacts.recordContactLid(this.d.db, phone, lid)
       const decided = await inbound.resolveInbound(this.d.db, {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import type { BinaryNode } from '@whiskeysockets/baileys'
+import { getBinaryNodeChild, getBinaryNodeChildren, type BinaryNode } from '@whiskeysockets/baileys'
+import type { LoopbackConnection } from './connection.js'
 import { connectionsOf, unixSeconds, type LoopbackContext } from './context.js'
 import type { CompanionDevice } from './directory.js'
 import { normalizePhone, pnJid } from './directory.js'
+import type { DeferredStanza } from './offline-queue.js'
 
 /**
  * A simulated contact writes to a paired account: every linked device of `to` gets its own Signal-encrypted copy
@@ -39,8 +41,51 @@ export async function sendInbound(ctx: LoopbackContext, input: { from: string; t
   for (const device of devices) {
     const build = stanzaFor(device)
     const [conn] = connectionsOf(ctx, device)
-    if (conn) await conn.send(await build())
+    if (conn) await sendTracked(conn, device, await build(), build)
     else ctx.offline.enqueue(device, build)
   }
   return id
+}
+
+/**
+ * WhatsApp keeps a message queued for a device until the device acknowledges it (its `<receipt>`, or an `<ack>`,
+ * negative ones included); a connection that ends before that gets it again, re-encrypted, at the next login
+ * (`offline="1"`). A retry receipt alone does not count: the loopback simulates no retries.
+ */
+type Unsettled = { device: CompanionDevice; build: DeferredStanza }
+const unsettled = new WeakMap<LoopbackConnection, Map<string, Unsettled>>()
+
+/** Sends an inbound `<message>` and keeps `build` (which re-encrypts it) until the connection acknowledges it. */
+export async function sendTracked(conn: LoopbackConnection, device: CompanionDevice, stanza: BinaryNode, build: DeferredStanza, offline = false) {
+  const id = stanza.attrs.id
+  if (id) {
+    const map = unsettled.get(conn) ?? new Map<string, Unsettled>()
+    unsettled.set(conn, map)
+    map.set(id, { device, build })
+  }
+  await conn.send(offline ? { ...stanza, attrs: { ...stanza.attrs, offline: '1' } } : stanza)
+}
+
+/** A `<receipt>` (but a retry) or `<ack class="message">` from the client settles the message ids it names. */
+export function settleInbound(conn: LoopbackConnection, node: BinaryNode) {
+  const map = unsettled.get(conn)
+  if (!map) return
+  if (node.tag === 'receipt' && node.attrs.type === 'retry') return
+  if (node.tag === 'ack' && node.attrs.class !== 'message') return
+  const ids = [node.attrs.id, ...getBinaryNodeChildren(getBinaryNodeChild(node, 'list'), 'item').map(item => item.attrs.id)]
+  for (const id of ids) if (id) map.delete(id)
+}
+
+/** The connection ended: what it never acknowledged waits for the device's next login, ahead of newer stanzas. */
+export function requeueUnsettled(ctx: LoopbackContext, conn: LoopbackConnection) {
+  const map = unsettled.get(conn)
+  unsettled.delete(conn)
+  if (!map?.size) return
+  const byDevice = new Map<CompanionDevice, DeferredStanza[]>()
+  for (const { device, build } of map.values()) byDevice.set(device, [...(byDevice.get(device) ?? []), build])
+  for (const [device, builds] of byDevice) {
+    const newer = ctx.offline.drain(device)
+    for (const build of [...builds, ...newer]) ctx.offline.enqueue(device, build)
+  }
+  conn.log.info({ messages: map.size }, 'connection ended with unacknowledged inbound messages: redelivered at the next login')
 }

@@ -2,6 +2,7 @@ import type { LoopbackConnection } from './connection.js'
 import { unixSeconds, type LoopbackContext } from './context.js'
 import { lidJid } from './directory.js'
 import { loginFailureNode } from './faults.js'
+import { sendTracked } from './inbound.js'
 import type { ClientHandshakeResult } from './noise.js'
 
 /**
@@ -49,7 +50,9 @@ export async function deliverOfflineBacklog(ctx: LoopbackContext, conn: Loopback
   const backlog = ctx.offline.drain(conn.device)
   for (const build of backlog) {
     const stanza = await build()
-    await conn.send({ ...stanza, attrs: { ...stanza.attrs, offline: '1' } })
+    // a message stays queued until this connection acknowledges it (inbound.ts); receipts are fire and forget
+    if (stanza.tag === 'message') await sendTracked(conn, conn.device, stanza, build, true)
+    else await conn.send({ ...stanza, attrs: { ...stanza.attrs, offline: '1' } })
   }
   await conn.send({ tag: 'ib', attrs: { from: 's.whatsapp.net' }, content: [{ tag: 'offline', attrs: { count: String(backlog.length) } }] })
 }

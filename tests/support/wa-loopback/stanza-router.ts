@@ -1,6 +1,7 @@
 import { getBinaryNodeChild, type BinaryNode } from '@whiskeysockets/baileys'
 import type { ConnectionHandlers, LoopbackConnection } from './connection.js'
 import type { LoopbackContext } from './context.js'
+import { requeueUnsettled, settleInbound } from './inbound.js'
 import { answerIq } from './iq-handlers.js'
 import { acceptClient } from './login.js'
 import { acceptOutboundMessage } from './outbound.js'
@@ -29,6 +30,9 @@ export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
           return acceptOutboundMessage(ctx, conn, node)
         case 'receipt':
         case 'ack':
+          // the client's receipts and acks settle the inbound messages they name (inbound.ts); no answer
+          settleInbound(conn, node)
+          return
         case 'presence':
         case 'chatstate':
         case 'ib':
@@ -40,6 +44,7 @@ export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
     },
     onClose(conn) {
       ctx.connections.delete(conn)
+      requeueUnsettled(ctx, conn)
       ctx.pairing.forget(conn)
     }
   }
