@@ -45,6 +45,7 @@ async function main(): Promise<void> {
     db, config, log, whatsapp: instrumentWhatsApp(factory, metrics), loopback,
     crashHook: createCrashHook(config.crashAt, config.crashOn),
     ...(config.printQr ? { terminal: terminalOutput } : {}),
+    onClaim: (seconds) => metrics.claimLatency.observe(seconds),
   })
   let stopping = false
   let maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined

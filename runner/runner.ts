@@ -31,6 +31,8 @@ export interface CreateRunnerOptions {
   loopback?: boolean
   /** Tells the terminal about QR codes and linking. */
   terminal?: TerminalOutput
+  /** Duration of each claim transaction, in seconds (the claim-latency metric). */
+  onClaim?: (seconds: number) => void
   /** Fixed runner id (tests); a fresh UUID otherwise. */
   id?: string
 }
@@ -123,6 +125,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
           log.info({ session: name, why }, 'session left this runner')
         },
         ...(options.terminal ? { terminal: options.terminal } : {}),
+        ...(options.onClaim ? { onClaim: options.onClaim } : {}),
       })
       supervisors.set(lease.name, sup)
       log.info({ session: lease.name, epoch: lease.leaseEpoch }, 'lease acquired')

@@ -83,6 +83,8 @@ export interface SendLoopDeps {
   onFenced: (why: string) => void
   crash: CrashHook
   random?: () => number
+  /** Duration of each claim transaction, in seconds (the runner's claim-latency metric). */
+  onClaim?: (seconds: number) => void
 }
 
 type ErrorAck = { id: string; code: string; reason: string | null }
@@ -226,7 +228,9 @@ export class SendLoop {
     }
     if (this.replies.length > 0) return this.sendReply()
     const f = this.d.fence()
+    const claimStarted = performance.now()
     const r = await queue.claimNextMessage(this.d.claimDb, this.claimParams(f))
+    this.d.onClaim?.((performance.now() - claimStarted) / 1000)
     switch (r.kind) {
       case 'fenced':
         return this.d.onFenced('claim found the lease gone')

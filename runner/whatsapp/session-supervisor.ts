@@ -33,6 +33,8 @@ import type { TerminalOutput } from './qr-terminal.js'
 export interface SupervisorDeps {
   db: Db
   claimDb: Db
+  /** Duration of each claim transaction, in seconds (metrics). */
+  onClaim?: (seconds: number) => void
   config: RunnerConfig
   log: Logger
   owner: string
@@ -106,6 +108,7 @@ export class SessionSupervisor {
     this.loop = new SendLoop({
       db: this.d.db,
       claimDb: this.d.claimDb,
+      ...(this.d.onClaim ? { onClaim: this.d.onClaim } : {}),
       client: this.client,
       config: this.d.config,
       log: this.log,

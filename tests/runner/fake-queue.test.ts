@@ -15,15 +15,28 @@ describe('send loop with a fake WhatsApp (PGlite)', () => {
   let t: TestDatabase
   let fake: FakeWhatsApp
   let runner: Runner
+  const claimSeconds: number[] = []
   const status = async (id: number) => (await getMessage(t.db, id))!
 
   beforeAll(async () => {
     t = await createTestDatabase('pglite')
     await createSession(t.db, 'other')
     fake = new FakeWhatsApp()
-    runner = createRunner({ db: t.db, config: testConfig({ maxAttempts: 2 }), log: testLog, whatsapp: fake })
+    runner = createRunner({
+      db: t.db, config: testConfig({ maxAttempts: 2 }), log: testLog, whatsapp: fake, onClaim: (s) => claimSeconds.push(s),
+    })
     await runner.start()
     await waitFor(() => runner.owned().length === 2, 10_000, 'both sessions owned')
+  })
+
+  it('reports how long each claim transaction took (the claim-latency metric)', async () => {
+    const before = claimSeconds.length
+    const r = await enqueueMessage(t.db, { session: 'default', phone: '96175000009', type: 'text', body: 'timed' })
+    await waitFor(async () => ((await status(r.id)).status === 'sent' ? true : null))
+    const timed = claimSeconds.slice(before)
+    expect(timed.length).toBeGreaterThan(0)
+    for (const s of timed) expect(s).toBeGreaterThan(0)
+    expect(Math.max(...timed)).toBeLessThan(10)
   })
   afterAll(async () => {
     await runner?.stop()
