@@ -74,7 +74,8 @@ function int(env: Env, name: string, fallback: number, min: number, max = Number
   return n
 }
 
-function num(env: Env, name: string, fallback: number, min: number, max: number): number {
+/** A decimal setting within [min, max]; `fallback` when unset. Shared by the runner's config modules. */
+export function num(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]?.trim()
   if (raw === undefined || raw === '') return fallback
   const n = Number(raw)

@@ -4,7 +4,7 @@
  * which checks URLs when webhooks are created; the runner checks them again, with DNS, before every call.
  */
 import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../../db/url-guard.js'
-import { RunnerConfigError } from '../config.js'
+import { num, RunnerConfigError } from '../config.js'
 
 export interface WebhookConfig {
   /** `WEBHOOKS`: off = this runner delivers none (others still do; events are written either way). */
@@ -27,15 +27,6 @@ export interface WebhookConfig {
 
 type Env = Record<string, string | undefined>
 
-function num(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim()
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new RunnerConfigError(`${name} must be a number between ${min} and ${max} (got "${raw}")`)
-  }
-  return n
-}
 
 /**
  * Parses and checks the webhook settings.
