@@ -9,8 +9,9 @@
  * runners there are (the gap is per session). So exactly-once runs with the gap set to 0, and the gap is proven in
  * a separate run of 20 sessions × 25 messages with a 50–100 ms drawn gap, a runner crash and a takeover.
  * Even at gap 0, claim + finalize is two fsynced commits per message: on the 2-CPU CI box that is ~500 msg/s on
- * MariaDB, ~700 on PostgreSQL and ~330 on PGlite with 20 loops, so the full 40,000 take 1–2 minutes per engine.
- * The default is therefore 20 × 500 = 10,000 messages; QUEUE_SOAK_PER_SESSION=2000 runs the full size.
+ * MariaDB, ~700 on PostgreSQL and ~330 on PGlite with 20 loops, so the full 40,000 take 1–2 minutes per engine
+ * (measured: 48 s MariaDB, 36 s PostgreSQL, 114 s PGlite). That is the default, the size the foundation issue asks
+ * for; QUEUE_SOAK_PER_SESSION=500 runs a quicker 10,000 locally.
  */
 import { expect, it } from 'vitest'
 import type { Db, Queryable } from '../../db/driver.js'
@@ -29,7 +30,7 @@ interface SendLog {
 }
 
 const SOAK_SESSIONS = 20
-const SOAK_PER_SESSION = Number(process.env.QUEUE_SOAK_PER_SESSION ?? 500)
+const SOAK_PER_SESSION = Number(process.env.QUEUE_SOAK_PER_SESSION ?? 2000)
 
 const SAMPLE_DOUBLE_SENDING = `SELECT session FROM messages WHERE status = 'sending' GROUP BY session HAVING COUNT(*) > 1`
 
