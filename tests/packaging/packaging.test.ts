@@ -5,7 +5,6 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -17,6 +16,7 @@ import { parseRunnerConfig } from '../../runner/config.js'
 import { parseMaintenanceConfig } from '../../runner/maintenance/jobs.js'
 import { describeEachEngine } from '../support/db.js'
 import { waitFor } from '../support/queue-fixtures.js'
+import { freePort } from '../support/free-port.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8')
@@ -225,16 +225,6 @@ describe('wrangler config (infra/wrangler.toml)', () => {
   })
 })
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 describeEachEngine(
   'the API started as pm2 starts it',

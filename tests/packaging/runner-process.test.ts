@@ -5,11 +5,11 @@
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { describeEachEngine } from '../support/db.js'
 import { waitFor } from '../support/queue-fixtures.js'
+import { freePort } from '../support/free-port.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
 const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs')
@@ -21,16 +21,6 @@ function withPassword(url: string): string {
   return u.toString()
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
 
 describeEachEngine(
   'runner process',

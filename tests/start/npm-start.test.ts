@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startLoopbackServer } from '../support/wa-loopback/server.js'
 import { waitFor } from '../runner/helpers.js'
+import { freePort } from '../support/free-port.js'
 
 /**
  * The README's first promise, as a newcomer meets it: `npm start` on an empty data directory serves the API and
@@ -16,16 +16,6 @@ import { waitFor } from '../runner/helpers.js'
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
-}
 
 interface Started {
   child: ChildProcess
