@@ -89,7 +89,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 export async function readJson(req: Request, limit: number, options: { allowEmpty?: boolean } = {}): Promise<unknown> {
   const type = mediaType(req)
   const declared = declaredLength(req)
-  const maybeBody = req.body !== null && declared !== 0
+  // With a declared length, never touch `req.body`: on Node that getter builds the full web Request (stream,
+  // AbortSignal) that the direct read in readBytes exists to avoid.
+  const maybeBody = declared === null ? req.body !== null : declared !== 0
   if (type && !isJsonType(type)) {
     if (!maybeBody && options.allowEmpty) return undefined
     throw new ApiError(415, 'unsupported_media_type', `Send the body as JSON with the header "Content-Type: application/json" (got "${type}")`)
