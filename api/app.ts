@@ -30,7 +30,7 @@ export interface AppDeps {
   sessionGate?: SessionGate
   /**
    * The dashboard sub-app, mounted at `/dashboard` with its own authentication (cookie); it sees
-   * the same `c.var.db`, `c.var.config` and `c.var.log` as the API routes.
+   * the same `c.get('db')`, `c.get('config')` and `c.get('log')` as the API routes.
    */
   dashboard?: Hono<AppEnv> | false
   /** Settings for the default dashboard (`parseDashboardOptions(env)`: cookie secret, origins, lifetime). */
@@ -62,6 +62,8 @@ export function createApp(deps: AppDeps): App {
   const metrics = createApiMetrics()
   app.use(metrics.middleware)
   app.use(requestId())
+  // Evaluated once: a silent logger (tests) has no level test and drops everything anyway.
+  const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
   app.use(async function context(c, next) {
     c.set('db', db)
     c.set('config', config)
@@ -71,7 +73,7 @@ export function createApp(deps: AppDeps): App {
     if (declared > largestBody) throw new ApiError(413, 'body_too_large', `The request body (${declared} bytes) is larger than any route accepts`)
     await next()
     // Access log at debug: method, path and status only (never the key or the body).
-    log.debug({ requestId: c.var.requestId, method: c.req.method, path: c.req.path, status: c.res.status, ms: Date.now() - started }, 'request')
+    if (accessLog) log.debug({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Date.now() - started }, 'request')
   })
 
   app.route('/', healthRoutes())

@@ -10,6 +10,8 @@ export interface Logger {
   warn: LogFn
   error: LogFn
   child(bindings: Record<string, unknown>): Logger
+  /** pino's: lets a per-request debug line skip building its fields when debug is off. */
+  isLevelEnabled?(level: 'debug' | 'info' | 'warn' | 'error'): boolean
 }
 
 /** A logger that drops everything (tests, scripts). */

@@ -33,11 +33,11 @@ export function errorBody(code: string, error: string): { success: false; error:
 /** Renders an ApiError (or a database outage) as JSON; anything else is logged and becomes a bare 500. */
 export const onError: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof ApiError) {
-    if (err.status >= 500) c.var.log?.error({ err, requestId: c.var.requestId }, 'request failed')
+    if (err.status >= 500) c.get('log')?.error({ err, requestId: c.get('requestId') }, 'request failed')
     return c.json(errorBody(err.code, err.message), err.status as ContentfulStatusCode)
   }
   if (err instanceof DatabaseUnavailableError || err instanceof ContentionError) {
-    c.var.log?.warn({ err: { name: err.name, message: err.message }, requestId: c.var.requestId }, 'database unavailable')
+    c.get('log')?.warn({ err: { name: err.name, message: err.message }, requestId: c.get('requestId') }, 'database unavailable')
     c.header('Retry-After', '5')
     return c.json(errorBody('database_unavailable', 'The database is unavailable right now; nothing was written. Retry in a few seconds.'), 503)
   }
@@ -46,8 +46,8 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
     const status = err.status as ContentfulStatusCode
     return c.json(errorBody(status === 413 ? 'body_too_large' : 'http_error', err.message || 'Request refused'), status)
   }
-  c.var.log?.error({ err, requestId: c.var.requestId, method: c.req.method, path: c.req.path }, 'unhandled error')
-  return c.json(errorBody('internal_error', `Internal server error (request id ${c.var.requestId ?? 'unknown'}); the details are in the server log.`), 500)
+  c.get('log')?.error({ err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'unhandled error')
+  return c.json(errorBody('internal_error', `Internal server error (request id ${c.get('requestId') ?? 'unknown'}); the details are in the server log.`), 500)
 }
 
 /** Unknown routes answer JSON too, never Hono's plain-text 404. */

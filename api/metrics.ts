@@ -27,7 +27,6 @@ const labelText = (labels: Labels) => {
   const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
   return parts.length ? `{${parts.join(',')}}` : ''
 }
-const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels))
 
 /** Histogram buckets for request durations, in seconds. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
@@ -78,18 +77,17 @@ export function createApiMetrics(): ApiMetrics {
     } finally {
       const route = routeOf(c)
       const method = c.req.method
-      const status = String(c.res.status)
-      const labels = { method, route, status }
-      const k = keyOf(labels)
-      const s = requests.get(k) ?? requests.set(k, { labels, value: 0 }).get(k)!
+      const status = c.res.status
+      // Plain string keys: this runs on every request, and JSON-encoding label objects was a visible share of it.
+      const k = `${method} ${route} ${status}`
+      let s = requests.get(k)
+      if (!s) requests.set(k, (s = { labels: { method, route, status: String(status) }, value: 0 }))
       s.value++
       const seconds = (performance.now() - started) / 1000
-      const hl = { method, route }
-      const hk = keyOf(hl)
-      const h = durations.get(hk) ?? durations.set(hk, { labels: hl, counts: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }).get(hk)!
-      DURATION_BUCKETS.forEach((le, i) => {
-        if (seconds <= le) h.counts[i]!++
-      })
+      const hk = `${method} ${route}`
+      let h = durations.get(hk)
+      if (!h) durations.set(hk, (h = { labels: { method, route }, counts: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }))
+      for (let i = DURATION_BUCKETS.length - 1; i >= 0 && seconds <= DURATION_BUCKETS[i]!; i--) h.counts[i]!++
       h.sum += seconds
       h.count++
     }
@@ -126,7 +124,7 @@ export function createApiMetrics(): ApiMetrics {
         c.header('WWW-Authenticate', 'Bearer realm="metrics"')
         return c.json(errorBody('unauthorized', 'Unauthorized'), 401)
       }
-      const queue = await countMessagesByStatus(c.var.db)
+      const queue = await countMessagesByStatus(c.get('db'))
       return c.body(render(queue), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
     })
     return app

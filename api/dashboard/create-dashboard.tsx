@@ -70,7 +70,7 @@ const COOKIE_NAME = 'wa_dashboard'
 
 /**
  * The dashboard as a Hono sub-app, mounted by the API with `app.route('/dashboard', createDashboard(…))`.
- * It reads `c.var.db` (set per request by the API's middleware) and uses web-standard APIs only,
+ * It reads `c.get('db')` (set per request by the API's middleware) and uses web-standard APIs only,
  * so it runs wherever the API runs.
  *
  * Route order matters: Hono runs handlers in registration order, so the public routes (assets,
@@ -119,9 +119,9 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
       c.header('Retry-After', '5')
       return c.html(<ErrorPage base={base} title="Database unavailable" text="The database is unavailable right now; nothing was changed. Reload in a few seconds." />, 503)
     }
-    c.var.log?.error({ err, requestId: c.var.requestId, path: c.req.path }, 'dashboard error')
+    c.get('log')?.error({ err, requestId: c.get('requestId'), path: c.req.path }, 'dashboard error')
     return c.html(
-      <ErrorPage base={base} title="Something went wrong" text={`Internal error (request id ${c.var.requestId ?? 'unknown'}); the details are in the server log.`} />,
+      <ErrorPage base={base} title="Something went wrong" text={`Internal error (request id ${c.get('requestId') ?? 'unknown'}); the details are in the server log.`} />,
       500,
     )
   })
@@ -205,7 +205,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   })
 
   app.get('/', async (c) => {
-    const db = c.var.db
+    const db = c.get('db')
     const [sessions, counts, sentLast24h, recentFailures] = [
       await listSessions(db),
       await countMessagesByStatus(db),

@@ -20,7 +20,7 @@ export function healthRoutes({ timeoutMs = 3000 }: { timeoutMs?: number } = {}) 
   app.get('/healthz', (c) => c.json({ success: true, status: 'ok' }))
 
   app.get('/readyz', async (c) => {
-    const db = c.var.db
+    const db = c.get('db')
     let probeError: Error | null = null
     try {
       // A real read of a real table: proves the connection and that the schema exists.

@@ -15,10 +15,10 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
 
   app.post('/resend/:id', async (c) => {
     const id = schemas.messageId.parse(c.req.param('id'), 'id')
-    const result = await resendMessage(c.var.db, id)
+    const result = await resendMessage(c.get('db'), id)
     if (result === 'not_found') throw unknownMessage(id)
     if (result === 'wrong_status') {
-      const current = await getMessage(c.var.db, id)
+      const current = await getMessage(c.get('db'), id)
       throw new ApiError(
         409,
         'not_resendable',
@@ -31,7 +31,7 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
   app.get('/messages', async (c) => {
     const q = schemas.messagesQuery.parse(c.req.query(), '')
     // One extra row tells whether another page exists without a COUNT.
-    const rows = await listMessages(c.var.db, {
+    const rows = await listMessages(c.get('db'), {
       status: q.status, session: q.session, phone: q.phone, since: q.since, until: q.until,
       beforeId: q.cursor, limit: q.limit + 1,
     })
@@ -42,7 +42,7 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
 
   app.get('/messages/:id', async (c) => {
     const id = schemas.messageId.parse(c.req.param('id'), 'id')
-    const message = await getMessage(c.var.db, id)
+    const message = await getMessage(c.get('db'), id)
     if (!message) throw unknownMessage(id)
     return c.json(formatMessage(message))
   })

@@ -50,7 +50,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
   const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
 
   app.post('/send', async (c) => {
-    const db = c.var.db
+    const db = c.get('db')
     const key = idempotencyKey(c)
     const body = schemas.sendBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
     await gate.assertSendable(db, body.session)
@@ -65,7 +65,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
   })
 
   app.post('/send-image', async (c) => {
-    const db = c.var.db
+    const db = c.get('db')
     const key = idempotencyKey(c)
     const form = await readMultipart(c.req.raw, config.imageMaxBytes + MULTIPART_OVERHEAD)
     const text = (name: string): unknown => {
@@ -100,7 +100,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
   })
 
   app.post('/send-batch', async (c) => {
-    const db = c.var.db
+    const db = c.get('db')
     const key = idempotencyKey(c)
     const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit), '')
     const firstIndex = new Map<string, number>()

@@ -36,7 +36,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
 
   app.get('/status', async (c) => {
     const { session } = schemas.statusQuery.parse(c.req.query(), '')
-    const found = await getSession(c.var.db, session)
+    const found = await getSession(c.get('db'), session)
     // A session whose deletion is pending is already gone for clients, as in GET /api/sessions.
     if (!found || found.deleteRequestedAt) throw unknownSession(session)
     return c.json(formatSession(found))
@@ -44,12 +44,12 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
 
   app.get('/sessions', async (c) => {
     const now = new Date()
-    return c.json((await listSessions(c.var.db)).map((s) => formatSession(s, now)))
+    return c.json((await listSessions(c.get('db'))).map((s) => formatSession(s, now)))
   })
 
   app.post('/sessions', async (c) => {
     const { name } = schemas.createSessionBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
-    const result = await createSession(c.var.db, name)
+    const result = await createSession(c.get('db'), name)
     if (result === 'exists') {
       throw new ApiError(409, 'session_exists', `Session "${name}" already exists; pick another name or use the existing session`)
     }
@@ -62,7 +62,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
     if (name === DEFAULT_SESSION) {
       throw new ApiError(409, 'default_session', 'The "default" session cannot be deleted; use POST /api/regenerate-qr to link another number to it')
     }
-    const result = await requestSessionDelete(c.var.db, name)
+    const result = await requestSessionDelete(c.get('db'), name)
     if (result === 'not_found') throw unknownSession(name)
     if (result === 'deleting') throw deleting(name)
     gate.forget(name)
@@ -82,18 +82,18 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
       quietHours: body.quiet_hours,
       timeZone: body.time_zone,
     }
-    if (!(await updateSessionSettings(c.var.db, name, patch))) {
-      const found = await getSession(c.var.db, name)
+    if (!(await updateSessionSettings(c.get('db'), name, patch))) {
+      const found = await getSession(c.get('db'), name)
       if (found) throw deleting(name)
       throw unknownSession(name)
     }
-    const s = (await getSession(c.var.db, name))!
+    const s = (await getSession(c.get('db'), name))!
     return c.json({ success: true, name, ...formatSessionLimits(s) })
   })
 
   app.get('/sessions/:name', async (c) => {
     const name = sessionNameSchema.parse(c.req.param('name'), 'name')
-    const s = await getSession(c.var.db, name)
+    const s = await getSession(c.get('db'), name)
     if (!s || s.deleteRequestedAt) throw unknownSession(name)
     return c.json({ ...formatSession(s), ...formatSessionLimits(s) })
   })
@@ -102,13 +102,13 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   app.post('/sessions/:name/pairing-code', async (c) => {
     const name = sessionNameSchema.parse(c.req.param('name'), 'name')
     const { phone } = schemas.pairingCodeBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
-    const code = await obtainPairingCode(c.var.db, name, phone, { waitMs: config.pairingCodeWaitMs })
+    const code = await obtainPairingCode(c.get('db'), name, phone, { waitMs: config.pairingCodeWaitMs })
     return c.json({ success: true, code })
   })
 
   app.post('/regenerate-qr', async (c) => {
     const { session } = schemas.regenerateQrBody.parse((await readJson(c.req.raw, config.jsonBodyLimit, { allowEmpty: true })) ?? {}, '')
-    const result = await requestReconnect(c.var.db, session)
+    const result = await requestReconnect(c.get('db'), session)
     if (result === 'not_found') throw unknownSession(session)
     if (result === 'deleting') throw deleting(session)
     return c.json({ success: true, message: `Reconnection initiated for session "${session}"` })

@@ -59,7 +59,7 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
 
   app.post('/webhooks', async (c) => {
     const body = schemas.createWebhookBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
-    const db = c.var.db
+    const db = c.get('db')
     if (body.session) {
       const s = await getSession(db, body.session)
       if (!s || s.deleteRequestedAt) throw new ApiError(404, 'unknown_session', `Session "${body.session}" does not exist; GET /api/sessions lists the sessions`)
@@ -72,20 +72,20 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
     return c.json({ success: true, webhook: { ...formatWebhook(hook), secret } })
   })
 
-  app.get('/webhooks', async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.var.db)).map(formatWebhook) }))
+  app.get('/webhooks', async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.get('db'))).map(formatWebhook) }))
 
   app.delete('/webhooks/:id', async (c) => {
     const id = schemas.webhookId.parse(c.req.param('id'), 'id')
-    if (!(await webhooks.deleteWebhook(c.var.db, id))) throw unknownWebhook(id)
+    if (!(await webhooks.deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
     return c.json({ success: true })
   })
 
   app.get('/webhooks/:id/deliveries', async (c) => {
     const id = schemas.webhookId.parse(c.req.param('id'), 'id')
     const q = schemas.deliveriesQuery.parse(c.req.query(), '')
-    if (!(await webhooks.getWebhook(c.var.db, id))) throw unknownWebhook(id)
+    if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
-    const rows = await webhooks.listDeliveries(c.var.db, { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
+    const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
     const page = rows.slice(0, q.limit)
     const next = rows.length > q.limit ? String(page[page.length - 1]!.id) : null
     return c.json({ deliveries: page.map(formatDelivery), next })
@@ -93,10 +93,10 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
 
   app.post('/webhooks/deliveries/:id/replay', async (c) => {
     const id = schemas.deliveryId.parse(c.req.param('id'), 'id')
-    const result = await webhooks.replayDelivery(c.var.db, id)
+    const result = await webhooks.replayDelivery(c.get('db'), id)
     if (result === 'not_found') throw new ApiError(404, 'unknown_delivery', `Delivery ${id} does not exist (deleted with its webhook?)`)
     if (result === 'wrong_status') {
-      const d = await webhooks.getDelivery(c.var.db, id)
+      const d = await webhooks.getDelivery(c.get('db'), id)
       throw new ApiError(409, 'not_replayable', `Delivery ${id} is ${d?.status ?? 'not dead'}; only dead deliveries can be replayed (pending ones are retried by themselves)`)
     }
     return c.json({ success: true })

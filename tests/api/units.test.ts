@@ -9,6 +9,7 @@ import { readImageInfo, sniffImageType } from '../../api/image.js'
 import { matchesPreparedKey as matchesAnyKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
 import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
+import { newWaMessageId } from '../../db/queries/messages.js'
 import { createTestDatabase } from '../support/db.js'
 
 describe('parseApiConfig', () => {
@@ -92,6 +93,17 @@ describe('image headers', () => {
     const jpeg = await base(10, 10).jpeg().toBuffer()
     expect(readImageInfo(jpeg.subarray(0, 30))).toEqual({ ok: false, reason: 'unreadable' })
     expect(readImageInfo(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]))).toEqual({ ok: false, reason: 'unreadable' })
+  })
+})
+
+describe('newWaMessageId', () => {
+  it('draws well-formed, distinct ids across many refills of its entropy buffer', () => {
+    // 455 ids per 4 KiB refill: 5,000 ids cross ten refills, including partial tails.
+    const ids = Array.from({ length: 5_000 }, () => newWaMessageId())
+    for (const id of ids) expect(id).toMatch(/^3EB0[0-9A-F]{18}$/)
+    expect(new Set(ids).size).toBe(ids.length)
+    // Every hex digit shows up in every position: the bytes are used, not a constant or a counter.
+    for (let pos = 4; pos < 22; pos++) expect(new Set(ids.map((id) => id[pos])).size).toBe(16)
   })
 })
 

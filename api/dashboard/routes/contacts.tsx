@@ -30,7 +30,7 @@ export function contactPages(shared: DashboardShared) {
     const after = query.after && PHONE_DIGITS.test(query.after) ? query.after : undefined
     const rows = search.error
       ? []
-      : await searchContacts(c.var.db, {
+      : await searchContacts(c.get('db'), {
           ...(prefix ? { phonePrefix: prefix } : {}),
           ...(search.optIn ? { optIn: search.optIn as OptIn } : {}),
           ...(after ? { afterPhone: after } : {}),
@@ -64,7 +64,7 @@ export function contactPages(shared: DashboardShared) {
     if (!phone) setForm.errors.phone = `The phone ${PHONE_RULE}`
     if (!isOptIn(rawState)) setForm.errors.opt_in = `Pick one of ${OPT_IN_STATES.join(', ')}`
     if (!phone || !isOptIn(rawState)) return render(c, setForm, 422)
-    const optedOut = await setContactOptIn(c.var.db, phone, rawState)
+    const optedOut = await setContactOptIn(c.get('db'), phone, rawState)
     const target = safeReturn(shared.base, field(c.var.form, 'back'), `${shared.base}/contacts?q=${phone}`)
     const url = new URL(target, 'http://x')
     for (const k of ['done', 'phone', 'state', 'n']) url.searchParams.delete(k)

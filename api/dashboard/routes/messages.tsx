@@ -83,10 +83,10 @@ export function messagePages(shared: DashboardShared) {
     const hasErrors = Object.keys(form.errors).length > 0
     const rows = hasErrors
       ? []
-      : await listMessages(c.var.db, { ...filter, ...(before !== null ? { beforeId: before } : {}), limit: PAGE_SIZE + 1 })
+      : await listMessages(c.get('db'), { ...filter, ...(before !== null ? { beforeId: before } : {}), limit: PAGE_SIZE + 1 })
     const messages = rows.slice(0, PAGE_SIZE)
     const nextBefore = rows.length > PAGE_SIZE ? messages[messages.length - 1]!.id : null
-    const sessionNames = (await listSessions(c.var.db)).map((s) => s.name)
+    const sessionNames = (await listSessions(c.get('db'))).map((s) => s.name)
     const url = new URL(c.req.url)
     return c.html(
       <MessagesPage
@@ -105,7 +105,7 @@ export function messagePages(shared: DashboardShared) {
 
   app.get('/messages/:id', async (c) => {
     const id = parseId(c.req.param('id'))
-    const message = id === null ? null : await getMessage(c.var.db, id)
+    const message = id === null ? null : await getMessage(c.get('db'), id)
     if (!message) return notFoundPage(shared, c, `There is no message #${c.req.param('id')}. It may have been pruned after the retention period.`)
     return c.html(<MessageDetailPage page={pageOf(shared, c)} message={message} notice={noticeFrom(c.req.query())} />)
   })
@@ -113,7 +113,7 @@ export function messagePages(shared: DashboardShared) {
   app.post('/messages/:id/resend', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) return notFoundPage(shared, c, 'There is no such message.')
-    const result = await resendMessage(c.var.db, id)
+    const result = await resendMessage(c.get('db'), id)
     const done = result === 'ok' ? 'resent' : result === 'wrong_status' ? 'not-resendable' : 'missing'
     const target = safeReturn(shared.base, field(c.var.form, 'back'), `${shared.base}/messages/${id}`)
     const url = new URL(target, 'http://x')
@@ -124,7 +124,7 @@ export function messagePages(shared: DashboardShared) {
 
   app.get('/media/:id', async (c) => {
     const id = parseId(c.req.param('id'))
-    const media = id === null ? null : await getMedia(c.var.db, id)
+    const media = id === null ? null : await getMedia(c.get('db'), id)
     // Only the four types the API accepts (read from magic bytes at upload), never anything a browser could run.
     if (!media || !/^image\/(jpeg|png|gif|webp)$/.test(media.mime)) return notFoundPage(shared, c, 'This image is no longer stored (media is pruned after the retention period).')
     return c.body(media.bytes as Uint8Array<ArrayBuffer>, 200, {

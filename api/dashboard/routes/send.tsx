@@ -99,14 +99,14 @@ export function sendPages(shared: DashboardShared) {
               </>
             ),
           }
-    const sessions = await listSessions(c.var.db)
+    const sessions = await listSessions(c.get('db'))
     return c.html(
       <SendPage page={pageOf(shared, c)} form={{ phone: '', session, message: '', errors: {} }} sessions={sessions} limits={limits} notice={notice} />,
     )
   })
 
   app.post('/', async (c) => {
-    const db = c.var.db
+    const db = c.get('db')
     const form = c.var.form
     const result = await check(shared, db, form)
     if (!result.ok) {

@@ -42,20 +42,20 @@ export function sessionPages(shared: DashboardShared) {
   const back = (done: string, name: string) => `${shared.base}/sessions?done=${done}&name=${encodeURIComponent(name)}`
 
   app.get('/', async (c) => {
-    const sessions = await listSessions(c.var.db)
+    const sessions = await listSessions(c.get('db'))
     return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(c.req.query())} />)
   })
 
   app.get('/live.json', async (c) => {
     const now = shared.clock()
-    const sessions = await listSessions(c.var.db)
+    const sessions = await listSessions(c.get('db'))
     return c.json({ sessions: sessions.map((s) => liveSession(s, now)) })
   })
 
   app.post('/', async (c) => {
     const raw = field(c.var.form, 'name') ?? ''
     const renderError = async (error: string, status: 409 | 422) => {
-      const sessions = await listSessions(c.var.db)
+      const sessions = await listSessions(c.get('db'))
       return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} form={{ name: raw, error }} />, status)
     }
     let name: string
@@ -64,7 +64,7 @@ export function sessionPages(shared: DashboardShared) {
     } catch (err) {
       return renderError(inlineMessage(err), 422)
     }
-    const result = await createSession(c.var.db, name)
+    const result = await createSession(c.get('db'), name)
     if (result === 'exists') return renderError(`A session named “${name}” already exists; pick another name.`, 409)
     if (result === 'deleting') return renderError(`Session “${name}” is still being deleted; wait until it is gone, then add it again.`, 409)
     return c.redirect(back('created', name), 303)
@@ -73,12 +73,12 @@ export function sessionPages(shared: DashboardShared) {
   app.post('/:name/regenerate', async (c) => {
     const name = c.req.param('name')
     if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
-    const result = await requestReconnect(c.var.db, name)
+    const result = await requestReconnect(c.get('db'), name)
     return c.redirect(back(result === 'ok' ? 'regenerate' : result === 'deleting' ? 'deleting' : 'gone', name), 303)
   })
 
   const renderNotice = async (c: DashboardContext, text: string, status: 404 | 409 | 422 | 504) => {
-    const sessions = await listSessions(c.var.db)
+    const sessions = await listSessions(c.get('db'))
     return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={{ kind: 'bad', text }} />, status)
   }
 
@@ -88,7 +88,7 @@ export function sessionPages(shared: DashboardShared) {
     const phone = normalizePhone(field(c.var.form, 'phone') ?? '')
     if (!phone) return renderNotice(c, 'The phone to link must be 7–15 digits with the country code, e.g. 9611234567.', 422)
     try {
-      await obtainPairingCode(c.var.db, name, phone, { waitMs: shared.config.pairingCodeWaitMs })
+      await obtainPairingCode(c.get('db'), name, phone, { waitMs: shared.config.pairingCodeWaitMs })
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
       return renderNotice(c, err.message, err.status === 404 || err.status === 504 ? err.status : 409)
@@ -113,7 +113,7 @@ export function sessionPages(shared: DashboardShared) {
     } catch (err) {
       return renderNotice(c, inlineMessage(err), 422)
     }
-    const ok = await updateSessionSettings(c.var.db, name, {
+    const ok = await updateSessionSettings(c.get('db'), name, {
       dailyCap: body.daily_cap, warmupStart: body.warmup_start, warmupDays: body.warmup_days,
       firstContactCap: body.first_contact_daily_cap, breakerFailures: body.circuit_breaker_failures,
       quietHours: body.quiet_hours, timeZone: body.time_zone,
@@ -125,7 +125,7 @@ export function sessionPages(shared: DashboardShared) {
     const name = c.req.param('name')
     if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
     if (name === DEFAULT_SESSION) return c.redirect(back('default', name), 303)
-    const session = await getSession(c.var.db, name)
+    const session = await getSession(c.get('db'), name)
     if (!session) return c.redirect(back('gone', name), 303)
     if (session.deleteRequestedAt) return c.redirect(back('deleting', name), 303)
     return c.html(<DeleteSessionPage page={pageOf(shared, c)} session={session} />)
@@ -135,7 +135,7 @@ export function sessionPages(shared: DashboardShared) {
     const name = c.req.param('name')
     if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
     if (name === DEFAULT_SESSION) return c.redirect(back('default', name), 303)
-    const result = await requestSessionDelete(c.var.db, name)
+    const result = await requestSessionDelete(c.get('db'), name)
     if (result === 'ok') shared.gate.forget(name)
     return c.redirect(back(result === 'ok' ? 'deleted' : result === 'deleting' ? 'deleting' : 'gone', name), 303)
   })

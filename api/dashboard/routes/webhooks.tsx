@@ -38,7 +38,7 @@ export function webhookPages(shared: DashboardShared) {
     const query = c.req.query()
     const statusFilter = isStatus(query.status) ? query.status : ''
     const before = parseId(query.before) ?? undefined
-    const db = c.var.db
+    const db = c.get('db')
     const rows = await webhooks.listDeliveries(db, { ...(statusFilter ? { status: statusFilter } : {}), ...(before ? { beforeId: before } : {}), limit: PAGE_SIZE + 1 })
     const deliveries = rows.slice(0, PAGE_SIZE)
     const url = new URL(c.req.url)
@@ -81,7 +81,7 @@ export function webhookPages(shared: DashboardShared) {
       form.errors[which ?? 'form'] = which ? inlineMessage(message.slice(which.length).replace(/^[[\]\d]*:\s*/, '')) : message
       return render(c, form, { status: 422 })
     }
-    const db = c.var.db
+    const db = c.get('db')
     if (body.session) {
       const s = await getSession(db, body.session)
       if (!s || s.deleteRequestedAt) {
@@ -111,14 +111,14 @@ export function webhookPages(shared: DashboardShared) {
   app.post('/:id/delete', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) throw new ApiError(400, 'invalid_id', 'Not a webhook number')
-    const done = (await webhooks.deleteWebhook(c.var.db, id)) ? 'deleted' : 'missing'
+    const done = (await webhooks.deleteWebhook(c.get('db'), id)) ? 'deleted' : 'missing'
     return c.redirect(`${base()}?done=${done}&id=${id}`, 303)
   })
 
   app.post('/deliveries/:id/replay', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) throw new ApiError(400, 'invalid_id', 'Not a delivery number')
-    const result = await webhooks.replayDelivery(c.var.db, id)
+    const result = await webhooks.replayDelivery(c.get('db'), id)
     const done = result === 'ok' ? 'replayed' : result === 'wrong_status' ? 'not-replayable' : 'missing'
     const target = new URL(safeReturn(shared.base, field(c.var.form, 'back'), base()), 'http://x')
     for (const k of ['done', 'id']) target.searchParams.delete(k)
