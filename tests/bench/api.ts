@@ -5,6 +5,11 @@
  * - raw: N workers, each `INSERT INTO messages …` (one row, autocommit) in a loop on a pool of N.
  * - api: the real server (`api/node.ts`, a child process) and N keep-alive HTTP clients calling
  *   `POST /api/send`; concurrent sends share multi-row INSERTs (group commit, api/coalescer.ts).
+ *   The clients are a lean socket loop (./http-client.ts), not `http.request`, so that on a small
+ *   machine the benchmark measures the server rather than its own client.
+ *
+ * Each phase also prints CPU time per operation of the benchmark process, the API process and the
+ * local database server (from /proc), which shows where a shared machine's cores went.
  * - batch: 4 clients calling `POST /api/send-batch` with 500 messages each.
  *
  * The database: BENCH_MYSQL_URL, else TEST_MYSQL_URL, else mysql://root@127.0.0.1:3306/test; a
@@ -12,12 +17,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import http from 'node:http'
+import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import mysql from 'mysql2/promise'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { migrate } from '../../db/migrate.js'
 import { newWaMessageId } from '../../db/queries/messages.js'
+import { buildPost, connect, type KeepAliveConnection } from './http-client.js'
 
 interface Figures {
   ops: number
@@ -26,6 +32,8 @@ interface Figures {
   p50: number
   p99: number
   errors: number
+  /** CPU microseconds per operation by process label (client = this benchmark process). */
+  cpuPerOpUs: Record<string, number>
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -33,16 +41,54 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
-/** Runs `op` from `concurrency` loops for `seconds` (after `warmup` seconds not counted). */
-async function measure(concurrency: number, seconds: number, warmup: number, op: () => Promise<boolean>): Promise<Figures> {
+/** CPU seconds (user + system) a process has used so far, from /proc; null where there is no /proc. */
+function cpuSecondsOf(pid: number): number | null {
+  try {
+    // Fields after the parenthesised command: state is field 3, utime 14 and stime 15 (clock ticks, 100/s on Linux).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100
+  } catch {
+    return null
+  }
+}
+
+/** The local database server's pid, when it runs on this machine (for its CPU share). */
+function findDatabasePid(): number | null {
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      const comm = readFileSync(`/proc/${entry}/comm`, 'utf8').trim()
+      if (comm === 'mariadbd' || comm === 'mysqld') return Number(entry)
+    }
+  } catch {
+    // no /proc: CPU shares are not reported
+  }
+  return null
+}
+
+/** Processes whose CPU time is reported per operation, by label. */
+type Watched = Record<string, number | null>
+
+/**
+ * Runs `op` from `concurrency` loops for `seconds` (after `warmup` seconds not counted). `op` gets its loop's
+ * index (each loop owns one connection). CPU per operation is reported for this process and each watched pid.
+ */
+async function measure(
+  concurrency: number,
+  seconds: number,
+  warmup: number,
+  op: (loop: number) => Promise<boolean>,
+  watched: Watched = {},
+): Promise<Figures> {
   const latencies: number[] = []
   let errors = 0
   let measuring = false
   let stop = false
-  const loops = Array.from({ length: concurrency }, async () => {
+  const loops = Array.from({ length: concurrency }, async (_, loop) => {
     while (!stop) {
       const t0 = performance.now()
-      const ok = await op().catch(() => false)
+      const ok = await op(loop).catch(() => false)
       if (measuring) {
         if (ok) latencies.push(performance.now() - t0)
         else errors++
@@ -50,31 +96,26 @@ async function measure(concurrency: number, seconds: number, warmup: number, op:
     }
   })
   await new Promise((r) => setTimeout(r, warmup * 1000))
+  const cpuAt = (): Record<string, number | null> => ({
+    ...Object.fromEntries(Object.entries(watched).map(([label, pid]) => [label, pid === null ? null : cpuSecondsOf(pid)])),
+    client: cpuSecondsOf(process.pid),
+  })
+  const cpuBefore = cpuAt()
   measuring = true
   const started = performance.now()
   await new Promise((r) => setTimeout(r, seconds * 1000))
   measuring = false
   const elapsed = (performance.now() - started) / 1000
+  const cpuAfter = cpuAt()
   stop = true
   await Promise.all(loops)
   latencies.sort((a, b) => a - b)
-  return { ops: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors }
-}
-
-function post(agent: http.Agent, base: URL, path: string, body: string, key: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      { agent, host: base.hostname, port: base.port, path, method: 'POST', headers: { 'X-API-Key': key, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
-      (res) => {
-        let text = ''
-        res.setEncoding('utf8')
-        res.on('data', (c) => (text += c))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
-      },
-    )
-    req.on('error', reject)
-    req.end(body)
-  })
+  const cpuPerOpUs: Record<string, number> = {}
+  for (const [label, before] of Object.entries(cpuBefore)) {
+    const after = cpuAfter[label]
+    if (before != null && after != null && latencies.length > 0) cpuPerOpUs[label] = ((after - before) / latencies.length) * 1e6
+  }
+  return { ops: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, cpuPerOpUs }
 }
 
 async function startServer(url: string, key: string): Promise<{ child: ChildProcess; base: URL }> {
@@ -96,6 +137,10 @@ async function startServer(url: string, key: string): Promise<{ child: ChildProc
 
 const fmt = (f: Figures, unit = 'req/s') =>
   `${f.perSecond.toFixed(0).padStart(7)} ${unit}   p50 ${f.p50.toFixed(1).padStart(6)} ms   p99 ${f.p99.toFixed(1).padStart(6)} ms${f.errors ? `   errors ${f.errors}` : ''}`
+
+/** e.g. "CPU/op: client 31 µs, api 52 µs, mariadbd 40 µs" */
+const fmtCpu = (f: Figures) =>
+  `CPU per op: ${Object.entries(f.cpuPerOpUs).map(([label, us]) => `${label} ${us.toFixed(0)} µs`).join(', ')}`
 
 export async function run(args: string[]): Promise<void> {
   const opt = (name: string, fallback: number) => {
@@ -125,29 +170,42 @@ export async function run(args: string[]): Promise<void> {
     const insert = `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
                       available_at, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), NOW(6), NOW(6))`
-    const raw = await measure(concurrency, seconds, warmup, async () => {
-      await pool.query(insert, ['default', '9611234567', 'text', 'Hello from the gateway!', null, null, null, newWaMessageId()])
-      return true
-    })
+    const dbPid = findDatabasePid()
+    const raw = await measure(
+      concurrency,
+      seconds,
+      warmup,
+      async () => {
+        await pool.query(insert, ['default', '9611234567', 'text', 'Hello from the gateway!', null, null, null, newWaMessageId()])
+        return true
+      },
+      { mariadbd: dbPid },
+    )
     await pool.end()
 
-    // 2. The API, same concurrency, keep-alive connections.
+    // 2. The API, same concurrency, one keep-alive connection per caller.
     const started = await startServer(url, key)
     server = started.child
-    const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-    const body = JSON.stringify({ phone: '9611234567', message: 'Hello from the gateway!' })
-    const api = await measure(concurrency, seconds, warmup, async () => (await post(agent, started.base, '/api/send', body, key)).status === 200)
+    const host = started.base.hostname
+    const port = Number(started.base.port)
+    const connections: KeepAliveConnection[] = await Promise.all(Array.from({ length: concurrency }, () => connect(host, port)))
+    const sendRequest = buildPost(started.base.host, '/api/send', JSON.stringify({ phone: '9611234567', message: 'Hello from the gateway!' }), { 'X-API-Key': key })
+    const watched = { api: server.pid ?? null, mariadbd: dbPid }
+    const api = await measure(concurrency, seconds, warmup, async (i) => (await connections[i]!.send(sendRequest)).status === 200, watched)
 
     // 3. send-batch: 4 clients × 500 messages.
     const batchSize = 500
     const batchBody = JSON.stringify({ messages: Array.from({ length: batchSize }, (_, i) => ({ phone: `96170${String(i).padStart(6, '0')}`, message: `Batch message ${i}` })) })
-    const batch = await measure(4, seconds, warmup, async () => (await post(agent, started.base, '/api/send-batch', batchBody, key)).status === 200)
-    agent.destroy()
+    const batchRequest = buildPost(started.base.host, '/api/send-batch', batchBody, { 'X-API-Key': key })
+    const batch = await measure(4, seconds, warmup, async (i) => (await connections[i]!.send(batchRequest)).status === 200, watched)
+    for (const c of connections) c.close()
 
     const ratio = api.perSecond / raw.perSecond
     console.log(`\nAPI bench — ${version}, concurrency ${concurrency}, ${seconds} s per phase (after ${warmup} s warm-up)\n`)
     console.log(`  raw mysql2 single-row INSERT   ${fmt(raw, 'ins/s')}`)
+    console.log(`                                 ${fmtCpu(raw)}`)
     console.log(`  POST /api/send (group commit)  ${fmt(api)}`)
+    console.log(`                                 ${fmtCpu(api)}`)
     console.log(`  ratio api / raw                ${ratio.toFixed(2)}×`)
     console.log(`  POST /api/send-batch (4 × ${batchSize}) ${fmt({ ...batch, perSecond: batch.perSecond * batchSize }, 'msg/s')}  (${batch.perSecond.toFixed(1)} req/s)`)
     console.log(`\n  target: ratio ≥ 1.00 and p99 < 50 ms → ${ratio >= 1 && api.p99 < 50 ? 'met' : 'NOT met'}\n`)
