@@ -1,11 +1,19 @@
 import type { Db, Queryable } from '../driver.js'
 import { each, same } from '../sql.js'
+import { LeaseLostError, type LeaseFence } from './leases.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
 
 /**
  * `auth_keys`: Baileys credentials and Signal keys per session, as opaque (already encrypted) bytes.
  * Keyed by (`session`, `type`, `key_id`); creds are the row `type='creds', key_id='creds'`.
  * The runner encrypts and decrypts (runner/whatsapp/auth-state.ts); nothing here sees plaintext.
  */
+
+/**
+ * The lease an auth write is fenced by: the runner's id and the `lease_epoch` it holds the session under (the session
+ * is the `session` argument of the write).
+ */
+export type AuthFence = Pick<LeaseFence, 'owner' | 'epoch'>
 
 /** One write of a key store `set()`: a value to store, or null to delete the key. */
 export interface AuthWrite {
@@ -89,12 +97,54 @@ async function deleteKeys(tx: Queryable, session: string, type: string, ids: str
   }
 }
 
+// The fence of every runner auth write, first statement of its transaction: the session row must still carry this
+// owner and epoch, and it is share-locked until COMMIT, so no acquire can bump the epoch between the check and the
+// writes. A write that passed therefore commits before the next holder's acquire, hence before that holder loads the
+// state; a runner that lost the lease (a socket still open through a database outage) writes nothing and cannot roll
+// the new holder's Signal ratchets back. No `lease_until > now`: an expired lease nobody took over is still the latest
+// writer, and the next holder should load what it wrote.
+// Why it cannot deadlock with the lease statements: this transaction locks one sessions row and after it only
+// auth_keys rows, which no lease, claim or report statement touches, so it never waits on a transaction that waits on
+// it. Acquire (FOR UPDATE SKIP LOCKED) skips a row locked here and takes it on a later tick; renew, claim and state
+// reports take the row exclusively and wait at most for this short transaction (or it for theirs); the runner's delete
+// (deleteSessionFenced) locks the session row before auth_keys too. Shared, not exclusive, so the holder's writes of
+// one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (see mysql-hints.ts).
+// MariaDB (10.11) rejects `FOR SHARE` as a syntax error; `LOCK IN SHARE MODE` is accepted by MariaDB and MySQL 8.
+const LOCK_SESSION_FOR_AUTH_WRITE = forceIndexOnMysql(each(
+  `SELECT lease_epoch
+  FROM sessions
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+  LOCK IN SHARE MODE`,
+  `SELECT lease_epoch
+  FROM sessions
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   FOR SHARE`,
+), 'sessions')
+
+/** The SQL of the auth-write fence, for tests. */
+export const LOCK_SESSION_FOR_AUTH_WRITE_SQL = LOCK_SESSION_FOR_AUTH_WRITE
+
+/** Runs the fence inside `tx`; throws `LeaseLostError` (rolling the transaction back) when the lease moved on. */
+async function holdLease(tx: Queryable, session: string, fence: AuthFence, what: string): Promise<void> {
+  const [held] = await tx.query(LOCK_SESSION_FOR_AUTH_WRITE[tx.dialect], [session, fence.owner, fence.epoch])
+  if (!held) throw new LeaseLostError(session, fence.owner, fence.epoch, what)
+}
+
 /**
  * Applies one key store `set()` (several types at once, e.g. a session, an identity key and a pre-key
  * deletion) in ONE transaction, with multi-row upserts: Baileys' transaction capability commits them
- * together or retries the whole set (BAILEYS.md §4).
+ * together or retries the whole set (BAILEYS.md §4). Creds are saved through here too (`type='creds'`).
+ *
+ * With a `fence`, the transaction first checks and share-locks the session row under that owner and epoch; if the
+ * lease has moved on, nothing is written and `LeaseLostError` is thrown. Every runner write passes one; without it
+ * the write is unfenced (tests, tools).
+ * @example await writeAuthValues(db, 'default', [{ type: 'session', keyId: '123_1.0', value }], { owner, epoch })
  */
-export async function writeAuthValues(db: Db, session: string, writes: readonly AuthWrite[]): Promise<void> {
+export async function writeAuthValues(db: Db, session: string, writes: readonly AuthWrite[], fence?: AuthFence): Promise<void> {
   if (writes.length === 0) return
   // Last write of a key wins, as it would if the writes ran one by one.
   const last = new Map<string, AuthWrite>()
@@ -106,6 +156,7 @@ export async function writeAuthValues(db: Db, session: string, writes: readonly 
     else deletes.set(w.type, [...(deletes.get(w.type) ?? []), w.keyId])
   }
   await db.transaction(async (tx) => {
+    if (fence) await holdLease(tx, session, fence, 'auth key write')
     for (const [type, ids] of deletes) await deleteKeys(tx, session, type, ids)
     await upsertRows(tx, session, upserts)
   })
@@ -114,9 +165,17 @@ export async function writeAuthValues(db: Db, session: string, writes: readonly 
 const WIPE = same(`DELETE FROM auth_keys
  WHERE session = ?`)
 
-/** Deletes every credential and key of a session (logout, 401/411, delete). Returns the rows removed. */
-export async function wipeAuthState(db: Queryable, session: string): Promise<number> {
-  return (await db.execute(WIPE[db.dialect], [session])).affectedRows
+/**
+ * Deletes every credential and key of a session (logout, 401/411, an abandoned pairing). Returns the rows removed.
+ * With a `fence`, fenced as `writeAuthValues` is: a runner that lost the lease must not wipe the new holder's login.
+ * (A requested session delete removes the rows itself, under its own fence: `deleteSessionFenced`.)
+ */
+export async function wipeAuthState(db: Db, session: string, fence?: AuthFence): Promise<number> {
+  if (!fence) return (await db.execute(WIPE[db.dialect], [session])).affectedRows
+  return db.transaction(async (tx) => {
+    await holdLease(tx, session, fence, 'auth state wipe')
+    return (await tx.execute(WIPE[tx.dialect], [session])).affectedRows
+  })
 }
 
 const COUNT = each(

@@ -30,6 +30,21 @@ export interface LeaseFence {
   epoch: number
 }
 
+/**
+ * A fenced write found its session no longer held under the owner and epoch it carried: another runner acquired the
+ * lease (which bumps the epoch), or the session was deleted. Nothing was written. Not a transient error: epochs only
+ * grow, so the same write can never pass again, and retrying it is pointless. The writer must fence itself.
+ */
+export class LeaseLostError extends Error {
+  constructor(readonly session: string, readonly owner: string, readonly epoch: number, what: string) {
+    super(
+      `${what} refused: session ${session} is no longer held by runner ${owner} under lease epoch ${epoch} ` +
+        '(another runner took the lease, or the session was deleted); nothing was written',
+    )
+    this.name = 'LeaseLostError'
+  }
+}
+
 /** Whole milliseconds for interval arithmetic (MySQL `INTERVAL ? * 1000 MICROSECOND` wants no fraction). */
 function wholeMs(ms: number): number {
   if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`duration must be a non-negative number of ms, got ${ms}`)
