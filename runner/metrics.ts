@@ -344,8 +344,8 @@ const MAX_PENDING_ACKS = 10_000
  */
 export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: RunnerMetrics): WhatsAppClientFactory {
   return {
-    async create(session, log) {
-      const client = await factory.create(session, log)
+    async create(session, log, fence) {
+      const client = await factory.create(session, log, fence)
       const started = new Map<string, () => number>()
       let connects = 0
       let lastClose = 'none'

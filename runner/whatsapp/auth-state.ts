@@ -4,6 +4,7 @@ import type { AuthenticationCreds, SignalDataSet, SignalDataTypeMap, SignalKeySt
 import { LRUCache } from 'lru-cache'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as authKeys from '../../db/queries/auth-state.js'
+import { LeaseLostError } from '../../db/queries/leases.js'
 
 /**
  * Baileys auth state in the database (BAILEYS.md §4): creds and every Signal key type as rows of
@@ -76,7 +77,10 @@ export function createKeyCache(options: { max?: number; ttlMs?: number } = {}): 
 export interface DbAuthState {
   creds: AuthenticationCreds
   keys: SignalKeyStore
-  /** Persists the whole creds object (queued per session; call on every `creds.update`). */
+  /**
+   * Persists the whole creds object (queued per session; call on every `creds.update`). A fenced-out save throws
+   * `LeaseLostError` and has already been reported to `onStorageError`.
+   */
   saveCreds(): Promise<void>
   /** Deletes every row of the session, creds included, and drops its cache namespace. */
   wipe(): Promise<void>
@@ -89,8 +93,19 @@ export interface LoadAuthStateOptions {
   session: string
   cipher: AuthCipher
   cache: LRUCache<string, object>
-  /** Called when a key write failed after retries: live ratchets are ahead of the DB, stop the session. */
+  /**
+   * Called when a key write failed: live ratchets are ahead of the DB, stop the session. Also called, once, with a
+   * `LeaseLostError` when a write (keys, creds or wipe) was fenced out.
+   */
   onStorageError?: (err: unknown) => void
+  /**
+   * The lease this state is loaded under. Every write (keys, creds, wipe) carries it and is refused with
+   * `LeaseLostError` once the session is no longer held under it (db/queries/auth-state.ts). A fixed value, not a
+   * getter: renewal keeps the epoch, and a re-acquire starts a new supervisor, client and load. A state loaded under
+   * one lease must never write under a later one, because another runner may have advanced the ratchets in between.
+   * Omitted: writes are unfenced (tests, tools).
+   */
+  fence?: authKeys.AuthFence
   /**
    * While this says the connection is live, a read that finds the database unavailable is retried (backoff up to
    * 2 s, at most `readRetryMs`) instead of failing: Baileys answers a failed key read while decrypting an inbound
@@ -137,6 +152,21 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
     return next
   }
 
+  // The first fenced-out write ends this state's writes for good: the lease cannot come back under the same epoch, so
+  // later writes (Baileys retries a failed commit 10 times, 3 s apart) are refused here without a database round trip,
+  // and onStorageError hears of it once.
+  let fencedOut: LeaseLostError | null = null
+  const storageFailed = (err: unknown) => {
+    if (err instanceof LeaseLostError) {
+      if (fencedOut) return
+      fencedOut = err
+    }
+    options.onStorageError?.(err)
+  }
+  const refuseIfFenced = () => {
+    if (fencedOut) throw fencedOut
+  }
+
   const revive = (type: string, v: unknown): unknown =>
     // Protos serialise bytes as base64 through toJSON: revive them as the proto Baileys expects.
     type === 'app-state-sync-key' && v ? proto.Message.AppStateSyncKeyData.fromObject(v as Record<string, unknown>) : v
@@ -171,11 +201,12 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
       }
       await serial(async () => {
         try {
+          refuseIfFenced()
           // Database first, then the cache: a failed write must not leave the cache ahead of the database.
-          await authKeys.writeAuthValues(db, session, writes)
+          await authKeys.writeAuthValues(db, session, writes, options.fence)
         } catch (err) {
           for (const w of writes) cache.delete(`${prefix}${w.type}\0${w.keyId}`)
-          options.onStorageError?.(err)
+          storageFailed(err)
           throw err
         }
         for (const type of Object.keys(data) as (keyof SignalDataSet)[]) {
@@ -209,7 +240,13 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
   const wipe = async () => {
     wiped = true
     await serial(async () => {
-      await authKeys.wipeAuthState(db, session)
+      refuseIfFenced()
+      try {
+        await authKeys.wipeAuthState(db, session, options.fence)
+      } catch (err) {
+        if (err instanceof LeaseLostError) storageFailed(err)
+        throw err
+      }
       flushCache()
     })
   }
@@ -218,9 +255,16 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
     serial(async () => {
       // After a wipe, a late creds.update from the closing socket must not resurrect the old account.
       if (wiped) return
-      await authKeys.writeAuthValues(db, session, [
-        { type: 'creds', keyId: 'creds', value: cipher.encrypt(encode(creds), aadOf(session, 'creds', 'creds')) },
-      ])
+      refuseIfFenced()
+      try {
+        await authKeys.writeAuthValues(db, session, [
+          { type: 'creds', keyId: 'creds', value: cipher.encrypt(encode(creds), aadOf(session, 'creds', 'creds')) },
+        ], options.fence)
+      } catch (err) {
+        // Other failures reach onStorageError through the caller (client.ts, creds.update), as before.
+        if (err instanceof LeaseLostError) storageFailed(err)
+        throw err
+      }
     })
 
   return {

@@ -5,6 +5,8 @@ import type { CacheStore, ConnectionState, UserFacingSocketConfig, WAMessage, WA
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
+import type { AuthFence } from '../../db/queries/auth-state.js'
+import { LeaseLostError } from '../../db/queries/leases.js'
 import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
 import { inboundText, isConsiderable } from './content.js'
 import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
@@ -115,7 +117,11 @@ export interface WhatsAppClient {
 }
 
 export interface WhatsAppClientFactory {
-  create(session: string, log: Logger): Promise<WhatsAppClient>
+  /**
+   * A client for `session`, held under the lease `fence` (the runner's id and the session's `lease_epoch`): its auth
+   * state writes are refused once that lease is gone (runner/whatsapp/auth-state.ts). Omitted only in tests.
+   */
+  create(session: string, log: Logger, fence?: AuthFence): Promise<WhatsAppClient>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -214,8 +220,8 @@ export function createBaileysFactory(options: BaileysFactoryOptions): WhatsAppCl
   // getMessage serves re-sends after retry receipts; looked up by id alone (retries may come from an @lid).
   const sentProtos = new LRUCache<string, proto.IMessage>({ max: 20_000, ttl: 24 * 60 * 60_000 })
   return {
-    async create(session, log) {
-      return new BaileysClient(session, log, options, keyCache, caches, sentProtos)
+    async create(session, log, fence) {
+      return new BaileysClient(session, log, options, keyCache, caches, sentProtos, fence)
     },
   }
 }
@@ -236,6 +242,7 @@ class BaileysClient implements WhatsAppClient {
     private readonly keyCache: LRUCache<string, object>,
     private readonly caches: ReturnType<typeof sharedCaches>,
     private readonly sentProtos: LRUCache<string, proto.IMessage>,
+    private readonly fence: AuthFence | undefined,
   ) {}
 
   get paired(): boolean {
@@ -254,6 +261,7 @@ class BaileysClient implements WhatsAppClient {
         cipher: this.options.cipher,
         cache: this.keyCache,
         onStorageError: (err) => this.handlers?.onStorageError(err),
+        ...(this.fence ? { fence: this.fence } : {}),
         // Key reads wait out a short database outage while a socket is up, so Baileys does not nack (and lose) the
         // inbound message it is decrypting; with the socket gone the message stays unacked and WhatsApp redelivers it.
         isLive: () => this.sock !== null,
@@ -296,7 +304,8 @@ class BaileysClient implements WhatsAppClient {
       // Baileys' own listener already merged the update into state.creds; persist the whole object.
       state.saveCreds().catch((err) => {
         this.log.error({ err }, 'saving creds failed')
-        handlers.onStorageError(err)
+        // A fenced-out save was already reported by the auth state itself (once per state).
+        if (!(err instanceof LeaseLostError)) handlers.onStorageError(err)
       })
     })
 

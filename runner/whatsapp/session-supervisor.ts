@@ -102,7 +102,8 @@ export class SessionSupervisor {
 
   async start(): Promise<void> {
     this.armFenceTimer()
-    this.client = await this.d.factory.create(this.session, this.log)
+    // The client's auth state is fenced by this lease; a re-acquire makes a new supervisor, hence a new client.
+    this.client = await this.d.factory.create(this.session, this.log, { owner: this.d.owner, epoch: this.epoch })
     // Fenced while the client was being created (e.g. the acquire itself was slow): start nothing.
     if (this.phase === 'gone' || this.phase === 'stopping') return
     this.loop = new SendLoop({
@@ -267,7 +268,10 @@ export class SessionSupervisor {
       onLidMapping: (pair) => void this.onLidMapping(pair),
       onStorageError: (err) => {
         if (!live()) return
-        void this.restartAfterStorageError(err)
+        // An auth write fenced out by the lease: another runner holds the session now. Reconnecting (as after an
+        // outage) would log in with credentials live elsewhere and write over its keys; fence instead.
+        if (err instanceof leases.LeaseLostError) void this.lose(`auth state write fenced out: ${err.message}`)
+        else void this.restartAfterStorageError(err)
       },
     }
   }

@@ -4,11 +4,16 @@ import { getContact } from '../../db/queries/contacts.js'
 import { insertMedia } from '../../db/queries/media.js'
 import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
 import { createSession } from '../../db/queries/sessions.js'
-import { countAuthKeys, getAuthValue } from '../../db/queries/auth-state.js'
+import type { Db } from '../../db/driver.js'
+import { countAuthKeys, getAuthValue, type AuthFence } from '../../db/queries/auth-state.js'
+import { LeaseLostError } from '../../db/queries/leases.js'
+import { getSession } from '../../db/queries/sessions.js'
 import { createRunner, type Runner } from '../../runner/runner.js'
 import { createAuthCipher, createKeyCache, loadAuthState } from '../../runner/whatsapp/auth-state.js'
+import { createBaileysFactory, type WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
 import { createTestDatabase, describeEachEngine, type TestDatabase } from '../support/db.js'
 import { FakeWhatsApp } from '../support/fake-whatsapp.js'
+import { expireLease, insertSession, leaseOnly, uniqueName } from '../support/queue-fixtures.js'
 import { testConfig, testLog, waitFor } from './helpers.js'
 
 describe('send loop with a fake WhatsApp (PGlite)', () => {
@@ -183,5 +188,157 @@ describeEachEngine('encrypted auth state store', (ctx) => {
     await fresh.wipe()
     expect((await countAuthKeys(db, `s_${engine}`)).keys).toBe(0)
     expect(initAuthCreds().registrationId).toBeTypeOf('number')
+  })
+})
+
+describeEachEngine('auth state writes fenced by the session lease (runner side)', (ctx) => {
+  const cipher = createAuthCipher(new Uint8Array(32).fill(5))
+  const ratchet = (n: number) => new Uint8Array([n, n, n])
+
+  /** A session leased to runner-a, with the auth state loaded under that lease, and a counter of transactions. */
+  async function fencedState() {
+    const session = uniqueName('auth')
+    await insertSession(ctx.db, session)
+    const owner = uniqueName('runner-a')
+    const fence: AuthFence = { owner, epoch: await leaseOnly(ctx.db, session, owner) }
+    const db = ctx.db
+    const counter = { transactions: 0 }
+    const counted: Db = {
+      ...db,
+      query: db.query.bind(db),
+      execute: db.execute.bind(db),
+      close: db.close.bind(db),
+      transaction: (fn, o) => {
+        counter.transactions++
+        return db.transaction(fn, o)
+      },
+    }
+    const errors: unknown[] = []
+    const load = () => loadAuthState({ db: counted, session, cipher, cache: createKeyCache(), fence, onStorageError: (e) => errors.push(e) })
+    return { session, fence, counter, errors, load }
+  }
+
+  async function takeOver(session: string): Promise<void> {
+    await expireLease(ctx.db, session)
+    await leaseOnly(ctx.db, session, uniqueName('runner-b'))
+  }
+
+  it('a fenced-out key write throws LeaseLostError, leaves the rows and the cache as they were, and is reported once, never retried', async () => {
+    const { session, counter, errors, load } = await fencedState()
+    const st = await load()
+    await st.keys.set({ session: { '96170000001.0': ratchet(1) }, 'pre-key': { '1': { public: ratchet(7), private: ratchet(8) } } })
+    expect(Buffer.from((await st.keys.get('session', ['96170000001.0']))['96170000001.0']!)).toEqual(Buffer.from(ratchet(1)))
+    await takeOver(session)
+    const stored = await getAuthValue(ctx.db, session, 'session', '96170000001.0')
+
+    await expect(st.keys.set({ session: { '96170000001.0': ratchet(2) }, 'pre-key': { '1': null } })).rejects.toBeInstanceOf(LeaseLostError)
+    expect(errors).toHaveLength(1)
+    expect(errors[0]).toBeInstanceOf(LeaseLostError)
+    expect(Buffer.from((await getAuthValue(ctx.db, session, 'session', '96170000001.0'))!)).toEqual(Buffer.from(stored!))
+    expect(await countAuthKeys(ctx.db, session)).toMatchObject({ keys: 2 })
+    // Neither the refused value nor the refused deletion reached the cache.
+    expect(Buffer.from((await st.keys.get('session', ['96170000001.0']))['96170000001.0']!)).toEqual(Buffer.from(ratchet(1)))
+    expect(Object.keys(await st.keys.get('pre-key', ['1']))).toEqual(['1'])
+
+    // Baileys retries a failed commit: the refusal is final, without another database write or report.
+    const before = counter.transactions
+    await expect(st.keys.set({ session: { '96170000001.0': ratchet(3) } })).rejects.toBeInstanceOf(LeaseLostError)
+    await expect(st.saveCreds()).rejects.toBeInstanceOf(LeaseLostError)
+    await expect(st.wipe()).rejects.toBeInstanceOf(LeaseLostError)
+    expect(counter.transactions).toBe(before)
+    expect(errors).toHaveLength(1)
+    expect(await countAuthKeys(ctx.db, session)).toMatchObject({ keys: 2 })
+  })
+
+  it('a fenced-out creds save throws LeaseLostError, keeps the stored creds and is reported', async () => {
+    const { session, errors, load } = await fencedState()
+    const st = await load()
+    st.creds.accountSyncCounter = 1
+    await st.saveCreds()
+    await takeOver(session)
+    st.creds.accountSyncCounter = 2
+    await expect(st.saveCreds()).rejects.toBeInstanceOf(LeaseLostError)
+    expect(errors.map((e) => (e as Error).name)).toEqual(['LeaseLostError'])
+    const stored = await loadAuthState({ db: ctx.db, session, cipher, cache: createKeyCache() })
+    expect(stored.creds.registrationId).toBe(st.creds.registrationId)
+    expect(stored.creds.accountSyncCounter).toBe(1)
+  })
+
+  it('a fenced-out wipe throws LeaseLostError and deletes nothing; the holder\'s own wipe works', async () => {
+    const { session, fence, errors, load } = await fencedState()
+    const st = await load()
+    await st.saveCreds()
+    await st.keys.set({ session: { '96170000001.0': ratchet(1) } })
+    await takeOver(session)
+    await expect(st.wipe()).rejects.toBeInstanceOf(LeaseLostError)
+    expect(errors).toHaveLength(1)
+    expect(await countAuthKeys(ctx.db, session)).toMatchObject({ keys: 2 })
+    // Under the current lease the same calls go through.
+    const [row] = await ctx.db.query<{ owner: string; lease_epoch: number }>(
+      `SELECT owner, lease_epoch FROM sessions WHERE name = ${ctx.db.dialect === 'mysql' ? '?' : '$1'}`, [session],
+    )
+    expect(Number(row!.lease_epoch)).toBe(fence.epoch + 1)
+    const holder = await loadAuthState({ db: ctx.db, session, cipher, cache: createKeyCache(), fence: { owner: row!.owner, epoch: Number(row!.lease_epoch) } })
+    await holder.keys.set({ session: { '96170000001.0': ratchet(2) } })
+    await holder.wipe()
+    expect(await countAuthKeys(ctx.db, session)).toMatchObject({ keys: 0 })
+  })
+})
+
+describeEachEngine('Baileys client auth state under a lease', (ctx) => {
+  it('the client writes its auth state under the lease it was created with', async () => {
+    const cipher = createAuthCipher(new Uint8Array(32).fill(6))
+    const factory = createBaileysFactory({ db: ctx.db, cipher, endpoint: {} })
+    const session = uniqueName('client')
+    await insertSession(ctx.db, session)
+    const owner = uniqueName('runner-a')
+    const epoch = await leaseOnly(ctx.db, session, owner)
+    await ctx.db.execute(
+      `INSERT INTO auth_keys (session, type, key_id, value) VALUES (${ctx.db.dialect === 'mysql' ? '?, ?, ?, ?' : '$1, $2, $3, $4'})`,
+      [session, 'pre-key', '1', Buffer.from([1])],
+    )
+    const stale = await factory.create(session, testLog, { owner, epoch })
+    await expireLease(ctx.db, session)
+    const next = await leaseOnly(ctx.db, session, uniqueName('runner-b'))
+    // No socket needed: wipe() loads the state and deletes through it.
+    await expect(stale.wipe()).rejects.toBeInstanceOf(LeaseLostError)
+    expect((await countAuthKeys(ctx.db, session)).keys).toBe(1)
+    const [row] = await ctx.db.query<{ owner: string }>(`SELECT owner FROM sessions WHERE name = ${ctx.db.dialect === 'mysql' ? '?' : '$1'}`, [session])
+    const holder = await factory.create(session, testLog, { owner: row!.owner, epoch: next })
+    await holder.wipe()
+    expect((await countAuthKeys(ctx.db, session)).keys).toBe(0)
+  })
+})
+
+describe('a runner whose auth write is fenced out (PGlite, fake WhatsApp)', () => {
+  it('creates each client under its lease, and on LeaseLostError fences the session instead of reconnecting it', async () => {
+    const t = await createTestDatabase('pglite')
+    const fake = new FakeWhatsApp()
+    const created: { session: string; fence: AuthFence | undefined }[] = []
+    const factory: WhatsAppClientFactory = {
+      create: (session, log, fence) => {
+        created.push({ session, fence })
+        return fake.create(session, log)
+      },
+    }
+    const runner = createRunner({ db: t.db, config: testConfig(), log: testLog, whatsapp: factory })
+    const ofDefault = () => created.filter((c) => c.session === 'default')
+    try {
+      await runner.start()
+      await waitFor(() => runner.owned().includes('default') && fake.clients.get('default')?.open, 10_000, 'default online')
+      const row = (await getSession(t.db, 'default'))!
+      expect(ofDefault().map((c) => c.fence)).toEqual([{ owner: row.owner, epoch: row.leaseEpoch }])
+      const first = fake.clients.get('default')!
+      first.handlers!.onStorageError(new LeaseLostError('default', row.owner!, row.leaseEpoch, 'auth key write'))
+      await waitFor(() => !first.open, 5_000, 'socket closed')
+      // Fenced, not reconnected: the old client stays closed, and the session comes back only through a new acquire
+      // (the runner releases the lease it no longer runs), as a new client under the next epoch.
+      await waitFor(() => ofDefault().length === 2, 15_000, 'default acquired again')
+      expect(first.open).toBe(false)
+      expect(ofDefault()[1]!.fence).toEqual({ owner: row.owner, epoch: row.leaseEpoch + 1 })
+    } finally {
+      await runner.stop()
+      await t.drop()
+    }
   })
 })
