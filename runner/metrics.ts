@@ -403,6 +403,10 @@ export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: Runn
         wipe: () => client.wipe(),
         close: () => client.close(),
       }
+      // Optional members exist on the wrapper exactly when the client has them: callers test for them (`reset?.()`,
+      // "cannot pair by code"), and the type checker does not insist on forwarding what is optional.
+      if (client.reset) wrapped.reset = () => client.reset!()
+      if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
       return wrapped
     },
   }

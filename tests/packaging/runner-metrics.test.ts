@@ -114,6 +114,37 @@ describe('WhatsApp seam instrumentation', () => {
   })
 })
 
+describe('WhatsApp seam instrumentation forwards every member', () => {
+  it('calls through for each member of the client, the optional ones included, and adds none the client lacks', async () => {
+    const calls: string[] = []
+    const record = <T>(name: string, value: T) => (...args: unknown[]) => (calls.push(`${name}(${args.join(',')})`), value)
+    // Required<…>: a member added to the interface, optional or not, must be added here, and then to the wrapper.
+    const full = {
+      session: 's1', paired: false, phone: null,
+      connect: record('connect', Promise.resolve()), send: record('send', Promise.resolve()),
+      isOnWhatsApp: record('isOnWhatsApp', Promise.resolve(true)), phoneForLid: record('phoneForLid', Promise.resolve(null)),
+      newMessageId: record('newMessageId', 'id'), logout: record('logout', Promise.resolve()), wipe: record('wipe', Promise.resolve()),
+      close: record('close', Promise.resolve()), reset: record('reset', undefined), requestPairingCode: record('requestPairingCode', Promise.resolve('ABCD-EFGH')),
+    } satisfies Required<WhatsAppClient>
+    const wrapped = await instrumentWhatsApp({ create: async () => full }, createRunnerMetrics()).create('s1', {} as never)
+    for (const [name, member] of Object.entries(full)) {
+      if (typeof member !== 'function') continue
+      const fn = (wrapped as unknown as Record<string, unknown>)[name]
+      expect(typeof fn, name).toBe('function')
+      calls.length = 0
+      const arg = name === 'connect' ? {} : 'x'
+      await (fn as (...a: unknown[]) => unknown)(arg, 'y', { kind: 'text', text: 't' })
+      expect(calls[0], name).toMatch(new RegExp(`^${name}\\(`))
+    }
+    expect(await wrapped.requestPairingCode!('9611234567')).toBe('ABCD-EFGH')
+
+    const { reset: _r, requestPairingCode: _p, ...minimal } = full
+    const bare = await instrumentWhatsApp({ create: async () => minimal }, createRunnerMetrics()).create('s1', {} as never)
+    expect(bare.reset).toBeUndefined()
+    expect(bare.requestPairingCode).toBeUndefined()
+  })
+})
+
 describe('runner private port', () => {
   let server: MetricsServer | undefined
   afterEach(async () => {
