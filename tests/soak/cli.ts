@@ -1,12 +1,15 @@
 /**
  * `npm run soak -- --minutes N [--engine mysql|postgres] [--messages 20000] [--sessions 100] [--runners 3]
- *                  [--outage proxy|real] [--throttle 800-1600] [--json out.json]`
+ *                  [--outage proxy|real] [--throttle 800-1600] [--json out.json] [--logs DIR]`
  *
  * Runs the soak-and-fault suite (tests/soak/harness.ts) once and prints the report; exits 1 if any rule broke.
+ * Every runner's log lines are written to `--logs DIR` (default: a fresh folder in the temp directory, printed).
  * `--outage real` stops and restarts the real database server (as root) instead of cutting a TCP proxy: other
  * clients of that server fail for those seconds.
  */
 import { writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { runSoak } from './harness.js'
 import { checkReport, formatReport } from './report.js'
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     drain: { type: 'string', default: '600' },
     seed: { type: 'string', default: '9' },
     json: { type: 'string' },
+    logs: { type: 'string' },
   },
 })
 
@@ -42,6 +46,8 @@ const report = await runSoak({
   outage: values.outage === 'none' ? null : { mode: values.outage, atFraction: 0.4, durationMs: Number(values['outage-seconds']) * 1000 },
   drainTimeoutMs: Number(values.drain) * 1000,
   seed: Number(values.seed),
+  // Runner logs are kept by default: a failed rule is traced through the lines of the runner that held the session.
+  logDir: values.logs ?? join(tmpdir(), `wa-soak-${engine}-${new Date().toISOString().replace(/[:.]/g, '-')}`),
 })
 const violations = checkReport(report)
 console.log(`\n${formatReport(report, violations)}`)

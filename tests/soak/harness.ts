@@ -15,7 +15,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import sharp from 'sharp'
 import type { Db, Engine } from '../../db/driver.js'
 import { openMysql } from '../../db/drivers/mysql.js'
@@ -58,6 +59,11 @@ export interface SoakOptions {
   drainTimeoutMs?: number
   seed?: number
   log?: (line: string) => void
+  /**
+   * Writes every runner's JSON log lines to `<logDir>/runner-<slot>-<id>.jsonl` at the end (even after a failure), so
+   * a broken rule can be traced to what the runner holding the session did. The lines live in memory until then.
+   */
+  logDir?: string
 }
 
 export interface FaultEvent {
@@ -81,7 +87,7 @@ export interface ApiWindowStats {
 export interface SoakReport {
   engine: Engine
   serverVersion: string
-  options: Required<Omit<SoakOptions, 'log' | 'outage'>> & { outage: SoakOptions['outage'] }
+  options: Required<Omit<SoakOptions, 'log' | 'outage' | 'logDir'>> & { outage: SoakOptions['outage'] }
   startedAt: string
   submitSeconds: number
   drainSeconds: number
@@ -768,6 +774,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
+    if (o.logDir) writeRunnerLogs(o.logDir, runners, log)
     await teardown()
     await t.drop().catch(() => undefined)
   }
@@ -794,6 +801,16 @@ async function countOutstanding(db: Db): Promise<{ outstanding: number }> {
       WHERE m.status IN ('pending', 'sending') AND (s.paused_until IS NULL OR s.paused_until <= ${now})`,
   )
   return { outstanding: Number(row?.n ?? 0) }
+}
+
+/** One JSONL file per runner process of the run (see `SoakOptions.logDir`). */
+function writeRunnerLogs(dir: string, runners: Array<{ slot: number; id: string | null; proc: RunnerProcess }>, log: (l: string) => void): void {
+  mkdirSync(dir, { recursive: true })
+  runners.forEach((x, i) => {
+    const name = `runner-${String(i).padStart(2, '0')}-slot${x.slot}-${x.id ?? 'unregistered'}.jsonl`
+    writeFileSync(join(dir, name), x.proc.lines.map((l) => JSON.stringify(l)).join('\n') + '\n')
+  })
+  log(`runner logs: ${runners.length} files in ${dir}`)
 }
 
 // ------------------------------------------------------------------ the real server outage (npm run soak only)
