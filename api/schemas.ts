@@ -6,6 +6,7 @@
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
 import { DEFAULT_SESSION, MESSAGE_STATES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
 import type { ApiConfig } from './config.js'
+import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
 import { createWebhookSchemas } from './webhook-schemas.js'
 import {
@@ -124,16 +125,6 @@ export const sessionSettingsBody = object({
   }, 'invalid_time_zone', { description: 'IANA time zone of quiet hours and of the daily counters\' midnight.', examples: ['Asia/Beirut'] }),
 }, 'Sending limits of one session; omitted fields stay as they are, null returns a field to the runner default (.env).')
 
-const cursorSchema: Schema<number> = custom(
-  { type: 'string', description: 'The `next` value of the previous page, unchanged.' },
-  (value, path) => {
-    if (typeof value !== 'string' || !/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw invalid(path, 'invalid_cursor', 'must be the `next` value of a previous page, passed back unchanged')
-    }
-    return Number(value)
-  },
-)
-
 /** Every request schema, built for one configuration (limits come from it). */
 export function createSchemas(config: ApiConfig) {
   const messageText = describe(
@@ -176,7 +167,7 @@ export function createSchemas(config: ApiConfig) {
       limit: describe(optional(integer({ code: 'invalid_limit', min: 1, max: 500, fromString: true }), 50), 'Page size, 1–500.'),
       cursor: describe(optional(cursorSchema), 'The `next` value of the previous page.'),
     }),
-    messageId: integer({ code: 'invalid_id', min: 1, fromString: true }),
+    messageId: rowIdSchema,
     ...createWebhookSchemas(config.webhookUrlPolicy, sessionNameSchema),
   }
 }

@@ -4,6 +4,7 @@
  */
 import { DELIVERY_STATES, WEBHOOK_EVENTS } from '../db/queries/webhooks.js'
 import { checkWebhookUrl, WEBHOOK_URL_MAX_LENGTH, type WebhookUrlPolicy } from '../db/url-guard.js'
+import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { array, custom, describe, integer, invalid, object, oneOf, optional, string, type JsonSchema, type Schema } from './schema.js'
 
 /** Most endpoints a gateway keeps (each event fans out to every matching one, in the transaction of the change). */
@@ -27,18 +28,6 @@ export function webhookUrlSchema(policy: WebhookUrlPolicy): Schema<string> {
   ), 'Where to POST the events: an http:// or https:// URL. Loopback and private-network targets are refused unless the host is in WEBHOOK_ALLOW_HOSTS (or WEBHOOK_ALLOW_PRIVATE=1).', 'https://example.com/wa-events')
 }
 
-const idSchema = integer({ code: 'invalid_id', min: 1, fromString: true })
-
-const cursorSchema: Schema<number> = custom(
-  { type: 'string', description: 'The `next` value of the previous page, unchanged.' },
-  (value, path) => {
-    if (typeof value !== 'string' || !/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw invalid(path, 'invalid_cursor', 'must be the `next` value of a previous page, passed back unchanged')
-    }
-    return Number(value)
-  },
-)
-
 /** The webhook schemas for one URL policy (from `WEBHOOK_ALLOW_HOSTS` / `WEBHOOK_ALLOW_PRIVATE`). */
 export function createWebhookSchemas(policy: WebhookUrlPolicy, sessionName: Schema<string>) {
   return {
@@ -55,8 +44,8 @@ export function createWebhookSchemas(policy: WebhookUrlPolicy, sessionName: Sche
         'The signing secret (16–200 printable ASCII characters). Absent = one is generated. Shown only in this answer.',
       ),
     }, 'A webhook endpoint.'),
-    webhookId: idSchema,
-    deliveryId: idSchema,
+    webhookId: rowIdSchema,
+    deliveryId: rowIdSchema,
     deliveriesQuery: object({
       status: describe(optional(oneOf(DELIVERY_STATES, 'invalid_status')), 'Only deliveries in this state.'),
       limit: describe(optional(integer({ code: 'invalid_limit', min: 1, max: 500, fromString: true }), 50), 'Page size, 1–500.'),

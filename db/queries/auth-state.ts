@@ -110,7 +110,8 @@ async function deleteKeys(tx: Queryable, session: string, type: string, ids: str
 // (deleteSessionFenced) locks the session row before auth_keys too. Shared, not exclusive, so the holder's writes of
 // one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (see mysql-hints.ts).
 // MariaDB (10.11) rejects `FOR SHARE` as a syntax error; `LOCK IN SHARE MODE` is accepted by MariaDB and MySQL 8.
-const LOCK_SESSION_FOR_AUTH_WRITE = forceIndexOnMysql(each(
+// Exported for the test that holds this lock while a takeover runs.
+export const LOCK_SESSION_FOR_AUTH_WRITE = forceIndexOnMysql(each(
   `SELECT lease_epoch
   FROM sessions
  WHERE name = ?
@@ -124,9 +125,6 @@ const LOCK_SESSION_FOR_AUTH_WRITE = forceIndexOnMysql(each(
    AND lease_epoch = $3
    FOR SHARE`,
 ), 'sessions')
-
-/** The SQL of the auth-write fence, for tests. */
-export const LOCK_SESSION_FOR_AUTH_WRITE_SQL = LOCK_SESSION_FOR_AUTH_WRITE
 
 /** Runs the fence inside `tx`; throws `LeaseLostError` (rolling the transaction back) when the lease moved on. */
 async function holdLease(tx: Queryable, session: string, fence: AuthFence, what: string): Promise<void> {

@@ -261,7 +261,7 @@ class BaileysClient implements WhatsAppClient {
         cipher: this.options.cipher,
         cache: this.keyCache,
         onStorageError: (err) => this.handlers?.onStorageError(err),
-        ...(this.fence ? { fence: this.fence } : {}),
+        fence: this.fence,
         // Key reads wait out a short database outage while a socket is up, so Baileys does not nack (and lose) the
         // inbound message it is decrypting; with the socket gone the message stays unacked and WhatsApp redelivers it.
         isLive: () => this.sock !== null,

@@ -15,7 +15,6 @@
  * The database: BENCH_MYSQL_URL, else TEST_MYSQL_URL, else mysql://root@127.0.0.1:3306/test; a
  * scratch database is created next to it and dropped afterwards.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
@@ -23,6 +22,7 @@ import mysql from 'mysql2/promise'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { migrate } from '../../db/migrate.js'
 import { newWaMessageId } from '../../db/queries/messages.js'
+import { startApiProcess, type ApiProcess } from '../soak/processes.js'
 import { buildPost, connect, type KeepAliveConnection } from './http-client.js'
 
 interface Figures {
@@ -118,23 +118,6 @@ async function measure(
   return { ops: latencies.length, seconds: elapsed, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors, cpuPerOpUs }
 }
 
-async function startServer(url: string, key: string): Promise<{ child: ChildProcess; base: URL }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'api/node.ts'], {
-    env: { ...process.env, API_SECRET: key, DATABASE_URL: url, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  let out = ''
-  const base = await new Promise<URL>((resolve, reject) => {
-    child.stdout!.on('data', (c: Buffer) => {
-      out += c.toString()
-      const m = /"url":"(http:\/\/[^"]+)"/.exec(out)
-      if (m) resolve(new URL(m[1]!))
-    })
-    child.once('exit', (code) => reject(new Error(`api exited with ${code}: ${out}`)))
-  })
-  return { child, base }
-}
-
 const fmt = (f: Figures, unit = 'req/s') =>
   `${f.perSecond.toFixed(0).padStart(7)} ${unit}   p50 ${f.p50.toFixed(1).padStart(6)} ms   p99 ${f.p99.toFixed(1).padStart(6)} ms${f.errors ? `   errors ${f.errors}` : ''}`
 
@@ -159,7 +142,7 @@ export async function run(args: string[]): Promise<void> {
   u.pathname = `/${name}`
   const url = u.toString()
   const key = randomBytes(16).toString('hex')
-  let server: ChildProcess | null = null
+  let server: ApiProcess | null = null
   try {
     const db = await openMysql({ url, connectionLimit: 2 })
     await migrate(db)
@@ -180,13 +163,15 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), NOW(6), NOW(6))`
     }
 
     // 2. The API, same concurrency, one keep-alive connection per caller.
-    const started = await startServer(url, key)
-    server = started.child
-    const host = started.base.hostname
-    const port = Number(started.base.port)
+    // The group-commit settings reach the server, so their effect can be measured (SEND_COALESCE_INFLIGHT=4 npm run bench -- api).
+    const coalesce = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SEND_COALESCE_'))) as Record<string, string>
+    server = await startApiProcess({ ...coalesce, API_SECRET: key, DATABASE_URL: url })
+    const base = new URL(server.url)
+    const host = base.hostname
+    const port = Number(base.port)
     const connections: KeepAliveConnection[] = await Promise.all(Array.from({ length: concurrency }, () => connect(host, port)))
-    const sendRequest = buildPost(started.base.host, '/api/send', JSON.stringify({ phone: '9611234567', message: 'Hello from the gateway!' }), { 'X-API-Key': key })
-    const watched = { api: server.pid ?? null, mariadbd: dbPid }
+    const sendRequest = buildPost(base.host, '/api/send', JSON.stringify({ phone: '9611234567', message: 'Hello from the gateway!' }), { 'X-API-Key': key })
+    const watched = { api: server.child.pid ?? null, mariadbd: dbPid }
     const apiSend = async (i: number) => (await connections[i]!.send(sendRequest)).status === 200
 
     console.log(`\nAPI bench — ${version}, concurrency ${concurrency}, ${rounds} rounds of ${seconds} s per side (after ${warmup} s warm-up each)\n`)
@@ -207,7 +192,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), NOW(6), NOW(6))`
     // 3. send-batch: 4 clients × 500 messages.
     const batchSize = 500
     const batchBody = JSON.stringify({ messages: Array.from({ length: batchSize }, (_, i) => ({ phone: `96170${String(i).padStart(6, '0')}`, message: `Batch message ${i}` })) })
-    const batchRequest = buildPost(started.base.host, '/api/send-batch', batchBody, { 'X-API-Key': key })
+    const batchRequest = buildPost(base.host, '/api/send-batch', batchBody, { 'X-API-Key': key })
     const batch = await measure(4, seconds, warmup, async (i) => (await connections[i]!.send(batchRequest)).status === 200, watched)
     for (const c of connections) c.close()
 
@@ -218,11 +203,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), NOW(6), NOW(6))`
     console.log(`  POST /api/send-batch (4 × ${batchSize}) ${fmt({ ...batch, perSecond: batch.perSecond * batchSize }, 'msg/s')}  (${batch.perSecond.toFixed(1)} req/s)`)
     console.log(`\n  target: median ratio ≥ 1.00 and p99 < 50 ms → ${ratio >= 1 && apiP99 < 50 ? 'met' : 'NOT met'}\n`)
   } finally {
-    if (server && server.exitCode === null) {
-      const exited = new Promise((r) => server!.once('exit', r))
-      server.kill('SIGTERM')
-      await exited
-    }
+    await server?.stop()
     await admin.query(`DROP DATABASE IF EXISTS \`${name}\``)
     await admin.end()
   }

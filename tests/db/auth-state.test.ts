@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Db, Queryable } from '../../db/driver.js'
 import {
-  LOCK_SESSION_FOR_AUTH_WRITE_SQL, getAuthValue, wipeAuthState, writeAuthValues, type AuthFence, type AuthWrite,
+  LOCK_SESSION_FOR_AUTH_WRITE, getAuthValue, wipeAuthState, writeAuthValues, type AuthFence, type AuthWrite,
 } from '../../db/queries/auth-state.js'
 import { LeaseLostError, acquireSessionLeases } from '../../db/queries/leases.js'
 import { describeEachEngine } from '../support/db.js'
@@ -146,7 +146,7 @@ describeEachEngine('auth state writes fenced by the session lease', (ctx) => {
       const far = ctx.engine === 'mysql' ? "'2999-01-01 00:00:00'" : "'2999-01-01 00:00:00+00'"
       await ctx.db.execute(`UPDATE sessions SET owner = 'parked', lease_until = ${far} WHERE name <> ${ph(ctx.db, 1)} AND lease_until < ${ctx.engine === 'mysql' ? 'NOW(6)' : 'now()'}`, [s.name])
       await ctx.db.transaction(async (tx) => {
-        const held = await tx.query(LOCK_SESSION_FOR_AUTH_WRITE_SQL[tx.dialect], [s.name, s.owner, s.epoch])
+        const held = await tx.query(LOCK_SESSION_FOR_AUTH_WRITE[tx.dialect], [s.name, s.owner, s.epoch])
         expect(held.length).toBe(1)
         const t0 = performance.now()
         const taken = await acquireSessionLeases(other, { owner: 'runner-b', ttlSeconds: 30, max: 2, minGapMs: 0 })

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -75,26 +76,21 @@ export async function startApiProcess(env: Record<string, string>): Promise<ApiP
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const errorLines: string[] = []
-  let buf = ''
+  let recent = ''
   let stderr = ''
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`API did not start:\n${buf.slice(-3000)}\n${stderr}`)), 90_000)
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      let i: number
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i)
-        buf = buf.slice(i + 1)
-        if (/"level":(50|60)/.test(line)) errorLines.push(line.slice(0, 2000))
-        const m = /"url":"(http:\/\/[^"]+)"/.exec(line)
-        if (m && /API listening/.test(line)) {
-          clearTimeout(timer)
-          resolve(m[1]!)
-        }
+    const timer = setTimeout(() => reject(new Error(`API did not start:\n${recent}\n${stderr}`)), 90_000)
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      recent = (recent + line + '\n').slice(-3000)
+      if (/"level":(50|60)/.test(line)) errorLines.push(line.slice(0, 2000))
+      const m = /"url":"(http:\/\/[^"]+)"/.exec(line)
+      if (m && /API listening/.test(line)) {
+        clearTimeout(timer)
+        resolve(m[1]!)
       }
     })
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)))
-    child.once('exit', (code) => reject(new Error(`API exited with ${code}:\n${buf.slice(-3000)}\n${stderr}`)))
+    child.once('exit', (code) => reject(new Error(`API exited with ${code}:\n${recent}\n${stderr}`)))
   })
   return { child, url, errorLines, stop: () => stopChild(child) }
 }
