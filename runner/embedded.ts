@@ -31,7 +31,7 @@ export async function startEmbeddedRunner(options: {
   const dataDir = env.DATA_DIR?.trim() || './data'
   const { key, source } = resolveAuthStateKey({ authStateKey: env.AUTH_STATE_KEY, engine: db.engine, dataDir })
   log.info({ authKey: source === 'generated' ? `generated in ${dataDir}` : source }, 'auth state key ready')
-  const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env })
+  const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, log })
   const runner = createRunner({
     db, config, log, whatsapp: factory, loopback,
     ...(config.printQr ? { terminal: terminalOutput } : {}),

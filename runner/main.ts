@@ -34,7 +34,7 @@ async function main(): Promise<void> {
   const db = await openDb(dbConfig)
   await migrate(db, { log: (m) => log.info(m) })
   const timers = env.WA_TEST_TIMERS === '1' ? { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 20_000, connectTimeoutMs: 20_000 } : undefined
-  const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, ...(timers ? { timers } : {}) })
+  const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, log, ...(timers ? { timers } : {}) })
   if (config.crashAt && !loopback) {
     throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only with a loopback WA_WEBSOCKET_URL and WA_LOOPBACK_ROOT_KEY')
   }

@@ -65,8 +65,13 @@ export interface WhatsAppHandlers {
   onReceipt(receipt: { id: string; status: 'delivered' | 'read' }): void
   /** A negative ack (`messages.update` status ERROR); `code` is e.g. '463'. */
   onErrorAck(ack: { id: string; code: string; reason: string | null }): void
-  /** Awaited: the message is processed before the next batch (dedupe is the handler's job). */
-  onInbound(message: InboundMessage): Promise<void>
+  /**
+   * Awaited, before WhatsApp gets the message's receipt (Baileys as patched by baileys-patch.ts): once this resolves
+   * the message is never delivered again, so resolve only when it is stored or given up on. `signal` aborts when the
+   * connection is gone: then throw, and WhatsApp delivers the message again at the next login. Dedupe is the
+   * handler's job (a redelivered message has the same id).
+   */
+  onInbound(message: InboundMessage, signal?: AbortSignal): Promise<void>
   /** A LID ↔ phone pair the client learned. */
   onLidMapping(pair: { lid: string; phone: string }): void
   /** The key store could not persist a write: live ratchets are ahead of the database. */
@@ -234,6 +239,10 @@ class BaileysClient implements WhatsAppClient {
   private closed: Promise<void> = Promise.resolve()
   private readonly notOnWhatsApp = new LRUCache<string, boolean>({ max: 50_000, ttl: 24 * 60 * 60_000 })
   private handlers: WhatsAppHandlers | null = null
+  /** Aborted when the current connection ends: an inbound message still being stored must not be receipted. */
+  private connection = new AbortController()
+  /** Inbound ids handled before their receipt, so the later `messages.upsert` of the same message is skipped. */
+  private readonly storedBeforeReceipt = new LRUCache<string, true>({ max: 10_000 })
 
   constructor(
     readonly session: string,
@@ -283,7 +292,9 @@ class BaileysClient implements WhatsAppClient {
     // Baileys at 'warn' at most: 'info' logs the login payload (with the phone number), 'trace' every frame.
     const level = this.log.levelVal > 40 ? this.log.level : silentBaileysLevel
     const baileysLog = this.log.child({ module: 'baileys' }, { level })
-    const sock = makeWASocket({
+    const connection = new AbortController()
+    this.connection = connection
+    const config: UserFacingSocketConfig & BeforeReceiptOption = {
       auth: state,
       logger: baileysLog,
       browser: Browsers.ubuntu('Chrome'),
@@ -295,7 +306,9 @@ class BaileysClient implements WhatsAppClient {
       shouldIgnoreJid: (jid: string) => Boolean(isJidBroadcast(jid) || isJidNewsletter(jid)),
       ...this.options.endpoint,
       ...this.options.socketConfig,
-    })
+      beforeReceipt: (m, { offline }) => this.storeBeforeReceipt(m, offline, handlers, connection.signal),
+    }
+    const sock = makeWASocket(config)
     this.sock = sock
     let resolveClosed!: () => void
     this.closed = new Promise((r) => (resolveClosed = r))
@@ -345,6 +358,9 @@ class BaileysClient implements WhatsAppClient {
       const upsert = events['messages.upsert']
       if (upsert && (upsert.type === 'notify' || upsert.type === 'append')) {
         for (const m of upsert.messages) {
+          // Stored before its receipt already; only messages Baileys did not pass through the hook remain (and
+          // every message, should the patch be missing).
+          if (m.key.id && this.storedBeforeReceipt.has(m.key.id)) continue
           try {
             await this.onUpsert(m, upsert.type === 'append', handlers)
           } catch (err) {
@@ -367,6 +383,7 @@ class BaileysClient implements WhatsAppClient {
     if (update.connection === 'close') {
       this.open = false
       this.sock = null
+      this.connection.abort()
       const { code, message } = statusCodeOf(update)
       const reason = classifyClose(code, message, this.paired, this.endedByUs)
       resolveClosed()
@@ -406,7 +423,22 @@ class BaileysClient implements WhatsAppClient {
     return Boolean((phone && phone === jidToPhone(me?.id ?? null)) || (lid && lid === lidUser(me?.lid ?? null)))
   }
 
-  private async onUpsert(m: WAMessage, offline: boolean, handlers: WhatsAppHandlers): Promise<void> {
+  /**
+   * Baileys' `beforeReceipt` hook: the message is decrypted, its receipt not yet sent. Throwing here makes Baileys
+   * nack it, which WhatsApp takes as settled, so the hook throws only once the connection is gone (the nack cannot
+   * leave then, and WhatsApp redelivers at the next login); a message the handler gave up on is receipted.
+   */
+  private async storeBeforeReceipt(m: WAMessage, offline: boolean, handlers: WhatsAppHandlers, signal: AbortSignal): Promise<void> {
+    try {
+      await this.onUpsert(m, offline, handlers, signal)
+    } catch (err) {
+      if (signal.aborted) throw err
+      this.log.error({ err, id: m.key.id }, 'handling an inbound message failed')
+    }
+    if (m.key.id) this.storedBeforeReceipt.set(m.key.id, true)
+  }
+
+  private async onUpsert(m: WAMessage, offline: boolean, handlers: WhatsAppHandlers, signal?: AbortSignal): Promise<void> {
     const remote = m.key.remoteJid
     if (!m.key.id || !remote || isIgnoredJid(remote) || !isConsiderable(m)) return
     const alt = (m.key as { remoteJidAlt?: string }).remoteJidAlt ?? null
@@ -428,7 +460,7 @@ class BaileysClient implements WhatsAppClient {
       text: inboundText(m),
       pushName: m.pushName ?? null,
       offline,
-    })
+    }, signal)
   }
 
   async phoneForLid(lid: string): Promise<string | null> {
@@ -510,11 +542,19 @@ class BaileysClient implements WhatsAppClient {
     if (!sock) return
     this.endedByUs = true
     const closed = this.closed
+    this.connection.abort()
+    // end() destroys the event buffer: receipts and acks still buffered in it would be dropped, not delivered.
+    sock.ev.flush()
     sock.end(undefined)
     await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))])
     this.sock = null
     this.open = false
   }
+}
+
+/** The socket option runner/whatsapp/baileys-patch.ts adds to Baileys. */
+interface BeforeReceiptOption {
+  beforeReceipt(message: WAMessage, info: { offline: boolean }): Promise<void>
 }
 
 /** Exposed for tests that check the mapping of close codes. */
@@ -544,9 +584,19 @@ export async function createWhatsAppFactory(options: {
   authStateKey: Uint8Array
   env: Record<string, string | undefined>
   timers?: WhatsAppTimers
+  /** Where a Baileys install without the gateway's patch is reported. */
+  log?: Logger
 }): Promise<{ factory: WhatsAppClientFactory; loopback: boolean }> {
   const { resolveWhatsAppEndpoint, applyLoopbackTrust, socketOverridesFor } = await import('./loopback-trust.js')
   const { createAuthCipher } = await import('./auth-state.js')
+  const { isBaileysPatched } = await import('./baileys-patch.js')
+  if (options.log && !isBaileysPatched()) {
+    // Still works, as published Baileys does: inbound messages are stored after their receipt instead of before.
+    options.log.error(
+      'Baileys is missing the gateway patch (installed with --ignore-scripts?): an inbound STOP can be lost if the runner ' +
+        'dies as it arrives; run `npm run postinstall` to apply runner/whatsapp/baileys-patch.ts',
+    )
+  }
   const endpoint = resolveWhatsAppEndpoint(options.env)
   applyLoopbackTrust(endpoint)
   const loopback = endpoint.kind === 'loopback'

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import QRCode from 'qrcode'
 import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
@@ -264,7 +265,7 @@ export class SessionSupervisor {
         write(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a receipt failed'))
       },
       onErrorAck: (ack) => this.loop?.pushErrorAck(ack),
-      onInbound: (m) => this.onInbound(m),
+      onInbound: (m, signal) => this.onInbound(m, signal),
       onLidMapping: (pair) => void this.onLidMapping(pair),
       onStorageError: (err) => {
         if (!live()) return
@@ -408,12 +409,13 @@ export class SessionSupervisor {
   // Inbound and consent
 
   /**
-   * Stores an inbound message with its consent decision. Baileys acknowledged it to WhatsApp before handing it over
-   * (the receipt precedes the upsert), so nothing delivers it again: a failed write is retried, as long as the
-   * database is unavailable and up to 5 times for any other error, never dropped (a STOP must not be lost).
+   * Stores an inbound message with its consent decision before WhatsApp gets its receipt (a STOP must not be lost).
+   * A failed write is retried as long as the database is unavailable and up to 5 times for any other error. When the
+   * connection ends first (`signal`), the message is left unreceipted and WhatsApp delivers it again.
    */
-  private async onInbound(m: InboundMessage): Promise<void> {
+  private async onInbound(m: InboundMessage, signal?: AbortSignal): Promise<void> {
     for (let attempt = 1; ; attempt++) {
+      signal?.throwIfAborted()
       try {
         return await this.storeInbound(m)
       } catch (err) {
@@ -423,7 +425,7 @@ export class SessionSupervisor {
         }
         const ms = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6))
         this.log.warn({ err: (err as Error).message, id: m.id, retryInMs: ms }, 'storing an inbound message failed; retrying')
-        await new Promise((r) => setTimeout(r, ms))
+        await sleep(ms, undefined, { signal })
       }
     }
   }

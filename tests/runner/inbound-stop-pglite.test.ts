@@ -20,7 +20,7 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
   let server: LoopbackServer
   let flaky: Db
   let down = false
-  /** Only statements on inbound_messages fail: the message was decrypted and acknowledged, its write fails. */
+  /** Only statements on inbound_messages fail: the message was decrypted, its write fails, its receipt waits. */
   let inboundDown = false
   let factoryA: WhatsAppClientFactory
   let factoryB: WhatsAppClientFactory
@@ -106,7 +106,7 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
     expect(server.messages(own)).toEqual([])
   }, 180_000)
 
-  it('retries storing an inbound STOP that WhatsApp already considers delivered until the database takes it', async () => {
+  it('holds back the receipt of an inbound STOP whose write fails, and stores it once the database takes it', async () => {
     const contact = '96172000005'
     await sendTo(contact, 'before the failing writes')
     inboundDown = true
