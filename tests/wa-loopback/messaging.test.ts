@@ -147,6 +147,24 @@ describe('inbound messages from a simulated contact', () => {
     await endClient(sock)
   })
 
+  it('sends a message again in a new session when the device asks for a retry (it lost its Signal session)', async () => {
+    const peer = '201001234570'
+    const paired = await pairClient(server)
+    try {
+      const first = nextUpsert(paired.sock, m => m.message?.conversation === 'before')
+      await server.inbound({ from: peer, to: paired.phone, text: 'before' })
+      await first
+      paired.auth.forget('session')
+      const stub = nextUpsert(paired.sock, m => m.messageStubType === 2 /* CIPHERTEXT: could not decrypt */)
+      const again = nextUpsert(paired.sock, m => m.message?.conversation === 'STOP', 10_000)
+      const { id } = await server.inbound({ from: peer, to: paired.phone, text: 'STOP' })
+      expect((await stub).message.key?.id).toBe(id)
+      expect((await again).message.key?.id).toBe(id)
+    } finally {
+      await endClient(paired.sock)
+    }
+  })
+
   it('keeps the Signal session both ways: a reply after an inbound message still decrypts', async () => {
     const peer = '201001234569'
     await server.inbound({ from: peer, to: client.phone, text: 'hello' })

@@ -30,7 +30,8 @@ export async function sendInbound(ctx: LoopbackContext, input: { from: string; t
   const id = `AC${randomBytes(15).toString('hex').toUpperCase()}`
   const t = unixSeconds()
 
-  const stanzaFor = (device: CompanionDevice) => async (): Promise<BinaryNode> => {
+  const stanzaFor = (device: CompanionDevice): DeferredStanza => async (options) => {
+    if (options?.freshSession) contact.forgetSession(device)
     const { type, ciphertext } = await contact.encryptFor(device, { conversation: input.text })
     return {
       tag: 'message',
@@ -50,9 +51,13 @@ export async function sendInbound(ctx: LoopbackContext, input: { from: string; t
 /**
  * WhatsApp keeps a message queued for a device until the device acknowledges it (its `<receipt>`, or an `<ack>`,
  * negative ones included); a connection that ends before that gets it again, re-encrypted, at the next login
- * (`offline="1"`). A retry receipt alone does not count: the loopback simulates no retries.
+ * (`offline="1"`). A device that cannot decrypt a message sends a retry receipt, then a negative ack: the sender's
+ * phone answers with the message again under the same id, in a new Signal session, up to `MAX_RETRIES` times.
  */
-type Unsettled = { device: CompanionDevice; build: DeferredStanza }
+type Unsettled = { device: CompanionDevice; build: DeferredStanza; retryAsked: boolean; retries: number }
+
+/** Baileys asks at most 5 times (`maxMsgRetryCount`); a phone gives up sooner. */
+export const MAX_RETRIES = 3
 const unsettled = new WeakMap<LoopbackConnection, Map<string, Unsettled>>()
 
 /** Sends an inbound `<message>` and keeps `build` (which re-encrypts it) until the connection acknowledges it. */
@@ -61,17 +66,31 @@ export async function sendTracked(conn: LoopbackConnection, device: CompanionDev
   if (id) {
     const map = unsettled.get(conn) ?? new Map<string, Unsettled>()
     unsettled.set(conn, map)
-    map.set(id, { device, build })
+    map.set(id, { device, build, retryAsked: false, retries: map.get(id)?.retries ?? 0 })
   }
   await conn.send(offline ? { ...stanza, attrs: { ...stanza.attrs, offline: '1' } } : stanza)
 }
 
-/** A `<receipt>` (but a retry) or `<ack class="message">` from the client settles the message ids it names. */
-export function settleInbound(conn: LoopbackConnection, node: BinaryNode) {
+/**
+ * A `<receipt>` or `<ack class="message">` from the client settles the message ids it names, except the negative ack
+ * that follows a retry receipt: that message is sent again, re-encrypted in a new session.
+ */
+export async function settleInbound(conn: LoopbackConnection, node: BinaryNode) {
   const map = unsettled.get(conn)
   if (!map) return
-  if (node.tag === 'receipt' && node.attrs.type === 'retry') return
+  if (node.tag === 'receipt' && node.attrs.type === 'retry') {
+    const entry = node.attrs.id ? map.get(node.attrs.id) : undefined
+    if (entry) entry.retryAsked = true
+    return
+  }
   if (node.tag === 'ack' && node.attrs.class !== 'message') return
+  const entry = node.tag === 'ack' && node.attrs.error && node.attrs.id ? map.get(node.attrs.id) : undefined
+  if (entry?.retryAsked && entry.retries < MAX_RETRIES && conn.isOpen) {
+    entry.retries++
+    conn.log.info({ id: node.attrs.id, retry: entry.retries }, 'device could not decrypt an inbound message: sending it again')
+    await sendTracked(conn, entry.device, await entry.build({ freshSession: true }), entry.build)
+    return
+  }
   const ids = [node.attrs.id, ...getBinaryNodeChildren(getBinaryNodeChild(node, 'list'), 'item').map(item => item.attrs.id)]
   for (const id of ids) if (id) map.delete(id)
 }

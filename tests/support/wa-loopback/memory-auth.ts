@@ -17,6 +17,8 @@ export type MemoryAuth = {
   state: AuthenticationState
   /** JSON of creds and every key, as a process would persist them. */
   snapshot(): string
+  /** Deletes every key of one type (e.g. `session`: a device that lost its Signal sessions). */
+  forget(type: keyof SignalDataTypeMap): void
 }
 
 type Rows = Record<string, Record<string, unknown>>
@@ -59,6 +61,9 @@ function fromRows(creds: AuthenticationCreds, rows: Rows): MemoryAuth {
   }
   return {
     state: { creds, keys },
-    snapshot: () => JSON.stringify({ creds, keys: rows }, BufferJSON.replacer)
+    snapshot: () => JSON.stringify({ creds, keys: rows }, BufferJSON.replacer),
+    forget: type => {
+      delete rows[type]
+    }
   }
 }

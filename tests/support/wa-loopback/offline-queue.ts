@@ -6,7 +6,10 @@ import type { CompanionDevice } from './directory.js'
  * time, because a Signal encryption must use the session state of that moment, and are sent with `offline="1"` right
  * after the device's `passive active`, before `<ib><offline count/>`, as WhatsApp delivers its backlog.
  */
-export type DeferredStanza = () => Promise<BinaryNode>
+export type DeferredStanza = (options?: {
+  /** Start a new Signal session first (answering a retry receipt: the device could not decrypt the last copy). */
+  freshSession?: boolean
+}) => Promise<BinaryNode>
 
 export class OfflineQueue {
   private readonly pending = new Map<CompanionDevice, DeferredStanza[]>()

@@ -19,8 +19,8 @@ import { createStanzaRouter } from './stanza-router.js'
 import { testTls } from './tls-certs.js'
 
 /**
- * A loopback WhatsApp server that the real, unmodified Baileys (7.0.0-rc14) pairs with, logs in to, sends through and
- * receives from. See README.md in this folder for the control API and fault semantics.
+ * A loopback WhatsApp server that the real Baileys (7.0.0-rc14, its protocol code unmodified) pairs with, logs in to,
+ * sends through and receives from. See README.md in this folder for the control API and fault semantics.
  */
 export type LoopbackServerOptions = {
   /** Port for the WebSocket and the control API (0 = any free port). */

@@ -138,6 +138,11 @@ export class SimulatedContact {
     return { type: type === 3 ? 'pkmsg' : 'msg', ciphertext: Buffer.from(body, 'binary') }
   }
 
+  /** Forgets the session with a device: the next message starts a new one (a pkmsg from the device's bundle). */
+  forgetSession(device: CompanionDevice): void {
+    this.sessions.delete(this.addressOf(device).toString())
+  }
+
   /**
    * libsignal serialises jobs per address string in a module-wide queue that Baileys, running in the same process in
    * tests, also uses; a name of our own keeps the two sides' queues apart.

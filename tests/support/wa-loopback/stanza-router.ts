@@ -31,8 +31,7 @@ export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
         case 'receipt':
         case 'ack':
           // the client's receipts and acks settle the inbound messages they name (inbound.ts); no answer
-          settleInbound(conn, node)
-          return
+          return settleInbound(conn, node)
         case 'presence':
         case 'chatstate':
         case 'ib':
