@@ -11,32 +11,56 @@ import { fileURLToPath } from 'node:url'
  * that Baileys awaits after decrypting and before receipting; the runner stores the message there. A runner that dies
  * first sent no receipt, and WhatsApp delivers the message again at the next login.
  *
- * Without the option Baileys behaves exactly as published. The patch is a string replacement on one anchor that
- * must occur exactly once: another Baileys build fails the install loudly instead of being half-patched.
+ * WhatsApp redelivers the same ciphertext, though, and Baileys saves the advanced Signal ratchet as soon as it has
+ * decrypted: the copy would fail to decrypt ("Key used already"), be nacked and lost all the same. So with the option
+ * set, the message is handled inside one key-store transaction (Baileys' own `keys.transaction`, which the decryption
+ * joins): the ratchet is saved only after the message is stored, and a failed hook rolls it back.
+ *
+ * Without the option Baileys behaves exactly as published. Each edit replaces text that must occur exactly once:
+ * another Baileys build fails the install loudly instead of being half-patched.
  */
 export interface BaileysPatch {
   /** Path inside the Baileys package. */
   file: string
   /** Present once the patch is in; makes applying idempotent. */
   marker: string
-  /** The unpatched text the insertion goes before; must occur exactly once. */
-  anchor: string
-  insert: string
+  /** Text replacements, each `find` occurring exactly once in the unpatched file. */
+  edits: { find: string; replace: string }[]
 }
 
 export const BEFORE_RECEIPT_MARKER = 'wa-gateway patch: beforeReceipt'
+
+const INDENT_MUTEX = '            '
+const INDENT_BODY = '                    '
 
 export const BAILEYS_PATCHES: readonly BaileysPatch[] = [
   {
     file: 'lib/Socket/messages-recv.js',
     marker: BEFORE_RECEIPT_MARKER,
-    anchor: '                    const isNewsletter = isJidNewsletter(msg.key.remoteJid);\n',
-    insert:
-      `                    // ${BEFORE_RECEIPT_MARKER} (runner/whatsapp/baileys-patch.ts): the application keeps the message\n` +
-      '                    // before WhatsApp is told it arrived; a process that dies here sent no receipt and gets it again.\n' +
-      '                    if (config.beforeReceipt) {\n' +
-      '                        await config.beforeReceipt(msg, { offline: !!node.attrs.offline });\n' +
-      '                    }\n',
+    edits: [
+      {
+        find: `${INDENT_MUTEX}await messageMutex.mutex(async () => {\n                await decrypt();\n`,
+        replace:
+          `${INDENT_MUTEX}// ${BEFORE_RECEIPT_MARKER} (runner/whatsapp/baileys-patch.ts): with the option, the ratchet the decryption\n` +
+          `${INDENT_MUTEX}// advances is saved when this transaction ends, after the application has stored the message.\n` +
+          `${INDENT_MUTEX}const inKeyTransaction = (work) => (config.beforeReceipt ? authState.keys.transaction(work, msg.key.remoteJid || 'inbound') : work());\n` +
+          `${INDENT_MUTEX}await messageMutex.mutex(async () => inKeyTransaction(async () => {\n                await decrypt();\n`,
+      },
+      {
+        find: `${INDENT_BODY}const isNewsletter = isJidNewsletter(msg.key.remoteJid);\n`,
+        replace:
+          `${INDENT_BODY}// ${BEFORE_RECEIPT_MARKER}: the application keeps the message before WhatsApp is told it arrived;\n` +
+          `${INDENT_BODY}// a process that dies here sent no receipt and gets it again.\n` +
+          `${INDENT_BODY}if (config.beforeReceipt) {\n` +
+          `${INDENT_BODY}    await config.beforeReceipt(msg, { offline: !!node.attrs.offline });\n` +
+          `${INDENT_BODY}}\n` +
+          `${INDENT_BODY}const isNewsletter = isJidNewsletter(msg.key.remoteJid);\n`,
+      },
+      {
+        find: "                await upsertMessage(msg, node.attrs.offline ? 'append' : 'notify');\n            });\n",
+        replace: "                await upsertMessage(msg, node.attrs.offline ? 'append' : 'notify');\n            }));\n",
+      },
+    ],
   },
 ]
 
@@ -61,14 +85,18 @@ export function applyBaileysPatches(dir = baileysDir(), patches = BAILEYS_PATCHE
     const path = join(dir, patch.file)
     const text = readFileSync(path, 'utf8')
     if (text.includes(patch.marker)) return { patch, path, next: null }
-    const at = text.indexOf(patch.anchor)
-    if (at < 0 || text.indexOf(patch.anchor, at + 1) >= 0) {
-      throw new BaileysPatchError(
-        `${patch.file}: the text the gateway's patch goes before was not found exactly once; ` +
-          'this is not the Baileys build the gateway pins (7.0.0-rc14): reinstall with npm ci',
-      )
+    let next = text
+    for (const { find, replace } of patch.edits) {
+      const at = next.indexOf(find)
+      if (at < 0 || next.indexOf(find, at + 1) >= 0) {
+        throw new BaileysPatchError(
+          `${patch.file}: a text the gateway's patch replaces was not found exactly once; ` +
+            'this is not the Baileys build the gateway pins (7.0.0-rc14): reinstall with npm ci',
+        )
+      }
+      next = next.slice(0, at) + replace + next.slice(at + find.length)
     }
-    return { patch, path, next: text.slice(0, at) + patch.insert + text.slice(at) }
+    return { patch, path, next }
   })
   return planned.map(({ patch, path, next }) => {
     if (next === null) return { file: patch.file, outcome: 'already-applied' as const }

@@ -22,12 +22,14 @@ function fakePackage(text: string): string {
 
 const [patch] = BAILEYS_PATCHES
 const installed = readFileSync(join(baileysDir(), patch!.file), 'utf8')
-const original = installed.replace(patch!.insert, '')
+/** The published file: every edit undone. */
+const original = patch!.edits.reduce((text, { find, replace }) => text.replace(replace, find), installed)
 
 describe('the Baileys patch', () => {
   it('is in the installed package (npm install applied it)', () => {
     expect(isBaileysPatched()).toBe(true)
-    expect(installed).toContain(patch!.insert + patch!.anchor)
+    for (const { replace } of patch!.edits) expect(installed).toContain(replace)
+    expect(original).not.toContain('wa-gateway')
   })
 
   it('inserts the hook once, before the receipt, and is idempotent', () => {
@@ -36,18 +38,23 @@ describe('the Baileys patch', () => {
     expect(applyBaileysPatches(dir)).toEqual([{ file: patch!.file, outcome: 'applied' }])
     const once = readFileSync(join(dir, patch!.file), 'utf8')
     expect(once).toBe(installed)
-    expect(once.indexOf('config.beforeReceipt(msg')).toBeLessThan(once.indexOf('await sendReceipt(msg.key.remoteJid'))
+    // decrypt → store → receipt, all inside one key transaction (the ratchet is saved after the store)
+    const at = (text: string) => once.indexOf(text)
+    expect(at('inKeyTransaction(async () => {')).toBeLessThan(at('await decrypt();'))
+    expect(at('await decrypt();')).toBeLessThan(at('config.beforeReceipt(msg'))
+    expect(at('config.beforeReceipt(msg')).toBeLessThan(at('await sendReceipt(msg.key.remoteJid'))
     expect(applyBaileysPatches(dir)).toEqual([{ file: patch!.file, outcome: 'already-applied' }])
     expect(readFileSync(join(dir, patch!.file), 'utf8')).toBe(once)
   })
 
   it('refuses another Baileys build and leaves it untouched', () => {
-    const changed = original.replace(patch!.anchor, patch!.anchor.replace('isNewsletter', 'isChannel'))
+    const anchor = patch!.edits[1]!.find
+    const changed = original.replace(anchor, anchor.replace('isNewsletter', 'isChannel'))
     const dir = fakePackage(changed)
     expect(() => applyBaileysPatches(dir)).toThrow(BaileysPatchError)
     expect(() => applyBaileysPatches(dir)).toThrow(/7\.0\.0-rc14/)
     expect(readFileSync(join(dir, patch!.file), 'utf8')).toBe(changed)
-    const twice = fakePackage(original + patch!.anchor)
+    const twice = fakePackage(original + anchor)
     expect(() => applyBaileysPatches(twice)).toThrow(/exactly once/)
   })
 })

@@ -50,23 +50,24 @@ export async function sendInbound(ctx: LoopbackContext, input: { from: string; t
 
 /**
  * WhatsApp keeps a message queued for a device until the device acknowledges it (its `<receipt>`, or an `<ack>`,
- * negative ones included); a connection that ends before that gets it again, re-encrypted, at the next login
- * (`offline="1"`). A device that cannot decrypt a message sends a retry receipt, then a negative ack: the sender's
+ * negative ones included); a connection that ends before that gets the same ciphertext again at the next login
+ * (`offline="1"`): the server cannot re-encrypt, so a device that already advanced its ratchet past it fails to
+ * decrypt the copy. A device that cannot decrypt a message sends a retry receipt, then a negative ack: the sender's
  * phone answers with the message again under the same id, in a new Signal session, up to `MAX_RETRIES` times.
  */
-type Unsettled = { device: CompanionDevice; build: DeferredStanza; retryAsked: boolean; retries: number }
+type Unsettled = { device: CompanionDevice; stanza: BinaryNode; build: DeferredStanza; retryAsked: boolean; retries: number }
 
 /** Baileys asks at most 5 times (`maxMsgRetryCount`); a phone gives up sooner. */
 export const MAX_RETRIES = 3
 const unsettled = new WeakMap<LoopbackConnection, Map<string, Unsettled>>()
 
-/** Sends an inbound `<message>` and keeps `build` (which re-encrypts it) until the connection acknowledges it. */
+/** Sends an inbound `<message>` and keeps it (and `build`, which encrypts it anew) until the connection acknowledges it. */
 export async function sendTracked(conn: LoopbackConnection, device: CompanionDevice, stanza: BinaryNode, build: DeferredStanza, offline = false) {
   const id = stanza.attrs.id
   if (id) {
     const map = unsettled.get(conn) ?? new Map<string, Unsettled>()
     unsettled.set(conn, map)
-    map.set(id, { device, build, retryAsked: false, retries: map.get(id)?.retries ?? 0 })
+    map.set(id, { device, stanza, build, retryAsked: false, retries: map.get(id)?.retries ?? 0 })
   }
   await conn.send(offline ? { ...stanza, attrs: { ...stanza.attrs, offline: '1' } } : stanza)
 }
@@ -101,7 +102,11 @@ export function requeueUnsettled(ctx: LoopbackContext, conn: LoopbackConnection)
   unsettled.delete(conn)
   if (!map?.size) return
   const byDevice = new Map<CompanionDevice, DeferredStanza[]>()
-  for (const { device, build } of map.values()) byDevice.set(device, [...(byDevice.get(device) ?? []), build])
+  for (const { device, stanza, build } of map.values()) {
+    // The same ciphertext again; a new encryption only for a retry (the sender's phone answering it).
+    const again: DeferredStanza = options => (options?.freshSession ? build(options) : Promise.resolve(stanza))
+    byDevice.set(device, [...(byDevice.get(device) ?? []), again])
+  }
   for (const [device, builds] of byDevice) {
     const newer = ctx.offline.drain(device)
     for (const build of [...builds, ...newer]) ctx.offline.enqueue(device, build)
