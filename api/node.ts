@@ -4,9 +4,11 @@
  * @hono/node-server and shuts down gracefully on SIGTERM/SIGINT. Its helpers are exported for
  * `api/embedded.ts` (`npm start`) and the tests.
  */
+import cluster, { type Worker } from 'node:cluster'
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
+import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { serve, type ServerType } from '@hono/node-server'
@@ -82,26 +84,93 @@ export function loadOrCreateApiKey(dataDir: string): { key: string; path: string
   return { key, path, created: true }
 }
 
-/** Runs `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. */
-export function onShutdown(stop: (signal: string) => Promise<void>, log: Logger): void {
+/**
+ * Runs `stop` once on the first SIGTERM/SIGINT; a second signal exits at once. Returns a function that starts the
+ * same shutdown for another reason (a cluster primary's request); it is a no-op once one has begun.
+ */
+export function onShutdown(stop: (signal: string) => Promise<void>, log: Logger): (reason: string) => boolean {
   let stopping = false
-  const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now')
-      process.exit(1)
-    }
+  const begin = (reason: string): boolean => {
+    if (stopping) return false
     stopping = true
-    log.info({ signal }, 'shutting down')
-    stop(signal).then(
+    log.info({ reason }, 'shutting down')
+    stop(reason).then(
       () => process.exit(0),
       (err) => {
         log.error({ err }, 'shutdown failed')
         process.exit(1)
       },
     )
+    return true
+  }
+  const handler = (signal: NodeJS.Signals) => {
+    if (begin(signal)) return
+    log.warn({ signal }, 'second signal: exiting now')
+    process.exit(1)
   }
   process.on('SIGTERM', handler)
   process.on('SIGINT', handler)
+  return begin
+}
+
+/** `API_WORKERS`: processes that serve the API on one port (Node only). Unset = 1; `auto` = one per CPU core. */
+export function parseWorkerCount(value: string | undefined, cores = availableParallelism()): number {
+  const v = value?.trim()
+  if (!v) return 1
+  if (v === 'auto') return Math.max(1, cores)
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 64) {
+    throw new ApiConfigError(`API_WORKERS must be a whole number from 1 to 64, or "auto" (one per CPU core); got "${v}"`)
+  }
+  return Number(v)
+}
+
+/** The message a cluster primary sends its workers to stop them gracefully. */
+const SHUTDOWN = 'wa-gateway:shutdown'
+
+/**
+ * The primary of `API_WORKERS` > 1: migrates once, forks the workers (each runs `startApi` on the shared port,
+ * with its own pool and group commit), replaces a worker that dies (backing off while they keep dying young),
+ * and on SIGTERM/SIGINT asks every worker to drain, then exits when they have.
+ */
+async function runPrimary(env: Record<string, string | undefined>, log: Logger, count: number): Promise<void> {
+  parseApiConfig(env) // a bad setting fails here once, not in every worker
+  const dbConfig = parseDbConfig(env)
+  if (dbConfig.engine === 'pglite') {
+    throw new ApiConfigError('API_WORKERS above 1 needs MySQL/MariaDB or PostgreSQL (DATABASE_URL): the embedded database belongs to one process')
+  }
+  const db = await openDb(dbConfig)
+  try {
+    await migrate(db, { log: (msg) => log.info(msg) })
+  } finally {
+    await db.close()
+  }
+  let stopping = false
+  let delayMs = 500
+  const started = new Map<Worker, number>()
+  const fork = () => started.set(cluster.fork(), Date.now())
+  cluster.on('exit', (worker, code, signal) => {
+    const lived = Date.now() - (started.get(worker) ?? 0)
+    started.delete(worker)
+    if (stopping) return
+    // A worker that ran for a minute had a fault of its own; one that dies at once would only die again at once.
+    delayMs = lived > 60_000 ? 1000 : Math.min(30_000, delayMs * 2)
+    log.error({ pid: worker.process.pid, code, signal, restartInMs: delayMs }, 'API worker exited; starting another')
+    setTimeout(() => {
+      if (!stopping) fork()
+    }, delayMs)
+  })
+  for (let i = 0; i < count; i++) fork()
+  log.info({ workers: count, pid: process.pid }, 'API workers starting')
+  onShutdown(async () => {
+    stopping = true
+    const workers = [...started.keys()]
+    const exited = Promise.all(workers.map((w) => (w.isDead() ? null : new Promise((r) => w.once('exit', r)))))
+    for (const w of workers) if (w.isConnected()) w.send(SHUTDOWN)
+    // Each worker allows in-flight requests 10 s (RunningServer.close), then drains its group commits.
+    const force = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), 15_000)
+    await exited
+    clearTimeout(force)
+  }, log)
 }
 
 export interface StartedApi {
@@ -152,6 +221,8 @@ async function main(): Promise<void> {
   const log = createLogger()
   let api: StartedApi
   try {
+    const workers = parseWorkerCount(process.env.API_WORKERS)
+    if (workers > 1 && cluster.isPrimary) return await runPrimary(process.env, log, workers)
     api = await startApi({ env: process.env, log })
   } catch (err) {
     if (err instanceof ApiConfigError) {
@@ -160,8 +231,9 @@ async function main(): Promise<void> {
     }
     throw err
   }
-  log.info({ url: api.server.url, engine: api.db.engine, keys: api.config.apiKeys.length }, 'API listening')
-  onShutdown(() => api.stop(), log)
+  log.info({ url: api.server.url, engine: api.db.engine, keys: api.config.apiKeys.length, pid: process.pid }, 'API listening')
+  const shutdown = onShutdown(() => api.stop(), log)
+  if (cluster.isWorker) process.on('message', (m) => m === SHUTDOWN && shutdown('asked by the primary'))
 }
 
 if (isMain(import.meta.url)) await main()
