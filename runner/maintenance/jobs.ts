@@ -147,12 +147,14 @@ export async function flagStuck(ctx: JobContext): Promise<StuckReport> {
 export interface PruneReport {
   messages: number
   media: number
+  webhookDeliveries: number
   cronRuns: number
 }
 
 /**
  * Deletes `sent` messages older than `RETENTION_DAYS`, then media no message references any more older than
- * `MEDIA_RETENTION_DAYS`, then slot rows older than 7 days, in small batches. `failed` and `opted_out` messages are
+ * `MEDIA_RETENTION_DAYS`, then settled webhook deliveries older than `RETENTION_DAYS`, then slot rows older than
+ * 7 days, in small batches. `failed` and `opted_out` messages are
  * kept, and so is their media, so they can be resent.
  */
 export async function prune(ctx: JobContext): Promise<PruneReport> {
@@ -163,8 +165,11 @@ export async function prune(ctx: JobContext): Promise<PruneReport> {
   const media = await cron.pruneUnreferencedMedia(ctx.db, {
     retentionDays: ctx.config.mediaRetentionDays, batchSize: p.mediaBatchSize, maxBatches: p.maxBatches, pauseMs: p.pauseMs,
   })
+  const webhookDeliveries = await cron.pruneWebhookDeliveries(ctx.db, {
+    retentionDays: ctx.config.retentionDays, batchSize: p.batchSize, maxBatches: p.maxBatches, pauseMs: p.pauseMs,
+  })
   const cronRuns = await cron.pruneCronRuns(ctx.db, 7)
-  return { messages, media, cronRuns }
+  return { messages, media, webhookDeliveries, cronRuns }
 }
 
 export interface UnpauseReport {

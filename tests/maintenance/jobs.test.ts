@@ -143,12 +143,26 @@ describeEachEngine('maintenance jobs', (ctx) => {
     await ctx.db.execute(
       `INSERT INTO cron_runs (task, slot, runner) VALUES ('old-task', ${daysAgo(ctx.db, 8)}, 'r'), ('new-task', ${daysAgo(ctx.db, 1)}, 'r')`,
     )
+    // Webhook deliveries: settled ones past the retention go; pending, delivering and recent ones stay.
+    const hook = uniqueName('h')
+    const delivery = (status: string, days: number) =>
+      ctx.db.execute(
+        `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, status, next_attempt_at, created_at, updated_at)
+         VALUES (424242, ${ph(ctx.db, 1)}, 'message.sent', '{}', ${ph(ctx.db, 2)}, ${daysAgo(ctx.db, days)}, ${daysAgo(ctx.db, days)}, ${daysAgo(ctx.db, days)})`,
+        [`${hook}-${status}-${days}`, status],
+      )
+    for (const [status, days] of [['delivered', 40], ['dead', 40], ['delivered', 35], ['pending', 40], ['delivering', 40], ['delivered', 5]] as const) {
+      await delivery(status, days)
+    }
 
     const report = await prune(c)
     // Several small batches: 5 old sent rows with batches of 2.
     expect(report.messages).toBe(5)
     expect(report.media).toBe(1)
     expect(report.cronRuns).toBe(1)
+    expect(report.webhookDeliveries).toBe(3)
+    const kept = await ctx.db.query<{ event_id: string }>('SELECT event_id FROM webhook_deliveries WHERE webhook_id = 424242 ORDER BY event_id')
+    expect(kept.map((r) => r.event_id)).toEqual([`${hook}-delivered-5`, `${hook}-delivering-40`, `${hook}-pending-40`])
     const left = (await ctx.db.query<{ id: unknown }>(`SELECT id FROM messages WHERE session = ${ph(ctx.db, 1)}`, [session])).map((r) => toId(r.id))
     expect(left.sort((x, y) => x - y)).toEqual([oldFailed, recentSent].sort((x, y) => x - y))
     expect(left).not.toContain(oldSent)
@@ -156,7 +170,7 @@ describeEachEngine('maintenance jobs', (ctx) => {
     expect(await count(ctx.db, 'media', `id = ${ph(ctx.db, 1)}`, [oldMedia])).toBe(0)
     expect(await count(ctx.db, 'media', `id = ${ph(ctx.db, 1)}`, [failedMedia])).toBe(1)
     expect(await count(ctx.db, 'cron_runs', `task = 'new-task'`)).toBe(1)
-    expect(await prune(c)).toEqual({ messages: 0, media: 0, cronRuns: 0 })
+    expect(await prune(c)).toEqual({ messages: 0, media: 0, webhookDeliveries: 0, cronRuns: 0 })
   })
 
   it('unpause: clears a pause whose paused_until has passed (with its detail), keeps one still running', async () => {
