@@ -225,15 +225,30 @@ const DELETE_UNREFERENCED_MEDIA_PG = `DELETE FROM media md
  * retention, so a row being reused is never pruned (QUEUE.md §6.9). Returns how many rows were deleted.
  */
 export async function pruneUnreferencedMedia(db: Queryable, params: PruneParams): Promise<number> {
+  return pruneOldRows(db, params, 200, {
+    postgres: DELETE_UNREFERENCED_MEDIA_PG, selectMysql: SELECT_UNREFERENCED_MEDIA_MYSQL, deleteMysql: DELETE_MEDIA_MYSQL,
+  })
+}
+
+/**
+ * Batches of one prune (`$1`/`?` = days, `$2`/`?` = batch size): PostgreSQL deletes a LIMITed batch in one statement;
+ * MySQL selects the ids, then deletes by primary key.
+ */
+async function pruneOldRows(
+  db: Queryable,
+  params: PruneParams,
+  batchSize: number,
+  sql: { postgres: string; selectMysql: string; deleteMysql: string },
+): Promise<number> {
   const days = positiveInt('retentionDays', params.retentionDays)
-  return inBatches(params, { batchSize: 200 }, async (size) => {
+  return inBatches(params, { batchSize }, async (size) => {
     if (db.dialect === 'postgres') {
-      const res = await db.execute(DELETE_UNREFERENCED_MEDIA_PG, [days, size])
+      const res = await db.execute(sql.postgres, [days, size])
       return { done: res.affectedRows, seen: res.affectedRows }
     }
-    const ids = (await db.query(SELECT_UNREFERENCED_MEDIA_MYSQL, [days, size])).map((r) => toId(r.id))
+    const ids = (await db.query(sql.selectMysql, [days, size])).map((r) => toId(r.id))
     if (ids.length === 0) return { done: 0, seen: 0 }
-    const res = await db.execute(DELETE_MEDIA_MYSQL, [ids])
+    const res = await db.execute(sql.deleteMysql, [ids])
     return { done: res.affectedRows, seen: ids.length }
   })
 }
@@ -265,16 +280,8 @@ const DELETE_PRUNABLE_DELIVERIES_PG = `DELETE FROM webhook_deliveries d
  * batches (defaults 1,000 rows, 200 ms apart, at most 50 per run). Returns how many rows were deleted.
  */
 export async function pruneWebhookDeliveries(db: Queryable, params: PruneParams): Promise<number> {
-  const days = positiveInt('retentionDays', params.retentionDays)
-  return inBatches(params, { batchSize: 1000 }, async (size) => {
-    if (db.dialect === 'postgres') {
-      const res = await db.execute(DELETE_PRUNABLE_DELIVERIES_PG, [days, size])
-      return { done: res.affectedRows, seen: res.affectedRows }
-    }
-    const ids = (await db.query(SELECT_PRUNABLE_DELIVERIES_MYSQL, [days, size])).map((r) => toId(r.id))
-    if (ids.length === 0) return { done: 0, seen: 0 }
-    const res = await db.execute(DELETE_DELIVERIES_MYSQL, [ids])
-    return { done: res.affectedRows, seen: ids.length }
+  return pruneOldRows(db, params, 1000, {
+    postgres: DELETE_PRUNABLE_DELIVERIES_PG, selectMysql: SELECT_PRUNABLE_DELIVERIES_MYSQL, deleteMysql: DELETE_DELIVERIES_MYSQL,
   })
 }
 

@@ -8,11 +8,11 @@ import { request } from 'node:http'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Engine } from '../../db/driver.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { selectedEngines } from '../support/engines.js'
+import { collectJsonLines } from '../runner/processes.js'
 
 const KEY = 'cluster-test-key-123'
 
@@ -33,14 +33,7 @@ function startApi(env: Record<string, string>): ApiChild {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', API_SECRET: KEY, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const lines: Record<string, unknown>[] = []
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>)
-    } catch {
-      // not a log line
-    }
-  })
+  const lines = collectJsonLines(child)
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))

@@ -17,6 +17,19 @@ export interface RunnerProcess {
 
 export const authKeyHex = () => randomBytes(32).toString('hex')
 
+/** The JSON log lines a child writes to stdout, as they arrive (other output, e.g. libsignal's dumps, is skipped). */
+export function collectJsonLines(child: ChildProcess): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = []
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    try {
+      lines.push(JSON.parse(line) as Record<string, unknown>)
+    } catch {
+      // not a log line
+    }
+  })
+  return lines
+}
+
 /** Starts `node --import tsx runner/main.ts` with short test timings and the loopback env. */
 export function spawnRunner(env: Record<string, string>): RunnerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'runner/main.ts'], {
@@ -38,14 +51,7 @@ export function spawnRunner(env: Record<string, string>): RunnerProcess {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const lines: Record<string, unknown>[] = []
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    try {
-      lines.push(JSON.parse(line) as Record<string, unknown>)
-    } catch {
-      // libsignal prints session dumps with console.log; not JSON
-    }
-  })
+  const lines = collectJsonLines(child)
   let stderr = ''
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString()
