@@ -1,12 +1,14 @@
 /**
- * `npm run bench -- api [--seconds N] [--rounds N] [--concurrency N]`: the Node API on MariaDB/MySQL, side by
- * side in one run with a raw mysql2 single-row INSERT loop at the same concurrency.
+ * `npm run bench -- api [--seconds N] [--rounds N] [--concurrency N] [--workers N]`: the Node API on
+ * MariaDB/MySQL, side by side in one run with a raw mysql2 single-row INSERT loop at the same concurrency.
  *
- * - raw: N workers, each `INSERT INTO messages …` (one row, autocommit) in a loop on a pool of N.
+ * - raw: N loops, each `INSERT INTO messages …` (one row, autocommit) in a loop on a pool of N.
  * - api: the real server (`api/node.ts`, a child process) and N keep-alive HTTP clients calling
  *   `POST /api/send`; concurrent sends share multi-row INSERTs (group commit, api/coalescer.ts).
  *   The clients are a lean socket loop (./http-client.ts), not `http.request`, so that on a small
  *   machine the benchmark measures the server rather than its own client.
+ * - api, workers: the same server as a cluster of `--workers` processes (API_WORKERS; default one per
+ *   CPU core, `--workers 1` skips it), as deployed to use every core.
  *
  * Each phase also prints CPU time per operation of the benchmark process, the API process and the
  * local database server (from /proc), which shows where a shared machine's cores went.
@@ -16,6 +18,7 @@
  * scratch database is created next to it and dropped afterwards.
  */
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { readdirSync, readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import mysql from 'mysql2/promise'
@@ -41,16 +44,34 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; null where there is no /proc. */
-function cpuSecondsOf(pid: number): number | null {
+/** `/proc/<pid>/stat` fields after the parenthesised command (state is [0], ppid [1], utime [11], stime [12]). */
+function statFields(pid: number | string): string[] | null {
   try {
-    // Fields after the parenthesised command: state is field 3, utime 14 and stime 15 (clock ticks, 100/s on Linux).
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / 100
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return null
   }
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; null where there is no /proc. */
+function cpuSecondsOf(pid: number): number | null {
+  const fields = statFields(pid)
+  // clock ticks, 100/s on Linux
+  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : null
+}
+
+/** The same for a process and its children (an API_WORKERS cluster: the primary and its workers). */
+function cpuSecondsOfTree(pid: number): number | null {
+  const own = cpuSecondsOf(pid)
+  if (own === null) return null
+  let total = own
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const fields = statFields(entry)
+    if (fields && Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / 100
+  }
+  return total
 }
 
 /** The local database server's pid, when it runs on this machine (for its CPU share). */
@@ -97,7 +118,7 @@ async function measure(
   })
   await new Promise((r) => setTimeout(r, warmup * 1000))
   const cpuAt = (): Record<string, number | null> => ({
-    ...Object.fromEntries(Object.entries(watched).map(([label, pid]) => [label, pid === null ? null : cpuSecondsOf(pid)])),
+    ...Object.fromEntries(Object.entries(watched).map(([label, pid]) => [label, pid === null ? null : cpuSecondsOfTree(pid)])),
     client: cpuSecondsOf(process.pid),
   })
   const cpuBefore = cpuAt()
@@ -134,6 +155,8 @@ export async function run(args: string[]): Promise<void> {
   const rounds = opt('rounds', 3)
   const concurrency = opt('concurrency', 32)
   const warmup = opt('warmup', 2)
+  // Also measured as a cluster of this many API processes (API_WORKERS); 1 = the single process only.
+  const workers = opt('workers', availableParallelism())
   const adminUrl = process.env.BENCH_MYSQL_URL ?? process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
   const name = `wa_bench_${randomBytes(4).toString('hex')}`
   const admin = await mysql.createConnection({ uri: adminUrl })
@@ -142,7 +165,7 @@ export async function run(args: string[]): Promise<void> {
   u.pathname = `/${name}`
   const url = u.toString()
   const key = randomBytes(16).toString('hex')
-  let server: ApiProcess | null = null
+  const servers: ApiProcess[] = []
   try {
     const db = await openMysql({ url, connectionLimit: 2 })
     await migrate(db)
@@ -165,45 +188,64 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, NOW(6), NOW(6), NOW(6))`
     // 2. The API, same concurrency, one keep-alive connection per caller.
     // The group-commit settings reach the server, so their effect can be measured (SEND_COALESCE_INFLIGHT=4 npm run bench -- api).
     const coalesce = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('SEND_COALESCE_'))) as Record<string, string>
-    server = await startApiProcess({ ...coalesce, API_SECRET: key, DATABASE_URL: url })
-    const base = new URL(server.url)
-    const host = base.hostname
-    const port = Number(base.port)
-    const connections: KeepAliveConnection[] = await Promise.all(Array.from({ length: concurrency }, () => connect(host, port)))
-    const sendRequest = buildPost(base.host, '/api/send', JSON.stringify({ phone: '9611234567', message: 'Hello from the gateway!' }), { 'X-API-Key': key })
-    const watched = { api: server.child.pid ?? null, mariadbd: dbPid }
-    const apiSend = async (i: number) => (await connections[i]!.send(sendRequest)).status === 200
+    /** One API server (a child process, or a cluster of `workers`) with one keep-alive connection per caller. */
+    const startSide = async (label: string, workers: number) => {
+      const proc = await startApiProcess({ ...coalesce, API_SECRET: key, DATABASE_URL: url, API_WORKERS: String(workers) })
+      servers.push(proc)
+      const base = new URL(proc.url)
+      // A cluster's workers start one after the other: wait until each has said it listens.
+      if (workers > 1) await proc.waitForLines(/"msg":"API listening"/, workers, 60_000)
+      const connections = await Promise.all(Array.from({ length: concurrency }, () => connect(base.hostname, Number(base.port))))
+      const request = buildPost(base.host, '/api/send', JSON.stringify({ phone: '9611234567', message: 'Hello from the gateway!' }), { 'X-API-Key': key })
+      return {
+        label, base, connections,
+        watched: { api: proc.child.pid ?? null, mariadbd: dbPid },
+        send: async (i: number) => (await connections[i]!.send(request)).status === 200,
+      }
+    }
+    const sides = [await startSide('POST /api/send (1 process)', 1)]
+    if (workers > 1) sides.push(await startSide(`POST /api/send (${workers} workers)`, workers))
 
-    console.log(`\nAPI bench — ${version}, concurrency ${concurrency}, ${rounds} rounds of ${seconds} s per side (after ${warmup} s warm-up each)\n`)
-    const rows: { raw: Figures; api: Figures; ratio: number }[] = []
+    console.log(`\nAPI bench — ${version}, concurrency ${concurrency}, ${rounds} rounds of ${seconds} s per side (after ${warmup} s warm-up each)`)
+    console.log('Group commit in each API process; workers = API_WORKERS (a cluster on one port)\n')
+    const rows: { raw: Figures; api: Figures[]; ratios: number[] }[] = []
     for (let round = 1; round <= rounds; round++) {
       const raw = await measure(concurrency, seconds, warmup, rawInsert, { mariadbd: dbPid })
-      const api = await measure(concurrency, seconds, warmup, apiSend, watched)
-      const ratio = api.perSecond / raw.perSecond
-      rows.push({ raw, api, ratio })
-      console.log(`  round ${round}  raw mysql2 single-row INSERT   ${fmt(raw, 'ins/s')}`)
-      console.log(`                                         ${fmtCpu(raw)}`)
-      console.log(`           POST /api/send (group commit)  ${fmt(api)}`)
-      console.log(`                                         ${fmtCpu(api)}`)
-      console.log(`           ratio api / raw                ${ratio.toFixed(2)}×\n`)
+      console.log(`  round ${round}  raw mysql2 single-row INSERT      ${fmt(raw, 'ins/s')}`)
+      console.log(`                                            ${fmtCpu(raw)}`)
+      const api: Figures[] = []
+      for (const side of sides) {
+        const f = await measure(concurrency, seconds, warmup, side.send, side.watched)
+        api.push(f)
+        console.log(`           ${side.label.padEnd(33)}${fmt(f)}   ratio ${(f.perSecond / raw.perSecond).toFixed(2)}×`)
+        console.log(`                                            ${fmtCpu(f)}`)
+      }
+      rows.push({ raw, api, ratios: api.map((f) => f.perSecond / raw.perSecond) })
+      console.log('')
     }
     await pool.end()
 
-    // 3. send-batch: 4 clients × 500 messages.
+    // 3. send-batch: 4 clients × 500 messages, on the single process.
     const batchSize = 500
     const batchBody = JSON.stringify({ messages: Array.from({ length: batchSize }, (_, i) => ({ phone: `96170${String(i).padStart(6, '0')}`, message: `Batch message ${i}` })) })
-    const batchRequest = buildPost(base.host, '/api/send-batch', batchBody, { 'X-API-Key': key })
-    const batch = await measure(4, seconds, warmup, async (i) => (await connections[i]!.send(batchRequest)).status === 200, watched)
-    for (const c of connections) c.close()
+    const one = sides[0]!
+    const batchRequest = buildPost(one.base.host, '/api/send-batch', batchBody, { 'X-API-Key': key })
+    const batch = await measure(4, seconds, warmup, async (i) => (await one.connections[i]!.send(batchRequest)).status === 200, one.watched)
+    for (const side of sides) for (const c of side.connections) c.close()
 
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-    const ratio = median(rows.map((r) => r.ratio))
-    const apiP99 = Math.max(...rows.map((r) => r.api.p99))
-    console.log(`  median      raw ${median(rows.map((r) => r.raw.perSecond)).toFixed(0)} ins/s · api ${median(rows.map((r) => r.api.perSecond)).toFixed(0)} req/s · ratio ${ratio.toFixed(2)}× (rounds: ${rows.map((r) => r.ratio.toFixed(2)).join(', ')}) · api p99 at most ${apiP99.toFixed(1)} ms`)
+    console.log(`  medians     raw ${median(rows.map((r) => r.raw.perSecond)).toFixed(0)} ins/s`)
+    const verdicts: string[] = []
+    sides.forEach((side, k) => {
+      const ratio = median(rows.map((r) => r.ratios[k]!))
+      const p99 = Math.max(...rows.map((r) => r.api[k]!.p99))
+      console.log(`              ${side.label.padEnd(33)}${median(rows.map((r) => r.api[k]!.perSecond)).toFixed(0)} req/s · ratio ${ratio.toFixed(2)}× (rounds: ${rows.map((r) => r.ratios[k]!.toFixed(2)).join(', ')}) · p99 at most ${p99.toFixed(1)} ms`)
+      verdicts.push(`${side.label.replace('POST /api/send ', '')} ${ratio >= 1 && p99 < 50 ? 'met' : 'NOT met'}`)
+    })
     console.log(`  POST /api/send-batch (4 × ${batchSize}) ${fmt({ ...batch, perSecond: batch.perSecond * batchSize }, 'msg/s')}  (${batch.perSecond.toFixed(1)} req/s)`)
-    console.log(`\n  target: median ratio ≥ 1.00 and p99 < 50 ms → ${ratio >= 1 && apiP99 < 50 ? 'met' : 'NOT met'}\n`)
+    console.log(`\n  target (median ratio ≥ 1.00, p99 < 50 ms): ${verdicts.join(' · ')}\n`)
   } finally {
-    await server?.stop()
+    for (const server of servers) await server.stop()
     await admin.query(`DROP DATABASE IF EXISTS \`${name}\``)
     await admin.end()
   }
