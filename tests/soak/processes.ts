@@ -66,8 +66,8 @@ export interface ApiProcess {
   url: string
   /** Error-level log lines (unhandled errors). */
   errorLines: string[]
-  /** Resolves once `count` output lines have matched `pattern` (e.g. every worker of a cluster listening). */
-  waitForLines(pattern: RegExp, count: number, timeoutMs: number): Promise<void>
+  /** Resolves once `count` processes have logged "API listening" (every worker of an API_WORKERS cluster). */
+  waitForListening(count: number, timeoutMs: number): Promise<void>
   stop(): Promise<void>
 }
 
@@ -78,17 +78,17 @@ export async function startApiProcess(env: Record<string, string>): Promise<ApiP
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const errorLines: string[] = []
-  const lines: string[] = []
+  let listening = 0
   let recent = ''
   let stderr = ''
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`API did not start:\n${recent}\n${stderr}`)), 90_000)
     createInterface({ input: child.stdout! }).on('line', (line) => {
       recent = (recent + line + '\n').slice(-3000)
-      lines.push(line)
       if (/"level":(50|60)/.test(line)) errorLines.push(line.slice(0, 2000))
       const m = /"url":"(http:\/\/[^"]+)"/.exec(line)
       if (m && /API listening/.test(line)) {
+        listening++
         clearTimeout(timer)
         resolve(m[1]!)
       }
@@ -96,14 +96,14 @@ export async function startApiProcess(env: Record<string, string>): Promise<ApiP
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)))
     child.once('exit', (code) => reject(new Error(`API exited with ${code}:\n${recent}\n${stderr}`)))
   })
-  const waitForLines = async (pattern: RegExp, count: number, timeoutMs: number) => {
+  const waitForListening = async (count: number, timeoutMs: number) => {
     const deadline = Date.now() + timeoutMs
-    while (lines.filter((l) => pattern.test(l)).length < count) {
-      if (Date.now() > deadline) throw new Error(`API: fewer than ${count} lines matching ${pattern} after ${timeoutMs} ms:\n${recent}`)
+    while (listening < count) {
+      if (Date.now() > deadline) throw new Error(`API: ${listening} of ${count} processes listening after ${timeoutMs} ms:\n${recent}`)
       await new Promise((r) => setTimeout(r, 100))
     }
   }
-  return { child, url, errorLines, waitForLines, stop: () => stopChild(child) }
+  return { child, url, errorLines, waitForListening, stop: () => stopChild(child) }
 }
 
 /** Resident set size of a process in bytes (Linux /proc), or null once it is gone. */
