@@ -16,7 +16,7 @@ import { notFoundPage } from './respond.js'
 import { contactPages } from './routes/contacts.js'
 import { messagePages } from './routes/messages.js'
 import { SEND_FORM_OVERHEAD, sendPages } from './routes/send.js'
-import { sessionPages } from './routes/sessions.js'
+import { liveSessionsJson, sessionPages } from './routes/sessions.js'
 import { webhookPages } from './routes/webhooks.js'
 import { clientAddress, createSignInThrottle, type SignInThrottleOptions } from './sign-in-throttle.js'
 import { ErrorPage } from './views/error.js'
@@ -215,6 +215,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
     return c.html(<OverviewPage page={pageOf(shared, c)} data={{ sessions, counts, sentLast24h, recentFailures }} />)
   })
 
+  app.get('/sessions.json', liveSessionsJson(shared))
   app.route('/sessions', sessionPages(shared))
   app.route('/', messagePages(shared))
   app.route('/send', sendPages(shared))

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
+import { createApp } from '../../api/app.js'
 import { createSendCoalescer } from '../../api/coalescer.js'
 import { ApiConfigError, parseApiConfig } from '../../api/config.js'
 import { formatTime } from '../../api/format.js'
@@ -182,6 +183,17 @@ describe('send coalescer', () => {
     } finally {
       await t.drop()
     }
+  })
+})
+
+describe('routing', () => {
+  it('every route of the app (API and dashboard) fits Hono\'s RegExpRouter, so matching stays one regex test', async () => {
+    // One ambiguous pair (a static segment beside a :param with more segments after it, e.g. /x/live.json beside
+    // /x/:name/delete) makes SmartRouter fall back to TrieRouter for every request, /api/send included.
+    const db = { dialect: 'postgres', engine: 'pglite' } as unknown as Db
+    const app = createApp({ db, config: parseApiConfig({ API_SECRET: 'k'.repeat(24) }), coalescer: false })
+    expect((await app.request('/healthz')).status).toBe(200)
+    expect(app.router.name).toBe('SmartRouter + RegExpRouter')
   })
 })
 

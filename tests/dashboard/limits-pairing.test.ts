@@ -21,7 +21,7 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
     b = await signIn(app)
   })
 
-  it('offers a pairing code beside the QR; a code from the runner shows on the card and in live.json', async () => {
+  it('offers a pairing code beside the QR; a code from the runner shows on the card and in sessions.json', async () => {
     const f = await ownedSession(ctx.db, 'runner-dash')
     const page = await (await b.get('/dashboard/sessions')).text()
     expect(page).toContain(`action="/dashboard/sessions/${f.name}/pairing-code"`)
@@ -46,7 +46,7 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
     const after = textOf(await (await b.get(`/dashboard/sessions?done=pairing&name=${f.name}`)).text())
     expect(after).toContain('Pairing code ready')
     expect(after).toContain('WXYZ-2345 for +96170123456')
-    const live = await (await b.get('/dashboard/sessions/live.json')).json()
+    const live = await (await b.get('/dashboard/sessions.json')).json()
     expect(live.sessions.find((s: { name: string }) => s.name === f.name).pairing_code).toBe('WXYZ-2345')
   })
 

@@ -34,7 +34,7 @@ describeEachEngine('dashboard', (ctx) => {
       expect(res.status, path).toBe(303)
       expect(res.headers.get('location'), path).toBe(`/dashboard/sign-in?next=${encodeURIComponent(`${path}?x=1`)}`)
     }
-    const json = await app.request(`${ORIGIN}/dashboard/sessions/live.json`)
+    const json = await app.request(`${ORIGIN}/dashboard/sessions.json`)
     expect(json.status).toBe(401)
     expect(await json.json()).toMatchObject({ success: false, code: 'unauthorized' })
     const post = await app.request(`${ORIGIN}/dashboard/sessions`, {
@@ -200,7 +200,7 @@ describeEachEngine('dashboard', (ctx) => {
     await setSessionState(ctx.db, 'support', { status: 'connecting', qrCode: 'data:image/png;base64,QUFB', detail: null })
     await setSessionState(ctx.db, 'default', { status: 'online', phone: '9611234567', lastSeen: new Date('2025-05-11T14:00:00Z') })
     const html = await (await b.get('/dashboard/sessions')).text()
-    expect(html).toContain('data-live="/dashboard/sessions/live.json"')
+    expect(html).toContain('data-live="/dashboard/sessions.json"')
     expect(html).toContain('<img src="data:image/png;base64,QUFB"')
     expect(html).toContain('/dashboard/assets/live.js')
     const text = textOf(html)
@@ -217,7 +217,7 @@ describeEachEngine('dashboard', (ctx) => {
     const details = await (await b.get('/dashboard/sessions')).text()
     expect(details).toMatch(/data-session="gone-out"[\s\S]*?data-field="detail" dir="auto">logged_out</)
     expect(details).toMatch(/data-session="was-paused"[\s\S]*?data-field="detail" dir="auto">—</)
-    const live = (await (await b.get('/dashboard/sessions/live.json')).json()) as { sessions: Array<Record<string, unknown>> }
+    const live = (await (await b.get('/dashboard/sessions.json')).json()) as { sessions: Array<Record<string, unknown>> }
     expect(live.sessions.find((s) => s.name === 'was-paused')).toMatchObject({ status: 'online', detail: null })
     expect(live.sessions.find((s) => s.name === 'support')).toMatchObject({ status: 'connecting', qr_code: 'data:image/png;base64,QUFB' })
     expect(live.sessions.find((s) => s.name === 'default')).toMatchObject({ status: 'online', phone: '9611234567', qr_code: null })

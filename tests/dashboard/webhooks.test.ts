@@ -70,7 +70,7 @@ describeEachEngine('dashboard webhooks', (ctx) => {
     expect((await webhooks.getDelivery(ctx.db, c!.id))!.status).toBe('pending')
     const twice = await b.post(`/dashboard/webhooks/deliveries/${c!.id}/replay`, {})
     expect(twice.headers.get('location')).toBe(`/dashboard/webhooks?done=not-replayable&id=${c!.id}`)
-    const del = await b.post(`/dashboard/webhooks/${hook.id}/delete`, {})
+    const del = await b.post(`/dashboard/webhooks/endpoints/${hook.id}/delete`, {})
     expect(del.status).toBe(303)
     expect(await webhooks.listWebhooks(ctx.db)).toEqual([])
     expect(textOf(await (await b.get(del.headers.get('location')!)).text())).toContain(`Webhook #${hook.id} and its delivery history are deleted.`)

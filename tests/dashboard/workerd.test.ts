@@ -90,7 +90,7 @@ describe('dashboard on workerd (Miniflare)', () => {
     expect(textOf(await overview.text())).toContain('Overview')
     const sessions = await (await request('/dashboard/sessions')).text()
     expect(sessions).toContain('<img src="data:image/png;base64,QUFB"')
-    const live = (await (await request('/dashboard/sessions/live.json')).json()) as { sessions: Array<{ name: string; qr_code: string }> }
+    const live = (await (await request('/dashboard/sessions.json')).json()) as { sessions: Array<{ name: string; qr_code: string }> }
     expect(live.sessions[0]).toMatchObject({ name: 'default', qr_code: 'data:image/png;base64,QUFB' })
   })
 

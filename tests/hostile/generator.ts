@@ -595,7 +595,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['POST', '/dashboard/sign-in', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'api_key=' + 'k'.repeat(20_000)],
     ['POST', '/dashboard/sign-in', { 'Content-Type': 'application/json' }, '{"api_key":[1,2]}'],
     ['POST', '/dashboard/contacts', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'phone=9611234567&opt_in=yes'],
-    ['GET', '/dashboard/assets/..%2F..%2Fpackage.json', {}, undefined], ['GET', '/dashboard/sessions/live.json', { Cookie: 'wa_dash=1' }, undefined],
+    ['GET', '/dashboard/assets/..%2F..%2Fpackage.json', {}, undefined], ['GET', '/dashboard/sessions.json', { Cookie: 'wa_dash=1' }, undefined],
   ]
   for (const [method, path, headers, body] of publicReqs) add({ route: 'public & dashboard', title: `${method} ${path}`, method, path, headers, body, expect: { kind: 'no5xx' } })
 

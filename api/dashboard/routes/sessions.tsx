@@ -36,7 +36,20 @@ function noticeFrom(query: Record<string, string>): Notice | null {
   }
 }
 
-/** Sessions page, its live JSON, add / regenerate / delete. */
+/**
+ * The sessions page's live JSON (polled by assets/live.js), served at `/dashboard/sessions.json`: beside
+ * `/sessions/:name/…` a static `/sessions/live.json` made Hono fall back from its RegExpRouter to the slower
+ * TrieRouter for the whole app, the API's send path included.
+ */
+export function liveSessionsJson(shared: DashboardShared) {
+  return async (c: DashboardContext) => {
+    const now = shared.clock()
+    const sessions = await listSessions(c.get('db'))
+    return c.json({ sessions: sessions.map((s) => liveSession(s, now)) })
+  }
+}
+
+/** Sessions page, add / regenerate / delete. */
 export function sessionPages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
   const back = (done: string, name: string) => `${shared.base}/sessions?done=${done}&name=${encodeURIComponent(name)}`
@@ -44,12 +57,6 @@ export function sessionPages(shared: DashboardShared) {
   app.get('/', async (c) => {
     const sessions = await listSessions(c.get('db'))
     return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(c.req.query())} />)
-  })
-
-  app.get('/live.json', async (c) => {
-    const now = shared.clock()
-    const sessions = await listSessions(c.get('db'))
-    return c.json({ sessions: sessions.map((s) => liveSession(s, now)) })
   })
 
   app.post('/', async (c) => {

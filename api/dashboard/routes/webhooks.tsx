@@ -108,7 +108,7 @@ export function webhookPages(shared: DashboardShared) {
     })
   })
 
-  app.post('/:id/delete', async (c) => {
+  app.post('/endpoints/:id/delete', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) throw new ApiError(400, 'invalid_id', 'Not a webhook number')
     const done = (await webhooks.deleteWebhook(c.get('db'), id)) ? 'deleted' : 'missing'

@@ -200,7 +200,7 @@ export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: Se
     {sessions.length === 0 ? (
       <p class="empty">No sessions yet. Start the runner (it creates <code>default</code>) or add one below.</p>
     ) : (
-      <div class="sessions" data-live={`${page.base}/sessions/live.json`}>
+      <div class="sessions" data-live={`${page.base}/sessions.json`}>
         {sessions.map((s) => (
           <SessionCard page={page} session={s} />
         ))}

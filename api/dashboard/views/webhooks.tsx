@@ -69,7 +69,7 @@ export const WebhooksPage: FC<{
                   <When at={h.createdAt} now={page.now} />
                 </td>
                 <td data-label="Remove">
-                  <form method="post" action={`${base}/${h.id}/delete`} class="actions flush-top">
+                  <form method="post" action={`${base}/endpoints/${h.id}/delete`} class="actions flush-top">
                     <Csrf page={page} />
                     <button type="submit" class="small secondary" aria-label={`Delete webhook ${h.id}`}>
                       Delete
