@@ -109,6 +109,9 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
     waitForConnections: true,
     queueLimit: 0,
     connectTimeout: 5000,
+    // mysql2 otherwise captures a stack trace for every statement in case it fails (measured: 2–3 % of the API
+    // process on the send path); our errors are translated and logged with their own context instead.
+    trace: false,
     ...(options.disableEval ? { disableEval: true } : {}),
   } as mysql.PoolOptions)
 
