@@ -9,30 +9,36 @@ export interface ApiKeyOptions {
 
 const encoder = new TextEncoder()
 
-/** Accepted keys, prepared once for `matchesAnyKey`. */
+/** Accepted keys, prepared once for `matchesPreparedKey`. */
 export interface PreparedKeys {
+  /** Each key's character codes (keys are printable ASCII: api/config.ts refuses anything else). */
   keys: Uint8Array[]
-  /** Every comparison walks this many bytes, whatever the candidate: the longest key, at least 64. */
+  /** Every comparison walks this many characters, whatever the candidate: the longest key, at least 64. */
   width: number
 }
 
 export function prepareKeys(keys: readonly string[]): PreparedKeys {
-  const bytes = keys.map((k) => encoder.encode(k))
-  return { keys: bytes, width: Math.max(64, ...bytes.map((b) => b.length)) }
+  const codes = keys.map((k) => {
+    if (!/^[\x20-\x7E]*$/.test(k)) throw new Error('API keys must be printable ASCII')
+    return Uint8Array.from(k, (ch) => ch.charCodeAt(0))
+  })
+  return { keys: codes, width: Math.max(64, ...codes.map((b) => b.length)) }
 }
 
 /**
  * True when `candidate` equals one of the keys, in time that depends only on the configuration:
- * every key is compared over the same `width` bytes, with no early exit on a mismatch or a
- * length difference. Synchronous (no Web Crypto round trip on every request).
+ * every key is compared over the same `width` characters, with no early exit on a mismatch or a
+ * length difference. Synchronous and allocation-free, since it runs on every request: character
+ * codes are compared directly (a header value is a byte string; any code above 0x7E differs from
+ * every key character, so a non-ASCII candidate never matches).
  */
 export function matchesPreparedKey(candidate: string, prepared: PreparedKeys): boolean {
-  const c = encoder.encode(candidate)
+  const n = candidate.length
   let matched = 0
   for (const k of prepared.keys) {
     // Length difference and content difference both land in `diff`.
-    let diff = c.length ^ k.length
-    for (let i = 0; i < prepared.width; i++) diff |= (c[i] ?? 0) ^ (k[i] ?? 0)
+    let diff = n ^ k.length
+    for (let i = 0; i < prepared.width; i++) diff |= (i < n ? candidate.charCodeAt(i) : 0) ^ (k[i] ?? 0)
     matched |= diff === 0 ? 1 : 0
   }
   return matched === 1

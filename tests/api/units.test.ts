@@ -66,6 +66,15 @@ describe('matchesAnyKey', () => {
     expect(matchesAnyKey('', keys)).toBe(false)
     expect(matchesAnyKey('x'.repeat(500), keys)).toBe(false)
   })
+
+  it('compares character codes: a character whose low byte equals a key character does not match it', () => {
+    const keys = prepareKeys(['alpha'])
+    // 'a' is 0x61; U+0161 and U+0361 share its low byte, a byte-truncating comparison would accept them.
+    expect(matchesAnyKey('\u0161lpha', keys)).toBe(false)
+    expect(matchesAnyKey('alph\u0361', keys)).toBe(false)
+    expect(matchesAnyKey('ALPHA', keys)).toBe(false)
+    expect(() => prepareKeys(['caf\u00e9'])).toThrow(/ASCII/)
+  })
 })
 
 describe('image headers', () => {
