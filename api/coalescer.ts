@@ -1,12 +1,15 @@
 /**
- * Group commit for single sends: concurrent `POST /api/send` calls are gathered for a few
- * milliseconds (or until `maxBatch`) and written with one multi-row INSERT (`enqueueMessages`),
- * which returns ids in input order, so every waiter gets exactly its own row's id.
+ * Group commit for single sends: concurrent `POST /api/send` calls are gathered and written with one
+ * multi-row INSERT (`enqueueMessages`), which returns ids in input order, so every waiter gets exactly
+ * its own row's id.
  *
- * While a flush is running, new sends wait for the next one (at most `maxInFlight` INSERTs run
- * at once): the busier the API, the larger each batch, and an idle API waits at most `delayMs`.
- * Only web-standard timers: this runs on Workers too (though there each request has its own Db,
- * so the app uses `enqueueMessages` directly).
+ * While a flush is running, new sends wait for the next one (at most `maxInFlight` INSERTs run at once):
+ * the busier the API, the larger each batch. An idle coalescer waits `delayMs` for company, or with 0 only
+ * until the end of the current event-loop turn: every request whose bytes arrived in the same turn shares
+ * the INSERT. (`setTimeout(fn, 0)` is no substitute: Node clamps it to 1 ms, which on a busy API was a
+ * millisecond added to each batch while the CPU sat idle.)
+ * Runs on Workers too (setImmediate falls back to a timer there), though there each request has its own Db,
+ * so the app uses `enqueueMessages` directly.
  */
 import { DatabaseUnavailableError, type Queryable } from '../db/driver.js'
 import { enqueueMessages, type EnqueueInput } from '../db/queries/messages.js'
@@ -14,7 +17,7 @@ import type { Logger } from './env.js'
 
 export interface SendCoalescerOptions {
   db: Queryable
-  /** Wait this long for company before flushing an idle batch (0 = next macrotask). */
+  /** Wait this long for company before flushing an idle batch (0 = the end of this event-loop turn). */
   delayMs?: number
   /** Flush at once when this many sends are waiting. */
   maxBatch?: number
@@ -40,12 +43,30 @@ interface Waiter {
   reject(err: unknown): void
 }
 
-export function createSendCoalescer({ db, delayMs = 1, maxBatch = 256, maxInFlight = 2, log }: SendCoalescerOptions): SendCoalescer {
+/** Runs `fn` once the current event-loop turn's I/O callbacks are done; returns a canceller. */
+function afterThisTurn(fn: () => void): () => void {
+  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate
+  const clear = (globalThis as { clearImmediate?: (h: unknown) => void }).clearImmediate
+  if (immediate && clear) {
+    const handle = immediate(fn)
+    return () => clear(handle)
+  }
+  const handle = setTimeout(fn, 0)
+  return () => clearTimeout(handle)
+}
+
+function after(delayMs: number, fn: () => void): () => void {
+  if (delayMs === 0) return afterThisTurn(fn)
+  const handle = setTimeout(fn, delayMs)
+  return () => clearTimeout(handle)
+}
+
+export function createSendCoalescer({ db, delayMs = 0, maxBatch = 256, maxInFlight = 1, log }: SendCoalescerOptions): SendCoalescer {
   if (maxBatch < 1) throw new Error('maxBatch must be at least 1')
   if (maxInFlight < 1) throw new Error('maxInFlight must be at least 1')
   if (delayMs < 0) throw new Error('delayMs must not be negative')
   let waiting: Waiter[] = []
-  let timer: ReturnType<typeof setTimeout> | null = null
+  let cancelTimer: (() => void) | null = null
   let inFlight = 0
   const running = new Set<Promise<void>>()
   const stats = { batches: 0, rows: 0, largestBatch: 0 }
@@ -78,9 +99,9 @@ export function createSendCoalescer({ db, delayMs = 1, maxBatch = 256, maxInFlig
   }
 
   function flush(): void {
-    if (timer) {
-      clearTimeout(timer)
-      timer = null
+    if (cancelTimer) {
+      cancelTimer()
+      cancelTimer = null
     }
     while (waiting.length > 0 && inFlight < maxInFlight) {
       const batch = waiting.slice(0, maxBatch)
@@ -103,7 +124,7 @@ export function createSendCoalescer({ db, delayMs = 1, maxBatch = 256, maxInFlig
       return new Promise<number>((resolve, reject) => {
         waiting.push({ input, resolve, reject })
         if (waiting.length >= maxBatch) flush()
-        else if (!timer && inFlight < maxInFlight) timer = setTimeout(flush, delayMs)
+        else if (!cancelTimer && inFlight < maxInFlight) cancelTimer = after(delayMs, flush)
       })
     },
     async drain() {

@@ -23,11 +23,11 @@ export interface ApiConfig {
   imageMaxPixels: number
   /** `MEDIA_RETENTION_DAYS`: an identical upload younger than half of this reuses the stored bytes. */
   mediaRetentionDays: number
-  /** `SEND_COALESCE_MS`: how long concurrent single sends wait to share one multi-row INSERT (0 = no wait, still grouped while busy). */
+  /** `SEND_COALESCE_MS`: how long an idle API waits for company before a single send's INSERT (0 = until the end of the event-loop turn; sends arriving while an INSERT runs always share the next one). */
   coalesceMs: number
   /** `SEND_COALESCE_MAX`: most sends in one multi-row INSERT. */
   coalesceMax: number
-  /** `SEND_COALESCE_INFLIGHT`: multi-row INSERTs running at once (fewer, larger batches commit faster). */
+  /** `SEND_COALESCE_INFLIGHT`: multi-row INSERTs running at once (1: fewer, larger batches, measured fastest). */
   coalesceInFlight: number
   /** `SESSION_CACHE_MS`: how long this process trusts "session exists and is not being deleted". */
   sessionCacheMs: number
@@ -104,9 +104,9 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     imageMaxPixels: 50_000_000,
     // Same default as the pruner's (runner/maintenance/jobs.ts): the media retention follows RETENTION_DAYS.
     mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', int(env, 'RETENTION_DAYS', 30, 1, 3650), 1, 3650),
-    coalesceMs: int(env, 'SEND_COALESCE_MS', 1, 0, 100),
+    coalesceMs: int(env, 'SEND_COALESCE_MS', 0, 0, 100),
     coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),
-    coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 2, 1, 64),
+    coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 1, 1, 64),
     sessionCacheMs: int(env, 'SESSION_CACHE_MS', 1000, 0, 60_000),
     pairingCodeWaitMs: int(env, 'PAIRING_CODE_WAIT_MS', 15_000, 100, 60_000),
     webhookUrlPolicy: webhookPolicy(env),

@@ -122,10 +122,12 @@ describe('send coalescer', () => {
   function fakeDb(behaviour: { fail?: (rows: number) => Error | null; delayMs?: number } = {}) {
     let next = 1
     const statements: number[] = []
+    const counts = { started: 0 }
     const db: Queryable = {
       dialect: 'postgres',
       engine: 'postgres',
       async query(sql: string, params: readonly unknown[] = []) {
+        counts.started++
         const rows = params.length / 11
         await new Promise((r) => setTimeout(r, behaviour.delayMs ?? 1))
         const err = behaviour.fail?.(rows)
@@ -139,7 +141,7 @@ describe('send coalescer', () => {
         throw new Error('unused')
       },
     }
-    return { db, statements, bodies: new Map<number, unknown>() }
+    return { db, statements, counts, bodies: new Map<number, unknown>() }
   }
 
   it('gives every waiter the id of its own row, in batches', async () => {
@@ -168,6 +170,33 @@ describe('send coalescer', () => {
     const ids = await Promise.all(Array.from({ length: 5 }, (_, i) => c.enqueue({ session: 'default', phone: '1234567', type: 'text', body: `${i}` })))
     expect(new Set(ids).size).toBe(5)
     expect(f.statements).toEqual([1, 1, 1, 1, 1])
+  })
+
+  it('with no delay, sends of one event-loop turn share a statement, and sends arriving during it share the next', async () => {
+    const f = fakeDb({ delayMs: 20 })
+    const c = createSendCoalescer({ db: f.db, delayMs: 0, maxInFlight: 1 })
+    const send = (i: number) => c.enqueue({ session: 'default', phone: '1234567', type: 'text', body: `${i}` })
+    const first = [0, 1, 2, 3, 4].map(send)
+    // A later turn, while the first statement runs (its fake query takes 20 ms).
+    await new Promise((r) => setTimeout(r, 5))
+    expect(f.statements).toEqual([])
+    const second = [5, 6, 7, 8, 9, 10, 11].map(send)
+    const ids = await Promise.all([...first, ...second])
+    expect(f.statements).toEqual([5, 7])
+    expect(new Set(ids).size).toBe(12)
+  })
+
+  it('an idle coalescer with no delay writes at the end of the turn, not after a timer', async () => {
+    const f = fakeDb({ delayMs: 0 })
+    const c = createSendCoalescer({ db: f.db, delayMs: 0 })
+    const sent = c.enqueue({ session: 'default', phone: '1234567', type: 'text', body: 'x' })
+    expect(f.counts.started).toBe(0)
+    // An immediate queued after the send's runs after the coalescer's: the statement has started by then
+    // (setTimeout(…, 0) would still be waiting out Node's 1 ms minimum).
+    const startedByThen = await new Promise<number>((resolve) => setImmediate(() => resolve(f.counts.started)))
+    expect(startedByThen).toBe(1)
+    await sent
+    expect(f.statements).toEqual([1])
   })
 
   it('drain() waits for everything queued', async () => {
