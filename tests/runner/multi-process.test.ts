@@ -35,6 +35,11 @@ for (const { engine, windows, outage } of ENGINES) {
       return p
     }
     const ownerOf = async (name: string) => (await getSession(t.db, name))?.owner ?? null
+    /** Every runner's log lines that name message `id` (the send loop logs `{ id, attempts, outcome }`). */
+    const linesAbout = (id: number) => procs.flatMap((p) => p.lines.filter((l) => l.id === id))
+    /** Claims of message `id` that found the socket closed: nothing was sent, the row went back to pending. */
+    const offlineRetries = (id: number) =>
+      linesAbout(id).filter((l) => l.msg === 'send did not succeed' && (l.outcome as { offline?: boolean } | undefined)?.offline === true).length
     const runnerIdOf = (p: RunnerProcess) => waitFor(() => p.lines.find((l) => l.msg === 'runner registered')?.runner as string | undefined, 30_000, 'runner id')
 
     beforeAll(async () => {
@@ -112,9 +117,13 @@ for (const { engine, windows, outage } of ENGINES) {
         }
         // The second claim was the one killed. After the claim it was never written, so the new owner adopts and
         // resends it (attempts 2); after the send it is either settled by a receipt (1) or resent once (2).
-        if (window === 'after-claim') expect(rows[1]!.attempts).toBe(2)
-        if (window === 'after-send') expect([1, 2]).toContain(rows[1]!.attempts)
-        if (window === 'before-commit') expect(rows.every((r) => r.attempts === 1)).toBe(true)
+        // A claim that found the socket closed sent nothing and was requeued (a loaded machine can drop the new
+        // owner's fresh connection); it counts in `attempts` all the same, so it is taken off here.
+        const sendingClaims = (r: (typeof rows)[number]) => r.attempts - offlineRetries(r.id)
+        const story = (r: (typeof rows)[number]) => `message ${r.id}: attempts ${r.attempts}, runner lines ${JSON.stringify(linesAbout(r.id))}`
+        if (window === 'after-claim') expect(sendingClaims(rows[1]!), story(rows[1]!)).toBe(2)
+        if (window === 'after-send') expect([1, 2], story(rows[1]!)).toContain(sendingClaims(rows[1]!))
+        if (window === 'before-commit') for (const r of rows) expect(sendingClaims(r), story(r)).toBe(1)
         const s = (await getSession(t.db, 'default'))!
         expect(s.owner).not.toBe(ida)
         expect((await b.stop()).code).toBe(0)
