@@ -43,20 +43,16 @@ interface Waiter {
   reject(err: unknown): void
 }
 
-/** Runs `fn` once the current event-loop turn's I/O callbacks are done; returns a canceller. */
-function afterThisTurn(fn: () => void): () => void {
-  const immediate = (globalThis as { setImmediate?: (f: () => void) => unknown }).setImmediate
-  const clear = (globalThis as { clearImmediate?: (h: unknown) => void }).clearImmediate
-  if (immediate && clear) {
-    const handle = immediate(fn)
-    return () => clear(handle)
+/**
+ * Runs `fn` after `delayMs`, or for 0 once the current event-loop turn's I/O callbacks are done (setImmediate,
+ * a timer where there is none); returns a canceller.
+ */
+function schedule(delayMs: number, fn: () => void): () => void {
+  const g = globalThis as { setImmediate?: (f: () => void) => unknown; clearImmediate?: (h: unknown) => void }
+  if (delayMs === 0 && g.setImmediate && g.clearImmediate) {
+    const handle = g.setImmediate(fn)
+    return () => g.clearImmediate!(handle)
   }
-  const handle = setTimeout(fn, 0)
-  return () => clearTimeout(handle)
-}
-
-function after(delayMs: number, fn: () => void): () => void {
-  if (delayMs === 0) return afterThisTurn(fn)
   const handle = setTimeout(fn, delayMs)
   return () => clearTimeout(handle)
 }
@@ -124,7 +120,7 @@ export function createSendCoalescer({ db, delayMs = 0, maxBatch = 256, maxInFlig
       return new Promise<number>((resolve, reject) => {
         waiting.push({ input, resolve, reject })
         if (waiting.length >= maxBatch) flush()
-        else if (!cancelTimer && inFlight < maxInFlight) cancelTimer = after(delayMs, flush)
+        else if (!cancelTimer && inFlight < maxInFlight) cancelTimer = schedule(delayMs, flush)
       })
     },
     async drain() {

@@ -54,11 +54,13 @@ function statFields(pid: number | string): string[] | null {
   }
 }
 
+/** User + system CPU seconds from stat fields (clock ticks, 100/s on Linux). */
+const cpuSecondsIn = (fields: string[]) => (Number(fields[11]) + Number(fields[12])) / 100
+
 /** CPU seconds (user + system) a process has used so far, from /proc; null where there is no /proc. */
 function cpuSecondsOf(pid: number): number | null {
   const fields = statFields(pid)
-  // clock ticks, 100/s on Linux
-  return fields ? (Number(fields[11]) + Number(fields[12])) / 100 : null
+  return fields ? cpuSecondsIn(fields) : null
 }
 
 /** The same for a process and its children (an API_WORKERS cluster: the primary and its workers). */
@@ -69,7 +71,7 @@ function cpuSecondsOfTree(pid: number): number | null {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     const fields = statFields(entry)
-    if (fields && Number(fields[1]) === pid) total += (Number(fields[11]) + Number(fields[12])) / 100
+    if (fields && Number(fields[1]) === pid) total += cpuSecondsIn(fields)
   }
   return total
 }
