@@ -6,7 +6,7 @@ import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { ApiError, notFound, onError } from './errors.js'
-import { createApiMetrics } from './metrics.js'
+import { createApiMetrics, type GatherMetrics, type MetricsSnapshot } from './metrics.js'
 import { apiKey } from './middleware/api-key.js'
 import { buildOpenApi, renderReference } from './openapi.js'
 import { healthRoutes } from './routes/health.js'
@@ -33,11 +33,20 @@ export interface AppDeps {
    * the same `c.get('db')`, `c.get('config')` and `c.get('log')` as the API routes.
    */
   dashboard?: Hono<AppEnv> | false
+  /**
+   * Collects the request counters of every process serving this port for `GET /metrics` (a Node cluster:
+   * api/cluster-metrics.ts). Default: this process's own.
+   */
+  gatherMetrics?: GatherMetrics
   /** Settings for the default dashboard (`parseDashboardOptions(env)`: cookie secret, origins, lifetime). */
   dashboardSettings?: ReturnType<typeof parseDashboardOptions>
 }
 
-export type App = Hono<AppEnv> & { readonly coalescer: SendCoalescer | null }
+export type App = Hono<AppEnv> & {
+  readonly coalescer: SendCoalescer | null
+  /** This process's request counters, for a cluster's combined `/metrics`. */
+  metricsSnapshot(): MetricsSnapshot
+}
 
 /**
  * The whole HTTP API as one runtime-agnostic Hono app: the guide's endpoints, the additions
@@ -77,7 +86,7 @@ export function createApp(deps: AppDeps): App {
   })
 
   app.route('/', healthRoutes())
-  app.route('/', metrics.routes({ keys: config.apiKeys }))
+  app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics }))
   app.get('/docs', (c) => c.html(reference))
 
   app.use('/api/*', apiKey({ keys: config.apiKeys }))
@@ -96,5 +105,5 @@ export function createApp(deps: AppDeps): App {
 
   app.notFound(notFound)
   app.onError(onError)
-  return Object.assign(app, { coalescer })
+  return Object.assign(app, { coalescer, metricsSnapshot: metrics.snapshot })
 }

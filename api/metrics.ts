@@ -6,9 +6,13 @@
  *   (`/api/messages/:id`, never the raw path, so cardinality stays bounded; `unmatched` for 404s);
  * - `wa_gateway_messages{status}`: queue depth by status, read from the database at scrape time.
  *
+ * - `wa_gateway_api_processes`: how many processes' counters the answer sums.
+ *
  * Scraping needs an API key, in `X-API-Key` or as `Authorization: Bearer <key>` (Prometheus' `authorization`
- * setting). Counters are per process: on Workers, per isolate (use Workers Analytics for fleet-wide request
- * counts; the queue depth is global because it comes from the database).
+ * setting). Counters live in each process. Under `API_WORKERS` the answering worker gathers every worker's
+ * counters (`gather`, wired in api/node.ts through api/cluster-metrics.ts) and answers their sum, so a scrape
+ * sees the same totals whichever worker the connection landed on. On Workers they are per isolate (use Workers
+ * Analytics for fleet-wide request counts; the queue depth is global because it comes from the database).
  *
  * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`):
  * api/ and runner/ never import each other.
@@ -43,13 +47,60 @@ interface HistogramSeries {
   count: number
 }
 
+/** One process's counters as plain data (structured-clone and JSON safe), to be summed with other processes'. */
+export interface MetricsSnapshot {
+  requests: Series[]
+  durations: HistogramSeries[]
+}
+
+/** Every process's counters for one answer; `own` is the answering process's. */
+export type GatherMetrics = (own: MetricsSnapshot) => Promise<MetricsSnapshot[]>
+
+const seriesKey = (labels: Labels) => Object.entries(labels).map(([k, v]) => `${k}=${v}`).join('\u0000')
+
+/**
+ * Sums snapshots series by series (same labels = same series). Counters of a process that has exited are gone
+ * from the sum, which Prometheus reads as a counter reset, as it does for any restart.
+ */
+export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSnapshot {
+  const requests = new Map<string, Series>()
+  const durations = new Map<string, HistogramSeries>()
+  for (const snap of snapshots) {
+    for (const s of snap.requests) {
+      const k = seriesKey(s.labels)
+      const into = requests.get(k)
+      if (into) into.value += s.value
+      else requests.set(k, { labels: { ...s.labels }, value: s.value })
+    }
+    for (const h of snap.durations) {
+      const k = seriesKey(h.labels)
+      const into = durations.get(k)
+      if (!into) durations.set(k, { labels: { ...h.labels }, counts: [...h.counts], sum: h.sum, count: h.count })
+      else {
+        h.counts.forEach((n, i) => (into.counts[i] = (into.counts[i] ?? 0) + n))
+        into.sum += h.sum
+        into.count += h.count
+      }
+    }
+  }
+  return { requests: [...requests.values()], durations: [...durations.values()] }
+}
+
 export interface ApiMetrics {
   /** Counts every request by method, matched route and status, and times it. Mount before everything else. */
   middleware: MiddlewareHandler<AppEnv>
-  /** `GET /metrics` (needs an API key). */
-  routes(options: { keys: readonly string[] }): Hono<AppEnv>
-  /** The exposition text; `queue` adds the queue depth (tests, and the route). */
-  render(queue?: Record<string, number>): string
+  /**
+   * `GET /metrics` (needs an API key). `gather` collects the counters of every process serving the port
+   * (a Node cluster); without it the answer is this process's own.
+   */
+  routes(options: { keys: readonly string[]; gather?: GatherMetrics }): Hono<AppEnv>
+  /** This process's counters as plain data. */
+  snapshot(): MetricsSnapshot
+  /**
+   * The exposition text of `snapshots` summed (default: this process's own); `queue` adds the queue depth
+   * (tests, and the route).
+   */
+  render(queue?: Record<string, number>, snapshots?: readonly MetricsSnapshot[]): string
 }
 
 /** The route label: the pattern of the handler that matched, or `unmatched`. */
@@ -93,14 +144,20 @@ export function createApiMetrics(): ApiMetrics {
     }
   }
 
-  const render = (queue?: Record<string, number>): string => {
+  const snapshot = (): MetricsSnapshot => ({
+    requests: [...requests.values()].map((s) => ({ labels: s.labels, value: s.value })),
+    durations: [...durations.values()].map((h) => ({ labels: h.labels, counts: [...h.counts], sum: h.sum, count: h.count })),
+  })
+
+  const render = (queue?: Record<string, number>, snapshots: readonly MetricsSnapshot[] = [snapshot()]): string => {
+    const merged = snapshots.length === 1 ? snapshots[0]! : mergeSnapshots(snapshots)
     const out: string[] = []
     out.push('# HELP wa_gateway_http_requests_total HTTP requests answered, by method, matched route and status.')
     out.push('# TYPE wa_gateway_http_requests_total counter')
-    for (const s of requests.values()) out.push(`wa_gateway_http_requests_total${labelText(s.labels)} ${s.value}`)
+    for (const s of merged.requests) out.push(`wa_gateway_http_requests_total${labelText(s.labels)} ${s.value}`)
     out.push('# HELP wa_gateway_http_request_duration_seconds Time to answer, by method and matched route.')
     out.push('# TYPE wa_gateway_http_request_duration_seconds histogram')
-    for (const h of durations.values()) {
+    for (const h of merged.durations) {
       DURATION_BUCKETS.forEach((le, i) => out.push(`wa_gateway_http_request_duration_seconds_bucket${labelText({ ...h.labels, le: String(le) })} ${h.counts[i]}`))
       out.push(`wa_gateway_http_request_duration_seconds_bucket${labelText({ ...h.labels, le: '+Inf' })} ${h.count}`)
       out.push(`wa_gateway_http_request_duration_seconds_sum${labelText(h.labels)} ${h.sum}`)
@@ -111,10 +168,13 @@ export function createApiMetrics(): ApiMetrics {
       out.push('# TYPE wa_gateway_messages gauge')
       for (const [status, n] of Object.entries(queue)) out.push(`wa_gateway_messages${labelText({ status })} ${n}`)
     }
+    out.push('# HELP wa_gateway_api_processes API processes whose counters this answer sums (API_WORKERS; fewer than configured while one restarts or does not answer).')
+    out.push('# TYPE wa_gateway_api_processes gauge')
+    out.push(`wa_gateway_api_processes ${snapshots.length}`)
     return `${out.join('\n')}\n`
   }
 
-  const routes = ({ keys }: { keys: readonly string[] }) => {
+  const routes = ({ keys, gather }: { keys: readonly string[]; gather?: GatherMetrics }) => {
     const digests = Promise.all(keys.map(sha256))
     const app = new Hono<AppEnv>()
     app.get('/metrics', async (c) => {
@@ -124,11 +184,11 @@ export function createApiMetrics(): ApiMetrics {
         c.header('WWW-Authenticate', 'Bearer realm="metrics"')
         return c.json(errorBody('unauthorized', 'Unauthorized'), 401)
       }
-      const queue = await countMessagesByStatus(c.get('db'))
-      return c.body(render(queue), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
+      const [queue, snapshots] = await Promise.all([countMessagesByStatus(c.get('db')), gather ? gather(snapshot()) : [snapshot()]])
+      return c.body(render(queue, snapshots), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
     })
     return app
   }
 
-  return { middleware, routes, render }
+  return { middleware, routes, snapshot, render }
 }

@@ -17,6 +17,7 @@ import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
 import { migrate } from '../db/migrate.js'
 import { createApp, type App, type AppDeps } from './app.js'
+import { createMetricsCollector, joinClusterMetrics, type WorkerLine } from './cluster-metrics.js'
 import { parseDashboardOptions } from './dashboard/index.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
 import type { Logger } from './env.js'
@@ -147,6 +148,10 @@ async function runPrimary(env: Record<string, string | undefined>, log: Logger, 
   let stopping = false
   let delayMs = 500
   const started = new Map<Worker, number>()
+  // A send to a worker whose channel just closed reports to the callback instead of crashing the primary.
+  const lineTo = (w: Worker): WorkerLine => ({ id: w.id, send: (m) => w.isConnected() && w.send(m as object, () => {}) })
+  const metrics = createMetricsCollector({ workers: () => [...started.keys()].filter((w) => w.isConnected()).map(lineTo) })
+  cluster.on('message', (worker, message) => metrics.onMessage(lineTo(worker), message))
   const fork = () => started.set(cluster.fork(), Date.now())
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (started.get(worker) ?? 0)
@@ -223,7 +228,12 @@ async function main(): Promise<void> {
   try {
     const workers = parseWorkerCount(process.env.API_WORKERS)
     if (workers > 1 && cluster.isPrimary) return await runPrimary(process.env, log, workers)
-    api = await startApi({ env: process.env, log })
+    // A worker's /metrics answers the sum over the cluster (api/cluster-metrics.ts).
+    const clusterMetrics = cluster.isWorker
+      ? joinClusterMetrics({ send: (m) => process.send?.(m as object, undefined, {}, () => {}), onMessage: (l) => process.on('message', l) }, { log })
+      : null
+    api = await startApi({ env: process.env, log, deps: clusterMetrics ? { gatherMetrics: clusterMetrics.gather } : {} })
+    clusterMetrics?.provide(api.app.metricsSnapshot)
   } catch (err) {
     if (err instanceof ApiConfigError) {
       console.error(`wa-gateway api: ${err.message}`)

@@ -1,7 +1,8 @@
 /**
  * `API_WORKERS`: `npm run api` as a cluster of processes on one port (api/node.ts). Checks that the workers share
- * the port, that a killed worker is replaced while the others keep answering, that every accepted message is one
- * row, that SIGTERM drains and stops them all, and that settings the cluster cannot honour fail at startup.
+ * the port, that `/metrics` answers the whole cluster's totals whichever worker it reaches, that a killed worker is
+ * replaced while the others keep answering, that every accepted message is one row, that SIGTERM drains and stops
+ * them all, and that settings the cluster cannot honour fail at startup.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { request } from 'node:http'
@@ -72,6 +73,24 @@ function send(base: string, i: number): Promise<number> {
   })
 }
 
+/** `GET /metrics` on a connection of its own (so successive scrapes reach different workers). */
+function scrape(base: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/metrics`, { agent: false, timeout: 10_000, headers: { Authorization: `Bearer ${KEY}` } }, (res) => {
+      let text = ''
+      res.on('data', (c: Buffer) => (text += c.toString()))
+      res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`${res.statusCode} ${text}`))))
+    })
+    req.on('timeout', () => req.destroy(new Error('/metrics got no answer in 10 s')))
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+const sendsCounted = (text: string) =>
+  Number(/^wa_gateway_http_requests_total\{method="POST",route="\/api\/send",status="200"\} (\d+)$/m.exec(text)?.[1] ?? NaN)
+const processesSummed = (text: string) => Number(/^wa_gateway_api_processes (\d+)$/m.exec(text)?.[1] ?? NaN)
+
 const engine = pickEngine()
 const d = engine ? describe : describe.skip
 
@@ -98,6 +117,13 @@ d(`API_WORKERS=2 on ${engine}`, () => {
     const ids: number[] = []
     for (let i = 0; i < 20; i++) ids.push(await send(base, i))
 
+    // Each worker answered some of the 20; every scrape, whichever worker takes it, reports all 20.
+    for (let i = 0; i < 4; i++) {
+      const text = await scrape(base)
+      expect(sendsCounted(text)).toBe(20)
+      expect(processesSummed(text)).toBe(2)
+    }
+
     // One worker dies: the other keeps answering and the primary starts a replacement.
     // (A connection the primary is handing to a worker as it dies is lost with it, unanswered, as with any crash;
     // hence no requests during the kill.)
@@ -110,6 +136,13 @@ d(`API_WORKERS=2 on ${engine}`, () => {
     await Promise.all(Array.from({ length: 40 }, (_, i) => send(base, 40 + i).then((id) => ids.push(id))))
 
     expect(new Set(ids).size).toBe(80)
+    // The killed worker's counts left with it (Prometheus reads that as a reset); the 60 sends since are all there.
+    for (let i = 0; i < 2; i++) {
+      const text = await scrape(base)
+      expect(processesSummed(text)).toBe(2)
+      expect(sendsCounted(text)).toBeGreaterThanOrEqual(60)
+      expect(sendsCounted(text)).toBeLessThan(80)
+    }
     const rows = await t.db.query<{ n: number | string }>("SELECT COUNT(*) AS n FROM messages WHERE body LIKE 'cluster %'")
     expect(Number(rows[0]!.n)).toBe(80)
 

@@ -288,5 +288,6 @@ export function defineContractTests(target: () => ContractTarget): void {
     expect(text).toMatch(/^wa_gateway_http_requests_total\{method="GET",route="\/api\/status",status="200"\} \d+$/m)
     expect(text).toMatch(/^wa_gateway_messages\{status="pending"\} [1-9]\d*$/m)
     expect(text).toMatch(/^wa_gateway_messages\{status="failed"\} \d+$/m)
+    expect(text).toMatch(/^wa_gateway_api_processes 1$/m)
   })
 }
