@@ -70,7 +70,7 @@ fieldset.field { border: 0; padding: 0; margin-inline: 0; }
 .field { margin-bottom: .9rem; }
 .field .hint { font-weight: 400; color: var(--muted); font-size: .875rem; }
 .field .error { color: var(--bad); font-size: .9rem; margin: .25rem 0 0; font-weight: 600; }
-input[type=text], input[type=password], input[type=search], input[type=tel], input[type=date], input[type=url], select, textarea {
+input[type=text], input[type=password], input[type=search], input[type=tel], input[type=date], input[type=datetime-local], input[type=url], select, textarea {
   font: inherit; padding: .45rem .6rem; border: 1px solid #aab3bf; border-radius: .35rem; background: #fff; color: var(--text);
   width: 100%; max-width: 32rem;
 }
@@ -200,5 +200,37 @@ export const LIVE_JS = `
       .then(function () { if (!stopped) setTimeout(tick, document.hidden ? 5000 : 1500); });
   }
   setTimeout(tick, 1500);
+})();
+`
+
+/**
+ * The Send form's "Send at": a datetime-local value has no zone, so this fills the hidden `utc_offset` with the
+ * browser's offset for the picked moment (daylight saving included) and names the zone next to the field.
+ * Without JavaScript the field stays "UTC", as the page then says, and the server reads it so.
+ */
+export const SEND_JS = `
+(function () {
+  'use strict';
+  var input = document.getElementById('send_at');
+  var offset = document.getElementById('utc_offset');
+  var zone = document.getElementById('send_at-zone');
+  if (!input || !offset) return;
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  function update() {
+    var picked = input.value ? new Date(input.value) : new Date();
+    if (isNaN(picked.getTime())) { offset.value = ''; return; }
+    var minutes = -picked.getTimezoneOffset();
+    offset.value = String(minutes);
+    if (zone) {
+      var sign = minutes < 0 ? '\u2212' : '+';
+      var name = '';
+      try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ''; } catch (e) { name = ''; }
+      zone.textContent = 'your time zone' + (name ? ' (' + name + ', ' : ' (') + 'UTC' + sign + pad(Math.floor(Math.abs(minutes) / 60)) + ':' + pad(Math.abs(minutes) % 60) + ')';
+    }
+  }
+  input.addEventListener('input', update);
+  input.addEventListener('change', update);
+  if (input.form) input.form.addEventListener('submit', update);
+  update();
 })();
 `

@@ -8,7 +8,7 @@ import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { createSchemas, type Schemas } from '../schemas.js'
 import { createSessionGate, type SessionGate } from '../session-gate.js'
-import { LIVE_JS, STYLE_CSS } from './assets.js'
+import { LIVE_JS, SEND_JS, STYLE_CSS } from './assets.js'
 import { createDashboardAuth } from './auth.js'
 import { field, pageOf, safeReturn, type DashboardContext, type DashboardEnv, type DashboardShared } from './context.js'
 import { csrfToken, dashboardHeaders, readForm, requireSignIn, sameOrigin } from './middleware.js'
@@ -135,6 +135,9 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   )
   app.get('/assets/live.js', (c) =>
     c.body(LIVE_JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
+  )
+  app.get('/assets/send.js', (c) =>
+    c.body(SEND_JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
   )
 
   app.get('/sign-in', async (c) => {

@@ -204,6 +204,30 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
     await shot(page, 'message-detail-image')
   })
 
+  it('schedules a send at a time picked in the browser’s own time zone', async () => {
+    const zoned = await browser.newContext({ viewport: DESKTOP, timezoneId: 'America/New_York' })
+    try {
+      const p = await zoned.newPage()
+      await signInWith(p, base, KEY)
+      await p.goto(`${base}/dashboard/send`)
+      // December in New York is UTC−05:00; the page names the zone the picked time is read in.
+      expect(await p.innerText('#send_at-zone')).toBe('your time zone (America/New_York, UTC\u221205:00)')
+      const day = `${new Date().getUTCFullYear() + 1}-01-15`
+      await p.fill('#phone', '+961 70 123 457')
+      await p.fill('#message', 'Reminder: your appointment is tomorrow')
+      await p.fill('#send_at', `${day}T09:30`)
+      await Promise.all([p.waitForURL(/sent=\d+/), p.click('text=Queue message')])
+      expect(await p.innerText('[data-field="scheduled"]')).toBe(`${day} 14:30:00 UTC`)
+      const id = Number(/sent=(\d+)/.exec(p.url())![1])
+      const m = await getMessage(t.db, id)
+      expect(m!.sendAt!.toISOString()).toBe(`${day}T14:30:00.000Z`)
+      expect(m!.status).toBe('pending')
+      await shot(p, 'send-scheduled')
+    } finally {
+      await zoned.close()
+    }
+  })
+
   it('a failed message is resent from its Resend button and then delivered', async () => {
     const recipient = '96170999463'
     await control('/control/fault', { phone: recipient, kind: 'nack463' })
@@ -314,6 +338,9 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
       await p.goto(`${base}/dashboard/messages/${sentId}`)
       expect(await p.innerText('main')).toContain('Delivered to the phone')
       await shot(p, 'no-js-sessions')
+      // Without the script no offset is sent: the page says the time is read as UTC, and it is.
+      await p.goto(`${base}/dashboard/send`)
+      expect(await p.innerText('#send_at-hint')).toMatch(/^In UTC, up to a year ahead/)
     } finally {
       await noJs.close()
     }

@@ -369,6 +369,45 @@ describeEachEngine('dashboard', (ctx) => {
     expect(after).toMatch(/<option value="support" selected="">/)
   })
 
+  it('schedules a text from the form at the time picked in the browser’s zone, and says so', async () => {
+    const inTwoDays = new Date(Date.now() + 2 * 86_400_000)
+    const day = inTwoDays.toISOString().slice(0, 10)
+    const res = await b.post('/dashboard/send', { phone: '96170000012', session: 'default', message: 'Your table is ready', send_at: `${day}T09:30`, utc_offset: '120' })
+    expect(res.status).toBe(303)
+    const location = res.headers.get('location')!
+    const id = Number(/sent=(\d+)/.exec(location)![1])
+    const m = await getMessage(ctx.db, id)
+    expect(m).toMatchObject({ status: 'pending', body: 'Your table is ready' })
+    expect(m!.sendAt!.toISOString()).toBe(`${day}T07:30:00.000Z`)
+    expect(m!.availableAt.toISOString()).toBe(`${day}T07:30:00.000Z`)
+    const notice = textOf(await (await b.get(location)).text())
+    expect(notice).toMatch(new RegExp(`Queued as message #${id}, scheduled for ${day} 07:30:00 UTC ?\\.`))
+    // Left empty: now, and the notice says nothing about a schedule.
+    const now = await b.post('/dashboard/send', { phone: '96170000012', message: 'now please', send_at: '', utc_offset: '120' })
+    const nowId = Number(/sent=(\d+)/.exec(now.headers.get('location')!)![1])
+    expect((await getMessage(ctx.db, nowId))!.sendAt).toBeNull()
+    expect(textOf(await (await b.get(now.headers.get('location')!)).text())).toContain(`Queued as message #${nowId}. Follow it`)
+  })
+
+  it('refuses a Send-at time that has passed, is malformed or is more than a year ahead, inline, and queues nothing', async () => {
+    const before = (await listMessages(ctx.db, { limit: 1 }))[0]?.id
+    const post = (send_at: string, utc_offset = '0') => b.post('/dashboard/send', { phone: '96170000013', message: 'later', send_at, utc_offset })
+    const past = await post('2020-01-01T09:00')
+    expect(past.status).toBe(422)
+    const html = await past.text()
+    expect(textOf(html)).toContain('2020-01-01 09:00 (UTC) has already passed; pick a later time, or leave it empty to send now.')
+    expect(html).toMatch(/id="send_at"[^>]*aria-invalid="true"/)
+    expect(html).toContain('value="2020-01-01T09:00"')
+    expect(html).toContain('id="send_at-error"')
+    expect(textOf(await (await post('next tuesday')).text())).toContain('Pick a date and time')
+    const year = new Date().getUTCFullYear() + 2
+    const far = await post(`${year}-06-01T09:00`)
+    expect(far.status).toBe(422)
+    expect(textOf(await far.text())).toContain('Is more than one year ahead; schedule it at most one year from now')
+    expect((await post('2027-01-01T09:00', '5000')).status).toBe(422)
+    expect((await listMessages(ctx.db, { limit: 1 }))[0]?.id).toBe(before)
+  })
+
   it('shows the API’s validation inline on the Send form, one error per field, and queues nothing', async () => {
     const before = (await listMessages(ctx.db, { limit: 1 }))[0]?.id
     const res = await b.post('/dashboard/send', { phone: '123', session: 'nope', message: '   ' })

@@ -1,19 +1,22 @@
 import { Hono } from 'hono'
-import { enqueueMessage } from '../../../db/queries/messages.js'
+import { enqueueMessage, getMessage } from '../../../db/queries/messages.js'
 import { listSessions } from '../../../db/queries/sessions.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
 import { checkImageUpload, enqueueImageMessage, type AcceptedImage } from '../../image-upload.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { parseId } from '../format.js'
+import { parseFormSendAt } from '../send-at.js'
 import type { Notice } from '../views/layout.js'
+import { isScheduled } from '../views/messages.js'
+import { formatTime } from '../../format.js'
 import { SendPage, type SendForm } from '../views/send.js'
 
 /** Multipart framing around the file: boundaries and the few text fields. */
 export const SEND_FORM_OVERHEAD = 64 * 1024
 
 type Checked =
-  | { ok: true; phone: string; session: string; text: string | null; image: AcceptedImage | null }
+  | { ok: true; phone: string; session: string; text: string | null; image: AcceptedImage | null; sendAt: Date | null }
   | { ok: false; errors: SendForm['errors'] }
 
 /**
@@ -47,6 +50,12 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
     text = attempt('message', () => schemas.sendBody.shape.message.parse(message, ''))
   }
 
+  // "Send at": the browser's wall-clock time and offset, then the API's own send_at rule (a year ahead at most).
+  let sendAt: Date | null = null
+  const picked = parseFormSendAt(field(form, 'send_at'), field(form, 'utc_offset'), Date.now())
+  if (!picked.ok) errors.send_at = picked.error
+  else if (picked.iso) sendAt = attempt('send_at', () => schemas.sendBody.shape.send_at.parse(picked.iso, '')) ?? null
+
   let image: AcceptedImage | null = null
   if (file) {
     try {
@@ -68,7 +77,7 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   // A file input is empty again when the form comes back, so say so next to it.
   if (file && Object.keys(errors).length > 0) errors.file ??= 'Choose the image again (the browser does not keep it after an error).'
   if (Object.keys(errors).length > 0 || phone === undefined || session === undefined || text === undefined) return { ok: false, errors }
-  return { ok: true, phone, session, text, image }
+  return { ok: true, phone, session, text, image, sendAt }
 }
 
 /** The Send form: text, or image with caption, from a chosen session. */
@@ -85,6 +94,7 @@ export function sendPages(shared: DashboardShared) {
     const query = c.req.query()
     const sent = parseId(query.sent)
     const session = query.session && SESSION_NAME_PATTERN.test(query.session) ? query.session : DEFAULT_SESSION
+    const queued = sent === null ? null : await getMessage(c.get('db'), sent)
     const notice: Notice | null =
       sent === null
         ? null
@@ -92,7 +102,16 @@ export function sendPages(shared: DashboardShared) {
             kind: 'ok',
             text: (
               <>
-                Queued as message #{sent}.{' '}
+                Queued as message #{sent}
+                {queued && isScheduled(queued) ? (
+                  <>
+                    , scheduled for{' '}
+                    <time datetime={queued.sendAt.toISOString()} data-field="scheduled">
+                      {formatTime(queued.sendAt)} UTC
+                    </time>
+                  </>
+                ) : null}
+                .{' '}
                 <a href={`${shared.base}/messages/${sent}`} id="sent-link">
                   Follow it in the audit log →
                 </a>
@@ -101,7 +120,7 @@ export function sendPages(shared: DashboardShared) {
           }
     const sessions = await listSessions(c.get('db'))
     return c.html(
-      <SendPage page={pageOf(shared, c)} form={{ phone: '', session, message: '', errors: {} }} sessions={sessions} limits={limits} notice={notice} />,
+      <SendPage page={pageOf(shared, c)} form={{ phone: '', session, message: '', sendAt: '', utcOffset: '', errors: {} }} sessions={sessions} limits={limits} notice={notice} />,
     )
   })
 
@@ -115,13 +134,15 @@ export function sendPages(shared: DashboardShared) {
         phone: field(form, 'phone') ?? '',
         session: field(form, 'session') ?? DEFAULT_SESSION,
         message: field(form, 'message') ?? '',
+        sendAt: field(form, 'send_at') ?? '',
+        utcOffset: field(form, 'utc_offset') ?? '',
         errors: result.errors,
       }
       return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={limits} />, 422)
     }
     const queued = result.image
-      ? await enqueueImageMessage(db, { session: result.session, phone: result.phone, caption: result.text, image: result.image, mediaReuseSeconds })
-      : await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text })
+      ? await enqueueImageMessage(db, { session: result.session, phone: result.phone, caption: result.text, image: result.image, mediaReuseSeconds, sendAt: result.sendAt })
+      : await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text, sendAt: result.sendAt })
     const id = queued.id
     return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(result.session)}`, 303)
   })

@@ -8,7 +8,10 @@ export interface SendForm {
   phone: string
   session: string
   message: string
-  errors: Partial<Record<'phone' | 'session' | 'message' | 'file' | 'form', string>>
+  /** The `datetime-local` value as typed (wall-clock time) and the browser's UTC offset in minutes for it. */
+  sendAt: string
+  utcOffset: string
+  errors: Partial<Record<'phone' | 'session' | 'message' | 'file' | 'send_at' | 'form', string>>
 }
 
 export interface SendLimits {
@@ -31,7 +34,7 @@ export const SendPage: FC<{
   const names = sessions.map((s) => s.name)
   const options = form.session && !names.includes(form.session) ? [...sessions.map((s) => s.name), form.session] : names
   return (
-    <Layout page={page} title="Send a message" section="send" notice={notice}>
+    <Layout page={page} title="Send a message" section="send" notice={notice} scripts={['send.js']}>
       {e.form ? (
         <div class="notice bad" role="alert">
           {e.form}
@@ -105,6 +108,25 @@ export const SendPage: FC<{
             aria-describedby={describedBy('file', e.file)}
           />
           <FieldError id="file-error" error={e.file} />
+        </div>
+        <div class="field">
+          <label for="send_at">
+            Send at <span class="hint">optional; empty sends now</span>
+          </label>
+          <input
+            id="send_at"
+            name="send_at"
+            type="datetime-local"
+            step="60"
+            value={form.sendAt}
+            aria-invalid={e.send_at ? 'true' : undefined}
+            aria-describedby={describedBy('send_at', e.send_at, 'send_at-hint')}
+          />
+          <input type="hidden" id="utc_offset" name="utc_offset" value={form.utcOffset} />
+          <p class="hint small muted" id="send_at-hint">
+            In <span id="send_at-zone">UTC</span>, up to a year ahead. The message is queued now and waits until then.
+          </p>
+          <FieldError id="send_at-error" error={e.send_at} />
         </div>
         <button type="submit">Queue message</button>
         <p class="small muted">
