@@ -1,5 +1,4 @@
 import { Hono } from 'hono'
-import { requestId } from 'hono/request-id'
 import type { Db } from '../db/driver.js'
 import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
 import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
@@ -8,6 +7,7 @@ import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { ApiError, notFound, onError } from './errors.js'
 import { createApiMetrics, type GatherMetrics, type MetricsSnapshot } from './metrics.js'
 import { apiKey } from './middleware/api-key.js'
+import { assignRequestId } from './middleware/request-id.js'
 import { buildOpenApi, renderReference } from './openapi.js'
 import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
@@ -70,10 +70,10 @@ export function createApp(deps: AppDeps): App {
   // First, so it sees every answer, errors included (GET /metrics: api/metrics.ts).
   const metrics = createApiMetrics()
   app.use(metrics.middleware)
-  app.use(requestId())
   // Evaluated once: a silent logger (tests) has no level test and drops everything anyway.
   const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
   app.use(async function context(c, next) {
+    assignRequestId(c)
     c.set('db', db)
     c.set('config', config)
     c.set('log', log)

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { serve, type ServerType } from '@hono/node-server'
+import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server'
 import pino from 'pino'
 import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
@@ -20,6 +20,7 @@ import { createApp, type App, type AppDeps } from './app.js'
 import { createMetricsCollector, joinClusterMetrics, type WorkerLine } from './cluster-metrics.js'
 import { parseDashboardOptions } from './dashboard/index.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
+import { CHOSEN_REQUEST_ID, chooseRequestId, type RequestIdEnv } from './middleware/request-id.js'
 import type { Logger } from './env.js'
 
 /** True when `moduleUrl` is the script Node was started with (tsx included). */
@@ -41,10 +42,25 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>
 }
 
+/**
+ * The adapter's call into the app, with `X-Request-Id` set on Node's own response object: a plain header there
+ * costs the adapter nothing, where one set through Hono makes it convert a `Headers` object on every response
+ * (api/middleware/request-id.ts). The app reads the id from `env[CHOSEN_REQUEST_ID]`.
+ */
+export function fetchWithRequestId(app: App) {
+  return (request: Request, env: HttpBindings | Http2Bindings) => {
+    const given = env.incoming.headers['x-request-id']
+    const requestId = chooseRequestId(typeof given === 'string' ? given : undefined)
+    env.outgoing.setHeader('X-Request-Id', requestId)
+    const withId = { incoming: env.incoming, outgoing: env.outgoing, [CHOSEN_REQUEST_ID]: requestId } as RequestIdEnv & HttpBindings
+    return app.fetch(request, withId)
+  }
+}
+
 /** Serves `app` on `port` (0 = any free port) and resolves once listening. */
 export function serveApp(app: App, { port, host }: { port: number; host?: string }): Promise<RunningServer> {
   return new Promise((resolveServer, reject) => {
-    const server = serve({ fetch: app.fetch, port, hostname: host }, (info: AddressInfo) => {
+    const server = serve({ fetch: fetchWithRequestId(app), port, hostname: host }, (info: AddressInfo) => {
       const shown = !host || host === '0.0.0.0' || host === '::' ? 'localhost' : host.includes(':') ? `[${host}]` : host
       resolveServer({
         server,

@@ -170,6 +170,25 @@ describe('the Node server answers the guide\'s curl examples', () => {
     expect(res.body).toMatchObject({ success: false, code: 'body_too_large' })
   })
 
+  it('names every answer with X-Request-Id: the caller\'s own when well-formed, else a new one, errors included', async () => {
+    const headers = { 'X-API-Key': KEY, 'Content-Type': 'application/json' }
+    const fresh = await fetch(`${base}/api/send`, { method: 'POST', headers, body: JSON.stringify({ phone: '9611234567', message: 'id?' }) })
+    expect(fresh.status).toBe(200)
+    const id = fresh.headers.get('x-request-id')
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    const again = await fetch(`${base}/api/status`, { headers: { ...headers, 'X-Request-Id': 'order-1234_retry=2' } })
+    expect(again.headers.get('x-request-id')).toBe('order-1234_retry=2')
+    const other = await fetch(`${base}/api/status`, { headers })
+    expect(other.headers.get('x-request-id')).not.toBe(id)
+    // A malformed id is replaced; errors and unknown routes carry one too, and exactly one.
+    const bad = await fetch(`${base}/api/send`, { method: 'POST', headers: { ...headers, 'X-Request-Id': 'has space' }, body: '{' })
+    expect(bad.status).toBe(400)
+    expect(bad.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+    const unauthorized = await fetch(`${base}/api/status`, { headers: { 'X-Request-Id': 'abc' } })
+    expect(unauthorized.status).toBe(401)
+    expect(unauthorized.headers.get('x-request-id')).toBe('abc')
+  })
+
   it('answers /healthz and /readyz without a key', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ success: true, status: 'ok' })
     expect(await (await fetch(`${base}/readyz`)).json()).toMatchObject({ success: true, status: 'ready' })

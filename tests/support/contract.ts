@@ -271,6 +271,14 @@ export function defineContractTests(target: () => ContractTarget): void {
     expect(await json(res)).toMatchObject({ success: false, code: 'not_found' })
   })
 
+  it('every answer carries X-Request-Id: the caller\'s own when well-formed, else a new UUID', async () => {
+    const own = await t().fetch('/healthz', { headers: { 'X-Request-Id': 'shop-77_a=b' } })
+    expect(own.headers.get('x-request-id')).toBe('shop-77_a=b')
+    const fresh = await t().fetch('/healthz', { headers: { 'X-Request-Id': 'not valid!' } })
+    expect(fresh.headers.get('x-request-id')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    expect((await t().fetch('/api/status')).headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
   it('GET /healthz and /readyz answer without a key; /readyz checks the database and schema', async () => {
     expect((await t().fetch('/healthz')).status).toBe(200)
     const res = await t().fetch('/readyz')
