@@ -4,8 +4,7 @@
  * - `wa_gateway_http_requests_total{method,route,status}` and `wa_gateway_http_request_duration_seconds{method,route}`
  *   counted by `metrics.middleware` (mounted first in `createApp`), with `route` the matched pattern
  *   (`/api/messages/:id`, never the raw path, so cardinality stays bounded; `unmatched` for 404s);
- * - `wa_gateway_messages{status}`: queue depth by status, read from the database at scrape time.
- *
+ * - `wa_gateway_messages{status}`: queue depth by status, read from the database at scrape time;
  * - `wa_gateway_api_processes`: how many processes' counters the answer sums.
  *
  * Scraping needs an API key, in `X-API-Key` or as `Authorization: Bearer <key>` (Prometheus' `authorization`

@@ -130,15 +130,11 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   app.use('*', sameOrigin({ onRefuse: refuse, extraHosts: (options.publicOrigins ?? []).map((o) => new URL(o).host) }))
 
   // ---- public: assets and sign-in ----
-  app.get('/assets/style.css', (c) =>
-    c.body(STYLE_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
-  )
-  app.get('/assets/live.js', (c) =>
-    c.body(LIVE_JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
-  )
-  app.get('/assets/send.js', (c) =>
-    c.body(SEND_JS, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
-  )
+  const asset = (body: string, type: string) => (c: DashboardContext) =>
+    c.body(body, 200, { 'Content-Type': `${type}; charset=utf-8`, 'Cache-Control': 'public, max-age=300' })
+  app.get('/assets/style.css', asset(STYLE_CSS, 'text/css'))
+  app.get('/assets/live.js', asset(LIVE_JS, 'text/javascript'))
+  app.get('/assets/send.js', asset(SEND_JS, 'text/javascript'))
 
   app.get('/sign-in', async (c) => {
     const next = safeReturn(base, c.req.query('next'), base)
