@@ -2,7 +2,8 @@
  * `GET /metrics` of the API in Prometheus text format (version 0.0.4):
  *
  * - `wa_gateway_http_requests_total{method,route,status}` and `wa_gateway_http_request_duration_seconds{method,route}`
- *   counted by `metrics.middleware` (mounted first in `createApp`), with `route` the matched pattern
+ *   counted by `metrics.observe` (called by `createApp`'s per-request middleware, which runs first and so sees
+ *   every answer, errors included), with `route` the matched pattern
  *   (`/api/messages/:id`, never the raw path, so cardinality stays bounded; `unmatched` for 404s);
  * - `wa_gateway_messages{status}`: queue depth by status, read from the database at scrape time;
  * - `wa_gateway_api_processes`: how many processes' counters the answer sums.
@@ -16,7 +17,7 @@
  * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`):
  * api/ and runner/ never import each other.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { Hono, type Context } from 'hono'
 import { matchedRoutes } from 'hono/route'
 import { countMessagesByStatus } from '../db/queries/messages.js'
 import type { AppEnv } from './env.js'
@@ -86,8 +87,12 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
 }
 
 export interface ApiMetrics {
-  /** Counts every request by method, matched route and status, and times it. Mount before everything else. */
-  middleware: MiddlewareHandler<AppEnv>
+  /**
+   * Counts one answered request by method, matched route and status, timed from `started` (`performance.now()`).
+   * Called once the response is final: after `next()` in the app's first middleware. Not a middleware of its own,
+   * since each async layer costs every request.
+   */
+  observe(c: Context, started: number): void
   /**
    * `GET /metrics` (needs an API key). `gather` collects the counters of every process serving the port
    * (a Node cluster); without it the answer is this process's own.
@@ -102,10 +107,11 @@ export interface ApiMetrics {
   render(queue?: Record<string, number>, snapshots?: readonly MetricsSnapshot[]): string
 }
 
-/** The route label: the pattern of the handler that matched, or `unmatched`. */
+/** The route label: the pattern of the last handler that matched (not a middleware), or `unmatched`. */
 function routeOf(c: Context): string {
-  const handlers = matchedRoutes(c).filter((r) => r.method !== 'ALL')
-  return handlers.at(-1)?.path ?? 'unmatched'
+  const routes = matchedRoutes(c)
+  for (let i = routes.length - 1; i >= 0; i--) if (routes[i]!.method !== 'ALL') return routes[i]!.path
+  return 'unmatched'
 }
 
 async function sha256(value: string): Promise<Uint8Array> {
@@ -114,33 +120,28 @@ async function sha256(value: string): Promise<Uint8Array> {
 
 /**
  * A fresh set of API counters (one per `createApp`; no import-time singleton).
- * @example const metrics = createApiMetrics(); app.use(metrics.middleware); app.route('/', metrics.routes({ keys }))
+ * @example const metrics = createApiMetrics(); app.use(async (c, next) => { const t = performance.now(); try { await next() } finally { metrics.observe(c, t) } })
  */
 export function createApiMetrics(): ApiMetrics {
   const requests = new Map<string, Series>()
   const durations = new Map<string, HistogramSeries>()
 
-  const middleware: MiddlewareHandler<AppEnv> = async function metrics(c, next) {
-    const started = performance.now()
-    try {
-      await next()
-    } finally {
-      const route = routeOf(c)
-      const method = c.req.method
-      const status = c.res.status
-      // Plain string keys: this runs on every request, and JSON-encoding label objects was a visible share of it.
-      const k = `${method} ${route} ${status}`
-      let s = requests.get(k)
-      if (!s) requests.set(k, (s = { labels: { method, route, status: String(status) }, value: 0 }))
-      s.value++
-      const seconds = (performance.now() - started) / 1000
-      const hk = `${method} ${route}`
-      let h = durations.get(hk)
-      if (!h) durations.set(hk, (h = { labels: { method, route }, counts: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }))
-      for (let i = DURATION_BUCKETS.length - 1; i >= 0 && seconds <= DURATION_BUCKETS[i]!; i--) h.counts[i]!++
-      h.sum += seconds
-      h.count++
-    }
+  const observe = (c: Context, started: number): void => {
+    const route = routeOf(c)
+    const method = c.req.method
+    const status = c.res.status
+    // Plain string keys: this runs on every request, and JSON-encoding label objects was a visible share of it.
+    const k = `${method} ${route} ${status}`
+    let s = requests.get(k)
+    if (!s) requests.set(k, (s = { labels: { method, route, status: String(status) }, value: 0 }))
+    s.value++
+    const seconds = (performance.now() - started) / 1000
+    const hk = `${method} ${route}`
+    let h = durations.get(hk)
+    if (!h) durations.set(hk, (h = { labels: { method, route }, counts: DURATION_BUCKETS.map(() => 0), sum: 0, count: 0 }))
+    for (let i = DURATION_BUCKETS.length - 1; i >= 0 && seconds <= DURATION_BUCKETS[i]!; i--) h.counts[i]!++
+    h.sum += seconds
+    h.count++
   }
 
   const snapshot = (): MetricsSnapshot => ({
@@ -189,5 +190,5 @@ export function createApiMetrics(): ApiMetrics {
     return app
   }
 
-  return { middleware, routes, snapshot, render }
+  return { observe, routes, snapshot, render }
 }

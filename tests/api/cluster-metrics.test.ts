@@ -41,11 +41,15 @@ function cluster(count: number, options: { primaryAnswers?: boolean; workerTimeo
   return workers
 }
 
-/** Runs `n` requests through a worker's metrics middleware, as the app would. */
+/** Runs `n` requests through a worker's counters, as the app's first middleware does. */
 async function count(w: FakeWorker, n: number, status = 200) {
   const { Hono } = await import('hono')
   const app = new Hono()
-  app.use(w.counters.middleware as never)
+  app.use(async (c, next) => {
+    const started = performance.now()
+    await next()
+    w.counters.observe(c, started)
+  })
   app.post('/api/send', (c) => c.json({}, status as 200))
   for (let i = 0; i < n; i++) await app.request('/api/send', { method: 'POST' })
 }

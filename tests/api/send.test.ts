@@ -144,6 +144,31 @@ describeEachEngine('POST /api/send', (ctx) => {
     expect(res.status).toBe(413)
   })
 
+  it('refuses a declared length larger than any route accepts before reading, and counts the 413 in /metrics', async () => {
+    const app = t()
+    const res = await app.app.request('/api/send', {
+      method: 'POST', headers: app.headers({ 'Content-Type': 'application/json', 'Content-Length': String(64 * 1024 * 1024) }), body: '{}',
+    })
+    expect(res.status).toBe(413)
+    expect(await res.json()).toMatchObject({ success: false, code: 'body_too_large', error: expect.stringContaining('larger than any route accepts') })
+    expect(res.headers.get('x-request-id')).toBeTruthy()
+    // Refused by the first middleware, without calling the rest: still counted, under the route it asked for.
+    const metrics = await (await app.get('/metrics')).text()
+    expect(metrics).toMatch(/^wa_gateway_http_requests_total\{method="POST",route="\/api\/send",status="413"\} 1$/m)
+    expect(metrics).toMatch(/^wa_gateway_http_request_duration_seconds_count\{method="POST",route="\/api\/send"\} 1$/m)
+  })
+
+  it('counts refused and failed answers in /metrics with their status: 401, 400, 404', async () => {
+    const app = t()
+    expect((await app.post('/api/send', { phone: '9611234567', message: 'x' }, { 'X-API-Key': 'wrong' })).status).toBe(401)
+    expect((await app.post('/api/send', { phone: '12', message: 'x' })).status).toBe(400)
+    expect((await app.get('/api/nothing-here')).status).toBe(404)
+    const metrics = await (await app.get('/metrics')).text()
+    expect(metrics).toMatch(/^wa_gateway_http_requests_total\{method="POST",route="\/api\/send",status="401"\} 1$/m)
+    expect(metrics).toMatch(/^wa_gateway_http_requests_total\{method="POST",route="\/api\/send",status="400"\} 1$/m)
+    expect(metrics).toMatch(/^wa_gateway_http_requests_total\{method="GET",route="unmatched",status="404"\} 1$/m)
+  })
+
   it('ignores unknown JSON fields', async () => {
     const res = await t().post('/api/send', { phone: '9611234567', message: 'x', priority: 'high', extra: { a: 1 } })
     expect(res.status).toBe(200)
