@@ -22,7 +22,7 @@ import { matchedRoutes } from 'hono/route'
 import { countMessagesByStatus } from '../db/queries/messages.js'
 import type { AppEnv } from './env.js'
 import { errorBody } from './errors.js'
-import { matchesAnyKey } from './middleware/api-key.js'
+import { matchesPreparedKey, prepareKeys } from './middleware/api-key.js'
 
 type Labels = Record<string, string>
 
@@ -114,10 +114,6 @@ function routeOf(c: Context): string {
   return 'unmatched'
 }
 
-async function sha256(value: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value)))
-}
-
 /**
  * A fresh set of API counters (one per `createApp`; no import-time singleton).
  * @example const metrics = createApiMetrics(); app.use(async (c, next) => { const t = performance.now(); try { await next() } finally { metrics.observe(c, t) } })
@@ -175,12 +171,12 @@ export function createApiMetrics(): ApiMetrics {
   }
 
   const routes = ({ keys, gather }: { keys: readonly string[]; gather?: GatherMetrics }) => {
-    const digests = Promise.all(keys.map(sha256))
+    const prepared = prepareKeys(keys)
     const app = new Hono<AppEnv>()
     app.get('/metrics', async (c) => {
       const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('Authorization') ?? '')?.[1]
       const given = c.req.header('X-API-Key') ?? bearer
-      if (!given || !(await matchesAnyKey(given.trim(), await digests))) {
+      if (!given || !matchesPreparedKey(given.trim(), prepared)) {
         c.header('WWW-Authenticate', 'Bearer realm="metrics"')
         return c.json(errorBody('unauthorized', 'Unauthorized'), 401)
       }

@@ -7,8 +7,6 @@ export interface ApiKeyOptions {
   headerName?: string
 }
 
-const encoder = new TextEncoder()
-
 /** Accepted keys, prepared once for `matchesPreparedKey`. */
 export interface PreparedKeys {
   /** Each key's character codes (keys are printable ASCII: api/config.ts refuses anything else). */
@@ -39,25 +37,6 @@ export function matchesPreparedKey(candidate: string, prepared: PreparedKeys): b
     // Length difference and content difference both land in `diff`.
     let diff = n ^ k.length
     for (let i = 0; i < prepared.width; i++) diff |= (i < n ? candidate.charCodeAt(i) : 0) ^ (k[i] ?? 0)
-    matched |= diff === 0 ? 1 : 0
-  }
-  return matched === 1
-}
-
-async function digest(value: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(value)))
-}
-
-/**
- * The same test against SHA-256 digests of the keys (both sides hashed to 32 bytes, hiding
- * lengths); kept for callers that hold digests (api/metrics.ts).
- */
-export async function matchesAnyKey(candidate: string, keyDigests: readonly Uint8Array[]): Promise<boolean> {
-  const d = await digest(candidate)
-  let matched = 0
-  for (const k of keyDigests) {
-    let diff = 0
-    for (let i = 0; i < 32; i++) diff |= d[i]! ^ k[i]!
     matched |= diff === 0 ? 1 : 0
   }
   return matched === 1

@@ -7,7 +7,7 @@ import { createSendCoalescer } from '../../api/coalescer.js'
 import { ApiConfigError, parseApiConfig } from '../../api/config.js'
 import { formatTime } from '../../api/format.js'
 import { readImageInfo, sniffImageType } from '../../api/image.js'
-import { matchesPreparedKey as matchesAnyKey, prepareKeys } from '../../api/middleware/api-key.js'
+import { matchesPreparedKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
 import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
 import { newWaMessageId } from '../../db/queries/messages.js'
@@ -56,23 +56,23 @@ describe('formatTime', () => {
   })
 })
 
-describe('matchesAnyKey', () => {
+describe('matchesPreparedKey', () => {
   it('matches any configured key and nothing else, whatever the lengths', () => {
     const keys = prepareKeys(['alpha', 'beta-key-that-is-longer'])
-    expect(matchesAnyKey('alpha', keys)).toBe(true)
-    expect(matchesAnyKey('beta-key-that-is-longer', keys)).toBe(true)
-    expect(matchesAnyKey('alph', keys)).toBe(false)
-    expect(matchesAnyKey('alpha\u0000', keys)).toBe(false)
-    expect(matchesAnyKey('', keys)).toBe(false)
-    expect(matchesAnyKey('x'.repeat(500), keys)).toBe(false)
+    expect(matchesPreparedKey('alpha', keys)).toBe(true)
+    expect(matchesPreparedKey('beta-key-that-is-longer', keys)).toBe(true)
+    expect(matchesPreparedKey('alph', keys)).toBe(false)
+    expect(matchesPreparedKey('alpha\u0000', keys)).toBe(false)
+    expect(matchesPreparedKey('', keys)).toBe(false)
+    expect(matchesPreparedKey('x'.repeat(500), keys)).toBe(false)
   })
 
   it('compares character codes: a character whose low byte equals a key character does not match it', () => {
     const keys = prepareKeys(['alpha'])
     // 'a' is 0x61; U+0161 and U+0361 share its low byte, a byte-truncating comparison would accept them.
-    expect(matchesAnyKey('\u0161lpha', keys)).toBe(false)
-    expect(matchesAnyKey('alph\u0361', keys)).toBe(false)
-    expect(matchesAnyKey('ALPHA', keys)).toBe(false)
+    expect(matchesPreparedKey('\u0161lpha', keys)).toBe(false)
+    expect(matchesPreparedKey('alph\u0361', keys)).toBe(false)
+    expect(matchesPreparedKey('ALPHA', keys)).toBe(false)
     expect(() => prepareKeys(['caf\u00e9'])).toThrow(/ASCII/)
   })
 })
