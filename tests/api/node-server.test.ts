@@ -189,6 +189,25 @@ describe('the Node server answers the guide\'s curl examples', () => {
     expect(unauthorized.headers.get('x-request-id')).toBe('abc')
   })
 
+  it('puts X-Request-Id on every kind of answer, whatever path the adapter writes it by', async () => {
+    // The id is set on Node's response before the app runs, and each kind of body reaches Node differently
+    // (a JSON string, HTML, text with headers of its own, a redirect, an asset with caching headers, HEAD).
+    const kinds: Array<[string, RequestInit, number]> = [
+      ['/api/openapi.json', { headers: { 'X-API-Key': KEY } }, 200],
+      ['/docs', {}, 200],
+      ['/metrics', { headers: { Authorization: `Bearer ${KEY}` } }, 200],
+      ['/dashboard', { redirect: 'manual' }, 303],
+      ['/dashboard/assets/style.css', {}, 200],
+      ['/healthz', { method: 'HEAD' }, 200],
+    ]
+    for (const [path, init, status] of kinds) {
+      const res = await fetch(`${base}${path}`, { ...init, headers: { ...(init.headers as Record<string, string>), 'X-Request-Id': `kind-${path.length}` } })
+      expect([path, res.status]).toEqual([path, status])
+      expect([path, res.headers.get('x-request-id')]).toEqual([path, `kind-${path.length}`])
+      await res.arrayBuffer()
+    }
+  })
+
   it('answers /healthz and /readyz without a key', async () => {
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ success: true, status: 'ok' })
     expect(await (await fetch(`${base}/readyz`)).json()).toMatchObject({ success: true, status: 'ready' })
