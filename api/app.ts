@@ -72,7 +72,7 @@ export function createApp(deps: AppDeps): App {
   const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
   // The one middleware every request passes, first, so it sees every answer, errors included: the request id, the
   // shared dependencies, the size check, then the counters of GET /metrics (api/metrics.ts) and the access log.
-  // One layer rather than several, since each async layer costs every request.
+  // A request's bookkeeping in one place, where the counters can see the size check's own 413.
   app.use(async function everyRequest(c, next) {
     const started = performance.now()
     assignRequestId(c)

@@ -89,8 +89,8 @@ export function mergeSnapshots(snapshots: readonly MetricsSnapshot[]): MetricsSn
 export interface ApiMetrics {
   /**
    * Counts one answered request by method, matched route and status, timed from `started` (`performance.now()`).
-   * Called once the response is final: after `next()` in the app's first middleware. Not a middleware of its own,
-   * since each async layer costs every request.
+   * Called once the response is final: after `next()` in the app's first middleware, which also answers requests
+   * itself (a body larger than any route accepts) and so must count them in the same place.
    */
   observe(c: Context, started: number): void
   /**
