@@ -95,9 +95,10 @@ export function createApp(deps: AppDeps): App {
   app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics }))
   app.get('/docs', (c) => c.html(reference))
 
-  app.use('/api/*', apiKey({ keys: config.apiKeys }))
+  const requireKey = apiKey({ keys: config.apiKeys })
+  app.use('/api/*', requireKey)
   // The bare prefix is an /api route too: it needs the key and answers JSON.
-  app.use('/api', apiKey({ keys: config.apiKeys }))
+  app.use('/api', requireKey)
   app.get('/api/openapi.json', (c) => c.json(openapi))
   app.route('/api', sessionRoutes({ config, schemas, gate }))
   app.route('/api', sendRoutes({ config, schemas, gate, coalescer: coalescer ?? undefined }))

@@ -23,8 +23,8 @@ export function chooseRequestId(given: string | null | undefined): string {
 
 /**
  * Puts the request id in `c.get('requestId')` (every log line and 500 message of the request names it) and in the
- * `X-Request-Id` response header. Called by the app's per-request middleware (api/app.ts), not a middleware of
- * its own: each async layer costs every request.
+ * `X-Request-Id` response header. Called by the app's per-request middleware (api/app.ts), with the rest of a
+ * request's bookkeeping.
  *
  * Where the runtime has set the header on its own response object (Node: api/node.ts, on the ServerResponse) and
  * passes the id in `env[CHOSEN_REQUEST_ID]`, this only records it. Setting it with `c.header()` makes the
