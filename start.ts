@@ -1,5 +1,5 @@
 /**
- * `npm start`: API + dashboard + runner in one process on the embedded database (ARCHITECTURE.md). The API side
+ * `npm start`: API + dashboard + runner in one process on the embedded database (README.md, Quick start). The API side
  * (api/embedded.ts) opens the database and serves HTTP; the runner joins as a service on the same `db`, because
  * PGlite allows one process. api/ and runner/ never import each other, so this top-level file composes them.
  */

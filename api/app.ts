@@ -105,7 +105,7 @@ export function createApp(deps: AppDeps): App {
   app.route('/api', messageRoutes({ schemas }))
   app.route('/api', webhookRoutes({ config, schemas }))
 
-  // Dashboard (issue 6): mounted by default so every entry serves it, sharing this app's schemas and
+  // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
   const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, ...deps.dashboardSettings })
   if (dashboard) app.route('/dashboard', dashboard)

@@ -1,6 +1,6 @@
 /**
  * `POST /api/sessions/:name/pairing-code` and the dashboard's "link with phone number" both come here. The API never
- * talks to the runner (ARCHITECTURE.md): it records the request on the session row and polls the row until the
+ * talks to the runner (api/README.md): it records the request on the session row and polls the row until the
  * session's lease holder has written a code (or why there is none), for at most `waitMs`. Web-standard timers only.
  */
 import type { Queryable } from '../db/driver.js'

@@ -5,7 +5,7 @@
  *
  * The database comes from a Hyperdrive binding (`HYPERDRIVE`); its connection string's scheme picks
  * the driver (`mysql://` → mysql2, `postgres://` → postgres). Without a binding, `DATABASE_URL` (a
- * secret) is used directly. Per EDGE.md, a connection must not outlive its request ("Cannot perform
+ * secret) is used directly. In workerd a connection must not outlive its request ("Cannot perform
  * I/O on behalf of a different request"): each request opens its own connection on first use and
  * closes it in `waitUntil`. Hyperdrive does the pooling in production.
  *
@@ -61,7 +61,7 @@ export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
   const hd = env.HYPERDRIVE
   if (hd && typeof hd === 'object') {
     if (/^mysql:/i.test(hd.connectionString)) {
-      // Discrete fields, not the string: its ssl-mode option makes mysql2 warn (EDGE.md).
+      // Discrete fields, not the string: its ssl-mode option makes mysql2 warn.
       return {
         engine: 'mysql',
         connection: { host: hd.host, port: Number(hd.port), user: hd.user, password: hd.password, database: hd.database },
@@ -91,7 +91,7 @@ export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
 export async function openWorkerDb(target: WorkerDbTarget): Promise<Db> {
   if (target.engine === 'mysql') {
     const { openMysql } = await import('../db/drivers/mysql.js')
-    // workerd forbids code generation, which mysql2's row parsers use unless told not to (EDGE.md).
+    // workerd forbids code generation, which mysql2's row parsers use unless told not to.
     return openMysql({ url: '', connection: target.connection, connectionLimit: 1, disableEval: true })
   }
   const { openPostgres } = await import('../db/drivers/postgres.js')

@@ -93,7 +93,7 @@ export function toDate(value: unknown): Date | null {
   return d
 }
 
-/** Jittered sleep used between transaction retries (20–200 ms, QUEUE.md §4.4). */
+/** Jittered sleep used between transaction retries (20–200 ms; db/README.md, The two dialects). */
 export function retryDelay(attempt: number, random: () => number = Math.random): Promise<void> {
   const ms = Math.min(200, 20 * 2 ** attempt) * (0.5 + random() / 2) + 20 * random()
   return new Promise((resolve) => setTimeout(resolve, ms))

@@ -1,6 +1,6 @@
 /**
  * Wall-clock arithmetic in a named IANA time zone, for quiet hours, the daily caps' midnight and the warm-up day
- * count. Pure functions over epoch milliseconds: the instant always comes from the database clock (QUEUE.md §4.2);
+ * count. Pure functions over epoch milliseconds: the instant always comes from the database clock (db/README.md);
  * only the calendar is computed here, with `Intl` (available on Node and Workers, no tz library).
  *
  * A local time that does not exist (a spring-forward gap) or exists twice (a fall-back overlap) is resolved as

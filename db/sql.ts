@@ -2,7 +2,7 @@ import type { Dialect } from './driver.js'
 
 /**
  * Statements whose text is the same on both dialects except for placeholders and the clock are
- * written once in MySQL form and derived here, exactly as QUEUE.md's "PG: same" rule states:
+ * written once in MySQL form and derived here (db/README.md, The two dialects):
  * `?` → `$n` and `NOW(6)` → `now()`. Anything else that differs is written out twice in the query file.
  */
 export function pgText(mysqlText: string): string {

@@ -74,7 +74,7 @@ export interface SessionRecord {
 }
 
 /**
- * Per-session sending limits (issue 8). `null` takes the runner's default (`.env`); a cap or threshold of 0 is off.
+ * Per-session sending limits. `null` takes the runner's default (`.env`); a cap or threshold of 0 is off.
  */
 export interface SessionSettings {
   /** Messages per local day; the warm-up ramps up to it. */

@@ -1,7 +1,7 @@
 /**
  * Which webhook URLs the gateway may call (SSRF guard). Pure and web-standard: the API (Node or Workers, no DNS)
  * checks the syntax, literal IP addresses and well-known local names when a webhook is created; the runner checks
- * the same and, at connect time, every address the name resolves to (runner/webhooks/deliver.ts), so a name that
+ * the same and, at connect time, every address the name resolves to (runner/webhooks/http.ts), so a name that
  * later resolves to a private address (DNS rebinding) is refused too. It lives in `db/` because that is the one
  * module both the API and the runner import.
  *

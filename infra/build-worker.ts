@@ -3,7 +3,7 @@
  * `wrangler deploy --dry-run --outdir` (no account needed, nothing uploaded) and prints the bundle
  * size, raw and gzipped. The edge tests build through `buildWorker()` too.
  *
- * Wrangler runs quietly and non-interactively (EDGE.md): no telemetry, no account lookups, and no
+ * Wrangler runs quietly and non-interactively: no telemetry, no account lookups, and no
  * stdin, so a start-up error cannot leave it waiting at a "report this error?" prompt.
  */
 import { spawn } from 'node:child_process'

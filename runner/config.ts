@@ -10,7 +10,7 @@ import type { LimitDefaults } from '../db/queries/limits.js'
 export type OptInMode = 'open' | 'confirm'
 
 export interface RunnerConfig {
-  /** Random gap between two sends of one session, in ms (QUEUE.md invariant 4). */
+  /** Random gap between two sends of one session, in ms (db/README.md, Claim and throttle). */
   throttleMinMs: number
   throttleMaxMs: number
   /** Sessions one runner holds at most. */
@@ -35,15 +35,15 @@ export interface RunnerConfig {
   stableAfterMs: number
   /** Print QR codes to the terminal (stdout is a TTY, or `PRINT_QR=1`). */
   printQr: boolean
-  /** Optional private port for /healthz and /metrics (a later issue serves them). */
+  /** Optional private port for /healthz and /metrics (runner/metrics.ts serves them). */
   metricsPort: number | null
   /**
-   * Default sending limits of every session (issue 8; a session's own settings win): DAILY_CAP, WARMUP_START,
+   * Default sending limits of every session (a session's own settings win): DAILY_CAP, WARMUP_START,
    * WARMUP_DAYS, FIRST_CONTACT_DAILY_CAP, CIRCUIT_BREAKER_FAILURES, CIRCUIT_BREAKER_PAUSE_MINUTES, QUIET_HOURS,
    * QUIET_HOURS_TZ. Caps and the breaker are off (0) unless set.
    */
   limits: LimitDefaults
-  /** Test-only crash hook (QUEUE.md §8); honoured only when the loopback trust is active. */
+  /** Test-only crash hook (db/README.md, Crash windows); honoured only when the loopback trust is active. */
   crashAt: CrashPoint | null
   crashOn: number
 }

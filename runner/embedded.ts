@@ -37,12 +37,12 @@ export async function startEmbeddedRunner(options: {
     ...(config.printQr ? { terminal: terminalOutput } : {}),
   })
   await runner.start()
-  // Issue 7 hook: the maintenance schedule runs in the embedded process too (see runner/maintenance/).
+  // The maintenance schedule runs in the embedded process too (see runner/maintenance/).
   const maintenance = createMaintenanceSchedule({
     db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`,
   })
   maintenance.start()
-  // Webhook calls (issue 8) run in the embedded process too.
+  // Webhook calls run in the embedded process too.
   const webhooks = createWebhookDeliverer({
     db, config: webhookConfig, log: log.child({ subsystem: 'webhooks' }), owner: runner.id ?? `runner-${process.pid}`,
   })

@@ -74,14 +74,14 @@ async function main(): Promise<void> {
   await runner.start()
   log.info({ runner: runner.id, capacity: config.capacity }, 'runner started')
 
-  // Issue 7 hook: the maintenance schedule (croner, once per cron_runs slot across runners) and the private
+  // The maintenance schedule (croner, once per cron_runs slot across runners) and the private
   // /healthz + /metrics port (RUNNER_METRICS_PORT). See runner/maintenance/ and runner/metrics.ts.
   observeRunnerSessions(metrics, runner)
   maintenance = createMaintenanceSchedule({
     db, log: log.child({ subsystem: 'maintenance' }), config: maintenanceConfig, runnerId: runner.id ?? `runner-${process.pid}`, metrics: metrics.maintenance,
   })
   maintenance.start()
-  // Webhook calls (issue 8): due deliveries, shared with every other runner through SKIP LOCKED claims.
+  // Webhook calls: due deliveries, shared with every other runner through SKIP LOCKED claims.
   webhooks = createWebhookDeliverer({
     db, config: webhookConfig, log: log.child({ subsystem: 'webhooks' }), owner: runner.id ?? `runner-${process.pid}`,
     onOutcome: (outcome, seconds) => {

@@ -24,7 +24,7 @@ export interface CreateRunnerOptions {
   /** How to reach WhatsApp: the Baileys factory (`createWhatsAppFactory`) or a fake in tests. */
   whatsapp: WhatsAppClientFactory
   /**
-   * Test-only crash hook (QUEUE.md §8). Refused unless `loopback` is true: a production runner never kills itself.
+   * Test-only crash hook (db/README.md). Refused unless `loopback` is true: a production runner never kills itself.
    */
   crashHook?: CrashHook
   /** True when the WhatsApp endpoint is the loopback test server (gates test-only behaviour). */
@@ -90,7 +90,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
 
   async function register(): Promise<string> {
     if (db.engine === 'pglite') {
-      // One in-process runner behind the data-dir lock: any lease on record is a dead predecessor's (QUEUE.md §3).
+      // One in-process runner behind the data-dir lock: any lease on record is a dead predecessor's (db/README.md).
       const n = await leases.expireAllLeases(db)
       if (n) log.info({ sessions: n }, 'embedded database: expired the leases of a previous process')
     }
@@ -143,7 +143,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     const held = new Map((await leases.renewLeases(db, { owner, ttlSeconds: config.leaseTtlSeconds })).map((l) => [l.name, l.leaseEpoch]))
     for (const [name, sup] of supervisors) {
       const epoch = held.get(name)
-      // Missing from the read-back, or another epoch: fence at once (QUEUE.md §3).
+      // Missing from the read-back, or another epoch: fence at once (db/README.md, Leases and fencing).
       if (epoch === undefined || epoch !== sup.leaseEpoch) void sup.lose('lease missing from the renewal')
       else sup.renewed(t0)
     }

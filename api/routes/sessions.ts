@@ -69,7 +69,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
     return c.json({ success: true })
   })
 
-  // Sending limits of one session (issue 8); each field optional, null = back to the runner's default.
+  // Sending limits of one session; each field optional, null = back to the runner's default.
   app.patch('/sessions/:name', async (c) => {
     const name = sessionNameSchema.parse(c.req.param('name'), 'name')
     const body = schemas.sessionSettingsBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
@@ -98,7 +98,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
     return c.json({ ...formatSession(s), ...formatSessionLimits(s) })
   })
 
-  // Link a number by code instead of QR (BAILEYS.md §3): waits for the session's runner to answer (api/pairing.ts).
+  // Link a number by code instead of QR (runner/README.md): waits for the session's runner to answer (api/pairing.ts).
   app.post('/sessions/:name/pairing-code', async (c) => {
     const name = sessionNameSchema.parse(c.req.param('name'), 'name')
     const { phone } = schemas.pairingCodeBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')

@@ -9,13 +9,13 @@ export interface MysqlOptions {
   url: string
   /** Pool size; the API and runner each need only a handful. */
   connectionLimit?: number
-  /** Workers cannot use eval-based row parsers (EDGE.md). */
+  /** Workers cannot use eval-based row parsers (api/README.md, The Workers entry). */
   disableEval?: boolean
   /** Discrete connection fields (Hyperdrive hands these out); override the URL's parts. */
   connection?: { host: string; port: number; user: string; password: string; database: string }
 }
 
-// errno values (QUEUE.md §4.4): 1213 deadlock rolls back the whole transaction, 1205 lock-wait
+// errno values (db/README.md, The two dialects): 1213 deadlock rolls back the whole transaction, 1205 lock-wait
 // timeout only the statement, so both get an explicit ROLLBACK before the retry.
 const RETRYABLE = new Set([1213, 1205])
 const UNAVAILABLE_CODES = new Set([
@@ -47,7 +47,7 @@ function translate(err: unknown, template?: string): unknown {
 // Client-side escaping inlines binary values as hex, so a 10 MB image becomes a 20 MB statement,
 // past MariaDB's default 16 MiB max_allowed_packet. Statements carrying a large binary value go through
 // the binary protocol (a prepared statement) instead, which sends the bytes as they are. Everything else
-// keeps `query` (QUEUE.md §4.3: it expands IN (?) arrays and accepts numbers for LIMIT ?).
+// keeps `query` (it expands IN (?) arrays and accepts numbers for LIMIT ?).
 const LARGE_BINARY_BYTES = 256 * 1024
 
 function run(conn: Pick<Pool, 'query' | 'execute'>, sql: string, params: readonly unknown[]) {
@@ -79,7 +79,7 @@ function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql'): Queryable
   }
 }
 
-/** Parses "8.0.36", "10.11.19-MariaDB-0+deb12u1" into a verdict, per QUEUE.md §4.1. */
+/** Parses "8.0.36", "10.11.19-MariaDB-0+deb12u1" into a verdict (db/README.md, The two dialects). */
 export function checkMysqlVersion(version: string): void {
   const [major = 0, minor = 0, patch = 0] = version.split(/[.-]/).slice(0, 3).map((p) => Number.parseInt(p, 10))
   const mariadb = /mariadb/i.test(version)
@@ -99,7 +99,7 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
   const pool = mysql.createPool({
     ...base,
     connectionLimit: options.connectionLimit ?? 10,
-    // utf8mb4 on the wire, or emoji fail with error 1366 (QUEUE.md §4.1).
+    // utf8mb4 on the wire, or emoji fail with error 1366.
     charset: 'utf8mb4_unicode_ci',
     timezone: 'Z',
     supportBigNumbers: true,
@@ -124,7 +124,7 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
     c.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED', ignore)
     c.query("SET SESSION time_zone = '+00:00'", ignore)
     c.query('SET SESSION innodb_lock_wait_timeout = 5', ignore)
-    // A vanished client keeps its locks until the server ends its connection (QUEUE.md §4.1).
+    // A vanished client keeps its locks until the server ends its connection (db/README.md, The two dialects).
     c.query(mariadb ? 'SET SESSION idle_transaction_timeout = 15' : 'SET SESSION wait_timeout = 300', ignore)
   })
 

@@ -23,7 +23,7 @@ function processAlive(pid: number): boolean {
 
 /**
  * PGlite is one in-process Postgres: two processes opening one data directory corrupt it
- * (ARCHITECTURE.md), so the directory is locked by a pid file. A lock left by a dead process is taken over.
+ * (db/README.md), so the directory is locked by a pid file. A lock left by a dead process is taken over.
  */
 function lockDataDir(dir: string): () => void {
   mkdirSync(dir, { recursive: true })

@@ -7,11 +7,11 @@ import {
 export interface PostgresOptions {
   url: string
   max?: number
-  /** Workers: one connection per request, no type fetching round trip (EDGE.md). */
+  /** Workers: one connection per request, no type fetching round trip (api/README.md, The Workers entry). */
   fetchTypes?: boolean
 }
 
-// SQLSTATEs retried by transaction() (QUEUE.md §4.4).
+// SQLSTATEs retried by transaction() (db/README.md, The two dialects).
 const RETRYABLE = new Set(['40P01', '40001', '55P03'])
 const UNAVAILABLE = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'CONNECTION_CLOSED',

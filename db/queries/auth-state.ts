@@ -73,7 +73,7 @@ async function upsertRows(tx: Queryable, session: string, rows: { type: string; 
       values.push(tx.dialect === 'mysql' ? '(?, ?, ?, ?, NOW(6))' : `(${placeholders('postgres', params.length - 3, 4)}, now())`)
     }
     // MySQL: ON DUPLICATE KEY UPDATE; Postgres/PGlite: ON CONFLICT on the primary key. Neither result is used
-    // as an ownership test (QUEUE.md §4.3): auth rows belong to whoever holds the session's lease.
+    // as an ownership test (db/README.md, The two dialects): auth rows belong to whoever holds the session's lease.
     const sql =
       tx.dialect === 'mysql'
         ? `INSERT INTO auth_keys (session, type, key_id, value, updated_at)
@@ -135,7 +135,7 @@ async function holdLease(tx: Queryable, session: string, fence: AuthFence, what:
 /**
  * Applies one key store `set()` (several types at once, e.g. a session, an identity key and a pre-key
  * deletion) in ONE transaction, with multi-row upserts: Baileys' transaction capability commits them
- * together or retries the whole set (BAILEYS.md §4). Creds are saved through here too (`type='creds'`).
+ * together or retries the whole set (runner/README.md, Auth state). Creds are saved through here too (`type='creds'`).
  *
  * With a `fence`, the transaction first checks and share-locks the session row under that owner and epoch; if the
  * lease has moved on, nothing is written and `LeaseLostError` is thrown. Every runner write passes one; without it

@@ -94,7 +94,7 @@ const MARK_ONE_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
 /**
  * Sets a contact's consent (`pending` clears `opt_in_at`, as the guide's troubleshooting SQL does).
  * Setting `no` also moves that phone's pending messages to `opted_out` in the same transaction;
- * the claim re-checks consent anyway (QUEUE.md §2), this only makes the audit log honest at once.
+ * the claim re-checks consent anyway (db/README.md), this only makes the audit log honest at once.
  * A change to `no` or `yes` writes `contact.opted_out` / `contact.opted_in` (and `message.opted_out` per message)
  * in the same transaction. Returns how many pending messages were opted out.
  */
@@ -114,7 +114,7 @@ export async function setContactOptIn(db: Db, phone: string, optIn: OptIn): Prom
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Runner: inbound consent and LID mappings (issue 5)
+// Runner: inbound consent and LID mappings
 
 const LOCK_CONTACT = each(
   `SELECT opt_in
@@ -183,7 +183,7 @@ ON CONFLICT (phone) DO UPDATE SET lid = EXCLUDED.lid, updated_at = now()
 )
 
 /**
- * Remembers a LID ↔ phone pair WhatsApp revealed (BAILEYS.md §6, step 4: WhatsApp offers no LID → phone lookup,
+ * Remembers a LID ↔ phone pair WhatsApp revealed (WhatsApp offers no LID → phone lookup,
  * so every observed pair is kept). Creates a `pending` contact if the phone is new.
  */
 export async function recordContactLid(db: Queryable, phone: string, lid: string): Promise<void> {

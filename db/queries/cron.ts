@@ -1,5 +1,5 @@
 /**
- * Maintenance that must run once across all runners (QUEUE.md §6.8–6.9): the slot claim, the lease sweeper,
+ * Maintenance that must run once across all runners (db/README.md): the slot claim, the lease sweeper,
  * the stuck-`sending` alert, dead runners, and batched pruning.
  *
  * Every task is level-triggered ("everything older than X"), so a slot lost to a crash is caught up by the next.
@@ -29,7 +29,7 @@ function positiveInt(name: string, n: number): number {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
-// The slot is the database's now, floored to the period (UTC on both engines, QUEUE.md §4.1).
+// The slot is the database's now, floored to the period (UTC on both engines).
 // MySQL: no INSERT IGNORE, which would hide other errors too; 1062 is the "someone else has it" signal.
 // Postgres: ON CONFLICT, because a raw 23505 would abort a surrounding transaction.
 const CLAIM_CRON_SLOT = each(
@@ -43,7 +43,7 @@ RETURNING slot`,
 
 /**
  * Claims the current `periodSeconds` slot of `task` for `runner`: `true` means run the task now, `false` means
- * another runner already has this slot (QUEUE.md §6.8). Claim first, then work.
+ * another runner already has this slot (db/README.md, Maintenance slots). Claim first, then work.
  * @example if (await claimCronSlot(db, { task: 'prune', periodSeconds: 3600, runner: runnerId })) await pruneSentMessages(db, opts)
  */
 export async function claimCronSlot(db: Queryable, params: { task: string; periodSeconds: number; runner: string }): Promise<boolean> {
@@ -61,7 +61,7 @@ export async function claimCronSlot(db: Queryable, params: { task: string; perio
   }
 }
 
-// For the dashboard only: epochs change only on acquire, so a swept session is simply free (QUEUE.md §6.8).
+// For the dashboard only: epochs change only on acquire, so a swept session is simply free.
 const SWEEP_EXPIRED_LEASES = each(
   `UPDATE sessions
    SET owner = NULL,
@@ -98,7 +98,7 @@ const FIND_STUCK_SENDING = each(
  ORDER BY claimed_at`,
 )
 
-/** `sending` rows claimed more than `olderThanSeconds` (120) ago, for the alert (QUEUE.md §6.8). */
+/** `sending` rows claimed more than `olderThanSeconds` (120) ago, for the alert. */
 export async function findStuckSending(db: Queryable, olderThanSeconds = 120): Promise<StuckMessage[]> {
   const rows = await db.query(FIND_STUCK_SENDING[db.dialect], [positiveInt('olderThanSeconds', olderThanSeconds)])
   return rows.map(toStuckMessage)
@@ -120,7 +120,7 @@ export async function deleteDeadRunners(db: Queryable, olderThanSeconds = 120): 
 // ---------------------------------------------------------------------------------------------------------------
 // 6.9 Batched pruning
 
-/** Batch knobs shared by the pruning tasks (QUEUE.md §6.9: 1,000 keys, 200 ms apart, at most 50 batches). */
+/** Batch knobs shared by the pruning tasks (1,000 keys, 200 ms apart, at most 50 batches). */
 export interface PruneParams {
   /** Keep rows younger than this many days. */
   retentionDays: number
@@ -129,7 +129,7 @@ export interface PruneParams {
   pauseMs?: number
 }
 
-// MySQL deletes by primary key: a secondary-range DELETE locks more and races enqueue (QUEUE.md §6.9).
+// MySQL deletes by primary key: a secondary-range DELETE locks more and races enqueue (db/README.md).
 export const SELECT_PRUNABLE_MESSAGES_MYSQL = `SELECT id
   FROM messages
  WHERE status = 'sent'
@@ -143,7 +143,7 @@ const DELETE_MESSAGES_MYSQL = `DELETE FROM messages
    AND status = 'sent'`
 
 // Postgres does it in one statement; SKIP LOCKED leaves rows a receipt is updating for the next batch.
-// `id = ANY(ARRAY(…))` rather than QUEUE.md's `id IN (…)`: with IN the planner hash-joins the batch against a
+// `id = ANY(ARRAY(…))` rather than `id IN (…)`: with IN the planner hash-joins the batch against a
 // sequential scan of all of messages (measured at 100,000 rows, tests/db/explain.test.ts); ARRAY(…) is computed
 // once and probed through the primary key.
 export const DELETE_PRUNABLE_MESSAGES_PG = `DELETE FROM messages
@@ -202,13 +202,13 @@ const SELECT_UNREFERENCED_MEDIA_MYSQL = `SELECT md.id
  ORDER BY md.created_at
  LIMIT ?`
 
-// The NOT EXISTS is re-checked at delete time (nothing references media by foreign key, QUEUE.md §4.3).
+// The NOT EXISTS is re-checked at delete time (nothing references media by foreign key).
 const DELETE_MEDIA_MYSQL = `DELETE FROM media
  WHERE id IN (?)
    AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = media.id)`
 
-// Postgres in one statement (ANY(ARRAY(…)) as for messages). The NOT EXISTS sits inside the LIMITed subquery as on MySQL (QUEUE.md's text has it
-// only outside): old media still referenced by failed or pending rows would otherwise fill every batch and stall
+// Postgres in one statement (ANY(ARRAY(…)) as for messages). The NOT EXISTS sits inside the LIMITed subquery as on MySQL (not only
+// outside it): old media still referenced by failed or pending rows would otherwise fill every batch and stall
 // pruning for good. The outer NOT EXISTS re-checks at delete time.
 const DELETE_UNREFERENCED_MEDIA_PG = `DELETE FROM media md
  WHERE md.id = ANY(ARRAY(SELECT o.id
@@ -222,7 +222,7 @@ const DELETE_UNREFERENCED_MEDIA_PG = `DELETE FROM media md
 /**
  * Deletes media rows older than `retentionDays` that no message references (defaults 200 rows a batch, 200 ms
  * apart, at most 50 batches). Enqueue reuses a media row by `sha256` only while it is younger than half the
- * retention, so a row being reused is never pruned (QUEUE.md §6.9). Returns how many rows were deleted.
+ * retention, so a row being reused is never pruned (db/README.md). Returns how many rows were deleted.
  */
 export async function pruneUnreferencedMedia(db: Queryable, params: PruneParams): Promise<number> {
   return pruneOldRows(db, params, 200, {

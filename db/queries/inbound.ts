@@ -7,7 +7,7 @@ import { emitContactEvent, emitInboundEvent } from './webhooks.js'
 
 /**
  * `inbound_messages`: what people wrote to the gateway's numbers, stored once per (session, WhatsApp id), and the
- * consent decision each one carries (ARCHITECTURE.md, "Consent"). Live (`notify`) and offline-backlog (`append`)
+ * consent decision each one carries (runner/README.md, STOP and YES). Live (`notify`) and offline-backlog (`append`)
  * deliveries, and redeliveries after a crash, all land here; the unique key makes each count once.
  */
 

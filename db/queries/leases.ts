@@ -1,5 +1,5 @@
 /**
- * Runners and session leases (QUEUE.md §3, §6.2), and every write a runner makes to its own `sessions` rows.
+ * Runners and session leases (db/README.md), and every write a runner makes to its own `sessions` rows.
  *
  * A lease is `owner` + `lease_until`, fenced by `lease_epoch`, which grows on every acquire. Every runner write
  * to `sessions` carries `owner = ? AND lease_epoch = ?` in its WHERE clause, so a runner that lost its lease
@@ -17,10 +17,10 @@ import { atomically, changeEachWithEvents, emitSessionQr, emitSessionStatus } fr
 /** A session this runner holds, with the fencing token to put on every write. */
 export type SessionLease = Pick<SessionRecord, 'name' | 'leaseEpoch'>
 
-/** An owned session with a command from the API waiting (ARCHITECTURE.md: commands are row changes). */
+/** An owned session with a command from the API waiting (commands are row changes: runner/README.md). */
 export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
 
-/** The fence every runner write to `sessions` carries (QUEUE.md §3, "Self-fence"). */
+/** The fence every runner write to `sessions` carries (db/README.md, Leases and fencing). */
 export interface LeaseFence {
   /** Session name. */
   name: string
@@ -78,7 +78,7 @@ const INSERT_RUNNER = same(`INSERT INTO runners (id, host, pid, started_at, hear
 VALUES (?, ?, ?, NOW(6), NOW(6))`)
 
 /**
- * Registers this process as a runner under a fresh UUID (QUEUE.md §3, "Runner registration").
+ * Registers this process as a runner under a fresh UUID (db/README.md, Leases and fencing).
  * The id is the `owner` of every lease it takes.
  * @example const runnerId = await registerRunner(db, { host: os.hostname(), pid: process.pid })
  */
@@ -123,7 +123,7 @@ const SELECT_ACQUIRABLE = same(`SELECT name
 // MySQL has no UPDATE … RETURNING: the rows are locked by the select above, so update by name, then read back.
 // Postgres updates and returns in one statement. Both re-check `lease_until < now` in WHERE (never trust the select
 // alone), and both push next_send_at so the new owner's first send keeps the gap from the old owner's last one
-// (QUEUE.md §6.2, invariant 4).
+// (db/README.md, Claim and throttle).
 /** The SQL of the acquire's locking select, for the EXPLAIN tests. */
 export const SELECT_ACQUIRABLE_SQL = SELECT_ACQUIRABLE
 
@@ -158,7 +158,7 @@ const READ_TAKEN_LEASES_MYSQL = `SELECT name, lease_epoch
 export interface AcquireSessionLeasesParams {
   /** This runner's id. */
   owner: string
-  /** Lease length (30 s by default, QUEUE.md §3). */
+  /** Lease length (30 s by default). */
   ttlSeconds: number
   /** How many sessions to take this tick: at most 2, and no more than the runner's spare capacity. */
   max: number
@@ -167,7 +167,7 @@ export interface AcquireSessionLeasesParams {
 }
 
 /**
- * Takes up to `max` free or expired sessions in one transaction (QUEUE.md §6.2): `FOR UPDATE SKIP LOCKED` so
+ * Takes up to `max` free or expired sessions in one transaction (db/README.md): `FOR UPDATE SKIP LOCKED` so
  * competing runners never wait on or take the same row, `lease_epoch + 1` as the new fencing token,
  * `status = 'connecting'`, and `next_send_at` pushed to at least now + `minGapMs`.
  * Returns the sessions taken with their new epochs (possibly none).
@@ -194,7 +194,7 @@ export async function acquireSessionLeases(db: Db, params: AcquireSessionLeasesP
 }
 
 // Renewal never revives an expired lease (`lease_until > now`): re-acquiring bumps the epoch, which forces
-// reconciliation (QUEUE.md §6.2).
+// reconciliation (db/README.md, Crash windows).
 const RENEW_LEASES = each(
   `UPDATE sessions
    SET lease_until = NOW(6) + INTERVAL ? SECOND,
@@ -218,7 +218,7 @@ const READ_HELD_LEASES_MYSQL = `SELECT name, lease_epoch
 /**
  * Extends every live lease of `owner` by `ttlSeconds` and returns what it still holds, with epochs.
  * The runner reads its monotonic clock (`t0`) before calling; each returned session is safe until
- * `t0 + TTL − margin`. A session missing from the result, or with another epoch, must be fenced at once (§3).
+ * `t0 + TTL − margin`. A session missing from the result, or with another epoch, must be fenced at once.
  */
 export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: number }): Promise<SessionLease[]> {
   const ttl = wholeSeconds(params.ttlSeconds)
@@ -244,7 +244,7 @@ const RELEASE_LEASE = forceIndexOnMysql(same(`UPDATE sessions
    AND lease_epoch = ?`), 'sessions')
 
 /**
- * Graceful release, after the session's loop has stopped and its socket is closed (QUEUE.md §6.2). The
+ * Graceful release, after the session's loop has stopped and its socket is closed (db/README.md). The
  * session is free at once; the next owner's acquire still pushes `next_send_at` by the throttle minimum.
  * `false`: the lease was no longer ours.
  */
@@ -253,7 +253,7 @@ export async function releaseLease(db: Queryable, fence: LeaseFence): Promise<bo
   return res.affectedRows > 0
 }
 
-// The literal is read in the session zone, which is UTC on every engine (QUEUE.md §4.1).
+// The literal is read in the session zone, which is UTC on every engine (db/README.md, The two dialects).
 // The status goes back to offline too: the socket it described died with the previous process, and the
 // dashboard should not show a stale "online" until the session is acquired again.
 const EXPIRE_ALL_LEASES = same(`UPDATE sessions
@@ -264,7 +264,7 @@ const EXPIRE_ALL_LEASES = same(`UPDATE sessions
  WHERE owner IS NOT NULL`)
 
 /**
- * PGlite startup only (QUEUE.md §3): the data directory is locked to this process, so any lease on record
+ * PGlite startup only (db/README.md): the data directory is locked to this process, so any lease on record
  * belongs to a dead predecessor. Frees them all; acquiring again bumps the epochs. Returns how many were freed.
  */
 export async function expireAllLeases(db: Queryable): Promise<number> {
@@ -276,7 +276,7 @@ export async function expireAllLeases(db: Queryable): Promise<number> {
 // Fenced session-state writes
 
 // `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
-// column: MySQL would see the new value and Postgres the old one (QUEUE.md §4.3).
+// column: MySQL would see the new value and Postgres the old one (db/README.md, The two dialects).
 const REPORT_SESSION_STATE = forceIndexOnMysql(each(
   `UPDATE sessions
    SET status = ?,
@@ -381,7 +381,7 @@ export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): P
   return res.affectedRows > 0
 }
 
-// `default` can never be deleted (ARCHITECTURE.md), whatever the row says. The guarded read locks the row by primary
+// `default` can never be deleted, whatever the row says. The guarded read locks the row by primary
 // key first; a DELETE carrying the guards would walk idx_sessions_owner on MariaDB (see mysql-hints.ts), and a
 // MySQL DELETE takes no index hint.
 const LOCK_SESSION_FOR_DELETE = forceIndexOnMysql(same(`SELECT name
@@ -424,7 +424,7 @@ const FAIL_PENDING_BY_ID = forceIndexOnMysql(same(`UPDATE messages
 
 /**
  * Carries out a requested delete of an owned session, after its socket has logged out: deletes the row, wipes
- * its `auth_keys` and fails its `pending` messages, in one transaction (session row first, QUEUE.md §4.3).
+ * its `auth_keys` and fails its `pending` messages, in one transaction (session row first).
  * `false`: not deleted (lease gone, no delete requested, or the session is `default`).
  */
 export async function deleteSessionFenced(db: Db, fence: LeaseFence): Promise<boolean> {
@@ -455,7 +455,7 @@ export async function findSessionsWithCommands(db: Queryable, owner: string): Pr
   return rows.map(toSessionCommand)
 }
 
-// COALESCE because MySQL's GREATEST returns NULL if any argument is NULL (QUEUE.md §6.5). A pause only ever grows.
+// COALESCE because MySQL's GREATEST returns NULL if any argument is NULL. A pause only ever grows.
 const PAUSE_SESSION = forceIndexOnMysql(each(
   `UPDATE sessions
    SET paused_until = GREATEST(COALESCE(paused_until, NOW(6)), NOW(6) + INTERVAL ? SECOND),
@@ -474,7 +474,7 @@ const PAUSE_SESSION = forceIndexOnMysql(each(
 ), 'sessions')
 
 export interface PauseSessionParams extends LeaseFence {
-  /** How long no claim may happen (24 h by default after a 463, QUEUE.md §6.5). */
+  /** How long no claim may happen (24 h by default after a 463). */
   seconds: number
   /** Why, for the dashboard and `/api/status` (e.g. `restricted`). */
   detail: string

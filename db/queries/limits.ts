@@ -1,5 +1,5 @@
 /**
- * Sending limits that keep numbers alive (issue 8, BAILEYS.md §8): a per-session daily cap with a warm-up ramp for a
+ * Sending limits that keep numbers alive (runner/README.md, Limits): a per-session daily cap with a warm-up ramp for a
  * newly linked number, a separate daily cap on first-contact messages (to numbers that never wrote to this session),
  * quiet hours, and a circuit breaker that pauses a session after N consecutive send failures.
  *

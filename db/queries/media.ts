@@ -62,7 +62,7 @@ const FIND_REUSABLE = each(
 /**
  * An identical upload stored within `maxAgeSeconds`, to reuse instead of storing the bytes again.
  * Callers pass half the retention period, so a reused row is never one the pruner is about to delete
- * (QUEUE.md §6.9).
+ * (db/README.md, Maintenance slots).
  */
 export async function findReusableMedia(db: Queryable, sha256: string, maxAgeSeconds: number): Promise<number | null> {
   const [row] = await db.query(FIND_REUSABLE[db.dialect], [sha256, maxAgeSeconds])

@@ -71,7 +71,7 @@ export interface EnqueueInput {
   delayMs?: number
   /**
    * Scheduled send: not before this instant. The database computes `available_at = GREATEST(now, send_at)` with its
-   * own clock (QUEUE.md §4.2), so a past instant means now; it is stored as `send_at` for the audit log.
+   * own clock (db/README.md, Tables), so a past instant means now; it is stored as `send_at` for the audit log.
    */
   sendAt?: Date | null
 }
@@ -89,7 +89,7 @@ const AVAILABLE_AT_MYSQL = 'GREATEST(NOW(6) + INTERVAL ? * 1000 MICROSECOND, COA
 const availableAtPostgres = (n: number) =>
   `GREATEST(now() + $${n} * interval '1 millisecond', COALESCE($${n + 1}::timestamptz, now()))`
 
-// MySQL: no ON CONFLICT … RETURNING; a 1062 on uq_messages_idempotency means "seen before" (QUEUE.md §6.1).
+// MySQL: no ON CONFLICT … RETURNING; a 1062 on uq_messages_idempotency means "seen before" (api/README.md).
 const INSERT_ONE = each(
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
                       available_at, send_at, created_at, updated_at)
@@ -284,7 +284,7 @@ const RESEND = forceIndexOnMysql(same(`UPDATE messages
 export type ResendResult = 'ok' | 'not_found' | 'wrong_status'
 
 /**
- * Puts a `failed` or `opted_out` message back in the queue (QUEUE.md §6.6). Its WhatsApp id is
+ * Puts a `failed` or `opted_out` message back in the queue (db/README.md). Its WhatsApp id is
  * kept, so a message that may have reached the phone goes out again under the same id.
  */
 export async function resendMessage(db: Queryable, id: number): Promise<ResendResult> {

@@ -9,7 +9,7 @@ import type { Statement } from '../sql.js'
  * Such a statement locks the secondary index entry before the row, while a claim locks the row first (it reads it by
  * primary key), and `renewLeases` walks idx_sessions_owner: the opposite orders deadlock on every busy runner
  * (measured: error 1213 between takeSendSlot and renewLeases in tests/db/concurrency.test.ts). Writes keyed by
- * primary key therefore name the primary key, so every row lock is taken in one order (QUEUE.md §4.3).
+ * primary key therefore name the primary key, so every row lock is taken in one order (db/README.md, The two dialects).
  * A hint for a missing index is an error (1176), so a renamed index fails loudly in the tests.
  */
 export function forceIndexOnMysql(statement: Statement, table: string, index = 'PRIMARY'): Statement {

@@ -1,5 +1,5 @@
 /**
- * Pairing by code, the runner's side (BAILEYS.md §3 "Pairing code"). The API records a request on the session row
+ * Pairing by code, the runner's side (runner/README.md). The API records a request on the session row
  * (`requestPairingCode` in sessions.ts: `pairing_phone`, `pairing_requested_at`); the lease holder finds it here,
  * asks WhatsApp for a code on a registering socket and writes `pairing_code` (or `pairing_error`) back, which the
  * API is polling for. Every write is fenced by the lease, like every runner write to `sessions` (leases.ts).

@@ -1,9 +1,9 @@
 /**
- * The claim and its aftermath (QUEUE.md §6.3–6.7): claim under the lease with the throttle slot, finalize fenced
+ * The claim and its aftermath (db/README.md): claim under the lease with the throttle slot, finalize fenced
  * by `claim_epoch`, facts from WhatsApp keyed by `wa_message_id`, opt-out, reconciliation on takeover, and the
  * wake-up probe.
  *
- * Lock order everywhere: the `sessions` row first, then `messages` (QUEUE.md §4.3), and each row by its primary key
+ * Lock order everywhere: the `sessions` row first, then `messages` (db/README.md), and each row by its primary key
  * before any secondary index entry: on MySQL/MariaDB the statements name their index (`mysql-hints.ts`). Every
  * transaction here does nothing but SQL, because `transaction()` may re-run it on contention.
  */
@@ -52,7 +52,7 @@ export type ClaimResult =
   /** The lease is gone (other owner, other epoch, or expired): stop the loop and close the socket. */
   | { kind: 'fenced' }
 
-/** Result of `reconcileInflight` (QUEUE.md §6.7). */
+/** Result of `reconcileInflight` (db/README.md, Crash windows). */
 export type ReconcileResult =
   /** No `sending` row: start the claim loop. */
   | { kind: 'none' }
@@ -76,7 +76,7 @@ export const OPTED_OUT_ERROR = 'contact opted out'
  * (PATCH /api/sessions/:name) takes effect within this time without any message from the API to the runner.
  */
 export const HOLD_RECHECK_MS = 15_000
-/** Most candidates one claim transaction looks at before giving back `wait 0` (QUEUE.md §6.3). */
+/** Most candidates one claim transaction looks at before giving back `wait 0` (db/README.md, Claim and throttle). */
 export const MAX_CLAIM_ROUNDS = 20
 
 function wholeMs(ms: number): number {
@@ -120,11 +120,11 @@ export function toInflightMessage(row: Row): InflightMessage {
 // ---------------------------------------------------------------------------------------------------------------
 // 6.3 The claim
 
-// Rounds UP to whole milliseconds: QUEUE.md's floor would report 0 while up to 999 µs of the gap remain, and the
+// Rounds UP to whole milliseconds: a floor would report 0 while up to 999 µs of the gap remain, and the
 // claim would then start that much early. CEIL makes `wait_ms = 0` mean "next_send_at ≤ now" exactly.
 // LEAST(60000, …): a long pause is slept in one-minute steps so the loop still notices fencing and commands.
 // The limit columns and the database clock (now_ms) come with the lock for the sending limits (limits.ts): no extra
-// round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (QUEUE.md §4.1).
+// round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (db/README.md, The two dialects).
 const LIMIT_COLUMNS = `daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours, time_zone,
        paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
 const LOCK_SESSION_FOR_CLAIM = forceIndexOnMysql(each(
@@ -165,8 +165,8 @@ export async function lockSessionForClaim(
 }
 
 // FORCE INDEX: the equality prefix (session, status) plus ORDER BY available_at, id lets LIMIT 1 stop at the first
-// index entry with no filesort (QUEUE.md §5). Postgres gets the same from the partial index, provided the status
-// literal stays in the text (§4.3).
+// index entry with no filesort (db/README.md). Postgres gets the same from the partial index, provided the status
+// literal stays in the text (db/README.md, The two dialects).
 const SELECT_NEXT_PENDING = each(
   `SELECT id, phone, type, body, media_id, attempts, wa_message_id
   FROM messages FORCE INDEX (idx_messages_claim)
@@ -283,9 +283,9 @@ export interface ClaimNextMessageParams {
   owner: string
   /** The session's `lease_epoch` (from acquire/renew); becomes the message's `claim_epoch`. */
   epoch: number
-  /** The drawn throttle gap for the next claim: `min + random × (max − min)` (QUEUE.md §6). */
+  /** The drawn throttle gap for the next claim: `min + random × (max − min)` (db/README.md, Claim and throttle). */
   gapMs: number
-  /** `open`: pending contacts receive messages. `confirm`: only contacts with `opt_in = 'yes'` do (ARCHITECTURE.md). */
+  /** `open`: pending contacts receive messages. `confirm`: only contacts with `opt_in = 'yes'` do (runner/README.md). */
   optInMode: 'open' | 'confirm'
   /** Creates a WhatsApp id (Baileys `generateMessageIDV2`) for a message that has none yet. */
   newWaId: () => string
@@ -296,7 +296,7 @@ export interface ClaimNextMessageParams {
 }
 
 /**
- * Claims the session's next due message in ONE transaction (QUEUE.md §6.3): lockSessionForClaim → sending limits
+ * Claims the session's next due message in ONE transaction (db/README.md): lockSessionForClaim → sending limits
  * (quiet hours, daily cap: hold the session) → up to 20 rounds of selectNextPending / readOptIn (→ markOptedOut, or
  * hold under `confirm`) / first-contact check (→ hold the message until the next local midnight once that cap is
  * reached) → markSending → takeSendSlot with today's counters.
@@ -451,7 +451,7 @@ export interface ClaimFence {
 
 /**
  * The socket write succeeded: `sending` → `sent`, and the session's next slot is held at least `minGapMs` after
- * now, so a slow upload cannot bring two stanzas closer than the minimum (QUEUE.md §6.3). One transaction, session
+ * now, so a slow upload cannot bring two stanzas closer than the minimum (db/README.md). One transaction, session
  * row first. `false`: the claim was taken over; stop, the new owner reconciles.
  */
 export async function finalizeSent(db: Db, params: ClaimFence & { session: string; minGapMs: number }): Promise<boolean> {
@@ -527,7 +527,7 @@ export async function finalizeFailed(db: Queryable, params: ClaimFence & { error
   })
 }
 
-/** Backoff constants (QUEUE.md §6.4). */
+/** Backoff constants (db/README.md, Claim and throttle). */
 export const BACKOFF_BASE_MS = 30_000
 export const BACKOFF_CAP_MS = 30 * 60_000
 export const BACKOFF_JITTER = 0.2
@@ -627,7 +627,7 @@ export interface FailByWaIdParams {
 
 /**
  * A negative ack: the message fails; on 463 the session also pauses (24 h by default, reason in `detail`), in one
- * transaction on the session's loop, session row first (QUEUE.md §6.5). Returns what matched.
+ * transaction on the session's loop, session row first (db/README.md, Claim and throttle). Returns what matched.
  */
 export async function failByWaId(db: Db, params: FailByWaIdParams): Promise<{ failed: boolean; paused: boolean }> {
   return db.transaction(async (tx) => {
@@ -657,7 +657,7 @@ const SELECT_PENDING_OF_PHONE = forceIndexOnMysql(same(`SELECT id
 
 /**
  * After a STOP is committed (`contacts.opt_in = 'no'`), turns that phone's `pending` rows into `opted_out`
- * (QUEUE.md §6.3, via idx_messages_phone). A row a claim holds is waited for and by then is `sending`, so it no
+ * (via idx_messages_phone). A row a claim holds is waited for and by then is `sending`, so it no
  * longer matches; the claim's own opt-in check is the guarantee. When a webhook wants `message.opted_out` the rows
  * are changed one by one, each with its event (`changeEachWithEvents`); otherwise in one statement.
  * Returns how many rows changed.
@@ -675,7 +675,7 @@ export async function markPendingOptedOut(db: Queryable, phone: string): Promise
 // ---------------------------------------------------------------------------------------------------------------
 // 6.7 Reconciliation on takeover
 
-// FOR UPDATE (beyond QUEUE.md's text): holds the row against a late finalize of the old owner, and against a
+// FOR UPDATE: holds the row against a late finalize of the old owner, and against a
 // receipt landing between this read and the decision, so the decision is made on the row as it stays.
 const FIND_INFLIGHT = each(
   `SELECT id, phone, type, body, media_id, wa_message_id, attempts, claim_epoch, claimed_by, delivered_at, read_at, error
@@ -691,7 +691,7 @@ const FIND_INFLIGHT = each(
 
 /**
  * The session's one `sending` row, if any (via uq_messages_one_sending). Also the way to learn whether a claim
- * whose COMMIT lost its connection went through: send only if it is `sending` under this runner's epoch (§4.4).
+ * whose COMMIT lost its connection went through: send only if it is `sending` under this runner's epoch.
  */
 export async function findInflight(tx: Queryable, session: string): Promise<InflightMessage | null> {
   const [row] = await tx.query(FIND_INFLIGHT[tx.dialect], [session])
@@ -750,13 +750,13 @@ export async function failInflight(tx: Queryable, p: ClaimFence): Promise<boolea
 
 /**
  * Reconciles the session's `sending` row once per acquired lease, after the socket is up and pending notifications
- * (receipts) have landed (QUEUE.md §6.7). One transaction opened by lockSessionForClaim. First match wins:
+ * (receipts) have landed (db/README.md). One transaction opened by lockSessionForClaim. First match wins:
  * 1. a receipt is on record → `settled`;
  * 2. `error` IS NULL (not resent yet) → adopt it, take the send slot (`gapMs`) → `resend` (or `wait` while the
  *    slot is not due);
  * 3. otherwise → `failed`.
  * A row already claimed under this very lease is handed back as `resend` unchanged: the caller lost its claim result
- * (a COMMIT whose reply never came, §4.4), and no send has started for it.
+ * (a COMMIT whose reply never came), and no send has started for it.
  */
 export async function reconcileInflight(
   db: Db,
@@ -804,7 +804,7 @@ export async function reconcileInflight(
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Wake-up probe (QUEUE.md §3): MIN(available_at) per owned session, read from idx_messages_claim.
+// Wake-up probe (db/README.md, Claim and throttle): MIN(available_at) per owned session, read from idx_messages_claim.
 
 const PROBE_DUE = each(
   `SELECT s.name,

@@ -1,5 +1,5 @@
 /**
- * Webhooks (issue 8): the configured endpoints, the events the queue, the inbound handler and the session
+ * Webhooks: the configured endpoints, the events the queue, the inbound handler and the session
  * supervisor write, and their delivery bookkeeping.
  *
  * **Events are rows written in the same transaction as the change they report.** Each `emit…` function is one
@@ -405,7 +405,7 @@ function toDelivery(row: Row): DeliveryRecord {
 const DELIVERY_COLUMNS = `id, webhook_id, event_id, type, payload, status, attempts, next_attempt_at, first_attempt_at,
        last_attempt_at, last_status, last_error, created_at, delivered_at`
 
-// The status literals stay in the text so Postgres can use the partial index (QUEUE.md §4.3). `delivering` rows
+// The status literals stay in the text so Postgres can use the partial index (db/README.md). `delivering` rows
 // whose claim expired (their runner died mid-call) are due again like pending ones.
 const SELECT_DUE = same(`SELECT id
   FROM webhook_deliveries

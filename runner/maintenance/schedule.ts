@@ -1,9 +1,9 @@
 /**
- * The maintenance schedule inside a runner: a croner tick every 15 s (QUEUE.md §6.8) runs every job whose
+ * The maintenance schedule inside a runner: a croner tick every 15 s (db/README.md) runs every job whose
  * `cron_runs` slot is still free. Slots come from the database's clock, so however many runners (and the
  * Workers cron) tick, each slot runs once: sweep, stuck and unpause once a minute, prune once an hour.
  *
- * `{ start, stop, runOnce }` (STYLE.md rule 15): `start()` schedules ticks, `stop()` cancels them and awaits the
+ * `{ start, stop, runOnce }`: `start()` schedules ticks, `stop()` cancels them and awaits the
  * tick in progress, tests call `runOnce()`.
  * @example
  * const schedule = createMaintenanceSchedule({ db, log: log.child({ component: 'maintenance' }), config, runnerId })
@@ -31,7 +31,7 @@ export function createMaintenanceSchedule(
   ctx: JobContext,
   { pattern = '*/15 * * * * *', jobs = JOB_NAMES }: MaintenanceScheduleOptions = {},
 ): MaintenanceSchedule {
-  // Checked at construction (STYLE.md rule 10): a bad pattern throws now, not at the first tick.
+  // Checked at construction: a bad pattern throws now, not at the first tick.
   new Cron(pattern, { paused: true }).stop()
   let cron: Cron | null = null
   let current: Promise<JobOutcome[]> | null = null

@@ -2,8 +2,8 @@ import { ImageDecodeError } from '../media/image.js'
 import { NotConnectedError } from '../whatsapp/client.js'
 
 /**
- * Typed send outcomes (STYLE.md §14): a send ends `sent`, `retry` (back to `pending` with backoff, same WhatsApp
- * id) or `fail` (permanent). QUEUE.md §6.4 decides which.
+ * Typed send outcomes: a send ends `sent`, `retry` (back to `pending` with backoff, same WhatsApp
+ * id) or `fail` (permanent); db/README.md, Claim and throttle, says which.
  */
 
 /** A send that can never succeed (invalid number, missing or undecodable media). */

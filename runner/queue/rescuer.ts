@@ -4,7 +4,7 @@ import * as queue from '../../db/queries/queue.js'
 import type { Fence } from './send-loop.js'
 
 /**
- * Reconciliation on takeover (QUEUE.md §6.7), once per acquired lease, after the socket is up and pending
+ * Reconciliation on takeover (db/README.md, Crash windows), once per acquired lease, after the socket is up and pending
  * notifications (receipts) have landed. The one `sending` row a crashed owner left is settled (a receipt is on
  * record), resent once under its stored WhatsApp id, or failed (interrupted twice).
  */

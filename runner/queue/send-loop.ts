@@ -11,7 +11,7 @@ import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOut
 import { reconcileOnce } from './rescuer.js'
 
 /**
- * One loop per owned session (QUEUE.md §3 "Loops"): reconcile once, then claim → send → finalize, sleeping for
+ * One loop per owned session (runner/README.md, Sending): reconcile once, then claim → send → finalize, sleeping for
  * the wait the database returns. Sessions never wait on each other: each loop has its own timers and the only
  * shared resource is the database pool. Negative acks and consent replies run on this loop too, so every stanza
  * of a session takes the throttle slot in turn.
@@ -25,7 +25,7 @@ export interface Fence {
   readonly fenceAt: number
 }
 
-/** Test-only crash hook (QUEUE.md §8): SIGKILLs this process at a window of the n-th claim. */
+/** Test-only crash hook (db/README.md, Crash windows): SIGKILLs this process at a window of the n-th claim. */
 export interface CrashHook {
   /** Called at each window; kills the process when it is the armed one. */
   at(point: CrashPoint): void
@@ -184,7 +184,7 @@ export class SendLoop {
     return Math.round(min + this.random() * (max - min))
   }
 
-  /** Fenced time a send of this kind needs (QUEUE.md §3: 5 s text, 20 s image, scaled down for short test leases). */
+  /** Fenced time a send of this kind needs (5 s text, 20 s image, scaled down for short test leases). */
   private guardMs(kind: 'text' | 'image'): number {
     const window = (this.d.config.leaseTtlSeconds - this.d.config.leaseFenceMarginSeconds) * 1000
     return kind === 'image' ? Math.min(20_000, window * 0.8) : Math.min(5_000, window * 0.2)
@@ -318,7 +318,7 @@ export class SendLoop {
 
   /**
    * Records an outcome; if the database is unreachable the outcome is kept and retried until the fence
-   * (QUEUE.md §6.4). 0 matched rows means the claim was taken over: stop, the new owner reconciles.
+   * (db/README.md, Claim and throttle). 0 matched rows means the claim was taken over: stop, the new owner reconciles.
    */
   private async finalize(message: queue.ClaimedMessage, fence: queue.ClaimFence, outcome: SendOutcome): Promise<void> {
     const write = async (): Promise<boolean> => {

@@ -7,7 +7,7 @@ import * as authKeys from '../../db/queries/auth-state.js'
 import { LeaseLostError } from '../../db/queries/leases.js'
 
 /**
- * Baileys auth state in the database (BAILEYS.md §4): creds and every Signal key type as rows of
+ * Baileys auth state in the database (runner/README.md, Auth state): creds and every Signal key type as rows of
  * `auth_keys`, each value `JSON.stringify(v, BufferJSON.replacer)` then AES-256-GCM encrypted under
  * `AUTH_STATE_KEY`. The row's identity (session, type, key id) is the GCM additional data, so a
  * ciphertext moved to another row or session fails to decrypt instead of being trusted.

@@ -13,11 +13,11 @@ import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
 
 /**
- * The runner's view of a WhatsApp connection (STYLE.md §2): the queue, the supervisor and the tests
+ * The runner's view of a WhatsApp connection (runner/README.md, Layout): the queue, the supervisor and the tests
  * speak these types; Baileys' types and `Boom` codes never leave this folder.
  */
 
-/** Why a connection closed, already sorted by what the runner must do (BAILEYS.md §3). */
+/** Why a connection closed, already sorted by what the runner must do (runner/README.md, Reconnect policy). */
 export type CloseReason =
   /** 515 after pairing: reconnect at once, reusing the in-memory state. */
   | { kind: 'restart' }
@@ -148,7 +148,7 @@ export interface BaileysFactoryOptions {
   keyCache?: LRUCache<string, object>
 }
 
-/** A CacheStore over one bounded LRU (BAILEYS.md §2: shared, bounded caches across sockets). */
+/** A CacheStore over one bounded LRU (shared, bounded caches across sockets: runner/README.md, Auth state). */
 function lruStore(max: number, ttlMs: number): CacheStore {
   const lru = new LRUCache<string, object>({ max, ttl: ttlMs })
   return {
@@ -178,7 +178,7 @@ function statusCodeOf(update: Partial<ConnectionState>): { code: number | null; 
   return { code: err?.output?.statusCode ?? null, message: err?.message ?? '' }
 }
 
-/** Sorts a Baileys close into the runner's policy table (BAILEYS.md §3). */
+/** Sorts a Baileys close into the runner's policy table (runner/README.md, Reconnect policy). */
 export function classifyClose(code: number | null, message: string, paired: boolean, endedByUs: boolean): CloseReason {
   if (endedByUs) return { kind: 'closed' }
   switch (code) {
@@ -203,7 +203,7 @@ export function classifyClose(code: number | null, message: string, paired: bool
   }
 }
 
-/** Shared across every socket of the process: keyed by message/user ids, bounded (BAILEYS.md §2, §7). */
+/** Shared across every socket of the process: keyed by message/user ids, bounded (runner/README.md, Auth state). */
 function sharedCaches() {
   return {
     msgRetryCounterCache: unboxingStore(lruStore(10_000, 60 * 60_000)),
@@ -330,7 +330,7 @@ class BaileysClient implements WhatsAppClient {
     sock.ev.process(async (events) => {
       const conn = events['connection.update']
       if (conn) this.onConnectionUpdate(conn, handlers, resolveClosed)
-      // Every LID ↔ phone pair WhatsApp reveals is kept (BAILEYS.md §6 step 4): there is no LID → phone lookup.
+      // Every LID ↔ phone pair WhatsApp reveals is kept (runner/README.md): there is no LID → phone lookup.
       const lid = events['lid-mapping.update']
       if (lid) this.learnPair(lid.lid, lid.pn, handlers)
       const history = events['messaging-history.set']
@@ -388,7 +388,7 @@ class BaileysClient implements WhatsAppClient {
       const reason = classifyClose(code, message, this.paired, this.endedByUs)
       resolveClosed()
       // requestPairingCode wrote creds.me (and saved it) before anything was linked. Kept, the next connect would try
-      // to log in as that half-made device and get 401 (BAILEYS.md §3): an abandoned pairing starts over from fresh
+      // to log in as that half-made device and get 401 (runner/README.md): an abandoned pairing starts over from fresh
       // creds instead. Wiped before the close is reported, so a reconnect loads the clean state.
       const creds = this.state?.creds
       if (creds?.me && !creds.account) {
@@ -442,12 +442,12 @@ class BaileysClient implements WhatsAppClient {
     const remote = m.key.remoteJid
     if (!m.key.id || !remote || isIgnoredJid(remote) || !isConsiderable(m)) return
     const alt = (m.key as { remoteJidAlt?: string }).remoteJidAlt ?? null
-    // Sender phone resolution (BAILEYS.md §6): a PN address; else the PN alternate; else Baileys' LID store.
+    // Sender phone resolution (runner/README.md): a PN address; else the PN alternate; else Baileys' LID store.
     let phone = jidToPhone(remote) ?? jidToPhone(alt)
     const lid = lidUser(remote) ?? lidUser(alt)
     if (lid && phone) this.learnPair(`${lid}@lid`, `${phone}@s.whatsapp.net`, handlers)
     if (!phone && lid) phone = await this.phoneForLid(lid)
-    // Never the gateway's own number: such a sender is unresolved and parked, not answered (BAILEYS.md §6 step 5).
+    // Never the gateway's own number: such a sender is unresolved and parked, not answered (runner/README.md).
     if (phone && this.isOwn(null, phone)) {
       this.log.warn({ id: m.key.id, lid }, 'inbound sender resolved to the own number; parked as unresolved')
       phone = null
@@ -497,7 +497,7 @@ class BaileysClient implements WhatsAppClient {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
     const result = await sock.onWhatsApp(phoneToJid(phone))
-    // A timed-out query resolves undefined (BAILEYS.md §2): unknown, not "absent".
+    // Baileys resolves a timed-out query with undefined: unknown, not "absent".
     if (!result) return null
     const exists = result.some((r) => r.exists && jidToPhone(r.jid) === phone)
     this.notOnWhatsApp.set(phone, exists)
@@ -566,7 +566,7 @@ export const CLOSE_CODES = {
 
 export { isLid }
 
-/** Test timers for the loopback server (BAILEYS.md §9): short keep-alive and query timeouts. */
+/** Test timers for the loopback server (runner/README.md): short keep-alive and query timeouts. */
 export interface WhatsAppTimers {
   qrTimeoutMs?: number
   keepAliveIntervalMs?: number

@@ -1,5 +1,5 @@
 /**
- * Consent keywords of inbound messages (ARCHITECTURE.md, "Consent"). A message is a keyword only when,
+ * Consent keywords of inbound messages (runner/README.md, STOP and YES). A message is a keyword only when,
  * after trimming whitespace and punctuation and folding case, nothing else is left: "Stop!" and " stop. "
  * are STOP; "please stop sending" is not (it still opts a `pending` contact in, as any other message does).
  */

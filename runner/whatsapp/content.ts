@@ -2,7 +2,7 @@ import { normalizeMessageContent, proto } from '@whiskeysockets/baileys'
 import type { WAMessage } from '@whiskeysockets/baileys'
 
 /**
- * What the runner reads out of an inbound WhatsApp message (BAILEYS.md §6): its text, after unwrapping
+ * What the runner reads out of an inbound WhatsApp message (runner/README.md, STOP and YES): its text, after unwrapping
  * ephemeral, view-once and edited envelopes. Protocol messages and reactions carry no text.
  */
 export function inboundText(m: WAMessage): string | null {

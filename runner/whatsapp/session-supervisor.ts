@@ -16,7 +16,7 @@ import { matchConsentKeyword } from './consent.js'
 import type { TerminalOutput } from './qr-terminal.js'
 
 /**
- * One owned session: its lease fence, its WhatsApp connection with the reconnect policy of BAILEYS.md §3, the
+ * One owned session: its lease fence, its WhatsApp connection with the reconnect policy of runner/README.md, the
  * state it reports to `sessions`, its inbound consent handling and its send loop.
  *
  * | close            | action                                                                      |
@@ -136,7 +136,7 @@ export class SessionSupervisor {
 
   /**
    * The API asked for a pairing code for `phone` (db/queries/pairing.ts). It is asked on a registering socket after
-   * its first QR (BAILEYS.md §3): at once if one is showing a QR, else when the next QR comes; a session halted
+   * its first QR (runner/README.md): at once if one is showing a QR, else when the next QR comes; a session halted
    * unpaired (QR expired, logged out) connects again for it. A linked session answers with an error.
    */
   pairWithCode(phone: string): void {
@@ -197,7 +197,7 @@ export class SessionSupervisor {
 
   private armFenceTimer(): void {
     if (this.fenceTimer) clearTimeout(this.fenceTimer)
-    // A local timer, not a query result, closes the socket at fenceAt (QUEUE.md §3).
+    // A local timer, not a query result, closes the socket at fenceAt (db/README.md, Leases and fencing).
     this.fenceTimer = setTimeout(() => void this.lose('lease not renewed before its fence'), Math.max(0, this.fenceAt - performance.now()))
     this.fenceTimer.unref?.()
   }
@@ -236,7 +236,7 @@ export class SessionSupervisor {
         void this.reportOnline(phone)
         this.startLastSeen()
         if (this.stableTimer) clearTimeout(this.stableTimer)
-        // Reset the backoff only after the connection stayed open for a while (BAILEYS.md §3).
+        // Reset the backoff only after the connection stayed open for a while (runner/README.md, Reconnect policy).
         this.stableTimer = setTimeout(() => (this.failures = 0), this.d.config.stableAfterMs)
         this.stableTimer.unref?.()
         // Some servers never send the offline-count notification: do not wait for it forever.
@@ -299,7 +299,7 @@ export class SessionSupervisor {
 
   /**
    * A key or creds write failed (after Baileys' own retries): the live ratchets are ahead of the database
-   * (BAILEYS.md §4). Close the socket, drop the in-memory state and reconnect with backoff from what the database
+   * (runner/README.md). Close the socket, drop the in-memory state and reconnect with backoff from what the database
    * holds, so a short database outage costs a reconnect, not a session.
    */
   private async restartAfterStorageError(err: unknown): Promise<void> {
@@ -345,7 +345,7 @@ export class SessionSupervisor {
       case 'outdated':
         return this.halt('offline', 'client outdated (405): WhatsApp rejected this client version; update the gateway')
       case 'replaced':
-        // Our lease should make this impossible: never answer it with a reconnect, which would loop (BAILEYS.md §3).
+        // Our lease should make this impossible: never answer it with a reconnect, which would loop (runner/README.md).
         this.log.error('connection replaced (440): these credentials are live in another process; not reconnecting')
         return this.halt('offline', 'conflict (440): the connection was replaced by another login; not reconnecting')
       case 'bad-certificate':

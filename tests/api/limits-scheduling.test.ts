@@ -1,5 +1,5 @@
 /**
- * Issue 8 through the HTTP API: `send_at` on send, send-image and send-batch; `PATCH /api/sessions/:name` (sending
+ * Through the HTTP API: `send_at` on send, send-image and send-batch; `PATCH /api/sessions/:name` (sending
  * limits); the hold reason in `/api/status`; `POST /api/sessions/:name/pairing-code` answered by a stand-in runner.
  */
 import sharp from 'sharp'

@@ -244,7 +244,7 @@ describe('boundaries', () => {
   }
 
   it('api/ stays runtime-agnostic: node: imports only in the Node entries, never sharp, Baileys or runner/', () => {
-    // STYLE.md: only the entries know their runtime (api/worker.ts runs with nodejs_compat).
+    // Only the entries know their runtime (api/worker.ts runs with nodejs_compat).
     const nodeOnly = new Set(['api/node.ts', 'api/worker.ts'])
     for (const file of files('api')) {
       const text = readFileSync(file, 'utf8')

@@ -106,7 +106,7 @@ async function benchClaimFinalize(t: TestDatabase, o: Options): Promise<void> {
     newWaId: fakeWaId, send: async () => {}, onError: (err) => console.error('  runner error:', err),
   })
   const started = performance.now()
-  while ((await runner.acquireTick()) > 0) { /* ≤ 2 sessions per tick (QUEUE.md §3) */ }
+  while ((await runner.acquireTick()) > 0) { /* ≤ 2 sessions per tick */ }
   await runner.drained()
   const seconds = (performance.now() - started) / 1000
   await runner.stop()

@@ -1,5 +1,5 @@
 /**
- * Issue 8 on the dashboard: the Sessions page offers "link with phone number" (pairing code) beside the QR and shows
+ * On the dashboard: the Sessions page offers "link with phone number" (pairing code) beside the QR and shows
  * the code, edits the sending limits (blank = the runner default), and the audit log says "scheduled for".
  */
 import { beforeAll, expect, it } from 'vitest'

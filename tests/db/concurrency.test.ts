@@ -1,5 +1,5 @@
 /**
- * The queue under concurrent runners (QUEUE.md §8): exactly once, ≤ 1 `sending` per session, and the throttle gap
+ * The queue under concurrent runners: exactly once, ≤ 1 `sending` per session, and the throttle gap
  * per session, including across a takeover after a crash.
  *
  * Runners are in-process `SimRunner`s, each on its own pool (independent connections) on MariaDB and PostgreSQL.
@@ -123,7 +123,7 @@ describeEachEngine('queue under concurrent runners', (ctx) => {
     const pools = await runnerPools(ctx, 4, 6)
     // Two samplers. In-band: every 10th send checks while its own row is `sending` (on PGlite the only kind that can
     // run: back-to-back PGlite calls resolve as microtasks, so no timer fires until the runners pause). Out-of-band,
-    // server engines only: an independent connection every 10 ms (QUEUE.md §8).
+    // server engines only: an independent connection every 10 ms.
     const inBand = { samples: 0, violations: [] as string[] }
     let sends = 0
     const runners = pools.map(
@@ -186,7 +186,7 @@ describeEachEngine('queue under concurrent runners', (ctx) => {
           db, owner: `gap-runner-${i}`, capacity: 7, ttlSeconds: 2, gapMinMs: GAP_MIN, gapMaxMs: 100, stopWhenIdle: false, idleMs: 20,
           newWaId: fakeWaId, onError: (e) => errors.push(e),
           send: async (m: ClaimedMessage, owner) => {
-            // The fake transport stamps each send with the database clock, on its own connection (QUEUE.md §8).
+            // The fake transport stamps each send with the database clock, on its own connection.
             log.push({ id: m.id, session: m.session, waMessageId: m.waMessageId, owner, epoch: m.claimEpoch, at: await dbNow(clockDb) })
           },
         }),

@@ -1,5 +1,5 @@
 /**
- * The hot statements use their index at 100,000 messages (QUEUE.md §5, §8): no filesort and no full scan on
+ * The hot statements use their index at 100,000 messages (db/README.md, Tables): no filesort and no full scan on
  * MySQL/MariaDB, and on Postgres/PGlite an index scan on the expected index and no Sort node in the *generic* plan
  * of the prepared statement (`plan_cache_mode = force_generic_plan`), which is the plan a pooled prepared statement
  * ends up with. The statement texts are the ones the query functions run.

@@ -641,7 +641,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   }
   createdSessions.push(...created)
 
-  // ------------------------------------------------ webhooks (issue 8): every request here must be refused
+  // ------------------------------------------------ webhooks: every request here must be refused
   // Rules from the README / OpenAPI: http(s) URL without credentials, no loopback/private/link-local target (SSRF),
   // known event names, a 16–200 character printable secret, an existing session.
   const SSRF_URLS = [

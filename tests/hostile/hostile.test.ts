@@ -56,7 +56,7 @@ export function tally(outcomes: CaseOutcome[]): string {
 }
 
 /**
- * Bugs this suite found in code it does not own, listed in the README's "Reliability" section. Matching answers
+ * Bugs this suite found in code it does not own. Matching answers
  * are printed, not failed, so `npm test` stays usable until they are fixed; anything else still fails.
  */
 // Fixed since they were found: year-0/10000 `since`/`until` answered 500 on Postgres/PGlite (ac9e540); PGlite

@@ -75,7 +75,7 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
     const ids: number[] = []
     for (let i = 0; i < 6; i++) ids.push((await enqueueMessage(t.db, { session: 'default', phone: to, type: 'text', body: `gap ${i}` })).id)
     await waitFor(() => server.messages(to).length >= 6, 30_000, 'six messages')
-    // Start of each send = its claim, stamped by the database clock (QUEUE.md §4.2, §8).
+    // Start of each send = its claim, stamped by the database clock (db/README.md, Tables).
     const rows = await Promise.all(ids.map((id) => getMessage(t.db, id)))
     const starts = rows.map((m) => m!.claimedAt!.getTime()).sort((a, b) => a - b)
     for (let i = 1; i < starts.length; i++) {

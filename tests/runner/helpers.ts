@@ -7,7 +7,7 @@ import { createRunner, type Runner } from '../../runner/runner.js'
 import { createWhatsAppFactory, type WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
 import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
 
-/** Scaled-down timings (QUEUE.md §8): gap 200–600 ms, TTL 3 s, renew 1 s, fence margin 0.5 s. */
+/** Scaled-down timings: gap 200–600 ms, TTL 3 s, renew 1 s, fence margin 0.5 s. */
 export function testConfig(overrides: Partial<RunnerConfig> = {}): RunnerConfig {
   return runnerConfig({
     throttleMinMs: 200,

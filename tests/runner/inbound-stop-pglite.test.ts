@@ -10,7 +10,7 @@ import type { LoopbackServer } from '../support/wa-loopback/server.js'
 import { loopbackFactory, newKey, pairSession, startLoopbackServer, startRunner, testConfig, waitFor } from './helpers.js'
 
 /**
- * Inbound STOP replies must never be lost (BAILEYS.md §6; soak finding C): not when the session comes back to a
+ * Inbound STOP replies must never be lost (tests/soak/README.md, finding C): not when the session comes back to a
  * runner process after another one held it, not when the database is unavailable as the STOP arrives. Two runner
  * "processes" share one database here: each has its own client factory, hence its own key cache, as separate
  * processes do.

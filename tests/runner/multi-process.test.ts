@@ -11,7 +11,7 @@ import { selectedEngines } from '../support/engines.js'
 
 /**
  * Runner processes (`runner/main.ts`) against MariaDB and PostgreSQL with real Baileys and the loopback server:
- * lease splitting, SIGKILL at each crash window (QUEUE.md §7, §8) and a database outage.
+ * lease splitting, SIGKILL at each crash window (db/README.md, Crash windows) and a database outage.
  */
 const ENGINES: { engine: Engine; windows: ('before-commit' | 'after-claim' | 'after-send')[]; outage: boolean }[] = [
   { engine: 'mysql', windows: ['before-commit', 'after-claim', 'after-send'], outage: false },

@@ -1,5 +1,5 @@
 /**
- * Issue 8 end to end on PGlite: the real runner with real Baileys against the loopback server, driven through the
+ * End to end on PGlite: the real runner with real Baileys against the loopback server, driven through the
  * real HTTP API. Pairing by code (the API answers the code the runner got from WhatsApp; the phone enters it), an
  * abandoned pairing leaving no credentials behind, a daily cap holding a session with the reason in /api/status, and
  * the circuit breaker pausing a session after consecutive failures.

@@ -120,7 +120,7 @@ describe('send outcomes and close codes', () => {
     expect(outcomeOf(new Error('timeout'), 5, 5).kind).toBe('fail')
     expect(outcomeOf(new NotConnectedError(), 9, 5)).toMatchObject({ kind: 'retry', offline: true })
   })
-  it('sorts Baileys close codes per BAILEYS.md §3', () => {
+  it('sorts Baileys close codes per the reconnect policy (runner/README.md)', () => {
     expect(classifyClose(515, '', true, false).kind).toBe('restart')
     expect(classifyClose(401, '', true, false).kind).toBe('logged-out')
     expect(classifyClose(411, '', true, false).kind).toBe('logged-out')

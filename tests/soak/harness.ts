@@ -1,5 +1,5 @@
 /**
- * The soak-and-fault harness (issue 9), as a library: `runSoak(options)` builds a fresh database on a real server
+ * The soak-and-fault harness, as a library: `runSoak(options)` builds a fresh database on a real server
  * engine, starts the loopback WhatsApp server, the Node API and N runner processes (real Baileys), pairs the
  * sessions, submits messages through the HTTP API at a steady rate while it injects faults, waits for the queue to
  * drain, then reads every message row and every copy the loopback contacts received, and returns a `SoakReport`.

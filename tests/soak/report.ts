@@ -10,7 +10,7 @@ export function checkReport(r: SoakReport): string[] {
   if (r.differentIdDeliveries.length) v.push(`${r.differentIdDeliveries.length} message(s) delivered under different WhatsApp ids: ${JSON.stringify(r.differentIdDeliveries.slice(0, 5))}`)
   if (r.unknownDeliveries) v.push(`${r.unknownDeliveries} received copies carry an id of no message (and are no consent reply): ${JSON.stringify(r.unknownDeliveryDetails.slice(0, 3))}`)
   // A copy from a session to its own number is Baileys asking the phone for a message it could not decrypt (a
-  // placeholder resend); it counts above as an unknown id. A STOP must never be lost (finding C, README "Reliability").
+  // placeholder resend); it counts above as an unknown id. A STOP must never be lost (finding C, tests/soak/README.md).
   if (r.stopsNotRecorded.length) v.push(`${r.stopsNotRecorded.length} STOP repl${r.stopsNotRecorded.length === 1 ? 'y was' : 'ies were'} never recorded as opt-outs: ${r.stopsNotRecorded.slice(0, 5).join(', ')}`)
   if (r.deliveredAfterStop) v.push(`${r.deliveredAfterStop} message(s) claimed after the contact's STOP were delivered`)
   if (r.leaseOverlaps.length) v.push(`two runners held one session: ${r.leaseOverlaps.slice(0, 5).join('; ')}`)

@@ -1,6 +1,6 @@
 import type { Engine } from '../../db/driver.js'
 
-/** Where the test suite finds the server engines (override for other versions, QUEUE.md §8). */
+/** Where the test suite finds the server engines (override for other versions). */
 export const TEST_MYSQL_URL = process.env.TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test'
 export const TEST_POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 

@@ -5,7 +5,7 @@ import type {
 import { NotConnectedError } from '../../runner/whatsapp/client.js'
 
 /**
- * A fake WhatsApp transport for queue-logic tests (STYLE.md §20): sessions are "paired" at once, sends are logged
+ * A fake WhatsApp transport for queue-logic tests: sessions are "paired" at once, sends are logged
  * with the session and id, and a test can make sends fail, hang, nack with a code, or emit receipts and inbound
  * messages. Everything the runner promises is also proven against the loopback server with real Baileys.
  */

@@ -1,6 +1,6 @@
 /**
  * A miniature runner for the concurrency tests and the queue benchmark: it drives the real lease and queue functions
- * exactly as QUEUE.md §3 describes (acquire ≤ 2 per tick, one loop per owned session that reconciles first and then
+ * exactly as db/README.md describes (acquire ≤ 2 per tick, one loop per owned session that reconciles first and then
  * repeats claim → send → finalize, renewal that fences missing sessions), with a fake send.
  * No Baileys and no timers beyond what the loop needs; `crash()` stops it the way SIGKILL would (no release, no
  * finalize), so a takeover has to reconcile.
@@ -79,7 +79,7 @@ export class SimRunner {
 
   private async sessionLoop(session: string, epoch: number): Promise<void> {
     const { db, owner } = this.o
-    // Reconcile first (QUEUE.md §6.7).
+    // Reconcile first (db/README.md, Crash windows).
     for (;;) {
       if (!this.holds(session, epoch)) return
       const r = await reconcileInflight(db, { session, owner, epoch, gapMs: this.drawGap() })

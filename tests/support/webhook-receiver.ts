@@ -57,7 +57,7 @@ export async function startWebhookReceiver(behaviour: ReceiverBehaviour = () => 
 
 export type WebhookReceiver = Awaited<ReturnType<typeof startWebhookReceiver>>
 
-/** What a receiver does (README, "Verifying a call"): recompute the HMAC over `${X-Timestamp}.${body}`, compare in constant time. */
+/** What a receiver does (README.md): recompute the HMAC over `${X-Timestamp}.${body}`, compare in constant time. */
 export function verifySignature(secret: string, call: ReceivedCall, toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
   const ts = String(call.headers['x-timestamp'] ?? '')
   const sig = String(call.headers['x-signature'] ?? '')

@@ -1,6 +1,6 @@
--- Initial schema, MySQL 8.0.1+ / MariaDB 10.6+. Names are the contract (ARCHITECTURE.md).
+-- Initial schema, MySQL 8.0.1+ / MariaDB 10.6+. Names are the contract (db/README.md, Tables).
 -- Key columns are ascii_bin so equality behaves as on Postgres; user text is utf8mb4.
--- No foreign keys on queue tables: an FK check share-locks the session row a claim holds (QUEUE.md §4.3).
+-- No foreign keys on queue tables: an FK check share-locks the session row a claim holds (db/README.md, Tables).
 
 CREATE TABLE IF NOT EXISTS sessions (
   name VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
@@ -108,7 +108,7 @@ CREATE TABLE IF NOT EXISTS auth_keys (
   session VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   type VARCHAR(40) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
   key_id VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
-  -- AES-256-GCM ciphertext; app-state-sync-version values reach megabytes (BAILEYS.md §4).
+  -- AES-256-GCM ciphertext; app-state-sync-version values reach megabytes.
   value LONGBLOB NOT NULL,
   updated_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
   PRIMARY KEY (session, type, key_id)

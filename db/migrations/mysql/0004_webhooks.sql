@@ -1,4 +1,4 @@
--- Webhooks (issue 8), MySQL 8.0.1+ / MariaDB 10.6+.
+-- Webhooks, MySQL 8.0.1+ / MariaDB 10.6+.
 -- webhooks: one row per configured endpoint. `events` is a comma-separated list of event types (FIND_IN_SET),
 --   `session` an optional filter (NULL = every session). The secret signs every call; the API shows it once, at
 --   creation, and never again (it is stored as is: the runner needs it to sign, like the API keys in .env).
@@ -7,7 +7,7 @@
 --   lost. `event_id` (a UUID) is the same for every webhook the event fans out to and for every attempt.
 --   status: pending → delivering (claimed; next_attempt_at is then the claim's expiry) → delivered | pending (retry
 --   with backoff) | dead (24 h after the first attempt, with the last error); the API replays dead → pending.
--- No foreign keys (QUEUE.md §4.3): deleting a webhook deletes its deliveries in the same transaction.
+-- No foreign keys (db/README.md, Tables): deleting a webhook deletes its deliveries in the same transaction.
 
 CREATE TABLE IF NOT EXISTS webhooks (
   id BIGINT NOT NULL AUTO_INCREMENT,

@@ -1,4 +1,4 @@
--- Pairing codes, scheduled sends and sending limits (issue 8), MySQL 8.0.1+ / MariaDB 10.6+. See the postgres file
+-- Pairing codes, scheduled sends and sending limits, MySQL 8.0.1+ / MariaDB 10.6+. See the postgres file
 -- for what each column means. One ALTER per table: each is atomic, and a re-run after an interruption reports 1060 /
 -- 1061 ("already there"), which the migration runner skips (db/migrate.ts).
 ALTER TABLE sessions

@@ -1,5 +1,5 @@
--- Initial schema, PostgreSQL 13+ and PGlite. Names are the contract (ARCHITECTURE.md).
--- No foreign keys on queue tables (QUEUE.md §4.3); statuses are text with CHECK constraints.
+-- Initial schema, PostgreSQL 13+ and PGlite. Names are the contract (db/README.md, Tables).
+-- No foreign keys on queue tables (db/README.md, Tables); statuses are text with CHECK constraints.
 
 CREATE TABLE IF NOT EXISTS sessions (
   name text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9_-]{1,40}$'),
@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS messages (
   created_at timestamptz NOT NULL,
   updated_at timestamptz NOT NULL
 );
--- Status literals sit in the index predicates and in the SQL text so the planner can prove them (QUEUE.md §4.3).
+-- Status literals sit in the index predicates and in the SQL text so the planner can prove them (db/README.md).
 CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_idempotency ON messages (idempotency_key);
 CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_wa_id ON messages (wa_message_id);
 CREATE UNIQUE INDEX IF NOT EXISTS uq_messages_one_sending ON messages (session) WHERE status = 'sending';

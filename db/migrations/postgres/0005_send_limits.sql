@@ -1,4 +1,4 @@
--- Pairing codes, scheduled sends and sending limits (issue 8), PostgreSQL 13+ and PGlite.
+-- Pairing codes, scheduled sends and sending limits, PostgreSQL 13+ and PGlite.
 --
 -- sessions, pairing by code (POST /api/sessions/:name/pairing-code): the API records the request (pairing_phone,
 --   pairing_requested_at), the lease holder asks WhatsApp for a code and writes pairing_code back (or pairing_error);

@@ -6,7 +6,7 @@ import type { LoopbackInfo, LoopbackOperations } from './server.js'
 
 /**
  * Real Baileys sockets against the loopback server, configured through the runner's own `loopbackSocketOverrides`
- * (so tests exercise the exact trust path the runner uses) plus short timers for fast tests (BAILEYS.md §9).
+ * (so tests exercise the exact trust path the runner uses) plus short timers for fast tests.
  */
 export type ClientOptions = {
   info: LoopbackInfo

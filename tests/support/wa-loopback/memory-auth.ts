@@ -40,7 +40,7 @@ function fromRows(creds: AuthenticationCreds, rows: Rows): MemoryAuth {
       for (const id of ids) {
         let value = table[id]
         if (value === undefined) continue
-        // app-state keys are protos whose JSON form loses their class (BAILEYS.md §4)
+        // app-state keys are protos whose JSON form loses their class (runner/README.md, Auth state)
         if (type === 'app-state-sync-key') value = proto.Message.AppStateSyncKeyData.fromObject(value as object)
         out[id] = value as SignalDataTypeMap[T]
       }
