@@ -14,7 +14,9 @@ export default defineConfig({
     // connections the files open well under the database servers' limits.
     maxWorkers: Math.min(6, 2 * availableParallelism()),
     sequence: { sequencer: LongestFirstSequencer },
-    testTimeout: 60_000,
+    // A bound on a hung test, not a claim about speed: some tests open a PGlite database in their body, which with
+    // files side by side on a loaded 2-core box took over 60 s (two such tests timed out in the first parallel run).
+    testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
   },
