@@ -18,6 +18,7 @@ import { silentLogger } from '../../api/env.js'
 import { startApi, type StartedApi } from '../../api/node.js'
 import type { Runner } from '../../runner/runner.js'
 import { launchBrowser } from '../support/browser.js'
+import { skipReason } from '../support/prerequisites.js'
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import type { LoopbackServer } from '../support/wa-loopback/server.js'
 import { loopbackFactory, newKey, startLoopbackServer, startRunner, testConfig, waitFor } from '../runner/helpers.js'
@@ -28,6 +29,11 @@ const DESKTOP = { width: 1280, height: 900 }
 const PHONE = { width: 390, height: 844 }
 
 mkdirSync(ARTIFACTS, { recursive: true })
+
+const noChromium = skipReason('chromium')
+/** A describe that is skipped, with the reason in its title, when the machine has no Chromium. */
+const describeInChromium = (title: string, body: () => void) =>
+  describe.skipIf(Boolean(noChromium))(noChromium ? `${title} [${noChromium}]` : title, body)
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true })
@@ -54,7 +60,7 @@ async function reloadUntil(page: Page, url: string, predicate: (text: string) =>
   }, timeoutMs, what)
 }
 
-describe('dashboard in Chromium against the real API, runner and loopback WhatsApp server', () => {
+describeInChromium('dashboard in Chromium against the real API, runner and loopback WhatsApp server', () => {
   let t: TestDatabase
   let loopback: LoopbackServer
   let runner: Runner
@@ -351,7 +357,7 @@ const SET_QR = same(`UPDATE sessions
    SET status = ?, qr_code = ?, phone = ?, updated_at = NOW(6)
  WHERE name = ?`)
 
-describe('live refresh of the Sessions page (no runner: the test writes what a runner would)', () => {
+describeInChromium('live refresh of the Sessions page (no runner: the test writes what a runner would)', () => {
   let t: TestDatabase
   let api: StartedApi
   let browser: Browser

@@ -45,8 +45,10 @@ d('a runner killed while storing an inbound STOP (PostgreSQL, runner processes, 
   }
   const waitingOnInboundLock = async () => {
     const rows = await t.db.query<{ n: number }>(
+      // This database only: other test files run beside this one on the same server with tables of the same name.
       `SELECT COUNT(*)::int AS n FROM pg_stat_activity
-       WHERE wait_event_type = 'Lock' AND query ILIKE '%inbound_messages%' AND pid <> pg_backend_pid()`,
+       WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%inbound_messages%'
+         AND pid <> pg_backend_pid()`,
     )
     return rows[0]!.n > 0
   }

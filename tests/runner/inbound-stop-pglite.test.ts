@@ -22,6 +22,8 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
   let down = false
   /** Only statements on inbound_messages fail: the message was decrypted, its write fails, its receipt waits. */
   let inboundDown = false
+  /** Statements on inbound_messages refused while `inboundDown`. */
+  let refusedInbound = 0
   let factoryA: WhatsAppClientFactory
   let factoryB: WhatsAppClientFactory
   let runner: Runner | null = null
@@ -29,7 +31,12 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
   let own: string
 
   const unavailable = () => Promise.reject(new DatabaseUnavailableError('injected outage'))
-  const failing = (sql: string) => down || (inboundDown && sql.includes('inbound_messages'))
+  const failing = (sql: string) => {
+    if (down) return true
+    if (!inboundDown || !sql.includes('inbound_messages')) return false
+    refusedInbound += 1
+    return true
+  }
 
   beforeAll(async () => {
     t = await createTestDatabase('pglite')
@@ -110,8 +117,10 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
     const contact = '96172000005'
     await sendTo(contact, 'before the failing writes')
     inboundDown = true
+    const refusedBefore = refusedInbound
     const { id } = await server.inbound({ from: contact, to: own, text: 'STOP' })
-    await new Promise((r) => setTimeout(r, 2_000))
+    // The runner got the STOP and tried to write it (rather than a fixed wait that hopes it did by then).
+    await waitFor(() => refusedInbound > refusedBefore, 20_000, 'the STOP write refused')
     expect((await getContact(t.db, contact))?.optIn).not.toBe('no')
     inboundDown = false
     await stopRecorded(contact)

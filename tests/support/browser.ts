@@ -1,7 +1,7 @@
 import { chromium, type Browser } from 'playwright-core'
+import { CHROMIUM_PATH } from './browser-path.js'
 
-/** Debian's chromium package (CI installs it); override with CHROMIUM_PATH. Never `npx playwright install`. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+export { CHROMIUM_PATH }
 
 export const CHROMIUM_ARGS = [
   '--headless',

@@ -6,6 +6,7 @@ import { openPostgres } from '../../db/drivers/postgres.js'
 import { openPglite } from '../../db/drivers/pglite.js'
 import { migrate } from '../../db/migrate.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL, isCI, selectedEngines } from './engines.js'
+import { pgliteTemplate } from './pglite-template.js'
 
 export interface TestDatabase {
   engine: Engine
@@ -75,7 +76,8 @@ export async function createTestDatabase(engine: Engine, options: { poolSize?: n
       await a.close()
     }
   } else {
-    open = () => openPglite({ dataDir: 'memory://' })
+    const loadDataDir = await pgliteTemplate()
+    open = () => openPglite({ dataDir: 'memory://', loadDataDir })
     dropDatabase = async () => {}
   }
   const db = await open(options.poolSize)

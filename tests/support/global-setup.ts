@@ -1,23 +1,62 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
-import type { Engine } from '../../db/driver.js'
+import { ALL_ENGINES, isCI, selectedEngines } from './engines.js'
 import { engineProblem } from './db.js'
-import { isCI, selectedEngines } from './engines.js'
+import { writePgliteTemplate } from './pglite-template.js'
+import { howToEnable, toolProblem, type Tool } from './prerequisites.js'
+import type { Engine } from '../../db/driver.js'
+
+const TOOLS: Tool[] = ['chromium', 'systemd-analyze']
 
 /**
- * Probes the database engines once for the whole run and says which ones the suite runs on.
- * Under CI=true an unreachable engine fails the run instead of skipping its tests.
+ * Probes the database engines and tools once for the whole run and says which ones the suite runs with. Without
+ * CI=true a missing one skips the tests that need it, and the run names each skip and how to enable it, at the start
+ * and again at the end. Under CI=true nothing may be skipped: anything missing fails the run here.
  */
-export default async function setup(project: TestProject): Promise<void> {
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const unavailable: Partial<Record<Engine, string>> = {}
+  const missingTools: Partial<Record<Tool, string>> = {}
+  const skips: string[] = []
   const lines: string[] = []
-  for (const engine of selectedEngines()) {
+  const selected = selectedEngines()
+  for (const engine of ALL_ENGINES) {
+    if (!selected.includes(engine)) {
+      lines.push(`${engine}: not selected`)
+      skips.push(`${engine}: not in TEST_ENGINES=${process.env.TEST_ENGINES} (to run it: add ${engine} there, or unset it)`)
+      continue
+    }
     const problem = await engineProblem(engine)
-    if (problem) unavailable[engine] = problem
+    if (problem) {
+      unavailable[engine] = problem
+      skips.push(`${engine}: ${problem} (to run it: ${howToEnable(engine as Exclude<Engine, 'pglite'>)})`)
+    }
     lines.push(`${engine}: ${problem ? `UNAVAILABLE (${problem})` : 'ok'}`)
   }
-  console.log(`database engines for this run — ${lines.join(', ')}`)
-  if (isCI && Object.keys(unavailable).length > 0) {
-    throw new Error(`CI=true requires every database engine; unreachable: ${Object.keys(unavailable).join(', ')}`)
+  for (const tool of TOOLS) {
+    const problem = toolProblem(tool)
+    if (problem) {
+      missingTools[tool] = problem
+      skips.push(`${tool}: ${problem} (to run it: ${howToEnable(tool)})`)
+    }
   }
+  console.log(`database engines for this run — ${lines.join(', ')}`)
+  if (isCI && skips.length > 0) {
+    throw new Error(`CI=true runs everything, but these would be skipped:\n  ${skips.join('\n  ')}`)
+  }
+  const report = () => {
+    if (skips.length) console.log(`Skipped tests need what this machine lacks:\n  ${skips.join('\n  ')}`)
+  }
+  report()
+
+  const scratch = await mkdtemp(join(tmpdir(), 'wa-test-run-'))
+  const template = selected.includes('pglite') ? await writePgliteTemplate(scratch) : null
   project.provide('unavailableEngines', unavailable)
+  project.provide('missingTools', missingTools)
+  project.provide('pgliteTemplate', template)
+  return async () => {
+    report()
+    await rm(scratch, { recursive: true, force: true })
+  }
 }

@@ -12,11 +12,15 @@
  * MariaDB, ~700 on PostgreSQL and ~330 on PGlite with 20 loops, so the full 40,000 take 1–2 minutes per engine
  * (measured: 48 s MariaDB, 36 s PostgreSQL, 114 s PGlite). That is the default, the size the foundation issue asks
  * for; QUEUE_SOAK_PER_SESSION=500 runs a quicker 10,000 locally.
+ *
+ * One test file per engine (concurrency-<engine>.test.ts) runs this suite, so the three engines' minutes run side by
+ * side in the parallel test run instead of one after another.
  */
-import { expect, it } from 'vitest'
-import type { Db, Queryable } from '../../db/driver.js'
+import { describe, expect, it } from 'vitest'
+import type { Db, Engine, Queryable } from '../../db/driver.js'
 import type { ClaimedMessage } from '../../db/queries/queue.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
+import { selectedEngines } from '../support/engines.js'
 import { dbNow, fakeWaId, insertMessages, insertSessions } from '../support/queue-fixtures.js'
 import { SimRunner } from '../support/queue-runner.js'
 
@@ -106,7 +110,16 @@ async function runnerPools(ctx: EngineContext, n: number, poolSize: number): Pro
   return Promise.all(Array.from({ length: n }, () => ctx.t.openAnother({ poolSize })))
 }
 
-describeEachEngine('queue under concurrent runners', (ctx) => {
+/** The suite on `engine` (skipped, with the reason, when TEST_ENGINES leaves it out). */
+export function describeConcurrentRunners(engine: Engine): void {
+  if (!selectedEngines().includes(engine)) {
+    describe.skip(`queue under concurrent runners [${engine}: not in TEST_ENGINES]`, () => {})
+    return
+  }
+  describeEachEngine('queue under concurrent runners', suite, { engines: [engine] })
+}
+
+function suite(ctx: EngineContext): void {
   it(`claims each of ${SOAK_SESSIONS * SOAK_PER_SESSION} messages exactly once across 4 runners × ${SOAK_SESSIONS} sessions, never two sending rows in a session (gap 0)`, async () => {
     const SESSIONS = SOAK_SESSIONS
     const PER_SESSION = SOAK_PER_SESSION
@@ -247,7 +260,7 @@ describeEachEngine('queue under concurrent runners', (ctx) => {
     expect(await minGapMicros(ctx.db, 'claimed_at', prefix)).toBeGreaterThanOrEqual(GAP_MIN * 1000)
     expect(await minGapMicros(ctx.db, 'sent_at', prefix)).toBeGreaterThanOrEqual(GAP_MIN * 1000)
   }, 120_000)
-})
+}
 
 async function waitForCondition(check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs

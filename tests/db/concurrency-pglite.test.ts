@@ -1,0 +1,3 @@
+import { describeConcurrentRunners } from './concurrency-suite.js'
+
+describeConcurrentRunners('pglite')

@@ -1,0 +1,34 @@
+import { relative } from 'node:path'
+import { BaseSequencer, type TestSpecification } from 'vitest/node'
+
+/**
+ * The files that take minutes, in the order they start. The test files run side by side, so the run lasts at least
+ * as long as its longest file: starting these first lets the short files fill in around them instead of one of these
+ * starting last. Vitest orders by the durations it cached on an earlier run, but a fresh clone (CI) has none.
+ * The soak test (real processes, a throttle and lease timings) starts beside the PGlite proof, which works in its
+ * own process, rather than beside the two server-engine proofs that keep the database servers busy.
+ */
+export const LONGEST_FIRST = [
+  'tests/db/concurrency-pglite.test.ts',
+  'tests/soak/soak.test.ts',
+  'tests/dashboard/browser.test.ts',
+  'tests/runner/fake-queue.test.ts',
+  'tests/db/concurrency-mysql.test.ts',
+  'tests/db/concurrency-postgres.test.ts',
+  'tests/db/queue.test.ts',
+  'tests/db/webhooks.test.ts',
+  'tests/api/batch-image.test.ts',
+  'tests/maintenance/jobs.test.ts',
+]
+
+export class LongestFirstSequencer extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files)
+    const rank = (spec: TestSpecification) => {
+      const i = LONGEST_FIRST.indexOf(relative(spec.project.config.root, spec.moduleId).split('\\').join('/'))
+      return i === -1 ? LONGEST_FIRST.length : i
+    }
+    // Array.prototype.sort is stable: the other files keep the base sequencer's order.
+    return sorted.sort((a, b) => rank(a) - rank(b))
+  }
+}
