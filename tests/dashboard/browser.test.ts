@@ -72,7 +72,7 @@ describe('dashboard in Chromium against the real API, runner and loopback WhatsA
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
     if (!res.ok) throw new Error(`loopback ${path}: ${res.status} ${await res.text()}`)
-    return res.json() as Promise<any>
+    return res.json()
   }
 
   beforeAll(async () => {
