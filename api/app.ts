@@ -112,5 +112,5 @@ export function createApp(deps: AppDeps): App {
 
   app.notFound(notFound)
   app.onError(onError)
-  return Object.assign(app, { coalescer, metricsSnapshot: metrics.snapshot })
+  return Object.assign(app, { coalescer, metricsSnapshot: () => metrics.snapshot() })
 }

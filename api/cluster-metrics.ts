@@ -37,7 +37,7 @@ export interface WorkerLine {
 
 type Message = { type?: unknown; id?: unknown; own?: unknown; snapshot?: unknown; snapshots?: unknown }
 
-const asMessage = (m: unknown): Message | null => (m && typeof m === 'object' ? (m as Message) : null)
+const asMessage = (m: unknown): Message | null => (m && typeof m === 'object' ? (m) : null)
 
 /**
  * The worker's side: `gather` for the app's `/metrics`, and `provide` to answer the primary with this worker's

@@ -62,7 +62,7 @@ export async function startEmbedded(options: StartEmbeddedOptions = {}): Promise
   const api = await startApi({ env, log })
   const services: EmbeddedService[] = []
   const stop = async () => {
-    for (const s of services.reverse()) await s.stop().catch((err) => log.error({ err }, 'stopping a service failed'))
+    for (const s of services.reverse()) await s.stop().catch((err: unknown) => log.error({ err }, 'stopping a service failed'))
     await api.stop()
   }
   try {

@@ -43,7 +43,7 @@ export const onError: ErrorHandler<AppEnv> = (err, c) => {
   }
   if (err instanceof HTTPException) {
     // Thrown by Hono's own helpers; keep their status but answer in our shape.
-    const status = err.status as ContentfulStatusCode
+    const status = err.status
     return c.json(errorBody(status === 413 ? 'body_too_large' : 'http_error', err.message || 'Request refused'), status)
   }
   c.get('log')?.error({ err, requestId: c.get('requestId'), method: c.req.method, path: c.req.path }, 'unhandled error')

@@ -30,7 +30,7 @@ export function isMain(moduleUrl: string): boolean {
 }
 
 export function createLogger(env: Record<string, string | undefined> = process.env): Logger {
-  return pino({ level: env.LOG_LEVEL?.trim() || 'info', base: { svc: 'api' } }) as unknown as Logger
+  return pino({ level: env.LOG_LEVEL?.trim() || 'info', base: { svc: 'api' } })
 }
 
 export interface RunningServer {
@@ -113,7 +113,7 @@ export function onShutdown(stop: (signal: string) => Promise<void>, log: Logger)
     log.info({ reason }, 'shutting down')
     stop(reason).then(
       () => process.exit(0),
-      (err) => {
+      (err: unknown) => {
         log.error({ err }, 'shutdown failed')
         process.exit(1)
       },
@@ -185,7 +185,7 @@ async function runPrimary(env: Record<string, string | undefined>, log: Logger, 
   onShutdown(async () => {
     stopping = true
     const workers = [...started.keys()]
-    const exited = Promise.all(workers.map((w) => (w.isDead() ? null : new Promise((r) => w.once('exit', r)))))
+    const exited = Promise.all(workers.map((w) => (w.isDead() ? Promise.resolve() : new Promise((r) => w.once('exit', r)))))
     for (const w of workers) if (w.isConnected()) w.send(SHUTDOWN)
     // Each worker allows in-flight requests 10 s (RunningServer.close), then drains its group commits.
     const force = setTimeout(() => workers.forEach((w) => w.process.kill('SIGKILL')), 15_000)
@@ -229,7 +229,7 @@ export async function startApi(options: {
       async stop() {
         await server.close()
         await app.coalescer?.drain()
-        if (ownDb) await db!.close()
+        if (ownDb) await db.close()
       },
     }
   } catch (err) {
@@ -246,10 +246,11 @@ async function main(): Promise<void> {
     if (workers > 1 && cluster.isPrimary) return await runPrimary(process.env, log, workers)
     // A worker's /metrics answers the sum over the cluster (api/cluster-metrics.ts).
     const clusterMetrics = cluster.isWorker
-      ? joinClusterMetrics({ send: (m) => process.send?.(m as object, undefined, {}, () => {}), onMessage: (l) => process.on('message', l) }, { log })
+      ? joinClusterMetrics({ send: (m) => process.send?.(m, undefined, {}, () => {}), onMessage: (l) => process.on('message', l) }, { log })
       : null
-    api = await startApi({ env: process.env, log, deps: clusterMetrics ? { gatherMetrics: clusterMetrics.gather } : {} })
-    clusterMetrics?.provide(api.app.metricsSnapshot)
+    api = await startApi({ env: process.env, log, deps: clusterMetrics ? { gatherMetrics: () => clusterMetrics.gather() } : {} })
+    const { app } = api
+    clusterMetrics?.provide(() => app.metricsSnapshot())
   } catch (err) {
     if (err instanceof ApiConfigError) {
       console.error(`wa-gateway api: ${err.message}`)

@@ -224,13 +224,27 @@ export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`)
 
+/** The JSON Schema keywords the reference table shows, with the types our schemas give them. */
+interface FieldFacts {
+  type?: string | string[]
+  const?: unknown
+  enum?: string[]
+  pattern?: string
+  maxLength?: number
+  minimum?: number
+  maximum?: number
+  maxItems?: number
+  default?: unknown
+  description?: string
+}
+
 function schemaRows(schema: JsonSchema | undefined): string {
-  const props = (schema?.properties ?? {}) as Record<string, JsonSchema>
+  const props = (schema?.properties ?? {}) as Record<string, FieldFacts>
   const required = new Set((schema?.required ?? []) as string[])
   const rows = Object.entries(props).map(([name, s]) => {
     const type = Array.isArray(s.type) ? s.type.join(' | ') : String(s.type ?? (s.const !== undefined ? JSON.stringify(s.const) : ''))
     const rules = [
-      s.enum ? `one of ${(s.enum as string[]).join(', ')}` : '',
+      s.enum ? `one of ${s.enum.join(', ')}` : '',
       s.pattern ? `pattern ${s.pattern}` : '',
       s.maxLength !== undefined ? `≤ ${s.maxLength} chars` : '',
       s.minimum !== undefined || s.maximum !== undefined ? `${s.minimum ?? ''}–${s.maximum ?? ''}` : '',

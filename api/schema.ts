@@ -40,7 +40,7 @@ export function describe<T>(schema: Schema<T>, description: string, example?: un
   return {
     ...schema,
     jsonSchema: { ...schema.jsonSchema, description, ...(example === undefined ? {} : { examples: [example] }) },
-    parse: schema.parse,
+    parse: schema.parse.bind(schema),
   }
 }
 
@@ -145,7 +145,7 @@ export function oneOf<const V extends readonly string[]>(values: V, code: string
     if (typeof value !== 'string' || !values.includes(value)) {
       throw invalid(path, code, `must be one of ${values.join(', ')} (got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeName(value)})`)
     }
-    return value as V[number]
+    return value
   })
 }
 

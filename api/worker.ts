@@ -143,7 +143,7 @@ export function requestScopedDb(store: AsyncLocalStorage<RequestDb>, engine: Eng
     async close() {
       // Per-request connections are closed by the fetch handler, not by the app.
     },
-  } as Db
+  }
 }
 
 const LEVELS = { debug: 20, info: 30, warn: 40, error: 50 } as const

@@ -177,6 +177,7 @@ export function hostAllowed(url: URL, policy: WebhookUrlPolicy): boolean {
  */
 export function checkWebhookUrl(raw: string, policy: WebhookUrlPolicy = DEFAULT_URL_POLICY): UrlCheck {
   if (raw.length > WEBHOOK_URL_MAX_LENGTH) return { ok: false, reason: `must be at most ${WEBHOOK_URL_MAX_LENGTH} characters` }
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this check
   if (/[\s\u0000-\u001f\u007f]/.test(raw)) return { ok: false, reason: 'must not contain spaces or control characters' }
   let url: URL
   try {

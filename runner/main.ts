@@ -48,9 +48,9 @@ async function main(): Promise<void> {
     onClaim: (seconds) => metrics.claimLatency.observe(seconds),
   })
   let stopping = false
-  let maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined
+  const maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined
   let metricsServer: MetricsServer | undefined
-  let webhooks: WebhookDeliverer | undefined
+  const webhooks: WebhookDeliverer | undefined
   const shutdown = (signal: string) => {
     if (stopping) return
     stopping = true

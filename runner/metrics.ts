@@ -106,7 +106,7 @@ export class Registry {
         for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
       },
     }
-    return this.add(metric) as Counter
+    return this.add(metric)
   }
 
   gauge(name: string, help: string): Gauge {
@@ -131,7 +131,7 @@ export class Registry {
         for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
       },
     }
-    return this.add(metric) as Gauge
+    return this.add(metric)
   }
 
   histogram(name: string, help: string, buckets: readonly number[] = LATENCY_BUCKETS): Histogram {
@@ -168,7 +168,7 @@ export class Registry {
         }
       },
     }
-    return this.add(metric) as Histogram
+    return this.add(metric)
   }
 
   /** The Prometheus text exposition (format 0.0.4). Collectors that throw are skipped. */

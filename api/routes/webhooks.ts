@@ -16,7 +16,7 @@ export function formatWebhook(w: webhooks.WebhookRecord) {
 
 /** A delivery as the API shows it, with the event data parsed. */
 export function formatDelivery(d: webhooks.DeliveryRecord) {
-  let data: unknown = null
+  let data: unknown
   try {
     data = JSON.parse(d.payload)
   } catch {

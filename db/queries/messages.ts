@@ -140,7 +140,7 @@ export async function enqueueMessage(db: Queryable, input: EnqueueInput): Promis
     if (!input.idempotencyKey) throw new Error('insert returned no row without an idempotency key')
   }
   // A separate statement: under READ COMMITTED it sees a concurrent committer's row.
-  const found = await findMessageByKey(db, input.idempotencyKey!)
+  const found = await findMessageByKey(db, input.idempotencyKey)
   if (!found) throw new Error('idempotency key vanished between insert and lookup')
   return repeatOrConflict(found, input.requestHash)
 }

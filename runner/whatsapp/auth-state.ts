@@ -169,7 +169,7 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
 
   const revive = (type: string, v: unknown): unknown =>
     // Protos serialise bytes as base64 through toJSON: revive them as the proto Baileys expects.
-    type === 'app-state-sync-key' && v ? proto.Message.AppStateSyncKeyData.fromObject(v as Record<string, unknown>) : v
+    type === 'app-state-sync-key' && v ? proto.Message.AppStateSyncKeyData.fromObject(v) : v
 
   const keys: SignalKeyStore = {
     async get<T extends keyof SignalDataTypeMap>(type: T, ids: string[]) {
@@ -187,7 +187,7 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
           const v = revive(type, open(type, id, sealed))
           if (v === null || v === undefined) continue
           out[id] = v as SignalDataTypeMap[T]
-          cache.set(`${prefix}${type}\0${id}`, v as object)
+          cache.set(`${prefix}${type}\0${id}`, v)
         }
       })
       return out

@@ -155,7 +155,7 @@ function lruStore(max: number, ttlMs: number): CacheStore {
     get: <T>(k: string) => lru.get(k) as T | undefined,
     set: <T>(k: string, v: T) => {
       if (v === undefined || v === null) lru.delete(k)
-      else lru.set(k, (typeof v === 'object' ? v : { __v: v }) as object)
+      else lru.set(k, (typeof v === 'object' ? v : { __v: v }))
     },
     del: (k: string) => lru.delete(k),
     flushAll: () => lru.clear(),
@@ -225,8 +225,8 @@ export function createBaileysFactory(options: BaileysFactoryOptions): WhatsAppCl
   // getMessage serves re-sends after retry receipts; looked up by id alone (retries may come from an @lid).
   const sentProtos = new LRUCache<string, proto.IMessage>({ max: 20_000, ttl: 24 * 60 * 60_000 })
   return {
-    async create(session, log, fence) {
-      return new BaileysClient(session, log, options, keyCache, caches, sentProtos, fence)
+    create(session, log, fence) {
+      return Promise.resolve(new BaileysClient(session, log, options, keyCache, caches, sentProtos, fence))
     },
   }
 }
@@ -301,7 +301,7 @@ class BaileysClient implements WhatsAppClient {
       markOnlineOnConnect: false,
       syncFullHistory: false,
       emitOwnEvents: false,
-      getMessage: async (key) => (key.id ? this.sentProtos.get(key.id) : undefined),
+      getMessage: (key) => Promise.resolve(key.id ? this.sentProtos.get(key.id) : undefined),
       ...this.caches,
       shouldIgnoreJid: (jid: string) => Boolean(isJidBroadcast(jid) || isJidNewsletter(jid)),
       ...this.options.endpoint,
@@ -487,7 +487,7 @@ class BaileysClient implements WhatsAppClient {
             ...(content.caption ? { caption: content.caption } : {}),
             ...(content.width && content.height ? { width: content.width, height: content.height } : {}),
           }
-    const sent = await sock.sendMessage(jid, payload as Parameters<WASocket['sendMessage']>[1], { messageId })
+    const sent = await sock.sendMessage(jid, payload, { messageId })
     if (sent?.message) this.sentProtos.set(messageId, sent.message)
   }
 
@@ -517,7 +517,7 @@ class BaileysClient implements WhatsAppClient {
         await sock.logout()
       } catch (err) {
         this.log.warn({ err }, 'logout request failed; wiping the local state anyway')
-        sock.end(undefined)
+        this.endSocket(sock)
       }
       await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))])
     } else {
@@ -537,6 +537,11 @@ class BaileysClient implements WhatsAppClient {
     this.state = null
   }
 
+  /** Ends the socket without waiting: the caller waits for the close event instead, with its own time limit. */
+  private endSocket(sock: WASocket): void {
+    sock.end(undefined).catch((err: unknown) => this.log.warn({ err }, 'ending the WhatsApp socket failed'))
+  }
+
   async close(): Promise<void> {
     const sock = this.sock
     if (!sock) return
@@ -545,7 +550,7 @@ class BaileysClient implements WhatsAppClient {
     this.connection.abort()
     // end() destroys the event buffer: receipts and acks still buffered in it would be dropped, not delivered.
     sock.ev.flush()
-    sock.end(undefined)
+    this.endSocket(sock)
     await Promise.race([closed, new Promise((r) => setTimeout(r, 5000))])
     this.sock = null
     this.open = false

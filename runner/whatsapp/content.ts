@@ -17,7 +17,7 @@ export function inboundText(m: WAMessage): string | null {
  */
 export function isConsiderable(m: WAMessage): boolean {
   if (m.key.fromMe) return false
-  if (m.messageStubType !== undefined && m.messageStubType !== null && m.messageStubType !== 0) return false
+  if (m.messageStubType) return false // any stub type but UNKNOWN (0)
   if (!m.message) return false
   return true
 }

@@ -71,9 +71,9 @@ describeEachEngine('POST /api/send-batch', (ctx) => {
       t.post('/api/send-batch', { messages }, { 'Idempotency-Key': key }),
       t.post('/api/send-batch', { messages }, { 'Idempotency-Key': key }),
     ])
-    expect(r1!.status).toBe(200)
-    expect((await r1!.json()).message_ids).toEqual(first.message_ids)
-    expect((await r2!.json()).message_ids).toEqual(first.message_ids)
+    expect(r1.status).toBe(200)
+    expect((await r1.json()).message_ids).toEqual(first.message_ids)
+    expect((await r2.json()).message_ids).toEqual(first.message_ids)
     const page = await (await t.get('/api/messages?phone=9614200001')).json()
     expect(page.messages).toHaveLength(1)
     const res = await t.post('/api/send-batch', { messages: [messages[0]] }, { 'Idempotency-Key': key })

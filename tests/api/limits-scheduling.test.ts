@@ -30,7 +30,7 @@ describeEachEngine('send_at (scheduled sends)', (ctx) => {
     const res = await t().post('/api/send', { phone: '9611234567', message: 'later', send_at: local })
     expect(res.status).toBe(200)
     const { message_id } = await res.json()
-    const row = (await getMessage(ctx.db, message_id))!
+    const row = (await getMessage(ctx.db, message_id))
     expect(row.availableAt.toISOString()).toBe(at.toISOString())
     const record = await (await t().get(`/api/messages/${message_id}`)).json()
     expect(record).toMatchObject({ status: 'pending', scheduled: true, send_at: at.toISOString().slice(0, 19).replace('T', ' ') })
@@ -42,7 +42,7 @@ describeEachEngine('send_at (scheduled sends)', (ctx) => {
     const past = (await (await t().post('/api/send', { phone: '9611234567', message: 'x', send_at: '2020-01-01T00:00:00Z' })).json()).message_id
     const plain = (await (await t().post('/api/send', { phone: '9611234567', message: 'x' })).json()).message_id
     for (const id of [past, plain]) {
-      const m = (await getMessage(ctx.db, id))!
+      const m = (await getMessage(ctx.db, id))
       expect(Math.abs(m.availableAt.getTime() - now.getTime())).toBeLessThan(10_000)
     }
     expect((await (await t().get(`/api/messages/${past}`)).json()).scheduled).toBe(false)
@@ -80,8 +80,8 @@ describeEachEngine('send_at (scheduled sends)', (ctx) => {
     })
     expect(res.status).toBe(200)
     const { message_ids } = await res.json()
-    expect((await getMessage(ctx.db, message_ids[0]))!.availableAt.getTime()).toBe(a.getTime())
-    expect((await getMessage(ctx.db, message_ids[1]))!.availableAt.getTime()).toBe(b.getTime())
+    expect((await getMessage(ctx.db, message_ids[0])).availableAt.getTime()).toBe(a.getTime())
+    expect((await getMessage(ctx.db, message_ids[1])).availableAt.getTime()).toBe(b.getTime())
     const bad = await t().post('/api/send-batch', { messages: [{ phone: '9611234567', message: 'x' }, { phone: '9611234567', message: 'y', send_at: 'soon' }] })
     expect(bad.status).toBe(400)
     expect((await bad.json()).error).toMatch(/^messages\[1\]\.send_at: /)
@@ -96,7 +96,7 @@ describeEachEngine('send_at (scheduled sends)', (ctx) => {
     form.append('file', new Blob([new Uint8Array(png)], { type: 'image/png' }), 'a.png')
     const res = await t().app.request('/api/send-image', { method: 'POST', headers: t().headers(), body: form })
     expect(res.status).toBe(200)
-    const m = (await getMessage(ctx.db, (await res.json()).message_id))!
+    const m = (await getMessage(ctx.db, (await res.json()).message_id))
     expect([m.type, m.availableAt.getTime(), m.sendAt?.getTime()]).toEqual(['image', at.getTime(), at.getTime()])
   })
 

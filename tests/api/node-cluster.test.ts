@@ -36,7 +36,7 @@ function startApi(env: Record<string, string>): ApiChild {
   })
   const lines = collectJsonLines(child)
   let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return { child, lines, stderr: () => stderr, exited }
 }

@@ -26,7 +26,7 @@ import { openMysql } from '../../db/drivers/mysql.js'
 import { migrate } from '../../db/migrate.js'
 import { newWaMessageId } from '../../db/queries/messages.js'
 import { startApiProcess, type ApiProcess } from '../soak/processes.js'
-import { buildPost, connect, type KeepAliveConnection } from './http-client.js'
+import { buildPost, connect } from './http-client.js'
 
 interface Figures {
   ops: number

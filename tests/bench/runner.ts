@@ -182,7 +182,7 @@ async function startServerProcess(): Promise<{ child: ChildProcess; info: Loopba
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   let out = ''
-  for await (const chunk of child.stdout!) {
+  for await (const chunk of child.stdout) {
     out += String(chunk)
     try {
       const parsed = JSON.parse(out) as LoopbackInfo & { control_url: string }

@@ -78,7 +78,7 @@ describeInChromium('dashboard in Chromium against the real API, runner and loopb
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     })
     if (!res.ok) throw new Error(`loopback ${path}: ${res.status} ${await res.text()}`)
-    return res.json() as Promise<any>
+    return res.json()
   }
 
   beforeAll(async () => {

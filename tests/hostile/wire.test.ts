@@ -52,7 +52,7 @@ export function rawExchange(
     sock.on('data', (d: Buffer) => received.push(d))
     sock.on('close', finish)
     sock.on('error', () => finish())
-    sock.on('connect', async () => {
+    const writeAll = async () => {
       for (const c of chunks) {
         if (sock.destroyed) break
         // Honour backpressure: a 10 MB body must really be streamed, not buffered in this process.
@@ -61,7 +61,9 @@ export function rawExchange(
       }
       if (after === 'end') sock.end()
       else if (after === 'destroy') sock.resetAndDestroy()
-    })
+    }
+    // A write that throws ends the exchange with what was received, like a server that closed the connection.
+    sock.on('connect', () => void writeAll().catch(finish))
   })
 }
 

@@ -111,7 +111,7 @@ describe('infra/.env.example', () => {
     for (const [name, { value, commented }] of documented()) {
       if (!commented || value === '') continue
       if (elsewhere[name]) {
-        expect(code, name).toMatch(elsewhere[name]!)
+        expect(code, name).toMatch(elsewhere[name])
         continue
       }
       for (const [what, parse] of parsers) {

@@ -168,7 +168,7 @@ describeEachEngine('encrypted auth state store', (ctx) => {
       session: { '98765_1.0': new Uint8Array([1, 2, 3]) },
       'identity-key': { '98765_1.0': new Uint8Array([9]) },
       'lid-mapping': { '9611234567': '98765' },
-      'app-state-sync-key': { AAAA: { keyData: new Uint8Array([5, 6]), timestamp: 1 } as never },
+      'app-state-sync-key': { AAAA: { keyData: new Uint8Array([5, 6]), timestamp: 1 } },
     })
     expect((await countAuthKeys(db, `s_${engine}`)).keys).toBe(812 + 4)
     await st.saveCreds()

@@ -35,7 +35,7 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
   for (;;) {
     try {
       const v = await fn()
-      if (v) return v as T
+      if (v) return v
     } catch (err) {
       last = err
     }

@@ -43,8 +43,8 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
     // Every statement of the runner and of its auth state fails while `down`: the database restarting.
     flaky = {
       ...t.db,
-      query: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : t.db.query(sql, params))) as Db['query'],
-      execute: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : t.db.execute(sql, params))) as Db['execute'],
+      query: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : t.db.query(sql, params))),
+      execute: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : t.db.execute(sql, params))),
       transaction: ((fn, o) =>
         down
           ? unavailable()
@@ -52,11 +52,11 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
               (tx) =>
                 fn({
                   ...tx,
-                  query: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : tx.query(sql, params))) as Db['query'],
-                  execute: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : tx.execute(sql, params))) as Db['execute'],
+                  query: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : tx.query(sql, params))),
+                  execute: ((sql: string, params?: readonly unknown[]) => (failing(sql) ? unavailable() : tx.execute(sql, params))),
                 }),
               o,
-            )) as Db['transaction'],
+            )),
       close: t.db.close.bind(t.db),
     }
     server = await startLoopbackServer()
@@ -101,7 +101,7 @@ describe('inbound STOP through lease moves and a database outage (PGlite, real B
     }
     await waitFor(async () => (await t.db.query("SELECT 1 FROM inbound_messages WHERE body = 'hi again from 96172000003'")).length > 0, 20_000, 'B read the last hi')
     // …and back to process A, whose cache still remembers the sessions as they were before B.
-    await runner!.stop()
+    await runner.stop()
     runner = await startRunner(flaky, factoryA, testConfig())
     await online()
     // Several contacts STOP in quick succession, between a send and its receipts.

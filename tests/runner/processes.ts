@@ -53,7 +53,7 @@ export function spawnRunner(env: Record<string, string>): RunnerProcess {
   })
   const lines = collectJsonLines(child)
   let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString()
     if (process.env.TEST_LOG) process.stderr.write(d)
   })

@@ -34,7 +34,7 @@ const { values } = parseArgs({
 const engine = values.engine === 'postgres' || values.engine === 'pg' ? 'postgres' : values.engine === 'mysql' || values.engine === 'mariadb' ? 'mysql' : null
 if (!engine) throw new Error('--engine must be mysql or postgres')
 if (values.outage !== 'proxy' && values.outage !== 'real' && values.outage !== 'none') throw new Error('--outage must be proxy, real or none')
-const [min, max] = values.throttle!.split('-').map(Number)
+const [min, max] = values.throttle.split('-').map(Number)
 const report = await runSoak({
   engine,
   minutes: Number(values.minutes),

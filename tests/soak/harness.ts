@@ -603,7 +603,10 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
         const reason = (row.error ?? 'unknown').replace(/\d{3,}/g, 'N').slice(0, 80)
         failedReasons[reason] = (failedReasons[reason] ?? 0) + 1
       } else if (row.status === 'opted_out') status.opted_out++
-      else if (row.status === 'pending') paused.has(row.session) ? status.pendingPaused++ : status.pendingOther++
+      else if (row.status === 'pending') {
+        if (paused.has(row.session)) status.pendingPaused++
+        else status.pendingOther++
+      }
       else if (row.status === 'sending') status.sending++
     }
     const lostAccepted = [...acceptedIds].filter((id) => !rowById.has(id)).length

@@ -41,10 +41,10 @@ export async function startLoopbackProcess(): Promise<LoopbackProcess> {
   })
   let out = ''
   let err = ''
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-20_000)))
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-20_000)))
   const info = await new Promise<{ env: Record<string, string>; control_url: string }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`loopback server did not start:\n${out}\n${err}`)), 60_000)
-    child.stdout!.on('data', (d: Buffer) => {
+    child.stdout.on('data', (d: Buffer) => {
       out += d.toString()
       const start = out.indexOf('{')
       if (start < 0) return
@@ -83,7 +83,7 @@ export async function startApiProcess(env: Record<string, string>): Promise<ApiP
   let stderr = ''
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`API did not start:\n${recent}\n${stderr}`)), 90_000)
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       recent = (recent + line + '\n').slice(-3000)
       if (/"level":(50|60)/.test(line)) errorLines.push(line.slice(0, 2000))
       const m = /"url":"(http:\/\/[^"]+)"/.exec(line)
@@ -93,7 +93,7 @@ export async function startApiProcess(env: Record<string, string>): Promise<ApiP
         resolve(m[1]!)
       }
     })
-    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)))
+    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)))
     child.once('exit', (code) => reject(new Error(`API exited with ${code}:\n${recent}\n${stderr}`)))
   })
   const waitForListening = async (count: number, timeoutMs: number) => {

@@ -31,8 +31,8 @@ function npmStart(env: Record<string, string>): Started {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   return { child, output: () => out, exited }
 }
@@ -54,7 +54,7 @@ describe('npm start (embedded database, API + dashboard + runner in one process)
     dataDir = mkdtempSync(join(tmpdir(), 'wa-npm-start-'))
     port = await freePort()
     env = {
-      ...(loopback.info.env as Record<string, string>),
+      ...(loopback.info.env),
       DATA_DIR: dataDir,
       PORT: String(port),
       PRINT_QR: '1',

@@ -5,7 +5,7 @@ import { openMysql } from '../../db/drivers/mysql.js'
 import { openPostgres } from '../../db/drivers/postgres.js'
 import { openPglite } from '../../db/drivers/pglite.js'
 import { migrate } from '../../db/migrate.js'
-import { TEST_MYSQL_URL, TEST_POSTGRES_URL, isCI, selectedEngines } from './engines.js'
+import { TEST_MYSQL_URL, TEST_POSTGRES_URL, selectedEngines } from './engines.js'
 import { pgliteTemplate } from './pglite-template.js'
 
 export interface TestDatabase {

@@ -14,7 +14,7 @@ async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
     method,
     ...(body !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   })
-  return { status: res.status, body: (await res.json()) as any }
+  return { status: res.status, body: (await res.json()) }
 }
 
 describe('HTTP control API', () => {

@@ -69,7 +69,7 @@ export function webhookPages(shared: DashboardShared) {
       errors: {},
     }
     const secretField = (field(f, 'secret') ?? '').trim()
-    let body: ReturnType<typeof shared.schemas.createWebhookBody.parse> | null = null
+    let body: ReturnType<typeof shared.schemas.createWebhookBody.parse>
     try {
       body = shared.schemas.createWebhookBody.parse(
         { url: form.url, events: form.events, session: form.session || undefined, secret: secretField || undefined },

@@ -22,10 +22,10 @@ const toPort = (raw: string, flag: string) => {
 }
 
 const server = await startLoopbackServer({
-  port: toPort(values.port!, 'port'),
-  host: values.host!,
-  mediaPort: toPort(values['media-port']!, 'media-port'),
-  log: pino({ level: values.log! }).child({ module: 'wa-loopback' })
+  port: toPort(values.port, 'port'),
+  host: values.host,
+  mediaPort: toPort(values['media-port'], 'media-port'),
+  log: pino({ level: values.log }).child({ module: 'wa-loopback' })
 })
 console.log(JSON.stringify({ ...server.info, control_url: server.url }, null, 2))
 

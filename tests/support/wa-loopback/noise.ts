@@ -114,7 +114,7 @@ export class NoiseResponder {
   }
 
   private mixHash(data: Uint8Array): void {
-    this.hash = sha256(Buffer.concat([this.hash, data])) as Buffer
+    this.hash = sha256(Buffer.concat([this.hash, data]))
   }
 
   private mixKey(inputKeyMaterial: Uint8Array): void {
