@@ -248,7 +248,7 @@ async function main(): Promise<void> {
     const clusterMetrics = cluster.isWorker
       ? joinClusterMetrics({ send: (m) => process.send?.(m, undefined, {}, () => {}), onMessage: (l) => process.on('message', l) }, { log })
       : null
-    api = await startApi({ env: process.env, log, deps: clusterMetrics ? { gatherMetrics: () => clusterMetrics.gather() } : {} })
+    api = await startApi({ env: process.env, log, deps: clusterMetrics ? { gatherMetrics: (own) => clusterMetrics.gather(own) } : {} })
     const { app } = api
     clusterMetrics?.provide(() => app.metricsSnapshot())
   } catch (err) {

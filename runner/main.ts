@@ -48,9 +48,9 @@ async function main(): Promise<void> {
     onClaim: (seconds) => metrics.claimLatency.observe(seconds),
   })
   let stopping = false
-  const maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined
+  let maintenance: ReturnType<typeof createMaintenanceSchedule> | undefined
   let metricsServer: MetricsServer | undefined
-  const webhooks: WebhookDeliverer | undefined
+  let webhooks: WebhookDeliverer | undefined
   const shutdown = (signal: string) => {
     if (stopping) return
     stopping = true
