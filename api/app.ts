@@ -69,7 +69,8 @@ export function createApp(deps: AppDeps): App {
   // Evaluated once: a silent logger (tests) has no level test and drops everything anyway.
   const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
   // The one middleware every request passes, first, so it sees every answer, errors included: the request id, the
-  // shared dependencies (the database comes later, from `database`, where a route needs it), the size check, then the counters of GET /metrics (api/metrics.ts) and the access log.
+  // shared dependencies (not the database: `database` sets it later, where a route reads it), the size check, then
+  // the counters of GET /metrics (api/metrics.ts) and the access log.
   // A request's bookkeeping in one place, where the counters can see the size check's own 413.
   app.use(async function everyRequest(c, next) {
     const started = performance.now()

@@ -9,8 +9,9 @@
  * `connectionPerRequest`, the Workers database middleware; single sends are one INSERT each (no group
  * commit: there is no connection to share). Hyperdrive does the pooling in production.
  *
- * What stays out of this bundle: sharp (the runner compresses images), PGlite, pino, Baileys and
- * anything `node:fs`-bound; `npm run build:worker` prints the size.
+ * What stays out of this bundle: sharp (the runner compresses images), PGlite, pino, Baileys,
+ * anything `node:fs`-bound, and the parts of mysql2's dependencies the edge never runs (stand-ins in
+ * infra/wrangler.toml [alias]); `npm run build:worker` prints the size against its 150 KiB gzip limit.
  */
 import type { Db } from '../db/driver.js'
 import { createApp, type App } from './app.js'
