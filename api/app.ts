@@ -1,36 +1,38 @@
 import { Hono } from 'hono'
-import type { Db } from '../db/driver.js'
-import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
 import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { errorBody, notFound, onError } from './errors.js'
 import { createApiMetrics, type GatherMetrics, type MetricsSnapshot } from './metrics.js'
 import { apiKey } from './middleware/api-key.js'
+import type { DatabaseMiddleware } from './middleware/database.js'
 import { assignRequestId } from './middleware/request-id.js'
 import { buildOpenApi, renderReference } from './openapi.js'
 import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
-import { sendRoutes } from './routes/send.js'
+import { sendRoutes, type EnqueueSend } from './routes/send.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { webhookRoutes } from './routes/webhooks.js'
 import { createSchemas } from './schemas.js'
 import { createSessionGate, type SessionGate } from './session-gate.js'
 
 export interface AppDeps {
-  /** The database every request uses (Node: one pool for the process). */
-  db: Db
+  /**
+   * Sets each request's `c.get('db')`: Node shares its pool (`sharedDatabase(db)`), Workers opens a connection per
+   * request (api/worker.ts). Mounted after authentication, only where a route reads the database.
+   */
+  database: DatabaseMiddleware
   config: ApiConfig
   log?: Logger
   /**
-   * Group commit for `POST /api/send`. Default: one created for `db` from the config;
-   * `false` writes one row per request (Workers, where each request has its own connection).
+   * How `POST /api/send` without an Idempotency-Key writes its row. Default: one INSERT on the request's database
+   * (Workers); Node passes its group commit (api/coalescer.ts).
    */
-  coalescer?: SendCoalescer | false
+  enqueueSend?: EnqueueSend
   sessionGate?: SessionGate
   /**
    * The dashboard sub-app, mounted at `/dashboard` with its own authentication (cookie); it sees
-   * the same `c.get('db')`, `c.get('config')` and `c.get('log')` as the API routes.
+   * the same `c.get('config')` and `c.get('log')` as the API routes, and its own `database` middleware sets `db`.
    */
   dashboard?: Hono<AppEnv> | false
   /**
@@ -43,7 +45,6 @@ export interface AppDeps {
 }
 
 export type App = Hono<AppEnv> & {
-  readonly coalescer: SendCoalescer | null
   /** This process's request counters, for a cluster's combined `/metrics`. */
   metricsSnapshot(): MetricsSnapshot
 }
@@ -51,16 +52,13 @@ export type App = Hono<AppEnv> & {
 /**
  * The whole HTTP API as one runtime-agnostic Hono app: the guide's endpoints, the additions
  * (send-batch, messages, OpenAPI, health), JSON errors everywhere.
- * @example const app = createApp({ db, config: parseApiConfig(process.env), log })
+ * @example const app = createApp({ database: sharedDatabase(db), config: parseApiConfig(process.env), log })
  */
 export function createApp(deps: AppDeps): App {
-  const { db, config } = deps
+  const { database, config } = deps
   const log = deps.log ?? silentLogger
   const schemas = createSchemas(config)
   const gate = deps.sessionGate ?? createSessionGate({ ttlMs: config.sessionCacheMs })
-  const coalescer =
-    deps.coalescer === false ? null
-    : deps.coalescer ?? createSendCoalescer({ db, delayMs: config.coalesceMs, maxBatch: config.coalesceMax, maxInFlight: config.coalesceInFlight, log })
   const openapi = buildOpenApi(schemas, config)
   const reference = renderReference(schemas, config)
   // No route reads more than this, so a larger declared body is refused before anything is read.
@@ -71,12 +69,12 @@ export function createApp(deps: AppDeps): App {
   // Evaluated once: a silent logger (tests) has no level test and drops everything anyway.
   const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
   // The one middleware every request passes, first, so it sees every answer, errors included: the request id, the
-  // shared dependencies, the size check, then the counters of GET /metrics (api/metrics.ts) and the access log.
+  // shared dependencies (not the database: `database` sets it later, where a route reads it), the size check, then
+  // the counters of GET /metrics (api/metrics.ts) and the access log.
   // A request's bookkeeping in one place, where the counters can see the size check's own 413.
   app.use(async function everyRequest(c, next) {
     const started = performance.now()
     assignRequestId(c)
-    c.set('db', db)
     c.set('config', config)
     c.set('log', log)
     try {
@@ -91,8 +89,8 @@ export function createApp(deps: AppDeps): App {
     }
   })
 
-  app.route('/', healthRoutes())
-  app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics }))
+  app.route('/', healthRoutes({ database }))
+  app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics, database }))
   app.get('/docs', (c) => c.html(reference))
 
   const requireKey = apiKey({ keys: config.apiKeys })
@@ -100,17 +98,19 @@ export function createApp(deps: AppDeps): App {
   // The bare prefix is an /api route too: it needs the key and answers JSON.
   app.use('/api', requireKey)
   app.get('/api/openapi.json', (c) => c.json(openapi))
+  // After the key check and the one route that needs no database (Hono runs handlers in registration order).
+  app.use('/api/*', database)
   app.route('/api', sessionRoutes({ config, schemas, gate }))
-  app.route('/api', sendRoutes({ config, schemas, gate, coalescer: coalescer ?? undefined }))
+  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend }))
   app.route('/api', messageRoutes({ schemas }))
   app.route('/api', webhookRoutes({ config, schemas }))
 
   // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
-  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, ...deps.dashboardSettings })
+  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, ...deps.dashboardSettings })
   if (dashboard) app.route('/dashboard', dashboard)
 
   app.notFound(notFound)
   app.onError(onError)
-  return Object.assign(app, { coalescer, metricsSnapshot: () => metrics.snapshot() })
+  return Object.assign(app, { metricsSnapshot: () => metrics.snapshot() })
 }

@@ -8,8 +8,8 @@
  * until the end of the current event-loop turn: every request whose bytes arrived in the same turn shares
  * the INSERT. (`setTimeout(fn, 0)` is no substitute: Node clamps it to 1 ms, which on a busy API was a
  * millisecond added to each batch while the CPU sat idle.)
- * Runs on Workers too (setImmediate falls back to a timer there), though there each request has its own Db,
- * so the app uses `enqueueMessages` directly.
+ * The Node entry passes it to the app as the send path's `enqueueSend` (api/node.ts); on Workers each request has
+ * its own connection, so there is nothing to share and the app writes one INSERT per send.
  */
 import { DatabaseUnavailableError, type Queryable } from '../db/driver.js'
 import { enqueueMessages, type EnqueueInput } from '../db/queries/messages.js'
@@ -29,8 +29,6 @@ export interface SendCoalescerOptions {
 export interface SendCoalescer {
   /** Queues one message through the next multi-row INSERT and resolves with its id. */
   enqueue(input: EnqueueInput): Promise<number>
-  /** The database the INSERTs go to (a request on another Db bypasses the coalescer). */
-  readonly db: Queryable
   /** Flushes what is waiting and resolves when every started INSERT has settled. */
   drain(): Promise<void>
   /** Counters for tests and the bench: statements run and rows written. */
@@ -114,7 +112,6 @@ export function createSendCoalescer({ db, delayMs = 0, maxBatch = 256, maxInFlig
   }
 
   return {
-    db,
     stats,
     enqueue(input) {
       return new Promise<number>((resolve, reject) => {

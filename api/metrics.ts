@@ -17,12 +17,13 @@
  * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`):
  * api/ and runner/ never import each other.
  */
-import { Hono, type Context } from 'hono'
+import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { matchedRoutes } from 'hono/route'
 import { countMessagesByStatus } from '../db/queries/messages.js'
 import type { AppEnv } from './env.js'
 import { errorBody } from './errors.js'
 import { matchesPreparedKey, prepareKeys } from './middleware/api-key.js'
+import type { DatabaseMiddleware } from './middleware/database.js'
 
 type Labels = Record<string, string>
 
@@ -95,9 +96,10 @@ export interface ApiMetrics {
   observe(c: Context, started: number): void
   /**
    * `GET /metrics` (needs an API key). `gather` collects the counters of every process serving the port
-   * (a Node cluster); without it the answer is this process's own.
+   * (a Node cluster); without it the answer is this process's own. `database` sets `c.get('db')` for the queue
+   * depth, after the key check.
    */
-  routes(options: { keys: readonly string[]; gather?: GatherMetrics }): Hono<AppEnv>
+  routes(options: { keys: readonly string[]; gather?: GatherMetrics; database: DatabaseMiddleware }): Hono<AppEnv>
   /** This process's counters as plain data. */
   snapshot(): MetricsSnapshot
   /**
@@ -170,16 +172,20 @@ export function createApiMetrics(): ApiMetrics {
     return `${out.join('\n')}\n`
   }
 
-  const routes = ({ keys, gather }: { keys: readonly string[]; gather?: GatherMetrics }) => {
+  const routes: ApiMetrics['routes'] = ({ keys, gather, database }) => {
     const prepared = prepareKeys(keys)
     const app = new Hono<AppEnv>()
-    app.get('/metrics', async (c) => {
+    // The key first, then the database: a refused scrape costs no connection.
+    const requireKey: MiddlewareHandler<AppEnv> = async (c, next) => {
       const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header('Authorization') ?? '')?.[1]
       const given = c.req.header('X-API-Key') ?? bearer
       if (!given || !matchesPreparedKey(given.trim(), prepared)) {
         c.header('WWW-Authenticate', 'Bearer realm="metrics"')
         return c.json(errorBody('unauthorized', 'Unauthorized'), 401)
       }
+      await next()
+    }
+    app.get('/metrics', requireKey, database, async (c) => {
       const [queue, snapshots] = await Promise.all([countMessagesByStatus(c.get('db')), gather ? gather(snapshot()) : [snapshot()]])
       return c.body(render(queue, snapshots), 200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' })
     })

@@ -17,9 +17,11 @@ import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
 import { migrate } from '../db/migrate.js'
 import { createApp, type App, type AppDeps } from './app.js'
+import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
 import { createMetricsCollector, joinClusterMetrics, type WorkerLine } from './cluster-metrics.js'
 import { parseDashboardOptions } from './dashboard/index.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
+import { sharedDatabase } from './middleware/database.js'
 import { CHOSEN_REQUEST_ID, chooseRequestId, type RequestIdEnv } from './middleware/request-id.js'
 import type { Logger } from './env.js'
 
@@ -31,6 +33,39 @@ export function isMain(moduleUrl: string): boolean {
 
 export function createLogger(env: Record<string, string | undefined> = process.env): Logger {
   return pino({ level: env.LOG_LEVEL?.trim() || 'info', base: { svc: 'api' } })
+}
+
+export interface NodeAppOptions extends Omit<AppDeps, 'database' | 'enqueueSend'> {
+  /** The process's database (a pool, or PGlite), shared by every request; the caller opens and closes it. */
+  db: Db
+  /**
+   * Group commit for `POST /api/send`: concurrent single sends share one multi-row INSERT on the pool. Default: one
+   * built from the config (COALESCE_*); `false` writes one INSERT per send.
+   */
+  coalescer?: SendCoalescer | false
+}
+
+export type NodeApp = App & {
+  /** The send path's group commit, drained on shutdown; null without one. */
+  readonly coalescer: SendCoalescer | null
+}
+
+/**
+ * The app as Node serves it: every request on the one pool (`sharedDatabase`), and single sends through group
+ * commit, which is worth it here because many requests share that pool.
+ * @example const app = createNodeApp({ db, config: parseApiConfig(process.env), log })
+ */
+export function createNodeApp({ db, coalescer: given, ...deps }: NodeAppOptions): NodeApp {
+  const { config } = deps
+  const coalescer =
+    given === false ? null
+    : given ?? createSendCoalescer({ db, delayMs: config.coalesceMs, maxBatch: config.coalesceMax, maxInFlight: config.coalesceInFlight, log: deps.log })
+  const app = createApp({
+    ...deps,
+    database: sharedDatabase(db),
+    ...(coalescer ? { enqueueSend: (input) => coalescer.enqueue(input) } : {}),
+  })
+  return Object.assign(app, { coalescer })
 }
 
 export interface RunningServer {
@@ -195,7 +230,7 @@ async function runPrimary(env: Record<string, string | undefined>, log: Logger, 
 }
 
 export interface StartedApi {
-  app: App
+  app: NodeApp
   db: Db
   config: ApiConfig
   server: RunningServer
@@ -209,7 +244,7 @@ export async function startApi(options: {
   log: Logger
   /** Use this database instead of opening one (embedded mode shares it with the runner). */
   db?: Db
-  deps?: Partial<AppDeps>
+  deps?: Partial<Omit<NodeAppOptions, 'db' | 'config'>>
 }): Promise<StartedApi> {
   const { env, log } = options
   const config = parseApiConfig(env)
@@ -221,7 +256,7 @@ export async function startApi(options: {
   }
   try {
     await migrate(db, { log: (msg) => log.info(msg) })
-    const app = createApp({ db, config, log, dashboardSettings: parseDashboardOptions(env), ...options.deps })
+    const app = createNodeApp({ db, config, log, dashboardSettings: parseDashboardOptions(env), ...options.deps })
     const server = await serveApp(app, { port: config.port, host: config.host })
     const ownDb = !options.db
     return {

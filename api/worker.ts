@@ -5,19 +5,20 @@
  *
  * The database comes from a Hyperdrive binding (`HYPERDRIVE`); its connection string's scheme picks
  * the driver (`mysql://` → mysql2, `postgres://` → postgres). Without a binding, `DATABASE_URL` (a
- * secret) is used directly. In workerd a connection must not outlive its request ("Cannot perform
- * I/O on behalf of a different request"): each request opens its own connection on first use and
- * closes it in `waitUntil`. Hyperdrive does the pooling in production.
+ * secret) is used directly. Each request that reads the database gets its own connection from
+ * `connectionPerRequest`, the Workers database middleware; single sends are one INSERT each (no group
+ * commit: there is no connection to share). Hyperdrive does the pooling in production.
  *
- * What stays out of this bundle: sharp (the runner compresses images), PGlite, pino, Baileys and
- * anything `node:fs`-bound; `npm run build:worker` prints the size.
+ * What stays out of this bundle: sharp (the runner compresses images), PGlite, pino, Baileys,
+ * anything `node:fs`-bound, and the parts of mysql2's dependencies the edge never runs (stand-ins in
+ * infra/wrangler.toml [alias]); `npm run build:worker` prints the size against its 150 KiB gzip limit.
  */
-import { AsyncLocalStorage } from 'node:async_hooks'
-import type { Db, Dialect, Engine, Queryable, TransactionOptions } from '../db/driver.js'
+import type { Db } from '../db/driver.js'
 import { createApp, type App } from './app.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
 import { parseDashboardOptions } from './dashboard/index.js'
 import type { Logger } from './env.js'
+import type { DatabaseMiddleware } from './middleware/database.js'
 import { runDueJobs, parseMaintenanceConfig } from '../runner/maintenance/jobs.js'
 
 /** The subset of a Hyperdrive binding this entry reads. */
@@ -61,7 +62,7 @@ export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
   const hd = env.HYPERDRIVE
   if (hd && typeof hd === 'object') {
     if (/^mysql:/i.test(hd.connectionString)) {
-      // Discrete fields, not the string: its ssl-mode option makes mysql2 warn.
+      // Discrete fields, not the string: mysql2 warns about the ssl-mode option Hyperdrive puts in it.
       return {
         engine: 'mysql',
         connection: { host: hd.host, port: Number(hd.port), user: hd.user, password: hd.password, database: hd.database },
@@ -98,51 +99,23 @@ export async function openWorkerDb(target: WorkerDbTarget): Promise<Db> {
   return openPostgres({ url: target.url, max: 1, fetchTypes: false })
 }
 
-/** One request's connection, opened on first use (so `/healthz` and 401s open none). */
-class RequestDb {
-  private opened: Promise<Db> | null = null
-  constructor(private readonly target: WorkerDbTarget) {}
-  get(): Promise<Db> {
-    return (this.opened ??= openWorkerDb(this.target))
-  }
-  /** Closes the connection if one was opened. Never throws: it runs after the response. */
-  async close(): Promise<void> {
-    if (!this.opened) return
-    const db = await this.opened.catch(() => null)
-    await db?.close().catch(() => {})
-  }
-}
-
 /**
- * A `Db` for `createApp` that forwards every call to the current request's connection
- * (`AsyncLocalStorage`, available with `nodejs_compat`). The app is built once per isolate,
- * while each request still gets, uses and closes its own connection.
+ * The Workers database middleware: each request that reads the database opens its own connection (a pool of one;
+ * Hyperdrive pools the real connections in production) and closes it in `waitUntil` once the response is on its
+ * way. A connection must not outlive its request: workerd refuses I/O on a socket another request opened ("Cannot
+ * perform I/O on behalf of a different request"). The app mounts it after authentication, so a refused request or
+ * `/healthz` opens none. `open` is replaceable for tests.
  */
-export function requestScopedDb(store: AsyncLocalStorage<RequestDb>, engine: Engine): Db {
-  const dialect: Dialect = engine === 'mysql' ? 'mysql' : 'postgres'
-  const current = (): Promise<Db> => {
-    const scope = store.getStore()
-    if (!scope) throw new Error('database used outside of a request')
-    return scope.get()
-  }
-  return {
-    dialect,
-    engine,
-    get serverVersion(): string {
-      return 'per-request'
-    },
-    async query(sql, params) {
-      return (await current()).query(sql, params)
-    },
-    async execute(sql, params) {
-      return (await current()).execute(sql, params)
-    },
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T> {
-      return (await current()).transaction(fn, options)
-    },
-    async close() {
-      // Per-request connections are closed by the fetch handler, not by the app.
-    },
+export function connectionPerRequest(target: WorkerDbTarget, open: (target: WorkerDbTarget) => Promise<Db> = openWorkerDb): DatabaseMiddleware {
+  return async function connectionPerRequest(c, next) {
+    const db = await open(target)
+    c.set('db', db)
+    try {
+      await next()
+    } finally {
+      // Never throws: it runs after the response.
+      c.executionCtx.waitUntil(db.close().catch(() => {}))
+    }
   }
 }
 
@@ -190,8 +163,6 @@ function stringVars(env: WorkerEnv): Record<string, string | undefined> {
 interface Isolate {
   app: App
   config: ApiConfig
-  target: WorkerDbTarget
-  store: AsyncLocalStorage<RequestDb>
   log: Logger
 }
 
@@ -203,13 +174,11 @@ function setup(env: WorkerEnv): Isolate {
   const vars = stringVars(env)
   const log = createWorkerLogger(vars.LOG_LEVEL?.trim() || 'info')
   const config = parseApiConfig(vars)
-  const target = workerDbTarget(env)
-  const store = new AsyncLocalStorage<RequestDb>()
-  // No group commit: each request has its own connection, so there is nothing to share.
+  // The default send path (one INSERT per send): each request has its own connection, so there is nothing to share.
   const app = createApp({
-    db: requestScopedDb(store, target.engine), config, log, coalescer: false, dashboardSettings: parseDashboardOptions(vars),
+    database: connectionPerRequest(workerDbTarget(env)), config, log, dashboardSettings: parseDashboardOptions(vars),
   })
-  isolate = { app, config, target, store, log }
+  isolate = { app, config, log }
   return isolate
 }
 
@@ -228,12 +197,7 @@ export default {
     } catch (err) {
       return misconfigured(err)
     }
-    const scope = new RequestDb(state.target)
-    try {
-      return await state.store.run(scope, () => state.app.fetch(request, env, ctx as never))
-    } finally {
-      ctx.waitUntil(scope.close())
-    }
+    return state.app.fetch(request, env, ctx as never)
   },
 
   async scheduled(event: ScheduledEvent, env: WorkerEnv, ctx: WorkerContext): Promise<void> {

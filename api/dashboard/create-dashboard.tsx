@@ -6,6 +6,7 @@ import { listSessions } from '../../db/queries/sessions.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
+import type { DatabaseMiddleware } from '../middleware/database.js'
 import { createSchemas, type Schemas } from '../schemas.js'
 import { createSessionGate, type SessionGate } from '../session-gate.js'
 import { LIVE_JS, SEND_JS, STYLE_CSS } from './assets.js'
@@ -26,6 +27,8 @@ import { SignInPage } from './views/sign-in.js'
 export interface DashboardOptions {
   /** The API's configuration: its keys sign in, its limits validate the Send form. */
   config: ApiConfig
+  /** Sets `c.get('db')` for the signed-in pages (the entry's own: api/middleware/database.ts, api/worker.ts). */
+  database: DatabaseMiddleware
   /** `DASHBOARD_COOKIE_SECRET`; without it a secret is derived from the API keys (HKDF). */
   cookieSecret?: string
   /** Sign-in lifetime (default 12 h). */
@@ -70,12 +73,12 @@ const COOKIE_NAME = 'wa_dashboard'
 
 /**
  * The dashboard as a Hono sub-app, mounted by the API with `app.route('/dashboard', createDashboard(…))`.
- * It reads `c.get('db')` (set per request by the API's middleware) and uses web-standard APIs only,
+ * It reads `c.get('db')` (set by its `database` middleware, after sign-in) and uses web-standard APIs only,
  * so it runs wherever the API runs.
  *
  * Route order matters: Hono runs handlers in registration order, so the public routes (assets,
  * sign-in) are registered before `requireSignIn`, and everything after it needs a session.
- * @example app.route('/dashboard', createDashboard({ config }))
+ * @example app.route('/dashboard', createDashboard({ config, database: sharedDatabase(db) }))
  */
 export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   const base = (options.base ?? '/dashboard').replace(/\/+$/, '')
@@ -197,6 +200,8 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
       onRefuse: refuse,
     }),
   )
+  // Signed in: now the request may cost a database connection (on Workers, one of its own).
+  app.use('*', options.database)
 
   app.post('/sign-out', (c) => {
     deleteCookie(c, COOKIE_NAME, { path: base, httpOnly: true, sameSite: 'Strict' })

@@ -4,6 +4,7 @@ import { currentSchemaVersion } from '../../db/schema-version.js'
 import { LATEST_MIGRATION } from '../../db/migrations/versions.js'
 import { getSession } from '../../db/queries/sessions.js'
 import type { AppEnv } from '../env.js'
+import type { DatabaseMiddleware } from '../middleware/database.js'
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -14,12 +15,13 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
 }
 
 /** `GET /healthz` (the process answers) and `GET /readyz` (database reachable, schema current). No API key. */
-export function healthRoutes({ timeoutMs = 3000 }: { timeoutMs?: number } = {}) {
+export function healthRoutes({ database, timeoutMs = 3000 }: { database: DatabaseMiddleware; timeoutMs?: number }) {
   const app = new Hono<AppEnv>()
 
   app.get('/healthz', (c) => c.json({ success: true, status: 'ok' }))
 
-  app.get('/readyz', async (c) => {
+  // Only /readyz reads the database: /healthz answers without a connection.
+  app.get('/readyz', database, async (c) => {
     const db = c.get('db')
     let probeError: Error | null = null
     try {

@@ -5,7 +5,6 @@ import {
   type EnqueueInput, type EnqueueResult,
 } from '../../db/queries/messages.js'
 import { readJson, readMultipart } from '../body.js'
-import type { SendCoalescer } from '../coalescer.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
@@ -14,12 +13,22 @@ import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
 import type { Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 
+/**
+ * Writes one `POST /api/send` without an Idempotency-Key and resolves with its message id. The entry chooses:
+ * Node passes its group commit (api/coalescer.ts: concurrent sends share one multi-row INSERT on the pool),
+ * Workers the default, one INSERT on the request's own connection.
+ */
+export type EnqueueSend = (input: EnqueueInput, db: Queryable) => Promise<number>
+
+/** One INSERT per send, on the request's database. */
+export const insertOne: EnqueueSend = async (input, db) => (await enqueueMessages(db, [input]))[0]!
+
 export interface SendRoutesOptions {
   config: ApiConfig
   schemas: Schemas
   gate: SessionGate
-  /** Group commit for single sends without a key; absent = one INSERT per request. */
-  coalescer?: SendCoalescer
+  /** How a single send without a key is written (default `insertOne`). */
+  enqueueSend?: EnqueueSend
 }
 
 /** Multipart framing around the file: field headers, boundaries and the small text fields. */
@@ -45,7 +54,7 @@ function scheduledFor(sendAt: Date | null | undefined): string[] {
 }
 
 /** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
-export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptions) {
+export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
   const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
 
@@ -60,8 +69,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
       const hash = await requestHash(['text', body.session, body.phone, body.message, ...scheduledFor(body.send_at)])
       return c.json(answerFor(await enqueueMessage(db, { ...input, idempotencyKey: key, requestHash: hash })))
     }
-    const id = coalescer && db === coalescer.db ? await coalescer.enqueue(input) : (await enqueueMessages(db, [input]))[0]!
-    return c.json({ success: true, message_id: id })
+    return c.json({ success: true, message_id: await enqueueSend(input, db) })
   })
 
   app.post('/send-image', async (c) => {

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest'
-import { createApp } from '../../api/app.js'
+import { createNodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import { ROTATED_API_KEY, TEST_API_KEY, createTestApp } from '../support/app.js'
@@ -105,7 +105,7 @@ function downDb(base: Db): Db {
 describeEachEngine('database outages', (ctx) => {
   it('answers 503 database_unavailable on every route that touches the database, and /readyz says why', async () => {
     const config = parseApiConfig({ API_SECRET: TEST_API_KEY, SESSION_CACHE_MS: '0' })
-    const app = createApp({ db: downDb(ctx.db), config })
+    const app = createNodeApp({ db: downDb(ctx.db), config })
     const h = { 'X-API-Key': TEST_API_KEY, 'Content-Type': 'application/json' }
     const calls: Array<[string, string, unknown]> = [
       ['GET', '/api/status', undefined],
@@ -140,7 +140,7 @@ describeEachEngine('database outages', (ctx) => {
         return typeof v === 'function' ? v.bind(target) : v
       },
     })
-    const app = createApp({ db, config })
+    const app = createNodeApp({ db, config })
     const h = { 'X-API-Key': TEST_API_KEY, 'Content-Type': 'application/json' }
     // Warm the session cache, then take the database away.
     expect((await app.request('/api/send', { method: 'POST', headers: h, body: JSON.stringify({ phone: '9611234567', message: 'x' }) })).status).toBe(200)

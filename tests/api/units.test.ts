@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../api/app.js'
+import { sharedDatabase } from '../../api/middleware/database.js'
 import { createSendCoalescer } from '../../api/coalescer.js'
 import { ApiConfigError, parseApiConfig } from '../../api/config.js'
 import { formatTime } from '../../api/format.js'
@@ -229,7 +230,7 @@ describe('routing', () => {
     // One ambiguous pair (a static segment beside a :param with more segments after it, e.g. /x/live.json beside
     // /x/:name/delete) makes SmartRouter fall back to TrieRouter for every request, /api/send included.
     const db = { dialect: 'postgres', engine: 'pglite' } as unknown as Db
-    const app = createApp({ db, config: parseApiConfig({ API_SECRET: 'k'.repeat(24) }), coalescer: false })
+    const app = createApp({ database: sharedDatabase(db), config: parseApiConfig({ API_SECRET: 'k'.repeat(24) }) })
     expect((await app.request('/healthz')).status).toBe(200)
     expect(app.router.name).toBe('SmartRouter + RegExpRouter')
   })

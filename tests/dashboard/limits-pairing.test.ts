@@ -3,7 +3,8 @@
  * the code, edits the sending limits (blank = the runner default), and the audit log says "scheduled for".
  */
 import { beforeAll, expect, it } from 'vitest'
-import { createApp } from '../../api/app.js'
+import { sharedDatabase } from '../../api/middleware/database.js'
+import { createNodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
 import { createDashboard } from '../../api/dashboard/index.js'
 import { enqueueMessage } from '../../db/queries/messages.js'
@@ -17,7 +18,8 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
   let b: Browserish
   beforeAll(async () => {
     const config = parseApiConfig({ API_SECRET: KEY, PAIRING_CODE_WAIT_MS: '2000' })
-    const app = createApp({ db: ctx.db, config, coalescer: false, dashboard: createDashboard({ config, signIn: { failureDelayMs: 0 } }) })
+    const dashboard = createDashboard({ config, database: sharedDatabase(ctx.db), signIn: { failureDelayMs: 0 } })
+    const app = createNodeApp({ db: ctx.db, config, coalescer: false, dashboard })
     b = await signIn(app)
   })
 

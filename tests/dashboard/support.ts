@@ -1,6 +1,8 @@
+import type { App } from '../../api/app.js'
 import type { Db } from '../../db/driver.js'
 import { same } from '../../db/sql.js'
-import { createApp, type App } from '../../api/app.js'
+import { sharedDatabase } from '../../api/middleware/database.js'
+import { createNodeApp, type NodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
 import { createDashboard, type DashboardOptions } from '../../api/dashboard/index.js'
 
@@ -9,10 +11,10 @@ export const OTHER_KEY = 'dash-second-key-77b1'
 export const ORIGIN = 'http://gateway.test'
 
 /** The real API app with the dashboard mounted, as `npm start` builds it (minus the server). */
-export function dashboardApp(db: Db, options: Partial<DashboardOptions> & { keys?: string[] } = {}): App {
+export function dashboardApp(db: Db, options: Partial<DashboardOptions> & { keys?: string[] } = {}): NodeApp {
   const config = parseApiConfig({ API_SECRET: (options.keys ?? [KEY, OTHER_KEY]).join(',') })
-  const dashboard = createDashboard({ config, signIn: { failureDelayMs: 0 }, ...options })
-  return createApp({ db, config, coalescer: false, dashboard })
+  const dashboard = createDashboard({ config, database: sharedDatabase(db), signIn: { failureDelayMs: 0 }, ...options })
+  return createNodeApp({ db, config, coalescer: false, dashboard })
 }
 
 export interface Browserish {

