@@ -64,11 +64,11 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
       const s = await getSession(db, body.session)
       if (!s || s.deleteRequestedAt) throw new ApiError(404, 'unknown_session', `Session "${body.session}" does not exist; GET /api/sessions lists the sessions`)
     }
-    if ((await webhooks.countWebhooks(db)) >= MAX_WEBHOOKS) {
+    const secret = body.secret ?? newWebhookSecret()
+    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    if (hook === 'limit_reached') {
       throw new ApiError(409, 'too_many_webhooks', `There are already ${MAX_WEBHOOKS} webhooks; delete one first (every event is written once per matching webhook)`)
     }
-    const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhook(db, { url: body.url, events: body.events, session: body.session ?? null, secret })
     return c.json({ success: true, webhook: { ...formatWebhook(hook), secret } })
   })
 

@@ -89,12 +89,12 @@ export function webhookPages(shared: DashboardShared) {
         return render(c, form, { status: 422 })
       }
     }
-    if ((await webhooks.countWebhooks(db)) >= MAX_WEBHOOKS) {
+    const secret = body.secret ?? newWebhookSecret()
+    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    if (hook === 'limit_reached') {
       form.errors.form = `There are already ${MAX_WEBHOOKS} webhooks; delete one first`
       return render(c, form, { status: 409 })
     }
-    const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhook(db, { url: body.url, events: body.events, session: body.session ?? null, secret })
     // The secret is shown on this answer only (no redirect, so it is not in any URL or history entry).
     return render(c, { url: '', events: ['message.sent', 'message.failed'], session: '', errors: {} }, {
       notice: {
