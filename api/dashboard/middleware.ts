@@ -1,6 +1,6 @@
 import type { MiddlewareHandler } from 'hono'
 import { getCookie } from 'hono/cookie'
-import { mediaType, readBytes, readMultipart } from '../body.js'
+import { FORM_MAX_PARTS, mediaType, readBytes, readMultipart } from '../body.js'
 import { ApiError } from '../errors.js'
 import type { DashboardAuth } from './auth.js'
 import type { DashboardEnv } from './context.js'
@@ -67,7 +67,8 @@ export const sameOrigin = ({ onRefuse, extraHosts = [] }: SameOriginOptions): Mi
   }
 
 /**
- * Reads a form body (urlencoded or multipart) with a byte limit, using the API's limited readers.
+ * Reads a form body (urlencoded or multipart) with a byte limit and at most `FORM_MAX_PARTS` fields (every page's
+ * form has a handful), using the API's limited readers.
  * @example const form = await readForm(c.req.raw, 64 * 1024)
  */
 export async function readForm(req: Request, limit: number): Promise<FormData> {
@@ -75,6 +76,9 @@ export async function readForm(req: Request, limit: number): Promise<FormData> {
   if (type === 'multipart/form-data') return readMultipart(req, limit)
   if (type === 'application/x-www-form-urlencoded') {
     const text = new TextDecoder().decode(await readBytes(req, limit, 'The form'))
+    let fields = 1
+    for (let at = text.indexOf('&'); at !== -1; at = text.indexOf('&', at + 1)) fields++
+    if (fields > FORM_MAX_PARTS) throw new ApiError(413, 'too_many_parts', `The form has more than ${FORM_MAX_PARTS} fields; submit it from the dashboard page`)
     const form = new FormData()
     for (const [k, v] of new URLSearchParams(text)) form.append(k, v)
     return form

@@ -4,7 +4,7 @@ import {
   enqueueMessage, enqueueMessages, findMessageByKey, findMessagesByKeys,
   type EnqueueInput, type EnqueueResult,
 } from '../../db/queries/messages.js'
-import { readJson, readMultipart } from '../body.js'
+import { JSON_SHAPE, readJson, readMultipart } from '../body.js'
 import type { SendCoalescer } from '../coalescer.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
@@ -24,6 +24,9 @@ export interface SendRoutesOptions {
 
 /** Multipart framing around the file: field headers, boundaries and the small text fields. */
 const MULTIPART_OVERHEAD = 64 * 1024
+
+/** Values one send-batch item may hold: its four fields, with the same room for a client's extras as a single send. */
+const VALUES_PER_BATCH_ITEM = 32
 
 function answerFor(result: EnqueueResult): { success: true; message_id: number } {
   if (result.kind === 'conflict') throw idempotencyConflict()
@@ -48,6 +51,8 @@ function scheduledFor(sendAt: Date | null | undefined): string[] {
 export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
   const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
+  // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
+  const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * VALUES_PER_BATCH_ITEM + JSON_SHAPE.maxValues }
 
   app.post('/send', async (c) => {
     const db = c.get('db')
@@ -102,7 +107,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
   app.post('/send-batch', async (c) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
-    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit), '')
+    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }), '')
     const firstIndex = new Map<string, number>()
     messages.forEach((m, i) => {
       if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)

@@ -160,8 +160,9 @@ function chaosFields(r: Random): Record<string, unknown> {
   for (let i = 0; i < n; i++) {
     const name = r.pick(['__proto__', 'constructor', 'prototype', 'status', 'id', 'wa_message_id', 'attempts', 'owner', 'sql', 'admin', '$where', 'toString', 'x'.repeat(300), ''])
     out[name] = r.pick<unknown>([
-      'sent', 1, null, true, { isAdmin: true }, [1, 2, 3], r.pick(SQL_INJECTION), JSON.parse(nested(r.int(10, 60), '[', ']')),
-      JSON.parse(nested(r.int(10, 60), '{"a":', '}')),
+      // Nested within the 32 levels a JSON body may have (the body's own object is the first); deeper is a poison.
+      'sent', 1, null, true, { isAdmin: true }, [1, 2, 3], r.pick(SQL_INJECTION), JSON.parse(nested(r.int(10, 30), '[', ']')),
+      JSON.parse(nested(r.int(10, 30), '{"a":', '}')),
     ])
   }
   return out
@@ -375,6 +376,12 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     () => ({ body: JSON.stringify(r.pick<unknown>([[], [1], 'string', 42, ...(o.allowEmpty ? [] : [null]), true, [{ phone: '9611234567', message: 'x' }]])), why: 'not an object', status: 400 }),
     (b) => ({ body: withBadUtf8(JSON.stringify(b), r), why: 'invalid UTF-8 bytes', status: 400 }),
     () => ({ body: nested(r.int(1000, 20_000), '[', ']'), why: 'deeply nested arrays', status: 400 }),
+    // The documented limits of a JSON body: 32 levels of nesting; 1,000 values (33,000 on send-batch).
+    (b) => ({ body: `${JSON.stringify(b).slice(0, -1)},"extra":${nested(r.int(32, 40), '[', ']')}}`, why: 'an extra field nested past 32 levels', status: 400 }),
+    (b) => {
+      const tiny = route === 'POST /api/send-batch' ? r.int(33_001, 60_000) : r.int(1001, 5000)
+      return { body: `${JSON.stringify(b).slice(0, -1)},"extra":[${Array(tiny).fill(r.pick(['[]', '{}', '0', '""'])).join(',')}]}`, why: `an extra field of ${tiny} tiny values`, status: 413 }
+    },
     ...(o.allowEmpty ? [] : [(() => ({ body: `{"a":${nested(r.int(1000, 6000), '{"a":', '}')}}`, why: 'deeply nested objects' })) as Poison]),
     (b) => ({ body: JSON.stringify({ ...b, pad: 'x'.repeat(route === 'POST /api/send-batch' ? 8_500_000 : 70_000) }), why: 'body above the limit', status: 413 }),
     (b) => ({ body: JSON.stringify(b), headers: { 'Content-Type': r.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'image/png', 'application/jsonx']) }, why: 'wrong content type', status: 415 }),
@@ -556,8 +563,17 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     () => imageCase('invalid UTF-8 in the phone field', [goodFile(), { name: 'phone', value: new Uint8Array([0x39, 0x36, 0xff, 0xfe, 0x31]) }], 400),
     () => imageCase('lone surrogate (CESU bytes) in the phone field', [goodFile(), { name: 'phone', value: new Uint8Array([0x39, 0xed, 0xa0, 0x80]) }], 400),
     () => imageCase('caption with NUL', [goodFile(), { name: 'phone', value: '9611234567' }, { name: 'caption', value: 'a\u0000b' }], 400),
+    // At most 32 parts: the route takes five fields.
+    () => imageCase('33 to 300 parts', [...goodFields(), goodFile(), ...Array.from({ length: r.int(33, 300) }, (_, i) => ({ name: r.pick(['x', `f${i}`, '']), value: '' }))], 413),
   ]
   for (let i = 0; i < n(330); i++) r.pick(imagePoisons)()
+  // Within the byte limit, but 160,000 empty parts (once stalled the event loop 3.5 s and added 250 MB).
+  add({
+    route: 'POST /api/send-image', title: '160,000 empty parts in 8 MB', method: 'POST', path: '/api/send-image',
+    headers: auth({ 'Content-Type': 'multipart/form-data; boundary=b' }),
+    body: multipart([{ name: 'phone', value: '9611234567' }, ...Array.from({ length: 160_000 }, () => ({ name: 'p', value: '' })), goodFile()], 'b'),
+    expect: { kind: 'reject', status: 413 },
+  })
   // Above the 10 MB image limit: a few only (each is 10 MB in memory).
   for (let i = 0; i < 3; i++) {
     const big = new Uint8Array(10 * 1024 * 1024 + 1 + i * 1000)
