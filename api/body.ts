@@ -12,6 +12,9 @@ import { ApiError } from './errors.js'
  */
 export const JSON_SHAPE: JsonShapeLimits = { maxDepth: 32, maxValues: 1000 }
 
+/** Values a send-batch allows per item on top of `JSON_SHAPE`'s: its four fields, with room for a client's extras. */
+export const BATCH_VALUES_PER_ITEM = 32
+
 /** Most parts of a multipart form (and fields of an urlencoded one): every route takes a handful. */
 export const FORM_MAX_PARTS = 32
 

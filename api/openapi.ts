@@ -3,6 +3,7 @@
  * plain HTML reference rendered from it (no external scripts: the gateway is often self-hosted
  * behind a firewall).
  */
+import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
 import type { ApiConfig } from './config.js'
 import type { JsonSchema } from './schema.js'
 import {
@@ -27,11 +28,11 @@ interface Operation {
 }
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'Malformed JSON, or a missing or invalid field (the message names it and the rule).',
+  400: `Malformed JSON (or nested more than ${JSON_SHAPE.maxDepth} levels deep), or a missing or invalid field (the message names it and the rule).`,
   401: 'Missing or wrong X-API-Key: `{"success":false,"error":"Unauthorized"}`.',
   404: 'Unknown session or message.',
   409: 'Conflicting state: the session exists or is being deleted, the message is not resendable, or the Idempotency-Key was used for another request.',
-  413: 'Body, file or batch too large.',
+  413: `Body, file or batch too large, or too many JSON values (${JSON_SHAPE.maxValues}, and ${BATCH_VALUES_PER_ITEM} more per send-batch item) or form fields (${FORM_MAX_PARTS}).`,
   415: 'Wrong Content-Type, or a file that is not a JPEG, PNG, GIF or WEBP image.',
   422: 'Valid syntax but unacceptable content (image dimensions, damaged image header).',
   503: 'Database unavailable; nothing was written. Retry later.',

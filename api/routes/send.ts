@@ -4,7 +4,7 @@ import {
   enqueueMessage, enqueueMessages, findMessageByKey, findMessagesByKeys,
   type EnqueueInput, type EnqueueResult,
 } from '../../db/queries/messages.js'
-import { JSON_SHAPE, readJson, readMultipart } from '../body.js'
+import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson, readMultipart } from '../body.js'
 import type { SendCoalescer } from '../coalescer.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
@@ -24,9 +24,6 @@ export interface SendRoutesOptions {
 
 /** Multipart framing around the file: field headers, boundaries and the small text fields. */
 const MULTIPART_OVERHEAD = 64 * 1024
-
-/** Values one send-batch item may hold: its four fields, with the same room for a client's extras as a single send. */
-const VALUES_PER_BATCH_ITEM = 32
 
 function answerFor(result: EnqueueResult): { success: true; message_id: number } {
   if (result.kind === 'conflict') throw idempotencyConflict()
@@ -52,7 +49,7 @@ export function sendRoutes({ config, schemas, gate, coalescer }: SendRoutesOptio
   const app = new Hono<AppEnv>()
   const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
   // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
-  const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * VALUES_PER_BATCH_ITEM + JSON_SHAPE.maxValues }
+  const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * BATCH_VALUES_PER_ITEM + JSON_SHAPE.maxValues }
 
   app.post('/send', async (c) => {
     const db = c.get('db')
