@@ -2,30 +2,17 @@ import type { MiddlewareHandler } from 'hono'
 import { getCookie } from 'hono/cookie'
 import { FORM_MAX_PARTS, mediaType, readBytes, readMultipart } from '../body.js'
 import { ApiError } from '../errors.js'
+import { noStore, pageHeaders } from '../middleware/security-headers.js'
 import type { DashboardAuth } from './auth.js'
 import type { DashboardEnv } from './context.js'
 
 /**
- * Security headers for every dashboard answer. The CSP allows no inline code: the stylesheet and
- * the live-refresh script are served from `/dashboard/assets/`, QR images are `data:` URLs.
- * @example app.use('*', dashboardHeaders())
+ * Security headers for every dashboard answer: the pages' Content-Security-Policy (no inline code: the stylesheet
+ * and the live-refresh script are served from `/dashboard/assets/`, QR images are `data:` URLs), no framing, and
+ * no caching unless a handler says otherwise (the assets, the media).
+ * @example app.use('*', ...dashboardHeaders())
  */
-export const dashboardHeaders = (): MiddlewareHandler<DashboardEnv> =>
-  async function dashboardHeaders(c, next) {
-    await next()
-    const h = c.res.headers
-    if (!h.has('Content-Security-Policy')) {
-      h.set(
-        'Content-Security-Policy',
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-      )
-    }
-    h.set('X-Content-Type-Options', 'nosniff')
-    h.set('X-Frame-Options', 'DENY')
-    h.set('Referrer-Policy', 'same-origin')
-    if (!h.has('Cache-Control')) h.set('Cache-Control', 'no-store')
-  }
+export const dashboardHeaders = (): MiddlewareHandler<DashboardEnv>[] => [pageHeaders(), noStore()]
 
 function hostOf(url: string): string | null {
   try {

@@ -6,6 +6,7 @@ import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatTime } from '../format.js'
+import { singleQuery } from '../query.js'
 import type { Schemas } from '../schemas.js'
 import { MAX_WEBHOOKS } from '../webhook-schemas.js'
 
@@ -82,7 +83,7 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
 
   app.get('/webhooks/:id/deliveries', async (c) => {
     const id = schemas.webhookId.parse(c.req.param('id'), 'id')
-    const q = schemas.deliveriesQuery.parse(c.req.query(), '')
+    const q = schemas.deliveriesQuery.parse(singleQuery(c), '')
     if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
     const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })

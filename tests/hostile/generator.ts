@@ -118,9 +118,15 @@ const WRONG_TYPES: unknown[] = [42, -1, 0, 1.5, 1e308, true, false, [], [1, 2], 
 
 const INVALID_INTEGERS = ['0', '-1', '1.5', '1e3', 'abc', '', ' ', '0x10', '99999999999999999', '9007199254740993', '+1', '١', 'NaN', 'Infinity', '1%00', '%', '1;DROP', '00000000000000001', '..%2F1', '..']
 
-const INVALID_TIMES = ['yesterday', '2025-13-01', '2025-00-10', '2025-01-32', '25-01-01', '2025/01/01', '2025-01-01T25:00:00Z', '1e12', '', '2025-01-01 00:00:00 OR 1=1', "2025-01-01'; --", '+275760-09-13', '%', '2025-01-01 00:00:00.1234567', '2025-1-1']
+const INVALID_TIMES = [
+  'yesterday', '2025-13-01', '2025-00-10', '2025-01-32', '25-01-01', '2025/01/01', '2025-01-01T25:00:00Z', '1e12', '', '2025-01-01 00:00:00 OR 1=1',
+  "2025-01-01'; --", '+275760-09-13', '%', '2025-01-01 00:00:00.1234567', '2025-1-1',
+  // Days and times that do not exist (a Date would roll them over to another time): refused, not normalised.
+  '2025-02-30', '2025-02-29', '2023-02-29 10:00:00', '2025-04-31', '2025-06-31T12:00:00Z', '2025-01-01T24:00:00Z', '2025-01-01 12:60:00', '2025-01-01 12:00:60',
+  '2025-01-01T00:00:00+24:00', '2025-01-01T00:00:00-05:60',
+]
 /** Accepted by the schema, possibly outside an engine's range: 200 or a 4xx, never a 5xx. */
-const EDGE_TIMES = ['0000-01-01', '0001-01-01 00:00:00', '9999-12-31 23:59:59.999999', '1000-01-01', '2025-02-30', '1969-12-31T23:59:59Z', '2038-01-19 03:14:08', '9999-12-31T23:59:59-14:00', '0000-01-01T00:00:00+14:00', '2025-01-01T00:00:00+99:99', '2025-01-01T24:00:00Z']
+const EDGE_TIMES = ['0000-01-01', '0001-01-01 00:00:00', '9999-12-31 23:59:59.999999', '1000-01-01', '2024-02-29', '1969-12-31T23:59:59Z', '2038-01-19 03:14:08', '9999-12-31T23:59:59-14:00', '0000-01-01T00:00:00+14:00', '2025-01-01T00:00:00+99:99']
 
 // ---------------------------------------------------------------- bodies
 
@@ -411,6 +417,8 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ...fieldPoisons({ phone: () => r.pick(INVALID_PHONES), message: textPoisons, session: sessionPoisons }, ['phone', 'message']),
     ...fieldPoisons({ phone: () => r.pick(INVALID_PHONES) }, []),
     ...fieldPoisons({ session: sessionPoisons }, []),
+    // send_at: ISO 8601 with a zone, a time that exists (a 30 February would be silently moved to March).
+    ...fieldPoisons({ send_at: () => r.pick<unknown>(['2026-02-30T09:00:00Z', '2026-04-31T09:00:00+02:00', '2026-01-01T24:00:00Z', '2026-01-01T09:00:00+24:00', '2026-01-01T09:60:00Z', '2026-01-01 09:00:00', 'tomorrow', 42, []]) }, []),
     ...bodyPoisons('POST /api/send', { idempotent: true, allowEmpty: false }),
   ]
   jsonCases('POST /api/send', '/api/send', n(520), sendBase, sendPoisons)
@@ -466,6 +474,9 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     const q = r.pick(queryNames)
     add({ route: 'GET /api/status', title: `session=${q.slice(0, 40)}`, method: 'GET', path: `/api/status?session=${q}`, headers: auth(), expect: q === 'default' ? { kind: 'read' } : { kind: 'reject' } })
   }
+  for (const q of ['session=default&session=support', 'session=default&session=default', 'session=support&session=..%2Fx']) {
+    add({ route: 'GET /api/status', title: `repeated: ${q}`, method: 'GET', path: `/api/status?${q}`, headers: auth(), expect: { kind: 'reject', status: 400 } })
+  }
 
   // ------------------------------------------------ GET /api/messages?…
   const listPoisons: Array<() => [string, string]> = [
@@ -486,6 +497,11 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     if (r.chance(0.2)) out.push(`unknown=${pct(r.pick(SQL_INJECTION))}`)
     return out
   }
+  // A parameter given twice, even with two valid values, is refused rather than read as its first value.
+  listPoisons.push(() => {
+    const [k, a, b] = r.pick([['status', 'sent', 'failed'], ['session', 'default', fx.sessions[0]!], ['limit', '5', '10'], ['since', '2025-01-01', '2025-02-01'], ['phone', '9611234567', '9611234567']])
+    return [k!, `${a}&${k}=${b}`]
+  })
   for (let i = 0; i < n(200); i++) {
     const [k, v] = r.pick(listPoisons)()
     const qs = r.shuffle([...validFilters().filter((f) => !f.startsWith(`${k}=`)), `${k}=${v}`]).join('&')
@@ -686,7 +702,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   for (let i = 0; i < n(60); i++) {
     const id = r.pick(webhookIds)
     add({ route: 'DELETE /api/webhooks/:id', title: `id ${id.slice(0, 30)}`, method: 'DELETE', path: `/api/webhooks/${id}`, headers: auth(), expect: { kind: 'reject' } })
-    const q = r.pick(['', '?status=sent', '?status=%27%20OR%201%3D1', '?limit=0', '?limit=501', '?cursor=-1', '?cursor=abc', `?status=${pct('dead ')}`])
+    const q = r.pick(['', '?status=sent', '?status=%27%20OR%201%3D1', '?limit=0', '?limit=501', '?cursor=-1', '?cursor=abc', `?status=${pct('dead ')}`, '?status=dead&status=pending', '?limit=5&limit=6'])
     add({ route: 'GET /api/webhooks/:id/deliveries', title: `id ${id.slice(0, 30)}${q}`, method: 'GET', path: `/api/webhooks/${r.pick(webhookIds)}/deliveries${q}`, headers: auth(), expect: { kind: 'reject' } })
     add({ route: 'POST /api/webhooks/deliveries/:id/replay', title: `id ${id.slice(0, 30)}`, method: 'POST', path: `/api/webhooks/deliveries/${r.pick(webhookIds)}/replay`, headers: auth(), expect: { kind: 'reject' } })
   }

@@ -8,6 +8,7 @@ import { field, inlineMessage, pageOf, safeReturn, type DashboardContext, type D
 import { parseId } from '../format.js'
 import type { Notice } from '../views/layout.js'
 import { WebhooksPage, type WebhookForm } from '../views/webhooks.js'
+import { singleQuery } from '../../query.js'
 
 const PAGE_SIZE = 50
 const isStatus = (v: string | undefined): v is webhooks.DeliveryStatus => v !== undefined && (webhooks.DELIVERY_STATES as readonly string[]).includes(v)
@@ -35,7 +36,7 @@ export function webhookPages(shared: DashboardShared) {
   const base = () => `${shared.base}/webhooks`
 
   async function render(c: DashboardContext, form: WebhookForm, options: { status?: 200 | 409 | 422; notice?: Notice | null } = {}) {
-    const query = c.req.query()
+    const query = singleQuery(c)
     const statusFilter = isStatus(query.status) ? query.status : ''
     const before = parseId(query.before) ?? undefined
     const db = c.get('db')
