@@ -7,7 +7,8 @@ import { createApiMetrics, type GatherMetrics, type MetricsSnapshot } from './me
 import { apiKey } from './middleware/api-key.js'
 import type { DatabaseMiddleware } from './middleware/database.js'
 import { assignRequestId } from './middleware/request-id.js'
-import { buildOpenApi, renderReference } from './openapi.js'
+import { noSniff, noStore, pageHeaders } from './middleware/security-headers.js'
+import { buildOpenApi, REFERENCE_CSS, renderReference } from './openapi.js'
 import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
 import { sendRoutes, type EnqueueSend } from './routes/send.js'
@@ -68,9 +69,12 @@ export function createApp(deps: AppDeps): App {
   const metrics = createApiMetrics()
   // Evaluated once: a silent logger (tests) has no level test and drops everything anyway.
   const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
-  // The one middleware every request passes, first, so it sees every answer, errors included: the request id, the
-  // shared dependencies (not the database: `database` sets it later, where a route reads it), the size check, then
-  // the counters of GET /metrics (api/metrics.ts) and the access log.
+  // Response headers first, so that they are on every answer, the size check's 413 below included.
+  app.use(noSniff())
+  app.use(noStore())
+  // The one middleware every request passes before any route, so it sees every answer, errors included: the request
+  // id, the shared dependencies (not the database: `database` sets it later, where a route reads it), the size check,
+  // then the counters of GET /metrics (api/metrics.ts) and the access log.
   // A request's bookkeeping in one place, where the counters can see the size check's own 413.
   app.use(async function everyRequest(c, next) {
     const started = performance.now()
@@ -91,7 +95,8 @@ export function createApp(deps: AppDeps): App {
 
   app.route('/', healthRoutes({ database }))
   app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics, database }))
-  app.get('/docs', (c) => c.html(reference))
+  app.get('/docs', pageHeaders(), (c) => c.html(reference))
+  app.get('/docs/style.css', pageHeaders(), (c) => c.body(REFERENCE_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }))
 
   const requireKey = apiKey({ keys: config.apiKeys })
   app.use('/api/*', requireKey)

@@ -3,7 +3,20 @@
  * Nothing here ever holds more than `limit` bytes of a body: a declared Content-Length above the
  * limit is refused before reading, and a streamed body is cut off as soon as it passes the limit.
  */
+import { checkJsonShape, createPartCounter, multipartBoundary, type JsonShapeLimits } from './body-shape.js'
 import { ApiError } from './errors.js'
+
+/**
+ * What a JSON body of a single-object route may hold: the documented fields, with room for a client's own extras.
+ * `POST /api/send-batch` takes more values (api/routes/send.ts). Deeper or larger bodies are refused before parsing.
+ */
+export const JSON_SHAPE: JsonShapeLimits = { maxDepth: 32, maxValues: 1000 }
+
+/** Values a send-batch allows per item on top of `JSON_SHAPE`'s: its four fields, with room for a client's extras. */
+export const BATCH_VALUES_PER_ITEM = 32
+
+/** Most parts of a multipart form (and fields of an urlencoded one): every route takes a handful. */
+export const FORM_MAX_PARTS = 32
 
 function tooLarge(limit: number, what: string): ApiError {
   return new ApiError(413, 'body_too_large', `${what} is larger than the ${formatBytes(limit)} this route accepts; send less data`)
@@ -83,10 +96,11 @@ export async function readBytes(req: Request, limit: number, what = 'The request
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /**
- * Parses a JSON body of at most `limit` bytes. An absent body is `undefined` when `allowEmpty`
- * (routes whose every field is optional), else a 400. Any content type other than JSON is a 415.
+ * Parses a JSON body of at most `limit` bytes, nested and counted within `shape` (default `JSON_SHAPE`). An absent
+ * body is `undefined` when `allowEmpty` (routes whose every field is optional), else a 400. Any content type other
+ * than JSON is a 415.
  */
-export async function readJson(req: Request, limit: number, options: { allowEmpty?: boolean } = {}): Promise<unknown> {
+export async function readJson(req: Request, limit: number, options: { allowEmpty?: boolean; shape?: JsonShapeLimits } = {}): Promise<unknown> {
   const type = mediaType(req)
   const declared = declaredLength(req)
   // With a declared length, never touch `req.body`: on Node that getter builds the full web Request (stream,
@@ -110,6 +124,7 @@ export async function readJson(req: Request, limit: number, options: { allowEmpt
   if (!type) {
     throw new ApiError(415, 'unsupported_media_type', 'Add the header "Content-Type: application/json" to send a JSON body')
   }
+  checkJsonShape(bytes, options.shape ?? JSON_SHAPE)
   try {
     return JSON.parse(text)
   } catch (err) {
@@ -117,11 +132,15 @@ export async function readJson(req: Request, limit: number, options: { allowEmpt
   }
 }
 
+function tooManyParts(maxParts: number, what: string): ApiError {
+  return new ApiError(413, 'too_many_parts', `${what} has more than ${maxParts} fields; send only the documented fields`)
+}
+
 /**
- * Parses a multipart/form-data body of at most `limit` bytes. The body stream is wrapped in a
- * counting stream that errors once the limit is passed, so the form parser stops reading there.
+ * Parses a multipart/form-data body of at most `limit` bytes and `maxParts` parts. The body stream is wrapped in a
+ * counting stream that errors once either is passed, so the form parser stops reading there.
  */
-export async function readMultipart(req: Request, limit: number): Promise<FormData> {
+export async function readMultipart(req: Request, limit: number, maxParts = FORM_MAX_PARTS): Promise<FormData> {
   const type = mediaType(req)
   if (type !== 'multipart/form-data') {
     throw new ApiError(
@@ -134,14 +153,18 @@ export async function readMultipart(req: Request, limit: number): Promise<FormDa
   if (declared !== null && declared > limit) throw tooLarge(limit, 'The upload')
   if (!req.body) throw new ApiError(400, 'invalid_multipart', 'The multipart body is empty; send the phone and file fields')
   let size = 0
-  let exceeded = false
+  let refusal: ApiError | null = null
+  // Without a boundary the form parser refuses the body at once; with one, its parts are counted as they arrive.
+  const boundary = multipartBoundary(req.headers.get('content-type') ?? '')
+  const countParts = boundary ? createPartCounter(boundary, maxParts) : null
   const counted = req.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         size += chunk.byteLength
-        if (size > limit) {
-          exceeded = true
-          controller.error(tooLarge(limit, 'The upload'))
+        if (size > limit) refusal = tooLarge(limit, 'The upload')
+        else if (countParts && countParts(chunk) > maxParts) refusal = tooManyParts(maxParts, 'The form')
+        if (refusal) {
+          controller.error(refusal)
           return
         }
         controller.enqueue(chunk)
@@ -158,7 +181,7 @@ export async function readMultipart(req: Request, limit: number): Promise<FormDa
   try {
     return await limited.formData()
   } catch (err) {
-    if (exceeded) throw tooLarge(limit, 'The upload')
+    if (refusal) throw refusal
     throw new ApiError(400, 'invalid_multipart', `The multipart/form-data body could not be read (${(err as Error).message}); let your HTTP client build it (curl -F, PHP CURLFile, FormData)`)
   }
 }

@@ -3,6 +3,7 @@
  * plain HTML reference rendered from it (no external scripts: the gateway is often self-hosted
  * behind a firewall).
  */
+import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
 import type { ApiConfig } from './config.js'
 import type { JsonSchema } from './schema.js'
 import {
@@ -27,11 +28,11 @@ interface Operation {
 }
 
 const ERROR_TEXT: Record<number, string> = {
-  400: 'Malformed JSON, or a missing or invalid field (the message names it and the rule).',
+  400: `Malformed JSON (or nested more than ${JSON_SHAPE.maxDepth} levels deep), or a missing or invalid field (the message names it and the rule).`,
   401: 'Missing or wrong X-API-Key: `{"success":false,"error":"Unauthorized"}`.',
   404: 'Unknown session or message.',
   409: 'Conflicting state: the session exists or is being deleted, the message is not resendable, or the Idempotency-Key was used for another request.',
-  413: 'Body, file or batch too large.',
+  413: `Body, file or batch too large, or too many JSON values (${JSON_SHAPE.maxValues}, and ${BATCH_VALUES_PER_ITEM} more per send-batch item) or form fields (${FORM_MAX_PARTS}).`,
   415: 'Wrong Content-Type, or a file that is not a JPEG, PNG, GIF or WEBP image.',
   422: 'Valid syntax but unacceptable content (image dimensions, damaged image header).',
   503: 'Database unavailable; nothing was written. Retry later.',
@@ -256,7 +257,17 @@ function schemaRows(schema: JsonSchema | undefined): string {
   return rows.length ? `<table><tr><th>Field</th><th>Type</th><th>Required</th><th>Notes</th></tr>${rows.join('')}</table>` : ''
 }
 
-/** A readable reference page rendered from the same operations. */
+/**
+ * The reference page's stylesheet, served at `/docs/style.css`: the page's Content-Security-Policy (the dashboard's)
+ * allows no inline style.
+ */
+export const REFERENCE_CSS = `body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
+code,pre{font-family:ui-monospace,monospace}pre{background:#f4f4f4;padding:.5rem;overflow:auto}
+table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
+.m{background:#075e54;color:#fff;padding:0 .4rem;border-radius:3px;font-size:.8em}section{margin-bottom:2rem}
+`
+
+/** A readable reference page rendered from the same operations (its stylesheet is `REFERENCE_CSS`). */
 export function renderReference(schemas: Schemas, config: ApiConfig): string {
   const sections = operations(schemas, config).map((op) => {
     const fields = op.json ? schemaRows(op.json.jsonSchema) : op.multipart ? schemaRows(op.multipart) : op.query ? schemaRows(op.query.jsonSchema) : ''
@@ -268,10 +279,7 @@ ${fields}${example}${errs ? `<ul>${errs}</ul>` : ''}</section>`
   })
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>WA Gateway API reference</title>
-<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}
-code,pre{font-family:ui-monospace,monospace}pre{background:#f4f4f4;padding:.5rem;overflow:auto}
-table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.25rem .5rem;text-align:left;vertical-align:top}
-.m{background:#075e54;color:#fff;padding:0 .4rem;border-radius:3px;font-size:.8em}section{margin-bottom:2rem}</style></head>
+<link rel="stylesheet" href="docs/style.css"></head>
 <body><h1>WA Gateway API</h1>
 <p>Send the header <code>X-API-Key: your_api_secret</code> with every <code>/api</code> request. Errors are
 <code>{"success":false,"error":"…","code":"…"}</code>. Times are UTC, <code>YYYY-MM-DD HH:MM:SS</code>.

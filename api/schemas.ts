@@ -24,6 +24,26 @@ export const sessionNameSchema = describe(
 
 const sessionField = describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session (WhatsApp number) to send from.', DEFAULT_SESSION)
 
+/**
+ * True when the date and time written at the start of `v` exist. `Date` rolls impossible ones over silently
+ * (`2025-02-30` is 2 March, `T24:00` the next day), so a filter or a schedule would quietly mean another time.
+ */
+function isRealDateTime(v: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2}))?)?/.exec(v)
+  if (!m) return false
+  const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1).map((x) => (x === undefined ? undefined : Number(x))) as number[]
+  if (month! < 1 || month! > 12 || day! < 1 || hour > 23 || minute > 59 || second > 59) return false
+  const lastDay = new Date(0)
+  lastDay.setUTCFullYear(year!, month!, 0)
+  if (day! > lastDay.getUTCDate()) return false
+  const zone = /([+-])(\d{2}):?(\d{2})$/.exec(v.slice(10))
+  return !zone || (Number(zone[2]) <= 23 && Number(zone[3]) <= 59)
+}
+
+function notARealTime(path: string, code: string, v: string) {
+  return invalid(path, code, `is not a real date and time (got ${JSON.stringify(v.slice(0, 40))}): the month, day, hour, minute or zone is out of range`)
+}
+
 /** `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` (UTC, as the API prints times) or ISO 8601 with a zone. */
 const timestampSchema: Schema<Date> = custom(
   {
@@ -38,6 +58,7 @@ const timestampSchema: Schema<Date> = custom(
     if (/^\d{4}-\d{2}-\d{2}$/.test(v)) iso = `${v}T00:00:00Z`
     else if (/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(v)) iso = `${v.replace(' ', 'T')}Z`
     else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(v)) iso = v
+    if (iso && !isRealDateTime(v)) throw notARealTime(path, 'invalid_timestamp', v)
     const d = iso ? new Date(iso) : null
     if (!d || Number.isNaN(d.getTime())) {
       throw invalid(path, 'invalid_timestamp', `must be a UTC time such as "2025-05-11 14:00:00" or "2025-05-11T14:00:00Z" (got ${JSON.stringify(v.slice(0, 40))})`)
@@ -67,6 +88,7 @@ export function sendAtSchema(clock: () => number = Date.now): Schema<Date | unde
       if (typeof value !== 'string') throw invalid(path, 'invalid_send_at', 'must be an ISO 8601 time with its zone, e.g. "2026-11-25T09:00:00+02:00"')
       const v = value.trim()
       const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/i.test(v)
+      if (ok && !isRealDateTime(v)) throw notARealTime(path, 'invalid_send_at', v)
       const d = ok ? new Date(v) : null
       if (!d || Number.isNaN(d.getTime()) || d.getUTCFullYear() < 1970) {
         throw invalid(path, 'invalid_send_at', `must be an ISO 8601 time with its zone (Z or ±HH:MM), e.g. "2026-11-25T09:00:00+02:00" (got ${JSON.stringify(v.slice(0, 40))})`)

@@ -7,6 +7,7 @@ import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import type { DatabaseMiddleware } from '../middleware/database.js'
+import { singleQuery } from '../query.js'
 import { createSchemas, type Schemas } from '../schemas.js'
 import { createSessionGate, type SessionGate } from '../session-gate.js'
 import { LIVE_JS, SEND_JS, STYLE_CSS } from './assets.js'
@@ -129,7 +130,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
     )
   })
 
-  app.use('*', dashboardHeaders())
+  app.use('*', ...dashboardHeaders())
   app.use('*', sameOrigin({ onRefuse: refuse, extraHosts: (options.publicOrigins ?? []).map((o) => new URL(o).host) }))
 
   // ---- public: assets and sign-in ----
@@ -140,9 +141,10 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   app.get('/assets/send.js', asset(SEND_JS, 'text/javascript'))
 
   app.get('/sign-in', async (c) => {
-    const next = safeReturn(base, c.req.query('next'), base)
-    const signedOut = c.req.query('signed_out') === '1'
-    const expired = c.req.query('next') !== undefined && !signedOut
+    const query = singleQuery(c)
+    const next = safeReturn(base, query.next, base)
+    const signedOut = query.signed_out === '1'
+    const expired = query.next !== undefined && !signedOut
     return c.html(
       <SignInPage
         base={base}

@@ -1,31 +1,18 @@
 import type { MiddlewareHandler } from 'hono'
 import { getCookie } from 'hono/cookie'
-import { mediaType, readBytes, readMultipart } from '../body.js'
+import { FORM_MAX_PARTS, mediaType, readBytes, readMultipart } from '../body.js'
 import { ApiError } from '../errors.js'
+import { noStore, pageHeaders } from '../middleware/security-headers.js'
 import type { DashboardAuth } from './auth.js'
 import type { DashboardEnv } from './context.js'
 
 /**
- * Security headers for every dashboard answer. The CSP allows no inline code: the stylesheet and
- * the live-refresh script are served from `/dashboard/assets/`, QR images are `data:` URLs.
- * @example app.use('*', dashboardHeaders())
+ * Security headers for every dashboard answer: the pages' Content-Security-Policy (no inline code: the stylesheet
+ * and the live-refresh script are served from `/dashboard/assets/`, QR images are `data:` URLs), no framing, and
+ * no caching unless a handler says otherwise (the assets, the media).
+ * @example app.use('*', ...dashboardHeaders())
  */
-export const dashboardHeaders = (): MiddlewareHandler<DashboardEnv> =>
-  async function dashboardHeaders(c, next) {
-    await next()
-    const h = c.res.headers
-    if (!h.has('Content-Security-Policy')) {
-      h.set(
-        'Content-Security-Policy',
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-      )
-    }
-    h.set('X-Content-Type-Options', 'nosniff')
-    h.set('X-Frame-Options', 'DENY')
-    h.set('Referrer-Policy', 'same-origin')
-    if (!h.has('Cache-Control')) h.set('Cache-Control', 'no-store')
-  }
+export const dashboardHeaders = (): MiddlewareHandler<DashboardEnv>[] => [pageHeaders(), noStore()]
 
 function hostOf(url: string): string | null {
   try {
@@ -67,7 +54,8 @@ export const sameOrigin = ({ onRefuse, extraHosts = [] }: SameOriginOptions): Mi
   }
 
 /**
- * Reads a form body (urlencoded or multipart) with a byte limit, using the API's limited readers.
+ * Reads a form body (urlencoded or multipart) with a byte limit and at most `FORM_MAX_PARTS` fields (every page's
+ * form has a handful), using the API's limited readers.
  * @example const form = await readForm(c.req.raw, 64 * 1024)
  */
 export async function readForm(req: Request, limit: number): Promise<FormData> {
@@ -75,6 +63,9 @@ export async function readForm(req: Request, limit: number): Promise<FormData> {
   if (type === 'multipart/form-data') return readMultipart(req, limit)
   if (type === 'application/x-www-form-urlencoded') {
     const text = new TextDecoder().decode(await readBytes(req, limit, 'The form'))
+    let fields = 1
+    for (let at = text.indexOf('&'); at !== -1; at = text.indexOf('&', at + 1)) fields++
+    if (fields > FORM_MAX_PARTS) throw new ApiError(413, 'too_many_parts', `The form has more than ${FORM_MAX_PARTS} fields; submit it from the dashboard page`)
     const form = new FormData()
     for (const [k, v] of new URLSearchParams(text)) form.append(k, v)
     return form

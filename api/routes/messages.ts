@@ -3,6 +3,7 @@ import { getMessage, listMessages, resendMessage } from '../../db/queries/messag
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatMessage } from '../format.js'
+import { singleQuery } from '../query.js'
 import type { Schemas } from '../schemas.js'
 
 function unknownMessage(id: number): ApiError {
@@ -29,7 +30,7 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
   })
 
   app.get('/messages', async (c) => {
-    const q = schemas.messagesQuery.parse(c.req.query(), '')
+    const q = schemas.messagesQuery.parse(singleQuery(c), '')
     // One extra row tells whether another page exists without a COUNT.
     const rows = await listMessages(c.get('db'), {
       status: q.status, session: q.session, phone: q.phone, since: q.since, until: q.until,

@@ -4,7 +4,7 @@ import {
   enqueueMessage, enqueueMessages, findMessageByKey, findMessagesByKeys,
   type EnqueueInput, type EnqueueResult,
 } from '../../db/queries/messages.js'
-import { readJson, readMultipart } from '../body.js'
+import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson, readMultipart } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
@@ -57,6 +57,8 @@ function scheduledFor(sendAt: Date | null | undefined): string[] {
 export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
   const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
+  // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
+  const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * BATCH_VALUES_PER_ITEM + JSON_SHAPE.maxValues }
 
   app.post('/send', async (c) => {
     const db = c.get('db')
@@ -110,7 +112,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
   app.post('/send-batch', async (c) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
-    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit), '')
+    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }), '')
     const firstIndex = new Map<string, number>()
     messages.forEach((m, i) => {
       if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)

@@ -10,6 +10,7 @@ import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatSession, formatSessionLimits } from '../format.js'
 import { obtainPairingCode } from '../pairing.js'
+import { singleQuery } from '../query.js'
 import { sessionNameSchema, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 
@@ -35,7 +36,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
 
   app.get('/status', async (c) => {
-    const { session } = schemas.statusQuery.parse(c.req.query(), '')
+    const { session } = schemas.statusQuery.parse(singleQuery(c), '')
     const found = await getSession(c.get('db'), session)
     // A session whose deletion is pending is already gone for clients, as in GET /api/sessions.
     if (!found || found.deleteRequestedAt) throw unknownSession(session)

@@ -6,6 +6,7 @@ import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatTime } from '../format.js'
+import { singleQuery } from '../query.js'
 import type { Schemas } from '../schemas.js'
 import { MAX_WEBHOOKS } from '../webhook-schemas.js'
 
@@ -64,11 +65,11 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
       const s = await getSession(db, body.session)
       if (!s || s.deleteRequestedAt) throw new ApiError(404, 'unknown_session', `Session "${body.session}" does not exist; GET /api/sessions lists the sessions`)
     }
-    if ((await webhooks.countWebhooks(db)) >= MAX_WEBHOOKS) {
+    const secret = body.secret ?? newWebhookSecret()
+    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    if (hook === 'limit_reached') {
       throw new ApiError(409, 'too_many_webhooks', `There are already ${MAX_WEBHOOKS} webhooks; delete one first (every event is written once per matching webhook)`)
     }
-    const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhook(db, { url: body.url, events: body.events, session: body.session ?? null, secret })
     return c.json({ success: true, webhook: { ...formatWebhook(hook), secret } })
   })
 
@@ -82,7 +83,7 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
 
   app.get('/webhooks/:id/deliveries', async (c) => {
     const id = schemas.webhookId.parse(c.req.param('id'), 'id')
-    const q = schemas.deliveriesQuery.parse(c.req.query(), '')
+    const q = schemas.deliveriesQuery.parse(singleQuery(c), '')
     if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
     const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })

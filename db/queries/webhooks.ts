@@ -168,6 +168,34 @@ export async function countWebhooks(db: Queryable): Promise<number> {
   return Number(row?.n ?? 0)
 }
 
+// The row every create locks first, so that creates run one at a time and each one's count sees the rows of the
+// creates before it (READ COMMITTED: a statement after the wait reads what they committed). It is the row recording
+// the migration that made the webhooks table: it exists wherever the table does, and nothing else locks or changes
+// it, so the lock costs nothing to the queue's paths (a session row would make runners skip that session's lease).
+const WEBHOOKS_MIGRATION = 4
+const LOCK_WEBHOOK_CREATES = same(`SELECT version
+  FROM schema_migrations
+ WHERE version = ?
+   FOR UPDATE`)
+
+/**
+ * Stores an endpoint unless `max` already exist, counting and inserting in one transaction under a lock that every
+ * create takes, so concurrent creates cannot pass the limit together (a count outside it let 80 at once make 53).
+ * @example const hook = await createWebhookWithinLimit(db, { url, events, session: null, secret }, 50)
+ */
+export async function createWebhookWithinLimit(
+  db: Db,
+  input: { url: string; events: readonly WebhookEvent[]; session: string | null; secret: string },
+  max: number,
+): Promise<WebhookRecord | 'limit_reached'> {
+  return db.transaction(async (tx) => {
+    const locked = await tx.query(LOCK_WEBHOOK_CREATES[tx.dialect], [WEBHOOKS_MIGRATION])
+    if (locked.length === 0) throw new Error(`schema_migrations has no row for migration ${WEBHOOKS_MIGRATION}; run npm run migrate`)
+    if ((await countWebhooks(tx)) >= max) return 'limit_reached'
+    return createWebhook(tx, input)
+  })
+}
+
 const DELETE_DELIVERIES_OF = same(`DELETE FROM webhook_deliveries
  WHERE webhook_id = ?`)
 const DELETE_WEBHOOK = same(`DELETE FROM webhooks

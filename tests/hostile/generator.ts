@@ -118,9 +118,15 @@ const WRONG_TYPES: unknown[] = [42, -1, 0, 1.5, 1e308, true, false, [], [1, 2], 
 
 const INVALID_INTEGERS = ['0', '-1', '1.5', '1e3', 'abc', '', ' ', '0x10', '99999999999999999', '9007199254740993', '+1', '١', 'NaN', 'Infinity', '1%00', '%', '1;DROP', '00000000000000001', '..%2F1', '..']
 
-const INVALID_TIMES = ['yesterday', '2025-13-01', '2025-00-10', '2025-01-32', '25-01-01', '2025/01/01', '2025-01-01T25:00:00Z', '1e12', '', '2025-01-01 00:00:00 OR 1=1', "2025-01-01'; --", '+275760-09-13', '%', '2025-01-01 00:00:00.1234567', '2025-1-1']
+const INVALID_TIMES = [
+  'yesterday', '2025-13-01', '2025-00-10', '2025-01-32', '25-01-01', '2025/01/01', '2025-01-01T25:00:00Z', '1e12', '', '2025-01-01 00:00:00 OR 1=1',
+  "2025-01-01'; --", '+275760-09-13', '%', '2025-01-01 00:00:00.1234567', '2025-1-1',
+  // Days and times that do not exist (a Date would roll them over to another time): refused, not normalised.
+  '2025-02-30', '2025-02-29', '2023-02-29 10:00:00', '2025-04-31', '2025-06-31T12:00:00Z', '2025-01-01T24:00:00Z', '2025-01-01 12:60:00', '2025-01-01 12:00:60',
+  '2025-01-01T00:00:00+24:00', '2025-01-01T00:00:00-05:60',
+]
 /** Accepted by the schema, possibly outside an engine's range: 200 or a 4xx, never a 5xx. */
-const EDGE_TIMES = ['0000-01-01', '0001-01-01 00:00:00', '9999-12-31 23:59:59.999999', '1000-01-01', '2025-02-30', '1969-12-31T23:59:59Z', '2038-01-19 03:14:08', '9999-12-31T23:59:59-14:00', '0000-01-01T00:00:00+14:00', '2025-01-01T00:00:00+99:99', '2025-01-01T24:00:00Z']
+const EDGE_TIMES = ['0000-01-01', '0001-01-01 00:00:00', '9999-12-31 23:59:59.999999', '1000-01-01', '2024-02-29', '1969-12-31T23:59:59Z', '2038-01-19 03:14:08', '9999-12-31T23:59:59-14:00', '0000-01-01T00:00:00+14:00', '2025-01-01T00:00:00+99:99']
 
 // ---------------------------------------------------------------- bodies
 
@@ -160,8 +166,9 @@ function chaosFields(r: Random): Record<string, unknown> {
   for (let i = 0; i < n; i++) {
     const name = r.pick(['__proto__', 'constructor', 'prototype', 'status', 'id', 'wa_message_id', 'attempts', 'owner', 'sql', 'admin', '$where', 'toString', 'x'.repeat(300), ''])
     out[name] = r.pick<unknown>([
-      'sent', 1, null, true, { isAdmin: true }, [1, 2, 3], r.pick(SQL_INJECTION), JSON.parse(nested(r.int(10, 60), '[', ']')),
-      JSON.parse(nested(r.int(10, 60), '{"a":', '}')),
+      // Nested within the 32 levels a JSON body may have (the body's own object is the first); deeper is a poison.
+      'sent', 1, null, true, { isAdmin: true }, [1, 2, 3], r.pick(SQL_INJECTION), JSON.parse(nested(r.int(10, 30), '[', ']')),
+      JSON.parse(nested(r.int(10, 30), '{"a":', '}')),
     ])
   }
   return out
@@ -375,6 +382,12 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     () => ({ body: JSON.stringify(r.pick<unknown>([[], [1], 'string', 42, ...(o.allowEmpty ? [] : [null]), true, [{ phone: '9611234567', message: 'x' }]])), why: 'not an object', status: 400 }),
     (b) => ({ body: withBadUtf8(JSON.stringify(b), r), why: 'invalid UTF-8 bytes', status: 400 }),
     () => ({ body: nested(r.int(1000, 20_000), '[', ']'), why: 'deeply nested arrays', status: 400 }),
+    // The documented limits of a JSON body: 32 levels of nesting; 1,000 values (33,000 on send-batch).
+    (b) => ({ body: `${JSON.stringify(b).slice(0, -1)},"extra":${nested(r.int(32, 40), '[', ']')}}`, why: 'an extra field nested past 32 levels', status: 400 }),
+    (b) => {
+      const tiny = route === 'POST /api/send-batch' ? r.int(33_001, 60_000) : r.int(1001, 5000)
+      return { body: `${JSON.stringify(b).slice(0, -1)},"extra":[${Array(tiny).fill(r.pick(['[]', '{}', '0', '""'])).join(',')}]}`, why: `an extra field of ${tiny} tiny values`, status: 413 }
+    },
     ...(o.allowEmpty ? [] : [(() => ({ body: `{"a":${nested(r.int(1000, 6000), '{"a":', '}')}}`, why: 'deeply nested objects' })) as Poison]),
     (b) => ({ body: JSON.stringify({ ...b, pad: 'x'.repeat(route === 'POST /api/send-batch' ? 8_500_000 : 70_000) }), why: 'body above the limit', status: 413 }),
     (b) => ({ body: JSON.stringify(b), headers: { 'Content-Type': r.pick(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/xml', 'image/png', 'application/jsonx']) }, why: 'wrong content type', status: 415 }),
@@ -404,6 +417,8 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ...fieldPoisons({ phone: () => r.pick(INVALID_PHONES), message: textPoisons, session: sessionPoisons }, ['phone', 'message']),
     ...fieldPoisons({ phone: () => r.pick(INVALID_PHONES) }, []),
     ...fieldPoisons({ session: sessionPoisons }, []),
+    // send_at: ISO 8601 with a zone, a time that exists (a 30 February would be silently moved to March).
+    ...fieldPoisons({ send_at: () => r.pick<unknown>(['2026-02-30T09:00:00Z', '2026-04-31T09:00:00+02:00', '2026-01-01T24:00:00Z', '2026-01-01T09:00:00+24:00', '2026-01-01T09:60:00Z', '2026-01-01 09:00:00', 'tomorrow', 42, []]) }, []),
     ...bodyPoisons('POST /api/send', { idempotent: true, allowEmpty: false }),
   ]
   jsonCases('POST /api/send', '/api/send', n(520), sendBase, sendPoisons)
@@ -459,6 +474,9 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     const q = r.pick(queryNames)
     add({ route: 'GET /api/status', title: `session=${q.slice(0, 40)}`, method: 'GET', path: `/api/status?session=${q}`, headers: auth(), expect: q === 'default' ? { kind: 'read' } : { kind: 'reject' } })
   }
+  for (const q of ['session=default&session=support', 'session=default&session=default', 'session=support&session=..%2Fx']) {
+    add({ route: 'GET /api/status', title: `repeated: ${q}`, method: 'GET', path: `/api/status?${q}`, headers: auth(), expect: { kind: 'reject', status: 400 } })
+  }
 
   // ------------------------------------------------ GET /api/messages?…
   const listPoisons: Array<() => [string, string]> = [
@@ -479,6 +497,11 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     if (r.chance(0.2)) out.push(`unknown=${pct(r.pick(SQL_INJECTION))}`)
     return out
   }
+  // A parameter given twice, even with two valid values, is refused rather than read as its first value.
+  listPoisons.push(() => {
+    const [k, a, b] = r.pick([['status', 'sent', 'failed'], ['session', 'default', fx.sessions[0]!], ['limit', '5', '10'], ['since', '2025-01-01', '2025-02-01'], ['phone', '9611234567', '9611234567']])
+    return [k!, `${a}&${k}=${b}`]
+  })
   for (let i = 0; i < n(200); i++) {
     const [k, v] = r.pick(listPoisons)()
     const qs = r.shuffle([...validFilters().filter((f) => !f.startsWith(`${k}=`)), `${k}=${v}`]).join('&')
@@ -556,8 +579,17 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     () => imageCase('invalid UTF-8 in the phone field', [goodFile(), { name: 'phone', value: new Uint8Array([0x39, 0x36, 0xff, 0xfe, 0x31]) }], 400),
     () => imageCase('lone surrogate (CESU bytes) in the phone field', [goodFile(), { name: 'phone', value: new Uint8Array([0x39, 0xed, 0xa0, 0x80]) }], 400),
     () => imageCase('caption with NUL', [goodFile(), { name: 'phone', value: '9611234567' }, { name: 'caption', value: 'a\u0000b' }], 400),
+    // At most 32 parts: the route takes five fields.
+    () => imageCase('33 to 300 parts', [...goodFields(), goodFile(), ...Array.from({ length: r.int(33, 300) }, (_, i) => ({ name: r.pick(['x', `f${i}`, '']), value: '' }))], 413),
   ]
   for (let i = 0; i < n(330); i++) r.pick(imagePoisons)()
+  // Within the byte limit, but 160,000 empty parts (once stalled the event loop 3.5 s and added 250 MB).
+  add({
+    route: 'POST /api/send-image', title: '160,000 empty parts in 8 MB', method: 'POST', path: '/api/send-image',
+    headers: auth({ 'Content-Type': 'multipart/form-data; boundary=b' }),
+    body: multipart([{ name: 'phone', value: '9611234567' }, ...Array.from({ length: 160_000 }, () => ({ name: 'p', value: '' })), goodFile()], 'b'),
+    expect: { kind: 'reject', status: 413 },
+  })
   // Above the 10 MB image limit: a few only (each is 10 MB in memory).
   for (let i = 0; i < 3; i++) {
     const big = new Uint8Array(10 * 1024 * 1024 + 1 + i * 1000)
@@ -670,7 +702,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   for (let i = 0; i < n(60); i++) {
     const id = r.pick(webhookIds)
     add({ route: 'DELETE /api/webhooks/:id', title: `id ${id.slice(0, 30)}`, method: 'DELETE', path: `/api/webhooks/${id}`, headers: auth(), expect: { kind: 'reject' } })
-    const q = r.pick(['', '?status=sent', '?status=%27%20OR%201%3D1', '?limit=0', '?limit=501', '?cursor=-1', '?cursor=abc', `?status=${pct('dead ')}`])
+    const q = r.pick(['', '?status=sent', '?status=%27%20OR%201%3D1', '?limit=0', '?limit=501', '?cursor=-1', '?cursor=abc', `?status=${pct('dead ')}`, '?status=dead&status=pending', '?limit=5&limit=6'])
     add({ route: 'GET /api/webhooks/:id/deliveries', title: `id ${id.slice(0, 30)}${q}`, method: 'GET', path: `/api/webhooks/${r.pick(webhookIds)}/deliveries${q}`, headers: auth(), expect: { kind: 'reject' } })
     add({ route: 'POST /api/webhooks/deliveries/:id/replay', title: `id ${id.slice(0, 30)}`, method: 'POST', path: `/api/webhooks/deliveries/${r.pick(webhookIds)}/replay`, headers: auth(), expect: { kind: 'reject' } })
   }

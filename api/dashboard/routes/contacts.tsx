@@ -6,6 +6,7 @@ import { field, pageOf, safeReturn, type DashboardContext, type DashboardEnv, ty
 import { formatPhone } from '../format.js'
 import { ContactsPage, type ContactSearchForm, type ContactSetForm } from '../views/contacts.js'
 import type { Notice } from '../views/layout.js'
+import { singleQuery } from '../../query.js'
 
 const PAGE_SIZE = 50
 const isOptIn = (v: string | undefined): v is OptIn => v !== undefined && (OPT_IN_STATES as readonly string[]).includes(v)
@@ -22,7 +23,7 @@ export function contactPages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
 
   async function render(c: DashboardContext, setForm: ContactSetForm, status: 200 | 422 = 200) {
-    const query = c.req.query()
+    const query = singleQuery(c)
     const search: ContactSearchForm = { q: query.q ?? '', optIn: isOptIn(query.opt_in) ? query.opt_in : '' }
     // A prefix of digits; people type "+961" or "00961", so those are stripped like a full phone.
     const prefix = search.q.trim().replace(/[\s\-.()]/g, '').replace(/^(\+|00)/, '')

@@ -10,6 +10,7 @@ import { parseDay, parseId } from '../format.js'
 import { notFoundPage } from '../respond.js'
 import type { Notice } from '../views/layout.js'
 import { MessageDetailPage, MessagesPage, type MessageFilters } from '../views/messages.js'
+import { singleQuery } from '../../query.js'
 
 const PAGE_SIZE = 50
 const DAY_MS = 86_400_000
@@ -77,7 +78,7 @@ export function messagePages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
 
   app.get('/messages', async (c) => {
-    const query = c.req.query()
+    const query = singleQuery(c)
     const { form, filter } = parseFilters(query)
     const before = parseId(query.before)
     const hasErrors = Object.keys(form.errors).length > 0
@@ -107,7 +108,7 @@ export function messagePages(shared: DashboardShared) {
     const id = parseId(c.req.param('id'))
     const message = id === null ? null : await getMessage(c.get('db'), id)
     if (!message) return notFoundPage(shared, c, `There is no message #${c.req.param('id')}. It may have been pruned after the retention period.`)
-    return c.html(<MessageDetailPage page={pageOf(shared, c)} message={message} notice={noticeFrom(c.req.query())} />)
+    return c.html(<MessageDetailPage page={pageOf(shared, c)} message={message} notice={noticeFrom(singleQuery(c))} />)
   })
 
   app.post('/messages/:id/resend', async (c) => {

@@ -11,6 +11,7 @@ import { parseFormSendAt } from '../send-at.js'
 import type { Notice } from '../views/layout.js'
 import { isScheduled } from '../views/messages.js'
 import { SendPage, type SendForm } from '../views/send.js'
+import { singleQuery } from '../../query.js'
 
 /** Multipart framing around the file: boundaries and the few text fields. */
 export const SEND_FORM_OVERHEAD = 64 * 1024
@@ -91,7 +92,7 @@ export function sendPages(shared: DashboardShared) {
   }
 
   app.get('/', async (c) => {
-    const query = c.req.query()
+    const query = singleQuery(c)
     const sent = parseId(query.sent)
     const session = query.session && SESSION_NAME_PATTERN.test(query.session) ? query.session : DEFAULT_SESSION
     const queued = sent === null ? null : await getMessage(c.get('db'), sent)

@@ -10,6 +10,7 @@ import { sessionNameSchema } from '../../schemas.js'
 import { field, inlineMessage, pageOf, type DashboardContext, type DashboardEnv, type DashboardShared } from '../context.js'
 import type { Notice } from '../views/layout.js'
 import { DeleteSessionPage, liveSession, SessionsPage } from '../views/sessions.js'
+import { singleQuery } from '../../query.js'
 
 function noticeFrom(query: Record<string, string>): Notice | null {
   const name = query.name && SESSION_NAME_PATTERN.test(query.name) ? query.name : null
@@ -56,7 +57,7 @@ export function sessionPages(shared: DashboardShared) {
 
   app.get('/', async (c) => {
     const sessions = await listSessions(c.get('db'))
-    return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(c.req.query())} />)
+    return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(singleQuery(c))} />)
   })
 
   app.post('/', async (c) => {

@@ -8,6 +8,7 @@ import { field, inlineMessage, pageOf, safeReturn, type DashboardContext, type D
 import { parseId } from '../format.js'
 import type { Notice } from '../views/layout.js'
 import { WebhooksPage, type WebhookForm } from '../views/webhooks.js'
+import { singleQuery } from '../../query.js'
 
 const PAGE_SIZE = 50
 const isStatus = (v: string | undefined): v is webhooks.DeliveryStatus => v !== undefined && (webhooks.DELIVERY_STATES as readonly string[]).includes(v)
@@ -35,7 +36,7 @@ export function webhookPages(shared: DashboardShared) {
   const base = () => `${shared.base}/webhooks`
 
   async function render(c: DashboardContext, form: WebhookForm, options: { status?: 200 | 409 | 422; notice?: Notice | null } = {}) {
-    const query = c.req.query()
+    const query = singleQuery(c)
     const statusFilter = isStatus(query.status) ? query.status : ''
     const before = parseId(query.before) ?? undefined
     const db = c.get('db')
@@ -89,12 +90,12 @@ export function webhookPages(shared: DashboardShared) {
         return render(c, form, { status: 422 })
       }
     }
-    if ((await webhooks.countWebhooks(db)) >= MAX_WEBHOOKS) {
+    const secret = body.secret ?? newWebhookSecret()
+    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    if (hook === 'limit_reached') {
       form.errors.form = `There are already ${MAX_WEBHOOKS} webhooks; delete one first`
       return render(c, form, { status: 409 })
     }
-    const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhook(db, { url: body.url, events: body.events, session: body.session ?? null, secret })
     // The secret is shown on this answer only (no redirect, so it is not in any URL or history entry).
     return render(c, { url: '', events: ['message.sent', 'message.failed'], session: '', errors: {} }, {
       notice: {
