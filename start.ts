@@ -7,6 +7,10 @@ import { startEmbedded } from './api/embedded.js'
 import { ApiConfigError } from './api/config.js'
 import { createLogger, onShutdown } from './api/node.js'
 import { startEmbeddedRunner } from './runner/embedded.js'
+import { keepNewFilesPrivate } from './db/data-dir.js'
+
+// Before anything is written: the database files, keys and API key in DATA_DIR are for this user only.
+keepNewFilesPrivate()
 
 // A newcomer's terminal shows the banner, the QR and "online", not a stream of JSON: unless LOG_LEVEL says
 // otherwise, only warnings and errors are logged here (pm2/systemd run the separate entries at info).

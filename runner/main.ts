@@ -7,6 +7,7 @@
 import { pino } from 'pino'
 import { openDb, parseDbConfig, describeDbConfig } from '../db/index.js'
 import { migrate } from '../db/migrate.js'
+import { keepNewFilesPrivate } from '../db/data-dir.js'
 import { resolveAuthStateKey } from './auth-key.js'
 import { parseRunnerConfig } from './config.js'
 import { createCrashHook, createRunner } from './runner.js'
@@ -21,6 +22,7 @@ import { createWebhookDeliverer, type WebhookDeliverer } from './webhooks/delive
 const SHUTDOWN_BUDGET_MS = 9_500
 
 async function main(): Promise<void> {
+  keepNewFilesPrivate()
   const env = process.env
   const log = pino({ level: env.LOG_LEVEL ?? 'info' }).child({ component: 'runner' })
   const config = parseRunnerConfig(env, { stdoutIsTty: process.stdout.isTTY })
@@ -31,7 +33,7 @@ async function main(): Promise<void> {
     dataDir: env.DATA_DIR?.trim() || './data',
   })
   log.info({ database: describeDbConfig(dbConfig), authKey: source }, 'starting')
-  const db = await openDb(dbConfig)
+  const db = await openDb(dbConfig, { log })
   await migrate(db, { log: (m) => log.info(m) })
   const timers = env.WA_TEST_TIMERS === '1' ? { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 20_000, connectTimeoutMs: 20_000 } : undefined
   const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, log, ...(timers ? { timers } : {}) })

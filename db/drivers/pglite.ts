@@ -1,12 +1,15 @@
 import { PGlite } from '@electric-sql/pglite'
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { makeDataDirPrivate, privateTree, type DataDirWarning } from '../data-dir.js'
 import { DbError, type Db, type ExecResult, type Queryable, type Row, type TransactionOptions } from '../driver.js'
 import { translatePgError } from './postgres.js'
 
 export interface PgliteOptions {
   /** A directory for the data files, or `memory://` for a throwaway database (tests). */
   dataDir: string
+  /** Told when an existing data directory was readable by other users (it is made private before opening). */
+  onLooseDataDir?: (warning: DataDirWarning) => void
 }
 
 /** Another live process already has this data directory open. */
@@ -26,7 +29,6 @@ function processAlive(pid: number): boolean {
  * (ARCHITECTURE.md), so the directory is locked by a pid file. A lock left by a dead process is taken over.
  */
 function lockDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true })
   const lockPath = join(dir, 'gateway.lock')
   for (let tries = 0; tries < 2; tries++) {
     try {
@@ -78,6 +80,10 @@ function wrap(pg: Pick<PGlite, 'query'>): Queryable {
  */
 export async function openPglite(options: PgliteOptions): Promise<Db> {
   const inMemory = options.dataDir.startsWith('memory://')
+  if (!inMemory) {
+    const loose = makeDataDirPrivate(options.dataDir)
+    if (loose) options.onLooseDataDir?.(loose)
+  }
   const unlock = inMemory ? () => {} : lockDataDir(options.dataDir)
   let pg: PGlite
   try {
@@ -85,6 +91,9 @@ export async function openPglite(options: PgliteOptions): Promise<Db> {
       // int8 ids and counts as JS numbers (toId() checks they are safe).
       parsers: { 20: (value: string) => Number(value) },
     })
+    // PGlite writes the initial database 0666 whatever the umask (db/data-dir.ts); the directory above is private
+    // already, this makes the files so as well, also in a data directory copied from elsewhere.
+    if (!inMemory) privateTree(options.dataDir)
     await pg.exec("SET TIME ZONE 'UTC'")
   } catch (err) {
     unlock()
