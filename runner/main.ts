@@ -10,6 +10,7 @@ import { migrate } from '../db/migrate.js'
 import { keepNewFilesPrivate } from '../db/data-dir.js'
 import { resolveAuthStateKey } from './auth-key.js'
 import { parseRunnerConfig } from './config.js'
+import { routeConsoleToLog } from './console-to-log.js'
 import { createCrashHook, createRunner } from './runner.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
 import { terminalOutput } from './whatsapp/qr-terminal.js'
@@ -25,6 +26,8 @@ async function main(): Promise<void> {
   keepNewFilesPrivate()
   const env = process.env
   const log = pino({ level: env.LOG_LEVEL ?? 'info' }).child({ component: 'runner' })
+  // libsignal prints Signal session records (private keys) through console: they go through the log, contents omitted.
+  routeConsoleToLog(log)
   const config = parseRunnerConfig(env, { stdoutIsTty: process.stdout.isTTY })
   const dbConfig = parseDbConfig(env)
   const { key, source } = resolveAuthStateKey({
@@ -103,6 +106,6 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   // Startup errors (bad configuration, unreachable database) are one clear line, not a stack dump.
-  console.error(`runner: ${(err as Error).message}`)
+  process.stderr.write(`runner: ${(err as Error).message}\n`)
   process.exit(1)
 })
