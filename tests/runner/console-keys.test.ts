@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Db, Engine } from '../../db/driver.js'
+import type { Engine } from '../../db/driver.js'
 import { getContact } from '../../db/queries/contacts.js'
 import { describeConsoleCall, redactKeyLikeText, routeConsoleToLog } from '../../runner/console-to-log.js'
-import { createAuthCipher, createKeyCache, loadAuthState } from '../../runner/whatsapp/auth-state.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { selectedEngines } from '../support/engines.js'
+import { keyMaterialOf, printedForms } from '../support/key-material.js'
 import type { LoopbackServer } from '../support/wa-loopback/server.js'
 import { pairSession, startLoopbackServer, waitFor } from './helpers.js'
 import { authKeyHex, spawnRunner, type RunnerProcess } from './processes.js'
@@ -16,44 +16,6 @@ import { authKeyHex, spawnRunner, type RunnerProcess } from './processes.js'
  * runner child closes the old session, and its stdout must hold no byte of any key in its auth state, in base64, hex
  * or `<Buffer …>` form, and not the words privKey/rootKey; the event itself is a JSON log line with contents omitted.
  */
-
-/** Every byte string of 16+ bytes in the session's auth state (creds, sessions, pre-keys, …), decrypted. */
-export async function keyMaterialOf(db: Db, session: string, authKeyHexValue: string): Promise<Buffer[]> {
-  const state = await loadAuthState({ db, session, cipher: createAuthCipher(Buffer.from(authKeyHexValue, 'hex')), cache: createKeyCache() })
-  const rows = await db.query<{ type: string; key_id: string }>(
-    db.dialect === 'mysql' ? 'SELECT type, key_id FROM auth_keys WHERE session = ?' : 'SELECT type, key_id FROM auth_keys WHERE session = $1',
-    [session],
-  )
-  const values: unknown[] = [state.creds]
-  for (const r of rows) {
-    if (r.type === 'creds') continue
-    values.push(await state.keys.get(r.type as 'session', [r.key_id]))
-  }
-  const found: Buffer[] = []
-  const visit = (v: unknown, depth: number) => {
-    if (depth > 12 || v === null || v === undefined) return
-    if (v instanceof Uint8Array) {
-      if (v.byteLength >= 16) found.push(Buffer.from(v))
-      return
-    }
-    if (typeof v === 'string') {
-      if (v.length >= 22 && /^[A-Za-z0-9+/]+={0,2}$/.test(v)) {
-        const b = Buffer.from(v, 'base64')
-        if (b.length >= 16) found.push(b)
-      }
-      return
-    }
-    if (typeof v === 'object') for (const x of Object.values(v as object)) visit(x, depth + 1)
-  }
-  for (const v of values) visit(v, 0)
-  return found
-}
-
-/** The forms a key can take in printed text: base64 (padded or not), hex, and util.inspect's spaced hex. */
-function printedForms(b: Buffer): string[] {
-  const spaced = [...b.subarray(0, 16)].map((x) => x.toString(16).padStart(2, '0')).join(' ')
-  return [b.toString('base64').replace(/=+$/, ''), b.toString('base64url').replace(/=+$/, ''), b.toString('hex'), spaced]
-}
 
 const engine = (['postgres', 'mysql'] as Engine[]).find((e) => selectedEngines().includes(e) && !unavailableEngines()[e])
 const d = engine ? describe : describe.skip
