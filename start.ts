@@ -7,6 +7,11 @@ import { startEmbedded } from './api/embedded.js'
 import { ApiConfigError } from './api/config.js'
 import { createLogger, onShutdown } from './api/node.js'
 import { startEmbeddedRunner } from './runner/embedded.js'
+import { routeConsoleToLog } from './runner/console-to-log.js'
+import { keepNewFilesPrivate } from './db/data-dir.js'
+
+// Before anything is written: the database files, keys and API key in DATA_DIR are for this user only.
+keepNewFilesPrivate()
 
 // A newcomer's terminal shows the banner, the QR and "online", not a stream of JSON: unless LOG_LEVEL says
 // otherwise, only warnings and errors are logged here (pm2/systemd run the separate entries at info).
@@ -16,16 +21,20 @@ if (quietLogs) env.LOG_LEVEL = 'warn'
 
 try {
   const log = createLogger(env)
+  // libsignal (under Baileys) prints Signal session records, private keys included, through console: they go
+  // through the log as JSON with the contents omitted. The banner is written to stdout directly, not via console.
+  routeConsoleToLog(log)
   const gateway = await startEmbedded({
     env,
     log,
     quietLogs,
+    print: (line) => process.stdout.write(`${line}\n`),
     services: [({ db, env }) => startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
   })
   onShutdown(() => gateway.stop(), log)
 } catch (err) {
   if (err instanceof ApiConfigError || (err as Error).name === 'AuthKeyError' || (err as Error).name === 'RunnerConfigError') {
-    console.error(`wa-gateway: ${(err as Error).message}`)
+    process.stderr.write(`wa-gateway: ${(err as Error).message}\n`)
     process.exit(1)
   }
   throw err

@@ -11,6 +11,7 @@
  * Node-only like api/node.ts (whose helpers it uses); it has no `node:` imports of its own.
  */
 import { parseDbConfig, type Db } from '../db/index.js'
+import { keepNewFilesPrivate } from '../db/data-dir.js'
 import { ApiConfigError, parseApiKeys, type ApiConfig } from './config.js'
 import type { Logger } from './env.js'
 import { createLogger, isMain, loadOrCreateApiKey, onShutdown, startApi, type StartedApi } from './node.js'
@@ -85,6 +86,7 @@ export async function startEmbedded(options: StartEmbeddedOptions = {}): Promise
 }
 
 if (isMain(import.meta.url)) {
+  keepNewFilesPrivate()
   try {
     const log = createLogger()
     const gateway = await startEmbedded({ log })

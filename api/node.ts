@@ -6,7 +6,8 @@
  */
 import cluster, { type Worker } from 'node:cluster'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs'
+import { keepNewFilesPrivate, makePrivateDir } from '../db/data-dir.js'
 import type { AddressInfo } from 'node:net'
 import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -129,7 +130,7 @@ export function loadOrCreateApiKey(dataDir: string): { key: string; path: string
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
-  mkdirSync(dataDir, { recursive: true })
+  makePrivateDir(dataDir)
   const key = randomBytes(24).toString('hex')
   writeFileSync(path, `${key}\n`, { mode: 0o600, flag: 'w' })
   chmodSync(path, 0o600)
@@ -252,7 +253,7 @@ export async function startApi(options: {
   if (!db) {
     const dbConfig = parseDbConfig(env)
     log.info({ database: describeDbConfig(dbConfig) }, 'opening database')
-    db = await openDb(dbConfig)
+    db = await openDb(dbConfig, { log })
   }
   try {
     await migrate(db, { log: (msg) => log.info(msg) })
@@ -274,6 +275,7 @@ export async function startApi(options: {
 }
 
 async function main(): Promise<void> {
+  keepNewFilesPrivate()
   const log = createLogger()
   let api: StartedApi
   try {

@@ -5,15 +5,23 @@
  * later resolves to a private address (DNS rebinding) is refused too. It lives in `db/` because that is the one
  * module both the API and the runner import.
  *
- * Refused by default: loopback, private (RFC 1918), link-local, CGNAT (100.64/10), "this network", multicast,
- * reserved and documentation ranges, broadcast; IPv6 loopback/unspecified, unique-local (fc00::/7), link-local and
- * site-local, multicast, and IPv4 embedded in IPv6 (mapped, compatible, NAT64, 6to4) when the IPv4 part is refused;
- * Teredo entirely. `WEBHOOK_ALLOW_HOSTS` names receivers that may be private anyway (a self-hosted receiver on the
- * same machine or LAN); `WEBHOOK_ALLOW_PRIVATE=1` turns the address check off altogether.
+ * Refused by default (checked against IANA's IPv4 and IPv6 special-purpose address registries): loopback, private
+ * (RFC 1918), link-local, CGNAT (100.64/10), "this network", IETF protocol assignments (192.0.0/24), multicast,
+ * reserved, benchmarking and documentation ranges, broadcast; IPv6 loopback/unspecified, unique-local (fc00::/7),
+ * link-local and site-local, multicast, discard and dummy prefixes (100::/64, 100:0:0:1::/64), benchmarking
+ * (2001:2::/48), documentation (2001:db8::/32, 3fff::/20), SRv6 SIDs (5f00::/16), local-use NAT64 (64:ff9b:1::/48),
+ * Teredo (2001::/32) entirely, and IPv4 embedded in IPv6 (mapped ::ffff:0:0/96, translated ::ffff:0:0:0/96,
+ * compatible ::/96, NAT64 64:ff9b::/96, 6to4 2002::/16) when the IPv4 part is refused.
+ * `WEBHOOK_ALLOW_HOSTS` names receivers that may be private anyway (a self-hosted receiver on the same machine or
+ * LAN), each with its port (`host:port`, or `host:*` for every port); `WEBHOOK_ALLOW_PRIVATE=1` turns the address
+ * check off altogether.
  */
 
 export interface WebhookUrlPolicy {
-  /** Host names or addresses (optionally `host:port`, or `*.suffix`) that may resolve to private addresses. */
+  /**
+   * Receivers that may be private: `host:port`, `[ipv6]:port` or `*.suffix:port`, with `*` as the port for every
+   * port. An entry without a port is refused by `parseWebhookUrlPolicy` and matches nothing here.
+   */
   allowHosts: readonly string[]
   /** Skip the address checks entirely (a gateway whose receivers are all on a private network). */
   allowPrivate: boolean
@@ -105,21 +113,32 @@ function v6Reason(g: number[]): string | null {
     const r = v4Reason(v4(g[6]!, g[7]!))
     return r ? `IPv4-mapped ${r}` : null
   }
+  // IPv4-translated (::ffff:0:0:0/96, RFC 6145/7915): what a stateless translator (SIIT) turns into the IPv4 address.
+  if (zeroUpTo(4) && g[4] === 0xffff && g[5] === 0) {
+    const r = v4Reason(v4(g[6]!, g[7]!))
+    return r ? `IPv4-translated ${r}` : null
+  }
   if (zeroUpTo(6)) {
     const r = v4Reason(v4(g[6]!, g[7]!))
     return r ? `IPv4-compatible ${r}` : 'IPv4-compatible (::/96, deprecated)'
   }
-  if (g[0] === 0x64 && g[1] === 0xff9b) {
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0) {
     const r = v4Reason(v4(g[6]!, g[7]!))
     return r ? `NAT64 ${r}` : null
   }
+  // The local-use translation prefix (RFC 8215) leads into the operator's own network, whatever address it embeds.
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return 'local-use NAT64 (64:ff9b:1::/48)'
   if (g[0] === 0x2002) {
     const r = v4Reason(v4(g[1]!, g[2]!))
     return r ? `6to4 ${r}` : null
   }
   if (g[0] === 0x2001 && g[1] === 0) return 'Teredo (2001::/32)'
+  if (g[0] === 0x2001 && g[1] === 2 && g[2] === 0) return 'benchmarking (2001:2::/48)'
   if (g[0] === 0x2001 && g[1] === 0xdb8) return 'documentation (2001:db8::/32)'
+  if (g[0] === 0x3fff && (g[1]! & 0xf000) === 0) return 'documentation (3fff::/20)'
   if (g[0] === 0x100 && g[1] === 0 && g[2] === 0 && g[3] === 0) return 'discard (100::/64)'
+  if (g[0] === 0x100 && g[1] === 0 && g[2] === 0 && g[3] === 1) return 'dummy prefix (100:0:0:1::/64)'
+  if (g[0] === 0x5f00) return 'SRv6 segment identifiers (5f00::/16)'
   if ((g[0]! & 0xfe00) === 0xfc00) return 'unique local (fc00::/7)'
   if ((g[0]! & 0xffc0) === 0xfe80) return 'link-local (fe80::/10)'
   if ((g[0]! & 0xffc0) === 0xfec0) return 'site-local (fec0::/10)'
@@ -158,15 +177,47 @@ function localNameReason(host: string): string | null {
   return null
 }
 
-/** Whether `url`'s host is named in the allow-list (`host`, `host:port`, or `*.suffix`). */
+/** One parsed `WEBHOOK_ALLOW_HOSTS` entry. */
+export type AllowEntry = { host: string; suffix: boolean; port: number | '*' }
+
+/**
+ * Parses one allow-list entry: `host:port`, `[ipv6]:port` or `*.suffix:port`, `*` as the port meaning every port.
+ * The port is required: an entry for a receiver on port 8080 must not also open the same host's database, admin
+ * interface or metadata service on its other ports. Host names and addresses are compared in the URL parser's
+ * canonical form (lower case, IPv4 dotted, IPv6 compressed in brackets).
+ * @example parseAllowEntry('receiver.lan:8080') // { host: 'receiver.lan', suffix: false, port: 8080 }
+ */
+export function parseAllowEntry(entry: string): AllowEntry | { error: string } {
+  const e = entry.trim().toLowerCase()
+  const m = /^(\[[0-9a-f:.]+\]|[^\s:/@[\]]+):(\d{1,5}|\*)$/.exec(e)
+  if (!m) {
+    if (/:(\d+|\*)$/.test(e) && !/^[0-9a-f:.]+$/.test(e)) return { error: `WEBHOOK_ALLOW_HOSTS entry "${entry.trim()}" is not a host name or address` }
+    // A bare IPv6 address needs its brackets to tell the port apart.
+    const host = /^[0-9a-f:.]+$/.test(e) && e.split(':').length > 2 ? `[${e}]` : e
+    return { error: `WEBHOOK_ALLOW_HOSTS entry "${entry.trim()}" needs a port: ${host}:8080 allows that port only, ${host}:* every port` }
+  }
+  const port = m[2] === '*' ? '*' : Number(m[2])
+  if (port !== '*' && (port < 1 || port > 65535)) return { error: `WEBHOOK_ALLOW_HOSTS entry "${entry.trim()}": the port must be 1-65535 or *` }
+  const suffix = m[1]!.startsWith('*.')
+  const name = suffix ? m[1]!.slice(2) : m[1]!
+  let host: string
+  try {
+    host = new URL(`http://${name}/`).hostname
+  } catch {
+    return { error: `WEBHOOK_ALLOW_HOSTS entry "${entry.trim()}" is not a host name or address` }
+  }
+  return { host, suffix, port }
+}
+
+/** Whether `url`'s host and port are named in the allow-list. */
 export function hostAllowed(url: URL, policy: WebhookUrlPolicy): boolean {
   const host = url.hostname.toLowerCase()
-  const port = url.port || (url.protocol === 'https:' ? '443' : '80')
-  return policy.allowHosts.some((entry) => {
-    const e = entry.trim().toLowerCase()
-    if (!e) return false
-    if (e.startsWith('*.')) return host.endsWith(e.slice(1))
-    return e === host || e === `${host}:${port}` || e === `[${host.replace(/^\[|\]$/g, '')}]:${port}`
+  const port = Number(url.port || (url.protocol === 'https:' ? '443' : '80'))
+  return policy.allowHosts.some((raw) => {
+    const entry = parseAllowEntry(raw)
+    if ('error' in entry) return false
+    if (entry.port !== '*' && entry.port !== port) return false
+    return entry.suffix ? host.endsWith(`.${entry.host}`) : host === entry.host
   })
 }
 
@@ -205,6 +256,10 @@ export function checkWebhookUrl(raw: string, policy: WebhookUrlPolicy = DEFAULT_
 /** Parses `WEBHOOK_ALLOW_HOSTS` / `WEBHOOK_ALLOW_PRIVATE` (shared by the API's and the runner's config). */
 export function parseWebhookUrlPolicy(allowHosts: string | undefined, allowPrivate: string | undefined): WebhookUrlPolicy {
   const hosts = (allowHosts ?? '').split(',').map((h) => h.trim()).filter(Boolean)
+  for (const h of hosts) {
+    const entry = parseAllowEntry(h)
+    if ('error' in entry) throw new Error(entry.error)
+  }
   const flag = (allowPrivate ?? '').trim().toLowerCase()
   if (flag && !['0', '1', 'true', 'false', 'yes', 'no', 'on', 'off'].includes(flag)) {
     throw new Error(`WEBHOOK_ALLOW_PRIVATE must be 1 or 0 (got "${allowPrivate}")`)

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { makePrivateDir } from '../db/data-dir.js'
 import { join } from 'node:path'
 
 /**
@@ -51,7 +52,7 @@ export function resolveAuthStateKey(options: ResolveAuthKeyOptions): { key: Uint
   }
   const path = join(options.dataDir, AUTH_KEY_FILE)
   if (existsSync(path)) return { key: parseAuthStateKey(readFileSync(path, 'utf8'), path), source: 'file' }
-  mkdirSync(options.dataDir, { recursive: true })
+  makePrivateDir(options.dataDir)
   const hex = randomBytes(32).toString('hex')
   // 'wx': never overwrite a key another process wrote a moment ago (that would orphan its ciphertexts).
   try {

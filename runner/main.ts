@@ -7,8 +7,10 @@
 import { pino } from 'pino'
 import { openDb, parseDbConfig, describeDbConfig } from '../db/index.js'
 import { migrate } from '../db/migrate.js'
+import { keepNewFilesPrivate } from '../db/data-dir.js'
 import { resolveAuthStateKey } from './auth-key.js'
 import { parseRunnerConfig } from './config.js'
+import { routeConsoleToLog } from './console-to-log.js'
 import { createCrashHook, createRunner } from './runner.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
 import { terminalOutput } from './whatsapp/qr-terminal.js'
@@ -21,8 +23,11 @@ import { createWebhookDeliverer, type WebhookDeliverer } from './webhooks/delive
 const SHUTDOWN_BUDGET_MS = 9_500
 
 async function main(): Promise<void> {
+  keepNewFilesPrivate()
   const env = process.env
   const log = pino({ level: env.LOG_LEVEL ?? 'info' }).child({ component: 'runner' })
+  // libsignal prints Signal session records (private keys) through console: they go through the log, contents omitted.
+  routeConsoleToLog(log)
   const config = parseRunnerConfig(env, { stdoutIsTty: process.stdout.isTTY })
   const dbConfig = parseDbConfig(env)
   const { key, source } = resolveAuthStateKey({
@@ -31,7 +36,7 @@ async function main(): Promise<void> {
     dataDir: env.DATA_DIR?.trim() || './data',
   })
   log.info({ database: describeDbConfig(dbConfig), authKey: source }, 'starting')
-  const db = await openDb(dbConfig)
+  const db = await openDb(dbConfig, { log })
   await migrate(db, { log: (m) => log.info(m) })
   const timers = env.WA_TEST_TIMERS === '1' ? { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 20_000, connectTimeoutMs: 20_000 } : undefined
   const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, log, ...(timers ? { timers } : {}) })
@@ -101,6 +106,6 @@ async function main(): Promise<void> {
 
 main().catch((err) => {
   // Startup errors (bad configuration, unreachable database) are one clear line, not a stack dump.
-  console.error(`runner: ${(err as Error).message}`)
+  process.stderr.write(`runner: ${(err as Error).message}\n`)
   process.exit(1)
 })

@@ -1,5 +1,6 @@
 import mysql from 'mysql2/promise'
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise'
+import { withoutUrlInErrors } from '../config.js'
 import {
   ContentionError, DatabaseUnavailableError, UniqueViolationError, UnsupportedDatabaseError, retryDelay,
   type Db, type ExecResult, type Queryable, type Row, type TransactionOptions,
@@ -96,7 +97,8 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
   const base = options.connection
     ? { ...options.connection }
     : { uri: options.url }
-  const pool = mysql.createPool({
+  // mysql2 parses the URL here, and its "Invalid URL" error would carry the password.
+  const pool = withoutUrlInErrors(options.url, () => mysql.createPool({
     ...base,
     connectionLimit: options.connectionLimit ?? 10,
     // utf8mb4 on the wire, or emoji fail with error 1366.
@@ -113,7 +115,7 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
     // process on the send path); our errors are translated and logged with their own context instead.
     trace: false,
     ...(options.disableEval ? { disableEval: true } : {}),
-  } as mysql.PoolOptions)
+  } as mysql.PoolOptions))
 
   let mariadb = false
   // Every pooled connection gets the session settings before its first use: queries issued here are

@@ -1,6 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { makeDataDirPrivate, privateTree, type DataDirWarning } from '../data-dir.js'
 import { DbError, type Db, type ExecResult, type Queryable, type Row, type TransactionOptions } from '../driver.js'
 import { translatePgError } from './postgres.js'
 
@@ -12,6 +13,8 @@ export interface PgliteOptions {
    * is most of the seconds PGlite takes to open, which the test suite pays once per database otherwise.
    */
   loadDataDir?: Blob
+  /** Told when an existing data directory was readable by other users (it is made private before opening). */
+  onLooseDataDir?: (warning: DataDirWarning) => void
 }
 
 /** Another live process already has this data directory open. */
@@ -31,7 +34,6 @@ function processAlive(pid: number): boolean {
  * (db/README.md), so the directory is locked by a pid file. A lock left by a dead process is taken over.
  */
 function lockDataDir(dir: string): () => void {
-  mkdirSync(dir, { recursive: true })
   const lockPath = join(dir, 'gateway.lock')
   for (let tries = 0; tries < 2; tries++) {
     try {
@@ -83,6 +85,10 @@ function wrap(pg: Pick<PGlite, 'query'>): Queryable {
  */
 export async function openPglite(options: PgliteOptions): Promise<Db> {
   const inMemory = options.dataDir.startsWith('memory://')
+  if (!inMemory) {
+    const loose = makeDataDirPrivate(options.dataDir)
+    if (loose) options.onLooseDataDir?.(loose)
+  }
   const unlock = inMemory ? () => {} : lockDataDir(options.dataDir)
   let pg: PGlite
   try {
@@ -91,6 +97,9 @@ export async function openPglite(options: PgliteOptions): Promise<Db> {
       parsers: { 20: (value: string) => Number(value) },
       ...(options.loadDataDir ? { loadDataDir: options.loadDataDir } : {}),
     })
+    // PGlite writes the initial database 0666 whatever the umask (db/data-dir.ts); the directory above is private
+    // already, this makes the files so as well, also in a data directory copied from elsewhere.
+    if (!inMemory) privateTree(options.dataDir)
     await pg.exec("SET TIME ZONE 'UTC'")
   } catch (err) {
     unlock()

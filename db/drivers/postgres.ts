@@ -1,4 +1,5 @@
 import postgres from 'postgres'
+import { withoutUrlInErrors } from '../config.js'
 import {
   ContentionError, DatabaseUnavailableError, UniqueViolationError, UnsupportedDatabaseError, retryDelay,
   type Db, type ExecResult, type Queryable, type Row, type TransactionOptions,
@@ -141,7 +142,8 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
       application_name: 'wa-gateway',
     },
   })
-  const createPool = () => postgres(options.url, settings(options.max ?? 10, 5))
+  // postgres.js parses the URL here, and its "Invalid URL" error would carry the password.
+  const createPool = () => withoutUrlInErrors(options.url, () => postgres(options.url, settings(options.max ?? 10, 5)))
   let sql = createPool()
   let version: string
   try {
@@ -153,7 +155,7 @@ export async function openPostgres(options: PostgresOptions): Promise<Db> {
     throw translatePgError(err)
   }
   const probe = async (): Promise<boolean> => {
-    const one = postgres(options.url, settings(1, 2))
+    const one = withoutUrlInErrors(options.url, () => postgres(options.url, settings(1, 2)))
     let timer: ReturnType<typeof setTimeout> | undefined
     try {
       await Promise.race([one.unsafe('SELECT 1'), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('probe timed out')), 2500)))])

@@ -36,6 +36,22 @@ export interface InboundInput {
   pushName?: string | null
 }
 
+/**
+ * The longest body stored (UTF-16 code units). WhatsApp's own limit is far below it; a longer text can only come from
+ * a modified client. Its start is kept rather than the message refused: it may be a STOP, and a write that fails
+ * every time would be retried and then dropped. 262,144 units are at most 1 MiB of UTF-8 and stay within MEDIUMTEXT
+ * also inside the `message.received` webhook payload, where JSON escaping can grow a character to 6 bytes.
+ */
+export const INBOUND_BODY_MAX_CHARS = 262_144
+
+/** `body` cut to `INBOUND_BODY_MAX_CHARS`, never between the two halves of a surrogate pair. */
+export function fitInboundBody(body: string | null): string | null {
+  if (body === null || body.length <= INBOUND_BODY_MAX_CHARS) return body
+  const cut = body.slice(0, INBOUND_BODY_MAX_CHARS)
+  const last = cut.charCodeAt(cut.length - 1)
+  return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut
+}
+
 export type InboundResult =
   | { kind: 'duplicate' }
   | { kind: 'stored'; action: InboundAction; optIn: OptIn | null; optedOut: number; released: number }
@@ -53,7 +69,7 @@ RETURNING id`,
 async function insertOnce(tx: Queryable, input: InboundInput, action: InboundAction): Promise<boolean> {
   const processed = action !== 'unresolved'
   const params = [
-    input.session, input.phone, input.senderJid, input.body, input.waMessageId, action,
+    input.session, input.phone, input.senderJid, fitInboundBody(input.body), input.waMessageId, action,
     tx.dialect === 'mysql' ? (processed ? 1 : 0) : processed,
   ]
   if (tx.dialect === 'mysql') {

@@ -26,9 +26,9 @@ import https from 'node:https'
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
 import * as webhooks from '../../db/queries/webhooks.js'
-import { checkWebhookUrl } from '../../db/url-guard.js'
+import { addressRefusal, checkWebhookUrl } from '../../db/url-guard.js'
 import type { WebhookConfig } from './config.js'
-import { AddressRefusedError, guardedLookup, postOnce, systemResolver, type Resolver } from './http.js'
+import { AddressRefusedError, guardedLookup, postOnce, systemResolver, type PostResult, type Resolver } from './http.js'
 
 export type DeliveryOutcome = 'delivered' | 'retry' | 'dead' | 'lost'
 
@@ -76,6 +76,22 @@ export function webhookBody(d: Pick<webhooks.ClaimedDelivery, 'eventId' | 'type'
 export function webhookBackoffMs(attempts: number, config: Pick<WebhookConfig, 'backoffBaseMs' | 'backoffMaxMs'>, random: () => number = Math.random): number {
   const base = Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.max(0, Math.min(30, attempts - 1)))
   return Math.round(base * (0.8 + 0.4 * random()))
+}
+
+/**
+ * `last_error` for a non-2xx answer. Only a public receiver's words are kept (the start of its body, a redirect's
+ * target): a private one is reached only through the allow-list, and echoing what it answered would let whoever can
+ * create webhooks read an internal service's pages through the deliveries API. Its status line is all that is kept.
+ */
+export function failedAnswerError(res: Pick<PostResult, 'status' | 'statusText' | 'snippet' | 'location' | 'remoteAddress'>): string {
+  const statusLine = `HTTP ${res.status}${res.statusText ? ` ${res.statusText.replace(/[\u0000-\u001f\u007f]/g, '')}` : ''}`
+  const publicReceiver = res.remoteAddress !== null && addressRefusal(res.remoteAddress) === null
+  if (res.status >= 300 && res.status < 400) {
+    const target = publicReceiver && res.location ? ` (to ${res.location.slice(0, 200)})` : ''
+    return `${statusLine}: redirects are not followed${target}; configure the final URL`
+  }
+  const words = publicReceiver ? res.snippet.replace(/\s+/g, ' ').trim().slice(0, 300) : ''
+  return words ? `${statusLine}: ${words}` : statusLine
 }
 
 export function createWebhookDeliverer(options: WebhookDelivererOptions): WebhookDeliverer {
@@ -139,10 +155,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Webhoo
         headers, timeoutMs: config.timeoutMs, lookup: guardedLookup(resolver, checkAddresses), agents, signal: abort.signal,
       })
       if (res.status >= 200 && res.status < 300) return await record(d, started, { ok: true, status: res.status })
-      const error = res.status >= 300 && res.status < 400
-        ? `HTTP ${res.status}: redirects are not followed${res.location ? ` (to ${res.location.slice(0, 200)})` : ''}; configure the final URL`
-        : `HTTP ${res.status}${res.snippet ? `: ${res.snippet.replace(/\s+/g, ' ').trim().slice(0, 300)}` : ''}`
-      return await record(d, started, { ok: false, status: res.status, error })
+      return await record(d, started, { ok: false, status: res.status, error: failedAnswerError(res) })
     } catch (err) {
       const e = err as Error & { code?: string }
       if (e instanceof AddressRefusedError || e.cause instanceof AddressRefusedError) {

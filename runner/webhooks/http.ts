@@ -47,8 +47,12 @@ export function guardedLookup(resolver: Resolver, check: boolean): LookupFunctio
 
 export interface PostResult {
   status: number
-  /** The start of the answer's body (for `last_error`). */
+  /** The reason phrase of the status line ("Internal Server Error"), '' when the receiver sent none. */
+  statusText: string
+  /** The start of the answer's body (for `last_error`, public receivers only). */
   snippet: string
+  /** The address the request went to, as the socket saw it; null when unknown. */
+  remoteAddress: string | null
   /** `Location` of a redirect (not followed). */
   location: string | null
 }
@@ -84,8 +88,11 @@ export function postOnce(url: URL, body: string, options: PostOptions): Promise<
     }, (res) => {
       const chunks: Buffer[] = []
       let size = 0
+      const remoteAddress = res.socket?.remoteAddress ?? null
       const done = () => finish(() => resolve({
         status: res.statusCode ?? 0,
+        statusText: (res.statusMessage ?? '').slice(0, 100),
+        remoteAddress,
         snippet: Buffer.concat(chunks).toString('utf8').slice(0, SNIPPET_BYTES),
         location: typeof res.headers.location === 'string' ? res.headers.location : null,
       }))

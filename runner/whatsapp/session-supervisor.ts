@@ -439,6 +439,9 @@ export class SessionSupervisor {
     let phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
     if (this.isOwnPhone(phone)) phone = null
     const keyword = matchConsentKeyword(m.text)
+    if (m.text && m.text.length > inbound.INBOUND_BODY_MAX_CHARS) {
+      this.log.warn({ id: m.id, length: m.text.length, kept: inbound.INBOUND_BODY_MAX_CHARS }, 'inbound message longer than the gateway stores; its start is kept')
+    }
     const r = await inbound.recordInbound(this.d.db, {
       session: this.session,
       phone,

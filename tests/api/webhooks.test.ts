@@ -65,9 +65,11 @@ describeEachEngine('webhook routes', (ctx) => {
   })
 
   it('WEBHOOK_ALLOW_HOSTS lets a self-hosted receiver through', async () => {
-    const app = createTestApp(ctx.db, { env: { WEBHOOK_ALLOW_HOSTS: '127.0.0.1:8080,receiver.lan' } })
+    const app = createTestApp(ctx.db, { env: { WEBHOOK_ALLOW_HOSTS: '127.0.0.1:8080,receiver.lan:80' } })
     expect((await app.post('/api/webhooks', { url: 'http://127.0.0.1:8080/hook', events: ['message.sent'] })).status).toBe(200)
     expect((await app.post('/api/webhooks', { url: 'http://receiver.lan/hook', events: ['message.sent'] })).status).toBe(200)
+    // The entry names port 80 only: the same host's other ports stay refused.
+    expect((await app.post('/api/webhooks', { url: 'http://receiver.lan:5432/hook', events: ['message.sent'] })).status).toBe(422)
     expect((await app.post('/api/webhooks', { url: 'http://127.0.0.1:9090/hook', events: ['message.sent'] })).status).toBe(422)
     const open = createTestApp(ctx.db, { env: { WEBHOOK_ALLOW_PRIVATE: '1' } })
     expect((await open.post('/api/webhooks', { url: 'http://10.1.2.3/hook', events: ['message.sent'] })).status).toBe(200)

@@ -38,7 +38,7 @@ for (const engine of ['postgres', 'mysql'] as Engine[]) {
       await setContactOptIn(t.db, '96170123456', 'no')
       const env = {
         DATABASE_URL: t.url!, AUTH_STATE_KEY: authKeyHex(), MAINTENANCE: 'off',
-        WEBHOOK_ALLOW_HOSTS: '127.0.0.1', WEBHOOK_POLL_MS: '100', WEBHOOK_TIMEOUT_MS: '1500', WEBHOOK_LOCK_SECONDS: '2',
+        WEBHOOK_ALLOW_HOSTS: `127.0.0.1:${receiver.port}`, WEBHOOK_POLL_MS: '100', WEBHOOK_TIMEOUT_MS: '1500', WEBHOOK_LOCK_SECONDS: '2',
       }
       const a = spawnRunner(env)
       procs.push(a)

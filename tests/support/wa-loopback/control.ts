@@ -32,7 +32,7 @@ export function createControlHandler(ops: LoopbackOperations) {
           return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {
           const body = await readJson(req)
-          const input = { from: requireString(body, 'from'), to: requireString(body, 'to'), text: requireString(body, 'text') }
+          const input = { from: requireString(body, 'from'), to: requireString(body, 'to'), text: requireString(body, 'text'), freshSession: body.fresh_session === true }
           return json(res, 200, await ops.inbound(input))
         }
         case 'POST /control/fault': {

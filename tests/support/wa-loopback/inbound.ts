@@ -21,7 +21,11 @@ export class InboundError extends Error {
   }
 }
 
-export async function sendInbound(ctx: LoopbackContext, input: { from: string; to: string; text: string }): Promise<string> {
+/**
+ * `freshSession`: the contact starts a new Signal session first, as a phone that re-installed WhatsApp does, so the
+ * device receives a pkmsg with a new base key and replaces (closes) the session it had.
+ */
+export async function sendInbound(ctx: LoopbackContext, input: { from: string; to: string; text: string; freshSession?: boolean }): Promise<string> {
   const fromPhone = normalizePhone(input.from)
   const toPhone = normalizePhone(input.to)
   const devices = ctx.directory.devicesOf(toPhone)
@@ -40,6 +44,7 @@ export async function sendInbound(ctx: LoopbackContext, input: { from: string; t
     }
   }
   for (const device of devices) {
+    if (input.freshSession) contact.forgetSession(device)
     const build = stanzaFor(device)
     const [conn] = connectionsOf(ctx, device)
     if (conn) await sendTracked(conn, device, await build(), build)

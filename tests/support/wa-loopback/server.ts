@@ -51,7 +51,7 @@ export type LoopbackOperations = {
   /** The phone enters the pairing code its linked-devices screen asks for (pairing by code instead of QR). */
   pairCode(phone: string, code: string): Promise<{ phone: string }>
   messages(to?: string): RecordedMessage[]
-  inbound(input: { from: string; to: string; text: string }): Promise<{ id: string }>
+  inbound(input: { from: string; to: string; text: string; freshSession?: boolean }): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
   reset(): void

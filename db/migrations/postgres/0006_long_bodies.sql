@@ -1,0 +1,3 @@
+-- Message bodies, PostgreSQL 13+ and PGlite: nothing to change. `text` has no length limit here (the MySQL twin
+-- widens TEXT to MEDIUMTEXT); this file keeps the version numbers alike on both engines, so `/readyz` and the
+-- migration runner see schema version 6 everywhere. It holds no statement: the runner records the version only.
