@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import type { Db } from '../db/driver.js'
 import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
-import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
+import { createDashboard, type DashboardSettings } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { errorBody, notFound, onError } from './errors.js'
@@ -38,8 +38,11 @@ export interface AppDeps {
    * api/cluster-metrics.ts). Default: this process's own.
    */
   gatherMetrics?: GatherMetrics
-  /** Settings for the default dashboard (`parseDashboardOptions(env)`: cookie secret, origins, lifetime). */
-  dashboardSettings?: ReturnType<typeof parseDashboardOptions>
+  /**
+   * Settings for the default dashboard: `parseDashboardOptions(env)` (cookie secret, origins, lifetime, TRUST_PROXY)
+   * plus what the entry's runtime knows (the Node entry's socket address).
+   */
+  dashboardSettings?: DashboardSettings
 }
 
 export type App = Hono<AppEnv> & {

@@ -12,6 +12,8 @@ import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
+import type { Context } from 'hono'
 import pino from 'pino'
 import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
@@ -55,6 +57,11 @@ export function fetchWithRequestId(app: App) {
     const withId = { incoming: env.incoming, outgoing: env.outgoing, [CHOSEN_REQUEST_ID]: requestId } as RequestIdEnv & HttpBindings
     return app.fetch(request, withId)
   }
+}
+
+/** The TCP peer's address, for the dashboard's sign-in throttle (undefined for a request that came through no socket). */
+export function socketAddress(c: Context): string | undefined {
+  return c.env?.incoming ? getConnInfo(c).remote.address : undefined
 }
 
 /** Serves `app` on `port` (0 = any free port) and resolves once listening. */
@@ -221,7 +228,7 @@ export async function startApi(options: {
   }
   try {
     await migrate(db, { log: (msg) => log.info(msg) })
-    const app = createApp({ db, config, log, dashboardSettings: parseDashboardOptions(env), ...options.deps })
+    const app = createApp({ db, config, log, dashboardSettings: { ...parseDashboardOptions(env), socketAddress }, ...options.deps })
     const server = await serveApp(app, { port: config.port, host: config.host })
     const ownDb = !options.db
     return {

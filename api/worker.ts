@@ -207,7 +207,9 @@ function setup(env: WorkerEnv): Isolate {
   const store = new AsyncLocalStorage<RequestDb>()
   // No group commit: each request has its own connection, so there is nothing to share.
   const app = createApp({
-    db: requestScopedDb(store, target.engine), config, log, coalescer: false, dashboardSettings: parseDashboardOptions(vars),
+    db: requestScopedDb(store, target.engine), config, log, coalescer: false,
+    // Cloudflare sets CF-Connecting-IP itself on every request that reaches a worker, whatever TRUST_PROXY says.
+    dashboardSettings: { ...parseDashboardOptions(vars), trustProxy: { kind: 'cloudflare' } },
   })
   isolate = { app, config, target, store, log }
   return isolate
