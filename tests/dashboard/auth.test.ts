@@ -6,7 +6,7 @@ import { clientAddressResolver, normalizeAddress, parseTrustProxy, type TrustPro
 import { safeReturn } from '../../api/dashboard/context.js'
 import { parseDashboardOptions } from '../../api/dashboard/index.js'
 import { createSignInThrottle, type SignInThrottle } from '../../api/dashboard/sign-in-throttle.js'
-import { describeEachEngine } from '../support/db.js'
+import { createTestDatabase, describeEachEngine } from '../support/db.js'
 
 const KEY_A = 'alpha-key-0123456789'
 const KEY_B = 'beta-key-0123456789'
@@ -53,6 +53,14 @@ describeEachEngine('dashboard sessions (server-side records)', (ctx) => {
     const [row] = await ctx.db.query<{ value: string }>(`SELECT value FROM gateway_secrets WHERE name = 'dashboard_cookie'`)
     expect(row!.value.length).toBeGreaterThanOrEqual(43)
     expect(row!.value).not.toContain(KEY_A)
+    // Another database with the very same API keys gets a different secret: nothing in a cookie is a function of
+    // the keys, so a leaked cookie cannot be used to test guesses of a key offline.
+    const elsewhere = await createTestDatabase(ctx.engine)
+    try {
+      expect(await createDashboardAuth({ apiKeys: [KEY_A] }).cookieKey(elsewhere.db, { create: true })).not.toEqual(first)
+    } finally {
+      await elsewhere.drop()
+    }
     // DASHBOARD_COOKIE_SECRET replaces it.
     const configured = await createDashboardAuth({ apiKeys: [KEY_A], cookieSecret: 'c'.repeat(40) }).cookieKey(ctx.db)
     expect(configured).toHaveLength(32)
