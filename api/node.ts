@@ -157,7 +157,9 @@ const SHUTDOWN = 'wa-gateway:shutdown'
  * and on SIGTERM/SIGINT asks every worker to drain, then exits when they have.
  */
 async function runPrimary(env: Record<string, string | undefined>, log: Logger, count: number): Promise<void> {
-  parseApiConfig(env) // a bad setting fails here once, not in every worker
+  // A bad setting fails here once, not in every worker.
+  parseApiConfig(env)
+  parseDashboardOptions(env)
   const dbConfig = parseDbConfig(env)
   if (dbConfig.engine === 'pglite') {
     throw new ApiConfigError('API_WORKERS above 1 needs MySQL/MariaDB or PostgreSQL (DATABASE_URL): the embedded database belongs to one process')
@@ -219,7 +221,9 @@ export async function startApi(options: {
   deps?: Partial<AppDeps>
 }): Promise<StartedApi> {
   const { env, log } = options
+  // Every setting is checked before the database is opened, so a bad one is reported alone and at once.
   const config = parseApiConfig(env)
+  const dashboardSettings = parseDashboardOptions(env)
   let db = options.db
   if (!db) {
     const dbConfig = parseDbConfig(env)
@@ -228,7 +232,7 @@ export async function startApi(options: {
   }
   try {
     await migrate(db, { log: (msg) => log.info(msg) })
-    const app = createApp({ db, config, log, dashboardSettings: { ...parseDashboardOptions(env), socketAddress }, ...options.deps })
+    const app = createApp({ db, config, log, dashboardSettings: { ...dashboardSettings, socketAddress }, ...options.deps })
     const server = await serveApp(app, { port: config.port, host: config.host })
     const ownDb = !options.db
     return {
