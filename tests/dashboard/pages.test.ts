@@ -109,7 +109,7 @@ describeEachEngine('dashboard', (ctx) => {
   })
 
   it('ignores client-written address headers unless TRUST_PROXY names who wrote them', async () => {
-    const direct = dashboardApp(ctx.db, { signIn: { failureDelayMs: 300, freeFailures: 2 }, socketAddress: () => '198.51.100.20' })
+    const direct = dashboardApp(ctx.db, { signIn: { failureDelayMs: 1000, freeFailures: 2 }, socketAddress: () => '198.51.100.20' })
     let n = 0
     const rotating = () => {
       n++
@@ -121,7 +121,8 @@ describeEachEngine('dashboard', (ctx) => {
   })
 
   it('lets exactly the allowed number of concurrent guesses from one address be checked', async () => {
-    const slow = dashboardApp(ctx.db, { signIn: { failureDelayMs: 200, freeFailures: 3 }, socketAddress: () => '198.51.100.21' })
+    // The fourth failure locks the address for 2 s (1 s answer delay + 1 s), long enough for all 60 to arrive.
+    const slow = dashboardApp(ctx.db, { signIn: { failureDelayMs: 1000, freeFailures: 3 }, socketAddress: () => '198.51.100.21' })
     const answers = await Promise.all(
       Array.from({ length: 60 }, (_, i) => slow.request(`${ORIGIN}/dashboard/sign-in`, signInForm(`guess-${i}`))),
     )
