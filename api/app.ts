@@ -1,5 +1,5 @@
 import { Hono } from 'hono'
-import { createDashboard, parseDashboardOptions } from './dashboard/index.js'
+import { createDashboard, type DashboardSettings } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { errorBody, notFound, onError } from './errors.js'
@@ -41,8 +41,11 @@ export interface AppDeps {
    * api/cluster-metrics.ts). Default: this process's own.
    */
   gatherMetrics?: GatherMetrics
-  /** Settings for the default dashboard (`parseDashboardOptions(env)`: cookie secret, origins, lifetime). */
-  dashboardSettings?: ReturnType<typeof parseDashboardOptions>
+  /**
+   * Settings for the default dashboard: `parseDashboardOptions(env)` (cookie secret, origins, lifetime, TRUST_PROXY)
+   * plus what the entry's runtime knows (the Node entry's socket address).
+   */
+  dashboardSettings?: DashboardSettings
 }
 
 export type App = Hono<AppEnv> & {

@@ -67,6 +67,9 @@ function webhookPolicy(env: Record<string, string | undefined>): WebhookUrlPolic
   }
 }
 
+/** Shortest accepted API key. */
+export const MIN_API_KEY_LENGTH = 16
+
 /** Splits `API_SECRET` on commas; blanks are dropped. */
 export function parseApiKeys(value: string | undefined): string[] {
   return (value ?? '').split(',').map((k) => k.trim()).filter((k) => k.length > 0)
@@ -74,7 +77,7 @@ export function parseApiKeys(value: string | undefined): string[] {
 
 /**
  * Reads the API settings. Throws `ApiConfigError` with a message meant for the operator when
- * `API_SECRET` is empty or a number is out of range.
+ * `API_SECRET` is empty or holds a key shorter than 16 characters, or a number is out of range.
  * @example const config = parseApiConfig(process.env)
  */
 export function parseApiConfig(env: Record<string, string | undefined>): ApiConfig {
@@ -85,9 +88,17 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
         'e.g. API_SECRET=$(openssl rand -hex 24). Clients send it in the X-API-Key header.',
     )
   }
-  for (const key of apiKeys) {
+  for (const [i, key] of apiKeys.entries()) {
     if (!/^[\x21-\x7E]+$/.test(key)) {
       throw new ApiConfigError('API_SECRET keys must be printable ASCII without spaces (HTTP headers cannot carry anything else)')
+    }
+    // The key is the only thing between the internet and sending WhatsApp messages, and the dashboard's
+    // sign-in form accepts it too: a short one is guessed.
+    if (key.length < MIN_API_KEY_LENGTH) {
+      throw new ApiConfigError(
+        `API_SECRET keys must be at least ${MIN_API_KEY_LENGTH} characters long (key ${i + 1} of ${apiKeys.length} has ${key.length}); ` +
+          'generate one with e.g. API_SECRET=$(openssl rand -hex 24)',
+      )
     }
   }
   const messageMaxChars = int(env, 'MESSAGE_MAX_CHARS', 4096, 1, 65_536)

@@ -1,7 +1,7 @@
 /**
  * `npm start`: the newcomer path. Runs the API on the embedded database (PGlite in `DATA_DIR`,
- * default ./data, unless DATABASE_URL says otherwise) and prints the URL and the API key. With no
- * API_SECRET, a random key is generated on first start and kept in `<DATA_DIR>/api-key`.
+ * default ./data, unless DATABASE_URL says otherwise) and prints the URL and where the API key is. With no
+ * API_SECRET, a random key is generated on first start, printed that once, and kept in `<DATA_DIR>/api-key`.
  *
  * The runner joins through `services`: PGlite allows one process, so the runner must share this
  * process and this `db`. A later top-level entry (e.g. `start.ts`) calls
@@ -50,15 +50,20 @@ export async function startEmbedded(options: StartEmbeddedOptions = {}): Promise
   const env = { ...(options.env ?? process.env) }
   const log = options.log ?? createLogger(env)
   const print = options.print ?? ((line: string) => console.log(line))
-  let keySource: string
+  // How the banner names the key. The key itself is printed only the run that generates it: under a process
+  // manager the terminal is a log file, and a key printed at every start would sit in every rotated copy.
+  let keyLine: string
+  let curlKey: string
   if (parseApiKeys(env.API_SECRET).length === 0) {
     const dbConfig = parseDbConfig(env)
     const dataDir = dbConfig.engine === 'pglite' && !dbConfig.dataDir.startsWith('memory://') ? dbConfig.dataDir : env.DATA_DIR?.trim() || './data'
     const stored = loadOrCreateApiKey(dataDir)
     env.API_SECRET = stored.key
-    keySource = stored.created ? `generated and saved in ${stored.path}` : `from ${stored.path}`
+    keyLine = stored.created ? `${stored.key}   generated and saved in ${stored.path}` : `kept in ${stored.path} (shown only when it was generated)`
+    curlKey = stored.created ? stored.key : `$(cat ${stored.path})`
   } else {
-    keySource = 'from API_SECRET'
+    keyLine = '(the first key in API_SECRET)'
+    curlKey = 'YOUR_SECRET'
   }
   const api = await startApi({ env, log })
   const services: EmbeddedService[] = []
@@ -73,13 +78,12 @@ export async function startEmbedded(options: StartEmbeddedOptions = {}): Promise
     throw err
   }
   const apiKey = api.config.apiKeys[0]!
-  const shownKey = keySource === 'from API_SECRET' ? '(the first key in API_SECRET)' : apiKey
   print('')
   print(`  WA Gateway API  ${api.server.url}   (database: ${api.db.engine})`)
   print(`  Dashboard:      ${api.server.url}/dashboard   (sign in with the API key)`)
-  print(`  API key:        ${shownKey}   ${keySource}`)
+  print(`  API key:        ${keyLine}`)
   print(`  Reference:      ${api.server.url}/docs`)
-  print(`  Try:            curl -H "X-API-Key: ${keySource === 'from API_SECRET' ? 'YOUR_SECRET' : apiKey}" ${api.server.url}/api/status`)
+  print(`  Try:            curl -H "X-API-Key: ${curlKey}" ${api.server.url}/api/status`)
   if (options.quietLogs) print('  Logs:           warnings and errors only (LOG_LEVEL=info for everything, as JSON)')
   print('')
   return { api, url: api.server.url, apiKey, stop }

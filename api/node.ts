@@ -13,6 +13,8 @@ import { availableParallelism } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server'
+import { getConnInfo } from '@hono/node-server/conninfo'
+import type { Context } from 'hono'
 import pino from 'pino'
 import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
@@ -91,6 +93,11 @@ export function fetchWithRequestId(app: App) {
     const withId = { incoming: env.incoming, outgoing: env.outgoing, [CHOSEN_REQUEST_ID]: requestId } as RequestIdEnv & HttpBindings
     return app.fetch(request, withId)
   }
+}
+
+/** The TCP peer's address, for the dashboard's sign-in throttle (undefined for a request that came through no socket). */
+export function socketAddress(c: Context): string | undefined {
+  return c.env?.incoming ? getConnInfo(c).remote.address : undefined
 }
 
 /** Serves `app` on `port` (0 = any free port) and resolves once listening. */
@@ -186,7 +193,9 @@ const SHUTDOWN = 'wa-gateway:shutdown'
  * and on SIGTERM/SIGINT asks every worker to drain, then exits when they have.
  */
 async function runPrimary(env: Record<string, string | undefined>, log: Logger, count: number): Promise<void> {
-  parseApiConfig(env) // a bad setting fails here once, not in every worker
+  // A bad setting fails here once, not in every worker.
+  parseApiConfig(env)
+  parseDashboardOptions(env)
   const dbConfig = parseDbConfig(env)
   if (dbConfig.engine === 'pglite') {
     throw new ApiConfigError('API_WORKERS above 1 needs MySQL/MariaDB or PostgreSQL (DATABASE_URL): the embedded database belongs to one process')
@@ -248,7 +257,9 @@ export async function startApi(options: {
   deps?: Partial<Omit<NodeAppOptions, 'db' | 'config'>>
 }): Promise<StartedApi> {
   const { env, log } = options
+  // Every setting is checked before the database is opened, so a bad one is reported alone and at once.
   const config = parseApiConfig(env)
+  const dashboardSettings = parseDashboardOptions(env)
   let db = options.db
   if (!db) {
     const dbConfig = parseDbConfig(env)
@@ -257,7 +268,7 @@ export async function startApi(options: {
   }
   try {
     await migrate(db, { log: (msg) => log.info(msg) })
-    const app = createNodeApp({ db, config, log, dashboardSettings: parseDashboardOptions(env), ...options.deps })
+    const app = createNodeApp({ db, config, log, dashboardSettings: { ...dashboardSettings, socketAddress }, ...options.deps })
     const server = await serveApp(app, { port: config.port, host: config.host })
     const ownDb = !options.db
     return {

@@ -176,7 +176,9 @@ function setup(env: WorkerEnv): Isolate {
   const config = parseApiConfig(vars)
   // The default send path (one INSERT per send): each request has its own connection, so there is nothing to share.
   const app = createApp({
-    database: connectionPerRequest(workerDbTarget(env)), config, log, dashboardSettings: parseDashboardOptions(vars),
+    database: connectionPerRequest(workerDbTarget(env)), config, log,
+    // Cloudflare sets CF-Connecting-IP itself on every request that reaches a worker, whatever TRUST_PROXY says.
+    dashboardSettings: { ...parseDashboardOptions(vars), trustProxy: { kind: 'cloudflare' } },
   })
   isolate = { app, config, log }
   return isolate

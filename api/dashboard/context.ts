@@ -10,7 +10,7 @@ import type { Page } from './views/layout.js'
 export interface DashboardEnv {
   Variables: AppEnv['Variables'] & {
       /** Set by `requireSignIn` on every signed-in request. */
-      signedIn: { cookie: string; csrf: string }
+      signedIn: { session: string; csrf: string }
       /** The POSTed form, read once (with a byte limit) by the CSRF check. */
       form: FormData
     }

@@ -1,9 +1,9 @@
 import { Hono } from 'hono'
-import { deleteCookie, setCookie } from 'hono/cookie'
+import { deleteCookie, setSignedCookie } from 'hono/cookie'
 import { ContentionError, DatabaseUnavailableError } from '../../db/driver.js'
 import { countMessagesByStatus, countSentSince, listMessages } from '../../db/queries/messages.js'
 import { listSessions } from '../../db/queries/sessions.js'
-import type { ApiConfig } from '../config.js'
+import { ApiConfigError, type ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import type { DatabaseMiddleware } from '../middleware/database.js'
@@ -20,7 +20,8 @@ import { messagePages } from './routes/messages.js'
 import { SEND_FORM_OVERHEAD, sendPages } from './routes/send.js'
 import { liveSessionsJson, sessionPages } from './routes/sessions.js'
 import { webhookPages } from './routes/webhooks.js'
-import { clientAddress, createSignInThrottle, type SignInThrottleOptions } from './sign-in-throttle.js'
+import { clientAddressResolver, parseTrustProxy, type SocketAddress, type TrustProxy } from './client-address.js'
+import { createSignInThrottle, type SignInThrottleOptions } from './sign-in-throttle.js'
 import { ErrorPage } from './views/error.js'
 import { OverviewPage } from './views/overview.js'
 import { SignInPage } from './views/sign-in.js'
@@ -30,7 +31,7 @@ export interface DashboardOptions {
   config: ApiConfig
   /** Sets `c.get('db')` for the signed-in pages (the entry's own: api/middleware/database.ts, api/worker.ts). */
   database: DatabaseMiddleware
-  /** `DASHBOARD_COOKIE_SECRET`; without it a secret is derived from the API keys (HKDF). */
+  /** `DASHBOARD_COOKIE_SECRET`; without it a random secret is generated once and kept in the database. */
   cookieSecret?: string
   /** Sign-in lifetime (default 12 h). */
   sessionTtlMs?: number
@@ -45,25 +46,37 @@ export interface DashboardOptions {
    */
   publicOrigins?: string[]
   signIn?: SignInThrottleOptions
+  /** `TRUST_PROXY`: which header, if any, names the client of a sign-in (default: none, the peer address). */
+  trustProxy?: TrustProxy
+  /** The peer's address (the Node entry passes the socket's); without it, and without a trusted header, all clients share one throttle bucket. */
+  socketAddress?: SocketAddress
   clock?: () => number
 }
+
+/** What an entry passes to the dashboard: settings read from the environment, and what only the runtime knows. */
+export type DashboardSettings = Pick<DashboardOptions, 'cookieSecret' | 'sessionTtlMs' | 'publicOrigins' | 'trustProxy' | 'socketAddress'>
 
 /** Dashboard settings from the environment record (entries pass `process.env` or Workers bindings). */
 export function parseDashboardOptions(
   env: Record<string, string | undefined>,
-): Pick<DashboardOptions, 'cookieSecret' | 'sessionTtlMs' | 'publicOrigins'> {
+): DashboardSettings {
   const secret = env.DASHBOARD_COOKIE_SECRET?.trim()
   if (secret && secret.length < 32) {
-    throw new Error('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
+    throw new ApiConfigError('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
   }
   const hours = env.DASHBOARD_SESSION_HOURS?.trim()
-  if (hours && !/^\d{1,4}$/.test(hours)) throw new Error(`DASHBOARD_SESSION_HOURS must be a whole number of hours (got "${hours}")`)
+  // Browsers cap a cookie's lifetime at 400 days (9600 h), and Hono refuses to write a longer one.
+  if (hours && (!/^\d{1,4}$/.test(hours) || Number(hours) > 9600)) {
+    throw new ApiConfigError(`DASHBOARD_SESSION_HOURS must be a whole number of hours from 1 to 9600 (got "${hours}")`)
+  }
   const origins = (env.DASHBOARD_ORIGIN ?? '').split(',').map((o) => o.trim()).filter(Boolean)
   for (const o of origins) {
-    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new Error(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
+    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new ApiConfigError(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
   }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY)
   return {
     ...(origins.length ? { publicOrigins: origins } : {}),
+    ...(trustProxy.kind !== 'none' ? { trustProxy } : {}),
     ...(secret ? { cookieSecret: secret } : {}),
     ...(hours ? { sessionTtlMs: Math.max(1, Number(hours)) * 3_600_000 } : {}),
   }
@@ -100,6 +113,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   }
   const { auth } = shared
   const throttle = createSignInThrottle({ clock, ...options.signIn })
+  const addressOf = clientAddressResolver({ trustProxy: options.trustProxy ?? { kind: 'none' }, socketAddress: options.socketAddress })
   const signInPath = `${base}/sign-in`
 
   const app = new Hono<DashboardEnv>()
@@ -157,10 +171,10 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   })
 
   app.post('/sign-in', async (c) => {
-    const ip = clientAddress(c.req.raw.headers)
-    const locked = throttle.lockedFor(ip)
-    if (locked > 0) {
-      const seconds = Math.ceil(locked / 1000)
+    // Reserved before anything is awaited, so concurrent guesses cannot all pass the lock check.
+    const attempt = throttle.attempt(addressOf(c))
+    if ('retryAfterMs' in attempt) {
+      const seconds = Math.ceil(attempt.retryAfterMs / 1000)
       c.header('Retry-After', String(seconds))
       return c.html(
         <SignInPage base={base} next={base} error={`Too many failed sign-ins from your address. Wait ${seconds} s, then try again.`} />,
@@ -172,21 +186,22 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
     const next = safeReturn(base, field(form, 'next'), base)
     const key = await auth.matchKey(field(form, 'api_key') ?? '')
     if (!key) {
-      await throttle.sleep(throttle.recordFailure(ip))
+      await throttle.sleep(attempt.failed())
       return c.html(
         <SignInPage base={base} next={next} error="That is not a valid API key. Use the value of API_SECRET (any one of them during a rotation)." />,
         401,
       )
     }
-    throttle.recordSuccess(ip)
-    const { value, expires } = await auth.issue(key)
+    attempt.succeeded()
+    const db = c.get('db')
+    const session = await auth.openSession(db, key)
     const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto')?.split(',')[0]?.trim() === 'https'
-    setCookie(c, COOKIE_NAME, value, {
+    await setSignedCookie(c, COOKIE_NAME, session.id, (await auth.cookieKey(db, { create: true }))!, {
       path: base,
       httpOnly: true,
       sameSite: 'Strict',
       secure,
-      expires,
+      expires: session.expiresAt,
       maxAge: Math.floor(auth.sessionTtlMs / 1000),
     })
     return c.redirect(next, 303)
@@ -205,7 +220,8 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   // Signed in: now the request may cost a database connection (on Workers, one of its own).
   app.use('*', options.database)
 
-  app.post('/sign-out', (c) => {
+  app.post('/sign-out', async (c) => {
+    await auth.endSession(c.get('db'), c.var.signedIn.session)
     deleteCookie(c, COOKIE_NAME, { path: base, httpOnly: true, sameSite: 'Strict' })
     return c.redirect(`${signInPath}?signed_out=1`, 303)
   })

@@ -1,2 +1,2 @@
-export { createDashboard, parseDashboardOptions, type DashboardOptions } from './create-dashboard.js'
+export { createDashboard, parseDashboardOptions, type DashboardOptions, type DashboardSettings } from './create-dashboard.js'
 export type { DashboardEnv } from './context.js'

@@ -1,5 +1,7 @@
 import type { MiddlewareHandler } from 'hono'
-import { getCookie } from 'hono/cookie'
+import { getCookie, getSignedCookie } from 'hono/cookie'
+import { csrf } from 'hono/csrf'
+import { HTTPException } from 'hono/http-exception'
 import { FORM_MAX_PARTS, mediaType, readBytes, readMultipart } from '../body.js'
 import { ApiError } from '../errors.js'
 import { noStore, pageHeaders } from '../middleware/security-headers.js'
@@ -22,36 +24,40 @@ function hostOf(url: string): string | null {
   }
 }
 
-/**
- * Refuses a POST whose `Origin` is another site (or whose `Sec-Fetch-Site` says cross-site when
- * there is no Origin). Only the host is compared, not the scheme, because behind a TLS-terminating
- * proxy the app sees `http://` while the browser says `https://`; `X-Forwarded-Host` is accepted
- * too, since a cross-site form cannot set it.
- * @example app.use('*', sameOrigin({ onRefuse: (c) => c.text('refused', 403) }))
- */
 export interface SameOriginOptions {
   onRefuse: (c: Parameters<MiddlewareHandler<DashboardEnv>>[0]) => Response | Promise<Response>
   /** Public hosts (`wa.example.com`) for proxies that pass neither Host nor X-Forwarded-Host. */
   extraHosts?: readonly string[]
 }
 
-export const sameOrigin = ({ onRefuse, extraHosts = [] }: SameOriginOptions): MiddlewareHandler<DashboardEnv> =>
-  async function sameOrigin(c, next) {
-    if (c.req.method !== 'POST') return next()
-    const origin = c.req.header('origin')
-    if (origin !== undefined) {
-      const from = origin === 'null' ? null : hostOf(origin)
+/**
+ * Hono's `csrf()`: refuses a form POST unless `Sec-Fetch-Site` says same-origin or `Origin` is this site. Only the
+ * host of the Origin is compared, not the scheme, because behind a TLS-terminating proxy the app sees `http://`
+ * while the browser says `https://`; `X-Forwarded-Host` is accepted too, since a cross-site form cannot set it.
+ * Its refusal (an HTTPException) is turned into the dashboard's own 403 page.
+ * @example app.use('*', sameOrigin({ onRefuse: (c) => c.text('refused', 403) }))
+ */
+export const sameOrigin = ({ onRefuse, extraHosts = [] }: SameOriginOptions): MiddlewareHandler<DashboardEnv> => {
+  const check = csrf({
+    origin: (origin, c) => {
+      const from = hostOf(origin)
       const own = [
         hostOf(c.req.url), c.req.header('host')?.toLowerCase(), c.req.header('x-forwarded-host')?.split(',')[0]?.trim().toLowerCase(),
         ...extraHosts.map((h) => h.toLowerCase()),
       ]
-      if (!from || !own.includes(from)) return onRefuse(c)
-    } else {
-      const site = c.req.header('sec-fetch-site')
-      if (site !== undefined && site !== 'same-origin' && site !== 'none') return onRefuse(c)
+      return from !== null && own.includes(from)
+    },
+  })
+  return async function sameOrigin(c, next) {
+    try {
+      await check(c, async () => {})
+    } catch (err) {
+      if (err instanceof HTTPException && err.status === 403) return onRefuse(c)
+      throw err
     }
     return next()
   }
+}
 
 /**
  * Reads a form body (urlencoded or multipart) with a byte limit and at most `FORM_MAX_PARTS` fields (every page's
@@ -80,15 +86,17 @@ export interface RequireSignInOptions {
 }
 
 /**
- * Lets a request through only with a valid session cookie; otherwise pages redirect to sign-in
- * (remembering where to come back to) and JSON endpoints answer 401.
+ * Lets a request through only with a signed cookie naming a live server-side session; otherwise pages redirect
+ * to sign-in (remembering where to come back to) and JSON endpoints answer 401.
  * @example app.use('*', requireSignIn({ auth, cookieName: 'wa_dashboard', signInPath: '/dashboard/sign-in' }))
  */
 export const requireSignIn = ({ auth, cookieName, signInPath }: RequireSignInOptions): MiddlewareHandler<DashboardEnv> =>
   async function requireSignIn(c, next) {
-    const cookie = getCookie(c, cookieName)
-    const session = cookie ? await auth.verify(cookie) : null
-    if (!cookie || !session) {
+    const db = c.get('db')
+    const key = getCookie(c, cookieName) ? await auth.cookieKey(db) : null
+    const id = key ? await getSignedCookie(c, key, cookieName) : undefined
+    const session = typeof id === 'string' ? await auth.findSession(db, id) : null
+    if (!session) {
       if (c.req.path.endsWith('.json') || (c.req.header('accept') ?? '').startsWith('application/json')) {
         return c.json({ success: false, error: 'Sign in to the dashboard first', code: 'unauthorized' }, 401)
       }
@@ -96,7 +104,7 @@ export const requireSignIn = ({ auth, cookieName, signInPath }: RequireSignInOpt
       const next = c.req.method === 'GET' ? `${url.pathname}${url.search}` : ''
       return c.redirect(next ? `${signInPath}?next=${encodeURIComponent(next)}` : signInPath, 303)
     }
-    c.set('signedIn', { cookie, csrf: await auth.csrfToken(cookie) })
+    c.set('signedIn', { session: session.id, csrf: await auth.csrfToken(db, session.id) })
     return next()
   }
 
@@ -109,7 +117,7 @@ export interface CsrfTokenOptions {
 
 /**
  * On every POST of a signed-in request: reads the form once and checks its `_csrf` field (or an
- * `X-CSRF-Token` header) against the HMAC of the session cookie. Must run after `requireSignIn`.
+ * `X-CSRF-Token` header) against the HMAC of the session id. Must run after `requireSignIn`.
  * @example app.use('*', csrfToken({ auth, limitFor: () => 65536, onRefuse }))
  */
 export const csrfToken = ({ auth, limitFor, onRefuse }: CsrfTokenOptions): MiddlewareHandler<DashboardEnv> =>
@@ -117,7 +125,7 @@ export const csrfToken = ({ auth, limitFor, onRefuse }: CsrfTokenOptions): Middl
     if (c.req.method !== 'POST') return next()
     const form = await readForm(c.req.raw, limitFor(c.req.path))
     const given = c.req.header('x-csrf-token') ?? (typeof form.get('_csrf') === 'string' ? (form.get('_csrf') as string) : undefined)
-    if (!(await auth.checkCsrf(c.var.signedIn.cookie, given))) return onRefuse(c)
+    if (!(await auth.checkCsrf(c.get('db'), c.var.signedIn.session, given))) return onRefuse(c)
     c.set('form', form)
     return next()
   }

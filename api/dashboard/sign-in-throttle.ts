@@ -1,13 +1,19 @@
 /**
- * Slows down failed dashboard sign-ins, in memory (per API instance; on Workers, per isolate).
+ * Slows down failed dashboard sign-ins, in memory (per API process; on Workers, per isolate).
  *
- * - Every failure is answered only after `failureDelayMs` (a timer, never a busy wait).
+ * - Every attempt reserves its place before anything slow happens (`attempt`), synchronously: it counts as a
+ *   failure until it succeeds, so concurrent guesses from one address cannot all slip past the lock while the
+ *   first ones are still being checked. A success clears the address.
  * - Per client address, after `freeFailures` failures inside `windowMs` the address must wait
- *   `failureDelayMs · 2^(n − freeFailures − 1)` (capped at `maxLockMs`) after that failure's answer
- *   before its next attempt is even checked; attempts during the wait get 429 with Retry-After.
- * - Globally, more than `globalFailuresPerMinute` failures in a minute add the same per-failure wait
- *   to every sign-in attempt, so spoofed X-Forwarded-For addresses gain an attacker little.
+ *   `failureDelayMs · 2^(n − freeFailures − 1)` (capped at `maxLockMs`) after that failure's answer before its
+ *   next attempt is even checked; attempts during the wait are refused (the caller answers 429 with Retry-After).
+ * - Every failure is answered only after `failureDelayMs` (a timer, never a busy wait).
+ * - Globally, more than `globalFailuresPerMinute` failures in a minute add the same per-failure wait to every
+ *   sign-in attempt, so an attacker spread over many addresses gains little.
+ * - At most `maxEntries` addresses are remembered (least recently used forgotten first). Keys are normalised
+ *   addresses (client-address.ts), so memory stays bounded whatever the requests carry.
  */
+import { LRUCache } from 'lru-cache'
 
 export interface SignInThrottleOptions {
   failureDelayMs?: number
@@ -15,19 +21,31 @@ export interface SignInThrottleOptions {
   maxLockMs?: number
   windowMs?: number
   globalFailuresPerMinute?: number
-  /** Bound on remembered addresses; the oldest are forgotten first. */
+  /** Bound on remembered addresses; the least recently used are forgotten first. */
   maxEntries?: number
   clock?: () => number
 }
 
+/** One reserved attempt: report how it went. */
+export interface SignInAttempt {
+  /** The key was wrong: returns how long to hold the answer. */
+  failed(): number
+  /** The key was right: the address starts afresh. */
+  succeeded(): void
+}
+
 export interface SignInThrottle {
-  /** How long `ip` must still wait before an attempt is checked (0 = go ahead). */
-  lockedFor(ip: string): number
+  /**
+   * Reserves an attempt for `address`, or says how long it must still wait (ms) before one is checked.
+   * Synchronous on purpose: check and record are one step.
+   */
+  attempt(address: string): SignInAttempt | { retryAfterMs: number }
+  /** How long `address` must still wait before an attempt is checked (0 = go ahead). */
+  lockedFor(address: string): number
   /** Extra wait every attempt pays while the global failure rate is high. */
   globalDelay(): number
-  /** Records a failure and returns how long to hold the answer. */
-  recordFailure(ip: string): number
-  recordSuccess(ip: string): void
+  /** Addresses remembered now. */
+  readonly size: number
   /** Waits without blocking the event loop. */
   sleep(ms: number): Promise<void>
 }
@@ -38,7 +56,7 @@ interface Entry {
   lockedUntil: number
 }
 
-/** @example const t = createSignInThrottle(); if (t.lockedFor(ip) > 0) return c.text('slow down', 429) */
+/** @example const t = createSignInThrottle(); const a = t.attempt(ip); if ('retryAfterMs' in a) return c.text('slow down', 429) */
 export function createSignInThrottle({
   failureDelayMs = 1_000,
   freeFailures = 3,
@@ -48,43 +66,35 @@ export function createSignInThrottle({
   maxEntries = 10_000,
   clock = Date.now,
 }: SignInThrottleOptions = {}): SignInThrottle {
-  if (failureDelayMs < 0 || freeFailures < 0 || maxLockMs < 0 || windowMs <= 0 || maxEntries <= 0) {
+  if (failureDelayMs < 0 || freeFailures < 0 || maxLockMs < 0 || windowMs <= 0 || !(maxEntries > 0)) {
     throw new Error('dashboard sign-in throttle: invalid options')
   }
-  const entries = new Map<string, Entry>()
+  const entries = new LRUCache<string, Entry>({ max: maxEntries })
   let globalWindowStart = 0
   let globalFailures = 0
 
-  const live = (ip: string): Entry | undefined => {
-    const e = entries.get(ip)
+  const live = (address: string): Entry | undefined => {
+    const e = entries.get(address)
     if (e && clock() - e.firstAt > windowMs && e.lockedUntil <= clock()) {
-      entries.delete(ip)
+      entries.delete(address)
       return undefined
     }
     return e
   }
+  const lockedFor = (address: string) => {
+    const e = live(address)
+    return e ? Math.max(0, e.lockedUntil - clock()) : 0
+  }
 
   return {
-    lockedFor(ip) {
-      const e = live(ip)
-      return e ? Math.max(0, e.lockedUntil - clock()) : 0
-    },
-    globalDelay() {
-      if (clock() - globalWindowStart > 60_000) return 0
-      return globalFailures > globalFailuresPerMinute ? failureDelayMs : 0
-    },
-    recordFailure(ip) {
+    attempt(address) {
+      const wait = lockedFor(address)
+      if (wait > 0) return { retryAfterMs: wait }
       const now = clock()
-      if (now - globalWindowStart > 60_000) {
-        globalWindowStart = now
-        globalFailures = 0
-      }
-      globalFailures++
-      let e = live(ip)
+      let e = live(address)
       if (!e) {
-        if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!)
         e = { failures: 0, firstAt: now, lockedUntil: 0 }
-        entries.set(ip, e)
+        entries.set(address, e)
       }
       e.failures++
       if (e.failures > freeFailures) {
@@ -92,27 +102,31 @@ export function createSignInThrottle({
         // Counted from when the (delayed) answer goes out, so the wait is felt by the next attempt.
         e.lockedUntil = now + failureDelayMs + lock
       }
-      return failureDelayMs
+      return {
+        failed() {
+          const t = clock()
+          if (t - globalWindowStart > 60_000) {
+            globalWindowStart = t
+            globalFailures = 0
+          }
+          globalFailures++
+          return failureDelayMs
+        },
+        succeeded() {
+          entries.delete(address)
+        },
+      }
     },
-    recordSuccess(ip) {
-      entries.delete(ip)
+    lockedFor,
+    globalDelay() {
+      if (clock() - globalWindowStart > 60_000) return 0
+      return globalFailures > globalFailuresPerMinute ? failureDelayMs : 0
+    },
+    get size() {
+      return entries.size
     },
     sleep(ms) {
       return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve()
     },
   }
-}
-
-/**
- * The client address as the edge or reverse proxy reports it. Behind nginx set `X-Real-IP`; on
- * Workers `CF-Connecting-IP` is authoritative. Without either, all clients share one bucket, which
- * errs on the side of slowing down.
- */
-export function clientAddress(headers: Headers): string {
-  return (
-    headers.get('cf-connecting-ip') ??
-    headers.get('x-real-ip') ??
-    headers.get('x-forwarded-for')?.split(',')[0]?.trim() ??
-    'unknown'
-  )
 }

@@ -68,7 +68,7 @@ describe('the Node server answers the guide\'s curl examples', () => {
       databaseUrl = t.url!
     }
     child = spawn(process.execPath, ['--import', 'tsx', 'api/node.ts'], {
-      env: { ...process.env, API_SECRET: `${KEY},previous-key`, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
+      env: { ...process.env, API_SECRET: `${KEY},previous-key-0123456789`, DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''

@@ -23,13 +23,23 @@ describe('parseApiConfig', () => {
   })
 
   it('splits several keys for rotation and reads the limits', () => {
-    const c = parseApiConfig({ API_SECRET: 'new-key, old-key', MESSAGE_MAX_CHARS: '1000', PORT: '8080' })
-    expect(c.apiKeys).toEqual(['new-key', 'old-key'])
+    const c = parseApiConfig({ API_SECRET: 'new-key-0123456789, old-key-0123456789', MESSAGE_MAX_CHARS: '1000', PORT: '8080' })
+    expect(c.apiKeys).toEqual(['new-key-0123456789', 'old-key-0123456789'])
     expect(c.messageMaxChars).toBe(1000)
     expect(c.port).toBe(8080)
-    expect(parseApiConfig({ API_SECRET: 'k' })).toMatchObject({ messageMaxChars: 4096, port: 3000, imageMaxBytes: 10 * 1024 * 1024, batchMaxItems: 1000 })
-    expect(() => parseApiConfig({ API_SECRET: 'k', MESSAGE_MAX_CHARS: 'lots' })).toThrow(/MESSAGE_MAX_CHARS must be a whole number/)
-    expect(() => parseApiConfig({ API_SECRET: 'k', PORT: '70000' })).toThrow(/PORT must be between/)
+    const key = 'k'.repeat(16)
+    expect(parseApiConfig({ API_SECRET: key })).toMatchObject({ messageMaxChars: 4096, port: 3000, imageMaxBytes: 10 * 1024 * 1024, batchMaxItems: 1000 })
+    expect(() => parseApiConfig({ API_SECRET: key, MESSAGE_MAX_CHARS: 'lots' })).toThrow(/MESSAGE_MAX_CHARS must be a whole number/)
+    expect(() => parseApiConfig({ API_SECRET: key, PORT: '70000' })).toThrow(/PORT must be between/)
+  })
+
+  it('refuses an API key shorter than 16 characters, saying which and how to make a good one', () => {
+    for (const secret of ['rt-secret', 'long-enough-key-0001,short', 'k'.repeat(15)]) {
+      expect(() => parseApiConfig({ API_SECRET: secret }), secret).toThrow(ApiConfigError)
+      expect(() => parseApiConfig({ API_SECRET: secret }), secret).toThrow(/at least 16 characters.*openssl rand/s)
+    }
+    expect(() => parseApiConfig({ API_SECRET: 'rt-secret' })).not.toThrow(/rt-secret/)
+    expect(parseApiConfig({ API_SECRET: 'k'.repeat(16) }).apiKeys).toHaveLength(1)
   })
 })
 

@@ -56,7 +56,8 @@ describeEachEngine('dashboard', (ctx) => {
     expect(res.status).toBe(303)
     expect(res.headers.get('location')).toBe('/dashboard')
     const cookie = res.headers.get('set-cookie')!
-    expect(cookie).toMatch(/^wa_dashboard=v1\.[\w-]+\.[\w-]+;/)
+    // A random session id and Hono's HMAC signature (base64, URL-encoded): nothing derived from the key.
+    expect(cookie).toMatch(/^wa_dashboard=[\w-]{43}\.[\w%]{44,}; /)
     expect(cookie).not.toContain(OTHER_KEY)
     expect(cookie).toMatch(/; HttpOnly/)
     expect(cookie).toMatch(/; SameSite=Strict/)
@@ -91,9 +92,9 @@ describeEachEngine('dashboard', (ctx) => {
   })
 
   it('slows failed sign-ins down: a delay per failure, then 429 with Retry-After for that address', async () => {
-    const slow = dashboardApp(ctx.db, { signIn: { failureDelayMs: 300, freeFailures: 2 } })
+    const slow = dashboardApp(ctx.db, { signIn: { failureDelayMs: 300, freeFailures: 2 }, trustProxy: { kind: 'cloudflare' } })
     const attempt = (ip: string, key = 'bad-key') =>
-      slow.request(`${ORIGIN}/dashboard/sign-in`, signInForm(key, { 'x-real-ip': ip }))
+      slow.request(`${ORIGIN}/dashboard/sign-in`, signInForm(key, { 'cf-connecting-ip': ip }))
     const started = Date.now()
     expect((await attempt('203.0.113.7')).status).toBe(401)
     expect(Date.now() - started).toBeGreaterThanOrEqual(290)
@@ -107,9 +108,36 @@ describeEachEngine('dashboard', (ctx) => {
     expect((await attempt('203.0.113.8', KEY)).status).toBe(303)
   })
 
+  it('ignores client-written address headers unless TRUST_PROXY names who wrote them', async () => {
+    const direct = dashboardApp(ctx.db, { signIn: { failureDelayMs: 1000, freeFailures: 2 }, socketAddress: () => '198.51.100.20' })
+    let n = 0
+    const rotating = () => {
+      n++
+      return { 'cf-connecting-ip': `10.0.0.${n}`, 'x-real-ip': `10.0.1.${n}`, 'x-forwarded-for': `10.0.2.${n}` }
+    }
+    const statuses: number[] = []
+    for (let i = 0; i < 6; i++) statuses.push((await direct.request(`${ORIGIN}/dashboard/sign-in`, signInForm('bad-key', rotating()))).status)
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429])
+  })
+
+  it('lets exactly the allowed number of concurrent guesses from one address be checked', async () => {
+    // The fourth failure locks the address for 2 s (1 s answer delay + 1 s), long enough for all 60 to arrive.
+    const slow = dashboardApp(ctx.db, { signIn: { failureDelayMs: 1000, freeFailures: 3 }, socketAddress: () => '198.51.100.21' })
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => slow.request(`${ORIGIN}/dashboard/sign-in`, signInForm(`guess-${i}`))),
+    )
+    const statuses = answers.map((r) => r.status)
+    expect(statuses.filter((s) => s === 401)).toHaveLength(4)
+    expect(statuses.filter((s) => s === 429)).toHaveLength(56)
+  })
+
   it('rejects a forged or expired cookie and a cookie of a rotated-away key', async () => {
     const forged = await app.request(`${ORIGIN}/dashboard`, { headers: { cookie: 'wa_dashboard=v1.eyJleHAiOjk5OTk5OTk5OTk5OTl9.AAAA' } })
     expect(forged.status).toBe(303)
+    // A well-formed id with a signature made under another secret.
+    const [id, sig] = decodeURIComponent(b.cookie.slice('wa_dashboard='.length)).split('.')
+    const tampered = `wa_dashboard=${encodeURIComponent(`${id!.slice(0, -2)}AA.${sig}`)}`
+    expect((await app.request(`${ORIGIN}/dashboard`, { headers: { cookie: tampered } })).status).toBe(303)
     let now = Date.now()
     const timed = dashboardApp(ctx.db, { clock: () => now, sessionTtlMs: 1000 })
     const t = await signIn(timed)
@@ -118,10 +146,16 @@ describeEachEngine('dashboard', (ctx) => {
     expect((await t.get('/dashboard')).status).toBe(303)
 
     const secret = 's'.repeat(40)
-    const before = dashboardApp(ctx.db, { keys: ['old-key-1', 'new-key-2'], cookieSecret: secret })
-    const oldSession = await signIn(before, 'old-key-1')
-    const after = dashboardApp(ctx.db, { keys: ['new-key-2'], cookieSecret: secret })
+    const before = dashboardApp(ctx.db, { keys: ['old-key-0123456789', 'new-key-0123456789'], cookieSecret: secret })
+    const oldSession = await signIn(before, 'old-key-0123456789')
+    const newSession = await signIn(before, 'new-key-0123456789')
+    const after = dashboardApp(ctx.db, { keys: ['new-key-0123456789'], cookieSecret: secret })
     expect((await after.request(`${ORIGIN}/dashboard`, { headers: { cookie: oldSession.cookie } })).status).toBe(303)
+    expect((await after.request(`${ORIGIN}/dashboard`, { headers: { cookie: newSession.cookie } })).status).toBe(200)
+    // The same with the stored secret (no DASHBOARD_COOKIE_SECRET), which every process on this database shares.
+    const stored = await signIn(dashboardApp(ctx.db, { keys: ['old-key-0123456789', 'new-key-0123456789'] }), 'old-key-0123456789')
+    expect((await dashboardApp(ctx.db, { keys: ['old-key-0123456789'] }).request(`${ORIGIN}/dashboard`, { headers: { cookie: stored.cookie } })).status).toBe(200)
+    expect((await dashboardApp(ctx.db, { keys: ['new-key-0123456789'] }).request(`${ORIGIN}/dashboard`, { headers: { cookie: stored.cookie } })).status).toBe(303)
   })
 
   it('signs out: clears the cookie (POST with the CSRF token)', async () => {
@@ -130,6 +164,9 @@ describeEachEngine('dashboard', (ctx) => {
     expect(res.status).toBe(303)
     expect(res.headers.get('location')).toBe('/dashboard/sign-in?signed_out=1')
     expect(res.headers.get('set-cookie')).toMatch(/^wa_dashboard=;.*Max-Age=0/)
+    // The cookie itself is dead too, not only deleted from this browser: a copy of it no longer signs in.
+    expect((await s.get('/dashboard')).status).toBe(303)
+    expect((await s.get('/dashboard/sessions.json')).status).toBe(401)
   })
 
   // ---------- CSRF ----------

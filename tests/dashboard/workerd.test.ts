@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildWorker, workerAliases } from '../../infra/build-worker.js'
 import { textOf } from './support.js'
 
-const KEY = 'workerd-dash-key-1'
+const KEY = 'workerd-dash-key-0123'
 const ORIGIN = 'http://dash.test'
 const ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -107,5 +107,16 @@ describe('dashboard on workerd (Miniflare)', () => {
     expect(ok.status).toBe(303)
     expect(ok.headers.get('location')).toBe('/dashboard/sessions?done=created&name=edge')
     expect(await (await request('/created')).json()).toEqual(['edge'])
+  })
+
+  it('signs out: the same cookie no longer opens a page', async () => {
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await request('/dashboard/sessions')).text())![1]!
+    const out = await request('/dashboard/sign-out', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: ORIGIN },
+      body: new URLSearchParams({ _csrf: csrf }).toString(),
+    })
+    expect(out.status).toBe(303)
+    expect((await request('/dashboard')).status).toBe(303)
   })
 })

@@ -139,6 +139,29 @@ for (const engine of ['mysql', 'postgres'] as const) {
       expect(await page.text()).toMatch(/<form/i)
     })
 
+    it('signs in to the dashboard with a session kept in the database, and sign-out ends it', async () => {
+      // Straight to Miniflare, so its redirects are seen rather than followed.
+      const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) =>
+        (await mf.dispatchFetch(`http://wa.test${path}`, { ...init, redirect: 'manual' })) as unknown as Response
+      const form = (fields: Record<string, string>, cookie?: string) => ({
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://wa.test', 'cf-connecting-ip': '203.0.113.50', ...(cookie ? { cookie } : {}) },
+        body: new URLSearchParams(fields).toString(),
+      })
+      const res = await send('/dashboard/sign-in', form({ api_key: API_KEY }))
+      expect(res.status).toBe(303)
+      const cookie = res.headers.get('set-cookie')!.split(';')[0]!
+      // The worker read (and on the first sign-in wrote) the secret and the session from the database.
+      const [secret] = await t.db.query(`SELECT name FROM gateway_secrets`)
+      expect(secret).toMatchObject({ name: 'dashboard_cookie' })
+      expect((await t.db.query(`SELECT id FROM dashboard_sessions`)).length).toBeGreaterThan(0)
+      const page = await send('/dashboard', { headers: { cookie } })
+      expect(page.status).toBe(200)
+      const csrf = /name="_csrf" value="([^"]+)"/.exec(await page.text())![1]!
+      expect((await send('/dashboard/sign-out', form({ _csrf: csrf }, cookie))).status).toBe(303)
+      expect((await send('/dashboard', { headers: { cookie } })).status).toBe(303)
+    })
+
     it('runs the maintenance jobs from scheduled(), once per slot, recorded in cron_runs', async () => {
       const expired = await ownedSession(t.db, 'runner-gone')
       await expireLease(t.db, expired.name, 20_000)

@@ -629,6 +629,21 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['POST', '/dashboard/contacts', { 'Content-Type': 'application/x-www-form-urlencoded' }, 'phone=9611234567&opt_in=yes'],
     ['GET', '/dashboard/assets/..%2F..%2Fpackage.json', {}, undefined], ['GET', '/dashboard/sessions.json', { Cookie: 'wa_dash=1' }, undefined],
   ]
+  // The dashboard's session cookie and sign-in throttle: forged signed cookies (well-formed, wrong MAC), sign-out
+  // without a session, and address headers of 15 KB (the throttle must neither trust nor store them). app.request's
+  // host is localhost, so these carry a same-site Origin and reach the session and throttle code.
+  const site = { Origin: 'http://localhost', 'Content-Type': 'application/x-www-form-urlencoded' }
+  const forgedSession = `wa_dashboard=${'A'.repeat(43)}.${encodeURIComponent(`${'B'.repeat(43)}=`)}`
+  const huge = (c: string) => `${c}${'9'.repeat(15_000)}`
+  publicReqs.push(
+    ['GET', '/dashboard', { Cookie: forgedSession }, undefined], ['GET', '/dashboard/sessions.json', { Cookie: `${forgedSession}; ${forgedSession}x` }, undefined],
+    ['POST', '/dashboard/sign-out', { ...site, Cookie: forgedSession }, '_csrf=x'], ['POST', '/dashboard/sign-out', site, '_csrf=x'],
+    ['POST', '/dashboard/sessions', { ...site, Cookie: `wa_dashboard=${'A'.repeat(43)}.${'%00'.repeat(15)}` }, 'name=x&_csrf=x'],
+    ['GET', '/dashboard/messages', { Cookie: `wa_dashboard=${'.'.repeat(4000)}` }, undefined],
+    ['POST', '/dashboard/sign-in', { ...site, 'X-Forwarded-For': huge('1.'), 'X-Real-IP': huge('2.'), 'CF-Connecting-IP': huge('3.') }, 'api_key=wrong-guess'],
+    ['POST', '/dashboard/sign-in', { ...site, 'X-Forwarded-For': Array.from({ length: 2000 }, (_, i) => `10.0.${i >> 8}.${i & 255}`).join(', ') }, 'api_key=wrong-guess'],
+    ['POST', '/dashboard/sign-in', { ...site, 'CF-Connecting-IP': '::ffff:999.1.1.1%eth0' }, 'api_key=wrong-guess'],
+  )
   for (const [method, path, headers, body] of publicReqs) add({ route: 'public & dashboard', title: `${method} ${path}`, method, path, headers, body, expect: { kind: 'no5xx' } })
 
   // ------------------------------------------------ valid controls: hostile-looking content that is allowed

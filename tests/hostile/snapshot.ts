@@ -17,6 +17,8 @@ export const TABLES: Record<string, string[]> = {
   cron_runs: ['task', 'slot'],
   webhooks: ['id'],
   webhook_deliveries: ['id'],
+  gateway_secrets: ['name'],
+  dashboard_sessions: ['id'],
 }
 
 export type Snapshot = Record<string, Map<string, string>>

@@ -92,7 +92,7 @@ describe('infra/.env.example', () => {
 
   it('shows each default exactly as the code applies it', () => {
     // A documented default must not change what any parser produces compared with the variable unset.
-    const base = { API_SECRET: 'k' }
+    const base = { API_SECRET: 'k'.repeat(16) }
     const parsers: Array<[string, (env: Record<string, string>) => unknown]> = [
       ['api', (env) => parseApiConfig({ ...base, ...env })],
       ['runner', (env) => parseRunnerConfig(env, { stdoutIsTty: false })],

@@ -1,0 +1,108 @@
+/**
+ * Which address a dashboard request comes from, for the sign-in throttle. Headers such as X-Forwarded-For are
+ * written by whoever sends the request, so they are believed only when `TRUST_PROXY` says who wrote them:
+ *
+ * - unset or `none`: the TCP peer's address (the Node entry passes it in). Direct clients each get their own bucket.
+ * - `cloudflare`: `CF-Connecting-IP`, which Cloudflare sets itself (the Workers entry always uses it).
+ * - a CIDR list (`127.0.0.1/32,10.0.0.0/8`): when the peer is one of these proxies, X-Forwarded-For is read from
+ *   the right, skipping the listed proxies, and the first address that is not one is the client (X-Real-IP when
+ *   there is no X-Forwarded-For).
+ *
+ * The answer is always a normalised address (IPv6 grouped by its /64, which one subscriber usually holds whole), so
+ * a throttle keyed by it holds a short string whatever the headers carried.
+ */
+import type { Context } from 'hono'
+import ipaddr from 'ipaddr.js'
+import { ApiConfigError } from '../config.js'
+
+type Address = ipaddr.IPv4 | ipaddr.IPv6
+
+export type TrustProxy =
+  | { kind: 'none' }
+  | { kind: 'cloudflare' }
+  | { kind: 'proxies'; ranges: Array<[Address, number]> }
+
+/** The peer's address as the runtime reports it (Node: the socket's), or undefined where there is none. */
+export type SocketAddress = (c: Context) => string | undefined
+
+/**
+ * Reads `TRUST_PROXY`. Throws `ApiConfigError` naming the bad entry.
+ * @example parseTrustProxy('127.0.0.1/32, ::1/128')
+ */
+export function parseTrustProxy(value: string | undefined): TrustProxy {
+  const text = value?.trim() ?? ''
+  if (text === '' || text.toLowerCase() === 'none') return { kind: 'none' }
+  if (text.toLowerCase() === 'cloudflare') return { kind: 'cloudflare' }
+  const ranges: Array<[Address, number]> = []
+  for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const cidr = item.includes('/') ? item : `${item}/${ipaddr.IPv6.isValid(item) ? 128 : 32}`
+    if (!ipaddr.isValidCIDR(cidr) || (!cidr.includes(':') && !ipaddr.IPv4.isValidCIDRFourPartDecimal(cidr))) {
+      throw new ApiConfigError(
+        `TRUST_PROXY must be "none", "cloudflare" or a comma-separated list of proxy addresses or CIDR ranges such as 127.0.0.1/32,10.0.0.0/8 (got "${item}")`,
+      )
+    }
+    ranges.push(ipaddr.parseCIDR(cidr))
+  }
+  if (ranges.length === 0) throw new ApiConfigError('TRUST_PROXY lists no proxy address')
+  return { kind: 'proxies', ranges }
+}
+
+/** A literal IPv4 (four decimal parts) or IPv6 address, IPv4-mapped IPv6 turned into IPv4; otherwise null. */
+function parseAddress(text: string | undefined): Address | null {
+  if (!text || text.length > 64) return null
+  const t = text.trim().replace(/^\[(.*)\]$/, '$1')
+  if (ipaddr.IPv4.isValidFourPartDecimal(t)) return ipaddr.IPv4.parse(t)
+  if (!ipaddr.IPv6.isValid(t)) return null
+  const v6 = ipaddr.IPv6.parse(t)
+  return v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6
+}
+
+/** The throttle's key for an address: IPv4 as is, IPv6 as its /64 prefix. */
+export function addressKey(address: Address): string {
+  if (address.kind() === 'ipv4') return address.toString()
+  const parts = (address as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16))
+  return `${parts.join(':')}::/64`
+}
+
+/** `addressKey` of a textual address, or null when it is not one. */
+export function normalizeAddress(text: string | undefined): string | null {
+  const a = parseAddress(text)
+  return a ? addressKey(a) : null
+}
+
+function trusted(address: Address, ranges: Array<[Address, number]>): boolean {
+  return ranges.some(([net, bits]) => net.kind() === address.kind() && address.match(net, bits))
+}
+
+/**
+ * The request's client address, normalised, or `unknown` when the runtime gives no peer address and no trusted
+ * header names one (then all such requests share one throttle bucket).
+ * @example const addressOf = clientAddressResolver({ trustProxy: { kind: 'none' }, socketAddress }); addressOf(c)
+ */
+export function clientAddressResolver({ trustProxy, socketAddress }: { trustProxy: TrustProxy; socketAddress?: SocketAddress }): (c: Context) => string {
+  const peerOf = (c: Context): Address | null => {
+    try {
+      return parseAddress(socketAddress?.(c))
+    } catch {
+      return null
+    }
+  }
+  return (c) => {
+    const peer = peerOf(c)
+    const fallback = peer ? addressKey(peer) : 'unknown'
+    if (trustProxy.kind === 'none') return fallback
+    if (trustProxy.kind === 'cloudflare') return normalizeAddress(c.req.header('cf-connecting-ip')) ?? fallback
+    if (!peer || !trusted(peer, trustProxy.ranges)) return fallback
+    const forwarded = c.req.header('x-forwarded-for')
+    if (forwarded === undefined) return normalizeAddress(c.req.header('x-real-ip')) ?? fallback
+    // From the right: each hop appends the address it received from; the first untrusted one is the client.
+    let client: Address = peer
+    for (const hop of forwarded.split(',').reverse().slice(0, 32)) {
+      const a = parseAddress(hop)
+      if (!a) break
+      client = a
+      if (!trusted(a, trustProxy.ranges)) break
+    }
+    return addressKey(client)
+  }
+}
