@@ -75,7 +75,7 @@ ON CONFLICT (phone) DO UPDATE SET opt_in = EXCLUDED.opt_in, opt_in_at = EXCLUDED
 )
 
 const MARK_PENDING_OPTED_OUT = same(`UPDATE messages
-   SET status = 'opted_out', error = 'contact opted out', updated_at = NOW(6)
+   SET status = 'opted_out', error = 'contact opted out', hold = NULL, updated_at = NOW(6)
  WHERE phone = ?
    AND status = 'pending'`)
 
@@ -87,7 +87,7 @@ const SELECT_PENDING_OF_PHONE = same(`SELECT id
    FOR UPDATE`)
 
 const MARK_ONE_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
-   SET status = 'opted_out', error = 'contact opted out', updated_at = NOW(6)
+   SET status = 'opted_out', error = 'contact opted out', hold = NULL, updated_at = NOW(6)
  WHERE id = ?
    AND status = 'pending'`), 'messages')
 

@@ -247,6 +247,7 @@ export async function writeHold(
 // (the next local midnight) with the reason in `error`; markSending clears it.
 const HOLD_MESSAGE = forceIndexOnMysql(same(`UPDATE messages
    SET available_at = ?,
+       hold = 'limit',
        error = ?,
        updated_at = NOW(6)
  WHERE id = ?

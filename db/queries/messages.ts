@@ -1,11 +1,11 @@
 import { toDate, toId, toIdOrNull, UniqueViolationError, type Queryable, type Row } from '../driver.js'
 import { each, same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
-import type { MessageRecord, MessageStatus, MessageType } from '../types.js'
+import type { MessageHold, MessageRecord, MessageStatus, MessageType } from '../types.js'
 import { MESSAGE_STATES } from '../types.js'
 
 const COLUMNS = `id, session, phone, type, body, media_id, status, attempts, available_at, wa_message_id, claimed_by,
-       claim_epoch, claimed_at, sent_at, delivered_at, read_at, error, idempotency_key, send_at, created_at, updated_at`
+       claim_epoch, claimed_at, sent_at, delivered_at, read_at, error, hold, idempotency_key, send_at, created_at, updated_at`
 
 /** Maps a `messages` row to the domain object. */
 export function toMessage(row: Row): MessageRecord {
@@ -27,6 +27,7 @@ export function toMessage(row: Row): MessageRecord {
     deliveredAt: toDate(row.delivered_at),
     readAt: toDate(row.read_at),
     error: (row.error as string | null) ?? null,
+    hold: (row.hold as MessageHold | null) ?? null,
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     sendAt: toDate(row.send_at),
     createdAt: toDate(row.created_at)!,

@@ -196,6 +196,7 @@ const READ_OPT_IN = same(`SELECT opt_in
 const MARK_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
+       hold = NULL,
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'pending'`), 'messages')
@@ -207,12 +208,14 @@ const MARK_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
 const HOLD_FOR_OPT_IN = forceIndexOnMysql(each(
   `UPDATE messages
    SET available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
+       hold = 'consent',
        error = 'awaiting opt-in',
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'pending'`,
   `UPDATE messages
    SET available_at = now() + $1 * interval '1 millisecond',
+       hold = 'consent',
        error = 'awaiting opt-in',
        updated_at = now()
  WHERE id = $2
@@ -226,6 +229,7 @@ const MARK_SENDING = forceIndexOnMysql(same(`UPDATE messages
        claim_epoch = ?,
        claimed_at = NOW(6),
        wa_message_id = COALESCE(wa_message_id, ?),
+       hold = NULL,
        error = NULL,
        updated_at = NOW(6)
  WHERE id = ?
@@ -387,11 +391,12 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
 
 const RELEASE_HELD_MESSAGES = forceIndexOnMysql(same(`UPDATE messages
    SET available_at = NOW(6),
+       hold = NULL,
        error = NULL,
        updated_at = NOW(6)
  WHERE phone = ?
    AND status = 'pending'
-   AND error = 'awaiting opt-in'`), 'messages', 'idx_messages_phone')
+   AND hold = 'consent'`), 'messages', 'idx_messages_phone')
 
 /**
  * Makes the messages held for a contact's consent due now; call it when the contact opts in (YES, or any other
@@ -641,6 +646,7 @@ export async function failByWaId(db: Db, params: FailByWaIdParams): Promise<{ fa
 const MARK_PENDING_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
+       hold = NULL,
        updated_at = NOW(6)
  WHERE phone = ?
    AND status = 'pending'`), 'messages', 'idx_messages_phone')
@@ -845,7 +851,7 @@ const HELD_PHONES = same(`SELECT DISTINCT m.phone
   LEFT JOIN contacts c ON c.phone = m.phone
  WHERE m.session = ?
    AND m.status = 'pending'
-   AND m.error = 'awaiting opt-in'
+   AND m.hold = 'consent'
    AND (c.phone IS NULL OR (c.opt_in = 'pending' AND c.consent_requested_at IS NULL))
  LIMIT 10`)
 

@@ -229,8 +229,9 @@ export async function updateSessionSettings(db: Db, name: string, patch: Partial
 
 const RELEASE_FIRST_CONTACT_HOLDS = same(`UPDATE messages
    SET available_at = NOW(6),
+       hold = NULL,
        error = NULL,
        updated_at = NOW(6)
  WHERE session = ?
    AND status = 'pending'
-   AND error LIKE 'first-contact cap reached%'`)
+   AND hold = 'limit'`)

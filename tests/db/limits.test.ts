@@ -117,7 +117,7 @@ describeEachEngine('first-contact cap in the claim', (ctx) => {
     const now = (await dbNow(ctx.db)).getTime()
     expect((await sendOne(ctx, f)).id).toBe(c)
     const held = await getMessage(ctx.db, b!)
-    expect(held.status).toBe('pending')
+    expect([held.status, held.hold]).toEqual(['pending', 'limit'])
     expect(held.error).toMatch(/^first-contact cap reached \(1\/1\): messages to numbers that never wrote to this session wait until /)
     expect(Math.abs(held.availableAt.getTime() - nextLocalMidnight(now, 'UTC'))).toBeLessThan(5_000)
     s = (await getSession(ctx.db, f.name))!
@@ -136,6 +136,7 @@ describeEachEngine('first-contact cap in the claim', (ctx) => {
     await sendOne(ctx, f)
     expect((await claim(ctx, f)).kind).toBe('idle')
     expect(await updateSessionSettings(ctx.db, f.name, { firstContactCap: 5 })).toBe(true)
+    expect((await getMessage(ctx.db, b!)).hold).toBeNull()
     expect((await sendOne(ctx, f)).id).toBe(b)
     expect((await getSession(ctx.db, f.name))!.firstContactToday).toBe(2)
   })

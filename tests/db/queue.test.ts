@@ -171,7 +171,7 @@ describeEachEngine('claimNextMessage', (ctx) => {
       expect(claimed(await claim(ctx, f, { optInMode: 'confirm', holdMs: 600_000 })).id).toBe(ok)
       for (const id of [h1!, h2!]) {
         const row = await getMessage(ctx.db, id)
-        expect([row.status, row.error, row.attempts, row.waMessageId]).toEqual(['pending', AWAITING_OPT_IN, 0, null])
+        expect([row.status, row.hold, row.error, row.attempts, row.waMessageId]).toEqual(['pending', 'consent', AWAITING_OPT_IN, 0, null])
         expect(msBetween(now, row.availableAt)).toBeGreaterThan(590_000)
       }
     })
@@ -187,7 +187,8 @@ describeEachEngine('claimNextMessage', (ctx) => {
       expect(await releaseHeldMessages(ctx.db, pend)).toBe(1)
       const m = claimed(await claim(ctx, f, { optInMode: 'confirm' }))
       expect(m.id).toBe(held)
-      expect((await getMessage(ctx.db, held)).error).toBeNull()
+      const row = await getMessage(ctx.db, held)
+      expect([row.hold, row.error]).toEqual([null, null])
     })
 
     it('does not release a message of that phone that is in transient backoff', async () => {

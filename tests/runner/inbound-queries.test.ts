@@ -50,8 +50,8 @@ describeEachEngine('inbound messages and consent queries', (ctx) => {
     const phone = '96177000003'
     const m = await enqueueMessage(db, { session: 'default', phone, type: 'text', body: 'held' })
     await db.execute(db.dialect === 'mysql'
-      ? "UPDATE messages SET error = 'awaiting opt-in' WHERE id = ?"
-      : "UPDATE messages SET error = 'awaiting opt-in' WHERE id = $1", [m.id])
+      ? "UPDATE messages SET hold = 'consent', error = 'awaiting opt-in' WHERE id = ?"
+      : "UPDATE messages SET hold = 'consent', error = 'awaiting opt-in' WHERE id = $1", [m.id])
     expect(await findPhonesAwaitingConsentRequest(db, 'default')).toContain(phone)
     await markConsentRequested(db, phone)
     expect(await findPhonesAwaitingConsentRequest(db, 'default')).not.toContain(phone)
