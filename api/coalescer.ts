@@ -12,7 +12,7 @@
  * so the app uses `enqueueMessages` directly.
  */
 import { DatabaseUnavailableError, type Queryable } from '../db/driver.js'
-import { enqueueMessages, type EnqueueInput } from '../db/queries/messages.js'
+import { enqueueMessages, type EnqueueInput } from '../db/lifecycle/enqueue.js'
 import type { Logger } from './env.js'
 
 export interface SendCoalescerOptions {

@@ -10,7 +10,7 @@ import { readImageInfo, sniffImageType } from '../../api/image.js'
 import { matchesPreparedKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
 import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
-import { newWaMessageId } from '../../db/queries/messages.js'
+import { newWaMessageId } from '../../db/lifecycle/enqueue.js'
 import { createTestDatabase } from '../support/db.js'
 
 describe('parseApiConfig', () => {

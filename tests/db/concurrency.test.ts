@@ -15,7 +15,7 @@
  */
 import { expect, it } from 'vitest'
 import type { Db, Queryable } from '../../db/driver.js'
-import type { ClaimedMessage } from '../../db/queries/queue.js'
+import type { ClaimedMessage } from '../../db/lifecycle/claim.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { dbNow, fakeWaId, insertMessages, insertSessions } from '../support/queue-fixtures.js'
 import { SimRunner } from '../support/queue-runner.js'

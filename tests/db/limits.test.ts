@@ -1,17 +1,18 @@
 /**
- * Sending limits in the claim (db/queries/limits.ts, claimNextMessage), scheduled sends (send_at) and the pairing
+ * Sending limits in the claim (db/lifecycle/limit-plan.ts, claimNextMessage), scheduled sends (send_at) and the pairing
  * request round trip, on every engine.
  */
 import { expect, it } from 'vitest'
 import type { Queryable } from '../../db/driver.js'
 import { localDate, nextLocalMidnight } from '../../db/local-time.js'
-import { NO_LIMITS, recordSendFailure, recordSendSuccess, type LimitDefaults } from '../../db/queries/limits.js'
-import { enqueueMessage, enqueueMessages } from '../../db/queries/messages.js'
+import { NO_LIMITS, type LimitDefaults } from '../../db/lifecycle/limit-plan.js'
+import { recordSendFailure, recordSendSuccess } from '../../db/lifecycle/pause.js'
+import { enqueueMessage, enqueueMessages } from '../../db/lifecycle/enqueue.js'
 import { answerPairingRequest, clearPairing, findPairingRequests, markPaired } from '../../db/queries/pairing.js'
-import { claimNextMessage, finalizeSent, type ClaimResult, type ClaimedMessage } from '../../db/queries/queue.js'
-import {
-  cancelPairingRequest, readPairing, requestPairingCode, updateSessionSettings,
-} from '../../db/queries/sessions.js'
+import { claimNextMessage, type ClaimResult, type ClaimedMessage } from '../../db/lifecycle/claim.js'
+import { finalizeSent } from '../../db/lifecycle/settle.js'
+import { cancelPairingRequest, readPairing, requestPairingCode } from '../../db/queries/sessions.js'
+import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { dbNow, fakeWaId, getMessage, getSession, insertMessage, insertMessages, ownedSession, ph } from '../support/queue-fixtures.js'
 

@@ -1,11 +1,14 @@
 import { describe, expect, it, vi } from 'vitest'
 import { UniqueViolationError } from '../../db/driver.js'
 import { pauseSession } from '../../db/queries/leases.js'
-import {
-  AWAITING_OPT_IN, BACKOFF_CAP_MS, MAX_CLAIM_ROUNDS, backoffMs, claimNextMessage, failByWaId, finalizeFailed,
-  finalizeSent, findInflight, markPendingOptedOut, probeDue, reconcileInflight, recordDelivered, recordRead, recordServerAck,
-  releaseHeldMessages, requeueWithBackoff, type ClaimResult, type ClaimedMessage,
-} from '../../db/queries/queue.js'
+import { AWAITING_OPT_IN, MAX_CLAIM_ROUNDS, claimNextMessage, type ClaimResult, type ClaimedMessage } from '../../db/lifecycle/claim.js'
+import { BACKOFF_CAP_MS, backoffMs, finalizeFailed, finalizeSent, requeueWithBackoff } from '../../db/lifecycle/settle.js'
+import { failByWaId, recordDelivered, recordRead, recordServerAck } from '../../db/lifecycle/receipts.js'
+import { findInflight } from '../../db/queries/message-outcomes.js'
+import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
+import { probeDue } from '../../db/queries/message-claim.js'
+import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
+import { releaseHeldMessages } from '../../db/lifecycle/consent.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import {
   dbNow, expireLease, fakeWaId, getMessage, getMessages, getSession, insertMessage, insertMessages, leaseOnly, msBetween,

@@ -1,8 +1,10 @@
 import { expect, it } from 'vitest'
 import { findPhoneByLid, getContact, markConsentRequested, recordContactLid } from '../../db/queries/contacts.js'
-import { listInboundForPhone, recordInbound, resolveInbound } from '../../db/queries/inbound.js'
-import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
-import { findPhonesAwaitingConsentRequest } from '../../db/queries/queue.js'
+import { listInboundForPhone } from '../../db/queries/inbound.js'
+import { recordInbound, resolveInbound } from '../../db/lifecycle/inbound.js'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../db/queries/messages.js'
+import { findPhonesAwaitingConsentRequest } from '../../db/lifecycle/consent.js'
 import { matchConsentKeyword } from '../../runner/whatsapp/consent.js'
 import { describeEachEngine } from '../support/db.js'
 
