@@ -13,7 +13,7 @@
  * anything `node:fs`-bound; `npm run build:worker` prints the size.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import type { Db, Dialect, Engine, Queryable, TransactionOptions } from '../db/driver.js'
+import { MYSQL_CAPABILITIES, POSTGRES_CAPABILITIES, type Db, type Dialect, type Engine, type Queryable, type TransactionOptions } from '../db/driver.js'
 import { createApp, type App } from './app.js'
 import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
 import { parseDashboardOptions } from './dashboard/index.js'
@@ -131,6 +131,9 @@ export function requestScopedDb(store: AsyncLocalStorage<RequestDb>, engine: Eng
     get serverVersion(): string {
       return 'per-request'
     },
+    // The pool-level statements cannot know whether a MySQL-dialect connection will be MariaDB, so they assume the
+    // smaller set; transactions get the connection's own declaration from its driver.
+    capabilities: dialect === 'mysql' ? MYSQL_CAPABILITIES : POSTGRES_CAPABILITIES,
     async query(sql, params) {
       return (await current()).query(sql, params)
     },

@@ -170,7 +170,7 @@ export async function acquireSessionLeases(db: Db, params: AcquireSessionLeasesP
     const free = await tx.query<{ name: string }>(SELECT_ACQUIRABLE[tx.dialect], [params.max])
     const names = free.map((r) => String(r.name))
     if (names.length === 0) return []
-    if (tx.dialect === 'postgres') {
+    if (tx.capabilities.updateReturning) {
       const rows = await tx.query(TAKE_LEASES.postgres, [names, owner, ttl, gap])
       return rows.map(toSessionLease)
     }
@@ -209,7 +209,7 @@ const READ_HELD_LEASES_MYSQL = `SELECT name, lease_epoch
  */
 export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: number }): Promise<SessionLease[]> {
   const ttl = wholeSeconds(params.ttlSeconds)
-  if (db.dialect === 'postgres') {
+  if (db.capabilities.updateReturning) {
     const rows = await db.query(RENEW_LEASES.postgres, [params.owner, ttl])
     return rows.map(toSessionLease)
   }

@@ -95,16 +95,15 @@ export async function insertMessages(db: Queryable, rows: readonly NewMessage[],
                       available_at, send_at, created_at, updated_at)
 VALUES ${values.join(',\n       ')}`
   const byWaId = new Map<string, number>()
-  // MariaDB (10.5+; the queue needs 10.6) has INSERT … RETURNING: one round trip instead of two.
-  // MySQL 8 has not. A transaction's Queryable carries no server version and takes the long way.
-  const serverVersion = (db as Queryable & { serverVersion?: string }).serverVersion
-  if (db.dialect === 'mysql' && !(serverVersion && /mariadb/i.test(serverVersion))) {
-    await db.execute(insert, params)
-    for (const row of await db.query(FIND_BY_WA_IDS.mysql, [waIds])) byWaId.set(String(row.wa_message_id), toId(row.id))
-  } else {
+  // INSERT … RETURNING (PostgreSQL, MariaDB) reads the ids back in the same round trip; MySQL 8 reads them by their
+  // WhatsApp ids in a second statement.
+  if (db.capabilities.insertReturning) {
     for (const row of await db.query(`${insert}\nRETURNING id, wa_message_id`, params)) {
       byWaId.set(String(row.wa_message_id), toId(row.id))
     }
+  } else {
+    await db.execute(insert, params)
+    for (const row of await db.query(FIND_BY_WA_IDS[db.dialect], [waIds])) byWaId.set(String(row.wa_message_id), toId(row.id))
   }
   return byWaId
 }

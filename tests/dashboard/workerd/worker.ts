@@ -3,7 +3,7 @@
  * on an in-memory stand-in for the database (workerd has no PGlite; the point here is the runtime:
  * hono/jsx rendering, Web Crypto HKDF/HMAC cookies, form parsing, no `node:` APIs in api/dashboard).
  */
-import type { Db, Queryable, Row } from '../../../db/driver.js'
+import { POSTGRES_CAPABILITIES, type Db, type Queryable, type Row } from '../../../db/driver.js'
 import { createApp } from '../../../api/app.js'
 import { parseApiConfig } from '../../../api/config.js'
 import { createDashboard } from '../../../api/dashboard/index.js'
@@ -21,6 +21,7 @@ const created: string[] = []
 const db: Db = {
   dialect: 'postgres',
   engine: 'postgres',
+  capabilities: POSTGRES_CAPABILITIES,
   serverVersion: 'in-memory',
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
     if (/FROM sessions/.test(sql)) return sessions.filter((s) => !/WHERE name =/.test(sql) || s.name === params[0]) as T[]
