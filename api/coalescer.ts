@@ -12,7 +12,7 @@
  * its own connection, so there is nothing to share and the app writes one INSERT per send.
  */
 import { DatabaseUnavailableError, type Queryable } from '../db/driver.js'
-import { enqueueMessages, type EnqueueInput } from '../db/queries/messages.js'
+import { enqueueMessages, type EnqueueInput } from '../db/lifecycle/enqueue.js'
 import type { Logger } from './env.js'
 
 export interface SendCoalescerOptions {

@@ -1,6 +1,6 @@
 import type { Db } from '../db/driver.js'
 import { findReusableMedia, insertMedia } from '../db/queries/media.js'
-import { enqueueMessage, type EnqueueResult } from '../db/queries/messages.js'
+import { enqueueMessage, type EnqueueResult } from '../db/lifecycle/enqueue.js'
 import { formatBytes } from './body.js'
 import type { ApiConfig } from './config.js'
 import { ApiError } from './errors.js'

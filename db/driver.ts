@@ -14,6 +14,25 @@ export type Engine = 'mysql' | 'postgres' | 'pglite'
 
 export type Row = Record<string, unknown>
 
+/**
+ * What the engine behind a `Queryable` can do beyond its dialect's common ground, declared by the driver at open (from
+ * the server it connected to) and carried by every transaction's `Queryable` too, so a statement chooses its form
+ * from a declared fact instead of parsing a version string.
+ */
+export interface Capabilities {
+  /** `INSERT … RETURNING`: PostgreSQL, PGlite and MariaDB (10.5+); not MySQL 8. */
+  readonly insertReturning: boolean
+  /** `UPDATE … RETURNING`: PostgreSQL and PGlite; neither MySQL nor MariaDB. */
+  readonly updateReturning: boolean
+}
+
+/** MySQL 8: neither RETURNING. */
+export const MYSQL_CAPABILITIES: Capabilities = { insertReturning: false, updateReturning: false }
+/** MariaDB 10.6+: INSERT … RETURNING only. */
+export const MARIADB_CAPABILITIES: Capabilities = { insertReturning: true, updateReturning: false }
+/** PostgreSQL and PGlite. */
+export const POSTGRES_CAPABILITIES: Capabilities = { insertReturning: true, updateReturning: true }
+
 export interface ExecResult {
   /** Matched rows (not "changed" rows) on every engine: guards belong in WHERE. */
   affectedRows: number
@@ -25,6 +44,8 @@ export interface ExecResult {
 export interface Queryable {
   readonly dialect: Dialect
   readonly engine: Engine
+  /** What this engine can do (the same on the pool and inside its transactions). */
+  readonly capabilities: Capabilities
   /** Runs a statement and returns its rows. */
   query<T extends Row = Row>(sql: string, params?: readonly unknown[]): Promise<T[]>
   /** Runs a statement that returns no rows (or whose rows are not needed). */
@@ -43,7 +64,7 @@ export interface Db extends Queryable {
    * nothing but SQL: never a WhatsApp call, never a side effect that cannot be repeated.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: TransactionOptions): Promise<T>
-  /** Server version string, read once at open (e.g. "10.11.19-MariaDB", "15.20", "PGlite"). */
+  /** Server version string, read once at open (e.g. "10.11.19-MariaDB", "15.20", "PGlite"), for logs and reports. */
   readonly serverVersion: string
   close(): Promise<void>
 }

@@ -27,6 +27,18 @@ export const MESSAGE_STATES = [
 ] as const
 export type MessageStatus = (typeof MESSAGE_STATES)[number]
 
+/**
+ * Why a `pending` message was moved out of the claim's way (`messages.hold`; db/README.md, The message states).
+ * The API still answers `pending` for it, with the sentence in `error`.
+ */
+export const MESSAGE_HOLDS = [
+  /** `OPT_IN_MODE=confirm` and the contact has not said YES: released when they do, looked at again every 15 min. */
+  'consent',
+  /** A sending limit (the first-contact cap): until the next local midnight, or until the session's cap changes. */
+  'limit',
+] as const
+export type MessageHold = (typeof MESSAGE_HOLDS)[number]
+
 export const SESSION_STATES = ['online', 'offline', 'connecting'] as const
 export type SessionStatus = (typeof SESSION_STATES)[number]
 
@@ -110,7 +122,10 @@ export interface MessageRecord {
   sentAt: Date | null
   deliveredAt: Date | null
   readAt: Date | null
+  /** Sentence of the last error or hold, as the audit log shows it. Code decides on `status` and `hold`, never on this. */
   error: string | null
+  /** Why a `pending` message waits (migration 0008); null for any other row. */
+  hold: MessageHold | null
   idempotencyKey: string | null
   /** The instant a scheduled send asked for (null: send as soon as possible). */
   sendAt: Date | null

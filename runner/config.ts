@@ -1,5 +1,5 @@
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
-import type { LimitDefaults } from '../db/queries/limits.js'
+import type { LimitDefaults } from '../db/lifecycle/limit-plan.js'
 
 /**
  * Runner configuration: one pure parser over an environment record (only `runner/main.ts` and the

@@ -2,8 +2,9 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { Db } from '../db/driver.js'
 import * as leases from '../db/queries/leases.js'
+import * as sessionReports from '../db/queries/session-reports.js'
 import * as pairing from '../db/queries/pairing.js'
-import * as queue from '../db/queries/queue.js'
+import * as lifecycle from '../db/lifecycle/index.js'
 import type { RunnerConfig } from './config.js'
 import { createCrashHook, NO_CRASH, type CrashHook } from './queue/send-loop.js'
 import type { WhatsAppClientFactory } from './whatsapp/client.js'
@@ -161,7 +162,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   }
 
   async function commands(owner: string): Promise<void> {
-    const pending = await leases.findSessionsWithCommands(db, owner)
+    const pending = await sessionReports.findSessionsWithCommands(db, owner)
     for (const c of pending) {
       const sup = supervisors.get(c.name)
       if (!sup) continue
@@ -172,7 +173,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   }
 
   async function probe(owner: string): Promise<void> {
-    for (const due of await queue.probeDue(db, owner)) {
+    for (const due of await lifecycle.probeDue(db, owner)) {
       if (due.dueInMs === null || due.dueInMs > config.pollMs * 2) continue
       const sup = supervisors.get(due.name)
       if (!sup) continue

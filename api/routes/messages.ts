@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
-import { getMessage, listMessages, resendMessage } from '../../db/queries/messages.js'
+import { getMessage, listMessages } from '../../db/queries/messages.js'
+import { resendMessage } from '../../db/lifecycle/resend.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatMessage } from '../format.js'

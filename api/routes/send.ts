@@ -1,9 +1,7 @@
 import { Hono } from 'hono'
 import { UniqueViolationError, type Queryable } from '../../db/driver.js'
-import {
-  enqueueMessage, enqueueMessages, findMessageByKey, findMessagesByKeys,
-  type EnqueueInput, type EnqueueResult,
-} from '../../db/queries/messages.js'
+import { enqueueMessage, enqueueMessages, type EnqueueInput, type EnqueueResult } from '../../db/lifecycle/enqueue.js'
+import { findMessageByKey, findMessagesByKeys } from '../../db/queries/messages.js'
 import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson, readMultipart } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'

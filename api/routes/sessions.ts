@@ -1,7 +1,6 @@
 import { Hono } from 'hono'
-import {
-  createSession, getSession, listSessions, requestReconnect, requestSessionDelete, updateSessionSettings,
-} from '../../db/queries/sessions.js'
+import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
+import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import type { SessionSettings } from '../../db/types.js'
 import { DEFAULT_SESSION } from '../../db/types.js'
 import { readJson } from '../body.js'

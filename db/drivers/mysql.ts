@@ -2,8 +2,9 @@ import mysql from 'mysql2/promise'
 import type { Pool, PoolConnection, ResultSetHeader } from 'mysql2/promise'
 import { withoutUrlInErrors } from '../config.js'
 import {
-  ContentionError, DatabaseUnavailableError, UniqueViolationError, UnsupportedDatabaseError, retryDelay,
-  type Db, type ExecResult, type Queryable, type Row, type TransactionOptions,
+  ContentionError, DatabaseUnavailableError, MARIADB_CAPABILITIES, MYSQL_CAPABILITIES, UniqueViolationError,
+  UnsupportedDatabaseError, retryDelay, type Capabilities, type Db, type ExecResult, type Queryable, type Row,
+  type TransactionOptions,
 } from '../driver.js'
 
 export interface MysqlOptions {
@@ -56,10 +57,11 @@ function run(conn: Pick<Pool, 'query' | 'execute'>, sql: string, params: readonl
   return binary ? conn.execute(sql, params as never[]) : conn.query(sql, params as unknown[])
 }
 
-function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql'): Queryable {
+function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql', capabilities: Capabilities): Queryable {
   return {
     dialect: 'mysql',
     engine,
+    capabilities,
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       try {
         const [rows] = await run(conn, sql, params)
@@ -150,7 +152,8 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
   // Connections created before the version was known: reset them so they pick up the right settings.
   await pool.query('SELECT 1')
 
-  const root = wrap(pool, 'mysql')
+  const capabilities = mariadb ? MARIADB_CAPABILITIES : MYSQL_CAPABILITIES
+  const root = wrap(pool, 'mysql', capabilities)
   return {
     ...root,
     serverVersion: version,
@@ -166,7 +169,7 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
         let healthy = true
         try {
           await conn.query('BEGIN')
-          const result = await fn(wrap(conn, 'mysql'))
+          const result = await fn(wrap(conn, 'mysql', capabilities))
           await conn.query('COMMIT')
           return result
         } catch (err) {

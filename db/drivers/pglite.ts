@@ -2,7 +2,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeDataDirPrivate, privateTree, type DataDirWarning } from '../data-dir.js'
-import { DbError, type Db, type ExecResult, type Queryable, type Row, type TransactionOptions } from '../driver.js'
+import { DbError, POSTGRES_CAPABILITIES, type Db, type ExecResult, type Queryable, type Row, type TransactionOptions } from '../driver.js'
 import { translatePgError } from './postgres.js'
 
 export interface PgliteOptions {
@@ -60,6 +60,7 @@ function wrap(pg: Pick<PGlite, 'query'>): Queryable {
   return {
     dialect: 'postgres',
     engine: 'pglite',
+    capabilities: POSTGRES_CAPABILITIES,
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       try {
         return (await pg.query<T>(sql, params as unknown[])).rows

@@ -1,8 +1,8 @@
 import postgres from 'postgres'
 import { withoutUrlInErrors } from '../config.js'
 import {
-  ContentionError, DatabaseUnavailableError, UniqueViolationError, UnsupportedDatabaseError, retryDelay,
-  type Db, type ExecResult, type Queryable, type Row, type TransactionOptions,
+  ContentionError, DatabaseUnavailableError, POSTGRES_CAPABILITIES, UniqueViolationError, UnsupportedDatabaseError,
+  retryDelay, type Db, type ExecResult, type Queryable, type Row, type TransactionOptions,
 } from '../driver.js'
 
 export interface PostgresOptions {
@@ -114,6 +114,7 @@ function wrap(sql: () => Sql, gate: OutageGate): Queryable {
   return {
     dialect: 'postgres',
     engine: 'postgres',
+    capabilities: POSTGRES_CAPABILITIES,
     async query<T extends Row>(text: string, params: readonly unknown[] = []): Promise<T[]> {
       return [...(await run(text, params))] as unknown as T[]
     },

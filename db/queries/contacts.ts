@@ -1,8 +1,7 @@
-import { toDate, type Db, type Queryable, type Row } from '../driver.js'
+/** Statements on `contacts` (consent, names, LIDs). Changing a contact's consent and its messages: `db/lifecycle/opt-out.ts`. */
+import { toDate, type Queryable, type Row } from '../driver.js'
 import { each, same } from '../sql.js'
 import type { ContactRecord, OptIn } from '../types.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
-import { changeEachWithEvents, emitContactEvent } from './webhooks.js'
 
 const COLUMNS = 'phone, opt_in, opt_in_at, name, lid, last_inbound_at, created_at, updated_at'
 
@@ -74,43 +73,19 @@ VALUES ($1, $2, CASE WHEN $2 = 'pending' THEN NULL ELSE now() END, now(), now())
 ON CONFLICT (phone) DO UPDATE SET opt_in = EXCLUDED.opt_in, opt_in_at = EXCLUDED.opt_in_at, updated_at = now()`,
 )
 
-const MARK_PENDING_OPTED_OUT = same(`UPDATE messages
-   SET status = 'opted_out', error = 'contact opted out', updated_at = NOW(6)
- WHERE phone = ?
-   AND status = 'pending'`)
+/** Sets a contact's consent, creating the row if needed (`pending` clears `opt_in_at`). */
+export async function upsertOptIn(tx: Queryable, phone: string, optIn: OptIn): Promise<void> {
+  await tx.execute(UPSERT_OPT_IN[tx.dialect], tx.dialect === 'mysql' ? [phone, optIn, optIn] : [phone, optIn])
+}
 
-const SELECT_PENDING_OF_PHONE = same(`SELECT id
-  FROM messages
- WHERE phone = ?
-   AND status = 'pending'
- ORDER BY id
-   FOR UPDATE`)
+const READ_OPT_IN = same(`SELECT opt_in
+  FROM contacts
+ WHERE phone = ?`)
 
-const MARK_ONE_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
-   SET status = 'opted_out', error = 'contact opted out', updated_at = NOW(6)
- WHERE id = ?
-   AND status = 'pending'`), 'messages')
-
-/**
- * Sets a contact's consent (`pending` clears `opt_in_at`, as the guide's troubleshooting SQL does).
- * Setting `no` also moves that phone's pending messages to `opted_out` in the same transaction;
- * the claim re-checks consent anyway (db/README.md), this only makes the audit log honest at once.
- * A change to `no` or `yes` writes `contact.opted_out` / `contact.opted_in` (and `message.opted_out` per message)
- * in the same transaction. Returns how many pending messages were opted out.
- */
-export async function setContactOptIn(db: Db, phone: string, optIn: OptIn): Promise<number> {
-  return db.transaction(async (tx) => {
-    const before = await lockContactOptIn(tx, phone)
-    await tx.execute(UPSERT_OPT_IN[tx.dialect], tx.dialect === 'mysql' ? [phone, optIn, optIn] : [phone, optIn])
-    if (optIn === 'yes' && before !== 'yes') await emitContactEvent(tx, 'contact.opted_in', phone, null, 'api')
-    if (optIn !== 'no') return 0
-    if (before !== 'no') await emitContactEvent(tx, 'contact.opted_out', phone, null, 'api')
-    return changeEachWithEvents(tx, 'message.opted_out', {
-      bulk: async () => (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows,
-      selectIds: async () => (await tx.query(SELECT_PENDING_OF_PHONE[tx.dialect], [phone])).map((r) => Number(r.id)),
-      changeOne: async (id) => (await tx.execute(MARK_ONE_OPTED_OUT[tx.dialect], [id])).affectedRows > 0,
-    })
-  })
+/** A contact's consent without locking it (the claim's check), or null for a phone with no row. */
+export async function readOptIn(tx: Queryable, phone: string): Promise<OptIn | null> {
+  const [row] = await tx.query<{ opt_in: OptIn }>(READ_OPT_IN[tx.dialect], [phone])
+  return row ? row.opt_in : null
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -147,7 +122,7 @@ ON CONFLICT (phone) DO UPDATE SET opt_in = EXCLUDED.opt_in,
 
 /**
  * Inside the inbound transaction: locks the contact row (if any) and returns its consent, `null` for an unknown
- * phone. Lock order: contacts before messages, like setContactOptIn.
+ * phone. Lock order: contacts before messages (db/lifecycle/opt-out.ts, inbound.ts).
  */
 export async function lockContactOptIn(tx: Queryable, phone: string): Promise<OptIn | null> {
   const [row] = await tx.query<{ opt_in: OptIn }>(LOCK_CONTACT[tx.dialect], [phone])

@@ -1,15 +1,13 @@
-import { UniqueViolationError, type Db, type Queryable } from '../driver.js'
-import { each, same } from '../sql.js'
-import type { OptIn } from '../types.js'
-import { lockContactOptIn, recordInboundConsent } from './contacts.js'
-import { markPendingOptedOut, releaseHeldMessages } from './queue.js'
-import { emitContactEvent, emitInboundEvent } from './webhooks.js'
-
 /**
  * `inbound_messages`: what people wrote to the gateway's numbers, stored once per (session, WhatsApp id), and the
  * consent decision each one carries (runner/README.md, STOP and YES). Live (`notify`) and offline-backlog (`append`)
- * deliveries, and redeliveries after a crash, all land here; the unique key makes each count once.
+ * deliveries, and redeliveries after a crash, all land here; the unique key makes each count once. The statements
+ * only: what an inbound message does to consent and to messages is `db/lifecycle/inbound.ts`.
  */
+import { UniqueViolationError, type Queryable } from '../driver.js'
+import { each, same } from '../sql.js'
+import type { OptIn } from '../types.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
 
 /** What an inbound message did to consent. */
 export type InboundAction =
@@ -66,7 +64,8 @@ ON CONFLICT (session, wa_message_id) DO NOTHING
 RETURNING id`,
 )
 
-async function insertOnce(tx: Queryable, input: InboundInput, action: InboundAction): Promise<boolean> {
+/** Stores an inbound message with its decided action; `false` when that (session, WhatsApp id) is already stored. */
+export async function insertInbound(tx: Queryable, input: InboundInput, action: InboundAction): Promise<boolean> {
   const processed = action !== 'unresolved'
   const params = [
     input.session, input.phone, input.senderJid, fitInboundBody(input.body), input.waMessageId, action,
@@ -90,67 +89,10 @@ const ALREADY_STORED = same(`SELECT 1 AS x
  WHERE session = ?
    AND wa_message_id = ?`)
 
-async function decide(tx: Queryable, session: string, phone: string, keyword: InboundInput['keyword'], pushName: string | null | undefined) {
-  const current = await lockContactOptIn(tx, phone)
-  let optIn: OptIn
-  let action: InboundAction
-  let changed = true
-  if (keyword === 'stop') {
-    optIn = 'no'
-    action = 'stop'
-  } else if (keyword === 'start') {
-    optIn = 'yes'
-    action = 'start'
-  } else if (current === null || current === 'pending') {
-    optIn = 'yes'
-    action = 'opt-in'
-  } else {
-    optIn = current
-    action = 'none'
-    changed = false
-  }
-  await recordInboundConsent(tx, { phone, optIn, changed, name: pushName ?? null })
-  // Webhook events for real changes only, in this transaction (db/queries/webhooks.ts).
-  if (optIn === 'no' && current !== 'no') await emitContactEvent(tx, 'contact.opted_out', phone, session, 'inbound')
-  if (optIn === 'yes' && current !== 'yes') await emitContactEvent(tx, 'contact.opted_in', phone, session, 'inbound')
-  let optedOut = 0
-  let released = 0
-  if (optIn === 'no') optedOut = await markPendingOptedOut(tx, phone)
-  else if (changed) released = await releaseHeldMessages(tx, phone)
-  return { optIn, action, optedOut, released }
+/** Whether that (session, WhatsApp id) is already stored. */
+export async function isInboundStored(tx: Queryable, session: string, waMessageId: string): Promise<boolean> {
+  return (await tx.query(ALREADY_STORED[tx.dialect], [session, waMessageId])).length > 0
 }
-
-/**
- * Stores an inbound message once and applies its consent effect in the same transaction: the contact's new
- * `opt_in` (STOP → no and that phone's pending messages `opted_out`; YES or a pending contact's first message →
- * yes and held messages released). A redelivery of the same (session, id) is a `duplicate` and changes nothing.
- * A message whose sender is only a LID is stored as `unresolved` (never dropped: it may be a STOP) and decided by
- * `resolveInbound` once the phone is known.
- * @example const r = await recordInbound(db, { session, phone, senderJid, body: 'STOP', waMessageId, keyword: 'stop' })
- */
-export async function recordInbound(db: Db, input: InboundInput): Promise<InboundResult> {
-  return db.transaction(async (tx): Promise<InboundResult> => {
-    if (!input.phone) {
-      const inserted = await insertOnce(tx, input, 'unresolved')
-      if (inserted) await emitInboundEvent(tx, input.session, input.waMessageId)
-      return inserted ? { kind: 'stored', action: 'unresolved', optIn: null, optedOut: 0, released: 0 } : { kind: 'duplicate' }
-    }
-    // Cheap pre-check so a redelivery does not lock the contact row.
-    if ((await tx.query(ALREADY_STORED[tx.dialect], [input.session, input.waMessageId])).length > 0) return { kind: 'duplicate' }
-    const d = await decide(tx, input.session, input.phone, input.keyword, input.pushName)
-    if (!(await insertOnce(tx, input, d.action))) {
-      // A concurrent delivery of the same message won the insert: undo this one's consent effect (and its events).
-      throw new DuplicateInbound()
-    }
-    await emitInboundEvent(tx, input.session, input.waMessageId)
-    return { kind: 'stored', ...d }
-  }).catch((err) => {
-    if (err instanceof DuplicateInbound) return { kind: 'duplicate' } as const
-    throw err
-  })
-}
-
-class DuplicateInbound extends Error {}
 
 const UNRESOLVED = same(`SELECT wa_message_id, sender_jid, body
   FROM inbound_messages
@@ -167,25 +109,24 @@ const RESOLVE = same(`UPDATE inbound_messages
    AND wa_message_id = ?
    AND processed_at IS NULL`)
 
-/**
- * Decides the stored `unresolved` messages of a LID sender now that its phone is known, in arrival order.
- * `keywordOf` is the runner's keyword matcher. Returns the decisions made (for confirmations).
- */
-export async function resolveInbound(
-  db: Db,
-  params: { session: string; senderJid: string; phone: string; keywordOf: (body: string | null) => 'stop' | 'start' | null },
-): Promise<{ waMessageId: string; action: InboundAction }[]> {
-  return db.transaction(async (tx) => {
-    const rows = await tx.query(UNRESOLVED[tx.dialect], [params.session, params.senderJid])
-    const out: { waMessageId: string; action: InboundAction }[] = []
-    for (const row of rows) {
-      const body = row.body === null ? null : String(row.body)
-      const d = await decide(tx, params.session, params.phone, params.keywordOf(body), null)
-      const res = await tx.execute(RESOLVE[tx.dialect], [params.phone, d.action, params.session, String(row.wa_message_id)])
-      if (res.affectedRows > 0) out.push({ waMessageId: String(row.wa_message_id), action: d.action })
-    }
-    return out
-  })
+/** The stored, undecided messages of a LID sender, in arrival order. */
+export async function selectUnresolvedInbound(
+  tx: Queryable,
+  session: string,
+  senderJid: string,
+): Promise<{ waMessageId: string; body: string | null }[]> {
+  return (await tx.query(UNRESOLVED[tx.dialect], [session, senderJid])).map((r) => ({
+    waMessageId: String(r.wa_message_id),
+    body: r.body === null ? null : String(r.body),
+  }))
+}
+
+/** Records the decision of a formerly unresolved message. `false`: it was decided already. */
+export async function markInboundResolved(
+  tx: Queryable,
+  p: { session: string; waMessageId: string; phone: string; action: InboundAction },
+): Promise<boolean> {
+  return (await tx.execute(RESOLVE[tx.dialect], [p.phone, p.action, p.session, p.waMessageId])).affectedRows > 0
 }
 
 const LIST_FOR_PHONE = same(`SELECT session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at
@@ -203,4 +144,20 @@ export async function listInboundForPhone(db: Queryable, phone: string) {
     waMessageId: String(r.wa_message_id),
     action: (r.action ?? null) as InboundAction | null,
   }))
+}
+
+// "Never wrote to this number": no inbound message from this phone to this session. One probe of
+// idx_inbound_session_phone (session, phone); inbound rows whose sender could not be resolved have phone NULL.
+const HAS_WRITTEN = forceIndexOnMysql(same(`SELECT 1 AS x
+  FROM inbound_messages
+ WHERE session = ?
+   AND phone = ?
+ LIMIT 1`), 'inbound_messages', 'idx_inbound_session_phone')
+
+/** The SQL of the first-contact check, for the EXPLAIN tests. */
+export const HAS_WRITTEN_SQL = HAS_WRITTEN
+
+/** True when `phone` never wrote to `session` (a message to it is a first contact; the first-contact cap). */
+export async function isFirstContact(tx: Queryable, session: string, phone: string): Promise<boolean> {
+  return (await tx.query(HAS_WRITTEN[tx.dialect], [session, phone])).length === 0
 }

@@ -1,5 +1,6 @@
 /**
- * Runners and session leases (db/README.md), and every write a runner makes to its own `sessions` rows.
+ * Runners and session leases (db/README.md). Every runner write to its own `sessions` rows is fenced by the lease:
+ * what the socket reports and the API's commands are session-reports.ts, the sending state is send-slot.ts.
  *
  * A lease is `owner` + `lease_until`, fenced by `lease_epoch`, which grows on every acquire. Every runner write
  * to `sessions` carries `owner = ? AND lease_epoch = ?` in its WHERE clause, so a runner that lost its lease
@@ -11,14 +12,10 @@ import type { Db, Queryable, Row } from '../driver.js'
 import { toDate } from '../driver.js'
 import { each, same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
-import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
-import { atomically, changeEachWithEvents, emitSessionQr, emitSessionStatus } from './webhooks.js'
+import type { SessionRecord } from '../types.js'
 
 /** A session this runner holds, with the fencing token to put on every write. */
 export type SessionLease = Pick<SessionRecord, 'name' | 'leaseEpoch'>
-
-/** An owned session with a command from the API waiting (commands are row changes: runner/README.md). */
-export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
 
 /** The fence every runner write to `sessions` carries (db/README.md, Leases and fencing). */
 export interface LeaseFence {
@@ -59,16 +56,6 @@ function wholeSeconds(s: number): number {
 /** Maps a `{name, lease_epoch}` row. */
 export function toSessionLease(row: Row): SessionLease {
   return { name: String(row.name), leaseEpoch: Number(row.lease_epoch) }
-}
-
-/** Maps a command row of `findSessionsWithCommands`. */
-export function toSessionCommand(row: Row): SessionCommand {
-  return {
-    name: String(row.name),
-    leaseEpoch: Number(row.lease_epoch),
-    reconnectRequestedAt: toDate(row.reconnect_requested_at),
-    deleteRequestedAt: toDate(row.delete_requested_at),
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -183,7 +170,7 @@ export async function acquireSessionLeases(db: Db, params: AcquireSessionLeasesP
     const free = await tx.query<{ name: string }>(SELECT_ACQUIRABLE[tx.dialect], [params.max])
     const names = free.map((r) => String(r.name))
     if (names.length === 0) return []
-    if (tx.dialect === 'postgres') {
+    if (tx.capabilities.updateReturning) {
       const rows = await tx.query(TAKE_LEASES.postgres, [names, owner, ttl, gap])
       return rows.map(toSessionLease)
     }
@@ -222,7 +209,7 @@ const READ_HELD_LEASES_MYSQL = `SELECT name, lease_epoch
  */
 export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: number }): Promise<SessionLease[]> {
   const ttl = wholeSeconds(params.ttlSeconds)
-  if (db.dialect === 'postgres') {
+  if (db.capabilities.updateReturning) {
     const rows = await db.query(RENEW_LEASES.postgres, [params.owner, ttl])
     return rows.map(toSessionLease)
   }
@@ -273,113 +260,7 @@ export async function expireAllLeases(db: Queryable): Promise<number> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Fenced session-state writes
-
-// `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
-// column: MySQL would see the new value and Postgres the old one (db/README.md, The two dialects).
-const REPORT_SESSION_STATE = forceIndexOnMysql(each(
-  `UPDATE sessions
-   SET status = ?,
-       phone = COALESCE(?, phone),
-       qr_code = ?,
-       qr = ?,
-       detail = ?,
-       last_seen = CASE WHEN ? = 'online' THEN NOW(6) ELSE last_seen END,
-       updated_at = NOW(6)
- WHERE name = ?
-   AND owner = ?
-   AND lease_epoch = ?`,
-  `UPDATE sessions
-   SET status = $1,
-       phone = COALESCE($2, phone),
-       qr_code = $3,
-       qr = $4,
-       detail = $5,
-       last_seen = CASE WHEN $1 = 'online' THEN now() ELSE last_seen END,
-       updated_at = now()
- WHERE name = $6
-   AND owner = $7
-   AND lease_epoch = $8`,
-), 'sessions')
-
-export interface ReportSessionStateParams extends LeaseFence {
-  status: SessionStatus
-  /** The paired number; omitted or null keeps the stored one. */
-  phone?: string | null
-  /** PNG data URL of the pairing QR while waiting for a scan; anything else clears it. */
-  qrCode?: string | null
-  /** The raw QR string (same lifetime as `qrCode`). */
-  qr?: string | null
-  /** Why the session is offline (logged_out, restricted, conflict, outdated…); omitted clears it. */
-  detail?: string | null
-}
-
-// Read under the lease before the report, so the events below describe real transitions.
-const LOCK_SESSION_STATE = forceIndexOnMysql(same(`SELECT status, qr
-  FROM sessions
- WHERE name = ?
-   AND owner = ?
-   AND lease_epoch = ?
-   FOR UPDATE`), 'sessions')
-
-/**
- * Writes what the socket reports: status, phone, QR, detail; `online` also stamps `last_seen`.
- * The QR fields and `detail` describe the current state only, so they are replaced (omitted = NULL);
- * `phone` is kept unless given. In the same transaction, a changed status writes `session.status` and a new QR
- * `session.qr` (db/queries/webhooks.ts). `false`: the lease is gone and nothing was written.
- * @example await reportSessionState(db, { name, owner, epoch, status: 'connecting', qrCode, qr })
- */
-export async function reportSessionState(db: Queryable, params: ReportSessionStateParams): Promise<boolean> {
-  if (!(SESSION_STATES as readonly string[]).includes(params.status)) {
-    throw new RangeError(`unknown session status: ${String(params.status)}`)
-  }
-  const values = [params.phone ?? null, params.qrCode ?? null, params.qr ?? null, params.detail ?? null]
-  const args =
-    db.dialect === 'mysql'
-      ? [params.status, ...values, params.status, params.name, params.owner, params.epoch]
-      : [params.status, ...values, params.name, params.owner, params.epoch]
-  return atomically(db, async (tx) => {
-    const [before] = await tx.query(LOCK_SESSION_STATE[tx.dialect], [params.name, params.owner, params.epoch])
-    if (!before) return false
-    const res = await tx.execute(REPORT_SESSION_STATE[tx.dialect], args)
-    if (res.affectedRows === 0) return false
-    if (before.status !== params.status) await emitSessionStatus(tx, params.name, String(before.status))
-    if (params.qr && params.qr !== before.qr) await emitSessionQr(tx, params.name)
-    return true
-  })
-}
-
-const TOUCH_LAST_SEEN = forceIndexOnMysql(same(`UPDATE sessions
-   SET last_seen = NOW(6),
-       updated_at = NOW(6)
- WHERE name = ?
-   AND owner = ?
-   AND lease_epoch = ?`), 'sessions')
-
-/** Heartbeat of an online session for the dashboard's `last_seen`. `false`: the lease is gone. */
-export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<boolean> {
-  const res = await db.execute(TOUCH_LAST_SEEN[db.dialect], [fence.name, fence.owner, fence.epoch])
-  return res.affectedRows > 0
-}
-
-// Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
-// request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
-const CLEAR_RECONNECT_REQUEST = forceIndexOnMysql(same(`UPDATE sessions
-   SET reconnect_requested_at = NULL,
-       updated_at = NOW(6)
- WHERE name = ?
-   AND owner = ?
-   AND lease_epoch = ?
-   AND reconnect_requested_at IS NOT NULL`), 'sessions')
-
-/**
- * Takes a reconnect command (QR regeneration) of an owned session. Call it before reconnecting:
- * `true` means a request was pending and is now this runner's to carry out.
- */
-export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): Promise<boolean> {
-  const res = await db.execute(CLEAR_RECONNECT_REQUEST[db.dialect], [fence.name, fence.owner, fence.epoch])
-  return res.affectedRows > 0
-}
+// Session delete (the transition is db/lifecycle/session-delete.ts) and pauses
 
 // `default` can never be deleted, whatever the row says. The guarded read locks the row by primary
 // key first; a DELETE carrying the guards would walk idx_sessions_owner on MariaDB (see mysql-hints.ts), and a
@@ -393,66 +274,25 @@ const LOCK_SESSION_FOR_DELETE = forceIndexOnMysql(same(`SELECT name
    AND name <> 'default'
    FOR UPDATE`), 'sessions')
 
+/** Locks an owned session whose delete the API requested (never `default`). `false`: lease gone or no request. */
+export async function lockSessionForDelete(tx: Queryable, fence: LeaseFence): Promise<boolean> {
+  return (await tx.query(LOCK_SESSION_FOR_DELETE[tx.dialect], [fence.name, fence.owner, fence.epoch])).length > 0
+}
+
 const DELETE_SESSION = same(`DELETE FROM sessions
  WHERE name = ?`)
+
+/** Deletes the session row (locked by `lockSessionForDelete`). */
+export async function deleteSessionRow(tx: Queryable, name: string): Promise<void> {
+  await tx.execute(DELETE_SESSION[tx.dialect], [name])
+}
 
 const DELETE_AUTH_KEYS = same(`DELETE FROM auth_keys
  WHERE session = ?`)
 
-// Pending rows of a deleted session would wait forever (nothing can lease a missing session) or, worse, go out
-// from another number if the name is reused; they end `failed` with the reason, and the API can resend them.
-const FAIL_PENDING_OF_SESSION = same(`UPDATE messages
-   SET status = 'failed',
-       error = 'session deleted',
-       updated_at = NOW(6)
- WHERE session = ?
-   AND status = 'pending'`)
-
-const SELECT_PENDING_OF_SESSION = same(`SELECT id
-  FROM messages
- WHERE session = ?
-   AND status = 'pending'
- ORDER BY id
-   FOR UPDATE`)
-
-const FAIL_PENDING_BY_ID = forceIndexOnMysql(same(`UPDATE messages
-   SET status = 'failed',
-       error = 'session deleted',
-       updated_at = NOW(6)
- WHERE id = ?
-   AND status = 'pending'`), 'messages')
-
-/**
- * Carries out a requested delete of an owned session, after its socket has logged out: deletes the row, wipes
- * its `auth_keys` and fails its `pending` messages, in one transaction (session row first).
- * `false`: not deleted (lease gone, no delete requested, or the session is `default`).
- */
-export async function deleteSessionFenced(db: Db, fence: LeaseFence): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const [held] = await tx.query(LOCK_SESSION_FOR_DELETE[tx.dialect], [fence.name, fence.owner, fence.epoch])
-    if (!held) return false
-    await tx.execute(DELETE_SESSION[tx.dialect], [fence.name])
-    await tx.execute(DELETE_AUTH_KEYS[tx.dialect], [fence.name])
-    // With a webhook for message.failed, each failed row gets its event (db/queries/webhooks.ts).
-    await changeEachWithEvents(tx, 'message.failed', {
-      bulk: async () => (await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [fence.name])).affectedRows,
-      selectIds: async () => (await tx.query(SELECT_PENDING_OF_SESSION[tx.dialect], [fence.name])).map((r) => Number(r.id)),
-      changeOne: async (id) => (await tx.execute(FAIL_PENDING_BY_ID[tx.dialect], [id])).affectedRows > 0,
-    })
-    return true
-  })
-}
-
-const FIND_SESSIONS_WITH_COMMANDS = same(`SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
-  FROM sessions
- WHERE owner = ?
-   AND lease_until > NOW(6)
-   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`)
-
-/** Sessions held by `owner` with a reconnect or delete requested by the API (polled every ~1 s). */
-export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {
-  const rows = await db.query(FIND_SESSIONS_WITH_COMMANDS[db.dialect], [owner])
-  return rows.map(toSessionCommand)
+/** Wipes a session's credentials and Signal keys. */
+export async function deleteAuthKeys(tx: Queryable, session: string): Promise<void> {
+  await tx.execute(DELETE_AUTH_KEYS[tx.dialect], [session])
 }
 
 // COALESCE because MySQL's GREATEST returns NULL if any argument is NULL. A pause only ever grows.

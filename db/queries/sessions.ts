@@ -1,4 +1,4 @@
-import { toDate, type Db, type Queryable, type Row } from '../driver.js'
+import { toDate, type Queryable, type Row } from '../driver.js'
 import { same } from '../sql.js'
 import type { SessionRecord, SessionSettings, SessionStatus } from '../types.js'
 
@@ -185,7 +185,7 @@ export async function cancelPairingRequest(db: Queryable, name: string, phone: s
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Sending limits (db/queries/limits.ts enforces them)
+// Sending limits (db/lifecycle/claim.ts enforces them)
 
 const SETTING_COLUMNS: Record<keyof SessionSettings, string> = {
   dailyCap: 'daily_cap',
@@ -198,12 +198,11 @@ const SETTING_COLUMNS: Record<keyof SessionSettings, string> = {
 }
 
 /**
- * Changes some of a session's limit settings (`null` = back to the runner's default), validated by the caller. A hold
- * the claim recorded for a cap or quiet hours is dropped so the next claim (within 15 s) decides afresh; a
- * circuit-breaker pause stays. When the first-contact cap changes, the messages it held become due again.
- * Returns false when there is no such session (or it is being deleted).
+ * Writes some of a session's limit settings (`null` = back to the runner's default), validated by the caller, and
+ * drops a hold the claim recorded for a cap or quiet hours (a circuit-breaker pause stays). `false`: no such session,
+ * or it is being deleted. The transition around it is `db/lifecycle/settings.ts`.
  */
-export async function updateSessionSettings(db: Db, name: string, patch: Partial<SessionSettings>): Promise<boolean> {
+export async function writeSessionSettings(db: Queryable, name: string, patch: Partial<SessionSettings>): Promise<boolean> {
   const keys = (Object.keys(SETTING_COLUMNS) as (keyof SessionSettings)[]).filter((k) => patch[k] !== undefined)
   const params: unknown[] = []
   const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
@@ -219,18 +218,5 @@ export async function updateSessionSettings(db: Db, name: string, patch: Partial
         `updated_at = ${db.dialect === 'mysql' ? 'NOW(6)' : 'now()'}`].join(',\n       ')}
  WHERE name = ${p()}
    AND delete_requested_at IS NULL`
-  return db.transaction(async (tx) => {
-    const res = await tx.execute(sql, params)
-    if (res.affectedRows === 0) return false
-    if (patch.firstContactCap !== undefined) await tx.execute(RELEASE_FIRST_CONTACT_HOLDS[tx.dialect], [name])
-    return true
-  })
+  return (await db.execute(sql, params)).affectedRows > 0
 }
-
-const RELEASE_FIRST_CONTACT_HOLDS = same(`UPDATE messages
-   SET available_at = NOW(6),
-       error = NULL,
-       updated_at = NOW(6)
- WHERE session = ?
-   AND status = 'pending'
-   AND error LIKE 'first-contact cap reached%'`)

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
-import * as queue from '../../db/queries/queue.js'
+import * as lifecycle from '../../db/lifecycle/index.js'
 import type { Fence } from './send-loop.js'
 
 /**
@@ -14,10 +14,10 @@ export async function reconcileOnce(deps: {
   log: Logger
   fence: () => Fence
   gapMs: () => number
-  deliver: (message: queue.ClaimedMessage) => Promise<void>
+  deliver: (message: lifecycle.ClaimedMessage) => Promise<void>
 }): Promise<{ kind: 'done' } | { kind: 'wait'; waitMs: number } | { kind: 'fenced' }> {
   const f = deps.fence()
-  const r = await queue.reconcileInflight(deps.db, { session: deps.session, owner: f.owner, epoch: f.epoch, gapMs: deps.gapMs() })
+  const r = await lifecycle.reconcileInflight(deps.db, { session: deps.session, owner: f.owner, epoch: f.epoch, gapMs: deps.gapMs() })
   switch (r.kind) {
     case 'none':
       return { kind: 'done' }

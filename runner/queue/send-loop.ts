@@ -1,9 +1,8 @@
 import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
-import * as limits from '../../db/queries/limits.js'
 import * as media from '../../db/queries/media.js'
-import * as queue from '../../db/queries/queue.js'
+import * as lifecycle from '../../db/lifecycle/index.js'
 import type { CrashPoint, RunnerConfig } from '../config.js'
 import { compressImage } from '../media/image.js'
 import { NotConnectedError, type OutboundContent, type WhatsAppClient } from '../whatsapp/client.js'
@@ -140,7 +139,7 @@ export class SendLoop {
 
   /**
    * The runner's due-probe says a message is due. Ignored while the loop holds for a limit: the claim would only
-   * answer the same hold again, once per poll. A hold is re-checked every 15 s anyway (queue.HOLD_RECHECK_MS).
+   * answer the same hold again, once per poll. A hold is re-checked every 15 s anyway (lifecycle.HOLD_RECHECK_MS).
    */
   wakeForDue(): void {
     if (!this.holding) this.wake()
@@ -229,7 +228,7 @@ export class SendLoop {
     if (this.replies.length > 0) return this.sendReply()
     const f = this.d.fence()
     const claimStarted = performance.now()
-    const r = await queue.claimNextMessage(this.d.claimDb, this.claimParams(f))
+    const r = await lifecycle.claimNextMessage(this.d.claimDb, this.claimParams(f))
     this.d.onClaim?.((performance.now() - claimStarted) / 1000)
     switch (r.kind) {
       case 'fenced':
@@ -258,7 +257,7 @@ export class SendLoop {
     }
   }
 
-  private claimParams(f: Fence): queue.ClaimNextMessageParams {
+  private claimParams(f: Fence): lifecycle.ClaimNextMessageParams {
     return {
       session: this.d.session,
       owner: f.owner,
@@ -278,7 +277,7 @@ export class SendLoop {
   }
 
   /** Sends one claimed (or adopted) message and records the outcome under the claim's epoch. */
-  async deliver(message: queue.ClaimedMessage): Promise<void> {
+  async deliver(message: lifecycle.ClaimedMessage): Promise<void> {
     const fence = { id: message.id, owner: this.d.fence().owner, epoch: message.claimEpoch }
     let outcome: SendOutcome
     try {
@@ -304,7 +303,7 @@ export class SendLoop {
     await this.finalize(message, fence, outcome)
   }
 
-  private async contentOf(message: queue.ClaimedMessage): Promise<OutboundContent> {
+  private async contentOf(message: lifecycle.ClaimedMessage): Promise<OutboundContent> {
     if (message.type === 'text') {
       if (!message.body) throw new PermanentSendError('text message has no body')
       return { kind: 'text', text: message.body }
@@ -320,18 +319,18 @@ export class SendLoop {
    * Records an outcome; if the database is unreachable the outcome is kept and retried until the fence
    * (db/README.md, Claim and throttle). 0 matched rows means the claim was taken over: stop, the new owner reconciles.
    */
-  private async finalize(message: queue.ClaimedMessage, fence: queue.ClaimFence, outcome: SendOutcome): Promise<void> {
+  private async finalize(message: lifecycle.ClaimedMessage, fence: lifecycle.ClaimFence, outcome: SendOutcome): Promise<void> {
     const write = async (): Promise<boolean> => {
       switch (outcome.kind) {
         case 'sent':
-          return queue.finalizeSent(this.d.db, { ...fence, session: this.d.session, minGapMs: this.d.config.throttleMinMs })
+          return lifecycle.finalizeSent(this.d.db, { ...fence, session: this.d.session, minGapMs: this.d.config.throttleMinMs })
         case 'fail':
-          return queue.finalizeFailed(this.d.db, { ...fence, error: outcome.error })
+          return lifecycle.finalizeFailed(this.d.db, { ...fence, error: outcome.error })
         case 'retry':
-          return queue.requeueWithBackoff(this.d.db, {
+          return lifecycle.requeueWithBackoff(this.d.db, {
             ...fence,
             error: outcome.error,
-            backoffMs: outcome.offline ? OFFLINE_RETRY_MS : queue.backoffMs(message.attempts, this.random),
+            backoffMs: outcome.offline ? OFFLINE_RETRY_MS : lifecycle.backoffMs(message.attempts, this.random),
           })
       }
     }
@@ -354,7 +353,7 @@ export class SendLoop {
   }
 
   /**
-   * The circuit breaker's count (limits.ts): a send that reached a verdict counts; a send that never started because
+   * The circuit breaker's count (lifecycle.ts): a send that reached a verdict counts; a send that never started because
    * the socket was not open does not (the session is reconnecting, not failing). Errors here only log: the outcome
    * itself is recorded already.
    */
@@ -363,12 +362,12 @@ export class SendLoop {
     const fence = { name: this.d.session, owner: f.owner, epoch: f.epoch }
     try {
       if (outcome.kind === 'sent') {
-        if (this.failureStreak !== 0) await limits.recordSendSuccess(this.d.db, fence)
+        if (this.failureStreak !== 0) await lifecycle.recordSendSuccess(this.d.db, fence)
         this.failureStreak = 0
         return
       }
       if (outcome.kind === 'retry' && outcome.offline) return
-      const r = await limits.recordSendFailure(this.d.db, fence, { defaults: this.d.config.limits, lastError: outcome.error })
+      const r = await lifecycle.recordSendFailure(this.d.db, fence, { defaults: this.d.config.limits, lastError: outcome.error })
       this.failureStreak = r.failures
       if (r.paused) {
         this.paused = true
@@ -386,7 +385,7 @@ export class SendLoop {
       const f = this.d.fence()
       const is463 = ack.code === '463'
       const hours = this.d.config.pauseOn463Hours
-      const result = await queue.failByWaId(this.d.db, {
+      const result = await lifecycle.failByWaId(this.d.db, {
         waMessageId: ack.id,
         error: is463
           ? 'negative ack 463: account restricted from reaching out; not retried'
@@ -409,11 +408,11 @@ export class SendLoop {
     }
   }
 
-  /** Consent replies and requests take the throttle slot like any send (queue.ts). */
+  /** Consent replies and requests take the throttle slot like any send (lifecycle.ts). */
   private async sendReply(): Promise<void> {
     const reply = this.replies[0]!
     const f = this.d.fence()
-    const slot = await queue.takeSlotForConsentRequest(this.d.db, {
+    const slot = await lifecycle.takeSlotForConsentRequest(this.d.db, {
       session: this.d.session, owner: f.owner, epoch: f.epoch, gapMs: this.gapMs(), phone: reply.phone,
       mark: reply.markConsentRequested,
     })
@@ -432,7 +431,7 @@ export class SendLoop {
   }
 
   private async queueConsentRequests(): Promise<boolean> {
-    const phones = await queue.findPhonesAwaitingConsentRequest(this.d.db, this.d.session)
+    const phones = await lifecycle.findPhonesAwaitingConsentRequest(this.d.db, this.d.session)
     const queued = new Set(this.replies.map((r) => r.phone))
     let any = false
     for (const phone of phones) {

@@ -3,10 +3,11 @@ import QRCode from 'qrcode'
 import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as contacts from '../../db/queries/contacts.js'
-import * as inbound from '../../db/queries/inbound.js'
 import * as leases from '../../db/queries/leases.js'
+import * as sessionReports from '../../db/queries/session-reports.js'
 import * as pairing from '../../db/queries/pairing.js'
-import * as queue from '../../db/queries/queue.js'
+import * as lifecycle from '../../db/lifecycle/index.js'
+import { INBOUND_BODY_MAX_CHARS } from '../../db/queries/inbound.js'
 import * as sessions from '../../db/queries/sessions.js'
 import type { SessionStatus } from '../../db/types.js'
 import type { RunnerConfig } from '../config.js'
@@ -226,7 +227,7 @@ export class SessionSupervisor {
       },
       onPaired: () => {
         if (!live()) return
-        // The warm-up schedule of the sending limits starts from this link (db/queries/limits.ts).
+        // The warm-up schedule of the sending limits starts from this link (db/lifecycle/limit-plan.ts).
         pairing.markPaired(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
           .catch((err) => this.log.warn({ err: (err as Error).message }, 'recording the new link failed'))
       },
@@ -258,10 +259,10 @@ export class SessionSupervisor {
         void this.onClose(reason)
       },
       onServerAck: (id) => {
-        queue.recordServerAck(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a server ack failed'))
+        lifecycle.recordServerAck(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a server ack failed'))
       },
       onReceipt: ({ id, status }) => {
-        const write = status === 'read' ? queue.recordRead : queue.recordDelivered
+        const write = status === 'read' ? lifecycle.recordRead : lifecycle.recordDelivered
         write(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a receipt failed'))
       },
       onErrorAck: (ack) => this.loop?.pushErrorAck(ack),
@@ -284,7 +285,7 @@ export class SessionSupervisor {
       const row = await sessions.getSession(this.d.db, this.session)
       // The stored detail may by now describe the reconnect; the pause itself is the fact to show.
       if (row?.pausedUntil) {
-        // A circuit-breaker pause keeps its own sentence in hold_reason (limits.ts); a later 463 pause outlasts it.
+        // A circuit-breaker pause keeps its own sentence in hold_reason (db/lifecycle/pause.ts); a later 463 pause outlasts it.
         const breaker = row.holdReason?.startsWith('circuit breaker') && row.holdUntil && row.holdUntil >= row.pausedUntil
         detail = breaker
           ? row.holdReason
@@ -376,7 +377,7 @@ export class SessionSupervisor {
   private startLastSeen(): void {
     if (this.lastSeenTimer) clearInterval(this.lastSeenTimer)
     this.lastSeenTimer = setInterval(() => {
-      leases
+      sessionReports
         .touchLastSeen(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
         .then(async (ok) => {
           if (!ok) await this.lose('last_seen write matched nothing')
@@ -396,7 +397,7 @@ export class SessionSupervisor {
     fields: { phone?: string | null; qrCode?: string | null; qr?: string | null; detail?: string | null } = {},
   ): Promise<void> {
     try {
-      const ok = await leases.reportSessionState(this.d.db, {
+      const ok = await sessionReports.reportSessionState(this.d.db, {
         name: this.session, owner: this.d.owner, epoch: this.epoch, status, ...fields,
       })
       if (!ok) await this.lose('session state write matched nothing')
@@ -439,10 +440,10 @@ export class SessionSupervisor {
     let phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
     if (this.isOwnPhone(phone)) phone = null
     const keyword = matchConsentKeyword(m.text)
-    if (m.text && m.text.length > inbound.INBOUND_BODY_MAX_CHARS) {
-      this.log.warn({ id: m.id, length: m.text.length, kept: inbound.INBOUND_BODY_MAX_CHARS }, 'inbound message longer than the gateway stores; its start is kept')
+    if (m.text && m.text.length > INBOUND_BODY_MAX_CHARS) {
+      this.log.warn({ id: m.id, length: m.text.length, kept: INBOUND_BODY_MAX_CHARS }, 'inbound message longer than the gateway stores; its start is kept')
     }
-    const r = await inbound.recordInbound(this.d.db, {
+    const r = await lifecycle.recordInbound(this.d.db, {
       session: this.session,
       phone,
       senderJid: m.lid && !phone ? `${m.lid}@lid` : m.senderJid,
@@ -455,7 +456,7 @@ export class SessionSupervisor {
     this.log.info({ id: m.id, offline: m.offline, result: r.kind === 'stored' ? r.action : r.kind }, 'inbound message')
   }
 
-  private afterDecision(phone: string | null, action: inbound.InboundAction): void {
+  private afterDecision(phone: string | null, action: lifecycle.InboundAction): void {
     if (!phone || this.isOwnPhone(phone)) return
     if (action === 'stop') this.loop?.pushReply({ phone, text: this.d.config.stopConfirmation, markConsentRequested: false })
     if (action === 'start') this.loop?.pushReply({ phone, text: this.d.config.startConfirmation, markConsentRequested: false })
@@ -465,7 +466,7 @@ export class SessionSupervisor {
     if (this.isOwnPhone(phone)) return
     try {
       await contacts.recordContactLid(this.d.db, phone, lid)
-      const decided = await inbound.resolveInbound(this.d.db, {
+      const decided = await lifecycle.resolveInbound(this.d.db, {
         session: this.session, senderJid: `${lid}@lid`, phone, keywordOf: matchConsentKeyword,
       })
       for (const d of decided) this.afterDecision(phone, d.action)
@@ -495,7 +496,7 @@ export class SessionSupervisor {
 
   private async regenerate(): Promise<void> {
     const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
-    if (!(await leases.clearReconnectRequest(this.d.db, fence))) return
+    if (!(await sessionReports.clearReconnectRequest(this.d.db, fence))) return
     this.log.info('regenerate-qr: logging out, wiping the auth state, showing a new QR')
     await this.endPairing()
     this.generation++
@@ -514,7 +515,7 @@ export class SessionSupervisor {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     await this.loop?.stop()
     await this.client?.logout()
-    const deleted = await leases.deleteSessionFenced(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+    const deleted = await lifecycle.deleteSessionFenced(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
     this.finish(deleted ? 'deleted' : 'delete did not match (lease lost or default)')
   }
 

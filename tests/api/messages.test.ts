@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest'
 import type { Db } from '../../db/driver.js'
-import { setContactOptIn } from '../../db/queries/contacts.js'
+import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { createTestApp } from '../support/app.js'
 import { describeEachEngine } from '../support/db.js'

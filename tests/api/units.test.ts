@@ -10,8 +10,8 @@ import { formatTime } from '../../api/format.js'
 import { readImageInfo, sniffImageType } from '../../api/image.js'
 import { matchesPreparedKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
-import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
-import { newWaMessageId } from '../../db/queries/messages.js'
+import { DatabaseUnavailableError, POSTGRES_CAPABILITIES, type Db, type Queryable } from '../../db/driver.js'
+import { newWaMessageId } from '../../db/lifecycle/enqueue.js'
 import { createTestDatabase } from '../support/db.js'
 
 describe('parseApiConfig', () => {
@@ -137,6 +137,7 @@ describe('send coalescer', () => {
     const db: Queryable = {
       dialect: 'postgres',
       engine: 'postgres',
+      capabilities: POSTGRES_CAPABILITIES,
       async query(sql: string, params: readonly unknown[] = []) {
         counts.started++
         const rows = params.length / 11

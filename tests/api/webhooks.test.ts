@@ -1,5 +1,5 @@
 import { beforeEach, expect, it } from 'vitest'
-import { setContactOptIn } from '../../db/queries/contacts.js'
+import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import { createSession } from '../../db/queries/sessions.js'
 import * as webhooks from '../../db/queries/webhooks.js'
 import { createTestApp } from '../support/app.js'

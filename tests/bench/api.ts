@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks'
 import mysql from 'mysql2/promise'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { migrate } from '../../db/migrate.js'
-import { newWaMessageId } from '../../db/queries/messages.js'
+import { newWaMessageId } from '../../db/lifecycle/enqueue.js'
 import { startApiProcess, type ApiProcess } from '../soak/processes.js'
 import { buildPost, connect } from './http-client.js'
 

@@ -11,8 +11,8 @@ import { openPostgres } from '../../db/drivers/postgres.js'
 import { migrate } from '../../db/migrate.js'
 import * as leases from '../../db/queries/leases.js'
 import { insertMedia } from '../../db/queries/media.js'
-import { enqueueMessages, newWaMessageId } from '../../db/queries/messages.js'
-import * as queue from '../../db/queries/queue.js'
+import { enqueueMessages, newWaMessageId } from '../../db/lifecycle/enqueue.js'
+import * as lifecycle from '../../db/lifecycle/index.js'
 import { runnerConfig } from '../../runner/config.js'
 import { createRunner } from '../../runner/runner.js'
 import { createWhatsAppFactory } from '../../runner/whatsapp/client.js'
@@ -143,10 +143,10 @@ async function queueOnly(db: Db, names: string[], count: number): Promise<number
   let done = 0
   await Promise.all([...held].map(async ([session, epoch]) => {
     for (;;) {
-      const r = await queue.claimNextMessage(db, { session, owner, epoch, gapMs: 0, optInMode: 'open', newWaId: newWaMessageId })
+      const r = await lifecycle.claimNextMessage(db, { session, owner, epoch, gapMs: 0, optInMode: 'open', newWaId: newWaMessageId })
       if (r.kind === 'idle') return
       if (r.kind !== 'claimed') continue
-      await queue.finalizeSent(db, { id: r.message.id, owner, epoch, session, minGapMs: 0 })
+      await lifecycle.finalizeSent(db, { id: r.message.id, owner, epoch, session, minGapMs: 0 })
       done++
     }
   }))

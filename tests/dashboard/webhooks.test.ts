@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, expect, it } from 'vitest'
-import { setContactOptIn } from '../../db/queries/contacts.js'
+import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import * as webhooks from '../../db/queries/webhooks.js'
 import type { App } from '../../api/app.js'
 import { describeEachEngine } from '../support/db.js'

@@ -1,5 +1,6 @@
 import { stdSerializers } from 'pino'
 import { expect, it } from 'vitest'
+import * as lifecycle from '../../db/lifecycle/index.js'
 import * as contacts from '../../db/queries/contacts.js'
 import * as media from '../../db/queries/media.js'
 import * as messages from '../../db/queries/messages.js'
@@ -48,7 +49,7 @@ describeEachEngine('session queries', (ctx) => {
 
 describeEachEngine('message queries', (ctx) => {
   it('enqueues a pending text message with a pre-drawn WhatsApp id', async () => {
-    const r = await messages.enqueueMessage(ctx.db, { session: 'default', phone: '9611234567', type: 'text', body: 'Hello 👋 مرحبا' })
+    const r = await lifecycle.enqueueMessage(ctx.db, { session: 'default', phone: '9611234567', type: 'text', body: 'Hello 👋 مرحبا' })
     expect(r.kind).toBe('created')
     const m = await messages.getMessage(ctx.db, r.id)
     expect(m).toMatchObject({ id: r.id, status: 'pending', attempts: 0, body: 'Hello 👋 مرحبا', phone: '9611234567' })
@@ -58,9 +59,9 @@ describeEachEngine('message queries', (ctx) => {
 
   it('returns the same id for a repeated idempotency key and flags a different body as a conflict', async () => {
     const input = { session: 'default', phone: '9611234567', type: 'text' as const, body: 'x', idempotencyKey: 'k-1', requestHash: 'h1' }
-    const a = await messages.enqueueMessage(ctx.db, input)
-    const b = await messages.enqueueMessage(ctx.db, input)
-    const c = await messages.enqueueMessage(ctx.db, { ...input, requestHash: 'h2' })
+    const a = await lifecycle.enqueueMessage(ctx.db, input)
+    const b = await lifecycle.enqueueMessage(ctx.db, input)
+    const c = await lifecycle.enqueueMessage(ctx.db, { ...input, requestHash: 'h2' })
     expect(a.kind).toBe('created')
     expect(b).toEqual({ kind: 'repeat', id: a.id })
     expect(c).toEqual({ kind: 'conflict', id: a.id })
@@ -68,20 +69,20 @@ describeEachEngine('message queries', (ctx) => {
 
   it('inserts many messages in one statement and returns their ids in order', async () => {
     const inputs = Array.from({ length: 50 }, (_, i) => ({ session: 'default', phone: `96170${String(i).padStart(5, '0')}`, type: 'text' as const, body: `n${i}` }))
-    const ids = await messages.enqueueMessages(ctx.db, inputs)
+    const ids = await lifecycle.enqueueMessages(ctx.db, inputs)
     expect(new Set(ids).size).toBe(50)
     for (const [i, id] of ids.entries()) expect((await messages.getMessage(ctx.db, id))?.body).toBe(`n${i}`)
-    expect(await messages.enqueueMessages(ctx.db, [])).toEqual([])
+    expect(await lifecycle.enqueueMessages(ctx.db, [])).toEqual([])
   })
 
   it('delays a scheduled message by the requested milliseconds', async () => {
-    const r = await messages.enqueueMessage(ctx.db, { session: 'default', phone: '9611234567', type: 'text', body: 'later', delayMs: 3_600_000 })
+    const r = await lifecycle.enqueueMessage(ctx.db, { session: 'default', phone: '9611234567', type: 'text', body: 'later', delayMs: 3_600_000 })
     const m = (await messages.getMessage(ctx.db, r.id))!
     expect(m.availableAt.getTime() - m.createdAt.getTime()).toBeGreaterThanOrEqual(3_599_000)
   })
 
   it('pages the audit log newest first with a keyset cursor and filters', async () => {
-    const ids = await messages.enqueueMessages(ctx.db, Array.from({ length: 7 }, (_, i) => ({ session: 'default', phone: '9619999999', type: 'text' as const, body: `p${i}` })))
+    const ids = await lifecycle.enqueueMessages(ctx.db, Array.from({ length: 7 }, (_, i) => ({ session: 'default', phone: '9619999999', type: 'text' as const, body: `p${i}` })))
     const page1 = await messages.listMessages(ctx.db, { phone: '9619999999', limit: 3 })
     const page2 = await messages.listMessages(ctx.db, { phone: '9619999999', limit: 3, beforeId: page1.at(-1)!.id })
     const page3 = await messages.listMessages(ctx.db, { phone: '9619999999', limit: 3, beforeId: page2.at(-1)!.id })
@@ -93,12 +94,12 @@ describeEachEngine('message queries', (ctx) => {
   })
 
   it('resends only failed or opted_out messages and tells not-found from wrong status', async () => {
-    const r = await messages.enqueueMessage(ctx.db, { session: 'default', phone: '9611111111', type: 'text', body: 'r' })
-    expect(await messages.resendMessage(ctx.db, r.id)).toBe('wrong_status')
-    expect(await messages.resendMessage(ctx.db, 99_999_999)).toBe('not_found')
-    await contacts.setContactOptIn(ctx.db, '9611111111', 'no')
+    const r = await lifecycle.enqueueMessage(ctx.db, { session: 'default', phone: '9611111111', type: 'text', body: 'r' })
+    expect(await lifecycle.resendMessage(ctx.db, r.id)).toBe('wrong_status')
+    expect(await lifecycle.resendMessage(ctx.db, 99_999_999)).toBe('not_found')
+    await lifecycle.setContactOptIn(ctx.db, '9611111111', 'no')
     expect((await messages.getMessage(ctx.db, r.id))?.status).toBe('opted_out')
-    expect(await messages.resendMessage(ctx.db, r.id)).toBe('ok')
+    expect(await lifecycle.resendMessage(ctx.db, r.id)).toBe('ok')
     const m = await messages.getMessage(ctx.db, r.id)
     expect(m).toMatchObject({ status: 'pending', attempts: 0, error: null })
   })
@@ -114,18 +115,18 @@ describeEachEngine('message queries', (ctx) => {
 
 describeEachEngine('contact and media queries', (ctx) => {
   it('sets and resets consent, stamping opt_in_at except for pending', async () => {
-    await contacts.setContactOptIn(ctx.db, '9612222222', 'yes')
+    await lifecycle.setContactOptIn(ctx.db, '9612222222', 'yes')
     expect((await contacts.getContact(ctx.db, '9612222222'))?.optInAt).toBeInstanceOf(Date)
-    await contacts.setContactOptIn(ctx.db, '9612222222', 'pending')
+    await lifecycle.setContactOptIn(ctx.db, '9612222222', 'pending')
     const c = await contacts.getContact(ctx.db, '9612222222')
     expect(c).toMatchObject({ optIn: 'pending', optInAt: null })
     expect(await contacts.getContact(ctx.db, '9610000000')).toBeNull()
   })
 
   it('searches contacts by phone prefix and state', async () => {
-    await contacts.setContactOptIn(ctx.db, '9613000001', 'no')
-    await contacts.setContactOptIn(ctx.db, '9613000002', 'yes')
-    await contacts.setContactOptIn(ctx.db, '9714000003', 'yes')
+    await lifecycle.setContactOptIn(ctx.db, '9613000001', 'no')
+    await lifecycle.setContactOptIn(ctx.db, '9613000002', 'yes')
+    await lifecycle.setContactOptIn(ctx.db, '9714000003', 'yes')
     expect((await contacts.searchContacts(ctx.db, { phonePrefix: '9613', limit: 10 })).map((c) => c.phone)).toEqual(['9613000001', '9613000002'])
     expect((await contacts.searchContacts(ctx.db, { optIn: 'yes', phonePrefix: '9', limit: 10 })).map((c) => c.phone)).toContain('9714000003')
     expect((await contacts.searchContacts(ctx.db, { phonePrefix: '9613', afterPhone: '9613000001', limit: 10 })).map((c) => c.phone)).toEqual(['9613000002'])

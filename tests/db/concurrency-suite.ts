@@ -18,7 +18,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { Db, Engine, Queryable } from '../../db/driver.js'
-import type { ClaimedMessage } from '../../db/queries/queue.js'
+import type { ClaimedMessage } from '../../db/lifecycle/claim.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { selectedEngines } from '../support/engines.js'
 import { dbNow, fakeWaId, insertMessages, insertSessions } from '../support/queue-fixtures.js'

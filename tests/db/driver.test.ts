@@ -14,6 +14,16 @@ describe('pgText', () => {
 describeEachEngine('driver', (ctx) => {
   const p = (n: number) => (ctx.db.dialect === 'mysql' ? '?' : `$${n}`)
 
+  it('declares its capabilities, the same inside a transaction (a transaction once lost the MariaDB RETURNING)', async () => {
+    const [row] = await ctx.db.query<{ v: string }>(ctx.db.dialect === 'mysql' ? 'SELECT VERSION() AS v' : 'SELECT version() AS v')
+    const mariadb = /mariadb/i.test(String(row!.v))
+    const expected = ctx.db.dialect === 'postgres'
+      ? { insertReturning: true, updateReturning: true }
+      : { insertReturning: mariadb, updateReturning: false }
+    expect(ctx.db.capabilities).toEqual(expected)
+    expect(await ctx.db.transaction(async (tx) => tx.capabilities)).toEqual(expected)
+  })
+
   it('reports matched rows for a same-value UPDATE', async () => {
     const r1 = await ctx.db.execute(`UPDATE sessions SET status = 'offline' WHERE name = ${p(1)}`, ['default'])
     expect(r1.affectedRows).toBe(1)

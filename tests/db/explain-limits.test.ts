@@ -1,11 +1,11 @@
 /**
- * The claim's one extra read for the sending limits, the first-contact check (db/queries/limits.ts), is a single probe
+ * The claim's one extra read for the sending limits, the first-contact check (db/queries/inbound.ts), is a single probe
  * of idx_inbound_session_phone at 50,000 inbound messages: MySQL/MariaDB name the key with no scan or filesort;
  * Postgres/PGlite use an index scan on it in the generic plan of the prepared statement (as in explain.test.ts).
  */
 import { beforeAll, expect, it } from 'vitest'
 import type { Db, Queryable, Row } from '../../db/driver.js'
-import { HAS_WRITTEN_SQL } from '../../db/queries/limits.js'
+import { HAS_WRITTEN_SQL } from '../../db/queries/inbound.js'
 import { describeEachEngine } from '../support/db.js'
 
 const INBOUND = 50_000

@@ -8,7 +8,7 @@ import { beforeAll, expect, it } from 'vitest'
 import type { Db, Queryable, Row } from '../../db/driver.js'
 import { DELETE_PRUNABLE_MESSAGES_PG, SELECT_PRUNABLE_MESSAGES_MYSQL } from '../../db/queries/cron.js'
 import { SELECT_ACQUIRABLE_SQL } from '../../db/queries/leases.js'
-import { MARK_PENDING_OPTED_OUT_SQL, PROBE_DUE_SQL, SELECT_NEXT_PENDING_SQL } from '../../db/queries/queue.js'
+import { MARK_PENDING_OPTED_OUT_SQL, PROBE_DUE_SQL, SELECT_NEXT_PENDING_SQL } from '../../db/queries/message-claim.js'
 import type { Statement } from '../../db/sql.js'
 import { describeEachEngine } from '../support/db.js'
 

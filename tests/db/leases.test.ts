@@ -1,11 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import type { Db } from '../../db/driver.js'
-import {
-  acquireSessionLeases, clearReconnectRequest, deleteRunner, deleteSessionFenced, expireAllLeases,
-  findSessionsWithCommands, heartbeatRunner, pauseSession, registerRunner, releaseLease, renewLeases,
-  reportSessionState, touchLastSeen, unpauseExpired,
-} from '../../db/queries/leases.js'
-import { claimNextMessage, finalizeSent } from '../../db/queries/queue.js'
+import { acquireSessionLeases, deleteRunner, expireAllLeases, heartbeatRunner, pauseSession, registerRunner, releaseLease, renewLeases, unpauseExpired } from '../../db/queries/leases.js'
+import { clearReconnectRequest, findSessionsWithCommands, reportSessionState, touchLastSeen } from '../../db/queries/session-reports.js'
+import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
+import { claimNextMessage } from '../../db/lifecycle/claim.js'
+import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { describeEachEngine } from '../support/db.js'
 import {
   dbNow, expireLease, fakeWaId, getMessage, leaseOnly, getSession, insertMessage, insertSession, insertSessions, msBetween, ph,

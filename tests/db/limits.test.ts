@@ -1,17 +1,18 @@
 /**
- * Sending limits in the claim (db/queries/limits.ts, claimNextMessage), scheduled sends (send_at) and the pairing
+ * Sending limits in the claim (db/lifecycle/limit-plan.ts, claimNextMessage), scheduled sends (send_at) and the pairing
  * request round trip, on every engine.
  */
 import { expect, it } from 'vitest'
 import type { Queryable } from '../../db/driver.js'
 import { localDate, nextLocalMidnight } from '../../db/local-time.js'
-import { NO_LIMITS, recordSendFailure, recordSendSuccess, type LimitDefaults } from '../../db/queries/limits.js'
-import { enqueueMessage, enqueueMessages } from '../../db/queries/messages.js'
+import { NO_LIMITS, type LimitDefaults } from '../../db/lifecycle/limit-plan.js'
+import { recordSendFailure, recordSendSuccess } from '../../db/lifecycle/pause.js'
+import { enqueueMessage, enqueueMessages } from '../../db/lifecycle/enqueue.js'
 import { answerPairingRequest, clearPairing, findPairingRequests, markPaired } from '../../db/queries/pairing.js'
-import { claimNextMessage, finalizeSent, type ClaimResult, type ClaimedMessage } from '../../db/queries/queue.js'
-import {
-  cancelPairingRequest, readPairing, requestPairingCode, updateSessionSettings,
-} from '../../db/queries/sessions.js'
+import { claimNextMessage, type ClaimResult, type ClaimedMessage } from '../../db/lifecycle/claim.js'
+import { finalizeSent } from '../../db/lifecycle/settle.js'
+import { cancelPairingRequest, readPairing, requestPairingCode } from '../../db/queries/sessions.js'
+import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { dbNow, fakeWaId, getMessage, getSession, insertMessage, insertMessages, ownedSession, ph } from '../support/queue-fixtures.js'
 
@@ -117,7 +118,7 @@ describeEachEngine('first-contact cap in the claim', (ctx) => {
     const now = (await dbNow(ctx.db)).getTime()
     expect((await sendOne(ctx, f)).id).toBe(c)
     const held = await getMessage(ctx.db, b!)
-    expect(held.status).toBe('pending')
+    expect([held.status, held.hold]).toEqual(['pending', 'limit'])
     expect(held.error).toMatch(/^first-contact cap reached \(1\/1\): messages to numbers that never wrote to this session wait until /)
     expect(Math.abs(held.availableAt.getTime() - nextLocalMidnight(now, 'UTC'))).toBeLessThan(5_000)
     s = (await getSession(ctx.db, f.name))!
@@ -136,6 +137,7 @@ describeEachEngine('first-contact cap in the claim', (ctx) => {
     await sendOne(ctx, f)
     expect((await claim(ctx, f)).kind).toBe('idle')
     expect(await updateSessionSettings(ctx.db, f.name, { firstContactCap: 5 })).toBe(true)
+    expect((await getMessage(ctx.db, b!)).hold).toBeNull()
     expect((await sendOne(ctx, f)).id).toBe(b)
     expect((await getSession(ctx.db, f.name))!.firstContactToday).toBe(2)
   })

@@ -32,7 +32,8 @@ describeEachEngine('migrations', (ctx) => {
       const pools: Db[] = ctx.engine === 'pglite' ? [fresh.db, fresh.db, fresh.db, fresh.db] : [fresh.db, ...(await Promise.all([1, 2, 3].map(() => fresh.openAnother({ poolSize: 2 }))))]
       const applied = await Promise.all(pools.map((db) => migrate(db)))
       const all = applied.flat().sort((a, b) => a - b)
-      expect(all).toEqual(Array.from({ length: LATEST_MIGRATION }, (_, i) => i + 1))
+      // Every file once, in order (numbers may skip: branches reserve theirs, and a gap is harmless).
+      expect(all).toEqual(loadMigrations(fresh.db.dialect).map((m) => m.version))
       const rows = await fresh.db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')
       expect(rows.map((r) => Number(r.version))).toEqual(all)
       // The schema is usable: the default session exists exactly once.

@@ -1,11 +1,14 @@
 import { describe, expect, it, vi } from 'vitest'
 import { UniqueViolationError } from '../../db/driver.js'
 import { pauseSession } from '../../db/queries/leases.js'
-import {
-  AWAITING_OPT_IN, BACKOFF_CAP_MS, MAX_CLAIM_ROUNDS, backoffMs, claimNextMessage, failByWaId, finalizeFailed,
-  finalizeSent, findInflight, markPendingOptedOut, probeDue, reconcileInflight, recordDelivered, recordRead, recordServerAck,
-  releaseHeldMessages, requeueWithBackoff, type ClaimResult, type ClaimedMessage,
-} from '../../db/queries/queue.js'
+import { AWAITING_OPT_IN, MAX_CLAIM_ROUNDS, claimNextMessage, type ClaimResult, type ClaimedMessage } from '../../db/lifecycle/claim.js'
+import { BACKOFF_CAP_MS, backoffMs, finalizeFailed, finalizeSent, requeueWithBackoff } from '../../db/lifecycle/settle.js'
+import { failByWaId, recordDelivered, recordRead, recordServerAck } from '../../db/lifecycle/receipts.js'
+import { findInflight } from '../../db/queries/message-outcomes.js'
+import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
+import { probeDue } from '../../db/queries/message-claim.js'
+import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
+import { releaseHeldMessages } from '../../db/lifecycle/consent.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import {
   dbNow, expireLease, fakeWaId, getMessage, getMessages, getSession, insertMessage, insertMessages, leaseOnly, msBetween,
@@ -171,7 +174,7 @@ describeEachEngine('claimNextMessage', (ctx) => {
       expect(claimed(await claim(ctx, f, { optInMode: 'confirm', holdMs: 600_000 })).id).toBe(ok)
       for (const id of [h1!, h2!]) {
         const row = await getMessage(ctx.db, id)
-        expect([row.status, row.error, row.attempts, row.waMessageId]).toEqual(['pending', AWAITING_OPT_IN, 0, null])
+        expect([row.status, row.hold, row.error, row.attempts, row.waMessageId]).toEqual(['pending', 'consent', AWAITING_OPT_IN, 0, null])
         expect(msBetween(now, row.availableAt)).toBeGreaterThan(590_000)
       }
     })
@@ -187,7 +190,8 @@ describeEachEngine('claimNextMessage', (ctx) => {
       expect(await releaseHeldMessages(ctx.db, pend)).toBe(1)
       const m = claimed(await claim(ctx, f, { optInMode: 'confirm' }))
       expect(m.id).toBe(held)
-      expect((await getMessage(ctx.db, held)).error).toBeNull()
+      const row = await getMessage(ctx.db, held)
+      expect([row.hold, row.error]).toEqual([null, null])
     })
 
     it('does not release a message of that phone that is in transient backoff', async () => {

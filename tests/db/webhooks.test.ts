@@ -1,10 +1,12 @@
 import { beforeEach, expect, it } from 'vitest'
-import { setContactOptIn } from '../../db/queries/contacts.js'
-import { recordInbound } from '../../db/queries/inbound.js'
-import { reportSessionState } from '../../db/queries/leases.js'
-import {
-  claimNextMessage, failByWaId, finalizeFailed, finalizeSent, markPendingOptedOut, reconcileInflight, recordDelivered, recordRead,
-} from '../../db/queries/queue.js'
+import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
+import { recordInbound } from '../../db/lifecycle/inbound.js'
+import { reportSessionState } from '../../db/queries/session-reports.js'
+import { claimNextMessage } from '../../db/lifecycle/claim.js'
+import { failByWaId, recordDelivered, recordRead } from '../../db/lifecycle/receipts.js'
+import { finalizeFailed, finalizeSent } from '../../db/lifecycle/settle.js'
+import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
+import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
 import * as webhooks from '../../db/queries/webhooks.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { expireLease, fakeWaId, getMessage, insertMessage, insertMessages, leaseOnly, ownedSession, ph, setTime, uniqueName } from '../support/queue-fixtures.js'

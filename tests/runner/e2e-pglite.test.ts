@@ -3,7 +3,8 @@ import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getContact } from '../../db/queries/contacts.js'
 import { insertMedia } from '../../db/queries/media.js'
-import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../db/queries/messages.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import type { LoopbackServer } from '../support/wa-loopback/server.js'
@@ -101,7 +102,7 @@ describe('runner end to end on PGlite with real Baileys against the loopback ser
     expect(opted.sentAt).toBeNull()
     await server.inbound({ from: to, to: phone, text: 'نعم' })
     await waitFor(async () => (await getContact(t.db, to))?.optIn === 'yes', 20_000, 'opt_in=yes')
-    const { resendMessage } = await import('../../db/queries/messages.js')
+    const { resendMessage } = await import('../../db/lifecycle/resend.js')
     expect(await resendMessage(t.db, r.id)).toBe('ok')
     await waitFor(() => server.messages(to).some((m) => m.text === 'not for you'), 20_000, 'resend delivered')
     expect(server.messages(to).some((m) => /subscribed/i.test(m.text ?? ''))).toBe(true)

@@ -1,8 +1,10 @@
 import { expect, it } from 'vitest'
 import { findPhoneByLid, getContact, markConsentRequested, recordContactLid } from '../../db/queries/contacts.js'
-import { listInboundForPhone, recordInbound, resolveInbound } from '../../db/queries/inbound.js'
-import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
-import { findPhonesAwaitingConsentRequest } from '../../db/queries/queue.js'
+import { listInboundForPhone } from '../../db/queries/inbound.js'
+import { recordInbound, resolveInbound } from '../../db/lifecycle/inbound.js'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../db/queries/messages.js'
+import { findPhonesAwaitingConsentRequest } from '../../db/lifecycle/consent.js'
 import { matchConsentKeyword } from '../../runner/whatsapp/consent.js'
 import { describeEachEngine } from '../support/db.js'
 
@@ -50,8 +52,8 @@ describeEachEngine('inbound messages and consent queries', (ctx) => {
     const phone = '96177000003'
     const m = await enqueueMessage(db, { session: 'default', phone, type: 'text', body: 'held' })
     await db.execute(db.dialect === 'mysql'
-      ? "UPDATE messages SET error = 'awaiting opt-in' WHERE id = ?"
-      : "UPDATE messages SET error = 'awaiting opt-in' WHERE id = $1", [m.id])
+      ? "UPDATE messages SET hold = 'consent', error = 'awaiting opt-in' WHERE id = ?"
+      : "UPDATE messages SET hold = 'consent', error = 'awaiting opt-in' WHERE id = $1", [m.id])
     expect(await findPhonesAwaitingConsentRequest(db, 'default')).toContain(phone)
     await markConsentRequested(db, phone)
     expect(await findPhonesAwaitingConsentRequest(db, 'default')).not.toContain(phone)

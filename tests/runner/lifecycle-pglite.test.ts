@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { countAuthKeys } from '../../db/queries/auth-state.js'
-import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../db/queries/messages.js'
 import { createSession, getSession, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
 import type { Runner } from '../../runner/runner.js'
 import type { WhatsAppClientFactory } from '../../runner/whatsapp/client.js'

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fitInboundBody, INBOUND_BODY_MAX_CHARS, recordInbound } from '../../db/queries/inbound.js'
+import { fitInboundBody, INBOUND_BODY_MAX_CHARS } from '../../db/queries/inbound.js'
+import { recordInbound } from '../../db/lifecycle/inbound.js'
 import * as webhooks from '../../db/queries/webhooks.js'
 import type { Runner } from '../../runner/runner.js'
 import { webhookConfig } from '../../runner/webhooks/config.js'

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Engine } from '../../db/driver.js'
-import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../db/queries/messages.js'
 import { createSession, getSession, listSessions } from '../../db/queries/sessions.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import type { LoopbackServer } from '../support/wa-loopback/server.js'

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getAuthValue } from '../../db/queries/auth-state.js'
-import { enqueueMessage, getMessage } from '../../db/queries/messages.js'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../db/queries/messages.js'
 import { getSession } from '../../db/queries/sessions.js'
 import type { Runner } from '../../runner/runner.js'
 import { createWhatsAppFactory } from '../../runner/whatsapp/client.js'

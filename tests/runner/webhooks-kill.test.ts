@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Engine } from '../../db/driver.js'
-import { setContactOptIn } from '../../db/queries/contacts.js'
+import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import * as webhooks from '../../db/queries/webhooks.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { selectedEngines } from '../support/engines.js'

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
-import { setContactOptIn } from '../../db/queries/contacts.js'
+import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import * as webhooks from '../../db/queries/webhooks.js'
 import { webhookConfig, type WebhookConfig } from '../../runner/webhooks/config.js'
 import { createWebhookDeliverer, type DeliveryOutcome, type WebhookDeliverer } from '../../runner/webhooks/deliverer.js'

@@ -130,6 +130,7 @@ export function rowToMessage(r: Row): MessageRecord {
     deliveredAt: toDate(r.delivered_at),
     readAt: toDate(r.read_at),
     error: str(r.error),
+    hold: (str(r.hold) as MessageRecord['hold']) ?? null,
     idempotencyKey: str(r.idempotency_key),
     sendAt: toDate(r.send_at),
     createdAt: toDate(r.created_at)!,

@@ -7,7 +7,9 @@
  */
 import type { Db } from '../../db/driver.js'
 import { acquireSessionLeases, releaseLease, renewLeases } from '../../db/queries/leases.js'
-import { claimNextMessage, finalizeSent, reconcileInflight, type ClaimedMessage } from '../../db/queries/queue.js'
+import { claimNextMessage, type ClaimedMessage } from '../../db/lifecycle/claim.js'
+import { finalizeSent } from '../../db/lifecycle/settle.js'
+import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
 
 export interface SimRunnerOptions {
   db: Db

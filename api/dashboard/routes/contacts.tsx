@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
-import { searchContacts, setContactOptIn } from '../../../db/queries/contacts.js'
+import { searchContacts } from '../../../db/queries/contacts.js'
+import { setContactOptIn } from '../../../db/lifecycle/opt-out.js'
 import { OPT_IN_STATES, type OptIn } from '../../../db/types.js'
 import { normalizePhone, PHONE_DIGITS, PHONE_RULE } from '../../phone.js'
 import { field, pageOf, safeReturn, type DashboardContext, type DashboardEnv, type DashboardShared } from '../context.js'

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { getMedia } from '../../../db/queries/media.js'
-import { getMessage, listMessages, resendMessage, type MessageFilter } from '../../../db/queries/messages.js'
+import { getMessage, listMessages, type MessageFilter } from '../../../db/queries/messages.js'
+import { resendMessage } from '../../../db/lifecycle/resend.js'
 import { listSessions } from '../../../db/queries/sessions.js'
 import { MESSAGE_STATES, type MessageStatus } from '../../../db/types.js'
 import { phoneSchema } from '../../phone.js'

@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
-import { enqueueMessage, getMessage } from '../../../db/queries/messages.js'
+import { enqueueMessage } from '../../../db/lifecycle/enqueue.js'
+import { getMessage } from '../../../db/queries/messages.js'
 import { listSessions } from '../../../db/queries/sessions.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'

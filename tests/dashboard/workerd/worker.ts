@@ -3,7 +3,7 @@
  * on an in-memory stand-in for the database (workerd has no PGlite; the point here is the runtime:
  * hono/jsx rendering, Web Crypto HKDF/HMAC and Hono's signed cookies, form parsing, no `node:` APIs in api/dashboard).
  */
-import type { Db, Queryable, Row } from '../../../db/driver.js'
+import { POSTGRES_CAPABILITIES, type Db, type Queryable, type Row } from '../../../db/driver.js'
 import { createApp } from '../../../api/app.js'
 import { parseApiConfig } from '../../../api/config.js'
 import { createDashboard } from '../../../api/dashboard/index.js'
@@ -25,6 +25,7 @@ const dashboardSessions = new Map<string, Row>()
 const db: Db = {
   dialect: 'postgres',
   engine: 'postgres',
+  capabilities: POSTGRES_CAPABILITIES,
   serverVersion: 'in-memory',
   async query<T extends Row = Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
     if (/FROM gateway_secrets/.test(sql)) return (secrets.has(String(params[0])) ? [{ value: secrets.get(String(params[0])) }] : []) as unknown as T[]

@@ -1,0 +1,75 @@
+/**
+ * Facts from WhatsApp about a message, keyed by `wa_message_id` (uq_messages_wa_id) and not fenced: a receipt is
+ * true whoever holds the lease now, and the first time is kept. One named function per statement; the transactions
+ * and their webhook events are in `db/lifecycle/receipts.ts`.
+ */
+import type { Queryable, Row } from '../driver.js'
+import { same } from '../sql.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
+
+// acked_at comes from migration 0002 (the server's <ack class="message">, beside sent_at = socket write).
+const RECORD_SERVER_ACK = forceIndexOnMysql(same(`UPDATE messages
+   SET acked_at = COALESCE(acked_at, NOW(6)),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+
+/** Stamps the server ack, keeping the first time. `false`: no message has that id. */
+export async function recordServerAck(db: Queryable, waMessageId: string): Promise<boolean> {
+  return (await db.execute(RECORD_SERVER_ACK[db.dialect], [waMessageId])).affectedRows > 0
+}
+
+const RECORD_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
+   SET delivered_at = COALESCE(delivered_at, NOW(6)),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+
+/** Stamps delivery, keeping the first time. `false`: no message has that id. */
+export async function recordDelivered(tx: Queryable, waMessageId: string): Promise<boolean> {
+  return (await tx.execute(RECORD_DELIVERED[tx.dialect], [waMessageId])).affectedRows > 0
+}
+
+// The first receipt only: a row matched here is a real transition, which is what message.delivered reports.
+const RECORD_FIRST_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
+   SET delivered_at = NOW(6),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?
+   AND delivered_at IS NULL`), 'messages', 'uq_messages_wa_id')
+
+/** Stamps delivery if none is on record. `false`: already delivered, or no message has that id. */
+export async function recordFirstDelivered(tx: Queryable, waMessageId: string): Promise<boolean> {
+  return (await tx.execute(RECORD_FIRST_DELIVERED[tx.dialect], [waMessageId])).affectedRows > 0
+}
+
+const LOCK_RECEIPTS = forceIndexOnMysql(same(`SELECT delivered_at, read_at
+  FROM messages
+ WHERE wa_message_id = ?
+   FOR UPDATE`), 'messages', 'uq_messages_wa_id')
+
+/** Locks the message and reads its receipt times, or null when no message has that id. */
+export async function lockReceipts(tx: Queryable, waMessageId: string): Promise<Row | null> {
+  const [row] = await tx.query(LOCK_RECEIPTS[tx.dialect], [waMessageId])
+  return row ?? null
+}
+
+const RECORD_READ = forceIndexOnMysql(same(`UPDATE messages
+   SET read_at = COALESCE(read_at, NOW(6)),
+       delivered_at = COALESCE(delivered_at, NOW(6)),
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+
+/** Stamps read (and delivered, if not yet), keeping the first times. */
+export async function recordRead(tx: Queryable, waMessageId: string): Promise<void> {
+  await tx.execute(RECORD_READ[tx.dialect], [waMessageId])
+}
+
+const FAIL_BY_WA_ID = forceIndexOnMysql(same(`UPDATE messages
+   SET status = 'failed',
+       error = ?,
+       updated_at = NOW(6)
+ WHERE wa_message_id = ?
+   AND status IN ('sending', 'sent')`), 'messages', 'uq_messages_wa_id')
+
+/** A negative ack: `sending` or `sent` → `failed` with the reason. `false`: no such message in those states. */
+export async function failByWaId(tx: Queryable, waMessageId: string, error: string): Promise<boolean> {
+  return (await tx.execute(FAIL_BY_WA_ID[tx.dialect], [error, waMessageId])).affectedRows > 0
+}

@@ -1,0 +1,144 @@
+/**
+ * What a lease holder reports about its session (status, QR, `last_seen`, with their webhook events) and the commands
+ * from the API it takes (reconnect, delete). Every write is fenced by the lease (db/README.md, Leases and fencing).
+ */
+import type { Queryable, Row } from '../driver.js'
+import { toDate } from '../driver.js'
+import { each, same } from '../sql.js'
+import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
+import type { LeaseFence } from './leases.js'
+import { forceIndexOnMysql } from './mysql-hints.js'
+import { atomically, emitSessionQr, emitSessionStatus } from './webhooks.js'
+
+/** An owned session with a command from the API waiting (commands are row changes: runner/README.md). */
+export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
+
+/** Maps a command row of `findSessionsWithCommands`. */
+export function toSessionCommand(row: Row): SessionCommand {
+  return {
+    name: String(row.name),
+    leaseEpoch: Number(row.lease_epoch),
+    reconnectRequestedAt: toDate(row.reconnect_requested_at),
+    deleteRequestedAt: toDate(row.delete_requested_at),
+  }
+}
+
+
+// `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
+// column: MySQL would see the new value and Postgres the old one (db/README.md, The two dialects).
+const REPORT_SESSION_STATE = forceIndexOnMysql(each(
+  `UPDATE sessions
+   SET status = ?,
+       phone = COALESCE(?, phone),
+       qr_code = ?,
+       qr = ?,
+       detail = ?,
+       last_seen = CASE WHEN ? = 'online' THEN NOW(6) ELSE last_seen END,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET status = $1,
+       phone = COALESCE($2, phone),
+       qr_code = $3,
+       qr = $4,
+       detail = $5,
+       last_seen = CASE WHEN $1 = 'online' THEN now() ELSE last_seen END,
+       updated_at = now()
+ WHERE name = $6
+   AND owner = $7
+   AND lease_epoch = $8`,
+), 'sessions')
+
+export interface ReportSessionStateParams extends LeaseFence {
+  status: SessionStatus
+  /** The paired number; omitted or null keeps the stored one. */
+  phone?: string | null
+  /** PNG data URL of the pairing QR while waiting for a scan; anything else clears it. */
+  qrCode?: string | null
+  /** The raw QR string (same lifetime as `qrCode`). */
+  qr?: string | null
+  /** Why the session is offline (logged_out, restricted, conflict, outdated…); omitted clears it. */
+  detail?: string | null
+}
+
+// Read under the lease before the report, so the events below describe real transitions.
+const LOCK_SESSION_STATE = forceIndexOnMysql(same(`SELECT status, qr
+  FROM sessions
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   FOR UPDATE`), 'sessions')
+
+/**
+ * Writes what the socket reports: status, phone, QR, detail; `online` also stamps `last_seen`.
+ * The QR fields and `detail` describe the current state only, so they are replaced (omitted = NULL);
+ * `phone` is kept unless given. In the same transaction, a changed status writes `session.status` and a new QR
+ * `session.qr` (db/queries/webhooks.ts). `false`: the lease is gone and nothing was written.
+ * @example await reportSessionState(db, { name, owner, epoch, status: 'connecting', qrCode, qr })
+ */
+export async function reportSessionState(db: Queryable, params: ReportSessionStateParams): Promise<boolean> {
+  if (!(SESSION_STATES as readonly string[]).includes(params.status)) {
+    throw new RangeError(`unknown session status: ${String(params.status)}`)
+  }
+  const values = [params.phone ?? null, params.qrCode ?? null, params.qr ?? null, params.detail ?? null]
+  const args =
+    db.dialect === 'mysql'
+      ? [params.status, ...values, params.status, params.name, params.owner, params.epoch]
+      : [params.status, ...values, params.name, params.owner, params.epoch]
+  return atomically(db, async (tx) => {
+    const [before] = await tx.query(LOCK_SESSION_STATE[tx.dialect], [params.name, params.owner, params.epoch])
+    if (!before) return false
+    const res = await tx.execute(REPORT_SESSION_STATE[tx.dialect], args)
+    if (res.affectedRows === 0) return false
+    if (before.status !== params.status) await emitSessionStatus(tx, params.name, String(before.status))
+    if (params.qr && params.qr !== before.qr) await emitSessionQr(tx, params.name)
+    return true
+  })
+}
+
+const TOUCH_LAST_SEEN = forceIndexOnMysql(same(`UPDATE sessions
+   SET last_seen = NOW(6),
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?`), 'sessions')
+
+/** Heartbeat of an online session for the dashboard's `last_seen`. `false`: the lease is gone. */
+export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  const res = await db.execute(TOUCH_LAST_SEEN[db.dialect], [fence.name, fence.owner, fence.epoch])
+  return res.affectedRows > 0
+}
+
+// Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
+// request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
+const CLEAR_RECONNECT_REQUEST = forceIndexOnMysql(same(`UPDATE sessions
+   SET reconnect_requested_at = NULL,
+       updated_at = NOW(6)
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   AND reconnect_requested_at IS NOT NULL`), 'sessions')
+
+/**
+ * Takes a reconnect command (QR regeneration) of an owned session. Call it before reconnecting:
+ * `true` means a request was pending and is now this runner's to carry out.
+ */
+export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  const res = await db.execute(CLEAR_RECONNECT_REQUEST[db.dialect], [fence.name, fence.owner, fence.epoch])
+  return res.affectedRows > 0
+}
+
+const FIND_SESSIONS_WITH_COMMANDS = same(`SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+  FROM sessions
+ WHERE owner = ?
+   AND lease_until > NOW(6)
+   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`)
+
+/** Sessions held by `owner` with a reconnect or delete requested by the API (polled every ~1 s). */
+export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {
+  const rows = await db.query(FIND_SESSIONS_WITH_COMMANDS[db.dialect], [owner])
+  return rows.map(toSessionCommand)
+}
+
