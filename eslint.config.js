@@ -68,7 +68,13 @@ export default tseslint.config(
     files: ['db/**'],
     rules: { '@typescript-eslint/no-base-to-string': 'off' },
   },
-  { files: ['infra/**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' }, languageOptions: { globals: { module: 'readonly', require: 'readonly', __dirname: 'readonly', process: 'readonly' } } },
+  {
+    files: ['infra/**/*.cjs'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+    languageOptions: {
+      globals: { module: 'writable', exports: 'writable', require: 'readonly', __dirname: 'readonly', process: 'readonly', Buffer: 'readonly' },
+    },
+  },
   restrict(['api/**'], [], [RUNNER, BAILEYS, DRIVERS]),
   restrict(['runner/**'], ['runner/whatsapp/**'], [API, BAILEYS, DRIVERS]),
   restrict(['runner/whatsapp/**'], [], [API, DRIVERS]),

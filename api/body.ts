@@ -153,7 +153,8 @@ export async function readMultipart(req: Request, limit: number, maxParts = FORM
   if (declared !== null && declared > limit) throw tooLarge(limit, 'The upload')
   if (!req.body) throw new ApiError(400, 'invalid_multipart', 'The multipart body is empty; send the phone and file fields')
   let size = 0
-  let refusal: ApiError | null = null
+  // Typed by its initialiser: set inside the stream callbacks, so TypeScript must not narrow it to null here.
+  let refusal = null as ApiError | null
   // Without a boundary the form parser refuses the body at once; with one, its parts are counted as they arrive.
   const boundary = multipartBoundary(req.headers.get('content-type') ?? '')
   const countParts = boundary ? createPartCounter(boundary, maxParts) : null

@@ -34,7 +34,7 @@ function isRealDateTime(v: string): boolean {
   const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1).map((x) => (x === undefined ? undefined : Number(x))) as number[]
   if (month! < 1 || month! > 12 || day! < 1 || hour > 23 || minute > 59 || second > 59) return false
   const lastDay = new Date(0)
-  lastDay.setUTCFullYear(year!, month!, 0)
+  lastDay.setUTCFullYear(year!, month, 0)
   if (day! > lastDay.getUTCDate()) return false
   const zone = /([+-])(\d{2}):?(\d{2})$/.exec(v.slice(10))
   return !zone || (Number(zone[2]) <= 23 && Number(zone[3]) <= 59)

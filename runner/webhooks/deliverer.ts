@@ -84,6 +84,7 @@ export function webhookBackoffMs(attempts: number, config: Pick<WebhookConfig, '
  * create webhooks read an internal service's pages through the deliveries API. Its status line is all that is kept.
  */
 export function failedAnswerError(res: Pick<PostResult, 'status' | 'statusText' | 'snippet' | 'location' | 'remoteAddress'>): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what is stripped from the receiver's text
   const statusLine = `HTTP ${res.status}${res.statusText ? ` ${res.statusText.replace(/[\u0000-\u001f\u007f]/g, '')}` : ''}`
   const publicReceiver = res.remoteAddress !== null && addressRefusal(res.remoteAddress) === null
   if (res.status >= 300 && res.status < 400) {

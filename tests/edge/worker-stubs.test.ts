@@ -52,7 +52,7 @@ describe('the utf8-only stand-in for iconv-lite', () => {
   })
 
   it("agrees with iconv-lite on MySQL's utf8mb3 ('cesu8', MariaDB's greeting charset) and refuses what would differ", () => {
-    const real = require(require.resolve('iconv-lite', { paths: [MYSQL2] })) as typeof iconv
+    const real = require(require.resolve('iconv-lite', { paths: [MYSQL2] }))
     for (const text of ['Rows matched: 1  Changed: 1  Warnings: 0', 'héllo € ✓ مرحبا', '']) {
       const bytes = real.encode(text, 'cesu8')
       expect(iconv.decode(bytes, 'cesu8')).toBe(real.decode(bytes, 'cesu8'))

@@ -35,7 +35,7 @@ describe('npm start: a contact\'s Signal session replaced prints no key material
     const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'start.ts'], {
       cwd: ROOT,
       env: {
-        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(loopback.info.env as Record<string, string>),
+        PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(loopback.info.env),
         DATA_DIR: dataDir, PORT: String(port), PRINT_QR: '0', WA_TEST_TIMERS: '1', LOG_LEVEL: 'info',
       },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -24,8 +24,8 @@ function spawnEntry(entry: string, env: Record<string, string>): { child: ChildP
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
   return { child, output: () => out, exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))) }
 }
 
@@ -58,7 +58,7 @@ describe('DATA_DIR is private to the gateway user', () => {
 
   it('npm start creates it 0700 and leaves nothing under it readable by others, after PGlite has written', async () => {
     const dataDir = join(base, 'fresh', 'data')
-    const gw = spawnEntry('start.ts', { ...(loopback.info.env as Record<string, string>), DATA_DIR: dataDir, PORT: String(await freePort()) })
+    const gw = spawnEntry('start.ts', { ...(loopback.info.env), DATA_DIR: dataDir, PORT: String(await freePort()) })
     try {
       await waitFor(() => /API key:/.test(gw.output()), 60_000, `the banner; output so far:\n${gw.output()}`)
       // Migrations have created every table by now: files PGlite made while running count, not only the initial ones.
@@ -81,7 +81,7 @@ describe('DATA_DIR is private to the gateway user', () => {
     chmodSync(join(dataDir, 'pgdata'), 0o755)
     writeFileSync(join(dataDir, 'notes.txt'), 'left by hand\n', { mode: 0o644 })
     chmodSync(join(dataDir, 'notes.txt'), 0o644)
-    const runner = spawnEntry('runner/main.ts', { ...(loopback.info.env as Record<string, string>), DATA_DIR: dataDir, LOG_LEVEL: 'info' })
+    const runner = spawnEntry('runner/main.ts', { ...(loopback.info.env), DATA_DIR: dataDir, LOG_LEVEL: 'info' })
     try {
       await waitFor(() => /"msg":"runner started"/.test(runner.output()), 60_000, `the runner to start; output so far:\n${runner.output()}`)
       const warning = runner.output().split('\n').find((l) => l.includes('readable by other users'))

@@ -29,7 +29,7 @@ export async function keyMaterialOf(db: Db, session: string, authKeyHexValue: st
       }
       return
     }
-    if (typeof v === 'object') for (const x of Object.values(v as object)) visit(x, depth + 1)
+    if (typeof v === 'object') for (const x of Object.values(v)) visit(x, depth + 1)
   }
   for (const v of values) visit(v, 0)
   return found

@@ -24,7 +24,7 @@ let template: Promise<Blob | undefined> | undefined
 /** The dump the global setup wrote, or undefined outside a vitest run that has one (then PGlite runs initdb). */
 export function pgliteTemplate(): Promise<Blob | undefined> {
   template ??= (async () => {
-    let path: string | null = null
+    let path: string | null
     try {
       path = inject('pgliteTemplate') ?? null
     } catch {
