@@ -4,9 +4,9 @@
  * PGlite allows one process. api/ and runner/ never import each other, so this top-level file composes them.
  */
 import { startEmbedded } from './api/embedded.js'
-import { ApiConfigError } from './api/config.js'
 import { createLogger, onShutdown } from './api/node.js'
 import { startEmbeddedRunner } from './runner/embedded.js'
+import { ConfigError } from './db/shared/settings.js'
 
 // A newcomer's terminal shows the banner, the QR and "online", not a stream of JSON: unless LOG_LEVEL says
 // otherwise, only warnings and errors are logged here (pm2/systemd run the separate entries at info).
@@ -24,8 +24,9 @@ try {
   })
   onShutdown(() => gateway.stop(), log)
 } catch (err) {
-  if (err instanceof ApiConfigError || (err as Error).name === 'AuthKeyError' || (err as Error).name === 'RunnerConfigError') {
-    console.error(`wa-gateway: ${(err as Error).message}`)
+  // Every entry's settings (API, database, runner, maintenance, webhooks, WhatsApp endpoint) throw this one type.
+  if (err instanceof ConfigError) {
+    console.error(`wa-gateway: ${err.message}`)
     process.exit(1)
   }
   throw err

@@ -11,7 +11,8 @@
  * Node-only like api/node.ts (whose helpers it uses); it has no `node:` imports of its own.
  */
 import { parseDbConfig, type Db } from '../db/index.js'
-import { ApiConfigError, parseApiKeys, type ApiConfig } from './config.js'
+import { ConfigError } from '../db/shared/settings.js'
+import { parseApiKeys, type ApiConfig } from './config.js'
 import type { Logger } from './env.js'
 import { createLogger, isMain, loadOrCreateApiKey, onShutdown, startApi, type StartedApi } from './node.js'
 
@@ -90,7 +91,7 @@ if (isMain(import.meta.url)) {
     const gateway = await startEmbedded({ log })
     onShutdown(() => gateway.stop(), log)
   } catch (err) {
-    if (err instanceof ApiConfigError) {
+    if (err instanceof ConfigError) {
       console.error(`wa-gateway: ${err.message}`)
       process.exit(1)
     }

@@ -1,15 +1,13 @@
+import { ConfigError } from './shared/settings.js'
+
+export { ConfigError }
+
 /** Which engine the gateway talks to, parsed from `DATABASE_URL` and `DATA_DIR`. */
 export type DbConfig =
   | { engine: 'mysql'; url: string }
   | { engine: 'postgres'; url: string }
   | { engine: 'pglite'; dataDir: string }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
 
 /**
  * `mysql://…` → mysql2; `postgres://` / `postgresql://` → postgres; unset or `pglite:<dir>` →

@@ -21,16 +21,10 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { JobName, MaintenanceMetrics } from './maintenance/jobs.js'
+import type { JobName, MaintenanceMetrics } from '../db/maintenance/jobs.js'
+import { labelSet, type Labels } from '../db/shared/prometheus-text.js'
 import type { WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './whatsapp/client.js'
 
-type Labels = Record<string, string>
-
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-  return parts.length ? `{${parts.join(',')}}` : ''
-}
 const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)))
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
@@ -103,7 +97,7 @@ export class Registry {
       render(out: string[]) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
         if (series.size === 0) out.push(`${name} 0`)
-        for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
+        for (const s of series.values()) out.push(`${name}${labelSet(s.labels)} ${s.value}`)
       },
     }
     return this.add(metric) as Counter
@@ -128,7 +122,7 @@ export class Registry {
       reset: () => series.clear(),
       render(out: string[]) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`)
-        for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
+        for (const s of series.values()) out.push(`${name}${labelSet(s.labels)} ${s.value}`)
       },
     }
     return this.add(metric) as Gauge
@@ -162,9 +156,9 @@ export class Registry {
       render(out: string[]) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`)
         for (const s of series.values()) {
-          sorted.forEach((le, i) => out.push(`${name}_bucket${labelText({ ...s.labels, le: String(le) })} ${s.counts[i]}`))
-          out.push(`${name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`)
-          out.push(`${name}_sum${labelText(s.labels)} ${s.sum}`, `${name}_count${labelText(s.labels)} ${s.count}`)
+          sorted.forEach((le, i) => out.push(`${name}_bucket${labelSet({ ...s.labels, le: String(le) })} ${s.counts[i]}`))
+          out.push(`${name}_bucket${labelSet({ ...s.labels, le: '+Inf' })} ${s.count}`)
+          out.push(`${name}_sum${labelSet(s.labels)} ${s.sum}`, `${name}_count${labelSet(s.labels)} ${s.count}`)
         }
       },
     }

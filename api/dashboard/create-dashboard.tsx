@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { deleteCookie, setCookie } from 'hono/cookie'
 import { ContentionError, DatabaseUnavailableError } from '../../db/driver.js'
+import { ConfigError } from '../../db/shared/settings.js'
 import { countMessagesByStatus, countSentSince, listMessages } from '../../db/queries/messages.js'
 import { listSessions } from '../../db/queries/sessions.js'
 import type { ApiConfig } from '../config.js'
@@ -50,13 +51,13 @@ export function parseDashboardOptions(
 ): Pick<DashboardOptions, 'cookieSecret' | 'sessionTtlMs' | 'publicOrigins'> {
   const secret = env.DASHBOARD_COOKIE_SECRET?.trim()
   if (secret && secret.length < 32) {
-    throw new Error('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
+    throw new ConfigError('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
   }
   const hours = env.DASHBOARD_SESSION_HOURS?.trim()
-  if (hours && !/^\d{1,4}$/.test(hours)) throw new Error(`DASHBOARD_SESSION_HOURS must be a whole number of hours (got "${hours}")`)
+  if (hours && !/^\d{1,4}$/.test(hours)) throw new ConfigError(`DASHBOARD_SESSION_HOURS must be a whole number of hours (got "${hours}")`)
   const origins = (env.DASHBOARD_ORIGIN ?? '').split(',').map((o) => o.trim()).filter(Boolean)
   for (const o of origins) {
-    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new Error(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
+    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new ConfigError(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
   }
   return {
     ...(origins.length ? { publicOrigins: origins } : {}),

@@ -4,19 +4,20 @@ import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
 import { createApp } from '../../api/app.js'
 import { createSendCoalescer } from '../../api/coalescer.js'
-import { ApiConfigError, parseApiConfig } from '../../api/config.js'
+import { parseApiConfig } from '../../api/config.js'
 import { formatTime } from '../../api/format.js'
 import { readImageInfo, sniffImageType } from '../../api/image.js'
 import { matchesPreparedKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
 import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
+import { ConfigError } from '../../db/shared/settings.js'
 import { newWaMessageId } from '../../db/queries/messages.js'
 import { createTestDatabase } from '../support/db.js'
 
 describe('parseApiConfig', () => {
   it('refuses to start without API_SECRET, with a message that says what to do', () => {
     for (const env of [{}, { API_SECRET: '' }, { API_SECRET: ' , ' }]) {
-      expect(() => parseApiConfig(env)).toThrow(ApiConfigError)
+      expect(() => parseApiConfig(env)).toThrow(ConfigError)
       expect(() => parseApiConfig(env)).toThrow(/API_SECRET is empty.*X-API-Key/s)
     }
   })
