@@ -3,7 +3,7 @@
  * `parseApiConfig`. Pure: it reads nothing else, so both entries and the tests share it.
  */
 import { ConfigError, intSetting as int } from '../db/shared/settings.js'
-import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../db/url-guard.js'
+import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
 
 export interface ApiConfig {
   /** Accepted `X-API-Key` values; several during a rotation (`API_SECRET=new,old`). */

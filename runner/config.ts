@@ -3,8 +3,8 @@ import { ConfigError, intSetting as int, numberSetting as num, textSetting as te
 import type { LimitDefaults } from '../db/queries/limits.js'
 
 /**
- * Runner configuration: one pure parser over an environment record (only `runner/main.ts` and the
- * embedded `npm start` module read `process.env`). Every value is validated here, so a bad setting
+ * Runner configuration: one pure parser over an environment record (the entries, runner/main.ts and
+ * start.ts, read `process.env` and hand it down). Every value is validated here, so a bad setting
  * stops the process at startup with a message that names the variable, never on the first send.
  */
 

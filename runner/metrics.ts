@@ -2,7 +2,7 @@
  * The runner's metrics: a tiny Prometheus registry (no dependency) and the private-port server for
  * `/healthz` and `/metrics` (`RUNNER_METRICS_PORT`, bound to 127.0.0.1 unless told otherwise).
  *
- * NOTE FOR THE RUNNER CODE (how to feed it): `runner/main.ts` creates one `const metrics = createRunnerMetrics()`,
+ * NOTE FOR THE RUNNER CODE (how to feed it): `runner/compose.ts` creates one `const metrics = createRunnerMetrics()`,
  * passes it down, and starts `startMetricsServer({ port, metrics, health })` when `config.metricsPort` is set.
  * Then, where things happen:
  *   metrics.sessions.set({ status: 'online' }, n)   session counts by status (or `metrics.registry.onCollect(fn)`
@@ -15,7 +15,7 @@
  *   maintenance schedule: pass `metrics.maintenance` as `JobContext.metrics` (stuck messages, job runs)
  * Every method is synchronous and cheap; none throws.
  *
- * Until the runner feeds them itself, `instrumentWhatsApp(factory, metrics)` (wired in runner/main.ts) fills
+ * Until the runner feeds them itself, `instrumentWhatsApp(factory, metrics)` (wired in runner/compose.ts) fills
  * reconnects, sends, send latency and the 463 count from the WhatsApp seam; `observeRunnerSessions` fills the
  * sessions gauge at scrape time. Only `claimLatency` needs a call inside the claim loop.
  */

@@ -1,5 +1,5 @@
 /**
- * The maintenance jobs (QUEUE.md §6.8–6.9), one function per job, each `(ctx) → report`.
+ * The maintenance jobs (sweep, stuck, unpause, prune), one function per job, each `(ctx) → report`.
  *
  * Three callers run them: the runner's croner schedule (`runner/maintenance/schedule.ts`), the Workers
  * `scheduled()` handler (`api/worker.ts`) and `npm run maintenance -- <job|all>` (`runner/maintenance/cli.ts`);
@@ -43,13 +43,13 @@ export interface MaintenanceConfig {
    * The API reuses stored bytes only while younger than half of it, so both must read the same value.
    */
   mediaRetentionDays: number
-  /** A `sending` row older than this is flagged (QUEUE.md §6.8: 120 s). */
+  /** A `sending` row older than this is flagged (120 s: far beyond any send, well within a lease takeover). */
   stuckAfterSeconds: number
   /** Expired leases are swept this long after `lease_until` (10 s). */
   leaseGraceSeconds: number
   /** Runners silent this long are deleted (120 s). */
   deadRunnerSeconds: number
-  /** Pruning batches (QUEUE.md §6.9: 1,000 messages / 200 media, 200 ms apart, at most 50 per run). */
+  /** Pruning batches (1,000 messages / 200 media, 200 ms apart, at most 50 per run: short locks, bounded runs). */
   prune: { batchSize?: number; mediaBatchSize?: number; maxBatches?: number; pauseMs?: number }
   /** `MAINTENANCE`: whether a runner schedules the jobs (`on`, default) or leaves them to others (`off`). */
   scheduleEnabled: boolean
@@ -111,7 +111,7 @@ export interface StuckReport {
 
 /**
  * Flags `sending` rows claimed more than 2 minutes ago: logged at warn with their ids and counted in metrics.
- * Nothing is changed: the lease holder (or the next one, after a takeover) reconciles the row (QUEUE.md §6.7).
+ * Nothing is changed: the lease holder (or the next one, after a takeover) reconciles the row when it reconnects.
  */
 export async function flagStuck(ctx: JobContext): Promise<StuckReport> {
   const found = await cron.findStuckSending(ctx.db, ctx.config.stuckAfterSeconds)

@@ -3,7 +3,7 @@
  * runner's configuration. The URL policy (`WEBHOOK_ALLOW_HOSTS`, `WEBHOOK_ALLOW_PRIVATE`) is shared with the API,
  * which checks URLs when webhooks are created; the runner checks them again, with DNS, before every call.
  */
-import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../../db/url-guard.js'
+import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../../db/shared/url-guard.js'
 import { ConfigError, numberSetting as num, switchSetting, type Env } from '../../db/shared/settings.js'
 
 export interface WebhookConfig {

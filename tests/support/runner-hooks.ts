@@ -81,7 +81,7 @@ export function recordCloses(factory: WhatsAppClientFactory): { factory: WhatsAp
   }
 }
 
-/** Where a runner is killed (QUEUE.md's crash windows): in the claim transaction, after its commit, after the send. */
+/** Where a runner is killed, the windows a crash can hit a send in: in the claim transaction, after its commit, after the send. */
 export type CrashPoint = 'before-commit' | 'after-claim' | 'after-send'
 
 export function isCrashPoint(value: string): value is CrashPoint {
