@@ -4,11 +4,11 @@
  * PGlite allows one process. api/ and runner/ never import each other, so this top-level file composes them.
  */
 import { startEmbedded } from './api/embedded.js'
-import { ApiConfigError } from './api/config.js'
 import { createLogger, onShutdown } from './api/node.js'
 import { startEmbeddedRunner } from './runner/embedded.js'
 import { routeConsoleToLog } from './runner/console-to-log.js'
 import { keepNewFilesPrivate } from './db/data-dir.js'
+import { ConfigError } from './db/shared/settings.js'
 
 // Before anything is written: the database files, keys and API key in DATA_DIR are for this user only.
 keepNewFilesPrivate()
@@ -33,8 +33,9 @@ try {
   })
   onShutdown(() => gateway.stop(), log)
 } catch (err) {
-  if (err instanceof ApiConfigError || (err as Error).name === 'AuthKeyError' || (err as Error).name === 'RunnerConfigError') {
-    process.stderr.write(`wa-gateway: ${(err as Error).message}\n`)
+  // Every entry's settings (API, database, runner, maintenance, webhooks, WhatsApp endpoint) throw this one type.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`wa-gateway: ${err.message}\n`)
     process.exit(1)
   }
   throw err

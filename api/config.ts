@@ -2,7 +2,8 @@
  * API configuration, parsed from a plain record (Node's `process.env` or Workers bindings) by
  * `parseApiConfig`. Pure: it reads nothing else, so both entries and the tests share it.
  */
-import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../db/url-guard.js'
+import { ConfigError, intSetting as int } from '../db/shared/settings.js'
+import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
 
 export interface ApiConfig {
   /** Accepted `X-API-Key` values; several during a rotation (`API_SECRET=new,old`). */
@@ -41,29 +42,13 @@ export interface ApiConfig {
   host: string | undefined
 }
 
-export class ApiConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ApiConfigError'
-  }
-}
-
 const MB = 1024 * 1024
-
-function int(env: Record<string, string | undefined>, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim()
-  if (!raw) return fallback
-  if (!/^\d+$/.test(raw)) throw new ApiConfigError(`${name} must be a whole number (got "${raw}")`)
-  const n = Number(raw)
-  if (n < min || n > max) throw new ApiConfigError(`${name} must be between ${min} and ${max} (got ${n})`)
-  return n
-}
 
 function webhookPolicy(env: Record<string, string | undefined>): WebhookUrlPolicy {
   try {
     return parseWebhookUrlPolicy(env.WEBHOOK_ALLOW_HOSTS, env.WEBHOOK_ALLOW_PRIVATE)
   } catch (err) {
-    throw new ApiConfigError((err as Error).message)
+    throw new ConfigError((err as Error).message)
   }
 }
 
@@ -76,26 +61,26 @@ export function parseApiKeys(value: string | undefined): string[] {
 }
 
 /**
- * Reads the API settings. Throws `ApiConfigError` with a message meant for the operator when
+ * Reads the API settings. Throws `ConfigError` with a message meant for the operator when
  * `API_SECRET` is empty or holds a key shorter than 16 characters, or a number is out of range.
  * @example const config = parseApiConfig(process.env)
  */
 export function parseApiConfig(env: Record<string, string | undefined>): ApiConfig {
   const apiKeys = parseApiKeys(env.API_SECRET)
   if (apiKeys.length === 0) {
-    throw new ApiConfigError(
+    throw new ConfigError(
       'API_SECRET is empty: set it to a long random string (several comma-separated keys are accepted during a rotation), ' +
         'e.g. API_SECRET=$(openssl rand -hex 24). Clients send it in the X-API-Key header.',
     )
   }
   for (const [i, key] of apiKeys.entries()) {
     if (!/^[\x21-\x7E]+$/.test(key)) {
-      throw new ApiConfigError('API_SECRET keys must be printable ASCII without spaces (HTTP headers cannot carry anything else)')
+      throw new ConfigError('API_SECRET keys must be printable ASCII without spaces (HTTP headers cannot carry anything else)')
     }
     // The key is the only thing between the internet and sending WhatsApp messages, and the dashboard's
     // sign-in form accepts it too: a short one is guessed.
     if (key.length < MIN_API_KEY_LENGTH) {
-      throw new ApiConfigError(
+      throw new ConfigError(
         `API_SECRET keys must be at least ${MIN_API_KEY_LENGTH} characters long (key ${i + 1} of ${apiKeys.length} has ${key.length}); ` +
           'generate one with e.g. API_SECRET=$(openssl rand -hex 24)',
       )
@@ -113,7 +98,7 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     batchMaxItems: 1000,
     imageMaxBytes: 10 * MB,
     imageMaxPixels: 50_000_000,
-    // Same default as the pruner's (runner/maintenance/jobs.ts): the media retention follows RETENTION_DAYS.
+    // Same default as the pruner's (db/maintenance/jobs.ts): the media retention follows RETENTION_DAYS.
     mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', int(env, 'RETENTION_DAYS', 30, 1, 3650), 1, 3650),
     coalesceMs: int(env, 'SEND_COALESCE_MS', 0, 0, 100),
     coalesceMax: int(env, 'SEND_COALESCE_MAX', 256, 1, 1000),

@@ -12,7 +12,8 @@
  */
 import { parseDbConfig, type Db } from '../db/index.js'
 import { keepNewFilesPrivate } from '../db/data-dir.js'
-import { ApiConfigError, parseApiKeys, type ApiConfig } from './config.js'
+import { ConfigError } from '../db/shared/settings.js'
+import { parseApiKeys, type ApiConfig } from './config.js'
 import type { Logger } from './env.js'
 import { createLogger, isMain, loadOrCreateApiKey, onShutdown, startApi, type StartedApi } from './node.js'
 
@@ -96,7 +97,7 @@ if (isMain(import.meta.url)) {
     const gateway = await startEmbedded({ log })
     onShutdown(() => gateway.stop(), log)
   } catch (err) {
-    if (err instanceof ApiConfigError) {
+    if (err instanceof ConfigError) {
       console.error(`wa-gateway: ${err.message}`)
       process.exit(1)
     }

@@ -14,24 +14,18 @@
  * sees the same totals whichever worker the connection landed on. On Workers they are per isolate (use Workers
  * Analytics for fleet-wide request counts; the queue depth is global because it comes from the database).
  *
- * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`):
- * api/ and runner/ never import each other.
+ * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`);
+ * both write label sets with db/shared/prometheus-text.ts, since api/ and runner/ never import each other.
  */
 import { Hono, type Context, type MiddlewareHandler } from 'hono'
 import { matchedRoutes } from 'hono/route'
 import { countMessagesByStatus } from '../db/queries/messages.js'
+import { labelSet, type Labels } from '../db/shared/prometheus-text.js'
 import type { AppEnv } from './env.js'
 import { errorBody } from './errors.js'
 import { matchesPreparedKey, prepareKeys } from './middleware/api-key.js'
 import type { DatabaseMiddleware } from './middleware/database.js'
 
-type Labels = Record<string, string>
-
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-const labelText = (labels: Labels) => {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-  return parts.length ? `{${parts.join(',')}}` : ''
-}
 
 /** Histogram buckets for request durations, in seconds. */
 export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10] as const
@@ -152,19 +146,19 @@ export function createApiMetrics(): ApiMetrics {
     const out: string[] = []
     out.push('# HELP wa_gateway_http_requests_total HTTP requests answered, by method, matched route and status.')
     out.push('# TYPE wa_gateway_http_requests_total counter')
-    for (const s of merged.requests) out.push(`wa_gateway_http_requests_total${labelText(s.labels)} ${s.value}`)
+    for (const s of merged.requests) out.push(`wa_gateway_http_requests_total${labelSet(s.labels)} ${s.value}`)
     out.push('# HELP wa_gateway_http_request_duration_seconds Time to answer, by method and matched route.')
     out.push('# TYPE wa_gateway_http_request_duration_seconds histogram')
     for (const h of merged.durations) {
-      DURATION_BUCKETS.forEach((le, i) => out.push(`wa_gateway_http_request_duration_seconds_bucket${labelText({ ...h.labels, le: String(le) })} ${h.counts[i]}`))
-      out.push(`wa_gateway_http_request_duration_seconds_bucket${labelText({ ...h.labels, le: '+Inf' })} ${h.count}`)
-      out.push(`wa_gateway_http_request_duration_seconds_sum${labelText(h.labels)} ${h.sum}`)
-      out.push(`wa_gateway_http_request_duration_seconds_count${labelText(h.labels)} ${h.count}`)
+      DURATION_BUCKETS.forEach((le, i) => out.push(`wa_gateway_http_request_duration_seconds_bucket${labelSet({ ...h.labels, le: String(le) })} ${h.counts[i]}`))
+      out.push(`wa_gateway_http_request_duration_seconds_bucket${labelSet({ ...h.labels, le: '+Inf' })} ${h.count}`)
+      out.push(`wa_gateway_http_request_duration_seconds_sum${labelSet(h.labels)} ${h.sum}`)
+      out.push(`wa_gateway_http_request_duration_seconds_count${labelSet(h.labels)} ${h.count}`)
     }
     if (queue) {
       out.push('# HELP wa_gateway_messages Messages in the database by status (queue depth: pending and sending).')
       out.push('# TYPE wa_gateway_messages gauge')
-      for (const [status, n] of Object.entries(queue)) out.push(`wa_gateway_messages${labelText({ status })} ${n}`)
+      for (const [status, n] of Object.entries(queue)) out.push(`wa_gateway_messages${labelSet({ status })} ${n}`)
     }
     out.push('# HELP wa_gateway_api_processes API processes whose counters this answer sums (API_WORKERS; fewer than configured while one restarts or does not answer).')
     out.push('# TYPE wa_gateway_api_processes gauge')

@@ -23,7 +23,8 @@ import { createApp, type App, type AppDeps } from './app.js'
 import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
 import { createMetricsCollector, joinClusterMetrics, type WorkerLine } from './cluster-metrics.js'
 import { parseDashboardOptions } from './dashboard/index.js'
-import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
+import { ConfigError } from '../db/shared/settings.js'
+import { parseApiConfig, type ApiConfig } from './config.js'
 import { sharedDatabase } from './middleware/database.js'
 import { CHOSEN_REQUEST_ID, chooseRequestId, type RequestIdEnv } from './middleware/request-id.js'
 import type { Logger } from './env.js'
@@ -179,7 +180,7 @@ export function parseWorkerCount(value: string | undefined, cores = availablePar
   if (!v) return 1
   if (v === 'auto') return Math.max(1, cores)
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 64) {
-    throw new ApiConfigError(`API_WORKERS must be a whole number from 1 to 64, or "auto" (one per CPU core); got "${v}"`)
+    throw new ConfigError(`API_WORKERS must be a whole number from 1 to 64, or "auto" (one per CPU core); got "${v}"`)
   }
   return Number(v)
 }
@@ -198,7 +199,7 @@ async function runPrimary(env: Record<string, string | undefined>, log: Logger, 
   parseDashboardOptions(env)
   const dbConfig = parseDbConfig(env)
   if (dbConfig.engine === 'pglite') {
-    throw new ApiConfigError('API_WORKERS above 1 needs MySQL/MariaDB or PostgreSQL (DATABASE_URL): the embedded database belongs to one process')
+    throw new ConfigError('API_WORKERS above 1 needs MySQL/MariaDB or PostgreSQL (DATABASE_URL): the embedded database belongs to one process')
   }
   const db = await openDb(dbConfig)
   try {
@@ -300,7 +301,7 @@ async function main(): Promise<void> {
     const { app } = api
     clusterMetrics?.provide(() => app.metricsSnapshot())
   } catch (err) {
-    if (err instanceof ApiConfigError) {
+    if (err instanceof ConfigError) {
       console.error(`wa-gateway api: ${err.message}`)
       process.exit(1)
     }

@@ -3,14 +3,14 @@
  * document is generated from the same objects that check requests.
  */
 import { DELIVERY_STATES, WEBHOOK_EVENTS } from '../db/queries/webhooks.js'
-import { checkWebhookUrl, WEBHOOK_URL_MAX_LENGTH, type WebhookUrlPolicy } from '../db/url-guard.js'
+import { checkWebhookUrl, WEBHOOK_URL_MAX_LENGTH, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { array, custom, describe, integer, invalid, object, oneOf, optional, string, type JsonSchema, type Schema } from './schema.js'
 
 /** Most endpoints a gateway keeps (each event fans out to every matching one, in the transaction of the change). */
 export const MAX_WEBHOOKS = 50
 
-/** A webhook URL: http(s), no credentials, and not a loopback/private target unless allow-listed (db/url-guard.ts). */
+/** A webhook URL: http(s), no credentials, and not a loopback/private target unless allow-listed (db/shared/url-guard.ts). */
 export function webhookUrlSchema(policy: WebhookUrlPolicy): Schema<string> {
   return describe(custom(
     { type: 'string', format: 'uri', maxLength: WEBHOOK_URL_MAX_LENGTH },

@@ -15,11 +15,12 @@
  */
 import type { Db } from '../db/driver.js'
 import { createApp, type App } from './app.js'
-import { ApiConfigError, parseApiConfig, type ApiConfig } from './config.js'
+import { ConfigError } from '../db/shared/settings.js'
+import { parseApiConfig, type ApiConfig } from './config.js'
 import { parseDashboardOptions } from './dashboard/index.js'
 import type { Logger } from './env.js'
 import type { DatabaseMiddleware } from './middleware/database.js'
-import { runDueJobs, parseMaintenanceConfig } from '../runner/maintenance/jobs.js'
+import { runDueJobs, parseMaintenanceConfig } from '../db/maintenance/jobs.js'
 
 /** The subset of a Hyperdrive binding this entry reads. */
 export interface HyperdriveBinding {
@@ -69,7 +70,7 @@ export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
       }
     }
     if (/^postgres(ql)?:/i.test(hd.connectionString)) return { engine: 'postgres', url: hd.connectionString }
-    throw new Error('the HYPERDRIVE binding has neither a mysql:// nor a postgres:// connection string')
+    throw new ConfigError('the HYPERDRIVE binding has neither a mysql:// nor a postgres:// connection string')
   }
   const url = typeof env.DATABASE_URL === 'string' ? env.DATABASE_URL.trim() : ''
   if (/^mysql:/i.test(url)) {
@@ -83,7 +84,7 @@ export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
     }
   }
   if (/^postgres(ql)?:/i.test(url)) return { engine: 'postgres', url }
-  throw new Error(
+  throw new ConfigError(
     'no database: bind a Hyperdrive configuration as HYPERDRIVE in wrangler.toml (or set the DATABASE_URL secret to mysql://… or postgres://…)',
   )
 }
@@ -186,7 +187,7 @@ function setup(env: WorkerEnv): Isolate {
 
 function misconfigured(err: unknown): Response {
   // The message names the variable to fix; it carries no secret (parseApiConfig never echoes keys).
-  const message = err instanceof ApiConfigError || err instanceof Error ? err.message : String(err)
+  const message = err instanceof Error ? err.message : String(err)
   console.error(JSON.stringify({ level: 50, time: Date.now(), svc: 'api-worker', msg: 'worker misconfigured', error: message }))
   return Response.json({ success: false, code: 'misconfigured', error: `The gateway is misconfigured: ${message}` }, { status: 500 })
 }

@@ -1,15 +1,13 @@
+import { ConfigError } from './shared/settings.js'
+
+export { ConfigError }
+
 /** Which engine the gateway talks to, parsed from `DATABASE_URL` and `DATA_DIR`. */
 export type DbConfig =
   | { engine: 'mysql'; url: string }
   | { engine: 'postgres'; url: string }
   | { engine: 'pglite'; dataDir: string }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'ConfigError'
-  }
-}
 
 const ENCODE_HINT = 'percent-encode special characters in the user name and password (/ as %2F, @ as %40, : as %3A, # as %23, ? as %3F, % as %25)'
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { makePrivateDir } from '../db/data-dir.js'
 import { join } from 'node:path'
+import { ConfigError } from '../db/shared/settings.js'
 
 /**
  * `AUTH_STATE_KEY`: the 32-byte AES-256-GCM key that encrypts every Baileys credential and Signal key
@@ -9,12 +10,6 @@ import { join } from 'node:path'
  * shared, backed up or replicated; the key must live elsewhere). In embedded mode it is generated once
  * and kept next to the data, in `DATA_DIR/auth-state.key` (mode 0600), unless given explicitly.
  */
-export class AuthKeyError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'AuthKeyError'
-  }
-}
 
 export const AUTH_KEY_FILE = 'auth-state.key'
 
@@ -22,7 +17,7 @@ export const AUTH_KEY_FILE = 'auth-state.key'
 export function parseAuthStateKey(raw: string, source = 'AUTH_STATE_KEY'): Uint8Array {
   const value = raw.trim()
   if (!/^[0-9a-fA-F]{64}$/.test(value)) {
-    throw new AuthKeyError(
+    throw new ConfigError(
       `${source} must be exactly 64 hexadecimal characters (32 random bytes), got ${value.length} characters` +
         `${/[^0-9a-fA-F]/.test(value) ? ' including non-hex ones' : ''}; generate one with: openssl rand -hex 32`,
     )
@@ -45,7 +40,7 @@ export interface ResolveAuthKeyOptions {
 export function resolveAuthStateKey(options: ResolveAuthKeyOptions): { key: Uint8Array; source: 'env' | 'file' | 'generated' } {
   if (options.authStateKey?.trim()) return { key: parseAuthStateKey(options.authStateKey), source: 'env' }
   if (options.engine !== 'pglite') {
-    throw new AuthKeyError(
+    throw new ConfigError(
       'AUTH_STATE_KEY is required with MySQL/PostgreSQL: it encrypts the WhatsApp credentials stored in the database. ' +
         'Generate one with `openssl rand -hex 32` and keep it outside the database.',
     )

@@ -1,9 +1,10 @@
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
+import { ConfigError, intSetting as int, numberSetting as num, textSetting as text, type Env } from '../db/shared/settings.js'
 import type { LimitDefaults } from '../db/lifecycle/limit-plan.js'
 
 /**
- * Runner configuration: one pure parser over an environment record (only `runner/main.ts` and the
- * embedded `npm start` module read `process.env`). Every value is validated here, so a bad setting
+ * Runner configuration: one pure parser over an environment record (the entries, runner/main.ts and
+ * start.ts, read `process.env` and hand it down). Every value is validated here, so a bad setting
  * stops the process at startup with a message that names the variable, never on the first send.
  */
 
@@ -43,54 +44,13 @@ export interface RunnerConfig {
    * QUIET_HOURS_TZ. Caps and the breaker are off (0) unless set.
    */
   limits: LimitDefaults
-  /** Test-only crash hook (db/README.md, Crash windows); honoured only when the loopback trust is active. */
-  crashAt: CrashPoint | null
-  crashOn: number
 }
-
-export type CrashPoint = 'before-commit' | 'after-claim' | 'after-send'
 
 export const DEFAULT_STOP_CONFIRMATION =
   'You have been unsubscribed and will not receive further messages. Reply YES to subscribe again.'
 export const DEFAULT_START_CONFIRMATION = 'You are subscribed. Reply STOP at any time to unsubscribe.'
 export const DEFAULT_CONSENT_REQUEST =
   'We would like to send you notifications on WhatsApp. Reply YES to receive them, or STOP to opt out.'
-
-export class RunnerConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'RunnerConfigError'
-  }
-}
-
-type Env = Record<string, string | undefined>
-
-function int(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const raw = env[name]?.trim()
-  if (raw === undefined || raw === '') return fallback
-  if (!/^-?\d+$/.test(raw)) throw new RunnerConfigError(`${name} must be an integer (got "${raw}")`)
-  const n = Number.parseInt(raw, 10)
-  if (n < min || n > max) throw new RunnerConfigError(`${name} must be between ${min} and ${max} (got ${n})`)
-  return n
-}
-
-/** A decimal setting within [min, max]; `fallback` when unset. Shared by the runner's config modules. */
-export function num(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim()
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isFinite(n) || n < min || n > max) {
-    throw new RunnerConfigError(`${name} must be a number between ${min} and ${max} (got "${raw}")`)
-  }
-  return n
-}
-
-function text(env: Env, name: string, fallback: string): string {
-  const raw = env[name]
-  if (raw === undefined || raw.trim() === '') return fallback
-  if (raw.length > 1000) throw new RunnerConfigError(`${name} is longer than 1000 characters`)
-  return raw
-}
 
 /**
  * Parses and checks the runner's settings.
@@ -100,39 +60,31 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
   const throttleMinMs = int(env, 'THROTTLE_MIN_MS', 8000, 0)
   const throttleMaxMs = int(env, 'THROTTLE_MAX_MS', 22_000, 0)
   if (throttleMaxMs < throttleMinMs) {
-    throw new RunnerConfigError(`THROTTLE_MAX_MS (${throttleMaxMs}) must not be below THROTTLE_MIN_MS (${throttleMinMs})`)
+    throw new ConfigError(`THROTTLE_MAX_MS (${throttleMaxMs}) must not be below THROTTLE_MIN_MS (${throttleMinMs})`)
   }
   const leaseTtlSeconds = num(env, 'LEASE_TTL_SECONDS', 30, 1, 3600)
   const leaseRenewSeconds = num(env, 'LEASE_RENEW_SECONDS', 10, 0.1, 3600)
   const leaseFenceMarginSeconds = num(env, 'LEASE_FENCE_MARGIN_SECONDS', 5, 0, 3600)
   if (leaseRenewSeconds + leaseFenceMarginSeconds >= leaseTtlSeconds) {
-    throw new RunnerConfigError(
+    throw new ConfigError(
       `LEASE_RENEW_SECONDS (${leaseRenewSeconds}) + LEASE_FENCE_MARGIN_SECONDS (${leaseFenceMarginSeconds}) must be ` +
         `below LEASE_TTL_SECONDS (${leaseTtlSeconds}), or every lease would fence itself before its renewal`,
     )
   }
   const mode = (env.OPT_IN_MODE?.trim() || 'open').toLowerCase()
   if (mode !== 'open' && mode !== 'confirm') {
-    throw new RunnerConfigError(`OPT_IN_MODE must be "open" or "confirm" (got "${env.OPT_IN_MODE}")`)
-  }
-  const crashRaw = env.QUEUE_CRASH_AT?.trim()
-  let crashAt: CrashPoint | null = null
-  if (crashRaw) {
-    if (crashRaw !== 'before-commit' && crashRaw !== 'after-claim' && crashRaw !== 'after-send') {
-      throw new RunnerConfigError(`QUEUE_CRASH_AT must be before-commit, after-claim or after-send (got "${crashRaw}")`)
-    }
-    crashAt = crashRaw
+    throw new ConfigError(`OPT_IN_MODE must be "open" or "confirm" (got "${env.OPT_IN_MODE}")`)
   }
   const metricsRaw = env.RUNNER_METRICS_PORT?.trim()
   const quietHours = env.QUIET_HOURS?.trim() || 'off'
   try {
     parseQuietHours(quietHours)
   } catch (err) {
-    throw new RunnerConfigError(`QUIET_HOURS: ${(err as Error).message}`)
+    throw new ConfigError(`QUIET_HOURS: ${(err as Error).message}`)
   }
   const timeZone = env.QUIET_HOURS_TZ?.trim() || 'UTC'
   if (!isValidTimeZone(timeZone)) {
-    throw new RunnerConfigError(`QUIET_HOURS_TZ must be an IANA time zone such as "Asia/Beirut" or "UTC" (got "${timeZone}")`)
+    throw new ConfigError(`QUIET_HOURS_TZ must be an IANA time zone such as "Asia/Beirut" or "UTC" (got "${timeZone}")`)
   }
   const limits: LimitDefaults = {
     dailyCap: int(env, 'DAILY_CAP', 0, 0, 100_000),
@@ -164,8 +116,6 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     printQr: env.PRINT_QR === '1' || (env.PRINT_QR !== '0' && Boolean(options.stdoutIsTty)),
     metricsPort: metricsRaw ? int(env, 'RUNNER_METRICS_PORT', 0, 1, 65535) : null,
     limits,
-    crashAt,
-    crashOn: int(env, 'QUEUE_CRASH_ON', 1, 1),
   }
 }
 

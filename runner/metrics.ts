@@ -2,7 +2,7 @@
  * The runner's metrics: a tiny Prometheus registry (no dependency) and the private-port server for
  * `/healthz` and `/metrics` (`RUNNER_METRICS_PORT`, bound to 127.0.0.1 unless told otherwise).
  *
- * NOTE FOR THE RUNNER CODE (how to feed it): `runner/main.ts` creates one `const metrics = createRunnerMetrics()`,
+ * NOTE FOR THE RUNNER CODE (how to feed it): `runner/compose.ts` creates one `const metrics = createRunnerMetrics()`,
  * passes it down, and starts `startMetricsServer({ port, metrics, health })` when `config.metricsPort` is set.
  * Then, where things happen:
  *   metrics.sessions.set({ status: 'online' }, n)   session counts by status (or `metrics.registry.onCollect(fn)`
@@ -15,22 +15,16 @@
  *   maintenance schedule: pass `metrics.maintenance` as `JobContext.metrics` (stuck messages, job runs)
  * Every method is synchronous and cheap; none throws.
  *
- * Until the runner feeds them itself, `instrumentWhatsApp(factory, metrics)` (wired in runner/main.ts) fills
+ * Until the runner feeds them itself, `instrumentWhatsApp(factory, metrics)` (wired in runner/compose.ts) fills
  * reconnects, sends, send latency and the 463 count from the WhatsApp seam; `observeRunnerSessions` fills the
  * sessions gauge at scrape time. Only `claimLatency` needs a call inside the claim loop.
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import type { JobName, MaintenanceMetrics } from './maintenance/jobs.js'
+import type { JobName, MaintenanceMetrics } from '../db/maintenance/jobs.js'
+import { labelSet, type Labels } from '../db/shared/prometheus-text.js'
 import type { WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './whatsapp/client.js'
 
-type Labels = Record<string, string>
-
-const escapeLabel = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')
-function labelText(labels: Labels): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`)
-  return parts.length ? `{${parts.join(',')}}` : ''
-}
 const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)))
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/
 
@@ -103,7 +97,7 @@ export class Registry {
       render(out: string[]) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`)
         if (series.size === 0) out.push(`${name} 0`)
-        for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
+        for (const s of series.values()) out.push(`${name}${labelSet(s.labels)} ${s.value}`)
       },
     }
     return this.add(metric)
@@ -128,7 +122,7 @@ export class Registry {
       reset: () => series.clear(),
       render(out: string[]) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} gauge`)
-        for (const s of series.values()) out.push(`${name}${labelText(s.labels)} ${s.value}`)
+        for (const s of series.values()) out.push(`${name}${labelSet(s.labels)} ${s.value}`)
       },
     }
     return this.add(metric)
@@ -162,9 +156,9 @@ export class Registry {
       render(out: string[]) {
         out.push(`# HELP ${name} ${help}`, `# TYPE ${name} histogram`)
         for (const s of series.values()) {
-          sorted.forEach((le, i) => out.push(`${name}_bucket${labelText({ ...s.labels, le: String(le) })} ${s.counts[i]}`))
-          out.push(`${name}_bucket${labelText({ ...s.labels, le: '+Inf' })} ${s.count}`)
-          out.push(`${name}_sum${labelText(s.labels)} ${s.sum}`, `${name}_count${labelText(s.labels)} ${s.count}`)
+          sorted.forEach((le, i) => out.push(`${name}_bucket${labelSet({ ...s.labels, le: String(le) })} ${s.counts[i]}`))
+          out.push(`${name}_bucket${labelSet({ ...s.labels, le: '+Inf' })} ${s.count}`)
+          out.push(`${name}_sum${labelSet(s.labels)} ${s.sum}`, `${name}_count${labelSet(s.labels)} ${s.count}`)
         }
       },
     }

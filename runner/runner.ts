@@ -6,7 +6,6 @@ import * as sessionReports from '../db/queries/session-reports.js'
 import * as pairing from '../db/queries/pairing.js'
 import * as lifecycle from '../db/lifecycle/index.js'
 import type { RunnerConfig } from './config.js'
-import { createCrashHook, NO_CRASH, type CrashHook } from './queue/send-loop.js'
 import type { WhatsAppClientFactory } from './whatsapp/client.js'
 import { SessionSupervisor } from './whatsapp/session-supervisor.js'
 import type { TerminalOutput } from './whatsapp/qr-terminal.js'
@@ -24,12 +23,6 @@ export interface CreateRunnerOptions {
   log: Logger
   /** How to reach WhatsApp: the Baileys factory (`createWhatsAppFactory`) or a fake in tests. */
   whatsapp: WhatsAppClientFactory
-  /**
-   * Test-only crash hook (db/README.md). Refused unless `loopback` is true: a production runner never kills itself.
-   */
-  crashHook?: CrashHook
-  /** True when the WhatsApp endpoint is the loopback test server (gates test-only behaviour). */
-  loopback?: boolean
   /** Tells the terminal about QR codes and linking. */
   terminal?: TerminalOutput
   /** Duration of each claim transaction, in seconds (the claim-latency metric). */
@@ -54,8 +47,6 @@ export interface Runner {
   /** Sessions this runner holds now. */
   owned(): string[]
   stats(): RunnerStats
-  /** The supervisor of an owned session (tests). */
-  supervisor(name: string): SessionSupervisor | undefined
 }
 
 export function validateRunnerConfig(config: RunnerConfig): void {
@@ -73,11 +64,6 @@ export function validateRunnerConfig(config: RunnerConfig): void {
 export function createRunner(options: CreateRunnerOptions): Runner {
   const { db, config, log } = options
   validateRunnerConfig(config)
-  if (options.crashHook && options.crashHook !== NO_CRASH && !options.loopback) {
-    throw new Error('QUEUE_CRASH_AT is a test hook: it is allowed only against the loopback WhatsApp server')
-  }
-  const crash = options.crashHook ?? NO_CRASH
-  const claimDb = crash.wrapDb(db)
   const supervisors = new Map<string, SessionSupervisor>()
   let id: string | null = null
   let running = false
@@ -119,8 +105,8 @@ export function createRunner(options: CreateRunnerOptions): Runner {
         continue
       }
       const sup = new SessionSupervisor({
-        db, claimDb, config, log, owner, session: lease.name, epoch: lease.leaseEpoch, acquiredAt: t0,
-        factory: options.whatsapp, crash,
+        db, config, log, owner, session: lease.name, epoch: lease.leaseEpoch, acquiredAt: t0,
+        factory: options.whatsapp,
         onGone: (name, why) => {
           if (supervisors.get(name) === sup) supervisors.delete(name)
           log.info({ session: name, why }, 'session left this runner')
@@ -252,8 +238,5 @@ export function createRunner(options: CreateRunnerOptions): Runner {
       id,
       sessions: [...supervisors.values()].map((s) => ({ name: s.session, phase: s.status, sends: s.sends })),
     }),
-    supervisor: (name) => supervisors.get(name),
   }
 }
-
-export { createCrashHook }

@@ -13,7 +13,7 @@
  */
 import type { Context } from 'hono'
 import ipaddr from 'ipaddr.js'
-import { ApiConfigError } from '../config.js'
+import { ConfigError } from '../../db/shared/settings.js'
 
 type Address = ipaddr.IPv4 | ipaddr.IPv6
 
@@ -26,7 +26,7 @@ export type TrustProxy =
 export type SocketAddress = (c: Context) => string | undefined
 
 /**
- * Reads `TRUST_PROXY`. Throws `ApiConfigError` naming the bad entry.
+ * Reads `TRUST_PROXY`. Throws `ConfigError` naming the bad entry.
  * @example parseTrustProxy('127.0.0.1/32, ::1/128')
  */
 export function parseTrustProxy(value: string | undefined): TrustProxy {
@@ -37,13 +37,13 @@ export function parseTrustProxy(value: string | undefined): TrustProxy {
   for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     const cidr = item.includes('/') ? item : `${item}/${ipaddr.IPv6.isValid(item) ? 128 : 32}`
     if (!ipaddr.isValidCIDR(cidr) || (!cidr.includes(':') && !ipaddr.IPv4.isValidCIDRFourPartDecimal(cidr))) {
-      throw new ApiConfigError(
+      throw new ConfigError(
         `TRUST_PROXY must be "none", "cloudflare" or a comma-separated list of proxy addresses or CIDR ranges such as 127.0.0.1/32,10.0.0.0/8 (got "${item}")`,
       )
     }
     ranges.push(ipaddr.parseCIDR(cidr))
   }
-  if (ranges.length === 0) throw new ApiConfigError('TRUST_PROXY lists no proxy address')
+  if (ranges.length === 0) throw new ConfigError('TRUST_PROXY lists no proxy address')
   return { kind: 'proxies', ranges }
 }
 

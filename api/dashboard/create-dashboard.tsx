@@ -1,9 +1,10 @@
 import { Hono } from 'hono'
 import { deleteCookie, setSignedCookie } from 'hono/cookie'
 import { ContentionError, DatabaseUnavailableError } from '../../db/driver.js'
+import { ConfigError } from '../../db/shared/settings.js'
 import { countMessagesByStatus, countSentSince, listMessages } from '../../db/queries/messages.js'
 import { listSessions } from '../../db/queries/sessions.js'
-import { ApiConfigError, type ApiConfig } from '../config.js'
+import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import type { DatabaseMiddleware } from '../middleware/database.js'
@@ -62,16 +63,16 @@ export function parseDashboardOptions(
 ): DashboardSettings {
   const secret = env.DASHBOARD_COOKIE_SECRET?.trim()
   if (secret && secret.length < 32) {
-    throw new ApiConfigError('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
+    throw new ConfigError('DASHBOARD_COOKIE_SECRET must be at least 32 characters (e.g. $(openssl rand -hex 32)), or leave it unset')
   }
   const hours = env.DASHBOARD_SESSION_HOURS?.trim()
   // Browsers cap a cookie's lifetime at 400 days (9600 h), and Hono refuses to write a longer one.
   if (hours && (!/^\d{1,4}$/.test(hours) || Number(hours) > 9600)) {
-    throw new ApiConfigError(`DASHBOARD_SESSION_HOURS must be a whole number of hours from 1 to 9600 (got "${hours}")`)
+    throw new ConfigError(`DASHBOARD_SESSION_HOURS must be a whole number of hours from 1 to 9600 (got "${hours}")`)
   }
   const origins = (env.DASHBOARD_ORIGIN ?? '').split(',').map((o) => o.trim()).filter(Boolean)
   for (const o of origins) {
-    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new ApiConfigError(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
+    if (!/^https?:\/\/[^/\s]+$/i.test(o)) throw new ConfigError(`DASHBOARD_ORIGIN must list origins such as https://wa.example.com (got "${o}")`)
   }
   const trustProxy = parseTrustProxy(env.TRUST_PROXY)
   return {

@@ -129,7 +129,7 @@ const GET_WEBHOOK = same(`SELECT ${WEBHOOK_COLUMNS}
  WHERE id = ?`)
 
 /**
- * Stores an endpoint. The caller has validated the URL (db/url-guard.ts), the event names and the secret.
+ * Stores an endpoint. The caller has validated the URL (db/shared/url-guard.ts), the event names and the secret.
  * @example const hook = await createWebhook(db, { url, events: ['message.sent'], session: null, secret })
  */
 export async function createWebhook(

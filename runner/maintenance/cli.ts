@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { pino } from 'pino'
 import { describeDbConfig, openDb, parseDbConfig } from '../../db/index.js'
-import { JOB_NAMES, isJobName, parseMaintenanceConfig, runJob, type JobName } from './jobs.js'
+import { JOB_NAMES, isJobName, parseMaintenanceConfig, runJob, type JobName } from '../../db/maintenance/jobs.js'
 
 const USAGE = `usage: npm run maintenance -- <${JOB_NAMES.join('|')}|all> [--slot]`
 

@@ -10,7 +10,7 @@
  * schedule.start() // … await schedule.stop()
  */
 import { Cron } from 'croner'
-import { runDueJobs, type JobContext, type JobName, type JobOutcome, JOB_NAMES } from './jobs.js'
+import { runDueJobs, type JobContext, type JobName, type JobOutcome, JOB_NAMES } from '../../db/maintenance/jobs.js'
 
 export interface MaintenanceScheduleOptions {
   /** Six-field croner pattern (seconds first). */

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino'
-import { DatabaseUnavailableError, type Db, type Queryable } from '../../db/driver.js'
+import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
 import * as media from '../../db/queries/media.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
-import type { CrashPoint, RunnerConfig } from '../config.js'
+import type { RunnerConfig } from '../config.js'
 import { compressImage } from '../media/image.js'
 import { NotConnectedError, type OutboundContent, type WhatsAppClient } from '../whatsapp/client.js'
 import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOutcome } from './outcomes.js'
@@ -24,55 +24,8 @@ export interface Fence {
   readonly fenceAt: number
 }
 
-/** Test-only crash hook (db/README.md, Crash windows): SIGKILLs this process at a window of the n-th claim. */
-export interface CrashHook {
-  /** Called at each window; kills the process when it is the armed one. */
-  at(point: CrashPoint): void
-  /** Wraps the database so the armed `before-commit` kill happens inside the claim transaction. */
-  wrapDb(db: Db): Db
-}
-
-export const NO_CRASH: CrashHook = { at: () => {}, wrapDb: (db) => db }
-
-/** Builds the crash hook from config; the caller has already checked that the loopback trust is active. */
-export function createCrashHook(point: CrashPoint | null, n: number, kill: () => void = () => process.kill(process.pid, 'SIGKILL')): CrashHook {
-  if (!point) return NO_CRASH
-  let claims = 0
-  let armedClaim = false
-  return {
-    at(p) {
-      if (p === point && armedClaim) kill()
-    },
-    wrapDb(db) {
-      return {
-        ...db,
-        query: db.query.bind(db),
-        execute: db.execute.bind(db),
-        close: db.close.bind(db),
-        dialect: db.dialect,
-        engine: db.engine,
-        serverVersion: db.serverVersion,
-        transaction: <T>(fn: (tx: Queryable) => Promise<T>, o?: { retries?: number }) =>
-          db.transaction(async (tx) => {
-            const result = await fn(tx)
-            const r = result as { kind?: string }
-            if (r && r.kind === 'claimed') {
-              claims++
-              armedClaim = claims === n
-              // Still inside the transaction: the claim has not committed.
-              if (armedClaim && point === 'before-commit') kill()
-            }
-            return result
-          }, o),
-      }
-    },
-  }
-}
-
 export interface SendLoopDeps {
   db: Db
-  /** The database for claims (wrapped by the crash hook in tests). */
-  claimDb: Db
   client: WhatsAppClient
   config: RunnerConfig
   log: Logger
@@ -80,7 +33,6 @@ export interface SendLoopDeps {
   fence: () => Fence
   /** The lease is lost (a guarded write matched nothing): stop now, close the socket. */
   onFenced: (why: string) => void
-  crash: CrashHook
   random?: () => number
   /** Duration of each claim transaction, in seconds (the runner's claim-latency metric). */
   onClaim?: (seconds: number) => void
@@ -228,7 +180,7 @@ export class SendLoop {
     if (this.replies.length > 0) return this.sendReply()
     const f = this.d.fence()
     const claimStarted = performance.now()
-    const r = await lifecycle.claimNextMessage(this.d.claimDb, this.claimParams(f))
+    const r = await lifecycle.claimNextMessage(this.d.db, this.claimParams(f))
     this.d.onClaim?.((performance.now() - claimStarted) / 1000)
     switch (r.kind) {
       case 'fenced':
@@ -252,7 +204,6 @@ export class SendLoop {
         return this.sleep(5_000)
       case 'claimed':
         await this.afterPause()
-        this.d.crash.at('after-claim')
         return this.deliver(r.message)
     }
   }
@@ -294,7 +245,6 @@ export class SendLoop {
       if (registered === false) throw new PermanentSendError('phone number is not on WhatsApp')
       this.sends++
       await this.d.client.send(message.phone, message.waMessageId, content)
-      this.d.crash.at('after-send')
       outcome = { kind: 'sent' }
     } catch (err) {
       outcome = outcomeOf(err, message.attempts, this.d.config.maxAttempts)

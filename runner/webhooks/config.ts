@@ -3,8 +3,8 @@
  * runner's configuration. The URL policy (`WEBHOOK_ALLOW_HOSTS`, `WEBHOOK_ALLOW_PRIVATE`) is shared with the API,
  * which checks URLs when webhooks are created; the runner checks them again, with DNS, before every call.
  */
-import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../../db/url-guard.js'
-import { num, RunnerConfigError } from '../config.js'
+import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../../db/shared/url-guard.js'
+import { ConfigError, numberSetting as num, switchSetting, type Env } from '../../db/shared/settings.js'
 
 export interface WebhookConfig {
   /** `WEBHOOKS`: off = this runner delivers none (others still do; events are written either way). */
@@ -25,32 +25,28 @@ export interface WebhookConfig {
   urlPolicy: WebhookUrlPolicy
 }
 
-type Env = Record<string, string | undefined>
-
 
 /**
  * Parses and checks the webhook settings.
  * @example const webhooks = parseWebhookConfig(process.env)
  */
 export function parseWebhookConfig(env: Env): WebhookConfig {
-  const onOff = (env.WEBHOOKS?.trim() || 'on').toLowerCase()
-  if (onOff !== 'on' && onOff !== 'off') throw new RunnerConfigError(`WEBHOOKS must be on or off (got "${env.WEBHOOKS}")`)
   const timeoutMs = num(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000)
   const lockMs = num(env, 'WEBHOOK_LOCK_SECONDS', 60, 1, 3600) * 1000
   if (lockMs <= timeoutMs) {
-    throw new RunnerConfigError(`WEBHOOK_LOCK_SECONDS (${lockMs / 1000}) must be longer than WEBHOOK_TIMEOUT_MS (${timeoutMs} ms), or a slow call would be claimed twice`)
+    throw new ConfigError(`WEBHOOK_LOCK_SECONDS (${lockMs / 1000}) must be longer than WEBHOOK_TIMEOUT_MS (${timeoutMs} ms), or a slow call would be claimed twice`)
   }
   const backoffBaseMs = num(env, 'WEBHOOK_BACKOFF_BASE_MS', 10_000, 10, 3_600_000)
   const backoffMaxMs = num(env, 'WEBHOOK_BACKOFF_MAX_MS', 3_600_000, 10, 86_400_000)
-  if (backoffMaxMs < backoffBaseMs) throw new RunnerConfigError('WEBHOOK_BACKOFF_MAX_MS must not be below WEBHOOK_BACKOFF_BASE_MS')
+  if (backoffMaxMs < backoffBaseMs) throw new ConfigError('WEBHOOK_BACKOFF_MAX_MS must not be below WEBHOOK_BACKOFF_BASE_MS')
   let urlPolicy: WebhookUrlPolicy
   try {
     urlPolicy = parseWebhookUrlPolicy(env.WEBHOOK_ALLOW_HOSTS, env.WEBHOOK_ALLOW_PRIVATE)
   } catch (err) {
-    throw new RunnerConfigError((err as Error).message)
+    throw new ConfigError((err as Error).message)
   }
   return {
-    enabled: onOff === 'on',
+    enabled: switchSetting(env, 'WEBHOOKS', true),
     timeoutMs,
     retryWindowMs: Math.round(num(env, 'WEBHOOK_RETRY_HOURS', 24, 0.0001, 24 * 30) * 3_600_000),
     backoffBaseMs,

@@ -26,7 +26,7 @@ import https from 'node:https'
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
 import * as webhooks from '../../db/queries/webhooks.js'
-import { addressRefusal, checkWebhookUrl } from '../../db/url-guard.js'
+import { addressRefusal, checkWebhookUrl } from '../../db/shared/url-guard.js'
 import type { WebhookConfig } from './config.js'
 import { AddressRefusedError, guardedLookup, postOnce, systemResolver, type PostResult, type Resolver } from './http.js'
 

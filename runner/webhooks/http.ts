@@ -7,7 +7,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns'
 import http from 'node:http'
 import https from 'node:https'
 import type { LookupFunction } from 'node:net'
-import { addressRefusal } from '../../db/url-guard.js'
+import { addressRefusal } from '../../db/shared/url-guard.js'
 
 /** The name resolved to (or the URL named) an address the policy refuses: retrying will not help. */
 export class AddressRefusedError extends Error {

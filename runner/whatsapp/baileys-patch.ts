@@ -3,9 +3,9 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The one change the gateway makes to Baileys 7.0.0-rc14 (pinned exactly), applied by `npm install` (postinstall).
+ * The two changes the gateway makes to Baileys 7.0.0-rc14 (pinned exactly), applied by `npm install` (postinstall).
  *
- * Baileys sends an inbound message's `<receipt>` and only then hands the message to the application (a buffered
+ * 1. `beforeReceipt`. Baileys sends an inbound message's `<receipt>` and only then hands the message to the application (a buffered
  * `messages.upsert`). The receipt ends WhatsApp's redelivery, so a runner killed between the two lost the message for
  * good: the 20,000-message PostgreSQL soak lost one STOP that way. The patch adds a socket option, `beforeReceipt`,
  * that Baileys awaits after decrypting and before receipting; the runner stores the message there. A runner that dies
@@ -16,10 +16,17 @@ import { fileURLToPath } from 'node:url'
  * set, the message is handled inside one key-store transaction (Baileys' own `keys.transaction`, which the decryption
  * joins): the ratchet is saved only after the message is stored, and a failed hook rolls it back.
  *
- * Without the option Baileys behaves exactly as published. Each edit replaces text that must occur exactly once:
+ * 2. `trustedRootKey`. Baileys checks the server's Noise certificate against one exported, mutable root key
+ * (`WA_CERT_DETAILS.PUBLIC_KEY`); trusting a test server's root meant overwriting it for every socket of the process.
+ * The patch adds a socket option, `trustedRootKey`, that the socket's own handshake checks instead: a socket pointed at
+ * the loopback server trusts its root, and every other socket keeps WhatsApp's (runner/whatsapp/loopback-trust.ts).
+ *
+ * Without the options Baileys behaves exactly as published. Each edit replaces text that must occur exactly once:
  * another Baileys build fails the install loudly instead of being half-patched.
  */
 export interface BaileysPatch {
+  /** The socket option the patch adds. */
+  option: 'beforeReceipt' | 'trustedRootKey'
   /** Path inside the Baileys package. */
   file: string
   /** Present once the patch is in; makes applying idempotent. */
@@ -29,12 +36,14 @@ export interface BaileysPatch {
 }
 
 export const BEFORE_RECEIPT_MARKER = 'wa-gateway patch: beforeReceipt'
+export const TRUSTED_ROOT_MARKER = 'wa-gateway patch: trustedRootKey'
 
 const INDENT_MUTEX = '            '
 const INDENT_BODY = '                    '
 
 export const BAILEYS_PATCHES: readonly BaileysPatch[] = [
   {
+    option: 'beforeReceipt',
     file: 'lib/Socket/messages-recv.js',
     marker: BEFORE_RECEIPT_MARKER,
     edits: [
@@ -62,7 +71,42 @@ export const BAILEYS_PATCHES: readonly BaileysPatch[] = [
       },
     ],
   },
+  {
+    option: 'trustedRootKey',
+    file: 'lib/Socket/socket.js',
+    marker: TRUSTED_ROOT_MARKER,
+    edits: [
+      {
+        find: '        routingInfo: authState?.creds?.routingInfo\n    });\n',
+        replace:
+          '        routingInfo: authState?.creds?.routingInfo,\n' +
+          `        // ${TRUSTED_ROOT_MARKER} (runner/whatsapp/baileys-patch.ts): the certificate root this socket trusts\n` +
+          '        trustedRootKey: config.trustedRootKey\n    });\n',
+      },
+    ],
+  },
+  {
+    option: 'trustedRootKey',
+    file: 'lib/Utils/noise-handler.js',
+    marker: TRUSTED_ROOT_MARKER,
+    edits: [
+      {
+        find: 'export const makeNoiseHandler = ({ keyPair: { private: privateKey, public: publicKey }, NOISE_HEADER, logger, routingInfo }) => {\n',
+        replace:
+          `// ${TRUSTED_ROOT_MARKER} (runner/whatsapp/baileys-patch.ts): a socket may name the root its certificate chain\n` +
+          '// must lead to; without it, WhatsApp\'s.\n' +
+          'export const makeNoiseHandler = ({ keyPair: { private: privateKey, public: publicKey }, NOISE_HEADER, logger, routingInfo, trustedRootKey }) => {\n',
+      },
+      {
+        find: 'Curve.verify(WA_CERT_DETAILS.PUBLIC_KEY, certIntermediate.details, certIntermediate.signature)',
+        replace: 'Curve.verify(trustedRootKey ?? WA_CERT_DETAILS.PUBLIC_KEY, certIntermediate.details, certIntermediate.signature)',
+      },
+    ],
+  },
 ]
+
+/** The patches that add one socket option. */
+export const patchesFor = (option: BaileysPatch['option']): BaileysPatch[] => BAILEYS_PATCHES.filter((p) => p.option === option)
 
 /** The installed Baileys package folder. */
 export function baileysDir(): string {
@@ -79,7 +123,7 @@ export class BaileysPatchError extends Error {
   }
 }
 
-export function applyBaileysPatches(dir = baileysDir(), patches = BAILEYS_PATCHES): PatchResult[] {
+export function applyBaileysPatches(dir = baileysDir(), patches: readonly BaileysPatch[] = BAILEYS_PATCHES): PatchResult[] {
   // Every file is checked before any is written, so a mismatch leaves the package untouched.
   const planned = patches.map((patch) => {
     const path = join(dir, patch.file)
@@ -105,7 +149,7 @@ export function applyBaileysPatches(dir = baileysDir(), patches = BAILEYS_PATCHE
   })
 }
 
-/** True when every patch is in the installed Baileys. */
-export function isBaileysPatched(dir = baileysDir(), patches = BAILEYS_PATCHES): boolean {
+/** True when every patch is in the installed Baileys (`patches`: only those, e.g. one option's). */
+export function isBaileysPatched(dir = baileysDir(), patches: readonly BaileysPatch[] = BAILEYS_PATCHES): boolean {
   return patches.every((patch) => readFileSync(join(dir, patch.file), 'utf8').includes(patch.marker))
 }

@@ -135,7 +135,7 @@ export interface WhatsAppClientFactory {
 export interface BaileysFactoryOptions {
   db: Db
   cipher: AuthCipher
-  /** Socket overrides from `loopbackSocketOverrides(env)` (URL, media agent); `{}` for WhatsApp. */
+  /** Socket overrides from `loopbackSocketOverrides(env)` (URL, trusted root, media agent); `{}` for WhatsApp. */
   endpoint: LoopbackSocketOverrides
   /**
    * The loopback server has no phone that pushes history after the first login, so Baileys would buffer every
@@ -143,7 +143,7 @@ export interface BaileysFactoryOptions {
    * does after its first sync or that timeout.
    */
   skipFirstSyncWait?: boolean
-  /** Extra socket settings (tests: short QR and keep-alive timers). */
+  /** Further Baileys socket settings laid over the defaults and the endpoint's (tests: short QR and keep-alive timers). */
   socketConfig?: Partial<UserFacingSocketConfig>
   keyCache?: LRUCache<string, object>
 }
@@ -294,7 +294,7 @@ class BaileysClient implements WhatsAppClient {
     const baileysLog = this.log.child({ module: 'baileys' }, { level })
     const connection = new AbortController()
     this.connection = connection
-    const config: UserFacingSocketConfig & BeforeReceiptOption = {
+    const config: UserFacingSocketConfig & BeforeReceiptOption & TrustedRootOption = {
       auth: state,
       logger: baileysLog,
       browser: Browsers.ubuntu('Chrome'),
@@ -557,9 +557,13 @@ class BaileysClient implements WhatsAppClient {
   }
 }
 
-/** The socket option runner/whatsapp/baileys-patch.ts adds to Baileys. */
+/** The socket options runner/whatsapp/baileys-patch.ts adds to Baileys. */
 interface BeforeReceiptOption {
   beforeReceipt(message: WAMessage, info: { offline: boolean }): Promise<void>
+}
+interface TrustedRootOption {
+  /** The certificate root this socket's Noise handshake checks (WhatsApp's when absent). */
+  trustedRootKey?: Uint8Array
 }
 
 /** Exposed for tests that check the mapping of close codes. */
@@ -571,53 +575,49 @@ export const CLOSE_CODES = {
 
 export { isLid }
 
-/** Test timers for the loopback server (runner/README.md): short keep-alive and query timeouts. */
-export interface WhatsAppTimers {
-  qrTimeoutMs?: number
-  keepAliveIntervalMs?: number
-  defaultQueryTimeoutMs?: number
-  connectTimeoutMs?: number
+/** What `createWhatsAppFactory` is built from; the runner's composition hands these in (runner/compose.ts). */
+export interface WhatsAppFactoryOptions {
+  db: Db
+  authStateKey: Uint8Array
+  /** Read for the endpoint only (`WA_WEBSOCKET_URL` and the loopback's root key: runner/whatsapp/loopback-trust.ts). */
+  env: Record<string, string | undefined>
+  /** Where a Baileys install without the gateway's patches is reported. */
+  log?: Logger
+  /** Further Baileys socket settings, laid over the endpoint's (tests: short timers against the loopback server). */
+  socketConfig?: Partial<UserFacingSocketConfig>
 }
 
 /**
  * The production factory: Baileys with the encrypted DB auth state, pointed at WhatsApp or, when the environment
  * names a loopback test server with its root key, at that server (runner/whatsapp/loopback-trust.ts decides and
- * refuses unsafe combinations). Returns whether the loopback trust is active, which gates test-only hooks.
+ * refuses unsafe combinations; each socket trusts the loopback's root, nothing process-wide changes).
  */
-export async function createWhatsAppFactory(options: {
-  db: Db
-  authStateKey: Uint8Array
-  env: Record<string, string | undefined>
-  timers?: WhatsAppTimers
-  /** Where a Baileys install without the gateway's patch is reported. */
-  log?: Logger
-}): Promise<{ factory: WhatsAppClientFactory; loopback: boolean }> {
-  const { resolveWhatsAppEndpoint, applyLoopbackTrust, socketOverridesFor } = await import('./loopback-trust.js')
+export async function createWhatsAppFactory(options: WhatsAppFactoryOptions): Promise<WhatsAppClientFactory> {
+  const { resolveWhatsAppEndpoint, socketOverridesFor } = await import('./loopback-trust.js')
   const { createAuthCipher } = await import('./auth-state.js')
-  const { isBaileysPatched } = await import('./baileys-patch.js')
-  if (options.log && !isBaileysPatched()) {
+  const { isBaileysPatched, patchesFor } = await import('./baileys-patch.js')
+  const endpoint = resolveWhatsAppEndpoint(options.env)
+  const loopback = endpoint.kind === 'loopback'
+  if (options.log && loopback && !isBaileysPatched(undefined, patchesFor('trustedRootKey'))) {
+    // Baileys 7.0.0-rc14 does not enforce the certificate signature, so this still connects; a Baileys that does
+    // would refuse the loopback's certificate with 400 (bad-certificate).
+    options.log.error(
+      'Baileys is missing the gateway patch that lets a socket trust the loopback server\'s root (installed with ' +
+        '--ignore-scripts?): run `npm run postinstall` to apply runner/whatsapp/baileys-patch.ts',
+    )
+  }
+  if (options.log && !isBaileysPatched(undefined, patchesFor('beforeReceipt'))) {
     // Still works, as published Baileys does: inbound messages are stored after their receipt instead of before.
     options.log.error(
       'Baileys is missing the gateway patch (installed with --ignore-scripts?): an inbound STOP can be lost if the runner ' +
         'dies as it arrives; run `npm run postinstall` to apply runner/whatsapp/baileys-patch.ts',
     )
   }
-  const endpoint = resolveWhatsAppEndpoint(options.env)
-  applyLoopbackTrust(endpoint)
-  const loopback = endpoint.kind === 'loopback'
-  const t = options.timers ?? {}
-  const socketConfig: Partial<UserFacingSocketConfig> = {
-    ...(t.qrTimeoutMs ? { qrTimeout: t.qrTimeoutMs } : {}),
-    ...(t.keepAliveIntervalMs ? { keepAliveIntervalMs: t.keepAliveIntervalMs } : {}),
-    ...(t.defaultQueryTimeoutMs ? { defaultQueryTimeoutMs: t.defaultQueryTimeoutMs } : {}),
-    ...(t.connectTimeoutMs ? { connectTimeoutMs: t.connectTimeoutMs } : {}),
-  }
-  const factory = createBaileysFactory({
+  return createBaileysFactory({
     db: options.db,
     cipher: createAuthCipher(options.authStateKey),
     endpoint: socketOverridesFor(endpoint),
     skipFirstSyncWait: loopback,
-    socketConfig,
+    ...(options.socketConfig ? { socketConfig: options.socketConfig } : {}),
   })
-  return { factory, loopback }
 }

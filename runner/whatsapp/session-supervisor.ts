@@ -11,7 +11,7 @@ import { INBOUND_BODY_MAX_CHARS } from '../../db/queries/inbound.js'
 import * as sessions from '../../db/queries/sessions.js'
 import type { SessionStatus } from '../../db/types.js'
 import type { RunnerConfig } from '../config.js'
-import { SendLoop, type CrashHook, type Fence } from '../queue/send-loop.js'
+import { SendLoop, type Fence } from '../queue/send-loop.js'
 import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
 import { matchConsentKeyword } from './consent.js'
 import type { TerminalOutput } from './qr-terminal.js'
@@ -34,7 +34,6 @@ import type { TerminalOutput } from './qr-terminal.js'
 
 export interface SupervisorDeps {
   db: Db
-  claimDb: Db
   /** Duration of each claim transaction, in seconds (metrics). */
   onClaim?: (seconds: number) => void
   config: RunnerConfig
@@ -45,7 +44,6 @@ export interface SupervisorDeps {
   /** performance.now() read just before the acquire statement. */
   acquiredAt: number
   factory: WhatsAppClientFactory
-  crash: CrashHook
   /** The supervisor is finished (fenced, deleted or stopped): the runner forgets it. */
   onGone: (session: string, why: string) => void
   /** Tells the terminal about QR codes and linking (set when stdout is a TTY or PRINT_QR=1). */
@@ -110,7 +108,6 @@ export class SessionSupervisor {
     if (this.phase === 'gone' || this.phase === 'stopping') return
     this.loop = new SendLoop({
       db: this.d.db,
-      claimDb: this.d.claimDb,
       ...(this.d.onClaim ? { onClaim: this.d.onClaim } : {}),
       client: this.client,
       config: this.d.config,
@@ -118,7 +115,6 @@ export class SessionSupervisor {
       session: this.session,
       fence: () => this.fence(),
       onFenced: (why) => void this.lose(why),
-      crash: this.d.crash,
     })
     this.loop.start()
     await this.connect()

@@ -5,19 +5,20 @@ import { describe, expect, it } from 'vitest'
 import { createApp } from '../../api/app.js'
 import { sharedDatabase } from '../../api/middleware/database.js'
 import { createSendCoalescer } from '../../api/coalescer.js'
-import { ApiConfigError, parseApiConfig } from '../../api/config.js'
+import { parseApiConfig } from '../../api/config.js'
 import { formatTime } from '../../api/format.js'
 import { readImageInfo, sniffImageType } from '../../api/image.js'
 import { matchesPreparedKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
 import { DatabaseUnavailableError, POSTGRES_CAPABILITIES, type Db, type Queryable } from '../../db/driver.js'
+import { ConfigError } from '../../db/shared/settings.js'
 import { newWaMessageId } from '../../db/lifecycle/enqueue.js'
 import { createTestDatabase } from '../support/db.js'
 
 describe('parseApiConfig', () => {
   it('refuses to start without API_SECRET, with a message that says what to do', () => {
     for (const env of [{}, { API_SECRET: '' }, { API_SECRET: ' , ' }]) {
-      expect(() => parseApiConfig(env)).toThrow(ApiConfigError)
+      expect(() => parseApiConfig(env)).toThrow(ConfigError)
       expect(() => parseApiConfig(env)).toThrow(/API_SECRET is empty.*X-API-Key/s)
     }
   })
@@ -35,7 +36,7 @@ describe('parseApiConfig', () => {
 
   it('refuses an API key shorter than 16 characters, saying which and how to make a good one', () => {
     for (const secret of ['rt-secret', 'long-enough-key-0001,short', 'k'.repeat(15)]) {
-      expect(() => parseApiConfig({ API_SECRET: secret }), secret).toThrow(ApiConfigError)
+      expect(() => parseApiConfig({ API_SECRET: secret }), secret).toThrow(ConfigError)
       expect(() => parseApiConfig({ API_SECRET: secret }), secret).toThrow(/at least 16 characters.*openssl rand/s)
     }
     expect(() => parseApiConfig({ API_SECRET: 'rt-secret' })).not.toThrow(/rt-secret/)

@@ -47,11 +47,11 @@ export async function run(args: string[]): Promise<void> {
       await db.execute(db.dialect === 'mysql' ? 'INSERT INTO sessions (name) VALUES (?)' : 'INSERT INTO sessions (name) VALUES ($1)', [`b${String(i).padStart(3, '0')}`])
     }
     const names = (await db.query<{ name: string }>('SELECT name FROM sessions ORDER BY name')).map((r) => String(r.name))
-    const { factory } = await createWhatsAppFactory({ db, authStateKey: new Uint8Array(randomBytes(32)), env: info.env })
+    const factory = await createWhatsAppFactory({ db, authStateKey: new Uint8Array(randomBytes(32)), env: info.env })
     await settle(gc)
     const baseline = process.memoryUsage().rss
     const config = runnerConfig({ throttleMinMs: 0, throttleMaxMs: 0, capacity: 1000, pollMs: 200, printQr: false })
-    runner = createRunner({ db, config, log, whatsapp: factory, loopback: true })
+    runner = createRunner({ db, config, log, whatsapp: factory })
     await runner.start()
 
     // Pair every session: scan each published QR through the loopback control API, 10 at a time.

@@ -1,6 +1,6 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import { ApiConfigError } from '../../api/config.js'
+import { ConfigError } from '../../db/shared/settings.js'
 import { createDashboardAuth } from '../../api/dashboard/auth.js'
 import { clientAddressResolver, normalizeAddress, parseTrustProxy, type TrustProxy } from '../../api/dashboard/client-address.js'
 import { safeReturn } from '../../api/dashboard/context.js'
@@ -222,7 +222,7 @@ describe('client address (TRUST_PROXY)', () => {
 
   it('refuses a TRUST_PROXY it cannot read, at start-up, naming the entry', () => {
     for (const bad of ['yes', '10.0.0.0/33', '300.1.1.1', '10.0.0.0/8,nginx', '127.1/32']) {
-      expect(() => parseTrustProxy(bad), bad).toThrow(ApiConfigError)
+      expect(() => parseTrustProxy(bad), bad).toThrow(ConfigError)
       expect(() => parseDashboardOptions({ TRUST_PROXY: bad }), bad).toThrow(/TRUST_PROXY/)
     }
     expect(parseTrustProxy('::1, 192.168.0.0/16').kind).toBe('proxies')

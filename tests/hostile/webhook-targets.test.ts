@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { addressRefusal, checkWebhookUrl, hostAllowed, parseAllowEntry, parseWebhookUrlPolicy } from '../../db/url-guard.js'
-import { parseApiConfig, ApiConfigError } from '../../api/config.js'
+import { addressRefusal, checkWebhookUrl, hostAllowed, parseAllowEntry, parseWebhookUrlPolicy } from '../../db/shared/url-guard.js'
+import { parseApiConfig } from '../../api/config.js'
+import { ConfigError } from '../../db/shared/settings.js'
 import { parseWebhookConfig } from '../../runner/webhooks/config.js'
 import { failedAnswerError } from '../../runner/webhooks/deliverer.js'
 
@@ -51,7 +52,7 @@ describe('WEBHOOK_ALLOW_HOSTS entries need a port', () => {
   )
 
   it('both the API and the runner refuse to start with a portless entry', () => {
-    expect(() => parseApiConfig({ API_SECRET: 'k'.repeat(32), WEBHOOK_ALLOW_HOSTS: 'receiver.lan' })).toThrow(ApiConfigError)
+    expect(() => parseApiConfig({ API_SECRET: 'k'.repeat(32), WEBHOOK_ALLOW_HOSTS: 'receiver.lan' })).toThrow(ConfigError)
     expect(() => parseApiConfig({ API_SECRET: 'k'.repeat(32), WEBHOOK_ALLOW_HOSTS: 'receiver.lan' })).toThrow(/receiver\.lan:8080 allows that port only, receiver\.lan:\* every port/)
     expect(() => parseWebhookConfig({ WEBHOOK_ALLOW_HOSTS: '[::1]:8080,127.0.0.1' })).toThrow(/"127\.0\.0\.1" needs a port/)
     expect(() => parseWebhookConfig({ WEBHOOK_ALLOW_HOSTS: '::1' })).toThrow(/\[::1\]:8080/)

@@ -5,7 +5,7 @@
  */
 import { createInterface } from 'node:readline'
 import { openDb, parseDbConfig } from '../../db/index.js'
-import { isJobName, maintenanceConfig, runJob } from '../../runner/maintenance/jobs.js'
+import { isJobName, maintenanceConfig, runJob } from '../../db/maintenance/jobs.js'
 
 const [job, runnerId] = process.argv.slice(2)
 if (!job || !isJobName(job) || !runnerId) throw new Error('usage: fire-slot.ts <job> <runner id>')

@@ -5,7 +5,7 @@ import { registerRunner } from '../../db/queries/leases.js'
 import {
   JOB_NAMES, flagStuck, maintenanceConfig, parseMaintenanceConfig, prune, runDueJobs, runJob, sweep, taskName, unpause,
   type JobContext, type MaintenanceLogger,
-} from '../../runner/maintenance/jobs.js'
+} from '../../db/maintenance/jobs.js'
 import { createMaintenanceSchedule } from '../../runner/maintenance/schedule.js'
 import { createRunnerMetrics } from '../../runner/metrics.js'
 import { describeEachEngine } from '../support/db.js'

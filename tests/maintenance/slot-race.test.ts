@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
 import { join } from 'node:path'
 import { expect, it } from 'vitest'
-import { taskName } from '../../runner/maintenance/jobs.js'
+import { taskName } from '../../db/maintenance/jobs.js'
 import { describeEachEngine } from '../support/db.js'
 import { dbNow, ph } from '../support/queue-fixtures.js'
 

@@ -4,7 +4,8 @@ import type { Db } from '../../db/driver.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { runnerConfig, type RunnerConfig } from '../../runner/config.js'
 import { createRunner, type Runner } from '../../runner/runner.js'
-import { createWhatsAppFactory, type WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
+import type { WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
+import { whatsAppWithTestTimers } from '../support/runner-hooks.js'
 import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
 
 /** Scaled-down timings: gap 200–600 ms, TTL 3 s, renew 1 s, fence margin 0.5 s. */
@@ -44,17 +45,13 @@ export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>
   }
 }
 
-export async function loopbackFactory(db: Db, server: LoopbackServer, key: Uint8Array): Promise<WhatsAppClientFactory> {
-  const { factory, loopback } = await createWhatsAppFactory({
-    db, authStateKey: key, env: server.info.env,
-    timers: { qrTimeoutMs: 20_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 20_000, connectTimeoutMs: 20_000 },
-  })
-  if (!loopback) throw new Error('loopback trust not active')
-  return factory
+/** The production Baileys factory pointed at the loopback server (its `info.env`), with the test timers. */
+export function loopbackFactory(db: Db, server: LoopbackServer, key: Uint8Array): Promise<WhatsAppClientFactory> {
+  return whatsAppWithTestTimers({ db, authStateKey: key, env: server.info.env })
 }
 
 export async function startRunner(db: Db, factory: WhatsAppClientFactory, config = testConfig()): Promise<Runner> {
-  const runner = createRunner({ db, config, log: testLog, whatsapp: factory, loopback: true })
+  const runner = createRunner({ db, config, log: testLog, whatsapp: factory })
   await runner.start()
   return runner
 }

@@ -7,12 +7,15 @@ import type { Runner } from '../../runner/runner.js'
 import type { WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import type { LoopbackServer } from '../support/wa-loopback/server.js'
+import { recordCloses } from '../support/runner-hooks.js'
 import { loopbackFactory, newKey, pairSession, startLoopbackServer, startRunner, testConfig, waitFor } from './helpers.js'
 
 describe('session lifecycle and faults (PGlite, real Baileys, loopback server)', () => {
   let t: TestDatabase
   let server: LoopbackServer
   let factory: WhatsAppClientFactory
+  /** Each session's connection closes, as its clients reported them. */
+  let closes: ReturnType<typeof recordCloses>
   let runner: Runner
   const key = newKey()
   const phones: Record<string, string> = {}
@@ -21,7 +24,8 @@ describe('session lifecycle and faults (PGlite, real Baileys, loopback server)',
   beforeAll(async () => {
     t = await createTestDatabase('pglite')
     server = await startLoopbackServer()
-    factory = await loopbackFactory(t.db, server, key)
+    closes = recordCloses(await loopbackFactory(t.db, server, key))
+    factory = closes.factory
     runner = await startRunner(t.db, factory, cfg)
   })
   afterAll(async () => {
@@ -31,6 +35,8 @@ describe('session lifecycle and faults (PGlite, real Baileys, loopback server)',
   })
 
   const session = async (name: string) => (await getSession(t.db, name))!
+  /** Sends the runner's loop for `name` has started (its stats). */
+  const sendsOf = (name: string) => runner.stats().sessions.find((s) => s.name === name)!.sends
 
   it('default exists from the first start; a new session shows a QR within 2 s of its creation', async () => {
     expect(await session('default')).toBeTruthy()
@@ -72,18 +78,17 @@ describe('session lifecycle and faults (PGlite, real Baileys, loopback server)',
     const s = await session('sales')
     expect(s.pausedUntil!.getTime()).toBeGreaterThan(Date.now() + 23 * 3600_000)
     expect(s.detail).toMatch(/restricted/)
-    const sendsAfterNack = runner.supervisor('sales')!.sends
+    const sendsAfterNack = sendsOf('sales')
     const next = await enqueueMessage(t.db, { session: 'sales', phone: '96171000464', type: 'text', body: 'must wait' })
     // Several throttle windows pass: the paused session sends nothing, and the restricted message is not retried.
     await new Promise((r) => setTimeout(r, cfg.throttleMaxMs * 3))
     expect((await getMessage(t.db, next.id))!.status).toBe('pending')
-    expect(runner.supervisor('sales')!.sends).toBe(sendsAfterNack)
+    expect(sendsOf('sales')).toBe(sendsAfterNack)
     expect((await getMessage(t.db, r.id))!.attempts).toBe(1)
     // A reconnect while paused keeps the reason visible.
-    const sup = runner.supervisor('sales')!
-    const closesBefore = sup.closes.length
+    const closesBefore = closes.of('sales').length
     await server.fault({ phone: phones.sales!, kind: 'close' })
-    await waitFor(() => sup.closes.length > closesBefore, 10_000, 'sales closed')
+    await waitFor(() => closes.of('sales').length > closesBefore, 10_000, 'sales closed')
     await waitFor(async () => {
       const s = await session('sales')
       return s.status === 'online' && /restricted/.test(s.detail ?? '') && s.lastSeen
@@ -94,14 +99,13 @@ describe('session lifecycle and faults (PGlite, real Baileys, loopback server)',
   })
 
   it('440 connection replaced: offline with a conflict detail and no reconnect loop', async () => {
-    const sup = runner.supervisor('default')!
+    const closesBefore = closes.of('default').length
     await server.fault({ phone: phones.default!, kind: 'conflict' })
     await waitFor(async () => /conflict/.test((await session('default')).detail ?? ''), 10_000, 'conflict detail')
     expect((await session('default')).status).toBe('offline')
     // Longer than the largest reconnect backoff (1 s here): a loop would have reconnected by now.
     await new Promise((r) => setTimeout(r, cfg.reconnectMaxMs * 2.5))
-    expect(sup.closes.filter((k) => k === 'replaced')).toHaveLength(1)
-    expect(sup.closes).toHaveLength(1)
+    expect(closes.of('default').slice(closesBefore)).toEqual(['replaced'])
     expect(server.devices().filter((d) => d.phone === phones.default && d.connected)).toHaveLength(0)
   })
 

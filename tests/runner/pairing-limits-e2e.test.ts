@@ -10,7 +10,7 @@ import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { getSession } from '../../db/queries/sessions.js'
 import type { Runner } from '../../runner/runner.js'
-import { createWhatsAppFactory } from '../../runner/whatsapp/client.js'
+import { whatsAppWithTestTimers } from '../support/runner-hooks.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import type { LoopbackServer } from '../support/wa-loopback/server.js'
@@ -31,9 +31,8 @@ describe('pairing codes and sending limits, end to end (PGlite, real Baileys, lo
     t = await createTestDatabase('pglite')
     server = await startLoopbackServer()
     // Short QR refs (6 × 3 s), so an unentered code expires within the test.
-    const { factory } = await createWhatsAppFactory({
-      db: t.db, authStateKey: newKey(), env: server.info.env,
-      timers: { qrTimeoutMs: 3_000, keepAliveIntervalMs: 5_000, defaultQueryTimeoutMs: 20_000, connectTimeoutMs: 20_000 },
+    const factory = await whatsAppWithTestTimers({
+      db: t.db, authStateKey: newKey(), env: server.info.env, socketConfig: { qrTimeout: 3_000 },
     })
     runner = await startRunner(t.db, factory, testConfig())
     api = createTestApp(t.db)

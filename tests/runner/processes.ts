@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
-/** A `runner/main.ts` child process with its parsed JSON log lines. */
+/** A runner child process (tests/support/runner-entry.ts: `npm run runner`'s process with the test hooks) and its JSON log lines. */
 export interface RunnerProcess {
   child: ChildProcess
   lines: Record<string, unknown>[]
@@ -30,9 +30,9 @@ export function collectJsonLines(child: ChildProcess): Record<string, unknown>[]
   return lines
 }
 
-/** Starts `node --import tsx runner/main.ts` with short test timings and the loopback env. */
+/** Starts `node --import tsx tests/support/runner-entry.ts` with short test timings and the loopback env. */
 export function spawnRunner(env: Record<string, string>): RunnerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'runner/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/runner-entry.ts'], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? '',

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import sharp from 'sharp'
 import { describe, expect, it } from 'vitest'
-import { AuthKeyError, parseAuthStateKey, resolveAuthStateKey } from '../../runner/auth-key.js'
-import { parseRunnerConfig, RunnerConfigError } from '../../runner/config.js'
+import { ConfigError } from '../../db/shared/settings.js'
+import { parseAuthStateKey, resolveAuthStateKey } from '../../runner/auth-key.js'
+import { parseRunnerConfig } from '../../runner/config.js'
 import { compressImage, ImageDecodeError } from '../../runner/media/image.js'
 import { outcomeOf, PermanentSendError } from '../../runner/queue/outcomes.js'
 import { createAuthCipher } from '../../runner/whatsapp/auth-state.js'
@@ -17,23 +18,26 @@ describe('runner configuration', () => {
     expect([c.throttleMinMs, c.throttleMaxMs, c.capacity, c.maxAttempts]).toEqual([8000, 22000, 200, 5])
     expect([c.leaseTtlSeconds, c.leaseRenewSeconds, c.leaseFenceMarginSeconds, c.pauseOn463Hours]).toEqual([30, 10, 5, 24])
     expect(c.optInMode).toBe('open')
-    expect(c.crashAt).toBeNull()
   })
   it('rejects bad values at startup with the variable name', () => {
     expect(() => parseRunnerConfig({ THROTTLE_MIN_MS: 'abc' })).toThrow(/THROTTLE_MIN_MS/)
-    expect(() => parseRunnerConfig({ THROTTLE_MIN_MS: '5000', THROTTLE_MAX_MS: '1000' })).toThrow(RunnerConfigError)
+    expect(() => parseRunnerConfig({ THROTTLE_MIN_MS: '5000', THROTTLE_MAX_MS: '1000' })).toThrow(ConfigError)
     expect(() => parseRunnerConfig({ OPT_IN_MODE: 'maybe' })).toThrow(/OPT_IN_MODE/)
     expect(() => parseRunnerConfig({ LEASE_TTL_SECONDS: '10', LEASE_RENEW_SECONDS: '8' })).toThrow(/LEASE_TTL_SECONDS/)
-    expect(() => parseRunnerConfig({ QUEUE_CRASH_AT: 'sometime' })).toThrow(/QUEUE_CRASH_AT/)
     expect(() => parseRunnerConfig({ RUNNER_CAPACITY: '0' })).toThrow(/RUNNER_CAPACITY/)
   })
+})
+
+it('reads no test hook: crash points are tests/support/runner-entry.ts settings, not the runner\'s', () => {
+  expect(parseRunnerConfig({ QUEUE_CRASH_AT: 'after-send', QUEUE_CRASH_ON: '2' })).toEqual(parseRunnerConfig({}))
+  expect(parseRunnerConfig({ QUEUE_CRASH_AT: 'sometime' })).toEqual(parseRunnerConfig({}))
 })
 
 describe('AUTH_STATE_KEY', () => {
   it('accepts 64 hex characters and refuses anything else without echoing it', () => {
     expect(parseAuthStateKey('ab'.repeat(32))).toHaveLength(32)
     const secretish = 'zz'.repeat(32)
-    expect(() => parseAuthStateKey(secretish)).toThrow(AuthKeyError)
+    expect(() => parseAuthStateKey(secretish)).toThrow(ConfigError)
     try {
       parseAuthStateKey(secretish)
     } catch (err) {

@@ -60,7 +60,6 @@ describe('npm start (embedded database, API + dashboard + runner in one process)
       PRINT_QR: '1',
       THROTTLE_MIN_MS: '200',
       THROTTLE_MAX_MS: '400',
-      WA_TEST_TIMERS: '1',
     }
   })
 

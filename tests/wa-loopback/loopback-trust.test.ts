@@ -1,5 +1,6 @@
 import { Agent } from 'node:https'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { ConfigError } from '../../db/shared/settings.js'
 import { WA_CERT_DETAILS } from '@whiskeysockets/baileys'
 import {
   loopbackSocketOverrides,
@@ -10,10 +11,6 @@ import {
 const ROOT = 'ab'.repeat(32)
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'
 const originalRoot = Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY)
-
-afterEach(() => {
-  WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(originalRoot)
-})
 
 describe('resolveWhatsAppEndpoint', () => {
   it('uses WhatsApp with nothing set, or with WhatsApp\'s own URL', () => {
@@ -62,15 +59,20 @@ describe('resolveWhatsAppEndpoint', () => {
 })
 
 describe('loopbackSocketOverrides', () => {
-  it('trusts the test root and returns the URL and an upload agent for the loopback', () => {
+  it('returns the URL, the test root for this socket to trust and an upload agent, and changes nothing global', () => {
     const overrides = loopbackSocketOverrides({
       WA_LOOPBACK_ROOT_KEY: ROOT,
       WA_WEBSOCKET_URL: 'ws://127.0.0.1:1/ws/chat',
       WA_LOOPBACK_CA_PEM: PEM
     })
     expect(overrides.waWebSocketUrl).toBe('ws://127.0.0.1:1/ws/chat')
+    expect(Buffer.from(overrides.trustedRootKey!).toString('hex')).toBe(ROOT)
     expect(overrides.fetchAgent).toBeInstanceOf(Agent)
-    expect(Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY).toString('hex')).toBe(ROOT)
+    expect(Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY).equals(originalRoot)).toBe(true)
+  })
+
+  it('refuses an unsafe combination with a ConfigError (npm start prints it as one line)', () => {
+    expect(() => loopbackSocketOverrides({ WA_LOOPBACK_ROOT_KEY: ROOT, WA_WEBSOCKET_URL: 'ws://10.0.0.5/ws/chat' })).toThrow(ConfigError)
   })
 
   it('changes nothing for production', () => {

@@ -92,14 +92,31 @@ describe('QR pairing with real Baileys', () => {
     // makes curve25519 return false. So the Noise certificate check cannot tell our test root from WhatsApp's, and
     // the runner's loopback guard (runner/whatsapp/loopback-trust.ts) is what keeps test settings out of production.
     // When a Baileys bump fixes this, the handshake fails with 400 and this canary must be flipped to expect that.
-    const sock = connectClient({ info: server.info, auth: createMemoryAuth() })
-    WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from('142375574d0a587166aae71ebe516437c4a28b73e3695c6ce1f7f9545da8ee6b', 'hex')
+    const sock = connectClient({ info: server.info, auth: createMemoryAuth(), config: { trustedRootKey: WA_CERT_DETAILS.PUBLIC_KEY } })
     try {
       const outcome = await waitForConnectionUpdate(sock, update => !!update.qr || update.connection === 'close')
       expect(outcome.qr).toBeDefined()
     } finally {
-      WA_CERT_DETAILS.PUBLIC_KEY = Buffer.from(server.info.root_key, 'hex')
       await endClient(sock)
+    }
+  })
+
+  it('checks the certificate against the root its own socket was given, leaving Baileys\' global root alone', async () => {
+    const whatsappRoot = Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY).toString('hex')
+    expect(whatsappRoot).not.toBe(server.info.root_key)
+    // Not a curve key at all: libsignal throws, which even rc14's Curve.verify reports as a failed verification.
+    const refused = connectClient({ info: server.info, auth: createMemoryAuth(), config: { trustedRootKey: Buffer.alloc(7) } })
+    // At the same time, in the same process, a socket with the loopback's root (loopbackSocketOverrides) gets its QR.
+    const trusted = connectClient({ info: server.info, auth: createMemoryAuth() })
+    const refusedClose = waitForClose(refused)
+    const trustedOutcome = waitForConnectionUpdate(trusted, update => !!update.qr || update.connection === 'close')
+    try {
+      expect(await refusedClose).toBe(400)
+      expect((await trustedOutcome).qr).toBeDefined()
+      expect(Buffer.from(WA_CERT_DETAILS.PUBLIC_KEY).toString('hex')).toBe(whatsappRoot)
+    } finally {
+      await endClient(trusted)
+      await endClient(refused)
     }
   })
 })

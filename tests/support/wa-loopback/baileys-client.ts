@@ -6,13 +6,19 @@ import type { LoopbackInfo, LoopbackOperations } from './server.js'
 
 /**
  * Real Baileys sockets against the loopback server, configured through the runner's own `loopbackSocketOverrides`
- * (so tests exercise the exact trust path the runner uses) plus short timers for fast tests.
+ * (so tests exercise the exact trust path the runner uses: the loopback's root, trusted by each socket) plus short
+ * timers for fast tests.
  */
+export type SocketConfig = Partial<UserFacingSocketConfig> & {
+  /** The certificate root this socket trusts (a socket option runner/whatsapp/baileys-patch.ts adds). */
+  trustedRootKey?: Uint8Array
+}
+
 export type ClientOptions = {
   info: LoopbackInfo
   auth: MemoryAuth
   logger?: Logger
-  config?: Partial<UserFacingSocketConfig>
+  config?: SocketConfig
 }
 
 const silent = pino({ level: process.env.WA_LOOPBACK_CLIENT_LOG ?? 'silent' })
@@ -86,7 +92,7 @@ export async function pairClient(
   { phone, logger, config, firstLoginWaitsForHistory = false }: {
     phone?: string
     logger?: Logger
-    config?: Partial<UserFacingSocketConfig>
+    config?: SocketConfig
     firstLoginWaitsForHistory?: boolean
   } = {}
 ): Promise<PairedClient> {

@@ -3,9 +3,10 @@ import { Curve, proto, type KeyPair } from '@whiskeysockets/baileys'
 /**
  * The Noise certificate chain the loopback server presents during the handshake.
  *
- * Baileys (rc10+, #2208) checks intermediate → root and leaf → intermediate, and that the intermediate's issuer serial
+ * Baileys (rc10 and later) checks intermediate → root and leaf → intermediate, and that the intermediate's issuer serial
  * equals `WA_CERT_DETAILS.SERIAL` (0). We sign with a root generated per server start, never with WhatsApp material:
- * a client trusts it only after `WA_CERT_DETAILS.PUBLIC_KEY` is pointed at this root (runner/whatsapp/loopback-trust.ts).
+ * a socket trusts it only when given it as `trustedRootKey` (runner/whatsapp/loopback-trust.ts, a socket option
+ * runner/whatsapp/baileys-patch.ts adds); Baileys' global root stays WhatsApp's.
  */
 export type TestRoot = { keyPair: KeyPair; publicKeyHex: string }
 

@@ -1,8 +1,9 @@
 /**
- * The maintenance jobs (db/README.md, Maintenance slots), one function per job, each `(ctx) → report`.
+ * The maintenance jobs (sweep, stuck, unpause, prune), one function per job, each `(ctx) → report`.
  *
- * Three callers run them: the runner's croner schedule (`schedule.ts`), the Workers `scheduled()`
- * handler (`api/worker.ts`) and `npm run maintenance -- <job|all>` (`cli.ts`). Scheduled runs go
+ * Three callers run them: the runner's croner schedule (`runner/maintenance/schedule.ts`), the Workers
+ * `scheduled()` handler (`api/worker.ts`) and `npm run maintenance -- <job|all>` (`runner/maintenance/cli.ts`);
+ * so they live in db/, the code both the API and the runner may import. Scheduled runs go
  * through `runJobInSlot`, which claims the job's `cron_runs` slot first, so a slot runs once across
  * every runner and worker ("claim first, then work": a crash mid-job loses that slot, and the next
  * slot catches up because every job is level-triggered). A run by hand needs no slot: each job only
@@ -10,10 +11,11 @@
  *
  * Web-standard only (no `node:` imports, no pino): the Workers bundle includes this file.
  */
-import type { Db } from '../../db/driver.js'
-import * as cron from '../../db/queries/cron.js'
-import * as leases from '../../db/queries/leases.js'
-import { listSessions } from '../../db/queries/sessions.js'
+import type { Db } from '../driver.js'
+import * as cron from '../queries/cron.js'
+import * as leases from '../queries/leases.js'
+import { listSessions } from '../queries/sessions.js'
+import { intSetting, switchSetting, type Env } from '../shared/settings.js'
 
 type LogFn = (objOrMsg: unknown, msg?: string) => void
 
@@ -41,52 +43,32 @@ export interface MaintenanceConfig {
    * The API reuses stored bytes only while younger than half of it, so both must read the same value.
    */
   mediaRetentionDays: number
-  /** A `sending` row older than this is flagged (120 s). */
+  /** A `sending` row older than this is flagged (120 s: far beyond any send, well within a lease takeover). */
   stuckAfterSeconds: number
   /** Expired leases are swept this long after `lease_until` (10 s). */
   leaseGraceSeconds: number
   /** Runners silent this long are deleted (120 s). */
   deadRunnerSeconds: number
-  /** Pruning batches (1,000 messages / 200 media, 200 ms apart, at most 50 per run). */
+  /** Pruning batches (1,000 messages / 200 media, 200 ms apart, at most 50 per run: short locks, bounded runs). */
   prune: { batchSize?: number; mediaBatchSize?: number; maxBatches?: number; pauseMs?: number }
   /** `MAINTENANCE`: whether a runner schedules the jobs (`on`, default) or leaves them to others (`off`). */
   scheduleEnabled: boolean
-}
-
-export class MaintenanceConfigError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'MaintenanceConfigError'
-  }
-}
-
-function days(env: Record<string, string | undefined>, name: string, fallback: number): number {
-  const raw = env[name]?.trim()
-  if (!raw) return fallback
-  if (!/^\d+$/.test(raw) || Number(raw) < 1 || Number(raw) > 3650) {
-    throw new MaintenanceConfigError(`${name} must be a whole number of days between 1 and 3650 (got "${raw}")`)
-  }
-  return Number(raw)
 }
 
 /**
  * Reads the maintenance settings from an environment record (Node's `process.env` or Worker vars).
  * @example const config = parseMaintenanceConfig(process.env)
  */
-export function parseMaintenanceConfig(env: Record<string, string | undefined>): MaintenanceConfig {
-  const retentionDays = days(env, 'RETENTION_DAYS', 30)
-  const schedule = (env.MAINTENANCE?.trim() || 'on').toLowerCase()
-  if (!['on', 'off', '1', '0', 'true', 'false'].includes(schedule)) {
-    throw new MaintenanceConfigError(`MAINTENANCE must be "on" or "off" (got "${env.MAINTENANCE}")`)
-  }
+export function parseMaintenanceConfig(env: Env): MaintenanceConfig {
+  const retentionDays = intSetting(env, 'RETENTION_DAYS', 30, 1, 3650)
   return {
     retentionDays,
-    mediaRetentionDays: days(env, 'MEDIA_RETENTION_DAYS', retentionDays),
+    mediaRetentionDays: intSetting(env, 'MEDIA_RETENTION_DAYS', retentionDays, 1, 3650),
     stuckAfterSeconds: 120,
     leaseGraceSeconds: 10,
     deadRunnerSeconds: 120,
     prune: {},
-    scheduleEnabled: ['on', '1', 'true'].includes(schedule),
+    scheduleEnabled: switchSetting(env, 'MAINTENANCE', true),
   }
 }
 
@@ -129,7 +111,7 @@ export interface StuckReport {
 
 /**
  * Flags `sending` rows claimed more than 2 minutes ago: logged at warn with their ids and counted in metrics.
- * Nothing is changed: the lease holder (or the next one, after a takeover) reconciles the row (db/README.md).
+ * Nothing is changed: the lease holder (or the next one, after a takeover) reconciles the row when it reconnects.
  */
 export async function flagStuck(ctx: JobContext): Promise<StuckReport> {
   const found = await cron.findStuckSending(ctx.db, ctx.config.stuckAfterSeconds)

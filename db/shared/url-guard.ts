@@ -2,8 +2,8 @@
  * Which webhook URLs the gateway may call (SSRF guard). Pure and web-standard: the API (Node or Workers, no DNS)
  * checks the syntax, literal IP addresses and well-known local names when a webhook is created; the runner checks
  * the same and, at connect time, every address the name resolves to (runner/webhooks/http.ts), so a name that
- * later resolves to a private address (DNS rebinding) is refused too. It lives in `db/` because that is the one
- * module both the API and the runner import.
+ * later resolves to a private address (DNS rebinding) is refused too. It lives in db/shared/ because api/ and
+ * runner/ never import each other and db/ is the code both may import; it is not about data.
  *
  * Refused by default (checked against IANA's IPv4 and IPv6 special-purpose address registries): loopback, private
  * (RFC 1918), link-local, CGNAT (100.64/10), "this network", IETF protocol assignments (192.0.0/24), multicast,
