@@ -1,9 +1,12 @@
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
- * The one change the gateway makes to Baileys 7.0.0-rc14 (pinned exactly), applied by `npm install` (postinstall).
+ * The one change the gateway makes to Baileys 7.0.0-rc14 (pinned exactly): patches/@whiskeysockets+baileys+7.0.0-rc14.patch,
+ * applied by `npm install`/`npm ci` (postinstall: `patch-package --error-on-fail --error-on-warn`). patch-package
+ * checks the whole patch before writing, so another Baileys build fails the install loudly instead of being
+ * half-patched, and a second install finds the patch in place and leaves it.
  *
  * Baileys sends an inbound message's `<receipt>` and only then hands the message to the application (a buffered
  * `messages.upsert`). The receipt ends WhatsApp's redelivery, so a runner killed between the two lost the message for
@@ -16,53 +19,13 @@ import { fileURLToPath } from 'node:url'
  * set, the message is handled inside one key-store transaction (Baileys' own `keys.transaction`, which the decryption
  * joins): the ratchet is saved only after the message is stored, and a failed hook rolls it back.
  *
- * Without the option Baileys behaves exactly as published. Each edit replaces text that must occur exactly once:
- * another Baileys build fails the install loudly instead of being half-patched.
+ * Without the option Baileys behaves exactly as published. This module only tells whether the patch is in, so that
+ * the runner can say so loudly when Baileys was installed with --ignore-scripts.
  */
-export interface BaileysPatch {
-  /** Path inside the Baileys package. */
-  file: string
-  /** Present once the patch is in; makes applying idempotent. */
-  marker: string
-  /** Text replacements, each `find` occurring exactly once in the unpatched file. */
-  edits: { find: string; replace: string }[]
-}
-
 export const BEFORE_RECEIPT_MARKER = 'wa-gateway patch: beforeReceipt'
 
-const INDENT_MUTEX = '            '
-const INDENT_BODY = '                    '
-
-export const BAILEYS_PATCHES: readonly BaileysPatch[] = [
-  {
-    file: 'lib/Socket/messages-recv.js',
-    marker: BEFORE_RECEIPT_MARKER,
-    edits: [
-      {
-        find: `${INDENT_MUTEX}await messageMutex.mutex(async () => {\n                await decrypt();\n`,
-        replace:
-          `${INDENT_MUTEX}// ${BEFORE_RECEIPT_MARKER} (runner/whatsapp/baileys-patch.ts): with the option, the ratchet the decryption\n` +
-          `${INDENT_MUTEX}// advances is saved when this transaction ends, after the application has stored the message.\n` +
-          `${INDENT_MUTEX}const inKeyTransaction = (work) => (config.beforeReceipt ? authState.keys.transaction(work, msg.key.remoteJid || 'inbound') : work());\n` +
-          `${INDENT_MUTEX}await messageMutex.mutex(async () => inKeyTransaction(async () => {\n                await decrypt();\n`,
-      },
-      {
-        find: `${INDENT_BODY}const isNewsletter = isJidNewsletter(msg.key.remoteJid);\n`,
-        replace:
-          `${INDENT_BODY}// ${BEFORE_RECEIPT_MARKER}: the application keeps the message before WhatsApp is told it arrived;\n` +
-          `${INDENT_BODY}// a process that dies here sent no receipt and gets it again.\n` +
-          `${INDENT_BODY}if (config.beforeReceipt) {\n` +
-          `${INDENT_BODY}    await config.beforeReceipt(msg, { offline: !!node.attrs.offline });\n` +
-          `${INDENT_BODY}}\n` +
-          `${INDENT_BODY}const isNewsletter = isJidNewsletter(msg.key.remoteJid);\n`,
-      },
-      {
-        find: "                await upsertMessage(msg, node.attrs.offline ? 'append' : 'notify');\n            });\n",
-        replace: "                await upsertMessage(msg, node.attrs.offline ? 'append' : 'notify');\n            }));\n",
-      },
-    ],
-  },
-]
+/** The patched file, inside the Baileys package. */
+export const PATCHED_FILE = 'lib/Socket/messages-recv.js'
 
 /** The installed Baileys package folder. */
 export function baileysDir(): string {
@@ -70,42 +33,7 @@ export function baileysDir(): string {
   return dirname(dirname(fileURLToPath(import.meta.resolve('@whiskeysockets/baileys'))))
 }
 
-export type PatchResult = { file: string; outcome: 'applied' | 'already-applied' }
-
-export class BaileysPatchError extends Error {
-  constructor(message: string) {
-    super(message)
-    this.name = 'BaileysPatchError'
-  }
-}
-
-export function applyBaileysPatches(dir = baileysDir(), patches = BAILEYS_PATCHES): PatchResult[] {
-  // Every file is checked before any is written, so a mismatch leaves the package untouched.
-  const planned = patches.map((patch) => {
-    const path = join(dir, patch.file)
-    const text = readFileSync(path, 'utf8')
-    if (text.includes(patch.marker)) return { patch, path, next: null }
-    let next = text
-    for (const { find, replace } of patch.edits) {
-      const at = next.indexOf(find)
-      if (at < 0 || next.indexOf(find, at + 1) >= 0) {
-        throw new BaileysPatchError(
-          `${patch.file}: a text the gateway's patch replaces was not found exactly once; ` +
-            'this is not the Baileys build the gateway pins (7.0.0-rc14): reinstall with npm ci',
-        )
-      }
-      next = next.slice(0, at) + replace + next.slice(at + find.length)
-    }
-    return { patch, path, next }
-  })
-  return planned.map(({ patch, path, next }) => {
-    if (next === null) return { file: patch.file, outcome: 'already-applied' as const }
-    writeFileSync(path, next)
-    return { file: patch.file, outcome: 'applied' as const }
-  })
-}
-
-/** True when every patch is in the installed Baileys. */
-export function isBaileysPatched(dir = baileysDir(), patches = BAILEYS_PATCHES): boolean {
-  return patches.every((patch) => readFileSync(join(dir, patch.file), 'utf8').includes(patch.marker))
+/** True when the patch is in the Baileys package at `dir`. */
+export function isBaileysPatched(dir = baileysDir()): boolean {
+  return readFileSync(join(dir, PATCHED_FILE), 'utf8').includes(BEFORE_RECEIPT_MARKER)
 }

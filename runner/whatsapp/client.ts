@@ -66,7 +66,7 @@ export interface WhatsAppHandlers {
   /** A negative ack (`messages.update` status ERROR); `code` is e.g. '463'. */
   onErrorAck(ack: { id: string; code: string; reason: string | null }): void
   /**
-   * Awaited, before WhatsApp gets the message's receipt (Baileys as patched by baileys-patch.ts): once this resolves
+   * Awaited, before WhatsApp gets the message's receipt (Baileys as patched, runner/whatsapp/baileys-patch.ts): once this resolves
    * the message is never delivered again, so resolve only when it is stored or given up on. `signal` aborts when the
    * connection is gone: then throw, and WhatsApp delivers the message again at the next login. Dedupe is the
    * handler's job (a redelivered message has the same id).
@@ -552,7 +552,7 @@ class BaileysClient implements WhatsAppClient {
   }
 }
 
-/** The socket option runner/whatsapp/baileys-patch.ts adds to Baileys. */
+/** The socket option the gateway's Baileys patch adds (runner/whatsapp/baileys-patch.ts says why). */
 interface BeforeReceiptOption {
   beforeReceipt(message: WAMessage, info: { offline: boolean }): Promise<void>
 }
@@ -594,7 +594,7 @@ export async function createWhatsAppFactory(options: {
     // Still works, as published Baileys does: inbound messages are stored after their receipt instead of before.
     options.log.error(
       'Baileys is missing the gateway patch (installed with --ignore-scripts?): an inbound STOP can be lost if the runner ' +
-        'dies as it arrives; run `npm run postinstall` to apply runner/whatsapp/baileys-patch.ts',
+        'dies as it arrives; run `npx patch-package` to apply patches/@whiskeysockets+baileys+7.0.0-rc14.patch',
     )
   }
   const endpoint = resolveWhatsAppEndpoint(options.env)
