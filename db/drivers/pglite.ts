@@ -76,6 +76,9 @@ function wrap(pg: Pick<PGlite, 'query'>): Queryable {
  * so SKIP LOCKED, lock timeouts and deadlocks never fire here. Inside a transaction use only the
  * `tx` handed to the callback; calling the outer `db` there would wait on the held mutex forever.
  */
+/** Measured: 16 MB keeps `npm start` near 300 MB resident instead of 430 MB. */
+export const PGLITE_SHARED_BUFFERS = '16MB'
+
 export async function openPglite(options: PgliteOptions): Promise<Db> {
   const inMemory = options.dataDir.startsWith('memory://')
   const unlock = inMemory ? () => {} : lockDataDir(options.dataDir)
@@ -84,6 +87,10 @@ export async function openPglite(options: PgliteOptions): Promise<Db> {
     pg = await PGlite.create(inMemory ? undefined : join(options.dataDir, 'pgdata'), {
       // int8 ids and counts as JS numbers (toId() checks they are safe).
       parsers: { 20: (value: string) => Number(value) },
+      // PGlite's 128 MB of shared buffers are resident as soon as they are touched, a third of `npm start`'s
+      // memory; a gateway's working set (queue rows, sessions, keys) fits in far less. Given on the command line,
+      // not in postgresql.conf, which PGlite would rewrite whole.
+      startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
     })
     await pg.exec("SET TIME ZONE 'UTC'")
   } catch (err) {
