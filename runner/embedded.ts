@@ -6,7 +6,7 @@ import { createRunner, type Runner } from './runner.js'
 import { parseMaintenanceConfig } from './maintenance/jobs.js'
 import { createMaintenanceSchedule } from './maintenance/schedule.js'
 import { createWhatsAppFactory } from './whatsapp/client.js'
-import { terminalOutput } from './whatsapp/qr-terminal.js'
+import { terminalNotices, terminalOutput } from './whatsapp/qr-terminal.js'
 import { parseWebhookConfig } from './webhooks/config.js'
 import { createWebhookDeliverer } from './webhooks/deliverer.js'
 
@@ -34,7 +34,7 @@ export async function startEmbeddedRunner(options: {
   const { factory, loopback } = await createWhatsAppFactory({ db, authStateKey: key, env, log })
   const runner = createRunner({
     db, config, log, whatsapp: factory, loopback,
-    ...(config.printQr ? { terminal: terminalOutput } : {}),
+    terminal: config.printQr ? terminalOutput : terminalNotices,
   })
   await runner.start()
   // Issue 7 hook: the maintenance schedule runs in the embedded process too (see runner/maintenance/).
