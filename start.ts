@@ -6,7 +6,6 @@
 import { startEmbedded } from './api/embedded.js'
 import { ApiConfigError } from './api/config.js'
 import { createLogger, onShutdown } from './api/node.js'
-import { startEmbeddedRunner } from './runner/embedded.js'
 
 // A newcomer's terminal shows the banner, the QR and "online", not a stream of JSON: unless LOG_LEVEL says
 // otherwise, only warnings and errors are logged here (pm2/systemd run the separate entries at info).
@@ -20,7 +19,8 @@ try {
     env,
     log,
     quietLogs,
-    services: [({ db, env }) => startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
+    // Imported once the API listens: the runner brings Baileys, most of the start's module loading.
+    services: [async ({ db, env }) => (await import('./runner/embedded.js')).startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
   })
   onShutdown(() => gateway.stop(), log)
 } catch (err) {
