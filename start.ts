@@ -5,7 +5,6 @@
  */
 import { startEmbedded } from './api/embedded.js'
 import { createLogger, onShutdown } from './api/node.js'
-import { startEmbeddedRunner } from './runner/embedded.js'
 import { routeConsoleToLog } from './runner/console-to-log.js'
 import { keepNewFilesPrivate } from './db/data-dir.js'
 import { ConfigError } from './db/shared/settings.js'
@@ -29,7 +28,8 @@ try {
     log,
     quietLogs,
     print: (line) => process.stdout.write(`${line}\n`),
-    services: [({ db, env }) => startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
+    // Imported once the API listens: the runner brings Baileys, most of the start's module loading.
+    services: [async ({ db, env }) => (await import('./runner/embedded.js')).startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
   })
   onShutdown(() => gateway.stop(), log)
 } catch (err) {

@@ -116,7 +116,11 @@ export function createApp(deps: AppDeps): App {
   // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
   const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, ...deps.dashboardSettings })
-  if (dashboard) app.route('/dashboard', dashboard)
+  if (dashboard) {
+    app.route('/dashboard', dashboard)
+    // Someone who opens the bare address (http://localhost:3000) in a browser wants the dashboard, not a 404.
+    app.get('/', (c) => c.redirect('/dashboard', 302))
+  }
 
   app.notFound(notFound)
   app.onError(onError)

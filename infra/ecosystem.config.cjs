@@ -3,9 +3,9 @@
 //   wa-gateway       the runner (WhatsApp sockets, queue, maintenance schedule): `pm2 logs wa-gateway`
 //   wa-gateway-api   the HTTP API (+ dashboard) on PORT (default 3000), behind nginx
 //
-// Both read the project's .env (Node's --env-file; see infra/.env.example) and run the TypeScript entries
-// with tsx (a runtime dependency). pm2 starts node itself (`interpreter: 'none'`) rather than through its
-// fork wrapper, so each entry sees itself as the main module, exactly as under systemd or `npm run`.
+// Both read the project's .env (Node's --env-file; see infra/.env.example) and run the compiled entries in
+// dist/ (`npm run build` writes them; nothing compiles at run time). pm2 starts node itself
+// (`interpreter: 'none'`) rather than through its fork wrapper, so each entry sees itself as the main module, exactly as under systemd or `npm run`.
 // Logs are JSON lines (pino); pm2 adds nothing to them.
 // Several runners on one machine: raise `instances` of wa-gateway (leases share the sessions), and leave
 // RUNNER_METRICS_PORT unset or give each its own port (they would collide).
@@ -14,7 +14,7 @@ const path = require('node:path')
 const root = path.join(__dirname, '..')
 // The node that runs pm2 (an absolute path: `pm2 startup` services run with a minimal PATH).
 const node = process.execPath
-const entry = (script) => ['--env-file=.env', '--import', 'tsx', script]
+const entry = (script) => ['--env-file=.env', script]
 
 module.exports = {
   apps: [
@@ -22,7 +22,7 @@ module.exports = {
       name: 'wa-gateway',
       cwd: root,
       script: node,
-      args: entry('runner/main.ts'),
+      args: entry('dist/runner/main.js'),
       interpreter: 'none',
       exec_mode: 'fork',
       instances: 1,
@@ -39,7 +39,7 @@ module.exports = {
       name: 'wa-gateway-api',
       cwd: root,
       script: node,
-      args: entry('api/node.ts'),
+      args: entry('dist/api/node.js'),
       interpreter: 'none',
       exec_mode: 'fork',
       instances: 1,

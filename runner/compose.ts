@@ -20,7 +20,7 @@ import { createRunner, type Runner } from './runner.js'
 import { parseWebhookConfig, type WebhookConfig } from './webhooks/config.js'
 import { createWebhookDeliverer } from './webhooks/deliverer.js'
 import { createWhatsAppFactory, type WhatsAppClientFactory, type WhatsAppFactoryOptions } from './whatsapp/client.js'
-import { terminalOutput } from './whatsapp/qr-terminal.js'
+import { terminalNotices, terminalOutput } from './whatsapp/qr-terminal.js'
 
 /** Builds the WhatsApp client factory from what the composition has resolved (database, auth key, environment). */
 export type MakeWhatsApp = (options: WhatsAppFactoryOptions) => Promise<WhatsAppClientFactory>
@@ -57,6 +57,11 @@ export interface RunnerServicesOptions {
   log?: Logger
   /** Print QR codes to the terminal unless `PRINT_QR=0` (stdout is a TTY). */
   stdoutIsTty?: boolean
+  /**
+   * Tell the terminal, in plain words, when WhatsApp cannot be reached and when it can again, even where no QR is
+   * printed (`npm start`, which a person watches; a runner process says it in its JSON log only).
+   */
+  notices?: boolean
   /** Already parsed by the caller (a process checks its settings before it connects); parsed from `env` if not. */
   settings?: RunnerSettings
   /** How the WhatsApp side is made: `createWhatsAppFactory` (Baileys, endpoint from `env`) unless replaced. */
@@ -89,7 +94,7 @@ export async function startRunnerServices(options: RunnerServicesOptions): Promi
   const metrics = createRunnerMetrics()
   const runner = createRunner({
     db, config, log, whatsapp: instrumentWhatsApp(whatsapp, metrics),
-    ...(config.printQr ? { terminal: terminalOutput } : {}),
+    ...(config.printQr ? { terminal: terminalOutput } : options.notices ? { terminal: terminalNotices } : {}),
     onClaim: (seconds) => metrics.claimLatency.observe(seconds),
   })
   await runner.start()

@@ -19,6 +19,8 @@ export async function startEmbeddedRunner(options: {
     db: options.db,
     env: options.env,
     stdoutIsTty: options.stdoutIsTty ?? false,
+    // A person watches npm start's terminal: tell them when WhatsApp cannot be reached, even without a QR to show.
+    notices: true,
     ...(options.log ? { log: options.log } : {}),
   })
 }

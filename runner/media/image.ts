@@ -1,4 +1,4 @@
-import sharp from 'sharp'
+import type { Sharp, SharpOptions } from 'sharp'
 
 /**
  * Image compression at send time (the guide: "max 1280px, JPEG 78 %"). The API stores the original;
@@ -29,15 +29,26 @@ export interface CompressedImage {
   height: number
 }
 
-// The process is long-lived and sends one image at a time per session; sharp's defaults (a cache of
-// 50 MB and as many threads as cores) are fine, except the cache, which would keep originals around.
-sharp.cache(false)
+type SharpFactory = (input: Uint8Array, options: SharpOptions) => Sharp
+let loaded: Promise<SharpFactory> | undefined
+
+/** sharp and libvips (≈ 20 MB resident) are loaded with the first image, not at start: many gateways send text only. */
+function loadSharp(): Promise<SharpFactory> {
+  loaded ??= import('sharp').then(({ default: sharp }) => {
+    // The process is long-lived and sends one image at a time per session; sharp's defaults (a cache of
+    // 50 MB and as many threads as cores) are fine, except the cache, which would keep originals around.
+    sharp.cache(false)
+    return sharp
+  })
+  return loaded
+}
 
 /**
  * Compresses a stored original for sending.
  * @example const { jpeg } = await compressImage(media.bytes)
  */
 export async function compressImage(input: Uint8Array, options: { maxInputPixels?: number } = {}): Promise<CompressedImage> {
+  const sharp = await loadSharp()
   try {
     const { data, info } = await sharp(input, {
       limitInputPixels: options.maxInputPixels ?? MAX_INPUT_PIXELS,

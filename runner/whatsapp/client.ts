@@ -66,7 +66,7 @@ export interface WhatsAppHandlers {
   /** A negative ack (`messages.update` status ERROR); `code` is e.g. '463'. */
   onErrorAck(ack: { id: string; code: string; reason: string | null }): void
   /**
-   * Awaited, before WhatsApp gets the message's receipt (Baileys as patched by baileys-patch.ts): once this resolves
+   * Awaited, before WhatsApp gets the message's receipt (Baileys as patched, runner/whatsapp/baileys-patch.ts): once this resolves
    * the message is never delivered again, so resolve only when it is stored or given up on. `signal` aborts when the
    * connection is gone: then throw, and WhatsApp delivers the message again at the next login. Dedupe is the
    * handler's job (a redelivered message has the same id).
@@ -595,22 +595,22 @@ export interface WhatsAppFactoryOptions {
 export async function createWhatsAppFactory(options: WhatsAppFactoryOptions): Promise<WhatsAppClientFactory> {
   const { resolveWhatsAppEndpoint, socketOverridesFor } = await import('./loopback-trust.js')
   const { createAuthCipher } = await import('./auth-state.js')
-  const { isBaileysPatched, patchesFor } = await import('./baileys-patch.js')
+  const { isBaileysPatched } = await import('./baileys-patch.js')
   const endpoint = resolveWhatsAppEndpoint(options.env)
   const loopback = endpoint.kind === 'loopback'
-  if (options.log && loopback && !isBaileysPatched(undefined, patchesFor('trustedRootKey'))) {
+  if (options.log && loopback && !isBaileysPatched(undefined, ['trustedRootKey'])) {
     // Baileys 7.0.0-rc14 does not enforce the certificate signature, so this still connects; a Baileys that does
     // would refuse the loopback's certificate with 400 (bad-certificate).
     options.log.error(
       'Baileys is missing the gateway patch that lets a socket trust the loopback server\'s root (installed with ' +
-        '--ignore-scripts?): run `npm run postinstall` to apply runner/whatsapp/baileys-patch.ts',
+        '--ignore-scripts?): run `npx patch-package` to apply patches/@whiskeysockets+baileys+7.0.0-rc14.patch',
     )
   }
-  if (options.log && !isBaileysPatched(undefined, patchesFor('beforeReceipt'))) {
+  if (options.log && !isBaileysPatched(undefined, ['beforeReceipt'])) {
     // Still works, as published Baileys does: inbound messages are stored after their receipt instead of before.
     options.log.error(
       'Baileys is missing the gateway patch (installed with --ignore-scripts?): an inbound STOP can be lost if the runner ' +
-        'dies as it arrives; run `npm run postinstall` to apply runner/whatsapp/baileys-patch.ts',
+        'dies as it arrives; run `npx patch-package` to apply patches/@whiskeysockets+baileys+7.0.0-rc14.patch',
     )
   }
   return createBaileysFactory({

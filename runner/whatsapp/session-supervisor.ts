@@ -15,6 +15,7 @@ import { SendLoop, type Fence } from '../queue/send-loop.js'
 import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
 import { matchConsentKeyword } from './consent.js'
 import type { TerminalOutput } from './qr-terminal.js'
+import { unreachableCause } from './reachability.js'
 
 /**
  * One owned session: its lease fence, its WhatsApp connection with the reconnect policy of runner/README.md, the
@@ -291,6 +292,7 @@ export class SessionSupervisor {
       // the report below still goes out
     }
     await this.report('online', { phone, detail })
+    this.d.terminal?.reachable?.(this.session)
     this.d.terminal?.online(this.session, phone)
   }
 
@@ -314,6 +316,8 @@ export class SessionSupervisor {
     try {
       const dataUrl = await QRCode.toDataURL(qr)
       await this.report('connecting', { qrCode: dataUrl, qr, detail: 'waiting for the QR code to be scanned' })
+      // A QR comes from WhatsApp's side: it was reached.
+      this.d.terminal?.reachable?.(this.session)
       this.d.terminal?.qr(this.session, qr)
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'could not publish the QR code')
@@ -359,6 +363,8 @@ export class SessionSupervisor {
     this.failures++
     this.phase = 'waiting'
     void this.report('connecting', { detail: `reconnecting after ${reason.code ?? 'error'}: ${reason.message}`.slice(0, 480) })
+    const cause = unreachableCause(reason)
+    if (cause) this.d.terminal?.unreachable?.(this.session, cause)
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = setTimeout(() => void this.connect(), delay)
   }

@@ -28,6 +28,9 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
     const page = await (await b.get('/dashboard/sessions')).text()
     expect(page).toContain(`action="/dashboard/sessions/${f.name}/pairing-code"`)
     expect(textOf(page)).toContain('Link with phone number instead')
+    // The field's label reads as one phrase (it once ran two labels together).
+    const label = new RegExp(`<label for="pc-${f.name}">([\\s\\S]*?)</label>`).exec(page)?.[1]
+    expect(textOf(label ?? '').replace(/\s+/g, ' ').trim()).toBe('Phone number to link (with country code)')
     let stop = false
     const runner = (async () => {
       while (!stop) {

@@ -1,95 +1,112 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { applyBaileysPatches, BAILEYS_PATCHES, BaileysPatchError, baileysDir, isBaileysPatched, patchesFor } from '../../runner/whatsapp/baileys-patch.js'
+import { baileysDir, BEFORE_RECEIPT_MARKER, isBaileysPatched, PATCHED_FILES, TRUSTED_ROOT_MARKER } from '../../runner/whatsapp/baileys-patch.js'
 
-/** The install-time Baileys patch (runner/whatsapp/baileys-patch.ts), applied to copies of the installed files. */
+/**
+ * The install-time Baileys patch (patches/, applied by patch-package at postinstall), applied to copies of the
+ * installed package in throwaway projects, with the exact command line `npm install` runs.
+ */
+const ROOT = join(import.meta.dirname, '..', '..')
+const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; dependencies: Record<string, string> }
+const PATCH_PACKAGE = join(ROOT, 'node_modules', 'patch-package', 'index.js')
+const BAILEYS = '@whiskeysockets/baileys'
+
 const dirs: string[] = []
 afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
-/** A package folder holding `text` as the patched file. */
-function fakePackage(text: string): string {
+type Files = Record<string, string>
+
+/** A project holding the gateway's patches/ and a Baileys package whose patched files read `files`. */
+function project(files: Files): { dir: string; read(): Files } {
   const dir = mkdtempSync(join(tmpdir(), 'baileys-patch-'))
   dirs.push(dir)
-  const [patch] = BAILEYS_PATCHES
-  mkdirSync(join(dir, patch!.file, '..'), { recursive: true })
-  writeFileSync(join(dir, patch!.file), text)
-  return dir
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'p', version: '1.0.0', dependencies: { [BAILEYS]: PKG.dependencies[BAILEYS] } }))
+  cpSync(join(ROOT, 'patches'), join(dir, 'patches'), { recursive: true })
+  const pkg = join(dir, 'node_modules', BAILEYS)
+  cpSync(join(baileysDir(), 'package.json'), join(pkg, 'package.json'))
+  for (const [file, text] of Object.entries(files)) {
+    mkdirSync(join(pkg, file, '..'), { recursive: true })
+    writeFileSync(join(pkg, file), text)
+  }
+  return { dir, read: () => Object.fromEntries(PATCHED_FILES.map((f) => [f, readFileSync(join(pkg, f), 'utf8')])) }
 }
 
-const beforeReceipt = patchesFor('beforeReceipt')
-const [patch] = beforeReceipt
-const installed = readFileSync(join(baileysDir(), patch!.file), 'utf8')
-/** The published file: every edit undone. */
-const original = patch!.edits.reduce((text, { find, replace }) => text.replace(replace, find), installed)
+/** patch-package as the postinstall script runs it (its arguments taken from package.json). */
+function postinstall(dir: string, extra: string[] = []) {
+  const [command, ...args] = PKG.scripts.postinstall!.split(' ')
+  expect(command).toBe('patch-package')
+  // CI=true would turn --error-on-fail on by itself; the flags must do it on a developer's machine too.
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' }
+  return spawnSync(process.execPath, [PATCH_PACKAGE, ...args, ...extra], { cwd: dir, env, encoding: 'utf8' })
+}
 
-describe('the Baileys patch', () => {
-  it('is in the installed package (npm install applied it)', () => {
+const installedFiles: Files = Object.fromEntries(PATCHED_FILES.map((f) => [f, readFileSync(join(baileysDir(), f), 'utf8')]))
+const installed = installedFiles['lib/Socket/messages-recv.js']!
+/** The published files: the patch taken back out by patch-package itself. */
+function published(): Files {
+  const { dir, read } = project(installedFiles)
+  const res = postinstall(dir, ['--reverse'])
+  expect(res.status, res.stdout + res.stderr).toBe(0)
+  return read()
+}
+
+describe('the Baileys patch (patch-package)', () => {
+  it('is in the installed package (npm install applied it), decrypt → store → receipt inside one key transaction', () => {
     expect(isBaileysPatched()).toBe(true)
-    for (const { replace } of patch!.edits) expect(installed).toContain(replace)
-    expect(original).not.toContain('wa-gateway')
-  })
-
-  it('inserts the hook once, before the receipt, and is idempotent', () => {
-    const dir = fakePackage(original)
-    expect(isBaileysPatched(dir, beforeReceipt)).toBe(false)
-    expect(applyBaileysPatches(dir, beforeReceipt)).toEqual([{ file: patch!.file, outcome: 'applied' }])
-    const once = readFileSync(join(dir, patch!.file), 'utf8')
-    expect(once).toBe(installed)
-    // decrypt → store → receipt, all inside one key transaction (the ratchet is saved after the store)
-    const at = (text: string) => once.indexOf(text)
+    const at = (text: string) => installed.indexOf(text)
+    expect(at('inKeyTransaction(async () => {')).toBeGreaterThan(0)
     expect(at('inKeyTransaction(async () => {')).toBeLessThan(at('await decrypt();'))
     expect(at('await decrypt();')).toBeLessThan(at('config.beforeReceipt(msg'))
     expect(at('config.beforeReceipt(msg')).toBeLessThan(at('await sendReceipt(msg.key.remoteJid'))
-    expect(applyBaileysPatches(dir, beforeReceipt)).toEqual([{ file: patch!.file, outcome: 'already-applied' }])
-    expect(readFileSync(join(dir, patch!.file), 'utf8')).toBe(once)
   })
 
-  it('refuses another Baileys build and leaves it untouched', () => {
-    const anchor = patch!.edits[1]!.find
-    const changed = original.replace(anchor, anchor.replace('isNewsletter', 'isChannel'))
-    const dir = fakePackage(changed)
-    expect(() => applyBaileysPatches(dir, beforeReceipt)).toThrow(BaileysPatchError)
-    expect(() => applyBaileysPatches(dir, beforeReceipt)).toThrow(/7\.0\.0-rc14/)
-    expect(readFileSync(join(dir, patch!.file), 'utf8')).toBe(changed)
-    const twice = fakePackage(original + anchor)
-    expect(() => applyBaileysPatches(twice, beforeReceipt)).toThrow(/exactly once/)
-  })
-})
-
-describe('the trustedRootKey patch', () => {
-  const trust = patchesFor('trustedRootKey')
-  const files = trust.map((p) => {
-    const text = readFileSync(join(baileysDir(), p.file), 'utf8')
-    return { patch: p, installed: text, original: p.edits.reduce((t, { find, replace }) => t.replace(replace, find), text) }
+  it('the socket option trustedRootKey: the handshake checks the socket’s own root, WhatsApp’s without it', () => {
+    expect(installedFiles['lib/Utils/noise-handler.js']).toContain('Curve.verify(trustedRootKey ?? WA_CERT_DETAILS.PUBLIC_KEY')
+    expect(installedFiles['lib/Socket/socket.js']).toContain('trustedRootKey: config.trustedRootKey')
   })
 
-  it('is in the installed package, in the socket and in its Noise handshake', () => {
-    expect(trust.map((p) => p.file).sort()).toEqual(['lib/Socket/socket.js', 'lib/Utils/noise-handler.js'])
-    expect(isBaileysPatched(undefined, trust)).toBe(true)
-    for (const f of files) {
-      for (const { replace } of f.patch.edits) expect(f.installed).toContain(replace)
-      expect(f.original).not.toContain('wa-gateway')
-    }
-    const noise = files.find((f) => f.patch.file.endsWith('noise-handler.js'))!.installed
-    // The intermediate certificate is checked against the socket's root, WhatsApp's only when none was given.
-    expect(noise).toContain('Curve.verify(trustedRootKey ?? WA_CERT_DETAILS.PUBLIC_KEY, certIntermediate.details')
-    expect(noise).not.toMatch(/WA_CERT_DETAILS\.PUBLIC_KEY\s*=/)
+  it('applies to the published files and is idempotent (a second install leaves them as they are)', () => {
+    const original = published()
+    for (const text of Object.values(original)) expect(text).not.toContain('wa-gateway')
+    const { dir, read } = project(original)
+    const pkg = join(dir, 'node_modules', BAILEYS)
+    expect(isBaileysPatched(pkg)).toBe(false)
+    expect(isBaileysPatched(pkg, ['beforeReceipt'])).toBe(false)
+    expect(isBaileysPatched(pkg, ['trustedRootKey'])).toBe(false)
+    const first = postinstall(dir)
+    expect(first.status, first.stdout + first.stderr).toBe(0)
+    expect(read()).toEqual(installedFiles)
+    expect(isBaileysPatched(pkg)).toBe(true)
+    const second = postinstall(dir)
+    expect(second.status, second.stdout + second.stderr).toBe(0)
+    expect(read()).toEqual(installedFiles)
+    expect(installed.split(BEFORE_RECEIPT_MARKER).length - 1).toBe(2)
+    expect(installedFiles['lib/Utils/noise-handler.js']!.split(TRUSTED_ROOT_MARKER).length - 1).toBe(1)
   })
 
-  it('applies to the published files, once', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'baileys-patch-'))
-    dirs.push(dir)
-    for (const f of files) {
-      mkdirSync(join(dir, f.patch.file, '..'), { recursive: true })
-      writeFileSync(join(dir, f.patch.file), f.original)
-    }
-    expect(isBaileysPatched(dir, trust)).toBe(false)
-    expect(applyBaileysPatches(dir, trust).map((r) => r.outcome)).toEqual(['applied', 'applied'])
-    for (const f of files) expect(readFileSync(join(dir, f.patch.file), 'utf8')).toBe(f.installed)
-    expect(applyBaileysPatches(dir, trust).map((r) => r.outcome)).toEqual(['already-applied', 'already-applied'])
+  it('fails the install on another Baileys text and leaves every file untouched', () => {
+    const original = published()
+    const file = 'lib/Socket/messages-recv.js'
+    const anchor = 'const isNewsletter = isJidNewsletter(msg.key.remoteJid);'
+    expect(original[file]).toContain(anchor)
+    const changed = { ...original, [file]: original[file]!.replace(anchor, anchor.replace('isNewsletter', 'isChannel')) }
+    const { dir, read } = project(changed)
+    const res = postinstall(dir)
+    expect(res.status).not.toBe(0)
+    expect(res.stdout + res.stderr).toMatch(/failed to apply patch/i)
+    expect(read()).toEqual(changed)
+  })
+
+  it('fails the install on another Baileys version, even when the text would still apply', () => {
+    const { dir } = project(published())
+    const pkgJson = join(dir, 'node_modules', BAILEYS, 'package.json')
+    writeFileSync(pkgJson, readFileSync(pkgJson, 'utf8').replace('"version": "7.0.0-rc14"', '"version": "7.0.0-rc15"'))
+    const res = postinstall(dir)
+    expect(res.status, res.stdout + res.stderr).not.toBe(0)
   })
 })

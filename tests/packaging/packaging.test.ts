@@ -130,15 +130,16 @@ describe('pm2 (infra/ecosystem.config.cjs)', () => {
   it('runs the runner as wa-gateway (for `pm2 logs wa-gateway`) and the API as wa-gateway-api', () => {
     expect(ecosystem.apps.map((a) => a.name)).toEqual(['wa-gateway', 'wa-gateway-api'])
     const [runner, api] = ecosystem.apps
-    expect(runner!.args.at(-1)).toBe('runner/main.ts')
-    expect(api!.args.at(-1)).toBe('api/node.ts')
+    expect(runner!.args.at(-1)).toBe('dist/runner/main.js')
+    expect(api!.args.at(-1)).toBe('dist/api/node.js')
     for (const app of ecosystem.apps) {
       expect(relative(ROOT, app.cwd)).toBe('')
       expect(existsSync(join(app.cwd, app.args.at(-1)!)), app.args.at(-1)).toBe(true)
       // node itself, not pm2's fork wrapper: the entries must see themselves as the main module.
       expect(app.script).toBe(process.execPath)
       expect(app.interpreter).toBe('none')
-      expect(app.args.slice(0, -1)).toEqual(['--env-file=.env', '--import', 'tsx'])
+      // Compiled JavaScript, one process: no loader, no tsx.
+      expect(app.args.slice(0, -1)).toEqual(['--env-file=.env'])
       expect(app.exec_mode).toBe('fork')
       // Longer than the 10 s graceful shutdown of both entries.
       expect(app.kill_timeout).toBeGreaterThan(10_000)
@@ -152,9 +153,10 @@ describe('systemd units (infra/systemd)', () => {
 
   it('has one unit per process, running the same entries as pm2 with the .env file', () => {
     expect(units.sort()).toEqual(['wa-gateway-api.service', 'wa-gateway.service'])
-    for (const [unit, script] of [['wa-gateway.service', 'runner/main.ts'], ['wa-gateway-api.service', 'api/node.ts']] as const) {
+    for (const [unit, script] of [['wa-gateway.service', 'dist/runner/main.js'], ['wa-gateway-api.service', 'dist/api/node.js']] as const) {
       const text = read(`infra/systemd/${unit}`)
-      expect(text).toMatch(new RegExp(`^ExecStart=/usr/bin/node --import tsx ${script.replace('.', '\\.')}$`, 'm'))
+      expect(text).toMatch(new RegExp(`^ExecStart=/usr/bin/node ${script.replaceAll('.', '\\.')}$`, 'm'))
+      expect(existsSync(join(ROOT, script)), script).toBe(true)
       expect(text).toMatch(/^EnvironmentFile=\/opt\/wa-gateway\/\.env$/m)
       expect(text).toMatch(/^WorkingDirectory=\/opt\/wa-gateway$/m)
       expect(text).toMatch(/^Restart=always$/m)
@@ -223,7 +225,7 @@ describe('wrangler config (infra/wrangler.toml)', () => {
   it('package.json bundles with npm run build:worker and runs jobs with npm run maintenance', () => {
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
     expect(pkg.scripts['build:worker']).toBe('tsx infra/build-worker.ts')
-    expect(pkg.scripts.maintenance).toBe('tsx runner/maintenance/cli.ts')
+    expect(pkg.scripts.maintenance).toBe('node infra/build.mjs --if-stale && exec node dist/runner/maintenance/cli.js')
   })
 })
 
@@ -231,7 +233,7 @@ describe('wrangler config (infra/wrangler.toml)', () => {
 describeEachEngine(
   'the API started as pm2 starts it',
   (ctx) => {
-    it('node --env-file=<.env> --import tsx api/node.ts (pm2\'s command line) serves /readyz from the .env settings and exits 0 on SIGTERM', async () => {
+    it('node --env-file=<.env> dist/api/node.js (pm2\'s command line) serves /readyz from the .env settings and exits 0 on SIGTERM', async () => {
       const app = ecosystem.apps.find((a) => a.name === 'wa-gateway-api')!
       const dir = mkdtempSync(join(tmpdir(), 'wa-pm2-'))
       const port = await freePort()

@@ -12,7 +12,6 @@ import { waitFor } from '../support/queue-fixtures.js'
 import { freePort } from '../support/free-port.js'
 
 const ROOT = join(import.meta.dirname, '..', '..')
-const TSX = join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs')
 
 /** Trust authentication ignores the password; it is there to prove it never reaches the logs. */
 function withPassword(url: string): string {
@@ -28,7 +27,8 @@ describeEachEngine(
     it('serves /healthz and /metrics on RUNNER_METRICS_PORT, runs maintenance, logs JSON without secrets, stops on SIGTERM', async () => {
       const port = await freePort()
       const authKey = randomBytes(32).toString('hex')
-      const child = spawn(process.execPath, [TSX, join(ROOT, 'runner/main.ts')], {
+      // `npm run runner` is `node dist/runner/main.js` after the build check, as pm2 and systemd run it.
+      const child = spawn(process.execPath, [join(ROOT, 'dist/runner/main.js')], {
         cwd: ROOT,
         env: { ...process.env, DATABASE_URL: withPassword(ctx.t.url!), AUTH_STATE_KEY: authKey, RUNNER_METRICS_PORT: String(port), LOG_LEVEL: 'debug', PRINT_QR: '0' },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -265,6 +265,12 @@ export function defineContractTests(target: () => ContractTarget): void {
     expect(body.message_ids[1]).toBeGreaterThan(body.message_ids[0])
   })
 
+  it('GET / sends a browser to the dashboard (302 to /dashboard), without a key', async () => {
+    const res = await t().fetch('/', { redirect: 'manual' })
+    expect(res.status).toBe(302)
+    expect(new URL(res.headers.get('location')!, 'http://gateway.test').pathname).toBe('/dashboard')
+  })
+
   it('answers unknown routes with a JSON 404', async () => {
     const res = await get('/api/no-such-route')
     expect(res.status).toBe(404)

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,12 +11,18 @@ import type { Engine } from '../../db/driver.js'
 
 const TOOLS: Tool[] = ['chromium', 'systemd-analyze']
 
+const ROOT = join(import.meta.dirname, '..', '..')
+
 /**
+ * Builds dist/ when a source is newer than it (the tests that start `npm start`, `npm run runner` or pm2's
+ * command line run the compiled code, as users do), once for the whole run rather than racing in each file.
  * Probes the database engines and tools once for the whole run and says which ones the suite runs with. Without
  * CI=true a missing one skips the tests that need it, and the run names each skip and how to enable it, at the start
  * and again at the end. Under CI=true nothing may be skipped: anything missing fails the run here.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const build = spawnSync(process.execPath, [join(ROOT, 'infra/build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' })
+  if (build.status !== 0) throw new Error('npm run build failed: the tests of the compiled entries cannot run')
   const unavailable: Partial<Record<Engine, string>> = {}
   const missingTools: Partial<Record<Tool, string>> = {}
   const skips: string[] = []

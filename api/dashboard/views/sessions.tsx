@@ -50,7 +50,7 @@ const PairingArea: FC<{ page: Page; session: SessionRecord }> = ({ page, session
     <form method="post" action={`${page.base}/sessions/${s.name}/pairing-code`} class="inline">
       <Csrf page={page} />
       <label for={`pc-${s.name}`}>
-        Link with phone number instead <span class="hint">the number to link, with country code</span>
+        Phone number to link <span class="hint">(with country code)</span>
       </label>
       <input id={`pc-${s.name}`} name="phone" type="tel" required maxlength={24} placeholder="9611234567" autocomplete="off" />
       <button type="submit" class="secondary small">
