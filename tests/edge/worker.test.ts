@@ -81,7 +81,8 @@ async function workerOn(engine: 'mysql' | 'postgres'): Promise<{ mf: Miniflare; 
 async function dispatch(mf: Miniflare, path: string, init: RequestInit = {}): Promise<Response> {
   const req = new Request(`http://wa.test${path}`, init)
   const body = req.body ? new Uint8Array(await req.arrayBuffer()) : undefined
-  const res = await mf.dispatchFetch(req.url, { method: req.method, headers: Object.fromEntries(req.headers), body })
+  // `redirect: 'manual'` carried over, so a redirect is seen as the worker answered it rather than followed.
+  const res = await mf.dispatchFetch(req.url, { method: req.method, headers: Object.fromEntries(req.headers), body, ...(init.redirect ? { redirect: init.redirect } : {}) })
   return res as unknown as Response
 }
 
