@@ -61,13 +61,14 @@ export default tseslint.config(
       'preserve-caught-error': 'off',
     },
   },
-  { files: ['**/*.js', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.js', '**/*.cjs', '**/*.mjs'], ...tseslint.configs.disableTypeChecked },
   {
     // Row values are `unknown` by the driver contract but always scalars (text, numbers, dates): String() is the
     // conversion meant, not an object printed by mistake.
     files: ['db/**'],
     rules: { '@typescript-eslint/no-base-to-string': 'off' },
   },
+  { files: ['infra/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
   {
     files: ['infra/**/*.cjs'],
     rules: { '@typescript-eslint/no-require-imports': 'off' },

@@ -98,7 +98,7 @@ export function fetchWithRequestId(app: App) {
 
 /** The TCP peer's address, for the dashboard's sign-in throttle (undefined for a request that came through no socket). */
 export function socketAddress(c: Context): string | undefined {
-  return c.env?.incoming ? getConnInfo(c).remote.address : undefined
+  return (c.env as { incoming?: unknown } | undefined)?.incoming ? getConnInfo(c).remote.address : undefined
 }
 
 /** Serves `app` on `port` (0 = any free port) and resolves once listening. */

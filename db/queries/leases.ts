@@ -9,7 +9,6 @@
  * On MySQL/MariaDB, writes keyed by primary key carry `FORCE INDEX (PRIMARY)` (see `mysql-hints.ts`: lock order).
  */
 import type { Db, Queryable, Row } from '../driver.js'
-import { toDate } from '../driver.js'
 import { each, same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
 import type { SessionRecord } from '../types.js'

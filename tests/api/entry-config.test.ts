@@ -16,8 +16,8 @@ function run(script: string, env: Record<string, string>): Promise<{ code: numbe
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()))
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()))
     child.on('exit', (code) => resolve({ code, output }))
   })
 }

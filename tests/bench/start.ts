@@ -58,7 +58,11 @@ function descendants(pid: number): ProcessInfo[] {
   const queue = [pid]
   while (queue.length) {
     const parent = queue.shift()!
-    for (const p of all) if (p.ppid === parent) (found.push(p), queue.push(p.pid))
+    for (const p of all) {
+      if (p.ppid !== parent) continue
+      found.push(p)
+      queue.push(p.pid)
+    }
   }
   return found
 }
@@ -99,7 +103,7 @@ async function startOnce(checkout: string, script: string, env: Record<string, s
   npm.stdout.on('data', (d) => (output += d))
   npm.stderr.on('data', (d) => (output += d))
   const exited = new Promise<void>((r) => npm.on('exit', () => r()))
-  let readyMs = NaN
+  let readyMs: number
   try {
     for (;;) {
       const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null)

@@ -42,7 +42,11 @@ function descendants(pid: number): number[] {
   const queue = [pid]
   while (queue.length) {
     const parent = queue.shift()!
-    for (const [child, ppid] of parents) if (ppid === parent) (found.push(child), queue.push(child))
+    for (const [child, ppid] of parents) {
+      if (ppid !== parent) continue
+      found.push(child)
+      queue.push(child)
+    }
   }
   return found
 }
@@ -102,7 +106,10 @@ function gate(target: URL): { open(port: number): Promise<void>; close(): Promis
       new Promise((resolve) => {
         server = createServer((inbound) => {
           const outbound = connect(Number(target.port), target.hostname)
-          for (const s of [inbound, outbound]) (sockets.add(s), s.on('close', () => sockets.delete(s)), s.on('error', () => {}))
+          for (const s of [inbound, outbound]) {
+            sockets.add(s)
+            s.on('close', () => sockets.delete(s)).on('error', () => {})
+          }
           inbound.pipe(outbound).pipe(inbound)
         })
         server.listen(port, '127.0.0.1', () => resolve())
@@ -110,7 +117,8 @@ function gate(target: URL): { open(port: number): Promise<void>; close(): Promis
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy()
-        server ? server.close(() => resolve()) : resolve()
+        if (server) server.close(() => resolve())
+        else resolve()
       }),
   }
 }
