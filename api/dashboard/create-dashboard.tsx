@@ -1,5 +1,6 @@
 import { Hono } from 'hono'
-import { deleteCookie, setSignedCookie } from 'hono/cookie'
+import type { MiddlewareHandler } from 'hono'
+import { deleteCookie, getCookie, setSignedCookie } from 'hono/cookie'
 import { ContentionError, DatabaseUnavailableError } from '../../db/driver.js'
 import { ConfigError } from '../../db/shared/settings.js'
 import { countMessagesByStatus, countSentSince, listMessages } from '../../db/queries/messages.js'
@@ -171,7 +172,8 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
     )
   })
 
-  app.post('/sign-in', async (c) => {
+  // Signing in reads the dashboard secret and writes a session row: it needs the database (the page itself does not).
+  app.post('/sign-in', options.database, async (c) => {
     // Reserved before anything is awaited, so concurrent guesses cannot all pass the lock check.
     const attempt = throttle.attempt(addressOf(c))
     if ('retryAfterMs' in attempt) {
@@ -209,6 +211,11 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   })
 
   // ---- everything below needs a signed-in session; POSTs also need the CSRF token ----
+  // A request with a session cookie costs a database connection (on Workers, one of its own): the session is a row.
+  // One without is sent to the sign-in page before any is opened.
+  // (The database middleware only sets `db`, which the dashboard's context has too.)
+  const database = options.database as unknown as MiddlewareHandler<DashboardEnv>
+  app.use('*', async (c, next) => (getCookie(c, COOKIE_NAME) ? database(c, next) : next()))
   app.use('*', requireSignIn({ auth, cookieName: COOKIE_NAME, signInPath }))
   app.use(
     '*',
@@ -218,8 +225,6 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
       onRefuse: refuse,
     }),
   )
-  // Signed in: now the request may cost a database connection (on Workers, one of its own).
-  app.use('*', options.database)
 
   app.post('/sign-out', async (c) => {
     await auth.endSession(c.get('db'), c.var.signedIn.session)
