@@ -5,6 +5,7 @@ import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
 import { formatTime } from '../../format.js'
 import { checkImageUpload, enqueueImageMessage, type AcceptedImage } from '../../image-upload.js'
+import { imageSend, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { parseId } from '../format.js'
 import { parseFormSendAt } from '../send-at.js'
@@ -17,7 +18,7 @@ import { singleQuery } from '../../query.js'
 export const SEND_FORM_OVERHEAD = 64 * 1024
 
 type Checked =
-  | { ok: true; phone: string; session: string; text: string | null; image: AcceptedImage | null; sendAt: Date | null }
+  | { ok: true; phone: string; session: string; sendAt: Date | null; send: { image: null; message: string } | { image: AcceptedImage; caption: string | null } }
   | { ok: false; errors: SendForm['errors'] }
 
 /**
@@ -43,13 +44,9 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   const phone = attempt('phone', () => schemas.sendBody.shape.phone.parse(field(form, 'phone'), ''))
   const session = attempt('session', () => schemas.sendBody.shape.session.parse(field(form, 'session') || undefined, ''))
   const message = field(form, 'message') ?? ''
-  let text: string | null | undefined
-  if (file) {
-    const caption = attempt('message', () => schemas.sendImageFields.shape.caption.parse(message, ''))
-    text = errors.message ? undefined : caption !== undefined && caption.trim() !== '' ? caption : null
-  } else {
-    text = attempt('message', () => schemas.sendBody.shape.message.parse(message, ''))
-  }
+  // With a file the text is its caption (optional; trimmed to none by `imageSend`), else the message itself.
+  const caption = file ? attempt('message', () => schemas.sendImageFields.shape.caption.parse(message, '')) : undefined
+  const text = file ? undefined : attempt('message', () => schemas.sendBody.shape.message.parse(message, ''))
 
   // "Send at": the browser's wall-clock time and offset, then the API's own send_at rule (a year ahead at most).
   let sendAt: Date | null = null
@@ -77,14 +74,15 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   }
   // A file input is empty again when the form comes back, so say so next to it.
   if (file && Object.keys(errors).length > 0) errors.file ??= 'Choose the image again (the browser does not keep it after an error).'
-  if (Object.keys(errors).length > 0 || phone === undefined || session === undefined || text === undefined) return { ok: false, errors }
-  return { ok: true, phone, session, text, image, sendAt }
+  if (Object.keys(errors).length > 0 || phone === undefined || session === undefined) return { ok: false, errors }
+  if (image) return { ok: true, phone, session, sendAt, send: { image, caption: caption ?? null } }
+  if (text === undefined) return { ok: false, errors }
+  return { ok: true, phone, session, sendAt, send: { image: null, message: text } }
 }
 
 /** The Send form: text, or image with caption, from a chosen session. */
 export function sendPages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
-  const mediaReuseSeconds = Math.floor((shared.config.mediaRetentionDays * 86_400) / 2)
   const limits = {
     messageMaxChars: shared.config.messageMaxChars,
     captionMaxChars: shared.config.captionMaxChars,
@@ -141,9 +139,10 @@ export function sendPages(shared: DashboardShared) {
       }
       return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={limits} />, 422)
     }
-    const queued = result.image
-      ? await enqueueImageMessage(db, { session: result.session, phone: result.phone, caption: result.text, image: result.image, mediaReuseSeconds, sendAt: result.sendAt })
-      : await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text, sendAt: result.sendAt })
+    const { session, phone, sendAt, send } = result
+    const queued = send.image
+      ? await enqueueImageMessage(db, await imageSend({ session, phone, caption: send.caption, image: send.image, sendAt }, shared.config))
+      : await enqueueMessage(db, await textSend({ session, phone, message: send.message, sendAt }))
     const id = queued.id
     return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(result.session)}`, 303)
   })
