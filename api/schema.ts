@@ -1,10 +1,10 @@
 /**
  * A small schema layer: each definition both validates a request value and describes itself as
  * OpenAPI 3.1 JSON Schema, so `/api/openapi.json` is generated from the very objects that check
- * requests. Validation stops at the first problem and throws an `ApiError` whose message names the
- * field (`messages[3].phone: …`) and how to fix it.
+ * requests. An object or array checks every field and item, then throws one `ApiError` whose message names
+ * the first problem's field (`messages[3].phone: …`) and how to fix it, and whose `errors` lists them all.
  */
-import { ApiError, type ApiErrorStatus } from './errors.js'
+import { ApiError, type ApiErrorStatus, type FieldError } from './errors.js'
 
 export type JsonSchema = { [key: string]: unknown }
 
@@ -21,7 +21,41 @@ export type Infer<S> = S extends Schema<infer T> ? T : never
 
 /** Thrown by schemas; the status is 400 unless a rule says otherwise. */
 export function invalid(path: string, code: string, message: string, status: ApiErrorStatus = 400): ApiError {
-  return new ApiError(status, code, path ? `${path}: ${message}` : message)
+  return new ApiError(status, code, path ? `${path}: ${message}` : message, { errors: [{ path, code, message }] })
+}
+
+/**
+ * At most this many field problems are listed in one answer: a batch of a thousand bad items would otherwise
+ * answer with thousands, and the first hundred are enough to fix a request or a form.
+ */
+export const MAX_FIELD_ERRORS = 100
+
+/**
+ * Collects the problems of several checks instead of stopping at the first: `check` runs one and keeps its
+ * problems, `done` throws the first problem's error (status, code and message unchanged) carrying them all.
+ */
+export function gatherProblems() {
+  let first: ApiError | null = null
+  const all: FieldError[] = []
+  return {
+    check<T>(path: string, fn: () => T): T | undefined {
+      try {
+        return fn()
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err
+        first ??= err
+        const found = err.errors ?? [{ path, code: err.code, message: path && err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message }]
+        for (const e of found) if (all.length < MAX_FIELD_ERRORS) all.push(e)
+        return undefined
+      }
+    },
+    get failed(): boolean {
+      return first !== null
+    },
+    done(): void {
+      if (first) throw new ApiError(first.status, first.code, first.message, { errors: all })
+    },
+  }
 }
 
 function typeName(value: unknown): string {
@@ -170,7 +204,10 @@ export function array<T>(item: Schema<T>, options: ArrayOptions = {}): Schema<T[
       const t = options.tooMany ?? { status: 400, code: 'invalid_array' }
       throw invalid(path, t.code, `must hold at most ${options.maxItems} items (got ${value.length}); split it into several requests`, t.status)
     }
-    return value.map((v, i) => item.parse(v, `${path}[${i}]`))
+    const problems = gatherProblems()
+    const out = value.map((v, i) => problems.check(`${path}[${i}]`, () => item.parse(v, `${path}[${i}]`)))
+    problems.done()
+    return out as T[]
   })
 }
 
@@ -200,10 +237,13 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
         throw invalid(path, 'invalid_type', `must be a JSON object, got ${typeName(value)}`)
       }
       const out: Record<string, unknown> = {}
+      const problems = gatherProblems()
       for (const [k, s] of Object.entries(shape)) {
         const v = Object.prototype.hasOwnProperty.call(value, k) ? (value as Record<string, unknown>)[k] : undefined
-        out[k] = s.parse(v, path ? `${path}.${k}` : k)
+        const at = path ? `${path}.${k}` : k
+        out[k] = problems.check(at, () => s.parse(v, at))
       }
+      problems.done()
       return out as ObjectOf<S>
     },
   }

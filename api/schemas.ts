@@ -10,7 +10,7 @@ import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
 import { createWebhookSchemas } from './webhook-schemas.js'
 import {
-  array, custom, describe, integer, invalid, object, oneOf, optional, string,
+  array, custom, describe, integer, invalid, MAX_FIELD_ERRORS, object, oneOf, optional, string,
   type Infer, type JsonSchema, type Schema,
 } from './schema.js'
 
@@ -34,7 +34,7 @@ function isRealDateTime(v: string): boolean {
   const [year, month, day, hour = 0, minute = 0, second = 0] = m.slice(1).map((x) => (x === undefined ? undefined : Number(x))) as number[]
   if (month! < 1 || month! > 12 || day! < 1 || hour > 23 || minute > 59 || second > 59) return false
   const lastDay = new Date(0)
-  lastDay.setUTCFullYear(year!, month!, 0)
+  lastDay.setUTCFullYear(year!, month, 0)
   if (day! > lastDay.getUTCDate()) return false
   const zone = /([+-])(\d{2}):?(\d{2})$/.exec(v.slice(10))
   return !zone || (Number(zone[2]) <= 23 && Number(zone[3]) <= 59)
@@ -247,6 +247,20 @@ export const errorAnswer: JsonSchema = {
     success: { const: false },
     error: { type: 'string', description: 'What is wrong and how to fix it.' },
     code: { type: 'string', description: 'Stable machine-readable code.' },
+    errors: {
+      type: 'array',
+      maxItems: MAX_FIELD_ERRORS,
+      description: 'On a request refused by validation: every field problem (the first is `error` and `code`).',
+      items: {
+        type: 'object',
+        required: ['path', 'code', 'message'],
+        properties: {
+          path: { type: 'string', description: 'The field, e.g. "messages[3].phone"; "" for the whole body.' },
+          code: { type: 'string' },
+          message: { type: 'string', description: 'What is wrong with the field, without its path.' },
+        },
+      },
+    },
   },
 }
 

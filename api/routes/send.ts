@@ -10,6 +10,7 @@ import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
 import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
+import { gatherProblems, invalid } from '../schema.js'
 import type { Schemas } from '../schemas.js'
 import { batchHash, imageSend, textSend } from '../send-request.js'
 import type { SessionGate } from '../session-gate.js'
@@ -49,6 +50,13 @@ async function sendableOrIndexed(gate: SessionGate, db: Queryable, session: stri
   }
 }
 
+/** The multipart field "file" of `send-image`, which must be a file upload. */
+function uploadedFile(file: FormDataEntryValue | null): File {
+  if (file === null) throw invalid('file', 'missing_field', 'is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
+  if (typeof file === 'string') throw invalid('file', 'invalid_type', 'must be a file upload (curl -F "file=@photo.jpg"), not a text field')
+  return file
+}
+
 /** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
 export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
@@ -72,20 +80,19 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     const text = (name: string): unknown => {
       const v = form.get(name)
       if (v === null) return undefined
-      if (typeof v !== 'string') throw new ApiError(400, 'invalid_type', `${name}: must be a text field, not a file`)
+      if (typeof v !== 'string') throw invalid(name, 'invalid_type', 'must be a text field, not a file')
       return v
     }
-    const fields = schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, '')
-    const file = form.get('file')
-    if (file === null) {
-      throw new ApiError(400, 'missing_field', 'file: is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
-    }
-    if (typeof file === 'string') {
-      throw new ApiError(400, 'invalid_type', 'file: must be a file upload (curl -F "file=@photo.jpg"), not a text field')
-    }
-    const image = await checkImageUpload(file, config)
-    await gate.assertSendable(db, fields.session)
-    const message = await imageSend({ session: fields.session, phone: fields.phone, caption: fields.caption, image, sendAt: fields.send_at }, config, key)
+    // The text fields and the file's presence are answered together, every problem at once.
+    const problems = gatherProblems()
+    const fields = problems.check('', () => schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
+    const file = problems.check('file', () => uploadedFile(form.get('file')))
+    // done() throws when either check failed, so both are set past it.
+    problems.done()
+    const image = await checkImageUpload(file!, config)
+    const { session, phone, caption, send_at: sendAt } = fields!
+    await gate.assertSendable(db, session)
+    const message = await imageSend({ session, phone, caption, image, sendAt }, config, key)
     if (key) {
       // Fast path for a retry: no media row is written at all.
       const found = await findMessageByKey(db, key)
