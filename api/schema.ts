@@ -44,13 +44,10 @@ export function gatherProblems() {
       } catch (err) {
         if (!(err instanceof ApiError)) throw err
         first ??= err
-        const found = err.errors ?? [{ path, code: err.code, message: path && err.message.startsWith(`${path}: `) ? err.message.slice(path.length + 2) : err.message }]
-        for (const e of found) if (all.length < MAX_FIELD_ERRORS) all.push(e)
+        // Every schema rule throws through `invalid`, which lists its field; any other refusal is the part's own.
+        for (const e of err.errors ?? [{ path, code: err.code, message: err.message }]) if (all.length < MAX_FIELD_ERRORS) all.push(e)
         return undefined
       }
-    },
-    get failed(): boolean {
-      return first !== null
     },
     done(): void {
       if (first) throw new ApiError(first.status, first.code, first.message, { errors: all })
@@ -204,11 +201,39 @@ export function array<T>(item: Schema<T>, options: ArrayOptions = {}): Schema<T[
       const t = options.tooMany ?? { status: 400, code: 'invalid_array' }
       throw invalid(path, t.code, `must hold at most ${options.maxItems} items (got ${value.length}); split it into several requests`, t.status)
     }
-    const problems = gatherProblems()
-    const out = value.map((v, i) => problems.check(`${path}[${i}]`, () => item.parse(v, `${path}[${i}]`)))
-    problems.done()
-    return out as T[]
+    const out = new Array<T>(value.length)
+    everyProblem(value.length, (i) => `${path}[${i}]`, (i, at) => item.parse(value[i], at), (i, parsed) => {
+      out[i] = parsed
+    })
+    return out
   })
+}
+
+/**
+ * Parses `count` parts into `out` (an array, or an object keyed by `keyOf`). A valid value takes the plain loop
+ * (nothing allocated for problems, which halved the throughput of valid sends when every part was wrapped);
+ * at the first problem the rest are checked too and every problem is thrown at once.
+ */
+function everyProblem<T>(
+  count: number,
+  pathOf: (i: number) => string,
+  parsePart: (i: number, at: string) => T,
+  keep: (i: number, parsed: T) => void,
+): void {
+  for (let i = 0; i < count; i++) {
+    try {
+      keep(i, parsePart(i, pathOf(i)))
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      // Parsing is pure, so part i fails again the same way here, then the rest are checked too.
+      const problems = gatherProblems()
+      for (let j = i; j < count; j++) {
+        const at = pathOf(j)
+        problems.check(at, () => parsePart(j, at))
+      }
+      problems.done()
+    }
+  }
 }
 
 type Shape = Record<string, Schema<unknown>>
@@ -225,6 +250,7 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
     properties[k] = s.jsonSchema
     if (s.required) required.push(k)
   }
+  const entries = Object.entries(shape)
   const js: JsonSchema = { type: 'object', properties, ...(required.length ? { required } : {}) }
   if (description) js.description = description
   return {
@@ -237,13 +263,13 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
         throw invalid(path, 'invalid_type', `must be a JSON object, got ${typeName(value)}`)
       }
       const out: Record<string, unknown> = {}
-      const problems = gatherProblems()
-      for (const [k, s] of Object.entries(shape)) {
+      everyProblem(entries.length, (i) => (path ? `${path}.${entries[i]![0]}` : entries[i]![0]), (i, at) => {
+        const k = entries[i]![0]
         const v = Object.prototype.hasOwnProperty.call(value, k) ? (value as Record<string, unknown>)[k] : undefined
-        const at = path ? `${path}.${k}` : k
-        out[k] = problems.check(at, () => s.parse(v, at))
-      }
-      problems.done()
+        return entries[i]![1].parse(v, at)
+      }, (i, parsed) => {
+        out[entries[i]![0]] = parsed
+      })
       return out as ObjectOf<S>
     },
   }

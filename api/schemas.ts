@@ -250,16 +250,8 @@ export const errorAnswer: JsonSchema = {
     errors: {
       type: 'array',
       maxItems: MAX_FIELD_ERRORS,
-      description: 'On a request refused by validation: every field problem (the first is `error` and `code`).',
-      items: {
-        type: 'object',
-        required: ['path', 'code', 'message'],
-        properties: {
-          path: { type: 'string', description: 'The field, e.g. "messages[3].phone"; "" for the whole body.' },
-          code: { type: 'string' },
-          message: { type: 'string', description: 'What is wrong with the field, without its path.' },
-        },
-      },
+      description: 'Every field problem (path e.g. "messages[3].phone"); the first is `error` and `code`.',
+      items: { type: 'object', required: ['path', 'code', 'message'], properties: { path: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } },
     },
   },
 }
