@@ -3,7 +3,7 @@ import { findReusableMedia, insertMedia } from '../db/queries/media.js'
 import { enqueueMessage, type EnqueueResult } from '../db/lifecycle/enqueue.js'
 import { formatBytes } from './body.js'
 import type { ApiConfig } from './config.js'
-import { ApiError } from './errors.js'
+import { invalid } from './schema.js'
 import { sha256Hex } from './idempotency.js'
 import { readImageInfo, type ImageInfo } from './image.js'
 
@@ -14,27 +14,28 @@ export interface AcceptedImage extends ImageInfo {
 /**
  * The image rules of `POST /api/send-image`, shared with the dashboard's Send form: size, type from the
  * file's own bytes, a readable header, and the pixel limit. Throws the API's `ApiError`
- * (413 / 400 / 415 / 422) with a message that starts with `file:`.
+ * (413 / 400 / 415 / 422) with a message that starts with `file:` and one field error for `file`.
  */
 export async function checkImageUpload(file: File, config: Pick<ApiConfig, 'imageMaxBytes' | 'imageMaxPixels'>): Promise<AcceptedImage> {
   if (file.size > config.imageMaxBytes) {
-    throw new ApiError(413, 'image_too_large', `file: is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`)
+    throw invalid('file', 'image_too_large', `is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`, 413)
   }
-  if (file.size === 0) throw new ApiError(400, 'invalid_file', 'file: is empty; attach a JPEG, PNG, GIF or WEBP image')
+  if (file.size === 0) throw invalid('file', 'invalid_file', 'is empty; attach a JPEG, PNG, GIF or WEBP image')
   const bytes = new Uint8Array(await file.arrayBuffer())
   const check = readImageInfo(bytes)
   if (!check.ok && check.reason === 'unsupported') {
-    throw new ApiError(415, 'unsupported_image_type', "file: is not a JPEG, PNG, GIF or WEBP image (the type is read from the file's content, not its name); convert it first")
+    throw invalid('file', 'unsupported_image_type', "is not a JPEG, PNG, GIF or WEBP image (the type is read from the file's content, not its name); convert it first", 415)
   }
   if (!check.ok) {
-    throw new ApiError(422, 'unreadable_image', 'file: looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it')
+    throw invalid('file', 'unreadable_image', 'looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it', 422)
   }
   const { width, height } = check.info
   if (width * height > config.imageMaxPixels) {
-    throw new ApiError(
-      422,
+    throw invalid(
+      'file',
       'image_too_many_pixels',
-      `file: is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); images may have at most ${config.imageMaxPixels / 1e6} megapixels, resize it first`,
+      `is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); images may have at most ${config.imageMaxPixels / 1e6} megapixels, resize it first`,
+      422,
     )
   }
   return { bytes, ...check.info }

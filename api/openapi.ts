@@ -5,6 +5,7 @@
  */
 import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
 import type { ApiConfig } from './config.js'
+import { SESSION_NAME_PATTERN } from '../db/types.js'
 import type { JsonSchema } from './schema.js'
 import {
   errorAnswer, messageAnswer, sendAnswer, sessionAnswer, successAnswer, type Schemas,
@@ -14,6 +15,9 @@ import { createdWebhookAnswer, deliveryAnswer, webhookAnswer } from './webhook-s
 interface Operation {
   method: 'get' | 'post' | 'patch' | 'delete'
   path: string
+  /** Stable: a client generated from the document names its method after it. */
+  operationId: string
+  tag: Tag
   summary: string
   description?: string
   auth?: boolean
@@ -39,26 +43,38 @@ const ERROR_TEXT: Record<number, string> = {
   504: 'No runner answered in time (pairing code); nothing is left pending. Check that a runner holds the session.',
 }
 
+/** The document's groups, in the order a reader meets them; a generated client groups its methods by them. */
+const TAGS = {
+  Sending: 'Queue text and image messages, one at a time or in a batch.',
+  Sessions: 'The WhatsApp numbers (sessions): status, linking, sending limits.',
+  Messages: 'The message audit log.',
+  Webhooks: 'Where to POST message events, and their delivery history.',
+  Reference: 'This document.',
+  Health: 'Liveness and readiness, for load balancers and orchestrators (no key).',
+} as const
+
+type Tag = keyof typeof TAGS
+
 /** Every documented operation, in the guide's order, then the additions. */
 export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
-  const sessionParam = { type: 'string', pattern: '^[A-Za-z0-9_-]{1,40}$' }
+  const sessionParam = { type: 'string', pattern: SESSION_NAME_PATTERN.source }
   return [
     {
-      method: 'get', path: '/api/status', summary: 'Status of one session (default: "default")',
+      method: 'get', path: '/api/status', operationId: 'getStatus', tag: 'Sessions', summary: 'Status of one session (default: "default")',
       query: schemas.statusQuery, ok: sessionAnswer,
       okExample: { name: 'default', status: 'online', phone: '9611234567', last_seen: '2025-05-11 14:00:00', qr_code: null, detail: null, qr: null },
       errors: [400, 404],
     },
     {
-      method: 'get', path: '/api/sessions', summary: 'All sessions, "default" first',
+      method: 'get', path: '/api/sessions', operationId: 'listSessions', tag: 'Sessions', summary: 'All sessions, "default" first',
       ok: { type: 'array', items: sessionAnswer }, errors: [],
     },
     {
-      method: 'post', path: '/api/send', summary: 'Queue a text message', idempotent: true,
+      method: 'post', path: '/api/send', operationId: 'sendText', tag: 'Sending', summary: 'Queue a text message', idempotent: true,
       json: schemas.sendBody, ok: sendAnswer, okExample: { success: true, message_id: 42 }, errors: [400, 404, 409, 413, 415],
     },
     {
-      method: 'post', path: '/api/send-image', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
+      method: 'post', path: '/api/send-image', operationId: 'sendImage', tag: 'Sending', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
       description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
       multipart: {
         ...schemas.sendImageFields.jsonSchema,
@@ -71,91 +87,91 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
       ok: sendAnswer, okExample: { success: true, message_id: 43 }, errors: [400, 404, 409, 413, 415, 422],
     },
     {
-      method: 'post', path: '/api/resend/{id}', summary: 'Put a failed or opted_out message back in the queue',
+      method: 'post', path: '/api/resend/{id}', operationId: 'resendMessage', tag: 'Sending', summary: 'Put a failed or opted_out message back in the queue',
       pathParams: { id: schemas.messageId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
     },
     {
-      method: 'post', path: '/api/regenerate-qr', summary: 'Disconnect a session and show a new QR code',
+      method: 'post', path: '/api/regenerate-qr', operationId: 'regenerateQr', tag: 'Sessions', summary: 'Disconnect a session and show a new QR code',
       json: { ...schemas.regenerateQrBody, optional: true }, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
       okExample: { success: true, message: 'Reconnection initiated for session "default"' }, errors: [400, 404, 409, 415],
     },
     {
-      method: 'post', path: '/api/sessions', summary: 'Create a session (another WhatsApp number)',
+      method: 'post', path: '/api/sessions', operationId: 'createSession', tag: 'Sessions', summary: 'Create a session (another WhatsApp number)',
       json: schemas.createSessionBody, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
       okExample: { success: true, message: 'Session "support" created — check dashboard for QR code' }, errors: [400, 409, 415],
     },
     {
-      method: 'delete', path: '/api/sessions/{name}', summary: 'Disconnect and remove a session ("default" cannot be deleted)',
+      method: 'delete', path: '/api/sessions/{name}', operationId: 'deleteSession', tag: 'Sessions', summary: 'Disconnect and remove a session ("default" cannot be deleted)',
       pathParams: { name: sessionParam }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
     },
     {
-      method: 'get', path: '/api/sessions/{name}', summary: 'One session: its status, sending limits and today\'s counters',
+      method: 'get', path: '/api/sessions/{name}', operationId: 'getSession', tag: 'Sessions', summary: 'One session: its status, sending limits and today\'s counters',
       pathParams: { name: sessionParam }, ok: { type: 'object' }, errors: [400, 404],
     },
     {
-      method: 'patch', path: '/api/sessions/{name}', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours)',
+      method: 'patch', path: '/api/sessions/{name}', operationId: 'updateSessionSettings', tag: 'Sessions', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours)',
       description: 'Each field is optional: an omitted field stays, null returns it to the runner default (.env), 0 turns a cap off. A hold for a cap or quiet hours is re-decided by the runner within 15 s.',
       pathParams: { name: sessionParam }, json: schemas.sessionSettingsBody, ok: { type: 'object' }, errors: [400, 404, 409, 415],
     },
     {
-      method: 'post', path: '/api/sessions/{name}/pairing-code', summary: 'Link a number by an 8-character code instead of the QR',
+      method: 'post', path: '/api/sessions/{name}/pairing-code', operationId: 'requestPairingCode', tag: 'Sessions', summary: 'Link a number by an 8-character code instead of the QR',
       description: 'The session\'s runner asks WhatsApp for a code for this phone; enter it on the phone under Linked devices → Link with phone number instead. Waits for the runner (PAIRING_CODE_WAIT_MS, 15 s by default), else 504.',
       pathParams: { name: sessionParam }, json: schemas.pairingCodeBody,
       ok: { type: 'object', required: ['success', 'code'], properties: { success: { const: true }, code: { type: 'string', pattern: '^[A-Z0-9]{4}-[A-Z0-9]{4}$' } } },
       okExample: { success: true, code: 'ABCD-EFGH' }, errors: [400, 404, 409, 415, 504],
     },
     {
-      method: 'post', path: '/api/send-batch', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,
+      method: 'post', path: '/api/send-batch', operationId: 'sendBatch', tag: 'Sending', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,
       description: 'Validated all-or-nothing (an error names the item index) and written in one statement; ids come back in order.',
       json: schemas.sendBatchBody,
       ok: { type: 'object', properties: { success: { const: true }, message_ids: { type: 'array', items: { type: 'integer' } } } },
       okExample: { success: true, message_ids: [44, 45] }, errors: [400, 404, 409, 413, 415],
     },
     {
-      method: 'get', path: '/api/messages', summary: 'The message audit log, newest first (keyset pagination)',
+      method: 'get', path: '/api/messages', operationId: 'listMessages', tag: 'Messages', summary: 'The message audit log, newest first (keyset pagination)',
       query: schemas.messagesQuery,
       ok: { type: 'object', properties: { messages: { type: 'array', items: messageAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
       errors: [400],
     },
     {
-      method: 'get', path: '/api/messages/{id}', summary: 'One message: status, attempts, error, times, WhatsApp id',
+      method: 'get', path: '/api/messages/{id}', operationId: 'getMessage', tag: 'Messages', summary: 'One message: status, attempts, error, times, WhatsApp id',
       pathParams: { id: schemas.messageId.jsonSchema }, ok: messageAnswer, errors: [400, 404],
     },
     {
-      method: 'post', path: '/api/webhooks', summary: 'Add a webhook: where to POST which events, signed with a secret',
+      method: 'post', path: '/api/webhooks', operationId: 'createWebhook', tag: 'Webhooks', summary: 'Add a webhook: where to POST which events, signed with a secret',
       description: 'The answer carries the signing secret once; it is never shown again. Each call has X-Event-Id, X-Event-Type, X-Timestamp and X-Signature: sha256=HMAC-SHA256(secret, "<X-Timestamp>.<body>") in hex.',
       json: schemas.createWebhookBody, ok: createdWebhookAnswer,
       okExample: { success: true, webhook: { id: 3, url: 'https://example.com/wa-events', events: ['message.sent', 'message.failed'], session: null, enabled: true, created_at: '2025-05-11 14:00:00', secret: 'whsec_…' } },
       errors: [400, 404, 409, 415, 422],
     },
     {
-      method: 'get', path: '/api/webhooks', summary: 'The configured webhooks (without their secrets)',
+      method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'Webhooks', summary: 'The configured webhooks (without their secrets)',
       ok: { type: 'object', properties: { webhooks: { type: 'array', items: webhookAnswer } } }, errors: [],
     },
     {
-      method: 'delete', path: '/api/webhooks/{id}', summary: 'Remove a webhook and its delivery history',
+      method: 'delete', path: '/api/webhooks/{id}', operationId: 'deleteWebhook', tag: 'Webhooks', summary: 'Remove a webhook and its delivery history',
       pathParams: { id: schemas.webhookId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
     },
     {
-      method: 'get', path: '/api/webhooks/{id}/deliveries', summary: 'A webhook\'s deliveries, newest first (keyset pagination)',
+      method: 'get', path: '/api/webhooks/{id}/deliveries', operationId: 'listWebhookDeliveries', tag: 'Webhooks', summary: 'A webhook\'s deliveries, newest first (keyset pagination)',
       pathParams: { id: schemas.webhookId.jsonSchema }, query: schemas.deliveriesQuery,
       ok: { type: 'object', properties: { deliveries: { type: 'array', items: deliveryAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
       errors: [400, 404],
     },
     {
-      method: 'post', path: '/api/webhooks/deliveries/{id}/replay', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
+      method: 'post', path: '/api/webhooks/deliveries/{id}/replay', operationId: 'replayWebhookDelivery', tag: 'Webhooks', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
       pathParams: { id: schemas.deliveryId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
     },
     {
-      method: 'get', path: '/api/openapi.json', summary: 'This document', ok: { type: 'object' }, errors: [],
+      method: 'get', path: '/api/openapi.json', operationId: 'getOpenApiDocument', tag: 'Reference', summary: 'This document', ok: { type: 'object' }, errors: [],
     },
     {
-      method: 'get', path: '/healthz', summary: 'Liveness: the process answers', auth: false,
-      ok: { type: 'object' }, okExample: { success: true, status: 'ok' }, errors: [],
+      method: 'get', path: '/healthz', operationId: 'checkLiveness', tag: 'Health', summary: 'Liveness: the process answers', auth: false,
+      ok: { type: 'object' }, okExample: { success: true, status: 'ok' }, errors: [413],
     },
     {
-      method: 'get', path: '/readyz', summary: 'Readiness: database reachable and migrations current', auth: false,
-      ok: { type: 'object' }, okExample: { success: true, status: 'ready', engine: 'mysql', schema_version: 1, expected_schema_version: 1 }, errors: [503],
+      method: 'get', path: '/readyz', operationId: 'checkReadiness', tag: 'Health', summary: 'Readiness: database reachable and migrations current', auth: false,
+      ok: { type: 'object' }, okExample: { success: true, status: 'ready', engine: 'mysql', schema_version: 1, expected_schema_version: 1 }, errors: [413, 503],
     },
   ]
 }
@@ -193,6 +209,8 @@ export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string
       responses[code] = { description: ERROR_TEXT[code] ?? 'Error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }
     }
     const operation: Record<string, unknown> = {
+      operationId: op.operationId,
+      tags: [op.tag],
       summary: op.summary,
       ...(op.description ? { description: op.description } : {}),
       ...(parameters.length ? { parameters } : {}),
@@ -211,9 +229,11 @@ export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string
     info: {
       title: 'WA Gateway API',
       version: '1',
+      license: { name: 'GPL-3.0-or-later', identifier: 'GPL-3.0-or-later' },
       description: 'Queue WhatsApp text and image messages, manage sessions (numbers) and read the audit log. Every /api route needs the X-API-Key header. Errors are {"success":false,"error":"…","code":"…"}. Times are UTC, "YYYY-MM-DD HH:MM:SS".',
     },
     servers: [{ url: '/' }],
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     security: [{ apiKey: [] }],
     components: {
       securitySchemes: { apiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' } },

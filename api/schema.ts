@@ -1,10 +1,10 @@
 /**
  * A small schema layer: each definition both validates a request value and describes itself as
  * OpenAPI 3.1 JSON Schema, so `/api/openapi.json` is generated from the very objects that check
- * requests. Validation stops at the first problem and throws an `ApiError` whose message names the
- * field (`messages[3].phone: …`) and how to fix it.
+ * requests. An object or array checks every field and item, then throws one `ApiError` whose message names
+ * the first problem's field (`messages[3].phone: …`) and how to fix it, and whose `errors` lists them all.
  */
-import { ApiError, type ApiErrorStatus } from './errors.js'
+import { ApiError, type ApiErrorStatus, type FieldError } from './errors.js'
 
 export type JsonSchema = { [key: string]: unknown }
 
@@ -21,7 +21,38 @@ export type Infer<S> = S extends Schema<infer T> ? T : never
 
 /** Thrown by schemas; the status is 400 unless a rule says otherwise. */
 export function invalid(path: string, code: string, message: string, status: ApiErrorStatus = 400): ApiError {
-  return new ApiError(status, code, path ? `${path}: ${message}` : message)
+  return new ApiError(status, code, path ? `${path}: ${message}` : message, { errors: [{ path, code, message }] })
+}
+
+/**
+ * At most this many field problems are listed in one answer: a batch of a thousand bad items would otherwise
+ * answer with thousands, and the first hundred are enough to fix a request or a form.
+ */
+export const MAX_FIELD_ERRORS = 100
+
+/**
+ * Collects the problems of several checks instead of stopping at the first: `check` runs one and keeps its
+ * problems, `done` throws the first problem's error (status, code and message unchanged) carrying them all.
+ */
+export function gatherProblems() {
+  let first: ApiError | null = null
+  const all: FieldError[] = []
+  return {
+    check<T>(path: string, fn: () => T): T | undefined {
+      try {
+        return fn()
+      } catch (err) {
+        if (!(err instanceof ApiError)) throw err
+        first ??= err
+        // Every schema rule throws through `invalid`, which lists its field; any other refusal is the part's own.
+        for (const e of err.errors ?? [{ path, code: err.code, message: err.message }]) if (all.length < MAX_FIELD_ERRORS) all.push(e)
+        return undefined
+      }
+    },
+    done(): void {
+      if (first) throw new ApiError(first.status, first.code, first.message, { errors: all })
+    },
+  }
 }
 
 function typeName(value: unknown): string {
@@ -170,8 +201,39 @@ export function array<T>(item: Schema<T>, options: ArrayOptions = {}): Schema<T[
       const t = options.tooMany ?? { status: 400, code: 'invalid_array' }
       throw invalid(path, t.code, `must hold at most ${options.maxItems} items (got ${value.length}); split it into several requests`, t.status)
     }
-    return value.map((v, i) => item.parse(v, `${path}[${i}]`))
+    const out = new Array<T>(value.length)
+    everyProblem(value.length, (i) => `${path}[${i}]`, (i, at) => item.parse(value[i], at), (i, parsed) => {
+      out[i] = parsed
+    })
+    return out
   })
+}
+
+/**
+ * Parses `count` parts into `out` (an array, or an object keyed by `keyOf`). A valid value takes the plain loop
+ * (nothing allocated for problems, which halved the throughput of valid sends when every part was wrapped);
+ * at the first problem the rest are checked too and every problem is thrown at once.
+ */
+function everyProblem<T>(
+  count: number,
+  pathOf: (i: number) => string,
+  parsePart: (i: number, at: string) => T,
+  keep: (i: number, parsed: T) => void,
+): void {
+  for (let i = 0; i < count; i++) {
+    try {
+      keep(i, parsePart(i, pathOf(i)))
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      // Parsing is pure, so part i fails again the same way here, then the rest are checked too.
+      const problems = gatherProblems()
+      for (let j = i; j < count; j++) {
+        const at = pathOf(j)
+        problems.check(at, () => parsePart(j, at))
+      }
+      problems.done()
+    }
+  }
 }
 
 type Shape = Record<string, Schema<unknown>>
@@ -188,6 +250,7 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
     properties[k] = s.jsonSchema
     if (s.required) required.push(k)
   }
+  const entries = Object.entries(shape)
   const js: JsonSchema = { type: 'object', properties, ...(required.length ? { required } : {}) }
   if (description) js.description = description
   return {
@@ -200,10 +263,13 @@ export function object<S extends Shape>(shape: S, description?: string): Schema<
         throw invalid(path, 'invalid_type', `must be a JSON object, got ${typeName(value)}`)
       }
       const out: Record<string, unknown> = {}
-      for (const [k, s] of Object.entries(shape)) {
+      everyProblem(entries.length, (i) => (path ? `${path}.${entries[i]![0]}` : entries[i]![0]), (i, at) => {
+        const k = entries[i]![0]
         const v = Object.prototype.hasOwnProperty.call(value, k) ? (value as Record<string, unknown>)[k] : undefined
-        out[k] = s.parse(v, path ? `${path}.${k}` : k)
-      }
+        return entries[i]![1].parse(v, at)
+      }, (i, parsed) => {
+        out[entries[i]![0]] = parsed
+      })
       return out as ObjectOf<S>
     },
   }

@@ -10,7 +10,7 @@ import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
 import { createWebhookSchemas } from './webhook-schemas.js'
 import {
-  array, custom, describe, integer, invalid, object, oneOf, optional, string,
+  array, custom, describe, integer, invalid, MAX_FIELD_ERRORS, object, oneOf, optional, string,
   type Infer, type JsonSchema, type Schema,
 } from './schema.js'
 
@@ -247,6 +247,12 @@ export const errorAnswer: JsonSchema = {
     success: { const: false },
     error: { type: 'string', description: 'What is wrong and how to fix it.' },
     code: { type: 'string', description: 'Stable machine-readable code.' },
+    errors: {
+      type: 'array',
+      maxItems: MAX_FIELD_ERRORS,
+      description: 'Every field problem (path e.g. "messages[3].phone"); the first is `error` and `code`.',
+      items: { type: 'object', required: ['path', 'code', 'message'], properties: { path: { type: 'string' }, code: { type: 'string' }, message: { type: 'string' } } },
+    },
   },
 }
 

@@ -6,9 +6,11 @@ import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson, readMultipart } from '../b
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
-import { batchItemKey, idempotencyConflict, idempotencyKey, requestHash, sha256Hex } from '../idempotency.js'
+import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
 import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
+import { gatherProblems, invalid } from '../schema.js'
 import type { Schemas } from '../schemas.js'
+import { batchHash, imageSend, textSend } from '../send-request.js'
 import type { SessionGate } from '../session-gate.js'
 
 /**
@@ -46,15 +48,16 @@ async function sendableOrIndexed(gate: SessionGate, db: Queryable, session: stri
   }
 }
 
-/** The part a scheduled send adds to an idempotency hash (nothing for an immediate one). */
-function scheduledFor(sendAt: Date | null | undefined): string[] {
-  return sendAt ? [`send_at=${sendAt.toISOString()}`] : []
+/** The multipart field "file" of `send-image`, which must be a file upload. */
+function uploadedFile(file: FormDataEntryValue | null): File {
+  if (file === null) throw invalid('file', 'missing_field', 'is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
+  if (typeof file === 'string') throw invalid('file', 'invalid_type', 'must be a file upload (curl -F "file=@photo.jpg"), not a text field')
+  return file
 }
 
 /** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
 export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
-  const mediaReuseSeconds = Math.floor((config.mediaRetentionDays * 86_400) / 2)
   // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
   const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * BATCH_VALUES_PER_ITEM + JSON_SHAPE.maxValues }
 
@@ -63,12 +66,8 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     const key = idempotencyKey(c)
     const body = schemas.sendBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
     await gate.assertSendable(db, body.session)
-    const input: EnqueueInput = { session: body.session, phone: body.phone, type: 'text', body: body.message, sendAt: body.send_at ?? null }
-    if (key) {
-      // send_at joins the hash only when given, so keys stored before it existed still match their repeats.
-      const hash = await requestHash(['text', body.session, body.phone, body.message, ...scheduledFor(body.send_at)])
-      return c.json(answerFor(await enqueueMessage(db, { ...input, idempotencyKey: key, requestHash: hash })))
-    }
+    const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at }, key)
+    if (key) return c.json(answerFor(await enqueueMessage(db, input)))
     return c.json({ success: true, message_id: await enqueueSend(input, db) })
   })
 
@@ -79,32 +78,25 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     const text = (name: string): unknown => {
       const v = form.get(name)
       if (v === null) return undefined
-      if (typeof v !== 'string') throw new ApiError(400, 'invalid_type', `${name}: must be a text field, not a file`)
+      if (typeof v !== 'string') throw invalid(name, 'invalid_type', 'must be a text field, not a file')
       return v
     }
-    const fields = schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, '')
-    const file = form.get('file')
-    if (file === null) {
-      throw new ApiError(400, 'missing_field', 'file: is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
-    }
-    if (typeof file === 'string') {
-      throw new ApiError(400, 'invalid_type', 'file: must be a file upload (curl -F "file=@photo.jpg"), not a text field')
-    }
-    const image = await checkImageUpload(file, config)
-    await gate.assertSendable(db, fields.session)
-    const sha256 = await sha256Hex(image.bytes)
-    const caption = fields.caption !== undefined && fields.caption.trim() !== '' ? fields.caption : null
-    const hash = key ? await requestHash(['image', fields.session, fields.phone, caption, sha256, ...scheduledFor(fields.send_at)]) : null
+    // The text fields and the file's presence are answered together, every problem at once.
+    const problems = gatherProblems()
+    const fields = problems.check('', () => schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
+    const file = problems.check('file', () => uploadedFile(form.get('file')))
+    // done() throws when either check failed, so both are set past it.
+    problems.done()
+    const image = await checkImageUpload(file!, config)
+    const { session, phone, caption, send_at: sendAt } = fields!
+    await gate.assertSendable(db, session)
+    const message = await imageSend({ session, phone, caption, image, sendAt }, config, key)
     if (key) {
       // Fast path for a retry: no media row is written at all.
       const found = await findMessageByKey(db, key)
-      if (found) return c.json(answerFor(found.requestHash === hash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
+      if (found) return c.json(answerFor(found.requestHash === message.requestHash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
     }
-    const result = await enqueueImageMessage(db, {
-      session: fields.session, phone: fields.phone, caption, image, sha256, idempotencyKey: key, requestHash: hash, mediaReuseSeconds,
-      sendAt: fields.send_at ?? null,
-    })
-    return c.json(answerFor(result))
+    return c.json(answerFor(await enqueueImageMessage(db, message)))
   })
 
   app.post('/send-batch', async (c) => {
@@ -121,7 +113,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     }))
     if (!key) return c.json({ success: true, message_ids: await enqueueMessages(db, inputs) })
 
-    const hash = await requestHash(['batch', messages.map((m, i) => [m.session, m.phone, m.message, ...scheduledFor(inputs[i]!.sendAt)])])
+    const hash = await batchHash(inputs)
     const keys = inputs.map((_, i) => batchItemKey(key, i))
     const earlier = async (): Promise<number[] | null> => {
       const first = await findMessageByKey(db, keys[0]!)

@@ -56,9 +56,9 @@ describeEachEngine('POST /api/send', (ctx) => {
   it('refuses a missing phone or message with 400 missing_field naming the field', async () => {
     let res = await t().post('/api/send', { message: 'x' })
     expect(res.status).toBe(400)
-    expect(await res.json()).toEqual({ success: false, error: 'phone: is required', code: 'missing_field' })
+    expect(await res.json()).toEqual({ success: false, error: 'phone: is required', code: 'missing_field', errors: [{ path: 'phone', code: 'missing_field', message: 'is required' }] })
     res = await t().post('/api/send', { phone: '9611234567' })
-    expect(await res.json()).toEqual({ success: false, error: 'message: is required', code: 'missing_field' })
+    expect(await res.json()).toEqual({ success: false, error: 'message: is required', code: 'missing_field', errors: [{ path: 'message', code: 'missing_field', message: 'is required' }] })
   })
 
   it('refuses wrong-typed fields with 400 invalid_type', async () => {

@@ -80,7 +80,7 @@ describeEachEngine('sessions: GET /api/status, GET|POST /api/sessions, DELETE /a
     expect(res.status).toBe(400)
     expect((await res.json()).code).toBe('invalid_type')
     res = await t.post('/api/sessions', {})
-    expect(await res.json()).toEqual({ success: false, error: 'name: is required', code: 'missing_field' })
+    expect(await res.json()).toEqual({ success: false, error: 'name: is required', code: 'missing_field', errors: [{ path: 'name', code: 'missing_field', message: 'is required' }] })
     res = await t.post('/api/sessions', { name: 'x'.repeat(40) })
     expect(res.status).toBe(200)
   })

@@ -18,6 +18,16 @@ export interface CaseOutcome {
 
 const ERROR_CODE = /^[a-z][a-z0-9_]*$/
 
+/** `errors` of a validation refusal: 1–100 `{path, code, message}`, the first being the answer's `error` and `code`. */
+function fieldErrorsMatch(errors: unknown, error: string, code: string): boolean {
+  if (!Array.isArray(errors) || errors.length < 1 || errors.length > 100) return false
+  const wellFormed = errors.every((e: Record<string, unknown>) =>
+    e !== null && typeof e === 'object' && Object.keys(e).sort().join(',') === 'code,message,path' &&
+    typeof e.path === 'string' && typeof e.code === 'string' && ERROR_CODE.test(e.code) && typeof e.message === 'string' && e.message !== '')
+  const first = errors[0] as { path: string; code: string; message: string }
+  return wellFormed && first.code === code && error === (first.path ? `${first.path}: ${first.message}` : first.message)
+}
+
 /** Sends one case with a deadline: a hang is a failure, not a stuck test. */
 export async function runCase(fetch: FetchLike, c: HostileCase, timeoutMs: number): Promise<CaseOutcome> {
   const started = performance.now()
@@ -60,8 +70,12 @@ function judge(c: HostileCase, res: Response, text: string): { problem: string |
     if (e.status && res.status !== e.status) return { problem: `expected ${e.status}, got ${res.status}: ${text.slice(0, 300)}`, ids: [] }
     const b = body as Record<string, unknown>
     const keys = Object.keys(b ?? {}).sort().join(',')
-    if (keys !== 'code,error,success' || b.success !== false || typeof b.error !== 'string' || !b.error || typeof b.code !== 'string' || !ERROR_CODE.test(b.code)) {
+    if (!['code,error,success', 'code,error,errors,success'].includes(keys) || b.success !== false || typeof b.error !== 'string' || !b.error || typeof b.code !== 'string' || !ERROR_CODE.test(b.code)) {
       return { problem: `error body is not {success:false,error,code}: ${text.slice(0, 300)}`, ids: [] }
+    }
+    // A validation refusal lists every field problem; the first is the answer's own error and code.
+    if ('errors' in b && !fieldErrorsMatch(b.errors, b.error, b.code)) {
+      return { problem: `errors is not [{path,code,message}] led by the answer's own error and code: ${text.slice(0, 300)}`, ids: [] }
     }
     return { problem: null, ids: [] }
   }

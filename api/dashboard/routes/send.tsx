@@ -6,6 +6,7 @@ import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
 import { formatTime } from '../../format.js'
 import { checkImageUpload, enqueueImageMessage, type AcceptedImage } from '../../image-upload.js'
+import { imageSend, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { parseId } from '../format.js'
 import { parseFormSendAt } from '../send-at.js'
@@ -18,57 +19,53 @@ import { singleQuery } from '../../query.js'
 export const SEND_FORM_OVERHEAD = 64 * 1024
 
 type Checked =
-  | { ok: true; phone: string; session: string; text: string | null; image: AcceptedImage | null; sendAt: Date | null }
+  | { ok: true; phone: string; session: string; sendAt: Date | null; send: { image: null; message: string } | { image: AcceptedImage; caption: string | null } }
   | { ok: false; errors: SendForm['errors'] }
 
+/** The form field beside which a field error of the API's schemas is shown (the caption is typed in "message"). */
+const FORM_FIELD: Record<string, keyof SendForm['errors']> = { phone: 'phone', session: 'session', message: 'message', caption: 'message', send_at: 'send_at', file: 'file' }
+
 /**
- * Validates the Send form with the API's own schemas (`sendBody`, `sendImageFields`), image reader
- * and session gate, collecting one inline error per field instead of stopping at the first.
+ * Validates the Send form with the API's own schemas (`sendBody`, `sendImageFields`), image reader and session
+ * gate. The schema lists every field problem at once (`ApiError.errors`), each shown beside its field.
  * The image goes through `checkImageUpload`, the very rules of `POST /api/send-image`.
  */
 async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'], form: FormData): Promise<Checked> {
   const { schemas, config } = shared
   const errors: SendForm['errors'] = {}
-  const attempt = <T,>(key: keyof SendForm['errors'], fn: () => T): T | undefined => {
+  /** Runs a check and puts each of its field problems beside its field (the first one a field gets stays). */
+  const besideFields = async <T,>(fn: () => T | Promise<T>): Promise<T | undefined> => {
     try {
-      return fn()
+      return await fn()
     } catch (err) {
-      if (!(err instanceof ApiError)) throw err
-      errors[key] = inlineMessage(err)
+      if (!(err instanceof ApiError) || !err.errors) throw err
+      for (const e of err.errors) {
+        const at = FORM_FIELD[e.path]
+        // "is not a JPEG…" reads "The file is not a JPEG…" next to the file input.
+        if (at) errors[at] ??= at === 'file' ? `The file ${e.message}` : inlineMessage(e.message)
+      }
       return undefined
     }
   }
   const upload = form.get('file')
   // Browsers send an empty, nameless file part when no file was chosen.
   const file = upload !== null && typeof upload !== 'string' && (upload.size > 0 || upload.name !== '') ? upload : null
-  const phone = attempt('phone', () => schemas.sendBody.shape.phone.parse(field(form, 'phone'), ''))
-  const session = attempt('session', () => schemas.sendBody.shape.session.parse(field(form, 'session') || undefined, ''))
-  const message = field(form, 'message') ?? ''
-  let text: string | null | undefined
-  if (file) {
-    const caption = attempt('message', () => schemas.sendImageFields.shape.caption.parse(message, ''))
-    text = errors.message ? undefined : caption !== undefined && caption.trim() !== '' ? caption : null
-  } else {
-    text = attempt('message', () => schemas.sendBody.shape.message.parse(message, ''))
-  }
 
   // "Send at": the browser's wall-clock time and offset, then the API's own send_at rule (a year ahead at most).
-  let sendAt: Date | null = null
   const picked = parseFormSendAt(field(form, 'send_at'), field(form, 'utc_offset'), Date.now())
   if (!picked.ok) errors.send_at = picked.error
-  else if (picked.iso) sendAt = attempt('send_at', () => schemas.sendBody.shape.send_at.parse(picked.iso, '')) ?? null
-
-  let image: AcceptedImage | null = null
-  if (file) {
-    try {
-      image = await checkImageUpload(file, config)
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err
-      // The API's own rule and wording; "file: is …" reads "The file is …" next to the field.
-      errors.file = err.message.replace(/^file:\s*/, 'The file ')
-    }
-  }
-  if (session !== undefined && !errors.session) {
+  const common = { phone: field(form, 'phone'), session: field(form, 'session') || undefined, send_at: picked.ok ? picked.iso ?? undefined : undefined }
+  const message = field(form, 'message') ?? ''
+  // With a file the text is its caption (optional; trimmed to none by `imageSend`), else the message itself.
+  const parsed = await besideFields(() =>
+    file
+      ? { ...schemas.sendImageFields.parse({ ...common, caption: message }, ''), message: undefined }
+      : { ...schemas.sendBody.parse({ ...common, message }, ''), caption: undefined },
+  )
+  const image = file ? await besideFields(() => checkImageUpload(file, config)) : undefined
+  // Whether the session exists is asked even when another field is wrong, so every problem shows at once.
+  const session = errors.session ? undefined : parsed?.session ?? schemas.sendBody.shape.session.parse(common.session, 'session')
+  if (session !== undefined) {
     try {
       await shared.gate.assertSendable(db, session)
     } catch (err) {
@@ -78,14 +75,16 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   }
   // A file input is empty again when the form comes back, so say so next to it.
   if (file && Object.keys(errors).length > 0) errors.file ??= 'Choose the image again (the browser does not keep it after an error).'
-  if (Object.keys(errors).length > 0 || phone === undefined || session === undefined || text === undefined) return { ok: false, errors }
-  return { ok: true, phone, session, text, image, sendAt }
+  if (Object.keys(errors).length > 0 || !parsed) return { ok: false, errors }
+  const { phone, send_at: sendAt = null } = parsed
+  if (image) return { ok: true, phone, session: parsed.session, sendAt, send: { image, caption: parsed.caption ?? null } }
+  if (parsed.message === undefined) return { ok: false, errors }
+  return { ok: true, phone, session: parsed.session, sendAt, send: { image: null, message: parsed.message } }
 }
 
 /** The Send form: text, or image with caption, from a chosen session. */
 export function sendPages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
-  const mediaReuseSeconds = Math.floor((shared.config.mediaRetentionDays * 86_400) / 2)
   const limits = {
     messageMaxChars: shared.config.messageMaxChars,
     captionMaxChars: shared.config.captionMaxChars,
@@ -142,9 +141,10 @@ export function sendPages(shared: DashboardShared) {
       }
       return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={limits} />, 422)
     }
-    const queued = result.image
-      ? await enqueueImageMessage(db, { session: result.session, phone: result.phone, caption: result.text, image: result.image, mediaReuseSeconds, sendAt: result.sendAt })
-      : await enqueueMessage(db, { session: result.session, phone: result.phone, type: 'text', body: result.text, sendAt: result.sendAt })
+    const { session, phone, sendAt, send } = result
+    const queued = send.image
+      ? await enqueueImageMessage(db, await imageSend({ session, phone, caption: send.caption, image: send.image, sendAt }, shared.config))
+      : await enqueueMessage(db, await textSend({ session, phone, message: send.message, sendAt }))
     const id = queued.id
     return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(result.session)}`, 303)
   })

@@ -1,0 +1,68 @@
+/**
+ * How a send is assembled, once, for both doors into the queue: the API (`POST /api/send`, `/api/send-image`,
+ * `/api/send-batch`) and the dashboard's Send form. Caption trimming, how long an identical upload is reused, and
+ * the idempotency hash live here, so the two cannot drift apart.
+ */
+import type { EnqueueInput } from '../db/lifecycle/enqueue.js'
+import type { ApiConfig } from './config.js'
+import { requestHash, sha256Hex } from './idempotency.js'
+import type { AcceptedImage, ImageMessage } from './image-upload.js'
+
+/** An identical upload younger than half the media retention is reused instead of stored again. */
+export function mediaReuseSeconds(config: Pick<ApiConfig, 'mediaRetentionDays'>): number {
+  return Math.floor((config.mediaRetentionDays * 86_400) / 2)
+}
+
+/** A caption that is absent, empty or only whitespace is no caption: the image goes out bare. */
+export function captionOrNull(caption: string | null | undefined): string | null {
+  return caption !== undefined && caption !== null && caption.trim() !== '' ? caption : null
+}
+
+/** The part a scheduled send adds to an idempotency hash (nothing for an immediate one). */
+function scheduledFor(sendAt: Date | null | undefined): string[] {
+  // send_at joins the hash only when given, so keys stored before it existed still match their repeats.
+  return sendAt ? [`send_at=${sendAt.toISOString()}`] : []
+}
+
+export interface TextSend {
+  session: string
+  phone: string
+  message: string
+  sendAt?: Date | null
+}
+
+/** The row of a text send; with an Idempotency-Key it carries the key and the request's hash. */
+export async function textSend(send: TextSend, key: string | null = null): Promise<EnqueueInput> {
+  const input: EnqueueInput = { session: send.session, phone: send.phone, type: 'text', body: send.message, sendAt: send.sendAt ?? null }
+  if (!key) return input
+  const hash = await requestHash(['text', send.session, send.phone, send.message, ...scheduledFor(send.sendAt)])
+  return { ...input, idempotencyKey: key, requestHash: hash }
+}
+
+/** The hash of a batch: every item's text and time, so a repeat must match item by item. */
+export function batchHash(items: readonly EnqueueInput[]): Promise<string> {
+  return requestHash(['batch', items.map((m) => [m.session, m.phone, m.body, ...scheduledFor(m.sendAt)])])
+}
+
+export interface ImageSend {
+  session: string
+  phone: string
+  caption?: string | null
+  image: AcceptedImage
+  sendAt?: Date | null
+}
+
+/** The message of an image send (caption trimmed to null, bytes hashed); with a key, the request's hash too. */
+export async function imageSend(
+  send: ImageSend,
+  config: Pick<ApiConfig, 'mediaRetentionDays'>,
+  key: string | null = null,
+): Promise<ImageMessage & { sha256: string; requestHash: string | null }> {
+  const sha256 = await sha256Hex(send.image.bytes)
+  const caption = captionOrNull(send.caption)
+  const hash = key ? await requestHash(['image', send.session, send.phone, caption, sha256, ...scheduledFor(send.sendAt)]) : null
+  return {
+    session: send.session, phone: send.phone, caption, image: send.image, sha256,
+    idempotencyKey: key, requestHash: hash, mediaReuseSeconds: mediaReuseSeconds(config), sendAt: send.sendAt ?? null,
+  }
+}
