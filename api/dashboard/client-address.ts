@@ -12,15 +12,15 @@
  * a throttle keyed by it holds a short string whatever the headers carried.
  */
 import type { Context } from 'hono'
-import ipaddr from 'ipaddr.js'
+import { inIpRange, parseIpAddress, parseIpRange, type IpAddress, type IpRange } from '../../db/shared/ip-address.js'
 import { ConfigError } from '../../db/shared/settings.js'
 
-type Address = ipaddr.IPv4 | ipaddr.IPv6
+type Address = IpAddress
 
 export type TrustProxy =
   | { kind: 'none' }
   | { kind: 'cloudflare' }
-  | { kind: 'proxies'; ranges: Array<[Address, number]> }
+  | { kind: 'proxies'; ranges: IpRange[] }
 
 /** The peer's address as the runtime reports it (Node: the socket's), or undefined where there is none. */
 export type SocketAddress = (c: Context) => string | undefined
@@ -33,15 +33,15 @@ export function parseTrustProxy(value: string | undefined): TrustProxy {
   const text = value?.trim() ?? ''
   if (text === '' || text.toLowerCase() === 'none') return { kind: 'none' }
   if (text.toLowerCase() === 'cloudflare') return { kind: 'cloudflare' }
-  const ranges: Array<[Address, number]> = []
+  const ranges: IpRange[] = []
   for (const item of text.split(',').map((s) => s.trim()).filter(Boolean)) {
-    const cidr = item.includes('/') ? item : `${item}/${ipaddr.IPv6.isValid(item) ? 128 : 32}`
-    if (!ipaddr.isValidCIDR(cidr) || (!cidr.includes(':') && !ipaddr.IPv4.isValidCIDRFourPartDecimal(cidr))) {
+    const range = parseIpRange(item)
+    if (!range) {
       throw new ConfigError(
         `TRUST_PROXY must be "none", "cloudflare" or a comma-separated list of proxy addresses or CIDR ranges such as 127.0.0.1/32,10.0.0.0/8 (got "${item}")`,
       )
     }
-    ranges.push(ipaddr.parseCIDR(cidr))
+    ranges.push(range)
   }
   if (ranges.length === 0) throw new ConfigError('TRUST_PROXY lists no proxy address')
   return { kind: 'proxies', ranges }
@@ -50,18 +50,13 @@ export function parseTrustProxy(value: string | undefined): TrustProxy {
 /** A literal IPv4 (four decimal parts) or IPv6 address, IPv4-mapped IPv6 turned into IPv4; otherwise null. */
 function parseAddress(text: string | undefined): Address | null {
   if (!text || text.length > 64) return null
-  const t = text.trim().replace(/^\[(.*)\]$/, '$1')
-  if (ipaddr.IPv4.isValidFourPartDecimal(t)) return ipaddr.IPv4.parse(t)
-  if (!ipaddr.IPv6.isValid(t)) return null
-  const v6 = ipaddr.IPv6.parse(t)
-  return v6.isIPv4MappedAddress() ? v6.toIPv4Address() : v6
+  return parseIpAddress(text.trim())
 }
 
 /** The throttle's key for an address: IPv4 as is, IPv6 as its /64 prefix. */
 export function addressKey(address: Address): string {
-  if (address.kind() === 'ipv4') return address.toString()
-  const parts = (address as ipaddr.IPv6).parts.slice(0, 4).map((p) => p.toString(16))
-  return `${parts.join(':')}::/64`
+  if (address.kind === 'ipv4') return address.parts.join('.')
+  return `${address.parts.slice(0, 4).map((p) => p.toString(16)).join(':')}::/64`
 }
 
 /** `addressKey` of a textual address, or null when it is not one. */
@@ -70,8 +65,8 @@ export function normalizeAddress(text: string | undefined): string | null {
   return a ? addressKey(a) : null
 }
 
-function trusted(address: Address, ranges: Array<[Address, number]>): boolean {
-  return ranges.some(([net, bits]) => net.kind() === address.kind() && address.match(net, bits))
+function trusted(address: Address, ranges: IpRange[]): boolean {
+  return ranges.some((range) => inIpRange(address, range))
 }
 
 /**

@@ -215,7 +215,8 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   // One without is sent to the sign-in page before any is opened.
   // (The database middleware only sets `db`, which the dashboard's context has too.)
   const database = options.database as unknown as MiddlewareHandler<DashboardEnv>
-  app.use('*', async (c, next) => (getCookie(c, COOKIE_NAME) ? database(c, next) : next()))
+  const sessionDatabase: MiddlewareHandler<DashboardEnv> = async (c, next) => (getCookie(c, COOKIE_NAME) ? database(c, next) : next())
+  app.use('*', sessionDatabase)
   app.use('*', requireSignIn({ auth, cookieName: COOKIE_NAME, signInPath }))
   app.use(
     '*',

@@ -111,7 +111,7 @@ async function deleteKeys(tx: Queryable, session: string, type: string, ids: str
 // one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (see mysql-hints.ts).
 // MariaDB (10.11) rejects `FOR SHARE` as a syntax error; `LOCK IN SHARE MODE` is accepted by MariaDB and MySQL 8.
 // Exported for the test that holds this lock while a takeover runs.
-export const LOCK_SESSION_FOR_AUTH_WRITE = forceIndexOnMysql(each(
+export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `SELECT lease_epoch
   FROM sessions
  WHERE name = ?
@@ -160,7 +160,7 @@ export async function writeAuthValues(db: Db, session: string, writes: readonly 
   })
 }
 
-const WIPE = same(`DELETE FROM auth_keys
+const WIPE = /* @__PURE__ */ same(`DELETE FROM auth_keys
  WHERE session = ?`)
 
 /**
@@ -176,7 +176,7 @@ export async function wipeAuthState(db: Db, session: string, fence?: AuthFence):
   })
 }
 
-const COUNT = each(
+const COUNT = /* @__PURE__ */ each(
   `SELECT COUNT(*) AS n, COALESCE(SUM(LENGTH(value)), 0) AS bytes
   FROM auth_keys
  WHERE session = ?`,

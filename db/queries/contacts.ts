@@ -19,7 +19,7 @@ export function toContact(row: Row): ContactRecord {
   }
 }
 
-const GET = same(`SELECT ${COLUMNS}
+const GET = /* @__PURE__ */ same(`SELECT ${COLUMNS}
   FROM contacts
  WHERE phone = ?`)
 
@@ -64,7 +64,7 @@ ${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY phone
   return (await db.query(sql, params)).map(toContact)
 }
 
-const UPSERT_OPT_IN = each(
+const UPSERT_OPT_IN = /* @__PURE__ */ each(
   `INSERT INTO contacts (phone, opt_in, opt_in_at, created_at, updated_at)
 VALUES (?, ?, CASE WHEN ? = 'pending' THEN NULL ELSE NOW(6) END, NOW(6), NOW(6))
 ON DUPLICATE KEY UPDATE opt_in = VALUES(opt_in), opt_in_at = VALUES(opt_in_at), updated_at = NOW(6)`,
@@ -78,7 +78,7 @@ export async function upsertOptIn(tx: Queryable, phone: string, optIn: OptIn): P
   await tx.execute(UPSERT_OPT_IN[tx.dialect], tx.dialect === 'mysql' ? [phone, optIn, optIn] : [phone, optIn])
 }
 
-const READ_OPT_IN = same(`SELECT opt_in
+const READ_OPT_IN = /* @__PURE__ */ same(`SELECT opt_in
   FROM contacts
  WHERE phone = ?`)
 
@@ -91,7 +91,7 @@ export async function readOptIn(tx: Queryable, phone: string): Promise<OptIn | n
 // ---------------------------------------------------------------------------------------------------------------
 // Runner: inbound consent and LID mappings
 
-const LOCK_CONTACT = each(
+const LOCK_CONTACT = /* @__PURE__ */ each(
   `SELECT opt_in
   FROM contacts
  WHERE phone = ?
@@ -103,7 +103,7 @@ const LOCK_CONTACT = each(
 )
 
 // opt_in_at moves only when opt_in is set (explicitly or by a first message); last_inbound_at on every message.
-const RECORD_INBOUND_CONSENT = each(
+const RECORD_INBOUND_CONSENT = /* @__PURE__ */ each(
   `INSERT INTO contacts (phone, opt_in, opt_in_at, name, last_inbound_at, created_at, updated_at)
 VALUES (?, ?, CASE WHEN ? = 'pending' THEN NULL ELSE NOW(6) END, ?, NOW(6), NOW(6), NOW(6))
 ON DUPLICATE KEY UPDATE opt_in = VALUES(opt_in),
@@ -147,7 +147,7 @@ export async function recordInboundConsent(
   )
 }
 
-const RECORD_LID = each(
+const RECORD_LID = /* @__PURE__ */ each(
   `INSERT INTO contacts (phone, lid, created_at, updated_at)
 VALUES (?, ?, NOW(6), NOW(6))
 ON DUPLICATE KEY UPDATE lid = VALUES(lid), updated_at = NOW(6)`,
@@ -165,7 +165,7 @@ export async function recordContactLid(db: Queryable, phone: string, lid: string
   await db.execute(RECORD_LID[db.dialect], [phone, lid])
 }
 
-const FIND_BY_LID = same(`SELECT phone
+const FIND_BY_LID = /* @__PURE__ */ same(`SELECT phone
   FROM contacts
  WHERE lid = ?
  LIMIT 1`)
@@ -176,7 +176,7 @@ export async function findPhoneByLid(db: Queryable, lid: string): Promise<string
   return row ? String(row.phone) : null
 }
 
-const MARK_CONSENT_REQUESTED = each(
+const MARK_CONSENT_REQUESTED = /* @__PURE__ */ each(
   `INSERT INTO contacts (phone, consent_requested_at, created_at, updated_at)
 VALUES (?, NOW(6), NOW(6), NOW(6))
 ON DUPLICATE KEY UPDATE consent_requested_at = COALESCE(consent_requested_at, NOW(6)), updated_at = NOW(6)`,

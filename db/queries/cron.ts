@@ -32,7 +32,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 // The slot is the database's now, floored to the period (UTC on both engines).
 // MySQL: no INSERT IGNORE, which would hide other errors too; 1062 is the "someone else has it" signal.
 // Postgres: ON CONFLICT, because a raw 23505 would abort a surrounding transaction.
-const CLAIM_CRON_SLOT = each(
+const CLAIM_CRON_SLOT = /* @__PURE__ */ each(
   `INSERT INTO cron_runs (task, slot, runner)
 VALUES (?, FROM_UNIXTIME(FLOOR(UNIX_TIMESTAMP(NOW(6)) / ?) * ?), ?)`,
   `INSERT INTO cron_runs (task, slot, runner)
@@ -62,7 +62,7 @@ export async function claimCronSlot(db: Queryable, params: { task: string; perio
 }
 
 // For the dashboard only: epochs change only on acquire, so a swept session is simply free.
-const SWEEP_EXPIRED_LEASES = each(
+const SWEEP_EXPIRED_LEASES = /* @__PURE__ */ each(
   `UPDATE sessions
    SET owner = NULL,
        status = 'offline',
@@ -85,7 +85,7 @@ export async function sweepExpiredLeases(db: Queryable, graceSeconds = 10): Prom
   return res.affectedRows
 }
 
-const FIND_STUCK_SENDING = each(
+const FIND_STUCK_SENDING = /* @__PURE__ */ each(
   `SELECT id, session, claimed_by, claimed_at
   FROM messages
  WHERE status = 'sending'
@@ -104,7 +104,7 @@ export async function findStuckSending(db: Queryable, olderThanSeconds = 120): P
   return rows.map(toStuckMessage)
 }
 
-const DELETE_DEAD_RUNNERS = each(
+const DELETE_DEAD_RUNNERS = /* @__PURE__ */ each(
   `DELETE FROM runners
  WHERE heartbeat_at < NOW(6) - INTERVAL ? SECOND`,
   `DELETE FROM runners
@@ -285,7 +285,7 @@ export async function pruneWebhookDeliveries(db: Queryable, params: PruneParams)
   })
 }
 
-const PRUNE_CRON_RUNS = each(
+const PRUNE_CRON_RUNS = /* @__PURE__ */ each(
   `DELETE FROM cron_runs
  WHERE slot < NOW(6) - INTERVAL ? DAY`,
   `DELETE FROM cron_runs

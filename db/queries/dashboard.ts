@@ -6,10 +6,10 @@ import type { Queryable } from '../driver.js'
 import { toDate } from '../driver.js'
 import { each, same } from '../sql.js'
 
-const SELECT_SECRET = same(`SELECT value FROM gateway_secrets WHERE name = ?`)
+const SELECT_SECRET = /* @__PURE__ */ same(`SELECT value FROM gateway_secrets WHERE name = ?`)
 
 // The first writer wins; everyone reads back the winner, so concurrent processes end up with one value.
-const INSERT_SECRET = each(
+const INSERT_SECRET = /* @__PURE__ */ each(
   `INSERT IGNORE INTO gateway_secrets (name, value) VALUES (?, ?)`,
   `INSERT INTO gateway_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
 )
@@ -42,10 +42,10 @@ export interface DashboardSessionRecord {
   expiresAt: Date
 }
 
-const INSERT_SESSION = same(`INSERT INTO dashboard_sessions (id, key_fingerprint, created_at, expires_at) VALUES (?, ?, ?, ?)`)
-const SELECT_SESSION = same(`SELECT id, key_fingerprint, created_at, expires_at FROM dashboard_sessions WHERE id = ?`)
-const DELETE_SESSION = same(`DELETE FROM dashboard_sessions WHERE id = ?`)
-const DELETE_EXPIRED = same(`DELETE FROM dashboard_sessions WHERE expires_at <= ?`)
+const INSERT_SESSION = /* @__PURE__ */ same(`INSERT INTO dashboard_sessions (id, key_fingerprint, created_at, expires_at) VALUES (?, ?, ?, ?)`)
+const SELECT_SESSION = /* @__PURE__ */ same(`SELECT id, key_fingerprint, created_at, expires_at FROM dashboard_sessions WHERE id = ?`)
+const DELETE_SESSION = /* @__PURE__ */ same(`DELETE FROM dashboard_sessions WHERE id = ?`)
+const DELETE_EXPIRED = /* @__PURE__ */ same(`DELETE FROM dashboard_sessions WHERE expires_at <= ?`)
 
 export async function insertDashboardSession(db: Queryable, s: DashboardSessionRecord): Promise<void> {
   await db.execute(INSERT_SESSION[db.dialect], [s.id, s.keyFingerprint, s.createdAt, s.expiresAt])

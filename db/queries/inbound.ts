@@ -54,7 +54,7 @@ export type InboundResult =
   | { kind: 'duplicate' }
   | { kind: 'stored'; action: InboundAction; optIn: OptIn | null; optedOut: number; released: number }
 
-const INSERT = each(
+const INSERT = /* @__PURE__ */ each(
   `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at)
 VALUES (?, ?, ?, ?, ?, ?, NOW(6), CASE WHEN ? THEN NOW(6) ELSE NULL END)`,
   // ON CONFLICT: a raw 23505 would abort the transaction on Postgres.
@@ -84,7 +84,7 @@ export async function insertInbound(tx: Queryable, input: InboundInput, action: 
   return (await tx.query(INSERT.postgres, params)).length > 0
 }
 
-const ALREADY_STORED = same(`SELECT 1 AS x
+const ALREADY_STORED = /* @__PURE__ */ same(`SELECT 1 AS x
   FROM inbound_messages
  WHERE session = ?
    AND wa_message_id = ?`)
@@ -94,14 +94,14 @@ export async function isInboundStored(tx: Queryable, session: string, waMessageI
   return (await tx.query(ALREADY_STORED[tx.dialect], [session, waMessageId])).length > 0
 }
 
-const UNRESOLVED = same(`SELECT wa_message_id, sender_jid, body
+const UNRESOLVED = /* @__PURE__ */ same(`SELECT wa_message_id, sender_jid, body
   FROM inbound_messages
  WHERE session = ?
    AND sender_jid = ?
    AND processed_at IS NULL
  ORDER BY id`)
 
-const RESOLVE = same(`UPDATE inbound_messages
+const RESOLVE = /* @__PURE__ */ same(`UPDATE inbound_messages
    SET phone = ?,
        action = ?,
        processed_at = NOW(6)
@@ -129,7 +129,7 @@ export async function markInboundResolved(
   return (await tx.execute(RESOLVE[tx.dialect], [p.phone, p.action, p.session, p.waMessageId])).affectedRows > 0
 }
 
-const LIST_FOR_PHONE = same(`SELECT session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at
+const LIST_FOR_PHONE = /* @__PURE__ */ same(`SELECT session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at
   FROM inbound_messages
  WHERE phone = ?
  ORDER BY id`)
@@ -148,7 +148,7 @@ export async function listInboundForPhone(db: Queryable, phone: string) {
 
 // "Never wrote to this number": no inbound message from this phone to this session. One probe of
 // idx_inbound_session_phone (session, phone); inbound rows whose sender could not be resolved have phone NULL.
-const HAS_WRITTEN = forceIndexOnMysql(same(`SELECT 1 AS x
+const HAS_WRITTEN = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT 1 AS x
   FROM inbound_messages
  WHERE session = ?
    AND phone = ?

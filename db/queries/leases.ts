@@ -60,7 +60,7 @@ export function toSessionLease(row: Row): SessionLease {
 // ---------------------------------------------------------------------------------------------------------------
 // Runners
 
-const INSERT_RUNNER = same(`INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
+const INSERT_RUNNER = /* @__PURE__ */ same(`INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
 VALUES (?, ?, ?, NOW(6), NOW(6))`)
 
 /**
@@ -74,7 +74,7 @@ export async function registerRunner(db: Queryable, params: { host: string; pid:
   return id
 }
 
-const HEARTBEAT_RUNNER = same(`UPDATE runners
+const HEARTBEAT_RUNNER = /* @__PURE__ */ same(`UPDATE runners
    SET heartbeat_at = NOW(6)
  WHERE id = ?`)
 
@@ -87,7 +87,7 @@ export async function heartbeatRunner(db: Queryable, id: string): Promise<boolea
   return res.affectedRows > 0
 }
 
-const DELETE_RUNNER = same(`DELETE FROM runners
+const DELETE_RUNNER = /* @__PURE__ */ same(`DELETE FROM runners
  WHERE id = ?`)
 
 /** Removes the runner row on graceful shutdown (after its leases are released). */
@@ -99,7 +99,7 @@ export async function deleteRunner(db: Queryable, id: string): Promise<boolean> 
 // ---------------------------------------------------------------------------------------------------------------
 // Acquire, renew, release
 
-const SELECT_ACQUIRABLE = same(`SELECT name
+const SELECT_ACQUIRABLE = /* @__PURE__ */ same(`SELECT name
   FROM sessions
  WHERE lease_until < NOW(6)
  ORDER BY lease_until, name
@@ -113,7 +113,7 @@ const SELECT_ACQUIRABLE = same(`SELECT name
 /** The SQL of the acquire's locking select, for the EXPLAIN tests. */
 export const SELECT_ACQUIRABLE_SQL = SELECT_ACQUIRABLE
 
-const TAKE_LEASES = forceIndexOnMysql(each(
+const TAKE_LEASES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET owner = ?,
        lease_epoch = lease_epoch + 1,
@@ -181,7 +181,7 @@ export async function acquireSessionLeases(db: Db, params: AcquireSessionLeasesP
 
 // Renewal never revives an expired lease (`lease_until > now`): re-acquiring bumps the epoch, which forces
 // reconciliation (db/README.md, Crash windows).
-const RENEW_LEASES = each(
+const RENEW_LEASES = /* @__PURE__ */ each(
   `UPDATE sessions
    SET lease_until = NOW(6) + INTERVAL ? SECOND,
        updated_at = NOW(6)
@@ -220,7 +220,7 @@ export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: n
   })
 }
 
-const RELEASE_LEASE = forceIndexOnMysql(same(`UPDATE sessions
+const RELEASE_LEASE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET owner = NULL,
        lease_until = '1970-01-01 00:00:00',
        status = 'offline',
@@ -242,7 +242,7 @@ export async function releaseLease(db: Queryable, fence: LeaseFence): Promise<bo
 // The literal is read in the session zone, which is UTC on every engine (db/README.md, The two dialects).
 // The status goes back to offline too: the socket it described died with the previous process, and the
 // dashboard should not show a stale "online" until the session is acquired again.
-const EXPIRE_ALL_LEASES = same(`UPDATE sessions
+const EXPIRE_ALL_LEASES = /* @__PURE__ */ same(`UPDATE sessions
    SET owner = NULL,
        lease_until = '1970-01-01 00:00:00',
        status = 'offline',
@@ -264,7 +264,7 @@ export async function expireAllLeases(db: Queryable): Promise<number> {
 // `default` can never be deleted, whatever the row says. The guarded read locks the row by primary
 // key first; a DELETE carrying the guards would walk idx_sessions_owner on MariaDB (see mysql-hints.ts), and a
 // MySQL DELETE takes no index hint.
-const LOCK_SESSION_FOR_DELETE = forceIndexOnMysql(same(`SELECT name
+const LOCK_SESSION_FOR_DELETE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT name
   FROM sessions
  WHERE name = ?
    AND owner = ?
@@ -278,7 +278,7 @@ export async function lockSessionForDelete(tx: Queryable, fence: LeaseFence): Pr
   return (await tx.query(LOCK_SESSION_FOR_DELETE[tx.dialect], [fence.name, fence.owner, fence.epoch])).length > 0
 }
 
-const DELETE_SESSION = same(`DELETE FROM sessions
+const DELETE_SESSION = /* @__PURE__ */ same(`DELETE FROM sessions
  WHERE name = ?`)
 
 /** Deletes the session row (locked by `lockSessionForDelete`). */
@@ -286,7 +286,7 @@ export async function deleteSessionRow(tx: Queryable, name: string): Promise<voi
   await tx.execute(DELETE_SESSION[tx.dialect], [name])
 }
 
-const DELETE_AUTH_KEYS = same(`DELETE FROM auth_keys
+const DELETE_AUTH_KEYS = /* @__PURE__ */ same(`DELETE FROM auth_keys
  WHERE session = ?`)
 
 /** Wipes a session's credentials and Signal keys. */
@@ -295,7 +295,7 @@ export async function deleteAuthKeys(tx: Queryable, session: string): Promise<vo
 }
 
 // COALESCE because MySQL's GREATEST returns NULL if any argument is NULL. A pause only ever grows.
-const PAUSE_SESSION = forceIndexOnMysql(each(
+const PAUSE_SESSION = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET paused_until = GREATEST(COALESCE(paused_until, NOW(6)), NOW(6) + INTERVAL ? SECOND),
        detail = ?,
@@ -330,7 +330,7 @@ export async function pauseSession(db: Queryable, params: PauseSessionParams): P
   return res.affectedRows > 0
 }
 
-const UNPAUSE_EXPIRED = forceIndexOnMysql(same(`UPDATE sessions
+const UNPAUSE_EXPIRED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET paused_until = NULL,
        detail = NULL,
        updated_at = NOW(6)

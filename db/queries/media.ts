@@ -25,7 +25,7 @@ export interface NewMedia {
   sha256: string
 }
 
-const INSERT = each(
+const INSERT = /* @__PURE__ */ each(
   `INSERT INTO media (bytes, mime, size, width, height, sha256, created_at)
 VALUES (?, ?, ?, ?, ?, ?, NOW(6))`,
   `INSERT INTO media (bytes, mime, size, width, height, sha256, created_at)
@@ -44,7 +44,7 @@ export async function insertMedia(db: Queryable, media: NewMedia): Promise<numbe
   return toId(row!.id)
 }
 
-const FIND_REUSABLE = each(
+const FIND_REUSABLE = /* @__PURE__ */ each(
   `SELECT id
   FROM media
  WHERE sha256 = ?
@@ -69,7 +69,7 @@ export async function findReusableMedia(db: Queryable, sha256: string, maxAgeSec
   return row ? toId(row.id) : null
 }
 
-const GET = same(`SELECT id, bytes, mime, size, width, height, sha256, created_at
+const GET = /* @__PURE__ */ same(`SELECT id, bytes, mime, size, width, height, sha256, created_at
   FROM media
  WHERE id = ?`)
 

@@ -11,7 +11,7 @@ import { forceIndexOnMysql } from './mysql-hints.js'
 // FORCE INDEX: the equality prefix (session, status) plus ORDER BY available_at, id lets LIMIT 1 stop at the first
 // index entry with no filesort (db/README.md). Postgres gets the same from the partial index, provided the status
 // literal stays in the text (db/README.md, The two dialects).
-const SELECT_NEXT_PENDING = each(
+const SELECT_NEXT_PENDING = /* @__PURE__ */ each(
   `SELECT id, phone, type, body, media_id, attempts, wa_message_id
   FROM messages FORCE INDEX (idx_messages_claim)
  WHERE session = ?
@@ -39,7 +39,7 @@ export async function selectNextPending(tx: Queryable, session: string): Promise
   return row ?? null
 }
 
-const MARK_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
+const MARK_OPTED_OUT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
        hold = NULL,
@@ -52,7 +52,7 @@ export async function markOptedOut(tx: Queryable, id: number): Promise<boolean> 
   return (await tx.execute(MARK_OPTED_OUT[tx.dialect], [id])).affectedRows > 0
 }
 
-const MARK_PENDING_OPTED_OUT = forceIndexOnMysql(same(`UPDATE messages
+const MARK_PENDING_OPTED_OUT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
        hold = NULL,
@@ -68,7 +68,7 @@ export async function markPendingOfPhoneOptedOut(tx: Queryable, phone: string): 
   return (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows
 }
 
-const SELECT_PENDING_OF_PHONE = forceIndexOnMysql(same(`SELECT id
+const SELECT_PENDING_OF_PHONE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT id
   FROM messages
  WHERE phone = ?
    AND status = 'pending'
@@ -84,7 +84,7 @@ export async function selectPendingOfPhone(tx: Queryable, phone: string): Promis
 // (migration 0008) and `error` carries the sentence the audit log shows. The claim index then never walks over a
 // pile of held rows, the rest of the session's queue keeps flowing, and a held row is looked at again after `holdMs`
 // (so it goes out even if nobody calls releaseConsentHolds). markSending clears both.
-const HOLD_FOR_CONSENT = forceIndexOnMysql(each(
+const HOLD_FOR_CONSENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE messages
    SET available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        hold = 'consent',
@@ -108,7 +108,7 @@ export async function holdForConsent(tx: Queryable, id: number, holdMs: number):
 
 // Like the consent hold: moved out of the claim's way until `available_at` (the next local midnight), with the
 // cap's sentence in `error`.
-const HOLD_FOR_LIMIT = forceIndexOnMysql(same(`UPDATE messages
+const HOLD_FOR_LIMIT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET available_at = ?,
        hold = 'limit',
        error = ?,
@@ -121,7 +121,7 @@ export async function holdForLimit(tx: Queryable, id: number, until: Date, reaso
   await tx.execute(HOLD_FOR_LIMIT[tx.dialect], [until, reason.slice(0, 1000), id])
 }
 
-const MARK_SENDING = forceIndexOnMysql(same(`UPDATE messages
+const MARK_SENDING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'sending',
        attempts = attempts + 1,
        claimed_by = ?,
@@ -139,7 +139,7 @@ export async function markSending(tx: Queryable, p: { id: number; owner: string;
   return (await tx.execute(MARK_SENDING[tx.dialect], [p.owner, p.epoch, p.waMessageId, p.id])).affectedRows > 0
 }
 
-const RELEASE_CONSENT_HOLDS = forceIndexOnMysql(same(`UPDATE messages
+const RELEASE_CONSENT_HOLDS = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET available_at = NOW(6),
        hold = NULL,
        error = NULL,
@@ -153,7 +153,7 @@ export async function releaseConsentHolds(tx: Queryable, phone: string): Promise
   return (await tx.execute(RELEASE_CONSENT_HOLDS[tx.dialect], [phone])).affectedRows
 }
 
-const RELEASE_LIMIT_HOLDS = same(`UPDATE messages
+const RELEASE_LIMIT_HOLDS = /* @__PURE__ */ same(`UPDATE messages
    SET available_at = NOW(6),
        hold = NULL,
        error = NULL,
@@ -167,7 +167,7 @@ export async function releaseLimitHolds(tx: Queryable, session: string): Promise
   return (await tx.execute(RELEASE_LIMIT_HOLDS[tx.dialect], [session])).affectedRows
 }
 
-const HELD_PHONES = same(`SELECT DISTINCT m.phone
+const HELD_PHONES = /* @__PURE__ */ same(`SELECT DISTINCT m.phone
   FROM messages m
   LEFT JOIN contacts c ON c.phone = m.phone
  WHERE m.session = ?
@@ -193,7 +193,7 @@ export interface SessionDue {
   dueInMs: number | null
 }
 
-const PROBE_DUE = each(
+const PROBE_DUE = /* @__PURE__ */ each(
   `SELECT s.name,
        CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
             (SELECT MIN(m.available_at) FROM messages m WHERE m.session = s.name AND m.status = 'pending')) / 1000) AS due_in_ms

@@ -33,7 +33,7 @@ const availableAtPostgres = (n: number) =>
   `GREATEST(now() + $${n} * interval '1 millisecond', COALESCE($${n + 1}::timestamptz, now()))`
 
 // MySQL: no ON CONFLICT … RETURNING; a 1062 on uq_messages_idempotency means "seen before" (api/README.md).
-const INSERT_ONE = each(
+const INSERT_ONE = /* @__PURE__ */ each(
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
                       available_at, send_at, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${AVAILABLE_AT_MYSQL}, ?, NOW(6), NOW(6))`,
@@ -70,7 +70,7 @@ export async function insertMessage(db: Queryable, m: NewMessage, waMessageId: s
   return null
 }
 
-const FIND_BY_WA_IDS = same(`SELECT id, wa_message_id
+const FIND_BY_WA_IDS = /* @__PURE__ */ same(`SELECT id, wa_message_id
   FROM messages
  WHERE wa_message_id IN (?)`)
 

@@ -19,7 +19,7 @@ export interface ClaimFence {
   epoch: number
 }
 
-const MARK_SENT = forceIndexOnMysql(same(`UPDATE messages
+const MARK_SENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'sent',
        sent_at = NOW(6),
        updated_at = NOW(6)
@@ -33,7 +33,7 @@ export async function markSent(tx: Queryable, p: ClaimFence): Promise<boolean> {
   return (await tx.execute(MARK_SENT[tx.dialect], [p.id, p.epoch, p.owner])).affectedRows > 0
 }
 
-const REQUEUE = forceIndexOnMysql(each(
+const REQUEUE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE messages
    SET status = 'pending',
        available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
@@ -59,7 +59,7 @@ export async function requeue(tx: Queryable, p: ClaimFence & { backoffMs: number
   return (await tx.execute(REQUEUE[tx.dialect], [p.backoffMs, p.error, p.id, p.epoch, p.owner])).affectedRows > 0
 }
 
-const MARK_FAILED = forceIndexOnMysql(same(`UPDATE messages
+const MARK_FAILED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'failed',
        error = ?,
        updated_at = NOW(6)
@@ -75,7 +75,7 @@ export async function markFailed(tx: Queryable, p: ClaimFence & { error: string 
 
 // Keyed by primary key: on MySQL name it, or MariaDB may walk idx_messages_status_id and lock in the
 // opposite order to a claim (see mysql-hints.ts).
-const MARK_RESENT = forceIndexOnMysql(same(`UPDATE messages
+const MARK_RESENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'pending', attempts = 0, available_at = NOW(6), error = NULL, updated_at = NOW(6)
  WHERE id = ?
    AND status IN ('failed', 'opted_out')`), 'messages')
@@ -88,7 +88,7 @@ export async function markResent(db: Queryable, id: number): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------------------------
 // A deleted session's queue
 
-const FAIL_PENDING_OF_SESSION = same(`UPDATE messages
+const FAIL_PENDING_OF_SESSION = /* @__PURE__ */ same(`UPDATE messages
    SET status = 'failed',
        error = 'session deleted',
        hold = NULL,
@@ -101,7 +101,7 @@ export async function failPendingOfSession(tx: Queryable, session: string): Prom
   return (await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [session])).affectedRows
 }
 
-const SELECT_PENDING_OF_SESSION = same(`SELECT id
+const SELECT_PENDING_OF_SESSION = /* @__PURE__ */ same(`SELECT id
   FROM messages
  WHERE session = ?
    AND status = 'pending'
@@ -113,7 +113,7 @@ export async function selectPendingOfSession(tx: Queryable, session: string): Pr
   return (await tx.query(SELECT_PENDING_OF_SESSION[tx.dialect], [session])).map((r) => toId(r.id))
 }
 
-const FAIL_PENDING_BY_ID = forceIndexOnMysql(same(`UPDATE messages
+const FAIL_PENDING_BY_ID = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'failed',
        error = 'session deleted',
        hold = NULL,
@@ -155,7 +155,7 @@ export function toInflightMessage(row: Row): InflightMessage {
 
 // FOR UPDATE: holds the row against a late finalize of the old owner, and against a
 // receipt landing between this read and the decision, so the decision is made on the row as it stays.
-const FIND_INFLIGHT = each(
+const FIND_INFLIGHT = /* @__PURE__ */ each(
   `SELECT id, phone, type, body, media_id, wa_message_id, attempts, claim_epoch, claimed_by, delivered_at, read_at, error
   FROM messages
  WHERE sending_session = ?
@@ -176,7 +176,7 @@ export async function findInflight(tx: Queryable, session: string): Promise<Infl
   return row ? toInflightMessage(row) : null
 }
 
-const SETTLE_INFLIGHT_SENT = forceIndexOnMysql(same(`UPDATE messages
+const SETTLE_INFLIGHT_SENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'sent',
        sent_at = COALESCE(sent_at, NOW(6)),
        claimed_by = ?,
@@ -191,7 +191,7 @@ export async function settleInflightSent(tx: Queryable, p: ClaimFence): Promise<
   return (await tx.execute(SETTLE_INFLIGHT_SENT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])).affectedRows > 0
 }
 
-const ADOPT_INFLIGHT = forceIndexOnMysql(same(`UPDATE messages
+const ADOPT_INFLIGHT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET claimed_by = ?,
        claim_epoch = ?,
        claimed_at = NOW(6),
@@ -208,7 +208,7 @@ export async function adoptInflight(tx: Queryable, p: ClaimFence): Promise<boole
   return (await tx.execute(ADOPT_INFLIGHT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])).affectedRows > 0
 }
 
-const FAIL_INFLIGHT = forceIndexOnMysql(same(`UPDATE messages
+const FAIL_INFLIGHT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'failed',
        error = 'interrupted twice: not resent',
        claimed_by = ?,

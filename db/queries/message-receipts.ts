@@ -8,7 +8,7 @@ import { same } from '../sql.js'
 import { forceIndexOnMysql } from './mysql-hints.js'
 
 // acked_at comes from migration 0002 (the server's <ack class="message">, beside sent_at = socket write).
-const RECORD_SERVER_ACK = forceIndexOnMysql(same(`UPDATE messages
+const RECORD_SERVER_ACK = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET acked_at = COALESCE(acked_at, NOW(6)),
        updated_at = NOW(6)
  WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
@@ -18,7 +18,7 @@ export async function recordServerAck(db: Queryable, waMessageId: string): Promi
   return (await db.execute(RECORD_SERVER_ACK[db.dialect], [waMessageId])).affectedRows > 0
 }
 
-const RECORD_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
+const RECORD_DELIVERED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
  WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
@@ -29,7 +29,7 @@ export async function recordDelivered(tx: Queryable, waMessageId: string): Promi
 }
 
 // The first receipt only: a row matched here is a real transition, which is what message.delivered reports.
-const RECORD_FIRST_DELIVERED = forceIndexOnMysql(same(`UPDATE messages
+const RECORD_FIRST_DELIVERED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET delivered_at = NOW(6),
        updated_at = NOW(6)
  WHERE wa_message_id = ?
@@ -40,7 +40,7 @@ export async function recordFirstDelivered(tx: Queryable, waMessageId: string): 
   return (await tx.execute(RECORD_FIRST_DELIVERED[tx.dialect], [waMessageId])).affectedRows > 0
 }
 
-const LOCK_RECEIPTS = forceIndexOnMysql(same(`SELECT delivered_at, read_at
+const LOCK_RECEIPTS = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT delivered_at, read_at
   FROM messages
  WHERE wa_message_id = ?
    FOR UPDATE`), 'messages', 'uq_messages_wa_id')
@@ -51,7 +51,7 @@ export async function lockReceipts(tx: Queryable, waMessageId: string): Promise<
   return row ?? null
 }
 
-const RECORD_READ = forceIndexOnMysql(same(`UPDATE messages
+const RECORD_READ = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET read_at = COALESCE(read_at, NOW(6)),
        delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
@@ -62,7 +62,7 @@ export async function recordRead(tx: Queryable, waMessageId: string): Promise<vo
   await tx.execute(RECORD_READ[tx.dialect], [waMessageId])
 }
 
-const FAIL_BY_WA_ID = forceIndexOnMysql(same(`UPDATE messages
+const FAIL_BY_WA_ID = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
    SET status = 'failed',
        error = ?,
        updated_at = NOW(6)

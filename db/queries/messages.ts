@@ -39,7 +39,7 @@ export function toMessage(row: Row): MessageRecord {
   }
 }
 
-const FIND_BY_KEY = same(`SELECT id, request_hash
+const FIND_BY_KEY = /* @__PURE__ */ same(`SELECT id, request_hash
   FROM messages
  WHERE idempotency_key = ?`)
 
@@ -49,7 +49,7 @@ export async function findMessageByKey(db: Queryable, key: string): Promise<{ id
   return row ? { id: toId(row.id), requestHash: (row.request_hash as string | null) ?? null } : null
 }
 
-const GET = same(`SELECT ${COLUMNS}
+const GET = /* @__PURE__ */ same(`SELECT ${COLUMNS}
   FROM messages
  WHERE id = ?`)
 
@@ -98,7 +98,7 @@ ${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
   return (await db.query(sql, params)).map(toMessage)
 }
 
-const COUNT_BY_STATUS = same(`SELECT status, COUNT(*) AS n
+const COUNT_BY_STATUS = /* @__PURE__ */ same(`SELECT status, COUNT(*) AS n
   FROM messages
  GROUP BY status`)
 
@@ -109,7 +109,7 @@ export async function countMessagesByStatus(db: Queryable): Promise<Record<Messa
   return counts
 }
 
-const COUNT_SENT_SINCE = each(
+const COUNT_SENT_SINCE = /* @__PURE__ */ each(
   `SELECT COUNT(*) AS n
   FROM messages
  WHERE status = 'sent'
@@ -126,7 +126,7 @@ export async function countSentSince(db: Queryable, seconds: number): Promise<nu
   return Number(row?.n ?? 0)
 }
 
-const FIND_BY_KEYS = each(
+const FIND_BY_KEYS = /* @__PURE__ */ each(
   `SELECT id, idempotency_key, request_hash
   FROM messages
  WHERE idempotency_key IN (?)`,

@@ -17,7 +17,7 @@ export interface PairingRequest {
   phone: string
 }
 
-const FIND_PAIRING_REQUESTS = same(`SELECT name, lease_epoch, pairing_phone
+const FIND_PAIRING_REQUESTS = /* @__PURE__ */ same(`SELECT name, lease_epoch, pairing_phone
   FROM sessions
  WHERE owner = ?
    AND lease_until > NOW(6)
@@ -31,7 +31,7 @@ export async function findPairingRequests(db: Queryable, owner: string): Promise
   return rows.map((r) => ({ name: String(r.name), leaseEpoch: Number(r.lease_epoch), phone: String(r.pairing_phone) }))
 }
 
-const ANSWER_PAIRING = forceIndexOnMysql(same(`UPDATE sessions
+const ANSWER_PAIRING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET pairing_code = ?,
        pairing_error = ?,
        updated_at = NOW(6)
@@ -58,7 +58,7 @@ export async function answerPairingRequest(
   return res.affectedRows > 0
 }
 
-const CLEAR_PAIRING = forceIndexOnMysql(same(`UPDATE sessions
+const CLEAR_PAIRING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET pairing_phone = NULL,
        pairing_requested_at = NULL,
        pairing_code = NULL,
@@ -75,7 +75,7 @@ export async function clearPairing(db: Queryable, fence: LeaseFence): Promise<bo
   return res.affectedRows > 0
 }
 
-const MARK_PAIRED = forceIndexOnMysql(same(`UPDATE sessions
+const MARK_PAIRED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET paired_at = NOW(6),
        pairing_phone = NULL,
        pairing_requested_at = NULL,

@@ -53,7 +53,7 @@ export function toLimitState(row: Row): LimitState {
 // round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (db/README.md, The two dialects).
 const LIMIT_COLUMNS = `daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours, time_zone,
        paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
-const LOCK_SESSION_FOR_CLAIM = forceIndexOnMysql(each(
+const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
              GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms,
@@ -107,7 +107,7 @@ export async function lockSessionRowOnMysql(tx: Queryable, session: string): Pro
   await tx.query(LOCK_SESSION_ROW.mysql, [session])
 }
 
-const TAKE_SEND_SLOT = forceIndexOnMysql(each(
+const TAKE_SEND_SLOT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        updated_at = NOW(6)
@@ -128,7 +128,7 @@ export async function takeSendSlot(tx: Queryable, p: { session: string; owner: s
 }
 
 // The claim's slot statement: the throttle slot, today's counters and the hold in one write of the locked row.
-const TAKE_SEND_SLOT_COUNTING = forceIndexOnMysql(each(
+const TAKE_SEND_SLOT_COUNTING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        quota_day = ?,
@@ -163,7 +163,7 @@ export async function takeSendSlotCounting(
   ])
 }
 
-const HOLD_SEND_GAP = forceIndexOnMysql(each(
+const HOLD_SEND_GAP = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET next_send_at = GREATEST(next_send_at, NOW(6) + INTERVAL ? * 1000 MICROSECOND),
        updated_at = NOW(6)
@@ -183,7 +183,7 @@ export async function holdSendGap(tx: Queryable, fence: LeaseFence, gapMs: numbe
   await tx.execute(HOLD_SEND_GAP[tx.dialect], [gapMs, fence.name, fence.owner, fence.epoch])
 }
 
-const SET_HOLD = forceIndexOnMysql(same(`UPDATE sessions
+const SET_HOLD = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET hold_until = ?,
        hold_reason = ?,
        updated_at = NOW(6)
@@ -199,7 +199,7 @@ export async function setHold(tx: Queryable, fence: LeaseFence, hold: { until: D
 // ---------------------------------------------------------------------------------------------------------------
 // The circuit breaker's count
 
-const LOCK_FOR_FAILURE = forceIndexOnMysql(same(`SELECT consecutive_failures, breaker_failures
+const LOCK_FOR_FAILURE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT consecutive_failures, breaker_failures
   FROM sessions
  WHERE name = ?
    AND owner = ?
@@ -217,7 +217,7 @@ export async function lockFailureCount(
   return { failures: Number(row.consecutive_failures), ownThreshold: own }
 }
 
-const SET_FAILURES = forceIndexOnMysql(same(`UPDATE sessions
+const SET_FAILURES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET consecutive_failures = ?,
        updated_at = NOW(6)
  WHERE name = ?
@@ -229,7 +229,7 @@ export async function setFailureCount(tx: Queryable, fence: LeaseFence, failures
   await tx.execute(SET_FAILURES[tx.dialect], [failures, fence.name, fence.owner, fence.epoch])
 }
 
-const BREAKER_HOLD = forceIndexOnMysql(each(
+const BREAKER_HOLD = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET hold_until = paused_until,
        hold_reason = CONCAT(?, DATE_FORMAT(paused_until, '%Y-%m-%d %H:%i:%s'), ' UTC'),
@@ -251,7 +251,7 @@ export async function showBreakerHold(tx: Queryable, fence: LeaseFence, text: st
   await tx.execute(BREAKER_HOLD[tx.dialect], [text, text, fence.name, fence.owner, fence.epoch])
 }
 
-const RESET_FAILURES = forceIndexOnMysql(same(`UPDATE sessions
+const RESET_FAILURES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET consecutive_failures = 0,
        updated_at = NOW(6)
  WHERE name = ?

@@ -26,7 +26,7 @@ export function toSessionCommand(row: Row): SessionCommand {
 
 // `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
 // column: MySQL would see the new value and Postgres the old one (db/README.md, The two dialects).
-const REPORT_SESSION_STATE = forceIndexOnMysql(each(
+const REPORT_SESSION_STATE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
   `UPDATE sessions
    SET status = ?,
        phone = COALESCE(?, phone),
@@ -64,7 +64,7 @@ export interface ReportSessionStateParams extends LeaseFence {
 }
 
 // Read under the lease before the report, so the events below describe real transitions.
-const LOCK_SESSION_STATE = forceIndexOnMysql(same(`SELECT status, qr
+const LOCK_SESSION_STATE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT status, qr
   FROM sessions
  WHERE name = ?
    AND owner = ?
@@ -98,7 +98,7 @@ export async function reportSessionState(db: Queryable, params: ReportSessionSta
   })
 }
 
-const TOUCH_LAST_SEEN = forceIndexOnMysql(same(`UPDATE sessions
+const TOUCH_LAST_SEEN = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET last_seen = NOW(6),
        updated_at = NOW(6)
  WHERE name = ?
@@ -113,7 +113,7 @@ export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<b
 
 // Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
 // request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
-const CLEAR_RECONNECT_REQUEST = forceIndexOnMysql(same(`UPDATE sessions
+const CLEAR_RECONNECT_REQUEST = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
    SET reconnect_requested_at = NULL,
        updated_at = NOW(6)
  WHERE name = ?
@@ -130,7 +130,7 @@ export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): P
   return res.affectedRows > 0
 }
 
-const FIND_SESSIONS_WITH_COMMANDS = same(`SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+const FIND_SESSIONS_WITH_COMMANDS = /* @__PURE__ */ same(`SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
   FROM sessions
  WHERE owner = ?
    AND lease_until > NOW(6)

@@ -55,7 +55,7 @@ export function toSessionSettings(row: Row): SessionSettings {
   }
 }
 
-const LIST = same(`SELECT ${COLUMNS}
+const LIST = /* @__PURE__ */ same(`SELECT ${COLUMNS}
   FROM sessions
  WHERE delete_requested_at IS NULL
  ORDER BY CASE WHEN name = 'default' THEN 0 ELSE 1 END, name`)
@@ -69,7 +69,7 @@ export async function listSessions(db: Queryable): Promise<SessionRecord[]> {
   return (await db.query(LIST[db.dialect])).map(toSession)
 }
 
-const GET = same(`SELECT ${COLUMNS}
+const GET = /* @__PURE__ */ same(`SELECT ${COLUMNS}
   FROM sessions
  WHERE name = ?`)
 
@@ -79,7 +79,7 @@ export async function getSession(db: Queryable, name: string): Promise<SessionRe
   return row ? toSession(row) : null
 }
 
-const INSERT = same(`INSERT INTO sessions (name, status, detail, created_at, updated_at)
+const INSERT = /* @__PURE__ */ same(`INSERT INTO sessions (name, status, detail, created_at, updated_at)
 VALUES (?, 'connecting', 'waiting for a runner', NOW(6), NOW(6))`)
 
 export type CreateSessionResult = 'created' | 'exists' | 'deleting'
@@ -101,7 +101,7 @@ export async function createSession(db: Queryable, name: string): Promise<Create
 
 export type SessionCommandResult = 'ok' | 'not_found' | 'deleting'
 
-const REQUEST_DELETE = same(`UPDATE sessions
+const REQUEST_DELETE = /* @__PURE__ */ same(`UPDATE sessions
    SET delete_requested_at = NOW(6), updated_at = NOW(6)
  WHERE name = ?
    AND name <> 'default'
@@ -119,7 +119,7 @@ export async function requestSessionDelete(db: Queryable, name: string): Promise
   return existing ? 'deleting' : 'not_found'
 }
 
-const REQUEST_RECONNECT = same(`UPDATE sessions
+const REQUEST_RECONNECT = /* @__PURE__ */ same(`UPDATE sessions
    SET reconnect_requested_at = NOW(6), updated_at = NOW(6)
  WHERE name = ?
    AND delete_requested_at IS NULL`)
@@ -135,7 +135,7 @@ export async function requestReconnect(db: Queryable, name: string): Promise<Ses
 // ---------------------------------------------------------------------------------------------------------------
 // Pairing by code (the API side: a request on the row, the lease holder answers on the same row)
 
-const REQUEST_PAIRING_CODE = same(`UPDATE sessions
+const REQUEST_PAIRING_CODE = /* @__PURE__ */ same(`UPDATE sessions
    SET pairing_phone = ?,
        pairing_requested_at = NOW(6),
        pairing_code = NULL,
@@ -155,7 +155,7 @@ export async function requestPairingCode(db: Queryable, name: string, phone: str
   return existing ? 'deleting' : 'not_found'
 }
 
-const READ_PAIRING = same(`SELECT pairing_phone, pairing_code, pairing_error
+const READ_PAIRING = /* @__PURE__ */ same(`SELECT pairing_phone, pairing_code, pairing_error
   FROM sessions
  WHERE name = ?`)
 
@@ -170,7 +170,7 @@ export async function readPairing(
   return { phone: s(row.pairing_phone), code: s(row.pairing_code), error: s(row.pairing_error) }
 }
 
-const CANCEL_PAIRING_REQUEST = same(`UPDATE sessions
+const CANCEL_PAIRING_REQUEST = /* @__PURE__ */ same(`UPDATE sessions
    SET pairing_phone = NULL,
        pairing_requested_at = NULL,
        updated_at = NOW(6)

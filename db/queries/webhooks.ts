@@ -9,7 +9,7 @@
  * queue's hot paths is one cheap statement (an empty or tiny `webhooks` table), and nothing is cached outside the
  * transaction. A rolled-back change takes its events with it; a committed one cannot lose them.
  *
- * **Delivery** (runner/webhooks/): `claimDeliveries` takes due rows with `FOR UPDATE SKIP LOCKED` and marks them
+ * **Delivery** (runner/webhooks/, statements in db/queries/webhook-claims.ts): `claimDeliveries` takes due rows with `FOR UPDATE SKIP LOCKED` and marks them
  * `delivering` with a claim expiry in `next_attempt_at`, so a runner killed mid-call leaves a row that any runner
  * claims again once the expiry passes (at-least-once; `event_id` and `attempts` tell receivers and the fence which
  * attempt this is). `markDelivered` / `markFailed` are fenced by (`locked_by`, `attempts`). A failure goes back to
@@ -116,7 +116,7 @@ function toWebhook(row: Row): WebhookRecord {
 
 const WEBHOOK_COLUMNS = 'id, url, events, session, enabled, created_at'
 
-const INSERT_WEBHOOK = each(
+const INSERT_WEBHOOK = /* @__PURE__ */ each(
   `INSERT INTO webhooks (url, events, session, secret, created_at)
 VALUES (?, ?, ?, ?, NOW(6))`,
   `INSERT INTO webhooks (url, events, session, secret, created_at)
@@ -124,7 +124,7 @@ VALUES ($1, $2, $3, $4, now())
 RETURNING id`,
 )
 
-const GET_WEBHOOK = same(`SELECT ${WEBHOOK_COLUMNS}
+const GET_WEBHOOK = /* @__PURE__ */ same(`SELECT ${WEBHOOK_COLUMNS}
   FROM webhooks
  WHERE id = ?`)
 
@@ -151,7 +151,7 @@ export async function getWebhook(db: Queryable, id: number): Promise<WebhookReco
   return row ? toWebhook(row) : null
 }
 
-const LIST_WEBHOOKS = same(`SELECT ${WEBHOOK_COLUMNS}
+const LIST_WEBHOOKS = /* @__PURE__ */ same(`SELECT ${WEBHOOK_COLUMNS}
   FROM webhooks
  ORDER BY id`)
 
@@ -160,7 +160,7 @@ export async function listWebhooks(db: Queryable): Promise<WebhookRecord[]> {
   return (await db.query(LIST_WEBHOOKS[db.dialect])).map(toWebhook)
 }
 
-const COUNT_WEBHOOKS = same(`SELECT COUNT(*) AS n
+const COUNT_WEBHOOKS = /* @__PURE__ */ same(`SELECT COUNT(*) AS n
   FROM webhooks`)
 
 export async function countWebhooks(db: Queryable): Promise<number> {
@@ -173,7 +173,7 @@ export async function countWebhooks(db: Queryable): Promise<number> {
 // the migration that made the webhooks table: it exists wherever the table does, and nothing else locks or changes
 // it, so the lock costs nothing to the queue's paths (a session row would make runners skip that session's lease).
 const WEBHOOKS_MIGRATION = 4
-const LOCK_WEBHOOK_CREATES = same(`SELECT version
+const LOCK_WEBHOOK_CREATES = /* @__PURE__ */ same(`SELECT version
   FROM schema_migrations
  WHERE version = ?
    FOR UPDATE`)
@@ -196,9 +196,9 @@ export async function createWebhookWithinLimit(
   })
 }
 
-const DELETE_DELIVERIES_OF = same(`DELETE FROM webhook_deliveries
+const DELETE_DELIVERIES_OF = /* @__PURE__ */ same(`DELETE FROM webhook_deliveries
  WHERE webhook_id = ?`)
-const DELETE_WEBHOOK = same(`DELETE FROM webhooks
+const DELETE_WEBHOOK = /* @__PURE__ */ same(`DELETE FROM webhooks
  WHERE id = ?`)
 
 /**
@@ -372,7 +372,7 @@ export function emitSessionQr(tx: Queryable, session: string): Promise<number> {
   return emit(tx, EMIT_SESSION_QR, 'session.qr', [], [session], [])
 }
 
-const ANY_WEBHOOK_FOR = each(
+const ANY_WEBHOOK_FOR = /* @__PURE__ */ each(
   `SELECT 1 AS x
   FROM webhooks w
  WHERE w.enabled = 1
@@ -433,165 +433,7 @@ function toDelivery(row: Row): DeliveryRecord {
 const DELIVERY_COLUMNS = `id, webhook_id, event_id, type, payload, status, attempts, next_attempt_at, first_attempt_at,
        last_attempt_at, last_status, last_error, created_at, delivered_at`
 
-// The status literals stay in the text so Postgres can use the partial index (db/README.md). `delivering` rows
-// whose claim expired (their runner died mid-call) are due again like pending ones.
-const SELECT_DUE = same(`SELECT id
-  FROM webhook_deliveries
- WHERE status IN ('pending', 'delivering')
-   AND next_attempt_at <= NOW(6)
- ORDER BY next_attempt_at
- LIMIT ?
-   FOR UPDATE SKIP LOCKED`)
-
-/** The SQL of the claim's select, for the EXPLAIN tests. */
-export const SELECT_DUE_DELIVERIES_SQL = SELECT_DUE
-
-const TAKE_DUE = each(
-  `UPDATE webhook_deliveries
-   SET status = 'delivering',
-       attempts = attempts + 1,
-       locked_by = ?,
-       next_attempt_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
-       first_attempt_at = COALESCE(first_attempt_at, NOW(6)),
-       last_attempt_at = NOW(6),
-       updated_at = NOW(6)
- WHERE id IN (?)`,
-  `UPDATE webhook_deliveries
-   SET status = 'delivering',
-       attempts = attempts + 1,
-       locked_by = $1,
-       next_attempt_at = now() + $2 * interval '1 millisecond',
-       first_attempt_at = COALESCE(first_attempt_at, now()),
-       last_attempt_at = now(),
-       updated_at = now()
- WHERE id = ANY($3::bigint[])`,
-)
-
-const READ_CLAIMED = each(
-  `SELECT d.id, d.webhook_id, d.event_id, d.type, d.payload, d.attempts, d.created_at, w.url, w.secret
-  FROM webhook_deliveries d
-  LEFT JOIN webhooks w ON w.id = d.webhook_id
- WHERE d.id IN (?)
- ORDER BY d.id`,
-  `SELECT d.id, d.webhook_id, d.event_id, d.type, d.payload, d.attempts, d.created_at, w.url, w.secret
-  FROM webhook_deliveries d
-  LEFT JOIN webhooks w ON w.id = d.webhook_id
- WHERE d.id = ANY($1::bigint[])
- ORDER BY d.id`,
-)
-
-/**
- * Claims up to `limit` due deliveries for `owner` (a runner id plus a random suffix is fine) for `lockMs`: one
- * transaction, `FOR UPDATE SKIP LOCKED`, so runners never take the same row; a runner that dies mid-call leaves the
- * row to be claimed again once `lockMs` has passed.
- */
-export async function claimDeliveries(db: Db, params: { owner: string; limit: number; lockMs: number }): Promise<ClaimedDelivery[]> {
-  const lockMs = Math.max(1, Math.round(params.lockMs))
-  return db.transaction(async (tx) => {
-    const ids = (await tx.query(SELECT_DUE[tx.dialect], [params.limit])).map((r) => toId(r.id))
-    if (ids.length === 0) return []
-    await tx.execute(TAKE_DUE[tx.dialect], [params.owner, lockMs, ids])
-    const rows = await tx.query(READ_CLAIMED[tx.dialect], [ids])
-    return rows.map((r) => ({
-      id: toId(r.id),
-      webhookId: toId(r.webhook_id),
-      eventId: String(r.event_id),
-      type: String(r.type) as WebhookEvent,
-      payload: String(r.payload),
-      attempts: Number(r.attempts),
-      createdAt: toDate(r.created_at)!,
-      url: r.url === null || r.url === undefined ? null : String(r.url),
-      secret: r.secret === null || r.secret === undefined ? null : String(r.secret),
-    }))
-  })
-}
-
-/** Identifies one claim of a delivery: the fence of its outcome. */
-export interface DeliveryClaim {
-  id: number
-  owner: string
-  attempts: number
-}
-
-const MARK_DELIVERED = same(`UPDATE webhook_deliveries
-   SET status = 'delivered',
-       delivered_at = NOW(6),
-       last_status = ?,
-       last_error = NULL,
-       locked_by = NULL,
-       updated_at = NOW(6)
- WHERE id = ?
-   AND status = 'delivering'
-   AND locked_by = ?
-   AND attempts = ?`)
-
-/** The receiver answered 2xx. `false`: this claim is no longer current (it expired and was claimed again). */
-export async function markDelivered(db: Queryable, claim: DeliveryClaim & { httpStatus: number }): Promise<boolean> {
-  const res = await db.execute(MARK_DELIVERED[db.dialect], [claim.httpStatus, claim.id, claim.owner, claim.attempts])
-  return res.affectedRows > 0
-}
-
-// MySQL evaluates SET left to right with the new values; `status` uses only columns this statement does not change.
-const MARK_FAILED = each(
-  `UPDATE webhook_deliveries
-   SET status = CASE WHEN ? = 1 OR first_attempt_at + INTERVAL ? * 1000 MICROSECOND <= NOW(6) THEN 'dead' ELSE 'pending' END,
-       next_attempt_at = LEAST(NOW(6) + INTERVAL ? * 1000 MICROSECOND, first_attempt_at + INTERVAL ? * 1000 MICROSECOND),
-       last_status = ?,
-       last_error = ?,
-       locked_by = NULL,
-       updated_at = NOW(6)
- WHERE id = ?
-   AND status = 'delivering'
-   AND locked_by = ?
-   AND attempts = ?`,
-  `UPDATE webhook_deliveries
-   SET status = CASE WHEN $1 OR first_attempt_at + $2 * interval '1 millisecond' <= now() THEN 'dead' ELSE 'pending' END,
-       next_attempt_at = LEAST(now() + $3 * interval '1 millisecond', first_attempt_at + $2 * interval '1 millisecond'),
-       last_status = $4,
-       last_error = $5,
-       locked_by = NULL,
-       updated_at = now()
- WHERE id = $6
-   AND status = 'delivering'
-   AND locked_by = $7
-   AND attempts = $8
-RETURNING status`,
-)
-
-const READ_STATUS = same(`SELECT status
-  FROM webhook_deliveries
- WHERE id = ?`)
-
-/**
- * The call failed (no answer, a timeout, a non-2xx status, a refused address). Back to `pending`, due after
- * `backoffMs` but never after the end of the window (so the last attempt happens at the window's end), or `dead`
- * with the error when `permanent` or when `windowMs` has passed since the first attempt. Returns the new status, or
- * null when this claim is no longer current.
- */
-export async function markFailed(
-  db: Db,
-  claim: DeliveryClaim & { httpStatus: number | null; error: string; backoffMs: number; windowMs: number; permanent?: boolean },
-): Promise<'pending' | 'dead' | null> {
-  const error = claim.error.slice(0, 1000)
-  const backoff = Math.max(0, Math.round(claim.backoffMs))
-  const windowMs = Math.max(0, Math.round(claim.windowMs))
-  if (db.dialect === 'postgres') {
-    const [row] = await db.query(MARK_FAILED.postgres, [
-      Boolean(claim.permanent), windowMs, backoff, claim.httpStatus, error, claim.id, claim.owner, claim.attempts,
-    ])
-    return row ? (String(row.status) as 'pending' | 'dead') : null
-  }
-  return db.transaction(async (tx) => {
-    const res = await tx.execute(MARK_FAILED.mysql, [
-      claim.permanent ? 1 : 0, windowMs, backoff, windowMs, claim.httpStatus, error, claim.id, claim.owner, claim.attempts,
-    ])
-    if (res.affectedRows === 0) return null
-    const [row] = await tx.query(READ_STATUS.mysql, [claim.id])
-    return String(row!.status) as 'pending' | 'dead'
-  })
-}
-
-const REPLAY = same(`UPDATE webhook_deliveries
+const REPLAY = /* @__PURE__ */ same(`UPDATE webhook_deliveries
    SET status = 'pending',
        attempts = 0,
        first_attempt_at = NULL,
@@ -601,7 +443,7 @@ const REPLAY = same(`UPDATE webhook_deliveries
  WHERE id = ?
    AND status = 'dead'`)
 
-const GET_DELIVERY = same(`SELECT ${DELIVERY_COLUMNS}
+const GET_DELIVERY = /* @__PURE__ */ same(`SELECT ${DELIVERY_COLUMNS}
   FROM webhook_deliveries
  WHERE id = ?`)
 
@@ -648,7 +490,7 @@ ${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
   return (await db.query(sql, params)).map(toDelivery)
 }
 
-const COUNT_DELIVERIES = same(`SELECT status, COUNT(*) AS n
+const COUNT_DELIVERIES = /* @__PURE__ */ same(`SELECT status, COUNT(*) AS n
   FROM webhook_deliveries
  GROUP BY status`)
 

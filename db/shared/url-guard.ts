@@ -16,6 +16,7 @@
  * LAN), each with its port (`host:port`, or `host:*` for every port); `WEBHOOK_ALLOW_PRIVATE=1` turns the address
  * check off altogether.
  */
+import { parseIPv4, parseIPv6 } from './ip-address.js'
 
 export interface WebhookUrlPolicy {
   /**
@@ -32,48 +33,6 @@ export const DEFAULT_URL_POLICY: WebhookUrlPolicy = { allowHosts: [], allowPriva
 export const WEBHOOK_URL_MAX_LENGTH = 2048
 
 export type UrlCheck = { ok: true; url: URL; allowListed: boolean } | { ok: false; reason: string }
-
-function parseIPv4(text: string): number[] | null {
-  const parts = text.split('.')
-  if (parts.length !== 4) return null
-  const out: number[] = []
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p)) return null
-    const n = Number(p)
-    if (n > 255) return null
-    out.push(n)
-  }
-  return out
-}
-
-/** 8 groups of 16 bits, or null. Accepts `::` and a dotted IPv4 tail; a zone (`%eth0`) is refused by callers. */
-function parseIPv6(text: string): number[] | null {
-  let s = text
-  if (s.startsWith('[') && s.endsWith(']')) s = s.slice(1, -1)
-  if (s.includes('%') || !s.includes(':')) return null
-  const lastColon = s.lastIndexOf(':')
-  const maybeV4 = s.slice(lastColon + 1)
-  if (maybeV4.includes('.')) {
-    // A dotted IPv4 tail (::ffff:127.0.0.1) becomes its two hex groups.
-    const v4 = parseIPv4(maybeV4)
-    if (!v4) return null
-    s = `${s.slice(0, lastColon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`
-  }
-  const halves = s.split('::')
-  if (halves.length > 2) return null
-  const group = (g: string) => (g === '' ? [] : g.split(':'))
-  const head = group(halves[0]!)
-  const rest = halves.length === 2 ? group(halves[1]!) : []
-  const fill = 8 - head.length - rest.length
-  if (halves.length === 1 ? fill !== 0 : fill < 1) return null
-  const all = [...head, ...Array<string>(halves.length === 2 ? fill : 0).fill('0'), ...rest]
-  const out: number[] = []
-  for (const g of all) {
-    if (!/^[0-9a-f]{1,4}$/i.test(g)) return null
-    out.push(Number.parseInt(g, 16))
-  }
-  return out.length === 8 ? out : null
-}
 
 const V4_BLOCKS: Array<[number, number, number, number, number, string]> = [
   // a, b, c, d, prefix length, name

@@ -26,6 +26,7 @@ import https from 'node:https'
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
 import * as webhooks from '../../db/queries/webhooks.js'
+import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import { addressRefusal, checkWebhookUrl } from '../../db/shared/url-guard.js'
 import type { WebhookConfig } from './config.js'
 import { AddressRefusedError, guardedLookup, postOnce, systemResolver, type PostResult, type Resolver } from './http.js'
@@ -114,9 +115,9 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Webhoo
     const claim = { id: d.id, owner, attempts: d.attempts }
     let outcome: DeliveryOutcome
     if (result.ok) {
-      outcome = (await webhooks.markDelivered(db, { ...claim, httpStatus: result.status })) ? 'delivered' : 'lost'
+      outcome = (await webhookClaims.markDelivered(db, { ...claim, httpStatus: result.status })) ? 'delivered' : 'lost'
     } else {
-      const status = await webhooks.markFailed(db, {
+      const status = await webhookClaims.markFailed(db, {
         ...claim,
         httpStatus: result.status,
         error: result.error,
@@ -171,7 +172,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Webhoo
   async function claimAndStart(): Promise<Promise<void>[]> {
     const room = config.concurrency - inFlight.size
     if (stopped || room <= 0) return []
-    const claimed = await webhooks.claimDeliveries(db, { owner, limit: room, lockMs: config.lockMs })
+    const claimed = await webhookClaims.claimDeliveries(db, { owner, limit: room, lockMs: config.lockMs })
     return claimed.map((d) => {
       const p: Promise<void> = deliver(d)
         .catch((err) => log.error({ err, delivery: d.id }, 'recording a webhook outcome failed; the claim expires and it is retried'))

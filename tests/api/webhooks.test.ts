@@ -2,6 +2,7 @@ import { beforeEach, expect, it } from 'vitest'
 import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import { createSession } from '../../db/queries/sessions.js'
 import * as webhooks from '../../db/queries/webhooks.js'
+import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import { createTestApp } from '../support/app.js'
 import { describeEachEngine } from '../support/db.js'
 
@@ -100,9 +101,9 @@ describeEachEngine('webhook routes', (ctx) => {
     expect(p2.next).toBeNull()
     // Make the oldest one dead, as the runner would after the window.
     const id = p2.deliveries[0].id as number
-    const claims = await webhooks.claimDeliveries(ctx.db, { owner: 'r', limit: 10, lockMs: 60_000 })
+    const claims = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r', limit: 10, lockMs: 60_000 })
     const mine = claims.find((x) => x.id === id)!
-    await webhooks.markFailed(ctx.db, { id, owner: 'r', attempts: mine.attempts, httpStatus: 410, error: 'HTTP 410: gone', backoffMs: 0, windowMs: 0, permanent: true })
+    await webhookClaims.markFailed(ctx.db, { id, owner: 'r', attempts: mine.attempts, httpStatus: 410, error: 'HTTP 410: gone', backoffMs: 0, windowMs: 0, permanent: true })
     const dead = await (await t().get(`/api/webhooks/${webhook.id}/deliveries?status=dead`)).json()
     expect(dead.deliveries).toEqual([expect.objectContaining({ id, status: 'dead', last_status: 410, last_error: 'HTTP 410: gone' })])
     expect((await t().post(`/api/webhooks/deliveries/${id}/replay`)).status).toBe(200)

@@ -1,6 +1,7 @@
 import { beforeAll, beforeEach, expect, it } from 'vitest'
 import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import * as webhooks from '../../db/queries/webhooks.js'
+import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import type { App } from '../../api/app.js'
 import { describeEachEngine } from '../support/db.js'
 import { dashboardApp, ORIGIN, signIn, textOf, type Browserish } from './support.js'
@@ -59,8 +60,8 @@ describeEachEngine('dashboard webhooks', (ctx) => {
   it('lists deliveries, replays a dead one, deletes a webhook', async () => {
     const hook = await webhooks.createWebhook(ctx.db, { url: 'https://example.com/h', events: ['contact.opted_in'], session: null, secret: 's'.repeat(20) })
     await setContactOptIn(ctx.db, '96177000001', 'yes')
-    const [c] = await webhooks.claimDeliveries(ctx.db, { owner: 'r', limit: 1, lockMs: 60_000 })
-    await webhooks.markFailed(ctx.db, { id: c!.id, owner: 'r', attempts: 1, httpStatus: 500, error: 'HTTP 500: boom', backoffMs: 0, windowMs: 0, permanent: true })
+    const [c] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r', limit: 1, lockMs: 60_000 })
+    await webhookClaims.markFailed(ctx.db, { id: c!.id, owner: 'r', attempts: 1, httpStatus: 500, error: 'HTTP 500: boom', backoffMs: 0, windowMs: 0, permanent: true })
     const html = await (await b.get('/dashboard/webhooks?status=dead')).text()
     expect(html).toContain(`data-delivery="${c!.id}"`)
     expect(textOf(html)).toContain('HTTP 500: boom')

@@ -8,6 +8,7 @@ import { finalizeFailed, finalizeSent } from '../../db/lifecycle/settle.js'
 import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
 import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
 import * as webhooks from '../../db/queries/webhooks.js'
+import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { expireLease, fakeWaId, getMessage, insertMessage, insertMessages, leaseOnly, ownedSession, ph, setTime, uniqueName } from '../support/queue-fixtures.js'
 
@@ -215,43 +216,43 @@ describeEachEngine('webhook deliveries', (ctx) => {
 
   it('claims each due delivery once, fences the outcome by claim, and re-claims an expired claim', async () => {
     const { hook, d } = await oneEvent()
-    const [c] = await webhooks.claimDeliveries(ctx.db, { owner: 'r1', limit: 10, lockMs: 60_000 })
+    const [c] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 10, lockMs: 60_000 })
     expect(c).toMatchObject({ id: d.id, webhookId: hook.id, eventId: d.eventId, attempts: 1, url: 'https://example.com/h', secret: 'x'.repeat(20) })
-    expect(await webhooks.claimDeliveries(ctx.db, { owner: 'r2', limit: 10, lockMs: 60_000 })).toEqual([])
+    expect(await webhookClaims.claimDeliveries(ctx.db, { owner: 'r2', limit: 10, lockMs: 60_000 })).toEqual([])
     // The claim expires (its runner died): another runner takes it; the first one's late outcome matches nothing.
     await setTime(ctx.db, 'webhook_deliveries', 'next_attempt_at', -1000, `id = ${ph(ctx.db, 1)}`, [d.id])
-    const [again] = await webhooks.claimDeliveries(ctx.db, { owner: 'r2', limit: 10, lockMs: 60_000 })
+    const [again] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r2', limit: 10, lockMs: 60_000 })
     expect(again).toMatchObject({ id: d.id, eventId: d.eventId, attempts: 2 })
-    expect(await webhooks.markDelivered(ctx.db, { id: d.id, owner: 'r1', attempts: 1, httpStatus: 200 })).toBe(false)
-    expect(await webhooks.markDelivered(ctx.db, { id: d.id, owner: 'r2', attempts: 2, httpStatus: 204 })).toBe(true)
+    expect(await webhookClaims.markDelivered(ctx.db, { id: d.id, owner: 'r1', attempts: 1, httpStatus: 200 })).toBe(false)
+    expect(await webhookClaims.markDelivered(ctx.db, { id: d.id, owner: 'r2', attempts: 2, httpStatus: 204 })).toBe(true)
     expect(await webhooks.getDelivery(ctx.db, d.id)).toMatchObject({ status: 'delivered', lastStatus: 204, lastError: null, attempts: 2 })
-    expect(await webhooks.claimDeliveries(ctx.db, { owner: 'r3', limit: 10, lockMs: 60_000 })).toEqual([])
+    expect(await webhookClaims.claimDeliveries(ctx.db, { owner: 'r3', limit: 10, lockMs: 60_000 })).toEqual([])
   })
 
   it('retries after the backoff, never later than the window, then dead with the last error; replay starts over', async () => {
     const { d } = await oneEvent()
-    const [c] = await webhooks.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
-    expect(await webhooks.markFailed(ctx.db, { id: c!.id, owner: 'r1', attempts: 1, httpStatus: 500, error: 'HTTP 500', backoffMs: 3_600_000, windowMs: 120_000 })).toBe('pending')
+    const [c] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
+    expect(await webhookClaims.markFailed(ctx.db, { id: c!.id, owner: 'r1', attempts: 1, httpStatus: 500, error: 'HTTP 500', backoffMs: 3_600_000, windowMs: 120_000 })).toBe('pending')
     let row = (await webhooks.getDelivery(ctx.db, d.id))!
     // Capped at first attempt + window (2 min), not an hour.
     expect(row.nextAttemptAt.getTime() - row.firstAttemptAt!.getTime()).toBe(120_000)
     expect(row).toMatchObject({ status: 'pending', lastStatus: 500, lastError: 'HTTP 500' })
-    expect(await webhooks.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })).toEqual([])
+    expect(await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })).toEqual([])
     // The window has passed since the first attempt: the next failure is final.
     await setTime(ctx.db, 'webhook_deliveries', 'next_attempt_at', -1, `id = ${ph(ctx.db, 1)}`, [d.id])
     await setTime(ctx.db, 'webhook_deliveries', 'first_attempt_at', -130_000, `id = ${ph(ctx.db, 1)}`, [d.id])
-    const [c2] = await webhooks.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
-    expect(await webhooks.markFailed(ctx.db, { id: c2!.id, owner: 'r1', attempts: 2, httpStatus: null, error: 'ECONNREFUSED', backoffMs: 10, windowMs: 120_000 })).toBe('dead')
+    const [c2] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
+    expect(await webhookClaims.markFailed(ctx.db, { id: c2!.id, owner: 'r1', attempts: 2, httpStatus: null, error: 'ECONNREFUSED', backoffMs: 10, windowMs: 120_000 })).toBe('dead')
     row = (await webhooks.getDelivery(ctx.db, d.id))!
     expect(row).toMatchObject({ status: 'dead', attempts: 2, lastStatus: null, lastError: 'ECONNREFUSED' })
-    expect(await webhooks.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })).toEqual([])
+    expect(await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })).toEqual([])
     expect(await webhooks.replayDelivery(ctx.db, d.id)).toBe('ok')
     expect(await webhooks.replayDelivery(ctx.db, d.id)).toBe('wrong_status')
     expect(await webhooks.replayDelivery(ctx.db, 987_654_321)).toBe('not_found')
-    const [c3] = await webhooks.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
+    const [c3] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
     expect(c3).toMatchObject({ id: d.id, eventId: d.eventId, attempts: 1 })
     // A permanent failure (refused address) is dead at once.
-    expect(await webhooks.markFailed(ctx.db, { id: d.id, owner: 'r1', attempts: 1, httpStatus: null, error: 'refused', backoffMs: 10, windowMs: 120_000, permanent: true })).toBe('dead')
+    expect(await webhookClaims.markFailed(ctx.db, { id: d.id, owner: 'r1', attempts: 1, httpStatus: null, error: 'refused', backoffMs: 10, windowMs: 120_000, permanent: true })).toBe('dead')
   })
 
   it('lists deliveries newest first with keyset pages and a status filter; deleting a webhook removes its deliveries', async () => {

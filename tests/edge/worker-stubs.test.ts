@@ -142,6 +142,12 @@ describe('the stand-ins for code the worker never calls', () => {
     expect(() => new cluster()).toThrow(/PoolCluster/)
   })
 
+  it("postgres.js's subscribe and large-object stand-ins can be wired into a client, and throw when used", () => {
+    const subscribe = stub('postgres-subscribe.cjs')(function Postgres() {}, {})
+    expect(() => subscribe('*', () => {})).toThrow(/subscribe \(logical replication\) is not part of the Workers build/)
+    expect(() => stub('postgres-large.cjs').bind(null, {})()).toThrow(/largeObject is not part of the Workers build/)
+  })
+
   it('every alias of infra/wrangler.toml points at a stand-in that exists', () => {
     const aliases = workerAliases()
     expect(Object.keys(aliases)).toEqual(expect.arrayContaining(['iconv-lite', 'long', '../constants/errors.js']))

@@ -211,7 +211,7 @@ describe('worker bundle', () => {
     expect(built.gzipBytes, `gzip ${kib(built.gzipBytes)}`).toBeLessThanOrEqual(WORKER_GZIP_LIMIT)
   })
 
-  it("replaces only mysql2's modules: every import of a stand-in comes from mysql2", () => {
+  it("replaces only the drivers' own modules: every import of a stand-in comes from mysql2 or postgres.js", () => {
     const meta = readMetafile(built)
     const importers = new Map<string, string[]>()
     for (const [file, input] of Object.entries(meta.inputs)) {
@@ -223,9 +223,11 @@ describe('worker bundle', () => {
     expect([...importers.keys()].map((p) => p.split('/').pop()).sort()).toEqual(
       [...new Set(Object.values(workerAliases()).map((p) => p.split('/').pop()))].sort(),
     )
-    // … and a relative alias such as "../constants/errors.js" caught no other package's module of that name.
+    // … and a relative alias such as "../constants/errors.js" or "./subscribe.js" caught no other package's module of
+    // that name (the postgres.js stand-ins only from postgres.js, the rest only from mysql2).
     for (const [stand_in, files] of importers) {
-      for (const file of files) expect(file, `${file} imports ${stand_in}`).toMatch(/node_modules\/mysql2\//)
+      const owner = /postgres-/.test(stand_in) ? /node_modules\/postgres\/cf\/src\// : /node_modules\/mysql2\//
+      for (const file of files) expect(file, `${file} imports ${stand_in}`).toMatch(owner)
     }
   })
 })
