@@ -62,8 +62,9 @@ export function rawExchange(
       if (after === 'end') sock.end()
       else if (after === 'destroy') sock.resetAndDestroy()
     }
-    // A write that throws ends the exchange with what was received, like a server that closed the connection.
-    sock.on('connect', () => void writeAll().catch(finish))
+    // A write that fails (the server answered early and closed) ends nothing here: the socket's own 'close' ends the
+    // exchange, once the answer the server sent before closing has been read.
+    sock.on('connect', () => void writeAll().catch(() => {}))
   })
 }
 
