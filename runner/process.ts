@@ -51,7 +51,8 @@ async function start(options: RunnerProcessOptions): Promise<void> {
   const settings = parseRunnerSettings(env, { stdoutIsTty: options.stdoutIsTty ?? false })
   const dbConfig = parseDbConfig(env)
   log.info({ database: describeDbConfig(dbConfig) }, 'starting')
-  const db = await openDb(dbConfig)
+  // The log hears of a data directory that other users could read (it is made private before the database opens).
+  const db = await openDb(dbConfig, { log })
   let services: RunnerServices | undefined
   let stopping = false
   const shutdown = (signal: string) => {
