@@ -4,9 +4,11 @@
  * behind a firewall).
  */
 import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
+import type { ReferenceSource } from './app-core.js'
 import type { ApiConfig } from './config.js'
 import { SESSION_NAME_PATTERN } from '../db/types.js'
-import type { JsonSchema } from './schema.js'
+import { toJsonSchema } from './json-schema.js'
+import type { JsonSchema, Schema } from './schema.js'
 import {
   errorAnswer, messageAnswer, sendAnswer, sessionAnswer, successAnswer, type Schemas,
 } from './schemas.js'
@@ -21,9 +23,11 @@ interface Operation {
   summary: string
   description?: string
   auth?: boolean
-  query?: { jsonSchema: JsonSchema }
+  query?: Schema
   pathParams?: Record<string, JsonSchema>
-  json?: { jsonSchema: JsonSchema; optional?: boolean }
+  json?: Schema
+  /** The body may be left out (`regenerate-qr`). */
+  optionalJson?: boolean
   multipart?: JsonSchema
   idempotent?: boolean
   ok: JsonSchema
@@ -77,9 +81,9 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
       method: 'post', path: '/api/send-image', operationId: 'sendImage', tag: 'Sending', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
       description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
       multipart: {
-        ...schemas.sendImageFields.jsonSchema,
+        ...toJsonSchema(schemas.sendImageFields),
         properties: {
-          ...(schemas.sendImageFields.jsonSchema.properties as Record<string, JsonSchema>),
+          ...(toJsonSchema(schemas.sendImageFields).properties as Record<string, JsonSchema>),
           file: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The image file.' },
         },
         required: ['phone', 'file'],
@@ -88,11 +92,11 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
     },
     {
       method: 'post', path: '/api/resend/{id}', operationId: 'resendMessage', tag: 'Sending', summary: 'Put a failed or opted_out message back in the queue',
-      pathParams: { id: schemas.messageId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+      pathParams: { id: toJsonSchema(schemas.messageId) }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
     },
     {
       method: 'post', path: '/api/regenerate-qr', operationId: 'regenerateQr', tag: 'Sessions', summary: 'Disconnect a session and show a new QR code',
-      json: { ...schemas.regenerateQrBody, optional: true }, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
+      json: schemas.regenerateQrBody, optionalJson: true, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
       okExample: { success: true, message: 'Reconnection initiated for session "default"' }, errors: [400, 404, 409, 415],
     },
     {
@@ -135,7 +139,7 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
     },
     {
       method: 'get', path: '/api/messages/{id}', operationId: 'getMessage', tag: 'Messages', summary: 'One message: status, attempts, error, times, WhatsApp id',
-      pathParams: { id: schemas.messageId.jsonSchema }, ok: messageAnswer, errors: [400, 404],
+      pathParams: { id: toJsonSchema(schemas.messageId) }, ok: messageAnswer, errors: [400, 404],
     },
     {
       method: 'post', path: '/api/webhooks', operationId: 'createWebhook', tag: 'Webhooks', summary: 'Add a webhook: where to POST which events, signed with a secret',
@@ -150,17 +154,17 @@ export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
     },
     {
       method: 'delete', path: '/api/webhooks/{id}', operationId: 'deleteWebhook', tag: 'Webhooks', summary: 'Remove a webhook and its delivery history',
-      pathParams: { id: schemas.webhookId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
+      pathParams: { id: toJsonSchema(schemas.webhookId) }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
     },
     {
       method: 'get', path: '/api/webhooks/{id}/deliveries', operationId: 'listWebhookDeliveries', tag: 'Webhooks', summary: 'A webhook\'s deliveries, newest first (keyset pagination)',
-      pathParams: { id: schemas.webhookId.jsonSchema }, query: schemas.deliveriesQuery,
+      pathParams: { id: toJsonSchema(schemas.webhookId) }, query: schemas.deliveriesQuery,
       ok: { type: 'object', properties: { deliveries: { type: 'array', items: deliveryAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
       errors: [400, 404],
     },
     {
       method: 'post', path: '/api/webhooks/deliveries/{id}/replay', operationId: 'replayWebhookDelivery', tag: 'Webhooks', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
-      pathParams: { id: schemas.deliveryId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+      pathParams: { id: toJsonSchema(schemas.deliveryId) }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
     },
     {
       method: 'get', path: '/api/openapi.json', operationId: 'getOpenApiDocument', tag: 'Reference', summary: 'This document', ok: { type: 'object' }, errors: [],
@@ -190,7 +194,7 @@ export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string
   const paths: Record<string, Record<string, unknown>> = {}
   for (const op of operations(schemas, config)) {
     const parameters: unknown[] = []
-    if (op.query) parameters.push(...queryParameters(op.query.jsonSchema))
+    if (op.query) parameters.push(...queryParameters(toJsonSchema(op.query)))
     for (const [name, s] of Object.entries(op.pathParams ?? {})) parameters.push({ name, in: 'path', required: true, schema: s })
     if (op.idempotent) {
       parameters.push({
@@ -218,7 +222,7 @@ export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string
       responses,
     }
     if (op.json) {
-      operation.requestBody = { required: !op.json.optional, content: { 'application/json': { schema: op.json.jsonSchema } } }
+      operation.requestBody = { required: !op.optionalJson, content: { 'application/json': { schema: toJsonSchema(op.json) } } }
     } else if (op.multipart) {
       operation.requestBody = { required: true, content: { 'multipart/form-data': { schema: op.multipart } } }
     }
@@ -290,7 +294,7 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.2
 /** A readable reference page rendered from the same operations (its stylesheet is `REFERENCE_CSS`). */
 export function renderReference(schemas: Schemas, config: ApiConfig): string {
   const sections = operations(schemas, config).map((op) => {
-    const fields = op.json ? schemaRows(op.json.jsonSchema) : op.multipart ? schemaRows(op.multipart) : op.query ? schemaRows(op.query.jsonSchema) : ''
+    const fields = op.json ? schemaRows(toJsonSchema(op.json)) : op.multipart ? schemaRows(op.multipart) : op.query ? schemaRows(toJsonSchema(op.query)) : ''
     const example = op.okExample === undefined ? '' : `<pre>${escapeHtml(JSON.stringify(op.okExample))}</pre>`
     const errs = [...new Set([...(op.auth === false ? [] : [401]), ...op.errors])].sort().map((c) => `<li><b>${c}</b> ${escapeHtml(ERROR_TEXT[c] ?? '')}</li>`).join('')
     return `<section><h2><span class="m">${op.method.toUpperCase()}</span> <code>${escapeHtml(op.path)}</code></h2>
@@ -305,4 +309,19 @@ ${fields}${example}${errs ? `<ul>${errs}</ul>` : ''}</section>`
 <code>{"success":false,"error":"…","code":"…"}</code>. Times are UTC, <code>YYYY-MM-DD HH:MM:SS</code>.
 Machine-readable: <code>GET /api/openapi.json</code> (OpenAPI 3.1, needs the key).</p>
 ${sections.join('\n')}</body></html>`
+}
+
+/** The reference's files, as the app serves them: the Workers build writes them into the worker's static assets. */
+export function referenceFiles(schemas: Schemas, config: ApiConfig): Record<'openapi.json' | 'docs.html' | 'docs.css', string> {
+  return { 'openapi.json': JSON.stringify(buildOpenApi(schemas, config)), 'docs.html': renderReference(schemas, config), 'docs.css': REFERENCE_CSS }
+}
+
+/** The reference generated once, when the app is built. */
+export const generatedReference: ReferenceSource = (schemas, config) => {
+  const files = referenceFiles(schemas, config)
+  return {
+    document: (c) => c.body(files['openapi.json'], 200, { 'Content-Type': 'application/json' }),
+    page: (c) => c.html(files['docs.html']),
+    stylesheet: (c) => c.body(files['docs.css'], 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
+  }
 }

@@ -8,10 +8,13 @@
  * stdin, so a start-up error cannot leave it waiting at a "report this error?" prompt.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
+import { parseApiConfig } from '../api/config.js'
+import { referenceFiles } from '../api/openapi.js'
+import { createSchemas } from '../api/schemas.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const WRANGLER_CONFIG = join(ROOT, 'infra', 'wrangler.toml')
@@ -79,11 +82,34 @@ export function workerAliases(config = WRANGLER_CONFIG): Record<string, string> 
   return aliases
 }
 
-/** Runs wrangler's dry-run bundler into `outdir` and measures the result. */
+/** Where the API reference's files go: the worker's static assets (`[assets]` of infra/wrangler.toml). */
+export const REFERENCE_ASSETS = join(ROOT, 'dist', 'worker-reference')
+
+/** The `[vars]` table of a wrangler configuration: the worker's plain settings. */
+export function workerVars(config = WRANGLER_CONFIG): Record<string, string> {
+  const section = /^\[vars\]\n([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(readFileSync(config, 'utf8'))?.[1] ?? ''
+  const vars: Record<string, string> = {}
+  for (const m of section.matchAll(/^([A-Z0-9_]+)\s*=\s*"([^"]*)"/gm)) vars[m[1]!] = m[2]!
+  return vars
+}
+
+/**
+ * Writes `/api/openapi.json`, `/docs` and its stylesheet, generated from the route declarations and schemas with
+ * the worker's [vars] (limits such as MESSAGE_MAX_CHARS appear in the document), for the worker to serve from its
+ * static assets: the generator stays out of the script. The key is a stand-in; no key appears in the reference.
+ */
+export function writeReferenceAssets(config = WRANGLER_CONFIG, dir = REFERENCE_ASSETS): void {
+  const apiConfig = parseApiConfig({ ...workerVars(config), API_SECRET: 'reference-build-stand-in-key' })
+  mkdirSync(dir, { recursive: true })
+  for (const [name, text] of Object.entries(referenceFiles(createSchemas(apiConfig), apiConfig))) writeFileSync(join(dir, name), text)
+}
+
+/** Runs wrangler's dry-run bundler into `outdir` (after writing the reference assets) and measures the result. */
 export async function buildWorker(options: { outdir?: string; config?: string } = {}): Promise<BuiltWorker> {
   const outdir = resolve(options.outdir ?? join(ROOT, 'dist', 'worker'))
   const wrangler = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
   const metafile = join(outdir, 'bundle-meta.json')
+  writeReferenceAssets()
   const args = [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--metafile', metafile, '--config', options.config ?? WRANGLER_CONFIG]
   const output = await new Promise<string>((done, fail) => {
     const child = spawn(process.execPath, args, {

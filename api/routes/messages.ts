@@ -6,6 +6,7 @@ import { ApiError } from '../errors.js'
 import { formatMessage } from '../format.js'
 import { singleQuery } from '../query.js'
 import type { Schemas } from '../schemas.js'
+import { parse } from '../schema.js'
 
 function unknownMessage(id: number): ApiError {
   return new ApiError(404, 'unknown_message', `Message ${id} does not exist (sent messages are pruned after the retention period)`)
@@ -16,7 +17,7 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
   const app = new Hono<AppEnv>()
 
   app.post('/resend/:id', async (c) => {
-    const id = schemas.messageId.parse(c.req.param('id'), 'id')
+    const id = parse(schemas.messageId, c.req.param('id'), 'id')
     const result = await resendMessage(c.get('db'), id)
     if (result === 'not_found') throw unknownMessage(id)
     if (result === 'wrong_status') {
@@ -31,7 +32,7 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
   })
 
   app.get('/messages', async (c) => {
-    const q = schemas.messagesQuery.parse(singleQuery(c), '')
+    const q = parse(schemas.messagesQuery, singleQuery(c), '')
     // One extra row tells whether another page exists without a COUNT.
     const rows = await listMessages(c.get('db'), {
       status: q.status, session: q.session, phone: q.phone, since: q.since, until: q.until,
@@ -43,7 +44,7 @@ export function messageRoutes({ schemas }: { schemas: Schemas }) {
   })
 
   app.get('/messages/:id', async (c) => {
-    const id = schemas.messageId.parse(c.req.param('id'), 'id')
+    const id = parse(schemas.messageId, c.req.param('id'), 'id')
     const message = await getMessage(c.get('db'), id)
     if (!message) throw unknownMessage(id)
     return c.json(formatMessage(message))

@@ -8,7 +8,7 @@ import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
 import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
-import { gatherProblems, invalid } from '../schema.js'
+import { gatherProblems, invalid, parse } from '../schema.js'
 import type { Schemas } from '../schemas.js'
 import { batchHash, imageSend, textSend } from '../send-request.js'
 import type { SessionGate } from '../session-gate.js'
@@ -64,7 +64,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
   app.post('/send', async (c) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
-    const body = schemas.sendBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const body = parse(schemas.sendBody, await readJson(c.req.raw, config.jsonBodyLimit), '')
     await gate.assertSendable(db, body.session)
     const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at }, key)
     if (key) return c.json(answerFor(await enqueueMessage(db, input)))
@@ -83,7 +83,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     }
     // The text fields and the file's presence are answered together, every problem at once.
     const problems = gatherProblems()
-    const fields = problems.check('', () => schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
+    const fields = problems.check('', () => parse(schemas.sendImageFields, { phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
     const file = problems.check('file', () => uploadedFile(form.get('file')))
     // done() throws when either check failed, so both are set past it.
     problems.done()
@@ -102,7 +102,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
   app.post('/send-batch', async (c) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
-    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }), '')
+    const { messages, send_at: batchSendAt } = parse(schemas.sendBatchBody, await readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }), '')
     const firstIndex = new Map<string, number>()
     messages.forEach((m, i) => {
       if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)

@@ -12,6 +12,7 @@ import { obtainPairingCode } from '../pairing.js'
 import { singleQuery } from '../query.js'
 import { sessionNameSchema, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
+import { parse } from '../schema.js'
 
 export interface SessionRoutesOptions {
   config: ApiConfig
@@ -35,7 +36,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
 
   app.get('/status', async (c) => {
-    const { session } = schemas.statusQuery.parse(singleQuery(c), '')
+    const { session } = parse(schemas.statusQuery, singleQuery(c), '')
     const found = await getSession(c.get('db'), session)
     // A session whose deletion is pending is already gone for clients, as in GET /api/sessions.
     if (!found || found.deleteRequestedAt) throw unknownSession(session)
@@ -48,7 +49,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   })
 
   app.post('/sessions', async (c) => {
-    const { name } = schemas.createSessionBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const { name } = parse(schemas.createSessionBody, await readJson(c.req.raw, config.jsonBodyLimit), '')
     const result = await createSession(c.get('db'), name)
     if (result === 'exists') {
       throw new ApiError(409, 'session_exists', `Session "${name}" already exists; pick another name or use the existing session`)
@@ -58,7 +59,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   })
 
   app.delete('/sessions/:name', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+    const name = parse(sessionNameSchema, c.req.param('name'), 'name')
     if (name === DEFAULT_SESSION) {
       throw new ApiError(409, 'default_session', 'The "default" session cannot be deleted; use POST /api/regenerate-qr to link another number to it')
     }
@@ -71,8 +72,8 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
 
   // Sending limits of one session; each field optional, null = back to the runner's default.
   app.patch('/sessions/:name', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
-    const body = schemas.sessionSettingsBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const name = parse(sessionNameSchema, c.req.param('name'), 'name')
+    const body = parse(schemas.sessionSettingsBody, await readJson(c.req.raw, config.jsonBodyLimit), '')
     const patch: Partial<SessionSettings> = {
       dailyCap: body.daily_cap,
       warmupStart: body.warmup_start,
@@ -92,7 +93,7 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   })
 
   app.get('/sessions/:name', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+    const name = parse(sessionNameSchema, c.req.param('name'), 'name')
     const s = await getSession(c.get('db'), name)
     if (!s || s.deleteRequestedAt) throw unknownSession(name)
     return c.json({ ...formatSession(s), ...formatSessionLimits(s) })
@@ -100,14 +101,14 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
 
   // Link a number by code instead of QR (runner/README.md): waits for the session's runner to answer (api/pairing.ts).
   app.post('/sessions/:name/pairing-code', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
-    const { phone } = schemas.pairingCodeBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const name = parse(sessionNameSchema, c.req.param('name'), 'name')
+    const { phone } = parse(schemas.pairingCodeBody, await readJson(c.req.raw, config.jsonBodyLimit), '')
     const code = await obtainPairingCode(c.get('db'), name, phone, { waitMs: config.pairingCodeWaitMs })
     return c.json({ success: true, code })
   })
 
   app.post('/regenerate-qr', async (c) => {
-    const { session } = schemas.regenerateQrBody.parse((await readJson(c.req.raw, config.jsonBodyLimit, { allowEmpty: true })) ?? {}, '')
+    const { session } = parse(schemas.regenerateQrBody, (await readJson(c.req.raw, config.jsonBodyLimit, { allowEmpty: true })) ?? {}, '')
     const result = await requestReconnect(c.get('db'), session)
     if (result === 'not_found') throw unknownSession(session)
     if (result === 'deleting') throw deleting(session)

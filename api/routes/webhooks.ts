@@ -9,6 +9,7 @@ import { formatTime } from '../format.js'
 import { singleQuery } from '../query.js'
 import type { Schemas } from '../schemas.js'
 import { MAX_WEBHOOKS } from '../webhook-schemas.js'
+import { parse } from '../schema.js'
 
 /** A webhook as the API shows it: never its secret. */
 export function formatWebhook(w: webhooks.WebhookRecord) {
@@ -59,7 +60,7 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
   const app = new Hono<AppEnv>()
 
   app.post('/webhooks', async (c) => {
-    const body = schemas.createWebhookBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+    const body = parse(schemas.createWebhookBody, await readJson(c.req.raw, config.jsonBodyLimit), '')
     const db = c.get('db')
     if (body.session) {
       const s = await getSession(db, body.session)
@@ -76,14 +77,14 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
   app.get('/webhooks', async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.get('db'))).map(formatWebhook) }))
 
   app.delete('/webhooks/:id', async (c) => {
-    const id = schemas.webhookId.parse(c.req.param('id'), 'id')
+    const id = parse(schemas.webhookId, c.req.param('id'), 'id')
     if (!(await webhooks.deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
     return c.json({ success: true })
   })
 
   app.get('/webhooks/:id/deliveries', async (c) => {
-    const id = schemas.webhookId.parse(c.req.param('id'), 'id')
-    const q = schemas.deliveriesQuery.parse(singleQuery(c), '')
+    const id = parse(schemas.webhookId, c.req.param('id'), 'id')
+    const q = parse(schemas.deliveriesQuery, singleQuery(c), '')
     if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
     const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
@@ -93,7 +94,7 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
   })
 
   app.post('/webhooks/deliveries/:id/replay', async (c) => {
-    const id = schemas.deliveryId.parse(c.req.param('id'), 'id')
+    const id = parse(schemas.deliveryId, c.req.param('id'), 'id')
     const result = await webhooks.replayDelivery(c.get('db'), id)
     if (result === 'not_found') throw new ApiError(404, 'unknown_delivery', `Delivery ${id} does not exist (deleted with its webhook?)`)
     if (result === 'wrong_status') {

@@ -10,6 +10,7 @@ import { field, inlineMessage, pageOf, type DashboardContext, type DashboardEnv,
 import type { Notice } from '../views/layout.js'
 import { DeleteSessionPage, liveSession, SessionsPage } from '../views/sessions.js'
 import { singleQuery } from '../../query.js'
+import { parse } from '../../schema.js'
 
 function noticeFrom(query: Record<string, string>): Notice | null {
   const name = query.name && SESSION_NAME_PATTERN.test(query.name) ? query.name : null
@@ -67,7 +68,7 @@ export function sessionPages(shared: DashboardShared) {
     }
     let name: string
     try {
-      name = sessionNameSchema.parse(raw.trim(), '')
+      name = parse(sessionNameSchema, raw.trim(), '')
     } catch (err) {
       return renderError(inlineMessage(err), 422)
     }
@@ -116,7 +117,7 @@ export function sessionPages(shared: DashboardShared) {
     }
     let body
     try {
-      body = shared.schemas.sessionSettingsBody.parse(raw, '')
+      body = parse(shared.schemas.sessionSettingsBody, raw, '')
     } catch (err) {
       return renderNotice(c, inlineMessage(err), 422)
     }

@@ -9,6 +9,7 @@ import { parseId } from '../format.js'
 import type { Notice } from '../views/layout.js'
 import { WebhooksPage, type WebhookForm } from '../views/webhooks.js'
 import { singleQuery } from '../../query.js'
+import { parse, type Infer } from '../../schema.js'
 
 const PAGE_SIZE = 50
 const isStatus = (v: string | undefined): v is webhooks.DeliveryStatus => v !== undefined && (webhooks.DELIVERY_STATES as readonly string[]).includes(v)
@@ -70,9 +71,10 @@ export function webhookPages(shared: DashboardShared) {
       errors: {},
     }
     const secretField = (field(f, 'secret') ?? '').trim()
-    let body: ReturnType<typeof shared.schemas.createWebhookBody.parse>
+    let body: Infer<typeof shared.schemas.createWebhookBody>
     try {
-      body = shared.schemas.createWebhookBody.parse(
+      body = parse(
+        shared.schemas.createWebhookBody,
         { url: form.url, events: form.events, session: form.session || undefined, secret: secretField || undefined },
         '',
       )
