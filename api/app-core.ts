@@ -1,4 +1,4 @@
-import { Hono, type Handler } from 'hono'
+import { Hono, type Context } from 'hono'
 import { createDashboard, type DashboardSettings } from './dashboard/index.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
@@ -13,24 +13,28 @@ import { messageRoutes } from './routes/messages.js'
 import { sendRoutes, type EnqueueSend } from './routes/send.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { webhookRoutes } from './routes/webhooks.js'
-import { createSchemas, type Schemas } from './schemas.js'
+import { RouteBook, type RouteDeclaration } from './route-book.js'
+import { createSchemas } from './schemas.js'
 import { createSessionGate, type SessionGate } from './session-gate.js'
 
+type Answer = (c: Context<AppEnv>) => Response | Promise<Response>
+
 /**
- * The API reference's three answers. `api/openapi.ts` generates them from the route declarations and schemas when the
- * app is built (Node); the Workers entry serves the same files, generated when the worker was built, from its
- * static assets, which keeps the document generator out of the worker's script.
+ * The API reference's three answers. `api/openapi.ts` generates them from the app's route declarations when the app
+ * is built (Node); the Workers entry serves the same files, generated from the same declarations when the worker was
+ * built, from its static assets, which keeps the document generator out of the worker's script.
  */
 export interface ApiReference {
   /** `GET /api/openapi.json`, behind the key check. */
-  document: Handler<AppEnv>
+  document: Answer
   /** `GET /docs`, the readable page. */
-  page: Handler<AppEnv>
+  page: Answer
   /** `GET /docs/style.css`, the page's stylesheet. */
-  stylesheet: Handler<AppEnv>
+  stylesheet: Answer
 }
 
-export type ReferenceSource = (schemas: Schemas, config: ApiConfig) => ApiReference
+/** The reference of the declared routes (every route the app serves under /api, /healthz and /readyz). */
+export type ReferenceSource = (routes: readonly RouteDeclaration[]) => ApiReference
 
 export interface AppDeps {
   /**
@@ -82,7 +86,9 @@ export function createCoreApp(deps: CoreAppDeps): App {
   const log = deps.log ?? silentLogger
   const schemas = createSchemas(config)
   const gate = deps.sessionGate ?? createSessionGate({ ttlMs: config.sessionCacheMs })
-  const reference = deps.reference(schemas, config)
+  const book = new RouteBook()
+  // Set once every route is declared, below; only requests read it.
+  let reference: ApiReference | null = null
   // No route reads more than this, so a larger declared body is refused before anything is read.
   const largestBody = Math.max(config.batchBodyLimit, config.imageMaxBytes + 64 * 1024, config.jsonBodyLimit)
 
@@ -114,22 +120,25 @@ export function createCoreApp(deps: CoreAppDeps): App {
     }
   })
 
-  app.route('/', healthRoutes({ database }))
+  app.route('/', healthRoutes({ database, book }))
   app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics, database }))
-  app.get('/docs', pageHeaders(), reference.page)
-  app.get('/docs/style.css', pageHeaders(), reference.stylesheet)
+  app.get('/docs', pageHeaders(), (c) => reference!.page(c))
+  app.get('/docs/style.css', pageHeaders(), (c) => reference!.stylesheet(c))
 
   const requireKey = apiKey({ keys: config.apiKeys })
   app.use('/api/*', requireKey)
   // The bare prefix is an /api route too: it needs the key and answers JSON.
   app.use('/api', requireKey)
-  app.get('/api/openapi.json', reference.document)
+  book.serve(app, '', {
+    method: 'get', path: '/api/openapi.json', operationId: 'getOpenApiDocument', tag: 'Reference', summary: 'This document', ok: { type: 'object' }, errors: [],
+  }, (c) => reference!.document(c))
   // After the key check and the one route that needs no database (Hono runs handlers in registration order).
   app.use('/api/*', database)
-  app.route('/api', sessionRoutes({ config, schemas, gate }))
-  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend }))
-  app.route('/api', messageRoutes({ schemas }))
-  app.route('/api', webhookRoutes({ config, schemas }))
+  app.route('/api', sessionRoutes({ config, schemas, gate, book }))
+  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book }))
+  app.route('/api', messageRoutes({ schemas, book }))
+  app.route('/api', webhookRoutes({ schemas, book }))
+  reference = deps.reference(book.routes)
 
   // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.

@@ -1,6 +1,6 @@
 /**
- * One definition per request body, query and answer. Handlers parse with these, and
- * `openapi.ts` publishes the same objects, so the reference cannot drift from the checks.
+ * One definition per request body, query and answer. The route declarations (`routes/*.ts`) check requests with
+ * these, and `openapi.ts` publishes the same objects, so the reference cannot drift from the checks.
  * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
  */
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
