@@ -1,128 +1,16 @@
-import { Hono } from 'hono'
-import { createDashboard, type DashboardSettings } from './dashboard/index.js'
-import type { ApiConfig } from './config.js'
-import { silentLogger, type AppEnv, type Logger } from './env.js'
-import { errorBody, notFound, onError } from './errors.js'
-import { createApiMetrics, type GatherMetrics, type MetricsSnapshot } from './metrics.js'
-import { apiKey } from './middleware/api-key.js'
-import type { DatabaseMiddleware } from './middleware/database.js'
-import { assignRequestId } from './middleware/request-id.js'
-import { noSniff, noStore, pageHeaders } from './middleware/security-headers.js'
-import { buildOpenApi, REFERENCE_CSS, renderReference } from './openapi.js'
-import { healthRoutes } from './routes/health.js'
-import { messageRoutes } from './routes/messages.js'
-import { sendRoutes, type EnqueueSend } from './routes/send.js'
-import { sessionRoutes } from './routes/sessions.js'
-import { webhookRoutes } from './routes/webhooks.js'
-import { createSchemas } from './schemas.js'
-import { createSessionGate, type SessionGate } from './session-gate.js'
+/**
+ * `createApp`: the app of `api/app-core.ts` with its API reference generated from the schemas at start. The Node
+ * entries and the tests use it; the Workers entry builds the core app with its reference served from static assets.
+ */
+import { createCoreApp, type App, type AppDeps } from './app-core.js'
+import { generatedReference } from './openapi.js'
 
-export interface AppDeps {
-  /**
-   * Sets each request's `c.get('db')`: Node shares its pool (`sharedDatabase(db)`), Workers opens a connection per
-   * request (api/worker.ts). Mounted after authentication, only where a route reads the database.
-   */
-  database: DatabaseMiddleware
-  config: ApiConfig
-  log?: Logger
-  /**
-   * How `POST /api/send` without an Idempotency-Key writes its row. Default: one INSERT on the request's database
-   * (Workers); Node passes its group commit (api/coalescer.ts).
-   */
-  enqueueSend?: EnqueueSend
-  sessionGate?: SessionGate
-  /**
-   * The dashboard sub-app, mounted at `/dashboard` with its own authentication (cookie); it sees
-   * the same `c.get('config')` and `c.get('log')` as the API routes, and its own `database` middleware sets `db`.
-   */
-  dashboard?: Hono<AppEnv> | false
-  /**
-   * Collects the request counters of every process serving this port for `GET /metrics` (a Node cluster:
-   * api/cluster-metrics.ts). Default: this process's own.
-   */
-  gatherMetrics?: GatherMetrics
-  /**
-   * Settings for the default dashboard: `parseDashboardOptions(env)` (cookie secret, origins, lifetime, TRUST_PROXY)
-   * plus what the entry's runtime knows (the Node entry's socket address).
-   */
-  dashboardSettings?: DashboardSettings
-}
-
-export type App = Hono<AppEnv> & {
-  /** This process's request counters, for a cluster's combined `/metrics`. */
-  metricsSnapshot(): MetricsSnapshot
-}
+export type { ApiReference, App, AppDeps } from './app-core.js'
 
 /**
- * The whole HTTP API as one runtime-agnostic Hono app: the guide's endpoints, the additions
- * (send-batch, messages, OpenAPI, health), JSON errors everywhere.
+ * The whole HTTP API as one runtime-agnostic Hono app.
  * @example const app = createApp({ database: sharedDatabase(db), config: parseApiConfig(process.env), log })
  */
 export function createApp(deps: AppDeps): App {
-  const { database, config } = deps
-  const log = deps.log ?? silentLogger
-  const schemas = createSchemas(config)
-  const gate = deps.sessionGate ?? createSessionGate({ ttlMs: config.sessionCacheMs })
-  const openapi = buildOpenApi(schemas, config)
-  const reference = renderReference(schemas, config)
-  // No route reads more than this, so a larger declared body is refused before anything is read.
-  const largestBody = Math.max(config.batchBodyLimit, config.imageMaxBytes + 64 * 1024, config.jsonBodyLimit)
-
-  const app = new Hono<AppEnv>()
-  const metrics = createApiMetrics()
-  // Evaluated once: a silent logger (tests) has no level test and drops everything anyway.
-  const accessLog = log.isLevelEnabled ? log.isLevelEnabled('debug') : log !== silentLogger
-  // Response headers first, so that they are on every answer, the size check's 413 below included.
-  app.use(noSniff())
-  app.use(noStore())
-  // The one middleware every request passes before any route, so it sees every answer, errors included: the request
-  // id, the shared dependencies (not the database: `database` sets it later, where a route reads it), the size check,
-  // then the counters of GET /metrics (api/metrics.ts) and the access log.
-  // A request's bookkeeping in one place, where the counters can see the size check's own 413.
-  app.use(async function everyRequest(c, next) {
-    const started = performance.now()
-    assignRequestId(c)
-    c.set('config', config)
-    c.set('log', log)
-    try {
-      const declared = Number(c.req.header('content-length') ?? 0)
-      // Answered here rather than thrown, so the counters below see the 413.
-      if (declared > largestBody) c.res = c.json(errorBody('body_too_large', `The request body (${declared} bytes) is larger than any route accepts`), 413)
-      else await next()
-    } finally {
-      metrics.observe(c, started)
-      // Access log at debug: method, path and status only (never the key or the body).
-      if (accessLog) log.debug({ requestId: c.get('requestId'), method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, 'request')
-    }
-  })
-
-  app.route('/', healthRoutes({ database }))
-  app.route('/', metrics.routes({ keys: config.apiKeys, gather: deps.gatherMetrics, database }))
-  app.get('/docs', pageHeaders(), (c) => c.html(reference))
-  app.get('/docs/style.css', pageHeaders(), (c) => c.body(REFERENCE_CSS, 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }))
-
-  const requireKey = apiKey({ keys: config.apiKeys })
-  app.use('/api/*', requireKey)
-  // The bare prefix is an /api route too: it needs the key and answers JSON.
-  app.use('/api', requireKey)
-  app.get('/api/openapi.json', (c) => c.json(openapi))
-  // After the key check and the one route that needs no database (Hono runs handlers in registration order).
-  app.use('/api/*', database)
-  app.route('/api', sessionRoutes({ config, schemas, gate }))
-  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend }))
-  app.route('/api', messageRoutes({ schemas }))
-  app.route('/api', webhookRoutes({ config, schemas }))
-
-  // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
-  // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
-  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, ...deps.dashboardSettings })
-  if (dashboard) {
-    app.route('/dashboard', dashboard)
-    // Someone who opens the bare address (http://localhost:3000) in a browser wants the dashboard, not a 404.
-    app.get('/', (c) => c.redirect('/dashboard', 302))
-  }
-
-  app.notFound(notFound)
-  app.onError(onError)
-  return Object.assign(app, { metricsSnapshot: () => metrics.snapshot() })
+  return createCoreApp({ ...deps, reference: generatedReference })
 }

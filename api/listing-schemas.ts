@@ -1,4 +1,4 @@
-import { custom, integer, invalid, type Schema } from './schema.js'
+import { custom, FieldProblem, integer, type Schema } from './schema.js'
 
 /** A row id in a URL path (`/api/messages/:id`, `/api/webhooks/:id`): a positive integer, given as text. */
 export const rowIdSchema = integer({ code: 'invalid_id', min: 1, fromString: true })
@@ -6,9 +6,9 @@ export const rowIdSchema = integer({ code: 'invalid_id', min: 1, fromString: tru
 /** The `next` cursor of a keyset-paginated listing, passed back unchanged for the following page. */
 export const cursorSchema: Schema<number> = custom(
   { type: 'string', description: 'The `next` value of the previous page, unchanged.' },
-  (value, path) => {
+  (value) => {
     if (typeof value !== 'string' || !/^[1-9]\d{0,15}$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw invalid(path, 'invalid_cursor', 'must be the `next` value of a previous page, passed back unchanged')
+      throw new FieldProblem('invalid_cursor', 'must be the `next` value of a previous page, passed back unchanged')
     }
     return Number(value)
   },

@@ -1,35 +1,14 @@
 /**
- * The OpenAPI 3.1 document, built from the schemas that validate requests (`schemas.ts`), and a
- * plain HTML reference rendered from it (no external scripts: the gateway is often self-hosted
- * behind a firewall).
+ * The OpenAPI 3.1 document, generated from the app's route declarations (`route-book.ts`) and the valibot schemas
+ * they check requests with, and a plain HTML reference rendered from the same declarations (no external scripts:
+ * the gateway is often self-hosted behind a firewall).
  */
+import type { ReferenceSource } from './app-core.js'
 import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
-import type { ApiConfig } from './config.js'
-import { SESSION_NAME_PATTERN } from '../db/types.js'
+import { toJsonSchema } from './json-schema.js'
+import type { RouteDeclaration, Tag } from './route-book.js'
 import type { JsonSchema } from './schema.js'
-import {
-  errorAnswer, messageAnswer, sendAnswer, sessionAnswer, successAnswer, type Schemas,
-} from './schemas.js'
-import { createdWebhookAnswer, deliveryAnswer, webhookAnswer } from './webhook-schemas.js'
-
-interface Operation {
-  method: 'get' | 'post' | 'patch' | 'delete'
-  path: string
-  /** Stable: a client generated from the document names its method after it. */
-  operationId: string
-  tag: Tag
-  summary: string
-  description?: string
-  auth?: boolean
-  query?: { jsonSchema: JsonSchema }
-  pathParams?: Record<string, JsonSchema>
-  json?: { jsonSchema: JsonSchema; optional?: boolean }
-  multipart?: JsonSchema
-  idempotent?: boolean
-  ok: JsonSchema
-  okExample?: unknown
-  errors: number[]
-}
+import { errorAnswer } from './schemas.js'
 
 const ERROR_TEXT: Record<number, string> = {
   400: `Malformed JSON (or nested more than ${JSON_SHAPE.maxDepth} levels deep), or a missing or invalid field (the message names it and the rule).`,
@@ -44,136 +23,24 @@ const ERROR_TEXT: Record<number, string> = {
 }
 
 /** The document's groups, in the order a reader meets them; a generated client groups its methods by them. */
-const TAGS = {
+const TAGS: Record<Tag, string> = {
   Sending: 'Queue text and image messages, one at a time or in a batch.',
   Sessions: 'The WhatsApp numbers (sessions): status, linking, sending limits.',
   Messages: 'The message audit log.',
   Webhooks: 'Where to POST message events, and their delivery history.',
   Reference: 'This document.',
   Health: 'Liveness and readiness, for load balancers and orchestrators (no key).',
-} as const
+}
 
-type Tag = keyof typeof TAGS
-
-/** Every documented operation, in the guide's order, then the additions. */
-export function operations(schemas: Schemas, config: ApiConfig): Operation[] {
-  const sessionParam = { type: 'string', pattern: SESSION_NAME_PATTERN.source }
-  return [
-    {
-      method: 'get', path: '/api/status', operationId: 'getStatus', tag: 'Sessions', summary: 'Status of one session (default: "default")',
-      query: schemas.statusQuery, ok: sessionAnswer,
-      okExample: { name: 'default', status: 'online', phone: '9611234567', last_seen: '2025-05-11 14:00:00', qr_code: null, detail: null, qr: null },
-      errors: [400, 404],
-    },
-    {
-      method: 'get', path: '/api/sessions', operationId: 'listSessions', tag: 'Sessions', summary: 'All sessions, "default" first',
-      ok: { type: 'array', items: sessionAnswer }, errors: [],
-    },
-    {
-      method: 'post', path: '/api/send', operationId: 'sendText', tag: 'Sending', summary: 'Queue a text message', idempotent: true,
-      json: schemas.sendBody, ok: sendAnswer, okExample: { success: true, message_id: 42 }, errors: [400, 404, 409, 413, 415],
-    },
-    {
-      method: 'post', path: '/api/send-image', operationId: 'sendImage', tag: 'Sending', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
-      description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
-      multipart: {
-        ...schemas.sendImageFields.jsonSchema,
-        properties: {
-          ...(schemas.sendImageFields.jsonSchema.properties as Record<string, JsonSchema>),
-          file: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The image file.' },
-        },
-        required: ['phone', 'file'],
-      },
-      ok: sendAnswer, okExample: { success: true, message_id: 43 }, errors: [400, 404, 409, 413, 415, 422],
-    },
-    {
-      method: 'post', path: '/api/resend/{id}', operationId: 'resendMessage', tag: 'Sending', summary: 'Put a failed or opted_out message back in the queue',
-      pathParams: { id: schemas.messageId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
-    },
-    {
-      method: 'post', path: '/api/regenerate-qr', operationId: 'regenerateQr', tag: 'Sessions', summary: 'Disconnect a session and show a new QR code',
-      json: { ...schemas.regenerateQrBody, optional: true }, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
-      okExample: { success: true, message: 'Reconnection initiated for session "default"' }, errors: [400, 404, 409, 415],
-    },
-    {
-      method: 'post', path: '/api/sessions', operationId: 'createSession', tag: 'Sessions', summary: 'Create a session (another WhatsApp number)',
-      json: schemas.createSessionBody, ok: { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } },
-      okExample: { success: true, message: 'Session "support" created — check dashboard for QR code' }, errors: [400, 409, 415],
-    },
-    {
-      method: 'delete', path: '/api/sessions/{name}', operationId: 'deleteSession', tag: 'Sessions', summary: 'Disconnect and remove a session ("default" cannot be deleted)',
-      pathParams: { name: sessionParam }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
-    },
-    {
-      method: 'get', path: '/api/sessions/{name}', operationId: 'getSession', tag: 'Sessions', summary: 'One session: its status, sending limits and today\'s counters',
-      pathParams: { name: sessionParam }, ok: { type: 'object' }, errors: [400, 404],
-    },
-    {
-      method: 'patch', path: '/api/sessions/{name}', operationId: 'updateSessionSettings', tag: 'Sessions', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours)',
-      description: 'Each field is optional: an omitted field stays, null returns it to the runner default (.env), 0 turns a cap off. A hold for a cap or quiet hours is re-decided by the runner within 15 s.',
-      pathParams: { name: sessionParam }, json: schemas.sessionSettingsBody, ok: { type: 'object' }, errors: [400, 404, 409, 415],
-    },
-    {
-      method: 'post', path: '/api/sessions/{name}/pairing-code', operationId: 'requestPairingCode', tag: 'Sessions', summary: 'Link a number by an 8-character code instead of the QR',
-      description: 'The session\'s runner asks WhatsApp for a code for this phone; enter it on the phone under Linked devices → Link with phone number instead. Waits for the runner (PAIRING_CODE_WAIT_MS, 15 s by default), else 504.',
-      pathParams: { name: sessionParam }, json: schemas.pairingCodeBody,
-      ok: { type: 'object', required: ['success', 'code'], properties: { success: { const: true }, code: { type: 'string', pattern: '^[A-Z0-9]{4}-[A-Z0-9]{4}$' } } },
-      okExample: { success: true, code: 'ABCD-EFGH' }, errors: [400, 404, 409, 415, 504],
-    },
-    {
-      method: 'post', path: '/api/send-batch', operationId: 'sendBatch', tag: 'Sending', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,
-      description: 'Validated all-or-nothing (an error names the item index) and written in one statement; ids come back in order.',
-      json: schemas.sendBatchBody,
-      ok: { type: 'object', properties: { success: { const: true }, message_ids: { type: 'array', items: { type: 'integer' } } } },
-      okExample: { success: true, message_ids: [44, 45] }, errors: [400, 404, 409, 413, 415],
-    },
-    {
-      method: 'get', path: '/api/messages', operationId: 'listMessages', tag: 'Messages', summary: 'The message audit log, newest first (keyset pagination)',
-      query: schemas.messagesQuery,
-      ok: { type: 'object', properties: { messages: { type: 'array', items: messageAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
-      errors: [400],
-    },
-    {
-      method: 'get', path: '/api/messages/{id}', operationId: 'getMessage', tag: 'Messages', summary: 'One message: status, attempts, error, times, WhatsApp id',
-      pathParams: { id: schemas.messageId.jsonSchema }, ok: messageAnswer, errors: [400, 404],
-    },
-    {
-      method: 'post', path: '/api/webhooks', operationId: 'createWebhook', tag: 'Webhooks', summary: 'Add a webhook: where to POST which events, signed with a secret',
-      description: 'The answer carries the signing secret once; it is never shown again. Each call has X-Event-Id, X-Event-Type, X-Timestamp and X-Signature: sha256=HMAC-SHA256(secret, "<X-Timestamp>.<body>") in hex.',
-      json: schemas.createWebhookBody, ok: createdWebhookAnswer,
-      okExample: { success: true, webhook: { id: 3, url: 'https://example.com/wa-events', events: ['message.sent', 'message.failed'], session: null, enabled: true, created_at: '2025-05-11 14:00:00', secret: 'whsec_…' } },
-      errors: [400, 404, 409, 415, 422],
-    },
-    {
-      method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'Webhooks', summary: 'The configured webhooks (without their secrets)',
-      ok: { type: 'object', properties: { webhooks: { type: 'array', items: webhookAnswer } } }, errors: [],
-    },
-    {
-      method: 'delete', path: '/api/webhooks/{id}', operationId: 'deleteWebhook', tag: 'Webhooks', summary: 'Remove a webhook and its delivery history',
-      pathParams: { id: schemas.webhookId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
-    },
-    {
-      method: 'get', path: '/api/webhooks/{id}/deliveries', operationId: 'listWebhookDeliveries', tag: 'Webhooks', summary: 'A webhook\'s deliveries, newest first (keyset pagination)',
-      pathParams: { id: schemas.webhookId.jsonSchema }, query: schemas.deliveriesQuery,
-      ok: { type: 'object', properties: { deliveries: { type: 'array', items: deliveryAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
-      errors: [400, 404],
-    },
-    {
-      method: 'post', path: '/api/webhooks/deliveries/{id}/replay', operationId: 'replayWebhookDelivery', tag: 'Webhooks', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
-      pathParams: { id: schemas.deliveryId.jsonSchema }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
-    },
-    {
-      method: 'get', path: '/api/openapi.json', operationId: 'getOpenApiDocument', tag: 'Reference', summary: 'This document', ok: { type: 'object' }, errors: [],
-    },
-    {
-      method: 'get', path: '/healthz', operationId: 'checkLiveness', tag: 'Health', summary: 'Liveness: the process answers', auth: false,
-      ok: { type: 'object' }, okExample: { success: true, status: 'ok' }, errors: [413],
-    },
-    {
-      method: 'get', path: '/readyz', operationId: 'checkReadiness', tag: 'Health', summary: 'Readiness: database reachable and migrations current', auth: false,
-      ok: { type: 'object' }, okExample: { success: true, status: 'ready', engine: 'mysql', schema_version: 1, expected_schema_version: 1 }, errors: [413, 503],
-    },
-  ]
+/** A form's text fields and its (required) files, as one object schema. */
+function multipartSchema({ fields, files }: NonNullable<RouteDeclaration['multipart']>): JsonSchema {
+  const js = toJsonSchema(fields)
+  const fileProperties = Object.fromEntries(Object.entries(files).map(([name, description]) => [name, { type: 'string', contentMediaType: 'application/octet-stream', description }]))
+  return {
+    ...js,
+    properties: { ...(js.properties as Record<string, JsonSchema>), ...fileProperties },
+    required: [...((js.required ?? []) as string[]), ...Object.keys(files)],
+  }
 }
 
 function queryParameters(schema: JsonSchema): unknown[] {
@@ -185,13 +52,13 @@ function queryParameters(schema: JsonSchema): unknown[] {
   }))
 }
 
-/** The OpenAPI 3.1 document. */
-export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string, unknown> {
+/** The OpenAPI 3.1 document of the declared routes. */
+export function buildOpenApi(routes: readonly RouteDeclaration[]): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {}
-  for (const op of operations(schemas, config)) {
+  for (const op of routes) {
     const parameters: unknown[] = []
-    if (op.query) parameters.push(...queryParameters(op.query.jsonSchema))
-    for (const [name, s] of Object.entries(op.pathParams ?? {})) parameters.push({ name, in: 'path', required: true, schema: s })
+    if (op.query) parameters.push(...queryParameters(toJsonSchema(op.query)))
+    for (const [name, s] of Object.entries(op.params ?? {})) parameters.push({ name, in: 'path', required: true, schema: toJsonSchema(s) })
     if (op.idempotent) {
       parameters.push({
         name: 'Idempotency-Key', in: 'header', required: false,
@@ -218,9 +85,9 @@ export function buildOpenApi(schemas: Schemas, config: ApiConfig): Record<string
       responses,
     }
     if (op.json) {
-      operation.requestBody = { required: !op.json.optional, content: { 'application/json': { schema: op.json.jsonSchema } } }
+      operation.requestBody = { required: !op.json.optional, content: { 'application/json': { schema: toJsonSchema(op.json.schema) } } }
     } else if (op.multipart) {
-      operation.requestBody = { required: true, content: { 'multipart/form-data': { schema: op.multipart } } }
+      operation.requestBody = { required: true, content: { 'multipart/form-data': { schema: multipartSchema(op.multipart) } } }
     }
     ;(paths[op.path] ??= {})[op.method] = operation
   }
@@ -287,10 +154,10 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.2
 .m{background:#075e54;color:#fff;padding:0 .4rem;border-radius:3px;font-size:.8em}section{margin-bottom:2rem}
 `
 
-/** A readable reference page rendered from the same operations (its stylesheet is `REFERENCE_CSS`). */
-export function renderReference(schemas: Schemas, config: ApiConfig): string {
-  const sections = operations(schemas, config).map((op) => {
-    const fields = op.json ? schemaRows(op.json.jsonSchema) : op.multipart ? schemaRows(op.multipart) : op.query ? schemaRows(op.query.jsonSchema) : ''
+/** A readable reference page rendered from the same declarations (its stylesheet is `REFERENCE_CSS`). */
+export function renderReference(routes: readonly RouteDeclaration[]): string {
+  const sections = routes.map((op) => {
+    const fields = op.json ? schemaRows(toJsonSchema(op.json.schema)) : op.multipart ? schemaRows(multipartSchema(op.multipart)) : op.query ? schemaRows(toJsonSchema(op.query)) : ''
     const example = op.okExample === undefined ? '' : `<pre>${escapeHtml(JSON.stringify(op.okExample))}</pre>`
     const errs = [...new Set([...(op.auth === false ? [] : [401]), ...op.errors])].sort().map((c) => `<li><b>${c}</b> ${escapeHtml(ERROR_TEXT[c] ?? '')}</li>`).join('')
     return `<section><h2><span class="m">${op.method.toUpperCase()}</span> <code>${escapeHtml(op.path)}</code></h2>
@@ -305,4 +172,19 @@ ${fields}${example}${errs ? `<ul>${errs}</ul>` : ''}</section>`
 <code>{"success":false,"error":"…","code":"…"}</code>. Times are UTC, <code>YYYY-MM-DD HH:MM:SS</code>.
 Machine-readable: <code>GET /api/openapi.json</code> (OpenAPI 3.1, needs the key).</p>
 ${sections.join('\n')}</body></html>`
+}
+
+/** The reference's files, as the app serves them: the Workers build writes them into the worker's static assets. */
+export function referenceFiles(routes: readonly RouteDeclaration[]): Record<'openapi.json' | 'docs.html' | 'docs.css', string> {
+  return { 'openapi.json': JSON.stringify(buildOpenApi(routes)), 'docs.html': renderReference(routes), 'docs.css': REFERENCE_CSS }
+}
+
+/** The reference generated once from the app's declared routes. */
+export const generatedReference: ReferenceSource = (routes) => {
+  const files = referenceFiles(routes)
+  return {
+    document: (c) => c.body(files['openapi.json'], 200, { 'Content-Type': 'application/json' }),
+    page: (c) => c.html(files['docs.html']),
+    stylesheet: (c) => c.body(files['docs.css'], 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
+  }
 }

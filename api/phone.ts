@@ -1,4 +1,4 @@
-import { custom, invalid, type Schema } from './schema.js'
+import { custom, FieldProblem, type Schema } from './schema.js'
 
 /** What a stored phone looks like: E.164 digits without the plus. */
 export const PHONE_DIGITS = /^[1-9]\d{6,14}$/
@@ -24,14 +24,13 @@ export const phoneSchema: Schema<string> = custom(
     description: `Recipient with country code, digits only; ${PHONE_RULE}.`,
     examples: ['9611234567'],
   },
-  (value, path) => {
-    if (value === undefined) throw invalid(path, 'missing_field', 'is required')
+  (value) => {
     let text: string
     if (typeof value === 'string') text = value
     else if (typeof value === 'number' && Number.isSafeInteger(value) && value > 0) text = String(value)
-    else throw invalid(path, 'invalid_type', `must be a string of digits, got ${value === null ? 'null' : typeof value}`)
+    else throw new FieldProblem('invalid_type', `must be a string of digits, got ${value === null ? 'null' : typeof value}`)
     const phone = normalizePhone(text)
-    if (!phone) throw invalid(path, 'invalid_phone', `${PHONE_RULE}; got ${JSON.stringify(text.slice(0, 40))}`)
+    if (!phone) throw new FieldProblem('invalid_phone', `${PHONE_RULE}; got ${JSON.stringify(text.slice(0, 40))}`)
     return phone
   },
 )

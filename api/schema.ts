@@ -1,25 +1,44 @@
 /**
- * A small schema layer: each definition both validates a request value and describes itself as
- * OpenAPI 3.1 JSON Schema, so `/api/openapi.json` is generated from the very objects that check
- * requests. An object or array checks every field and item, then throws one `ApiError` whose message names
- * the first problem's field (`messages[3].phone: …`) and how to fix it, and whose `errors` lists them all.
+ * The gateway's field rules, built on valibot: each builder returns a valibot schema whose every rule carries the
+ * API's stable error code and its wording, and `parse` runs one with every problem collected (valibot's
+ * `abortEarly: false`, one problem per field) into one `ApiError`: `error` names the first problem's field
+ * (`messages[3].phone: …`), `errors` lists them all. `api/json-schema.ts` describes the same objects as JSON Schema
+ * for `/api/openapi.json`, so the reference cannot drift from the checks.
  */
+import * as v from 'valibot'
 import { ApiError, type ApiErrorStatus, type FieldError } from './errors.js'
 
 export type JsonSchema = { [key: string]: unknown }
+export type Schema<TOutput = unknown> = v.GenericSchema<unknown, TOutput>
+export type Infer<S extends v.GenericSchema> = v.InferOutput<S>
 
-export interface Schema<T> {
-  /** OpenAPI 3.1 (JSON Schema 2020-12) description of the accepted value. */
-  readonly jsonSchema: JsonSchema
-  /** False when the field may be absent (then `parse` receives undefined). */
-  readonly required: boolean
-  /** Checks and normalizes `value`; `path` names it in error messages. */
-  parse(value: unknown, path: string): T
+/**
+ * A valibot issue with the API's code and, for the few rules that are not a 400, its status. valibot issues carry a
+ * message only, so each rule's message function stamps them on the issue it words.
+ */
+interface CodedIssue extends v.BaseIssue<unknown> {
+  code?: string
+  status?: ApiErrorStatus
 }
 
-export type Infer<S> = S extends Schema<infer T> ? T : never
+/** A rule's message: sets the issue's code (and status) and returns the words, without the field's path. */
+export function says<I extends v.BaseIssue<unknown>>(code: string, words: string | ((issue: I) => string), status?: ApiErrorStatus) {
+  return (issue: I): string => {
+    const coded = issue as I & CodedIssue
+    coded.code = code
+    if (status) coded.status = status
+    return typeof words === 'string' ? words : words(issue)
+  }
+}
 
-/** Thrown by schemas; the status is 400 unless a rule says otherwise. */
+/** Thrown inside a `custom` rule: one problem with the value being checked. */
+export class FieldProblem extends Error {
+  constructor(readonly code: string, message: string, readonly status?: ApiErrorStatus) {
+    super(message)
+  }
+}
+
+/** Thrown by hand-written checks outside a schema (multipart fields); the status is 400 unless a rule says otherwise. */
 export function invalid(path: string, code: string, message: string, status: ApiErrorStatus = 400): ApiError {
   return new ApiError(status, code, path ? `${path}: ${message}` : message, { errors: [{ path, code, message }] })
 }
@@ -31,8 +50,8 @@ export function invalid(path: string, code: string, message: string, status: Api
 export const MAX_FIELD_ERRORS = 100
 
 /**
- * Collects the problems of several checks instead of stopping at the first: `check` runs one and keeps its
- * problems, `done` throws the first problem's error (status, code and message unchanged) carrying them all.
+ * Collects the problems of several checks instead of stopping at the first (a multipart form's text fields and its
+ * file): `check` runs one and keeps its problems, `done` throws the first problem's error carrying them all.
  */
 export function gatherProblems() {
   let first: ApiError | null = null
@@ -44,7 +63,6 @@ export function gatherProblems() {
       } catch (err) {
         if (!(err instanceof ApiError)) throw err
         first ??= err
-        // Every schema rule throws through `invalid`, which lists its field; any other refusal is the part's own.
         for (const e of err.errors ?? [{ path, code: err.code, message: err.message }]) if (all.length < MAX_FIELD_ERRORS) all.push(e)
         return undefined
       }
@@ -55,35 +73,98 @@ export function gatherProblems() {
   }
 }
 
-function typeName(value: unknown): string {
+/** `messages[3].phone` from valibot's path items, under `base` (a field name when a single field is parsed). */
+function pathOf(issue: v.BaseIssue<unknown>, base: string): string {
+  let path = base
+  for (const item of issue.path ?? []) {
+    const key = String(item.key)
+    path = item.type === 'array' ? `${path}[${key}]` : path ? `${path}.${key}` : key
+  }
+  return path
+}
+
+/** The first problem's status, code and message, with every problem (at most `MAX_FIELD_ERRORS`) in `errors`. */
+function refusal(issues: readonly v.BaseIssue<unknown>[], base: string): ApiError {
+  const errors: FieldError[] = issues.slice(0, MAX_FIELD_ERRORS).map((issue) => ({
+    path: pathOf(issue, base),
+    code: (issue as CodedIssue).code ?? 'invalid_value',
+    message: issue.message,
+  }))
+  const first = errors[0]!
+  return new ApiError((issues[0] as CodedIssue).status ?? 400, first.code, first.path ? `${first.path}: ${first.message}` : first.message, { errors })
+}
+
+const EVERY_PROBLEM = { abortEarly: false, abortPipeEarly: true } as const
+
+/**
+ * Checks and normalises `value` with `schema`, or throws one `ApiError` listing every problem. `path` names the
+ * value when it is one field rather than a whole body (`parse(sessionName, raw, 'session')`).
+ */
+export function parse<S extends v.GenericSchema>(schema: S, value: unknown, path = ''): v.InferOutput<S> {
+  if (value === undefined && !isOptional(schema)) throw invalid(path, 'missing_field', 'is required')
+  const result = v.safeParse(schema, value, EVERY_PROBLEM)
+  if (result.success) return result.output
+  throw refusal(result.issues, path)
+}
+
+function isOptional(schema: v.GenericSchema): boolean {
+  return schema.type === 'optional' || schema.type === 'nullish'
+}
+
+/** `a string`, `an array`, `null`: the wording of a wrong type in a message. */
+export function typeName(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`
 }
 
-/** A schema from a JSON Schema fragment and a parse function. */
-export function custom<T>(jsonSchema: JsonSchema, parse: (value: unknown, path: string) => T): Schema<T> {
-  return { jsonSchema, required: true, parse }
+/** A wrong value's message, `code` and `words(input)`; an absent form field (undefined) is a missing one instead. */
+function wrongValue(code: string, words: (input: unknown) => string) {
+  return (issue: v.BaseIssue<unknown>): string =>
+    issue.input === undefined ? says('missing_field', 'is required')(issue) : says(code, words(issue.input))(issue)
 }
 
-/** Adds `description`/`example` to a schema's JSON Schema without changing its checks. */
-export function describe<T>(schema: Schema<T>, description: string, example?: unknown): Schema<T> {
-  return {
-    ...schema,
-    jsonSchema: { ...schema.jsonSchema, description, ...(example === undefined ? {} : { examples: [example] }) },
-    parse: schema.parse.bind(schema),
-  }
+/** `must be a string, got an array`. */
+const wrongType = (expected: string) => wrongValue('invalid_type', (input) => `${expected}, got ${typeName(input)}`)
+
+/**
+ * A rule valibot has no action for: `check` returns the normalised value or throws a `FieldProblem`. `jsonSchema`
+ * is how the document shows the field, since valibot cannot see inside the function.
+ */
+export function custom<T>(jsonSchema: JsonSchema, check: (value: unknown) => T): Schema<T> {
+  return v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      if (dataset.value === undefined) {
+        addIssue({ message: says('missing_field', 'is required') })
+        return NEVER
+      }
+      try {
+        return check(dataset.value)
+      } catch (err) {
+        if (!(err instanceof FieldProblem)) throw err
+        addIssue({ message: says(err.code, err.message, err.status) })
+        return NEVER
+      }
+    }),
+    v.metadata(jsonSchema),
+  )
+}
+
+/** Adds a description (and an example) to a schema without changing its checks. */
+export function describe<S extends v.GenericSchema>(schema: S, description: string, example?: unknown): Schema<v.InferOutput<S>> {
+  return example === undefined
+    ? v.pipe(schema, v.description(description))
+    : v.pipe(schema, v.description(description), v.examples([example as v.InferOutput<S>]))
 }
 
 /** The field may be absent (or JSON null); then `fallback` is used. */
-export function optional<T>(schema: Schema<T>): Schema<T | undefined>
-export function optional<T>(schema: Schema<T>, fallback: T): Schema<T>
-export function optional<T>(schema: Schema<T>, fallback?: T): Schema<T | undefined> {
-  return {
-    jsonSchema: fallback === undefined ? schema.jsonSchema : { ...schema.jsonSchema, default: fallback },
-    required: false,
-    parse: (value, path) => (value === undefined || value === null ? fallback : schema.parse(value, path)),
-  }
+export function optional<S extends v.GenericSchema>(schema: S): Schema<v.InferOutput<S> | undefined>
+export function optional<S extends v.GenericSchema>(schema: S, fallback: v.InferOutput<S>): Schema<v.InferOutput<S>>
+export function optional<S extends v.GenericSchema>(schema: S, fallback?: v.InferOutput<S>): Schema<v.InferOutput<S> | undefined> {
+  if (fallback !== undefined) return v.nullish(schema, fallback)
+  // Without a fallback JSON null reads as absent too, as the handlers expect.
+  return v.pipe(v.nullish(schema), v.transform((value) => value ?? undefined))
 }
 
 export interface StringOptions {
@@ -117,32 +198,29 @@ export function charCount(s: string): number {
   return n
 }
 
+type StringRule = v.PipeItem<string, string, v.BaseIssue<unknown>>
+
 export function string(options: StringOptions): Schema<string> {
-  const js: JsonSchema = { type: 'string' }
-  if (options.minLength !== undefined) js.minLength = options.minLength
-  else if (options.notBlank) js.minLength = 1
-  if (options.maxLength !== undefined) js.maxLength = options.maxLength
-  if (options.pattern) js.pattern = options.pattern.source
-  return custom(js, (raw, path) => {
-    if (raw === undefined) throw invalid(path, 'missing_field', 'is required')
-    if (typeof raw !== 'string') throw invalid(path, 'invalid_type', `must be a string, got ${typeName(raw)}`)
-    const value = options.wellFormed && raw.startsWith('\uFEFF') ? raw.slice(1) : raw
-    if (options.wellFormed && (LONE_SURROGATE.test(value) || value.includes('\u0000'))) {
-      throw invalid(path, options.code, 'must be well-formed Unicode text (no unpaired surrogate halves, no NUL characters)')
-    }
-    if (options.notBlank && value.trim().length === 0) throw invalid(path, options.code, 'must not be empty or only whitespace')
-    const n = options.minLength !== undefined || options.maxLength !== undefined ? charCount(value) : 0
-    if (options.minLength !== undefined && n < options.minLength) {
-      throw invalid(path, options.code, `must be at least ${options.minLength} characters long`)
-    }
-    if (options.maxLength !== undefined && n > options.maxLength) {
-      throw invalid(path, options.code, `must be at most ${options.maxLength} characters long (got ${n}); split it into several messages`, options.maxLengthStatus)
-    }
-    if (options.pattern && !options.pattern.test(value)) {
-      throw invalid(path, options.code, `must be ${options.patternHint ?? `match ${options.pattern.source}`} (got ${JSON.stringify(value.slice(0, 60))})`)
-    }
-    return value
-  })
+  const { code } = options
+  const rules: StringRule[] = []
+  if (options.wellFormed) {
+    rules.push(
+      v.transform((s) => (s.startsWith('\uFEFF') ? s.slice(1) : s)),
+      v.check((s) => !LONE_SURROGATE.test(s) && !s.includes('\u0000'), says(code, 'must be well-formed Unicode text (no unpaired surrogate halves, no NUL characters)')),
+    )
+  }
+  if (options.notBlank) rules.push(v.check((s) => s.trim().length > 0, says(code, 'must not be empty or only whitespace')))
+  const min = options.minLength ?? (options.notBlank ? 1 : undefined)
+  if (min !== undefined) rules.push(v.minCodePoints(min, says(code, `must be at least ${min} characters long`)))
+  const max = options.maxLength
+  if (max !== undefined) {
+    rules.push(v.maxCodePoints(max, says(code, (i) => `must be at most ${max} characters long (got ${i.received}); split it into several messages`, options.maxLengthStatus)))
+  }
+  const pattern = options.pattern
+  if (pattern) {
+    rules.push(v.regex(pattern, says(code, (i) => `must be ${options.patternHint ?? `match ${pattern.source}`} (got ${JSON.stringify(String(i.input).slice(0, 60))})`)))
+  }
+  return v.pipe(v.string(wrongType('must be a string')), ...rules)
 }
 
 export interface IntegerOptions {
@@ -153,31 +231,25 @@ export interface IntegerOptions {
   fromString?: boolean
 }
 
+const quoted = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeName(value))
+
 export function integer(options: IntegerOptions): Schema<number> {
-  const js: JsonSchema = { type: 'integer' }
-  if (options.min !== undefined) js.minimum = options.min
-  if (options.max !== undefined) js.maximum = options.max
-  return custom(js, (value, path) => {
-    if (value === undefined) throw invalid(path, 'missing_field', 'is required')
-    let n: number
-    if (typeof value === 'number') n = value
-    else if (options.fromString && typeof value === 'string' && /^-?\d{1,16}$/.test(value.trim())) n = Number(value.trim())
-    else throw invalid(path, options.fromString ? options.code : 'invalid_type', `must be an integer, got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeName(value)}`)
-    if (!Number.isSafeInteger(n)) throw invalid(path, options.code, 'must be a whole number')
-    if (options.min !== undefined && n < options.min) throw invalid(path, options.code, `must be at least ${options.min}`)
-    if (options.max !== undefined && n > options.max) throw invalid(path, options.code, `must be at most ${options.max}`)
-    return n
+  const { code, min, max } = options
+  const rules: v.PipeItem<number, number, v.BaseIssue<unknown>>[] = [v.safeInteger(says(code, 'must be a whole number'))]
+  if (min !== undefined) rules.push(v.minValue(min, says(code, `must be at least ${min}`)))
+  if (max !== undefined) rules.push(v.maxValue(max, says(code, `must be at most ${max}`)))
+  if (!options.fromString) return v.pipe(v.number(wrongType('must be an integer')), ...rules)
+  // A path or query parameter is text: a decimal integer is turned into its number before the rules above.
+  const fromText = custom<number>({ type: 'integer' }, (value) => {
+    if (typeof value === 'number') return value
+    if (typeof value === 'string' && /^-?\d{1,16}$/.test(value.trim())) return Number(value.trim())
+    throw new FieldProblem(code, `must be an integer, got ${quoted(value)}`)
   })
+  return v.pipe(fromText, ...rules)
 }
 
 export function oneOf<const V extends readonly string[]>(values: V, code: string): Schema<V[number]> {
-  return custom({ type: 'string', enum: [...values] }, (value, path) => {
-    if (value === undefined) throw invalid(path, 'missing_field', 'is required')
-    if (typeof value !== 'string' || !values.includes(value)) {
-      throw invalid(path, code, `must be one of ${values.join(', ')} (got ${typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : typeName(value)})`)
-    }
-    return value
-  })
+  return v.picklist(values, wrongValue(code, (input) => `must be one of ${values.join(', ')} (got ${quoted(input)})`))
 }
 
 export interface ArrayOptions {
@@ -187,90 +259,24 @@ export interface ArrayOptions {
   tooMany?: { status: ApiErrorStatus; code: string }
 }
 
+/** An array: its length is checked before its items, so an oversized batch is refused without reading them. */
 export function array<T>(item: Schema<T>, options: ArrayOptions = {}): Schema<T[]> {
-  const js: JsonSchema = { type: 'array', items: item.jsonSchema }
-  if (options.minItems !== undefined) js.minItems = options.minItems
-  if (options.maxItems !== undefined) js.maxItems = options.maxItems
-  return custom(js, (value, path) => {
-    if (value === undefined) throw invalid(path, 'missing_field', 'is required')
-    if (!Array.isArray(value)) throw invalid(path, 'invalid_type', `must be an array, got ${typeName(value)}`)
-    if (options.minItems !== undefined && value.length < options.minItems) {
-      throw invalid(path, 'invalid_array', `must hold at least ${options.minItems} item${options.minItems === 1 ? '' : 's'}`)
-    }
-    if (options.maxItems !== undefined && value.length > options.maxItems) {
-      const t = options.tooMany ?? { status: 400, code: 'invalid_array' }
-      throw invalid(path, t.code, `must hold at most ${options.maxItems} items (got ${value.length}); split it into several requests`, t.status)
-    }
-    const out = new Array<T>(value.length)
-    everyProblem(value.length, (i) => `${path}[${i}]`, (i, at) => item.parse(value[i], at), (i, parsed) => {
-      out[i] = parsed
-    })
-    return out
-  })
+  const rules: v.PipeItem<unknown[], unknown[], v.BaseIssue<unknown>>[] = []
+  const { minItems, maxItems } = options
+  if (minItems !== undefined) rules.push(v.minLength(minItems, says('invalid_array', `must hold at least ${minItems} item${minItems === 1 ? '' : 's'}`)))
+  if (maxItems !== undefined) {
+    const tooMany = options.tooMany ?? { status: 400, code: 'invalid_array' }
+    rules.push(v.maxLength(maxItems, says(tooMany.code, (i) => `must hold at most ${maxItems} items (got ${i.received}); split it into several requests`, tooMany.status)))
+  }
+  return v.pipe(v.array(v.unknown(), wrongType('must be an array')), ...rules, v.array(item)) as unknown as Schema<T[]>
 }
 
-/**
- * Parses `count` parts into `out` (an array, or an object keyed by `keyOf`). A valid value takes the plain loop
- * (nothing allocated for problems, which halved the throughput of valid sends when every part was wrapped);
- * at the first problem the rest are checked too and every problem is thrown at once.
- */
-function everyProblem<T>(
-  count: number,
-  pathOf: (i: number) => string,
-  parsePart: (i: number, at: string) => T,
-  keep: (i: number, parsed: T) => void,
-): void {
-  for (let i = 0; i < count; i++) {
-    try {
-      keep(i, parsePart(i, pathOf(i)))
-    } catch (err) {
-      if (!(err instanceof ApiError)) throw err
-      // Parsing is pure, so part i fails again the same way here, then the rest are checked too.
-      const problems = gatherProblems()
-      for (let j = i; j < count; j++) {
-        const at = pathOf(j)
-        problems.check(at, () => parsePart(j, at))
-      }
-      problems.done()
-    }
-  }
-}
-
-type Shape = Record<string, Schema<unknown>>
-export type ObjectOf<S extends Shape> = { [K in keyof S]: Infer<S[K]> }
-
-/**
- * A JSON object with known fields. Unknown fields are ignored (clients may send extra data),
- * and they are not copied into the result.
- */
-export function object<S extends Shape>(shape: S, description?: string): Schema<ObjectOf<S>> & { shape: S } {
-  const properties: Record<string, JsonSchema> = {}
-  const required: string[] = []
-  for (const [k, s] of Object.entries(shape)) {
-    properties[k] = s.jsonSchema
-    if (s.required) required.push(k)
-  }
-  const entries = Object.entries(shape)
-  const js: JsonSchema = { type: 'object', properties, ...(required.length ? { required } : {}) }
-  if (description) js.description = description
-  return {
-    shape,
-    jsonSchema: js,
-    required: true,
-    parse(value, path) {
-      if (value === undefined) throw invalid(path, 'missing_field', 'is required')
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        throw invalid(path, 'invalid_type', `must be a JSON object, got ${typeName(value)}`)
-      }
-      const out: Record<string, unknown> = {}
-      everyProblem(entries.length, (i) => (path ? `${path}.${entries[i]![0]}` : entries[i]![0]), (i, at) => {
-        const k = entries[i]![0]
-        const v = Object.prototype.hasOwnProperty.call(value, k) ? (value as Record<string, unknown>)[k] : undefined
-        return entries[i]![1].parse(v, at)
-      }, (i, parsed) => {
-        out[entries[i]![0]] = parsed
-      })
-      return out as ObjectOf<S>
-    },
-  }
+/** A JSON object (not an array) with known fields. Unknown fields are ignored and not copied into the result. */
+export function object<E extends v.ObjectEntries>(entries: E, description?: string): Schema<v.InferOutput<v.ObjectSchema<E, undefined>>> {
+  const checked = v.pipe(
+    v.unknown(),
+    v.check((value) => typeof value === 'object' && value !== null && !Array.isArray(value), wrongType('must be a JSON object')),
+    v.object(entries, says('missing_field', 'is required')),
+  )
+  return description ? v.pipe(checked, v.description(description)) : checked
 }

@@ -1,6 +1,6 @@
 /**
- * One definition per request body, query and answer. Handlers parse with these, and
- * `openapi.ts` publishes the same objects, so the reference cannot drift from the checks.
+ * One definition per request body, query and answer. The route declarations (`routes/*.ts`) check requests with
+ * these, and `openapi.ts` publishes the same objects, so the reference cannot drift from the checks.
  * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
  */
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
@@ -9,8 +9,9 @@ import type { ApiConfig } from './config.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
 import { createWebhookSchemas } from './webhook-schemas.js'
+import * as v from 'valibot'
 import {
-  array, custom, describe, integer, invalid, MAX_FIELD_ERRORS, object, oneOf, optional, string,
+  array, custom, describe, FieldProblem, integer, MAX_FIELD_ERRORS, object, oneOf, optional, string,
   type Infer, type JsonSchema, type Schema,
 } from './schema.js'
 
@@ -40,8 +41,8 @@ function isRealDateTime(v: string): boolean {
   return !zone || (Number(zone[2]) <= 23 && Number(zone[3]) <= 59)
 }
 
-function notARealTime(path: string, code: string, v: string) {
-  return invalid(path, code, `is not a real date and time (got ${JSON.stringify(v.slice(0, 40))}): the month, day, hour, minute or zone is out of range`)
+function notARealTime(code: string, v: string) {
+  return new FieldProblem(code, `is not a real date and time (got ${JSON.stringify(v.slice(0, 40))}): the month, day, hour, minute or zone is out of range`)
 }
 
 /** `YYYY-MM-DD`, `YYYY-MM-DD HH:MM:SS` (UTC, as the API prints times) or ISO 8601 with a zone. */
@@ -51,23 +52,23 @@ const timestampSchema: Schema<Date> = custom(
     description: 'UTC time as "YYYY-MM-DD HH:MM:SS" (the format the API prints), "YYYY-MM-DD", or ISO 8601 with a zone.',
     examples: ['2025-05-11 14:00:00'],
   },
-  (value, path) => {
-    if (typeof value !== 'string') throw invalid(path, 'invalid_timestamp', 'must be a time such as "2025-05-11 14:00:00"')
+  (value) => {
+    if (typeof value !== 'string') throw new FieldProblem('invalid_timestamp', 'must be a time such as "2025-05-11 14:00:00"')
     const v = value.trim()
     let iso: string | null = null
     if (/^\d{4}-\d{2}-\d{2}$/.test(v)) iso = `${v}T00:00:00Z`
     else if (/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$/.test(v)) iso = `${v.replace(' ', 'T')}Z`
     else if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(v)) iso = v
-    if (iso && !isRealDateTime(v)) throw notARealTime(path, 'invalid_timestamp', v)
+    if (iso && !isRealDateTime(v)) throw notARealTime('invalid_timestamp', v)
     const d = iso ? new Date(iso) : null
     if (!d || Number.isNaN(d.getTime())) {
-      throw invalid(path, 'invalid_timestamp', `must be a UTC time such as "2025-05-11 14:00:00" or "2025-05-11T14:00:00Z" (got ${JSON.stringify(v.slice(0, 40))})`)
+      throw new FieldProblem('invalid_timestamp', `must be a UTC time such as "2025-05-11 14:00:00" or "2025-05-11T14:00:00Z" (got ${JSON.stringify(v.slice(0, 40))})`)
     }
     // Every engine stores these columns, but year 0 and 10000 are outside what Postgres accepts as a
     // parameter and MySQL's DATETIME range starts at 1000: keep filters to years anyone has messages in.
     const year = d.getUTCFullYear()
     if (year < 1970 || year > 9999) {
-      throw invalid(path, 'invalid_timestamp', `must be between 1970-01-01 and 9999-12-31 (got ${JSON.stringify(v.slice(0, 40))})`)
+      throw new FieldProblem('invalid_timestamp', `must be between 1970-01-01 and 9999-12-31 (got ${JSON.stringify(v.slice(0, 40))})`)
     }
     return d
   },
@@ -84,19 +85,19 @@ export const SEND_AT_MAX_AHEAD = 'one year'
 export function sendAtSchema(clock: () => number = Date.now): Schema<Date | undefined> {
   return describe(optional(custom(
     { type: 'string', format: 'date-time' },
-    (value, path) => {
-      if (typeof value !== 'string') throw invalid(path, 'invalid_send_at', 'must be an ISO 8601 time with its zone, e.g. "2026-11-25T09:00:00+02:00"')
+    (value) => {
+      if (typeof value !== 'string') throw new FieldProblem('invalid_send_at', 'must be an ISO 8601 time with its zone, e.g. "2026-11-25T09:00:00+02:00"')
       const v = value.trim()
       const ok = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$/i.test(v)
-      if (ok && !isRealDateTime(v)) throw notARealTime(path, 'invalid_send_at', v)
+      if (ok && !isRealDateTime(v)) throw notARealTime('invalid_send_at', v)
       const d = ok ? new Date(v) : null
       if (!d || Number.isNaN(d.getTime()) || d.getUTCFullYear() < 1970) {
-        throw invalid(path, 'invalid_send_at', `must be an ISO 8601 time with its zone (Z or ±HH:MM), e.g. "2026-11-25T09:00:00+02:00" (got ${JSON.stringify(v.slice(0, 40))})`)
+        throw new FieldProblem('invalid_send_at', `must be an ISO 8601 time with its zone (Z or ±HH:MM), e.g. "2026-11-25T09:00:00+02:00" (got ${JSON.stringify(v.slice(0, 40))})`)
       }
       const limit = new Date(clock())
       limit.setUTCFullYear(limit.getUTCFullYear() + 1)
       if (d.getTime() > limit.getTime()) {
-        throw invalid(path, 'send_at_too_far', `is more than ${SEND_AT_MAX_AHEAD} ahead; schedule it at most one year from now`, 422)
+        throw new FieldProblem('send_at_too_far', `is more than ${SEND_AT_MAX_AHEAD} ahead; schedule it at most one year from now`, 422)
       }
       return d
     },
@@ -104,30 +105,20 @@ export function sendAtSchema(clock: () => number = Date.now): Schema<Date | unde
 }
 
 /** A limit setting in a PATCH: an integer ≥ 0 (0 = off), null = back to the runner's default, absent = unchanged. */
-function settingInt(code: string, max: number, description: string): Schema<number | null | undefined> {
-  return {
-    jsonSchema: { type: ['integer', 'null'], minimum: 0, maximum: max, description },
-    required: false,
-    parse: (value, path) => (value === undefined ? undefined : value === null ? null : integer({ code, min: 0, max }).parse(value, path)),
-  }
+function settingInt(code: string, max: number, description: string) {
+  return v.optional(v.nullable(describe(integer({ code, min: 0, max }), description)))
 }
 
 /** A text limit setting: checked by `check`, null = default, absent = unchanged. */
-function settingText(check: (v: string) => string, code: string, jsonSchema: JsonSchema): Schema<string | null | undefined> {
-  return {
-    jsonSchema: { ...jsonSchema, type: ['string', 'null'] },
-    required: false,
-    parse: (value, path) => {
-      if (value === undefined) return undefined
-      if (value === null) return null
-      if (typeof value !== 'string') throw invalid(path, 'invalid_type', 'must be a string or null')
-      try {
-        return check(value.trim())
-      } catch (err) {
-        throw invalid(path, code, (err as Error).message)
-      }
-    },
-  }
+function settingText(check: (v: string) => string, code: string, jsonSchema: JsonSchema) {
+  return v.optional(v.nullable(custom({ ...jsonSchema, type: 'string' }, (value) => {
+    if (typeof value !== 'string') throw new FieldProblem('invalid_type', 'must be a string or null')
+    try {
+      return check(value.trim())
+    } catch (err) {
+      throw new FieldProblem(code, (err as Error).message)
+    }
+  })))
 }
 
 /** `PATCH /api/sessions/:name`: the session's sending limits. */
@@ -196,6 +187,9 @@ export function createSchemas(config: ApiConfig) {
 
 export type Schemas = ReturnType<typeof createSchemas>
 export type SendBody = Infer<Schemas['sendBody']>
+
+/** The `session` field of a send, for a form that checks it on its own. */
+export { sessionField }
 
 /* ---------- answers (documentation only: the handlers build them with the format helpers) ---------- */
 

@@ -5,7 +5,7 @@
 import { DELIVERY_STATES, WEBHOOK_EVENTS } from '../db/queries/webhooks.js'
 import { checkWebhookUrl, WEBHOOK_URL_MAX_LENGTH, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
-import { array, custom, describe, integer, invalid, object, oneOf, optional, string, type JsonSchema, type Schema } from './schema.js'
+import { array, custom, describe, FieldProblem, integer, object, oneOf, optional, string, type JsonSchema, type Schema } from './schema.js'
 
 /** Most endpoints a gateway keeps (each event fans out to every matching one, in the transaction of the change). */
 export const MAX_WEBHOOKS = 50
@@ -14,14 +14,13 @@ export const MAX_WEBHOOKS = 50
 export function webhookUrlSchema(policy: WebhookUrlPolicy): Schema<string> {
   return describe(custom(
     { type: 'string', format: 'uri', maxLength: WEBHOOK_URL_MAX_LENGTH },
-    (value, path) => {
-      if (value === undefined) throw invalid(path, 'missing_field', 'is required')
-      if (typeof value !== 'string') throw invalid(path, 'invalid_url', 'must be a string such as "https://example.com/wa-events"')
+    (value) => {
+      if (typeof value !== 'string') throw new FieldProblem('invalid_url', 'must be a string such as "https://example.com/wa-events"')
       const r = checkWebhookUrl(value.trim(), policy)
       if (!r.ok) {
         // A well-formed URL aimed at a refused target is a 422; a malformed one a 400.
         const refused = r.reason.startsWith('targets')
-        throw invalid(path, refused ? 'url_not_allowed' : 'invalid_url', r.reason, refused ? 422 : 400)
+        throw new FieldProblem(refused ? 'url_not_allowed' : 'invalid_url', r.reason, refused ? 422 : undefined)
       }
       return r.url.href
     },

@@ -14,7 +14,7 @@
  * infra/wrangler.toml [alias]); `npm run build:worker` prints the size against its 150 KiB gzip limit.
  */
 import type { Db } from '../db/driver.js'
-import { createApp, type App } from './app.js'
+import { createCoreApp, type App, type ApiReference } from './app-core.js'
 import { ConfigError } from '../db/shared/settings.js'
 import { parseApiConfig, type ApiConfig } from './config.js'
 import { parseDashboardOptions } from './dashboard/index.js'
@@ -32,9 +32,15 @@ export interface HyperdriveBinding {
   database: string
 }
 
+/** The static assets binding: the API reference's files, written by `npm run build:worker`. */
+export interface AssetsBinding {
+  fetch(request: Request | URL | string): Promise<Response>
+}
+
 /** Bindings and vars of the worker (`infra/wrangler.toml`; secrets via `wrangler secret put`). */
 export interface WorkerEnv {
   HYPERDRIVE?: HyperdriveBinding
+  ASSETS?: AssetsBinding
   /** Direct connection when there is no Hyperdrive binding (a secret). */
   DATABASE_URL?: string
   API_SECRET?: string
@@ -161,6 +167,25 @@ function stringVars(env: WorkerEnv): Record<string, string | undefined> {
   return out
 }
 
+/**
+ * The API reference from the worker's static assets: `npm run build:worker` generates the files from the same route
+ * declarations and schemas as the Node app does at start (with infra/wrangler.toml's [vars]), so the generator
+ * and the JSON Schema conversion stay out of the script, whose size is budgeted.
+ */
+function assetReference(assets: AssetsBinding | undefined): ApiReference {
+  const serve = (file: string, headers: Record<string, string>) => async (c: { req: { url: string } }) => {
+    if (!assets) throw new ConfigError('the ASSETS binding is missing: deploy with infra/wrangler.toml after npm run build:worker')
+    const found = await assets.fetch(new URL(`/${file}`, c.req.url))
+    if (!found.ok) throw new ConfigError(`the reference file ${file} is missing from the worker's assets: run npm run build:worker before deploying`)
+    return new Response(found.body, { status: 200, headers })
+  }
+  return {
+    document: serve('openapi.json', { 'Content-Type': 'application/json' }),
+    page: serve('docs.html', { 'Content-Type': 'text/html; charset=UTF-8' }),
+    stylesheet: serve('docs.css', { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
+  }
+}
+
 interface Isolate {
   app: App
   config: ApiConfig
@@ -176,8 +201,8 @@ function setup(env: WorkerEnv): Isolate {
   const log = createWorkerLogger(vars.LOG_LEVEL?.trim() || 'info')
   const config = parseApiConfig(vars)
   // The default send path (one INSERT per send): each request has its own connection, so there is nothing to share.
-  const app = createApp({
-    database: connectionPerRequest(workerDbTarget(env)), config, log,
+  const app = createCoreApp({
+    database: connectionPerRequest(workerDbTarget(env)), config, log, reference: () => assetReference(env.ASSETS),
     // Cloudflare sets CF-Connecting-IP itself on every request that reaches a worker, whatever TRUST_PROXY says.
     dashboardSettings: { ...parseDashboardOptions(vars), trustProxy: { kind: 'cloudflare' } },
   })

@@ -8,10 +8,12 @@
  * stdin, so a start-up error cannot leave it waiting at a "report this error?" prompt.
  */
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
+import { createApp } from '../api/app.js'
+import { parseApiConfig } from '../api/config.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 export const WRANGLER_CONFIG = join(ROOT, 'infra', 'wrangler.toml')
@@ -79,11 +81,47 @@ export function workerAliases(config = WRANGLER_CONFIG): Record<string, string> 
   return aliases
 }
 
-/** Runs wrangler's dry-run bundler into `outdir` and measures the result. */
+/** Where the API reference's files go: the worker's static assets (`[assets]` of infra/wrangler.toml). */
+export const REFERENCE_ASSETS = join(ROOT, 'dist', 'worker-reference')
+
+/** The `[vars]` table of a wrangler configuration: the worker's plain settings. */
+export function workerVars(config = WRANGLER_CONFIG): Record<string, string> {
+  const section = /^\[vars\]\n([\s\S]*?)(?=^\[|(?![\s\S]))/m.exec(readFileSync(config, 'utf8'))?.[1] ?? ''
+  const vars: Record<string, string> = {}
+  for (const m of section.matchAll(/^([A-Z0-9_]+)\s*=\s*"([^"]*)"/gm)) vars[m[1]!] = m[2]!
+  return vars
+}
+
+/** The reference's files in the worker's assets, and the app route each one is the answer of. */
+const REFERENCE_FILES = { 'openapi.json': '/api/openapi.json', 'docs.html': '/docs', 'docs.css': '/docs/style.css' } as const
+
+/**
+ * Writes `/api/openapi.json`, `/docs` and its stylesheet as the Node app answers them with the worker's [vars]
+ * (limits such as MESSAGE_MAX_CHARS appear in the document), i.e. generated from the same route declarations, for the
+ * worker to serve from its static assets: the generator stays out of the script. The key is a stand-in for the
+ * request; no key appears in the reference.
+ */
+export async function writeReferenceAssets(config = WRANGLER_CONFIG, dir = REFERENCE_ASSETS): Promise<void> {
+  const key = 'reference-build-stand-in-key'
+  const app = createApp({
+    config: parseApiConfig({ ...workerVars(config), API_SECRET: key }),
+    database: () => Promise.reject(new Error('the reference reads no database')),
+    dashboard: false,
+  })
+  mkdirSync(dir, { recursive: true })
+  for (const [name, path] of Object.entries(REFERENCE_FILES)) {
+    const res = await app.request(path, { headers: { 'X-API-Key': key } })
+    if (res.status !== 200) throw new Error(`the reference's ${path} answered ${res.status}: ${await res.text()}`)
+    writeFileSync(join(dir, name), await res.text())
+  }
+}
+
+/** Runs wrangler's dry-run bundler into `outdir` (after writing the reference assets) and measures the result. */
 export async function buildWorker(options: { outdir?: string; config?: string } = {}): Promise<BuiltWorker> {
   const outdir = resolve(options.outdir ?? join(ROOT, 'dist', 'worker'))
   const wrangler = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
   const metafile = join(outdir, 'bundle-meta.json')
+  await writeReferenceAssets()
   const args = [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--metafile', metafile, '--config', options.config ?? WRANGLER_CONFIG]
   const output = await new Promise<string>((done, fail) => {
     const child = spawn(process.execPath, args, {

@@ -5,6 +5,7 @@ import { LATEST_MIGRATION } from '../../db/migrations/versions.js'
 import { getSession } from '../../db/queries/sessions.js'
 import type { AppEnv } from '../env.js'
 import type { DatabaseMiddleware } from '../middleware/database.js'
+import type { RouteBook } from '../route-book.js'
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined
@@ -57,11 +58,14 @@ export interface HealthRoutesOptions {
 }
 
 /** `GET /healthz` (the process answers) and `GET /readyz` (database reachable, schema current). No API key. */
-export function healthRoutes({ database, timeoutMs = 3000, readyCacheMs = 1000, clock = Date.now }: HealthRoutesOptions & { database: DatabaseMiddleware }) {
+export function healthRoutes({ database, book, timeoutMs = 3000, readyCacheMs = 1000, clock = Date.now }: HealthRoutesOptions & { database: DatabaseMiddleware; book: RouteBook }) {
   const app = new Hono<AppEnv>()
   let last: { at: number; answer: Promise<Readiness> } | null = null
 
-  app.get('/healthz', (c) => c.json({ success: true, status: 'ok' }))
+  book.serve(app, '', {
+    method: 'get', path: '/healthz', operationId: 'checkLiveness', tag: 'Health', summary: 'Liveness: the process answers', auth: false,
+    ok: { type: 'object' }, okExample: { success: true, status: 'ok' }, errors: [413],
+  }, (c) => c.json({ success: true, status: 'ok' }))
 
   // A fresh answer is served before the database middleware, so a cached call opens no connection either.
   const cached = () => (last && clock() - last.at < readyCacheMs ? last.answer : null)
@@ -69,19 +73,17 @@ export function healthRoutes({ database, timeoutMs = 3000, readyCacheMs = 1000, 
     const { status, body } = await readiness
     return c.json(body, status)
   }
-  app.get(
-    '/readyz',
-    async (c, next) => {
-      const answer = cached()
-      if (answer) return reply(c, answer)
-      await next()
-    },
-    database,
-    (c) => {
-      last = { at: clock(), answer: cached() ?? checkReadiness(c.get('db'), timeoutMs) }
-      return reply(c, last.answer)
-    },
-  )
+  book.serve(app, '', {
+    method: 'get', path: '/readyz', operationId: 'checkReadiness', tag: 'Health', summary: 'Readiness: database reachable and migrations current', auth: false,
+    ok: { type: 'object' }, okExample: { success: true, status: 'ready', engine: 'mysql', schema_version: 1, expected_schema_version: 1 }, errors: [413, 503],
+  }, (c) => {
+    last = { at: clock(), answer: cached() ?? checkReadiness(c.get('db'), timeoutMs) }
+    return reply(c, last.answer)
+  }, async (c, next) => {
+    const answer = cached()
+    if (answer) return reply(c, answer)
+    await next()
+  }, database)
 
   return app
 }

@@ -8,8 +8,9 @@ import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
 import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
-import { gatherProblems, invalid } from '../schema.js'
-import type { Schemas } from '../schemas.js'
+import type { RouteBook } from '../route-book.js'
+import { gatherProblems, invalid, parse } from '../schema.js'
+import { sendAnswer, type Schemas } from '../schemas.js'
 import { batchHash, imageSend, textSend } from '../send-request.js'
 import type { SessionGate } from '../session-gate.js'
 
@@ -29,6 +30,7 @@ export interface SendRoutesOptions {
   gate: SessionGate
   /** How a single send without a key is written (default `insertOne`). */
   enqueueSend?: EnqueueSend
+  book: RouteBook
 }
 
 /** Multipart framing around the file: field headers, boundaries and the small text fields. */
@@ -56,22 +58,29 @@ function uploadedFile(file: FormDataEntryValue | null): File {
 }
 
 /** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
-export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: SendRoutesOptions) {
+export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, book }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
   // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
   const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * BATCH_VALUES_PER_ITEM + JSON_SHAPE.maxValues }
 
-  app.post('/send', async (c) => {
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/send', operationId: 'sendText', tag: 'Sending', summary: 'Queue a text message', idempotent: true,
+    json: { schema: schemas.sendBody }, ok: sendAnswer, okExample: { success: true, message_id: 42 }, errors: [400, 404, 409, 413, 415],
+  }, async (c, { body }) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
-    const body = schemas.sendBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
     await gate.assertSendable(db, body.session)
     const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at }, key)
     if (key) return c.json(answerFor(await enqueueMessage(db, input)))
     return c.json({ success: true, message_id: await enqueueSend(input, db) })
   })
 
-  app.post('/send-image', async (c) => {
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/send-image', operationId: 'sendImage', tag: 'Sending', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
+    description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
+    multipart: { fields: schemas.sendImageFields, files: { file: 'The image file.' } },
+    ok: sendAnswer, okExample: { success: true, message_id: 43 }, errors: [400, 404, 409, 413, 415, 422],
+  }, async (c) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
     const form = await readMultipart(c.req.raw, config.imageMaxBytes + MULTIPART_OVERHEAD)
@@ -83,7 +92,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     }
     // The text fields and the file's presence are answered together, every problem at once.
     const problems = gatherProblems()
-    const fields = problems.check('', () => schemas.sendImageFields.parse({ phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
+    const fields = problems.check('', () => parse(schemas.sendImageFields, { phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
     const file = problems.check('file', () => uploadedFile(form.get('file')))
     // done() throws when either check failed, so both are set past it.
     problems.done()
@@ -99,10 +108,15 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne }: S
     return c.json(answerFor(await enqueueImageMessage(db, message)))
   })
 
-  app.post('/send-batch', async (c) => {
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/send-batch', operationId: 'sendBatch', tag: 'Sending', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,
+    description: 'Validated all-or-nothing (an error names the item index) and written in one statement; ids come back in order.',
+    json: { schema: schemas.sendBatchBody, read: (c) => readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }) },
+    ok: { type: 'object', properties: { success: { const: true }, message_ids: { type: 'array', items: { type: 'integer' } } } },
+    okExample: { success: true, message_ids: [44, 45] }, errors: [400, 404, 409, 413, 415],
+  }, async (c, { body: { messages, send_at: batchSendAt } }) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
-    const { messages, send_at: batchSendAt } = schemas.sendBatchBody.parse(await readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }), '')
     const firstIndex = new Map<string, number>()
     messages.forEach((m, i) => {
       if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)

@@ -3,20 +3,20 @@ import { createSession, getSession, listSessions, requestReconnect, requestSessi
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import type { SessionSettings } from '../../db/types.js'
 import { DEFAULT_SESSION } from '../../db/types.js'
-import { readJson } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatSession, formatSessionLimits } from '../format.js'
 import { obtainPairingCode } from '../pairing.js'
-import { singleQuery } from '../query.js'
-import { sessionNameSchema, type Schemas } from '../schemas.js'
+import type { RouteBook } from '../route-book.js'
+import { sessionAnswer, sessionNameSchema, successAnswer, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 
 export interface SessionRoutesOptions {
   config: ApiConfig
   schemas: Schemas
   gate: SessionGate
+  book: RouteBook
 }
 
 function unknownSession(name: string): ApiError {
@@ -27,28 +27,41 @@ function deleting(name: string): ApiError {
   return new ApiError(409, 'session_deleting', `Session "${name}" is being deleted; wait until it is gone, then create it again if needed`)
 }
 
+const named = { name: sessionNameSchema }
+const messageAnswer = { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } }
+
 /**
  * `GET /api/status`, `GET|POST /api/sessions`, `GET|PATCH|DELETE /api/sessions/:name`,
  * `POST /api/sessions/:name/pairing-code`, `POST /api/regenerate-qr`.
  */
-export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
+export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
 
-  app.get('/status', async (c) => {
-    const { session } = schemas.statusQuery.parse(singleQuery(c), '')
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/status', operationId: 'getStatus', tag: 'Sessions', summary: 'Status of one session (default: "default")',
+    query: schemas.statusQuery, ok: sessionAnswer,
+    okExample: { name: 'default', status: 'online', phone: '9611234567', last_seen: '2025-05-11 14:00:00', qr_code: null, detail: null, qr: null },
+    errors: [400, 404],
+  }, async (c, { query: { session } }) => {
     const found = await getSession(c.get('db'), session)
     // A session whose deletion is pending is already gone for clients, as in GET /api/sessions.
     if (!found || found.deleteRequestedAt) throw unknownSession(session)
     return c.json(formatSession(found))
   })
 
-  app.get('/sessions', async (c) => {
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/sessions', operationId: 'listSessions', tag: 'Sessions', summary: 'All sessions, "default" first',
+    ok: { type: 'array', items: sessionAnswer }, errors: [],
+  }, async (c) => {
     const now = new Date()
     return c.json((await listSessions(c.get('db'))).map((s) => formatSession(s, now)))
   })
 
-  app.post('/sessions', async (c) => {
-    const { name } = schemas.createSessionBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/sessions', operationId: 'createSession', tag: 'Sessions', summary: 'Create a session (another WhatsApp number)',
+    json: { schema: schemas.createSessionBody }, ok: messageAnswer,
+    okExample: { success: true, message: 'Session "support" created — check dashboard for QR code' }, errors: [400, 409, 415],
+  }, async (c, { body: { name } }) => {
     const result = await createSession(c.get('db'), name)
     if (result === 'exists') {
       throw new ApiError(409, 'session_exists', `Session "${name}" already exists; pick another name or use the existing session`)
@@ -57,8 +70,10 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
     return c.json({ success: true, message: `Session "${name}" created — check dashboard for QR code` })
   })
 
-  app.delete('/sessions/:name', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+  book.serve(app, '/api', {
+    method: 'delete', path: '/api/sessions/{name}', operationId: 'deleteSession', tag: 'Sessions', summary: 'Disconnect and remove a session ("default" cannot be deleted)',
+    params: named, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+  }, async (c, { params: { name } }) => {
     if (name === DEFAULT_SESSION) {
       throw new ApiError(409, 'default_session', 'The "default" session cannot be deleted; use POST /api/regenerate-qr to link another number to it')
     }
@@ -70,9 +85,11 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
   })
 
   // Sending limits of one session; each field optional, null = back to the runner's default.
-  app.patch('/sessions/:name', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
-    const body = schemas.sessionSettingsBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+  book.serve(app, '/api', {
+    method: 'patch', path: '/api/sessions/{name}', operationId: 'updateSessionSettings', tag: 'Sessions', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours)',
+    description: 'Each field is optional: an omitted field stays, null returns it to the runner default (.env), 0 turns a cap off. A hold for a cap or quiet hours is re-decided by the runner within 15 s.',
+    params: named, json: { schema: schemas.sessionSettingsBody }, ok: { type: 'object' }, errors: [400, 404, 409, 415],
+  }, async (c, { params: { name }, body }) => {
     const patch: Partial<SessionSettings> = {
       dailyCap: body.daily_cap,
       warmupStart: body.warmup_start,
@@ -91,23 +108,32 @@ export function sessionRoutes({ config, schemas, gate }: SessionRoutesOptions) {
     return c.json({ success: true, name, ...formatSessionLimits(s) })
   })
 
-  app.get('/sessions/:name', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/sessions/{name}', operationId: 'getSession', tag: 'Sessions', summary: 'One session: its status, sending limits and today\'s counters',
+    params: named, ok: { type: 'object' }, errors: [400, 404],
+  }, async (c, { params: { name } }) => {
     const s = await getSession(c.get('db'), name)
     if (!s || s.deleteRequestedAt) throw unknownSession(name)
     return c.json({ ...formatSession(s), ...formatSessionLimits(s) })
   })
 
   // Link a number by code instead of QR (runner/README.md): waits for the session's runner to answer (api/pairing.ts).
-  app.post('/sessions/:name/pairing-code', async (c) => {
-    const name = sessionNameSchema.parse(c.req.param('name'), 'name')
-    const { phone } = schemas.pairingCodeBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/sessions/{name}/pairing-code', operationId: 'requestPairingCode', tag: 'Sessions', summary: 'Link a number by an 8-character code instead of the QR',
+    description: 'The session\'s runner asks WhatsApp for a code for this phone; enter it on the phone under Linked devices → Link with phone number instead. Waits for the runner (PAIRING_CODE_WAIT_MS, 15 s by default), else 504.',
+    params: named, json: { schema: schemas.pairingCodeBody },
+    ok: { type: 'object', required: ['success', 'code'], properties: { success: { const: true }, code: { type: 'string', pattern: '^[A-Z0-9]{4}-[A-Z0-9]{4}$' } } },
+    okExample: { success: true, code: 'ABCD-EFGH' }, errors: [400, 404, 409, 415, 504],
+  }, async (c, { params: { name }, body: { phone } }) => {
     const code = await obtainPairingCode(c.get('db'), name, phone, { waitMs: config.pairingCodeWaitMs })
     return c.json({ success: true, code })
   })
 
-  app.post('/regenerate-qr', async (c) => {
-    const { session } = schemas.regenerateQrBody.parse((await readJson(c.req.raw, config.jsonBodyLimit, { allowEmpty: true })) ?? {}, '')
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/regenerate-qr', operationId: 'regenerateQr', tag: 'Sessions', summary: 'Disconnect a session and show a new QR code',
+    json: { schema: schemas.regenerateQrBody, optional: true }, ok: messageAnswer,
+    okExample: { success: true, message: 'Reconnection initiated for session "default"' }, errors: [400, 404, 409, 415],
+  }, async (c, { body: { session } }) => {
     const result = await requestReconnect(c.get('db'), session)
     if (result === 'not_found') throw unknownSession(session)
     if (result === 'deleting') throw deleting(session)

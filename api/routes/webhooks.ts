@@ -1,14 +1,12 @@
 import { Hono } from 'hono'
 import { getSession } from '../../db/queries/sessions.js'
 import * as webhooks from '../../db/queries/webhooks.js'
-import { readJson } from '../body.js'
-import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatTime } from '../format.js'
-import { singleQuery } from '../query.js'
-import type { Schemas } from '../schemas.js'
-import { MAX_WEBHOOKS } from '../webhook-schemas.js'
+import type { RouteBook } from '../route-book.js'
+import { successAnswer, type Schemas } from '../schemas.js'
+import { createdWebhookAnswer, deliveryAnswer, MAX_WEBHOOKS, webhookAnswer } from '../webhook-schemas.js'
 
 /** A webhook as the API shows it: never its secret. */
 export function formatWebhook(w: webhooks.WebhookRecord) {
@@ -55,11 +53,16 @@ function unknownWebhook(id: number): ApiError {
  * `POST|GET /api/webhooks`, `DELETE /api/webhooks/:id`, `GET /api/webhooks/:id/deliveries`,
  * `POST /api/webhooks/deliveries/:id/replay`.
  */
-export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas: Schemas }) {
+export function webhookRoutes({ schemas, book }: { schemas: Schemas; book: RouteBook }) {
   const app = new Hono<AppEnv>()
 
-  app.post('/webhooks', async (c) => {
-    const body = schemas.createWebhookBody.parse(await readJson(c.req.raw, config.jsonBodyLimit), '')
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/webhooks', operationId: 'createWebhook', tag: 'Webhooks', summary: 'Add a webhook: where to POST which events, signed with a secret',
+    description: 'The answer carries the signing secret once; it is never shown again. Each call has X-Event-Id, X-Event-Type, X-Timestamp and X-Signature: sha256=HMAC-SHA256(secret, "<X-Timestamp>.<body>") in hex.',
+    json: { schema: schemas.createWebhookBody }, ok: createdWebhookAnswer,
+    okExample: { success: true, webhook: { id: 3, url: 'https://example.com/wa-events', events: ['message.sent', 'message.failed'], session: null, enabled: true, created_at: '2025-05-11 14:00:00', secret: 'whsec_…' } },
+    errors: [400, 404, 409, 415, 422],
+  }, async (c, { body }) => {
     const db = c.get('db')
     if (body.session) {
       const s = await getSession(db, body.session)
@@ -73,17 +76,25 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
     return c.json({ success: true, webhook: { ...formatWebhook(hook), secret } })
   })
 
-  app.get('/webhooks', async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.get('db'))).map(formatWebhook) }))
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'Webhooks', summary: 'The configured webhooks (without their secrets)',
+    ok: { type: 'object', properties: { webhooks: { type: 'array', items: webhookAnswer } } }, errors: [],
+  }, async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.get('db'))).map(formatWebhook) }))
 
-  app.delete('/webhooks/:id', async (c) => {
-    const id = schemas.webhookId.parse(c.req.param('id'), 'id')
+  book.serve(app, '/api', {
+    method: 'delete', path: '/api/webhooks/{id}', operationId: 'deleteWebhook', tag: 'Webhooks', summary: 'Remove a webhook and its delivery history',
+    params: { id: schemas.webhookId }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
+  }, async (c, { params: { id } }) => {
     if (!(await webhooks.deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
     return c.json({ success: true })
   })
 
-  app.get('/webhooks/:id/deliveries', async (c) => {
-    const id = schemas.webhookId.parse(c.req.param('id'), 'id')
-    const q = schemas.deliveriesQuery.parse(singleQuery(c), '')
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/webhooks/{id}/deliveries', operationId: 'listWebhookDeliveries', tag: 'Webhooks', summary: 'A webhook\'s deliveries, newest first (keyset pagination)',
+    params: { id: schemas.webhookId }, query: schemas.deliveriesQuery,
+    ok: { type: 'object', properties: { deliveries: { type: 'array', items: deliveryAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
+    errors: [400, 404],
+  }, async (c, { params: { id }, query: q }) => {
     if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
     const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
@@ -92,8 +103,10 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
     return c.json({ deliveries: page.map(formatDelivery), next })
   })
 
-  app.post('/webhooks/deliveries/:id/replay', async (c) => {
-    const id = schemas.deliveryId.parse(c.req.param('id'), 'id')
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/webhooks/deliveries/{id}/replay', operationId: 'replayWebhookDelivery', tag: 'Webhooks', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
+    params: { id: schemas.deliveryId }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+  }, async (c, { params: { id } }) => {
     const result = await webhooks.replayDelivery(c.get('db'), id)
     if (result === 'not_found') throw new ApiError(404, 'unknown_delivery', `Delivery ${id} does not exist (deleted with its webhook?)`)
     if (result === 'wrong_status') {

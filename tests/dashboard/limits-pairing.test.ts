@@ -80,6 +80,16 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
     expect(bad.status).toBe(422)
     expect(textOf(await bad.text())).toContain('quiet hours must look like "22:00-08:00"')
     expect((await getSession(ctx.db, 'default'))!.settings.quietHours).toBe('21:30-07:00')
+    // Several refused limits: each beside its own field, with what was typed kept.
+    const two = await b.post('/dashboard/sessions/default/settings', { daily_cap: '-5', quiet_hours: 'nights', time_zone: 'Mars/Base' })
+    expect(two.status).toBe(422)
+    const html = await two.text()
+    const beside = (id: string) => textOf(new RegExp(`<p class="error" id="${id}">([^<]*)</p>`).exec(html)?.[1] ?? '')
+    expect(beside('daily_cap-default-error')).toMatch(/^must be/)
+    expect(beside('quiet_hours-default-error')).toContain('quiet hours must look like "22:00-08:00"')
+    expect(beside('time_zone-default-error')).toContain('must be an IANA time zone')
+    expect(html).toContain('value="Mars/Base"')
+    expect((await getSession(ctx.db, 'default'))!.settings.dailyCap).toBe(150)
   })
 
   it('the audit log shows a scheduled send as "scheduled for", in the list and on its page', async () => {

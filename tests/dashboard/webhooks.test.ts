@@ -57,6 +57,21 @@ describeEachEngine('dashboard webhooks', (ctx) => {
     expect(await webhooks.countWebhooks(ctx.db)).toBe(1)
   })
 
+  it('shows every refused field beside its field at once', async () => {
+    const bad = new FormData()
+    bad.set('url', 'ftp://example.com/hook')
+    bad.append('events', 'message.lost')
+    bad.set('secret', 'short')
+    const refused = await b.post('/dashboard/webhooks', bad)
+    expect(refused.status).toBe(422)
+    const html = await refused.text()
+    const beside = (id: string) => textOf(new RegExp(`<p class="error" id="${id}">([^<]*)</p>`).exec(html)?.[1] ?? '')
+    expect(beside('wh-url-error')).toMatch(/http/)
+    expect(beside('wh-events-error')).toMatch(/^Must be one of message\.sent/)
+    expect(beside('wh-secret-error')).toMatch(/^Must be 16–200 printable ASCII characters/)
+    expect(await webhooks.countWebhooks(ctx.db)).toBe(0)
+  })
+
   it('lists deliveries, replays a dead one, deletes a webhook', async () => {
     const hook = await webhooks.createWebhook(ctx.db, { url: 'https://example.com/h', events: ['contact.opted_in'], session: null, secret: 's'.repeat(20) })
     await setContactOptIn(ctx.db, '96177000001', 'yes')

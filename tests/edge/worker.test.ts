@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createApp } from '../../api/app.js'
+import { parseApiConfig } from '../../api/config.js'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { taskName, JOB_NAMES } from '../../db/maintenance/jobs.js'
-import { buildWorker, kib, readMetafile, workerAliases, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
+import { buildWorker, kib, readMetafile, REFERENCE_ASSETS, workerAliases, workerVars, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
 import { defineContractTests, type ContractTarget } from '../support/contract.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { TEST_MYSQL_URL } from '../support/engines.js'
@@ -47,6 +49,8 @@ function startWorker(hyperdrive: string, bindings: Record<string, string> = { AP
     compatibilityFlags: COMPATIBILITY_FLAGS,
     hyperdrives: { HYPERDRIVE: hyperdrive },
     bindings,
+    // infra/wrangler.toml [assets]: the API reference, written by buildWorker; the worker runs first for every request.
+    assets: { directory: REFERENCE_ASSETS, binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true } },
   })
 }
 
@@ -138,6 +142,26 @@ for (const engine of ['mysql', 'postgres'] as const) {
       expect(page.status).toBe(200)
       expect(page.headers.get('content-type')).toContain('text/html')
       expect(await page.text()).toMatch(/<form/i)
+    })
+
+    it('serves the API reference generated at build time from its assets: the document behind the key, the page without', async () => {
+      expect((await target.fetch('/api/openapi.json')).status).toBe(401)
+      const res = await target.fetch('/api/openapi.json', { headers: { 'X-API-Key': API_KEY } })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toContain('application/json')
+      const doc = (await res.json()) as { paths: Record<string, { post?: { operationId?: string } }> }
+      expect(doc.paths['/api/send']?.post?.operationId).toBe('sendText')
+      // What the Node app serves for the same settings (infra/wrangler.toml's [vars]): the same declarations.
+      const node = createApp({ config: parseApiConfig({ ...workerVars(), API_SECRET: API_KEY }), database: (_c, next) => next(), dashboard: false })
+      expect(doc).toEqual(await (await node.request('/api/openapi.json', { headers: { 'X-API-Key': API_KEY } })).json())
+      const page = await target.fetch('/docs')
+      expect(page.status).toBe(200)
+      expect(page.headers.get('content-type')).toContain('text/html')
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'none'")
+      expect(await page.text()).toContain('<code>/api/send</code>')
+      // No file of the assets is reachable around the worker.
+      expect((await target.fetch('/openapi.json')).status).toBe(404)
+      expect((await target.fetch('/docs.html')).status).toBe(404)
     })
 
     it('signs in to the dashboard with a session kept in the database, and sign-out ends it', async () => {

@@ -12,6 +12,7 @@ import { notFoundPage } from '../respond.js'
 import type { Notice } from '../views/layout.js'
 import { MessageDetailPage, MessagesPage, type MessageFilters } from '../views/messages.js'
 import { singleQuery } from '../../query.js'
+import { parse } from '../../schema.js'
 
 const PAGE_SIZE = 50
 const DAY_MS = 86_400_000
@@ -48,14 +49,14 @@ export function parseFilters(query: Record<string, string>): { form: MessageFilt
   }
   if (form.session) {
     try {
-      filter.session = sessionNameSchema.parse(form.session, '')
+      filter.session = parse(sessionNameSchema, form.session, '')
     } catch (err) {
       form.errors.session = inlineMessage(err)
     }
   }
   if (form.phone.trim()) {
     try {
-      filter.phone = phoneSchema.parse(form.phone, '')
+      filter.phone = parse(phoneSchema, form.phone, '')
     } catch (err) {
       form.errors.phone = inlineMessage(err)
     }

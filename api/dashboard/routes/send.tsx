@@ -14,6 +14,8 @@ import type { Notice } from '../views/layout.js'
 import { isScheduled } from '../views/messages.js'
 import { SendPage, type SendForm } from '../views/send.js'
 import { singleQuery } from '../../query.js'
+import { parse } from '../../schema.js'
+import { sessionField } from '../../schemas.js'
 
 /** Multipart framing around the file: boundaries and the few text fields. */
 export const SEND_FORM_OVERHEAD = 64 * 1024
@@ -59,12 +61,12 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   // With a file the text is its caption (optional; trimmed to none by `imageSend`), else the message itself.
   const parsed = await besideFields(() =>
     file
-      ? { ...schemas.sendImageFields.parse({ ...common, caption: message }, ''), message: undefined }
-      : { ...schemas.sendBody.parse({ ...common, message }, ''), caption: undefined },
+      ? { ...parse(schemas.sendImageFields, { ...common, caption: message }), message: undefined }
+      : { ...parse(schemas.sendBody, { ...common, message }), caption: undefined },
   )
   const image = file ? await besideFields(() => checkImageUpload(file, config)) : undefined
   // Whether the session exists is asked even when another field is wrong, so every problem shows at once.
-  const session = errors.session ? undefined : parsed?.session ?? schemas.sendBody.shape.session.parse(common.session, 'session')
+  const session = errors.session ? undefined : parsed?.session ?? parse(sessionField, common.session, 'session')
   if (session !== undefined) {
     try {
       await shared.gate.assertSendable(db, session)

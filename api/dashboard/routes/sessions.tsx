@@ -10,6 +10,10 @@ import { field, inlineMessage, pageOf, type DashboardContext, type DashboardEnv,
 import type { Notice } from '../views/layout.js'
 import { DeleteSessionPage, liveSession, SessionsPage } from '../views/sessions.js'
 import { singleQuery } from '../../query.js'
+import { parse } from '../../schema.js'
+
+/** The sending-limits form's fields, as `PATCH /api/sessions/:name` names them. */
+const LIMIT_FIELDS = ['daily_cap', 'warmup_start', 'warmup_days', 'first_contact_daily_cap', 'circuit_breaker_failures', 'quiet_hours', 'time_zone'] as const
 
 function noticeFrom(query: Record<string, string>): Notice | null {
   const name = query.name && SESSION_NAME_PATTERN.test(query.name) ? query.name : null
@@ -67,7 +71,7 @@ export function sessionPages(shared: DashboardShared) {
     }
     let name: string
     try {
-      name = sessionNameSchema.parse(raw.trim(), '')
+      name = parse(sessionNameSchema, raw.trim(), '')
     } catch (err) {
       return renderError(inlineMessage(err), 422)
     }
@@ -108,17 +112,25 @@ export function sessionPages(shared: DashboardShared) {
     const name = c.req.param('name')
     if (!SESSION_NAME_PATTERN.test(name)) return c.redirect(`${shared.base}/sessions`, 303)
     const raw: Record<string, unknown> = {}
-    for (const key of ['daily_cap', 'warmup_start', 'warmup_days', 'first_contact_daily_cap', 'circuit_breaker_failures', 'quiet_hours', 'time_zone']) {
+    const typed: Record<string, string> = {}
+    for (const key of LIMIT_FIELDS) {
       const v = field(c.var.form, key)
       if (v === undefined) continue
       const t = v.trim()
+      typed[key] = v
       raw[key] = t === '' ? null : key === 'quiet_hours' || key === 'time_zone' ? t : /^\d{1,9}$/.test(t) ? Number(t) : t
     }
     let body
     try {
-      body = shared.schemas.sessionSettingsBody.parse(raw, '')
+      body = parse(shared.schemas.sessionSettingsBody, raw, '')
     } catch (err) {
-      return renderNotice(c, inlineMessage(err), 422)
+      if (!(err instanceof ApiError)) throw err
+      // Every refused limit beside its field, the form open with what was typed.
+      const errors: Record<string, string> = {}
+      for (const problem of err.errors ?? []) errors[problem.path] ??= problem.message
+      const sessions = await listSessions(c.get('db'))
+      const notice: Notice = { kind: 'bad', text: `The limits of “${name}” were not saved: ${Object.keys(errors).length === 1 ? 'one field needs' : 'some fields need'} fixing.` }
+      return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} limits={{ session: name, values: typed, errors }} notice={notice} />, 422)
     }
     const ok = await updateSessionSettings(c.get('db'), name, {
       dailyCap: body.daily_cap, warmupStart: body.warmup_start, warmupDays: body.warmup_days,

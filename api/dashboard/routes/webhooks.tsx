@@ -9,6 +9,10 @@ import { parseId } from '../format.js'
 import type { Notice } from '../views/layout.js'
 import { WebhooksPage, type WebhookForm } from '../views/webhooks.js'
 import { singleQuery } from '../../query.js'
+import { parse, type Infer } from '../../schema.js'
+
+/** The form's fields, which a field problem of the API's schema is shown beside. */
+const FORM_FIELDS = ['url', 'events', 'session', 'secret'] as const
 
 const PAGE_SIZE = 50
 const isStatus = (v: string | undefined): v is webhooks.DeliveryStatus => v !== undefined && (webhooks.DELIVERY_STATES as readonly string[]).includes(v)
@@ -70,16 +74,20 @@ export function webhookPages(shared: DashboardShared) {
       errors: {},
     }
     const secretField = (field(f, 'secret') ?? '').trim()
-    let body: ReturnType<typeof shared.schemas.createWebhookBody.parse>
+    let body: Infer<typeof shared.schemas.createWebhookBody>
     try {
-      body = shared.schemas.createWebhookBody.parse(
+      body = parse(
+        shared.schemas.createWebhookBody,
         { url: form.url, events: form.events, session: form.session || undefined, secret: secretField || undefined },
         '',
       )
     } catch (err) {
-      const message = inlineMessage(err)
-      const which = (['url', 'events', 'session', 'secret'] as const).find((k) => message.toLowerCase().startsWith(k))
-      form.errors[which ?? 'form'] = which ? inlineMessage(message.slice(which.length).replace(/^[[\]\d]*:\s*/, '')) : message
+      if (!(err instanceof ApiError)) throw err
+      // Every field problem beside its field (`events[2]` beside the event boxes); the first one wins per field.
+      for (const problem of err.errors ?? [{ path: '', code: err.code, message: err.message }]) {
+        const which = FORM_FIELDS.find((k) => problem.path === k || problem.path.startsWith(`${k}[`))
+        form.errors[which ?? 'form'] ??= inlineMessage(which ? problem.message : err.message)
+      }
       return render(c, form, { status: 422 })
     }
     const db = c.get('db')

@@ -65,18 +65,38 @@ const PairingArea: FC<{ page: Page; session: SessionRecord }> = ({ page, session
 
 const numberOrBlank = (n: number | null) => (n === null ? '' : String(n))
 
+/** A refused limits form: what was typed, and each field's problem, shown beside it. */
+export interface LimitsForm {
+  session: string
+  values: Record<string, string>
+  errors: Record<string, string>
+}
+
 /** The session's sending limits (blank = the runner's default) and today's counters. */
-const LimitsArea: FC<{ page: Page; session: SessionRecord }> = ({ page, session: s }) => {
-  const input = (name: string, label: string, hint: string, value: string, type: 'number' | 'text' = 'number') => (
-    <div class="field">
-      <label for={`${name}-${s.name}`}>
-        {label} <span class="hint">{hint}</span>
-      </label>
-      <input id={`${name}-${s.name}`} name={name} type={type} value={value} {...(type === 'number' ? { min: 0, step: 1 } : { maxlength: 64 })} />
-    </div>
-  )
+const LimitsArea: FC<{ page: Page; session: SessionRecord; refused?: LimitsForm }> = ({ page, session: s, refused }) => {
+  const input = (name: string, label: string, hint: string, value: string, type: 'number' | 'text' = 'number') => {
+    const id = `${name}-${s.name}`
+    const error = refused?.errors[name]
+    return (
+      <div class="field">
+        <label for={id}>
+          {label} <span class="hint">{hint}</span>
+        </label>
+        <input
+          id={id}
+          name={name}
+          type={type}
+          value={refused ? refused.values[name] ?? '' : value}
+          {...(type === 'number' ? { min: 0, step: 1 } : { maxlength: 64 })}
+          aria-invalid={error ? 'true' : undefined}
+          aria-describedby={error ? `${id}-error` : undefined}
+        />
+        <FieldError id={`${id}-error`} error={error} />
+      </div>
+    )
+  }
   return (
-    <details class="limits">
+    <details class="limits" open={refused ? true : undefined}>
       <summary>
         Sending limits · today{s.quotaDay ? ` (${s.quotaDay})` : ''}: <span data-field="sent_today">{s.sentToday}</span> sent,{' '}
         {s.firstContactToday} to new contacts
@@ -127,7 +147,7 @@ const QrArea: FC<{ session: SessionRecord }> = ({ session: s }) => {
   )
 }
 
-const SessionCard: FC<{ page: Page; session: SessionRecord }> = ({ page, session: s }) => {
+const SessionCard: FC<{ page: Page; session: SessionRecord; limits?: LimitsForm }> = ({ page, session: s, limits }) => {
   const cls = sessionStatusClass(s, page.now)
   const paused = pausedUntil(s, page.now)
   return (
@@ -158,7 +178,7 @@ const SessionCard: FC<{ page: Page; session: SessionRecord }> = ({ page, session
       </dl>
       <QrArea session={s} />
       {s.status === 'online' ? null : <PairingArea page={page} session={s} />}
-      <LimitsArea page={page} session={s} />
+      <LimitsArea page={page} session={s} refused={limits?.session === s.name ? limits : undefined} />
       <div class="actions">
         <form method="post" action={`${page.base}/sessions/${s.name}/regenerate`} class="inline">
           <Csrf page={page} />
@@ -183,10 +203,11 @@ export interface SessionsForm {
   error?: string
 }
 
-export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: SessionsForm; notice?: Notice | null }> = ({
+export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: SessionsForm; limits?: LimitsForm; notice?: Notice | null }> = ({
   page,
   sessions,
   form,
+  limits,
   notice,
 }) => (
   <Layout page={page} title="Sessions" section="sessions" notice={notice} scripts={['live.js']}>
@@ -202,7 +223,7 @@ export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: Se
     ) : (
       <div class="sessions" data-live={`${page.base}/sessions.json`}>
         {sessions.map((s) => (
-          <SessionCard page={page} session={s} />
+          <SessionCard page={page} session={s} limits={limits} />
         ))}
       </div>
     )}
