@@ -1,7 +1,6 @@
 import type { Db, Queryable } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import { LeaseLostError, type LeaseFence } from './leases.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
 
 /**
  * `auth_keys`: Baileys credentials and Signal keys per session, as opaque (already encrypted) bytes.
@@ -108,12 +107,12 @@ async function deleteKeys(tx: Queryable, session: string, type: string, ids: str
 // it. Acquire (FOR UPDATE SKIP LOCKED) skips a row locked here and takes it on a later tick; renew, claim and state
 // reports take the row exclusively and wait at most for this short transaction (or it for theirs); the runner's delete
 // (deleteSessionFenced) locks the session row before auth_keys too. Shared, not exclusive, so the holder's writes of
-// one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (see mysql-hints.ts).
+// one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (db/README.md, Index hints).
 // MariaDB (10.11) rejects `FOR SHARE` as a syntax error; `LOCK IN SHARE MODE` is accepted by MariaDB and MySQL 8.
 // Exported for the test that holds this lock while a takeover runs.
-export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
+export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ each(
   `SELECT lease_epoch
-  FROM sessions
+  FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
@@ -124,7 +123,7 @@ export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ forceIndexOnMysql(/* 
    AND owner = $2
    AND lease_epoch = $3
    FOR SHARE`,
-), 'sessions')
+)
 
 /** Runs the fence inside `tx`; throws `LeaseLostError` (rolling the transaction back) when the lease moved on. */
 async function holdLease(tx: Queryable, session: string, fence: AuthFence, what: string): Promise<void> {
@@ -160,8 +159,12 @@ export async function writeAuthValues(db: Db, session: string, writes: readonly 
   })
 }
 
-const WIPE = /* @__PURE__ */ same(`DELETE FROM auth_keys
- WHERE session = ?`)
+const WIPE = /* @__PURE__ */ each(
+  `DELETE FROM auth_keys
+ WHERE session = ?`,
+  `DELETE FROM auth_keys
+ WHERE session = $1`,
+)
 
 /**
  * Deletes every credential and key of a session (logout, 401/411, an abandoned pairing). Returns the rows removed.

@@ -18,7 +18,7 @@
  */
 import type { Db, Queryable, Row } from '../driver.js'
 import { toDate, toId } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 
 /** Every event type a webhook can subscribe to. */
 export const WEBHOOK_EVENTS = [
@@ -124,9 +124,14 @@ VALUES ($1, $2, $3, $4, now())
 RETURNING id`,
 )
 
-const GET_WEBHOOK = /* @__PURE__ */ same(`SELECT ${WEBHOOK_COLUMNS}
+const GET_WEBHOOK = /* @__PURE__ */ each(
+  `SELECT ${WEBHOOK_COLUMNS}
   FROM webhooks
- WHERE id = ?`)
+ WHERE id = ?`,
+  `SELECT ${WEBHOOK_COLUMNS}
+  FROM webhooks
+ WHERE id = $1`,
+)
 
 /**
  * Stores an endpoint. The caller has validated the URL (db/shared/url-guard.ts), the event names and the secret.
@@ -151,17 +156,26 @@ export async function getWebhook(db: Queryable, id: number): Promise<WebhookReco
   return row ? toWebhook(row) : null
 }
 
-const LIST_WEBHOOKS = /* @__PURE__ */ same(`SELECT ${WEBHOOK_COLUMNS}
+const LIST_WEBHOOKS = /* @__PURE__ */ each(
+  `SELECT ${WEBHOOK_COLUMNS}
   FROM webhooks
- ORDER BY id`)
+ ORDER BY id`,
+  `SELECT ${WEBHOOK_COLUMNS}
+  FROM webhooks
+ ORDER BY id`,
+)
 
 /** Every endpoint, oldest first, without secrets. */
 export async function listWebhooks(db: Queryable): Promise<WebhookRecord[]> {
   return (await db.query(LIST_WEBHOOKS[db.dialect])).map(toWebhook)
 }
 
-const COUNT_WEBHOOKS = /* @__PURE__ */ same(`SELECT COUNT(*) AS n
-  FROM webhooks`)
+const COUNT_WEBHOOKS = /* @__PURE__ */ each(
+  `SELECT COUNT(*) AS n
+  FROM webhooks`,
+  `SELECT COUNT(*) AS n
+  FROM webhooks`,
+)
 
 export async function countWebhooks(db: Queryable): Promise<number> {
   const [row] = await db.query(COUNT_WEBHOOKS[db.dialect])
@@ -173,10 +187,16 @@ export async function countWebhooks(db: Queryable): Promise<number> {
 // the migration that made the webhooks table: it exists wherever the table does, and nothing else locks or changes
 // it, so the lock costs nothing to the queue's paths (a session row would make runners skip that session's lease).
 const WEBHOOKS_MIGRATION = 4
-const LOCK_WEBHOOK_CREATES = /* @__PURE__ */ same(`SELECT version
+const LOCK_WEBHOOK_CREATES = /* @__PURE__ */ each(
+  `SELECT version
   FROM schema_migrations
  WHERE version = ?
-   FOR UPDATE`)
+   FOR UPDATE`,
+  `SELECT version
+  FROM schema_migrations
+ WHERE version = $1
+   FOR UPDATE`,
+)
 
 /**
  * Stores an endpoint unless `max` already exist, counting and inserting in one transaction under a lock that every
@@ -196,10 +216,18 @@ export async function createWebhookWithinLimit(
   })
 }
 
-const DELETE_DELIVERIES_OF = /* @__PURE__ */ same(`DELETE FROM webhook_deliveries
- WHERE webhook_id = ?`)
-const DELETE_WEBHOOK = /* @__PURE__ */ same(`DELETE FROM webhooks
- WHERE id = ?`)
+const DELETE_DELIVERIES_OF = /* @__PURE__ */ each(
+  `DELETE FROM webhook_deliveries
+ WHERE webhook_id = ?`,
+  `DELETE FROM webhook_deliveries
+ WHERE webhook_id = $1`,
+)
+const DELETE_WEBHOOK = /* @__PURE__ */ each(
+  `DELETE FROM webhooks
+ WHERE id = ?`,
+  `DELETE FROM webhooks
+ WHERE id = $1`,
+)
 
 /**
  * Removes an endpoint and its delivery history in one transaction; a call in flight finishes, and its outcome
@@ -433,7 +461,8 @@ function toDelivery(row: Row): DeliveryRecord {
 const DELIVERY_COLUMNS = `id, webhook_id, event_id, type, payload, status, attempts, next_attempt_at, first_attempt_at,
        last_attempt_at, last_status, last_error, created_at, delivered_at`
 
-const REPLAY = /* @__PURE__ */ same(`UPDATE webhook_deliveries
+const REPLAY = /* @__PURE__ */ each(
+  `UPDATE webhook_deliveries
    SET status = 'pending',
        attempts = 0,
        first_attempt_at = NULL,
@@ -441,11 +470,26 @@ const REPLAY = /* @__PURE__ */ same(`UPDATE webhook_deliveries
        locked_by = NULL,
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'dead'`)
+   AND status = 'dead'`,
+  `UPDATE webhook_deliveries
+   SET status = 'pending',
+       attempts = 0,
+       first_attempt_at = NULL,
+       next_attempt_at = now(),
+       locked_by = NULL,
+       updated_at = now()
+ WHERE id = $1
+   AND status = 'dead'`,
+)
 
-const GET_DELIVERY = /* @__PURE__ */ same(`SELECT ${DELIVERY_COLUMNS}
+const GET_DELIVERY = /* @__PURE__ */ each(
+  `SELECT ${DELIVERY_COLUMNS}
   FROM webhook_deliveries
- WHERE id = ?`)
+ WHERE id = ?`,
+  `SELECT ${DELIVERY_COLUMNS}
+  FROM webhook_deliveries
+ WHERE id = $1`,
+)
 
 /** One delivery, or null. */
 export async function getDelivery(db: Queryable, id: number): Promise<DeliveryRecord | null> {
@@ -490,9 +534,14 @@ ${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
   return (await db.query(sql, params)).map(toDelivery)
 }
 
-const COUNT_DELIVERIES = /* @__PURE__ */ same(`SELECT status, COUNT(*) AS n
+const COUNT_DELIVERIES = /* @__PURE__ */ each(
+  `SELECT status, COUNT(*) AS n
   FROM webhook_deliveries
- GROUP BY status`)
+ GROUP BY status`,
+  `SELECT status, COUNT(*) AS n
+  FROM webhook_deliveries
+ GROUP BY status`,
+)
 
 /** Deliveries per status (every status present). */
 export async function countDeliveriesByStatus(db: Queryable): Promise<Record<DeliveryStatus, number>> {
