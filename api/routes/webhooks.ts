@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { getSession } from '../../db/queries/sessions.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { type DeliveryRecord, getDelivery, listDeliveries, replayDelivery } from '../../db/queries/webhook-deliveries.js'
+import { type WebhookRecord, createWebhookWithinLimit, deleteWebhook, getWebhook, listWebhooks } from '../../db/queries/webhook-endpoints.js'
 import { readJson } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
@@ -11,12 +12,12 @@ import type { Schemas } from '../schemas.js'
 import { MAX_WEBHOOKS } from '../webhook-schemas.js'
 
 /** A webhook as the API shows it: never its secret. */
-export function formatWebhook(w: webhooks.WebhookRecord) {
+export function formatWebhook(w: WebhookRecord) {
   return { id: w.id, url: w.url, events: w.events, session: w.session, enabled: w.enabled, created_at: formatTime(w.createdAt) }
 }
 
 /** A delivery as the API shows it, with the event data parsed. */
-export function formatDelivery(d: webhooks.DeliveryRecord) {
+export function formatDelivery(d: DeliveryRecord) {
   let data: unknown
   try {
     data = JSON.parse(d.payload)
@@ -66,27 +67,27 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
       if (!s || s.deleteRequestedAt) throw new ApiError(404, 'unknown_session', `Session "${body.session}" does not exist; GET /api/sessions lists the sessions`)
     }
     const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    const hook = await createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
     if (hook === 'limit_reached') {
       throw new ApiError(409, 'too_many_webhooks', `There are already ${MAX_WEBHOOKS} webhooks; delete one first (every event is written once per matching webhook)`)
     }
     return c.json({ success: true, webhook: { ...formatWebhook(hook), secret } })
   })
 
-  app.get('/webhooks', async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.get('db'))).map(formatWebhook) }))
+  app.get('/webhooks', async (c) => c.json({ webhooks: (await listWebhooks(c.get('db'))).map(formatWebhook) }))
 
   app.delete('/webhooks/:id', async (c) => {
     const id = schemas.webhookId.parse(c.req.param('id'), 'id')
-    if (!(await webhooks.deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
+    if (!(await deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
     return c.json({ success: true })
   })
 
   app.get('/webhooks/:id/deliveries', async (c) => {
     const id = schemas.webhookId.parse(c.req.param('id'), 'id')
     const q = schemas.deliveriesQuery.parse(singleQuery(c), '')
-    if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
+    if (!(await getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
-    const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
+    const rows = await listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
     const page = rows.slice(0, q.limit)
     const next = rows.length > q.limit ? String(page[page.length - 1]!.id) : null
     return c.json({ deliveries: page.map(formatDelivery), next })
@@ -94,10 +95,10 @@ export function webhookRoutes({ config, schemas }: { config: ApiConfig; schemas:
 
   app.post('/webhooks/deliveries/:id/replay', async (c) => {
     const id = schemas.deliveryId.parse(c.req.param('id'), 'id')
-    const result = await webhooks.replayDelivery(c.get('db'), id)
+    const result = await replayDelivery(c.get('db'), id)
     if (result === 'not_found') throw new ApiError(404, 'unknown_delivery', `Delivery ${id} does not exist (deleted with its webhook?)`)
     if (result === 'wrong_status') {
-      const d = await webhooks.getDelivery(c.get('db'), id)
+      const d = await getDelivery(c.get('db'), id)
       throw new ApiError(409, 'not_replayable', `Delivery ${id} is ${d?.status ?? 'not dead'}; only dead deliveries can be replayed (pending ones are retried by themselves)`)
     }
     return c.json({ success: true })

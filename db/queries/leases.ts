@@ -1,6 +1,7 @@
 /**
- * Runners and session leases (db/README.md). Every runner write to its own `sessions` rows is fenced by the lease:
- * what the socket reports and the API's commands are session-reports.ts, the sending state is send-slot.ts.
+ * Session leases (db/README.md; the runner rows that own them are runners.ts). Every runner write to its own
+ * `sessions` rows is fenced by the lease: what the socket reports and the API's commands are session-reports.ts, the
+ * sending state is send-slot.ts.
  *
  * A lease is `owner` + `lease_until`, fenced by `lease_epoch`, which grows on every acquire. Every runner write
  * to `sessions` carries `owner = ? AND lease_epoch = ?` in its WHERE clause, so a runner that lost its lease
@@ -54,58 +55,6 @@ function wholeSeconds(s: number): number {
 /** Maps a `{name, lease_epoch}` row. */
 export function toSessionLease(row: Row): SessionLease {
   return { name: String(row.name), leaseEpoch: Number(row.lease_epoch) }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Runners
-
-const INSERT_RUNNER = /* @__PURE__ */ each(
-  `INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
-VALUES (?, ?, ?, NOW(6), NOW(6))`,
-  `INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
-VALUES ($1, $2, $3, now(), now())`,
-)
-
-/**
- * Registers this process as a runner under a fresh UUID (db/README.md, Leases and fencing).
- * The id is the `owner` of every lease it takes.
- * @example const runnerId = await registerRunner(db, { host: os.hostname(), pid: process.pid })
- */
-export async function registerRunner(db: Queryable, params: { host: string; pid: number; id?: string }): Promise<string> {
-  const id = params.id ?? globalThis.crypto.randomUUID()
-  await db.execute(INSERT_RUNNER[db.dialect], [id, params.host, params.pid])
-  return id
-}
-
-const HEARTBEAT_RUNNER = /* @__PURE__ */ each(
-  `UPDATE runners
-   SET heartbeat_at = NOW(6)
- WHERE id = ?`,
-  `UPDATE runners
-   SET heartbeat_at = now()
- WHERE id = $1`,
-)
-
-/**
- * Marks the runner alive (every 10 s, with the lease renewal). `false` means the row is gone: the
- * dead-runner sweep removed it, so this process was considered dead and should re-register.
- */
-export async function heartbeatRunner(db: Queryable, id: string): Promise<boolean> {
-  const res = await db.execute(HEARTBEAT_RUNNER[db.dialect], [id])
-  return res.affectedRows > 0
-}
-
-const DELETE_RUNNER = /* @__PURE__ */ each(
-  `DELETE FROM runners
- WHERE id = ?`,
-  `DELETE FROM runners
- WHERE id = $1`,
-)
-
-/** Removes the runner row on graceful shutdown (after its leases are released). */
-export async function deleteRunner(db: Queryable, id: string): Promise<boolean> {
-  const res = await db.execute(DELETE_RUNNER[db.dialect], [id])
-  return res.affectedRows > 0
 }
 
 // ---------------------------------------------------------------------------------------------------------------

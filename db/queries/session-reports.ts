@@ -7,7 +7,7 @@ import { toDate } from '../driver.js'
 import { each } from '../sql.js'
 import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
 import type { LeaseFence } from './leases.js'
-import { atomically, emitSessionQr, emitSessionStatus } from './webhooks.js'
+import { atomically, emitSessionQr, emitSessionStatus } from './webhook-events.js'
 
 /** An owned session with a command from the API waiting (commands are row changes: runner/README.md). */
 export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
@@ -82,7 +82,7 @@ const LOCK_SESSION_STATE = /* @__PURE__ */ each(
  * Writes what the socket reports: status, phone, QR, detail; `online` also stamps `last_seen`.
  * The QR fields and `detail` describe the current state only, so they are replaced (omitted = NULL);
  * `phone` is kept unless given. In the same transaction, a changed status writes `session.status` and a new QR
- * `session.qr` (db/queries/webhooks.ts). `false`: the lease is gone and nothing was written.
+ * `session.qr` (db/queries/webhook-events.ts). `false`: the lease is gone and nothing was written.
  * @example await reportSessionState(db, { name, owner, epoch, status: 'connecting', qrCode, qr })
  */
 export async function reportSessionState(db: Queryable, params: ReportSessionStateParams): Promise<boolean> {

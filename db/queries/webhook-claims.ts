@@ -1,7 +1,8 @@
 /**
- * Taking webhook deliveries to call, and recording how each call went: the runner's side of
- * db/queries/webhooks.ts (which keeps the endpoints, the events and what the API reads). Apart so that the API, which
- * never delivers, does not carry these statements (the Workers bundle has a size budget).
+ * Taking webhook deliveries to call, and recording how each call went: the runner's side of the webhook tables (the
+ * endpoints are webhook-endpoints.ts, the events webhook-events.ts, what the API reads of the deliveries
+ * webhook-deliveries.ts). Apart so that the API, which never delivers, does not carry these statements (the Workers
+ * bundle has a size budget).
  *
  * `claimDeliveries` takes due rows with `FOR UPDATE SKIP LOCKED` and marks them `delivering` with a claim expiry in
  * `next_attempt_at`, so a runner killed mid-call leaves a row that any runner claims again once the expiry passes
@@ -12,7 +13,21 @@
 import type { Db, Queryable } from '../driver.js'
 import { toDate, toId } from '../driver.js'
 import { each } from '../sql.js'
-import type { ClaimedDelivery, WebhookEvent } from './webhooks.js'
+import type { WebhookEvent } from './webhook-endpoints.js'
+
+/** A claimed delivery with what the runner needs to make the call. `url`/`secret` are null if the webhook is gone. */
+export interface ClaimedDelivery {
+  id: number
+  webhookId: number
+  eventId: string
+  type: WebhookEvent
+  payload: string
+  /** The attempt number of this claim (the fence of `markDelivered` / `markFailed`). */
+  attempts: number
+  createdAt: Date
+  url: string | null
+  secret: string | null
+}
 
 // The status literals stay in the text so Postgres can use the partial index (db/README.md). `delivering` rows
 // whose claim expired (their runner died mid-call) are due again like pending ones.
