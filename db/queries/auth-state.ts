@@ -35,6 +35,7 @@ function toParam(value: Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }
 
+/** `count` placeholders for an IN list or a VALUES row: `?, ?, …` on MySQL, `$from, $from+1, …` on Postgres. */
 function placeholders(dialect: 'mysql' | 'postgres', from: number, count: number): string {
   return Array.from({ length: count }, (_, i) => (dialect === 'mysql' ? '?' : `$${from + i}`)).join(', ')
 }
@@ -47,11 +48,17 @@ export async function getAuthValues(db: Queryable, session: string, type: string
   const out = new Map<string, Uint8Array>()
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK)
-    const sql = `SELECT key_id, value
+    const sql = db.dialect === 'mysql'
+      ? `SELECT key_id, value
   FROM auth_keys
- WHERE session = ${db.dialect === 'mysql' ? '?' : '$1'}
-   AND type = ${db.dialect === 'mysql' ? '?' : '$2'}
-   AND key_id IN (${placeholders(db.dialect, 3, chunk.length)})`
+ WHERE session = ?
+   AND type = ?
+   AND key_id IN (${placeholders('mysql', 3, chunk.length)})`
+      : `SELECT key_id, value
+  FROM auth_keys
+ WHERE session = $1
+   AND type = $2
+   AND key_id IN (${placeholders('postgres', 3, chunk.length)})`
     for (const row of await db.query(sql, [session, type, ...chunk])) out.set(String(row.key_id), bytes(row.value))
   }
   return out
@@ -88,10 +95,15 @@ ON CONFLICT (session, type, key_id) DO UPDATE SET value = EXCLUDED.value, update
 async function deleteKeys(tx: Queryable, session: string, type: string, ids: string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK)
-    const sql = `DELETE FROM auth_keys
- WHERE session = ${tx.dialect === 'mysql' ? '?' : '$1'}
-   AND type = ${tx.dialect === 'mysql' ? '?' : '$2'}
-   AND key_id IN (${placeholders(tx.dialect, 3, chunk.length)})`
+    const sql = tx.dialect === 'mysql'
+      ? `DELETE FROM auth_keys
+ WHERE session = ?
+   AND type = ?
+   AND key_id IN (${placeholders('mysql', 3, chunk.length)})`
+      : `DELETE FROM auth_keys
+ WHERE session = $1
+   AND type = $2
+   AND key_id IN (${placeholders('postgres', 3, chunk.length)})`
     await tx.execute(sql, [session, type, ...chunk])
   }
 }

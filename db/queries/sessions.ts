@@ -265,11 +265,21 @@ export async function writeSessionSettings(db: Queryable, name: string, patch: P
     return `${SETTING_COLUMNS[k]} = ${p()}`
   })
   params.push(name)
-  const sql = `UPDATE sessions
-   SET ${[...sets, `hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END`,
-        `hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END`,
-        `updated_at = ${db.dialect === 'mysql' ? 'NOW(6)' : 'now()'}`].join(',\n       ')}
- WHERE name = ${p()}
+  const nameParam = p()
+  // Each setting's `column = ?` line, with its comma, ahead of the assignments every write makes.
+  const settings = sets.map((set) => `${set},\n       `).join('')
+  const sql = db.dialect === 'mysql'
+    ? `UPDATE sessions
+   SET ${settings}hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END,
+       hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END,
+       updated_at = NOW(6)
+ WHERE name = ${nameParam}
+   AND delete_requested_at IS NULL`
+    : `UPDATE sessions
+   SET ${settings}hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END,
+       hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END,
+       updated_at = now()
+ WHERE name = ${nameParam}
    AND delete_requested_at IS NULL`
   return (await db.execute(sql, params)).affectedRows > 0
 }

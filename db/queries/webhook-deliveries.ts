@@ -113,18 +113,20 @@ export interface DeliveryFilter {
 export async function listDeliveries(db: Queryable, filter: DeliveryFilter): Promise<DeliveryRecord[]> {
   const where: string[] = []
   const params: unknown[] = []
-  const add = (column: string, op: string, value: unknown) => {
+  // The placeholder of the value pushed last: `?` on MySQL, its position on Postgres.
+  const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
+  const add = (clause: (ph: string) => string, value: unknown) => {
     params.push(value)
-    where.push(`${column} ${op} ${db.dialect === 'mysql' ? '?' : `$${params.length}`}`)
+    where.push(clause(p()))
   }
-  if (filter.webhookId !== undefined) add('webhook_id', '=', filter.webhookId)
-  if (filter.status) add('status', '=', filter.status)
-  if (filter.beforeId !== undefined) add('id', '<', filter.beforeId)
+  if (filter.webhookId !== undefined) add((ph) => `webhook_id = ${ph}`, filter.webhookId)
+  if (filter.status) add((ph) => `status = ${ph}`, filter.status)
+  if (filter.beforeId !== undefined) add((ph) => `id < ${ph}`, filter.beforeId)
   params.push(filter.limit)
   const sql = `SELECT ${DELIVERY_COLUMNS}
   FROM webhook_deliveries
 ${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
- LIMIT ${db.dialect === 'mysql' ? '?' : `$${params.length}`}`
+ LIMIT ${p()}`
   return (await db.query(sql, params)).map(toDelivery)
 }
 
