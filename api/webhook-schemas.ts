@@ -2,7 +2,8 @@
  * Request and answer schemas of the webhook routes (`/api/webhooks…`), merged into `createSchemas` so the OpenAPI
  * document is generated from the same objects that check requests.
  */
-import { DELIVERY_STATES, WEBHOOK_EVENTS } from '../db/queries/webhooks.js'
+import { DELIVERY_STATES } from '../db/queries/webhook-deliveries.js'
+import { WEBHOOK_EVENTS } from '../db/queries/webhook-endpoints.js'
 import { checkWebhookUrl, WEBHOOK_URL_MAX_LENGTH, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { array, custom, describe, FieldProblem, integer, object, oneOf, optional, string, type JsonSchema, type Schema } from './schema.js'

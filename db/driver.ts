@@ -2,7 +2,8 @@
  * The one driver interface every engine implements (mysql2, postgres, PGlite).
  *
  * Placeholders are the engine's own: `?` on MySQL/MariaDB, `$1…$n` on PostgreSQL and PGlite.
- * Query files write both texts side by side (see `db/sql.ts` for the shared-text helper).
+ * Query files write both texts of every statement literally, side by side (`each()` in `db/sql.ts`;
+ * db/README.md, The two dialects).
  * Driver types never leave `db/`: rows come back as plain objects, ids as JS numbers,
  * timestamps as `Date` in UTC.
  */

@@ -1,49 +1,19 @@
-import type { Dialect } from './driver.js'
-
 /**
- * Statements whose text is the same on both dialects except for placeholders and the clock are
- * written once in MySQL form and derived here (db/README.md, The two dialects):
- * `?` → `$n` and `NOW(6)` → `now()`. Anything else that differs is written out twice in the query file.
+ * One statement in both dialects, both texts written out in full in the query file that runs them
+ * (db/README.md, The two dialects): nothing rewrites SQL at run time, so the text a reader sees is the text
+ * that runs. tests/db/statement-texts.test.ts checks every pair (placeholders, clock) against each other.
  */
-export function pgText(mysqlText: string): string {
-  let n = 0
-  let out = ''
-  let quote: string | null = null
-  for (let i = 0; i < mysqlText.length; i++) {
-    const ch = mysqlText[i]!
-    if (quote) {
-      out += ch
-      if (ch === quote) quote = null
-      continue
-    }
-    if (ch === "'" || ch === '"' || ch === '`') {
-      quote = ch
-      out += ch
-    } else if (ch === '?') {
-      out += `$${++n}`
-    } else {
-      out += ch
-    }
-  }
-  return out.replace(/NOW\(6\)/g, 'now()')
-}
-
-/** One statement in both dialects. */
 export interface Statement {
+  /** MySQL / MariaDB: `?` placeholders, `NOW(6)`, index hints where the lock order needs them. */
   readonly mysql: string
+  /** PostgreSQL / PGlite: `$1…$n` placeholders, `now()`. */
   readonly postgres: string
 }
 
-/** A statement whose Postgres text is derived from the MySQL one (see `pgText`). */
-export function same(mysqlText: string): Statement {
-  return { mysql: mysqlText, postgres: pgText(mysqlText) }
-}
-
-/** A statement written out in both dialects. */
+/**
+ * A statement written out in both dialects, MySQL first. Top-level constants mark the call `@__PURE__`, so a
+ * bundle drops the statements it never runs (the Workers API leaves out the runner's).
+ */
 export function each(mysql: string, postgres: string): Statement {
   return { mysql, postgres }
-}
-
-export function textFor(statement: Statement, dialect: Dialect): string {
-  return statement[dialect]
 }

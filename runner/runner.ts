@@ -2,6 +2,7 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { Db } from '../db/driver.js'
 import * as leases from '../db/queries/leases.js'
+import * as runners from '../db/queries/runners.js'
 import * as sessionReports from '../db/queries/session-reports.js'
 import * as pairing from '../db/queries/pairing.js'
 import * as lifecycle from '../db/lifecycle/index.js'
@@ -81,7 +82,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
       const n = await leases.expireAllLeases(db)
       if (n) log.info({ sessions: n }, 'embedded database: expired the leases of a previous process')
     }
-    id = await leases.registerRunner(db, { host: hostname(), pid: process.pid, ...(options.id ? { id: options.id } : {}) })
+    id = await runners.registerRunner(db, { host: hostname(), pid: process.pid, ...(options.id ? { id: options.id } : {}) })
     log.info({ runner: id }, 'runner registered')
     return id
   }
@@ -125,7 +126,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
 
   async function renew(owner: string): Promise<void> {
     const t0 = performance.now()
-    const ok = await leases.heartbeatRunner(db, owner)
+    const ok = await runners.heartbeatRunner(db, owner)
     if (!ok) log.warn({ runner: owner }, 'runner row is gone (swept as dead); leases are still checked one by one')
     const held = new Map((await leases.renewLeases(db, { owner, ttlSeconds: config.leaseTtlSeconds })).map((l) => [l.name, l.leaseEpoch]))
     for (const [name, sup] of supervisors) {
@@ -229,7 +230,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
       // Wait for a running tick so no acquire lands after the release.
       for (let i = 0; i < 100 && (pollBusy || renewBusy); i++) await new Promise((r) => setTimeout(r, 20))
       await Promise.all([...supervisors.values()].map((s) => s.stop().catch((err) => log.warn({ err }, 'session stop failed'))))
-      if (id) await leases.deleteRunner(db, id).catch((err) => log.warn({ err: (err as Error).message }, 'deregistering failed'))
+      if (id) await runners.deleteRunner(db, id).catch((err) => log.warn({ err: (err as Error).message }, 'deregistering failed'))
       running = false
       log.info({ runner: id }, 'runner stopped')
     },

@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { getSession } from '../../db/queries/sessions.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { type DeliveryRecord, getDelivery, listDeliveries, replayDelivery } from '../../db/queries/webhook-deliveries.js'
+import { type WebhookRecord, createWebhookWithinLimit, deleteWebhook, getWebhook, listWebhooks } from '../../db/queries/webhook-endpoints.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatTime } from '../format.js'
@@ -9,12 +10,12 @@ import { successAnswer, type Schemas } from '../schemas.js'
 import { createdWebhookAnswer, deliveryAnswer, MAX_WEBHOOKS, webhookAnswer } from '../webhook-schemas.js'
 
 /** A webhook as the API shows it: never its secret. */
-export function formatWebhook(w: webhooks.WebhookRecord) {
+export function formatWebhook(w: WebhookRecord) {
   return { id: w.id, url: w.url, events: w.events, session: w.session, enabled: w.enabled, created_at: formatTime(w.createdAt) }
 }
 
 /** A delivery as the API shows it, with the event data parsed. */
-export function formatDelivery(d: webhooks.DeliveryRecord) {
+export function formatDelivery(d: DeliveryRecord) {
   let data: unknown
   try {
     data = JSON.parse(d.payload)
@@ -69,7 +70,7 @@ export function webhookRoutes({ schemas, book }: { schemas: Schemas; book: Route
       if (!s || s.deleteRequestedAt) throw new ApiError(404, 'unknown_session', `Session "${body.session}" does not exist; GET /api/sessions lists the sessions`)
     }
     const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    const hook = await createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
     if (hook === 'limit_reached') {
       throw new ApiError(409, 'too_many_webhooks', `There are already ${MAX_WEBHOOKS} webhooks; delete one first (every event is written once per matching webhook)`)
     }
@@ -79,13 +80,13 @@ export function webhookRoutes({ schemas, book }: { schemas: Schemas; book: Route
   book.serve(app, '/api', {
     method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'Webhooks', summary: 'The configured webhooks (without their secrets)',
     ok: { type: 'object', properties: { webhooks: { type: 'array', items: webhookAnswer } } }, errors: [],
-  }, async (c) => c.json({ webhooks: (await webhooks.listWebhooks(c.get('db'))).map(formatWebhook) }))
+  }, async (c) => c.json({ webhooks: (await listWebhooks(c.get('db'))).map(formatWebhook) }))
 
   book.serve(app, '/api', {
     method: 'delete', path: '/api/webhooks/{id}', operationId: 'deleteWebhook', tag: 'Webhooks', summary: 'Remove a webhook and its delivery history',
     params: { id: schemas.webhookId }, ok: successAnswer, okExample: { success: true }, errors: [400, 404],
   }, async (c, { params: { id } }) => {
-    if (!(await webhooks.deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
+    if (!(await deleteWebhook(c.get('db'), id))) throw unknownWebhook(id)
     return c.json({ success: true })
   })
 
@@ -95,9 +96,9 @@ export function webhookRoutes({ schemas, book }: { schemas: Schemas; book: Route
     ok: { type: 'object', properties: { deliveries: { type: 'array', items: deliveryAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
     errors: [400, 404],
   }, async (c, { params: { id }, query: q }) => {
-    if (!(await webhooks.getWebhook(c.get('db'), id))) throw unknownWebhook(id)
+    if (!(await getWebhook(c.get('db'), id))) throw unknownWebhook(id)
     // One extra row tells whether another page exists without a COUNT.
-    const rows = await webhooks.listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
+    const rows = await listDeliveries(c.get('db'), { webhookId: id, status: q.status, beforeId: q.cursor, limit: q.limit + 1 })
     const page = rows.slice(0, q.limit)
     const next = rows.length > q.limit ? String(page[page.length - 1]!.id) : null
     return c.json({ deliveries: page.map(formatDelivery), next })
@@ -107,10 +108,10 @@ export function webhookRoutes({ schemas, book }: { schemas: Schemas; book: Route
     method: 'post', path: '/api/webhooks/deliveries/{id}/replay', operationId: 'replayWebhookDelivery', tag: 'Webhooks', summary: 'Send a dead delivery again (same event id, a fresh 24 h of retries)',
     params: { id: schemas.deliveryId }, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
   }, async (c, { params: { id } }) => {
-    const result = await webhooks.replayDelivery(c.get('db'), id)
+    const result = await replayDelivery(c.get('db'), id)
     if (result === 'not_found') throw new ApiError(404, 'unknown_delivery', `Delivery ${id} does not exist (deleted with its webhook?)`)
     if (result === 'wrong_status') {
-      const d = await webhooks.getDelivery(c.get('db'), id)
+      const d = await getDelivery(c.get('db'), id)
       throw new ApiError(409, 'not_replayable', `Delivery ${id} is ${d?.status ?? 'not dead'}; only dead deliveries can be replayed (pending ones are retried by themselves)`)
     }
     return c.json({ success: true })

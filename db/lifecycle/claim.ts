@@ -12,7 +12,7 @@ import { readOptIn } from '../queries/contacts.js'
 import { holdForConsent, holdForLimit, markOptedOut, markSending, selectNextPending } from '../queries/message-claim.js'
 import type { LeaseFence } from '../queries/leases.js'
 import { lockSessionForClaim, setHold, takeSendSlotCounting, type LimitState } from '../queries/send-slot.js'
-import { emitMessageEvent } from '../queries/webhooks.js'
+import { emitMessageEvent } from '../queries/webhook-events.js'
 import type { MessageRecord } from '../types.js'
 import { holdAfterClaim, NO_LIMITS, planLimits, type LimitDefaults } from './limit-plan.js'
 

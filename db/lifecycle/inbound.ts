@@ -10,7 +10,7 @@ import {
   insertInbound, isInboundStored, markInboundResolved, selectUnresolvedInbound,
   type InboundAction, type InboundInput, type InboundResult,
 } from '../queries/inbound.js'
-import { emitContactEvent, emitInboundEvent } from '../queries/webhooks.js'
+import { emitContactEvent, emitInboundEvent } from '../queries/webhook-events.js'
 import type { OptIn } from '../types.js'
 import { releaseHeldMessages } from './consent.js'
 import { markPendingOptedOut } from './opt-out.js'

@@ -6,7 +6,7 @@
 import type { Db, Queryable } from '../driver.js'
 import { lockContactOptIn, upsertOptIn } from '../queries/contacts.js'
 import { markOptedOut, markPendingOfPhoneOptedOut, selectPendingOfPhone } from '../queries/message-claim.js'
-import { atomically, changeEachWithEvents, emitContactEvent } from '../queries/webhooks.js'
+import { atomically, changeEachWithEvents, emitContactEvent } from '../queries/webhook-events.js'
 import type { OptIn } from '../types.js'
 
 /**

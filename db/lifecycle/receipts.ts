@@ -7,7 +7,7 @@ import type { Db, Queryable } from '../driver.js'
 import type { PauseSessionParams } from '../queries/leases.js'
 import { pauseSession } from '../queries/leases.js'
 import * as receipts from '../queries/message-receipts.js'
-import { atomically, emitMessageEventByWaId } from '../queries/webhooks.js'
+import { atomically, emitMessageEventByWaId } from '../queries/webhook-events.js'
 
 /** WhatsApp's server acknowledged the stanza. Keeps the first time; no event. `false`: no message has that id. */
 export async function recordServerAck(db: Queryable, waMessageId: string): Promise<boolean> {

@@ -5,7 +5,7 @@
 import type { Db } from '../driver.js'
 import { adoptInflight, failInflight, findInflight, settleInflightSent } from '../queries/message-outcomes.js'
 import { lockSessionForClaim, takeSendSlot } from '../queries/send-slot.js'
-import { emitMessageEvent } from '../queries/webhooks.js'
+import { emitMessageEvent } from '../queries/webhook-events.js'
 import { wholeMs, type ClaimedMessage } from './claim.js'
 
 /** Result of `reconcileInflight`. */

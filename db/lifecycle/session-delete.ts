@@ -5,7 +5,7 @@
 import type { Db } from '../driver.js'
 import { deleteAuthKeys, deleteSessionRow, lockSessionForDelete, type LeaseFence } from '../queries/leases.js'
 import { failPendingById, failPendingOfSession, selectPendingOfSession } from '../queries/message-outcomes.js'
-import { changeEachWithEvents } from '../queries/webhooks.js'
+import { changeEachWithEvents } from '../queries/webhook-events.js'
 
 /**
  * Carries out a requested delete of an owned session, after its socket has logged out: deletes the row, wipes

@@ -6,7 +6,7 @@
 import type { Db, Queryable } from '../driver.js'
 import { markFailed, markSent, requeue, type ClaimFence } from '../queries/message-outcomes.js'
 import { holdSendGap, lockSessionRowOnMysql } from '../queries/send-slot.js'
-import { atomically, emitMessageEvent } from '../queries/webhooks.js'
+import { atomically, emitMessageEvent } from '../queries/webhook-events.js'
 import { wholeMs } from './claim.js'
 
 export type { ClaimFence } from '../queries/message-outcomes.js'

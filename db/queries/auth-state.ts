@@ -1,7 +1,6 @@
 import type { Db, Queryable } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import { LeaseLostError, type LeaseFence } from './leases.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
 
 /**
  * `auth_keys`: Baileys credentials and Signal keys per session, as opaque (already encrypted) bytes.
@@ -36,6 +35,7 @@ function toParam(value: Uint8Array): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)
 }
 
+/** `count` placeholders for an IN list or a VALUES row: `?, ?, …` on MySQL, `$from, $from+1, …` on Postgres. */
 function placeholders(dialect: 'mysql' | 'postgres', from: number, count: number): string {
   return Array.from({ length: count }, (_, i) => (dialect === 'mysql' ? '?' : `$${from + i}`)).join(', ')
 }
@@ -48,11 +48,17 @@ export async function getAuthValues(db: Queryable, session: string, type: string
   const out = new Map<string, Uint8Array>()
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK)
-    const sql = `SELECT key_id, value
+    const sql = db.dialect === 'mysql'
+      ? `SELECT key_id, value
   FROM auth_keys
- WHERE session = ${db.dialect === 'mysql' ? '?' : '$1'}
-   AND type = ${db.dialect === 'mysql' ? '?' : '$2'}
-   AND key_id IN (${placeholders(db.dialect, 3, chunk.length)})`
+ WHERE session = ?
+   AND type = ?
+   AND key_id IN (${placeholders('mysql', 3, chunk.length)})`
+      : `SELECT key_id, value
+  FROM auth_keys
+ WHERE session = $1
+   AND type = $2
+   AND key_id IN (${placeholders('postgres', 3, chunk.length)})`
     for (const row of await db.query(sql, [session, type, ...chunk])) out.set(String(row.key_id), bytes(row.value))
   }
   return out
@@ -89,10 +95,15 @@ ON CONFLICT (session, type, key_id) DO UPDATE SET value = EXCLUDED.value, update
 async function deleteKeys(tx: Queryable, session: string, type: string, ids: string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += CHUNK) {
     const chunk = ids.slice(i, i + CHUNK)
-    const sql = `DELETE FROM auth_keys
- WHERE session = ${tx.dialect === 'mysql' ? '?' : '$1'}
-   AND type = ${tx.dialect === 'mysql' ? '?' : '$2'}
-   AND key_id IN (${placeholders(tx.dialect, 3, chunk.length)})`
+    const sql = tx.dialect === 'mysql'
+      ? `DELETE FROM auth_keys
+ WHERE session = ?
+   AND type = ?
+   AND key_id IN (${placeholders('mysql', 3, chunk.length)})`
+      : `DELETE FROM auth_keys
+ WHERE session = $1
+   AND type = $2
+   AND key_id IN (${placeholders('postgres', 3, chunk.length)})`
     await tx.execute(sql, [session, type, ...chunk])
   }
 }
@@ -108,12 +119,12 @@ async function deleteKeys(tx: Queryable, session: string, type: string, ids: str
 // it. Acquire (FOR UPDATE SKIP LOCKED) skips a row locked here and takes it on a later tick; renew, claim and state
 // reports take the row exclusively and wait at most for this short transaction (or it for theirs); the runner's delete
 // (deleteSessionFenced) locks the session row before auth_keys too. Shared, not exclusive, so the holder's writes of
-// one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (see mysql-hints.ts).
+// one session queue only on their keys. By primary key on MySQL/MariaDB, as every guarded lock (db/README.md, Index hints).
 // MariaDB (10.11) rejects `FOR SHARE` as a syntax error; `LOCK IN SHARE MODE` is accepted by MariaDB and MySQL 8.
 // Exported for the test that holds this lock while a takeover runs.
-export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
+export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ each(
   `SELECT lease_epoch
-  FROM sessions
+  FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
@@ -124,7 +135,7 @@ export const LOCK_SESSION_FOR_AUTH_WRITE = /* @__PURE__ */ forceIndexOnMysql(/* 
    AND owner = $2
    AND lease_epoch = $3
    FOR SHARE`,
-), 'sessions')
+)
 
 /** Runs the fence inside `tx`; throws `LeaseLostError` (rolling the transaction back) when the lease moved on. */
 async function holdLease(tx: Queryable, session: string, fence: AuthFence, what: string): Promise<void> {
@@ -160,8 +171,12 @@ export async function writeAuthValues(db: Db, session: string, writes: readonly 
   })
 }
 
-const WIPE = /* @__PURE__ */ same(`DELETE FROM auth_keys
- WHERE session = ?`)
+const WIPE = /* @__PURE__ */ each(
+  `DELETE FROM auth_keys
+ WHERE session = ?`,
+  `DELETE FROM auth_keys
+ WHERE session = $1`,
+)
 
 /**
  * Deletes every credential and key of a session (logout, 401/411, an abandoned pairing). Returns the rows removed.

@@ -1,6 +1,6 @@
 /** Statements on `contacts` (consent, names, LIDs). Changing a contact's consent and its messages: `db/lifecycle/opt-out.ts`. */
 import { toDate, type Queryable, type Row } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { ContactRecord, OptIn } from '../types.js'
 
 const COLUMNS = 'phone, opt_in, opt_in_at, name, lid, last_inbound_at, created_at, updated_at'
@@ -19,9 +19,14 @@ export function toContact(row: Row): ContactRecord {
   }
 }
 
-const GET = /* @__PURE__ */ same(`SELECT ${COLUMNS}
+const GET = /* @__PURE__ */ each(
+  `SELECT ${COLUMNS}
   FROM contacts
- WHERE phone = ?`)
+ WHERE phone = ?`,
+  `SELECT ${COLUMNS}
+  FROM contacts
+ WHERE phone = $1`,
+)
 
 /** A contact's consent record, or null when the number never wrote and was never set. */
 export async function getContact(db: Queryable, phone: string): Promise<ContactRecord | null> {
@@ -78,9 +83,14 @@ export async function upsertOptIn(tx: Queryable, phone: string, optIn: OptIn): P
   await tx.execute(UPSERT_OPT_IN[tx.dialect], tx.dialect === 'mysql' ? [phone, optIn, optIn] : [phone, optIn])
 }
 
-const READ_OPT_IN = /* @__PURE__ */ same(`SELECT opt_in
+const READ_OPT_IN = /* @__PURE__ */ each(
+  `SELECT opt_in
   FROM contacts
- WHERE phone = ?`)
+ WHERE phone = ?`,
+  `SELECT opt_in
+  FROM contacts
+ WHERE phone = $1`,
+)
 
 /** A contact's consent without locking it (the claim's check), or null for a phone with no row. */
 export async function readOptIn(tx: Queryable, phone: string): Promise<OptIn | null> {
@@ -165,10 +175,16 @@ export async function recordContactLid(db: Queryable, phone: string, lid: string
   await db.execute(RECORD_LID[db.dialect], [phone, lid])
 }
 
-const FIND_BY_LID = /* @__PURE__ */ same(`SELECT phone
+const FIND_BY_LID = /* @__PURE__ */ each(
+  `SELECT phone
   FROM contacts
  WHERE lid = ?
- LIMIT 1`)
+ LIMIT 1`,
+  `SELECT phone
+  FROM contacts
+ WHERE lid = $1
+ LIMIT 1`,
+)
 
 /** The phone of a LID user part, from the pairs recorded so far, or null. */
 export async function findPhoneByLid(db: Queryable, lid: string): Promise<string | null> {

@@ -4,9 +4,12 @@
  */
 import type { Queryable } from '../driver.js'
 import { toDate } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 
-const SELECT_SECRET = /* @__PURE__ */ same(`SELECT value FROM gateway_secrets WHERE name = ?`)
+const SELECT_SECRET = /* @__PURE__ */ each(
+  `SELECT value FROM gateway_secrets WHERE name = ?`,
+  `SELECT value FROM gateway_secrets WHERE name = $1`,
+)
 
 // The first writer wins; everyone reads back the winner, so concurrent processes end up with one value.
 const INSERT_SECRET = /* @__PURE__ */ each(
@@ -42,10 +45,22 @@ export interface DashboardSessionRecord {
   expiresAt: Date
 }
 
-const INSERT_SESSION = /* @__PURE__ */ same(`INSERT INTO dashboard_sessions (id, key_fingerprint, created_at, expires_at) VALUES (?, ?, ?, ?)`)
-const SELECT_SESSION = /* @__PURE__ */ same(`SELECT id, key_fingerprint, created_at, expires_at FROM dashboard_sessions WHERE id = ?`)
-const DELETE_SESSION = /* @__PURE__ */ same(`DELETE FROM dashboard_sessions WHERE id = ?`)
-const DELETE_EXPIRED = /* @__PURE__ */ same(`DELETE FROM dashboard_sessions WHERE expires_at <= ?`)
+const INSERT_SESSION = /* @__PURE__ */ each(
+  `INSERT INTO dashboard_sessions (id, key_fingerprint, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+  `INSERT INTO dashboard_sessions (id, key_fingerprint, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+)
+const SELECT_SESSION = /* @__PURE__ */ each(
+  `SELECT id, key_fingerprint, created_at, expires_at FROM dashboard_sessions WHERE id = ?`,
+  `SELECT id, key_fingerprint, created_at, expires_at FROM dashboard_sessions WHERE id = $1`,
+)
+const DELETE_SESSION = /* @__PURE__ */ each(
+  `DELETE FROM dashboard_sessions WHERE id = ?`,
+  `DELETE FROM dashboard_sessions WHERE id = $1`,
+)
+const DELETE_EXPIRED = /* @__PURE__ */ each(
+  `DELETE FROM dashboard_sessions WHERE expires_at <= ?`,
+  `DELETE FROM dashboard_sessions WHERE expires_at <= $1`,
+)
 
 export async function insertDashboardSession(db: Queryable, s: DashboardSessionRecord): Promise<void> {
   await db.execute(INSERT_SESSION[db.dialect], [s.id, s.keyFingerprint, s.createdAt, s.expiresAt])

@@ -5,9 +5,8 @@
  * only: what an inbound message does to consent and to messages is `db/lifecycle/inbound.ts`.
  */
 import { UniqueViolationError, type Queryable } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { OptIn } from '../types.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
 
 /** What an inbound message did to consent. */
 export type InboundAction =
@@ -84,30 +83,53 @@ export async function insertInbound(tx: Queryable, input: InboundInput, action: 
   return (await tx.query(INSERT.postgres, params)).length > 0
 }
 
-const ALREADY_STORED = /* @__PURE__ */ same(`SELECT 1 AS x
+const ALREADY_STORED = /* @__PURE__ */ each(
+  `SELECT 1 AS x
   FROM inbound_messages
  WHERE session = ?
-   AND wa_message_id = ?`)
+   AND wa_message_id = ?`,
+  `SELECT 1 AS x
+  FROM inbound_messages
+ WHERE session = $1
+   AND wa_message_id = $2`,
+)
 
 /** Whether that (session, WhatsApp id) is already stored. */
 export async function isInboundStored(tx: Queryable, session: string, waMessageId: string): Promise<boolean> {
   return (await tx.query(ALREADY_STORED[tx.dialect], [session, waMessageId])).length > 0
 }
 
-const UNRESOLVED = /* @__PURE__ */ same(`SELECT wa_message_id, sender_jid, body
+const UNRESOLVED = /* @__PURE__ */ each(
+  `SELECT wa_message_id, sender_jid, body
   FROM inbound_messages
  WHERE session = ?
    AND sender_jid = ?
    AND processed_at IS NULL
- ORDER BY id`)
+ ORDER BY id`,
+  `SELECT wa_message_id, sender_jid, body
+  FROM inbound_messages
+ WHERE session = $1
+   AND sender_jid = $2
+   AND processed_at IS NULL
+ ORDER BY id`,
+)
 
-const RESOLVE = /* @__PURE__ */ same(`UPDATE inbound_messages
+const RESOLVE = /* @__PURE__ */ each(
+  `UPDATE inbound_messages
    SET phone = ?,
        action = ?,
        processed_at = NOW(6)
  WHERE session = ?
    AND wa_message_id = ?
-   AND processed_at IS NULL`)
+   AND processed_at IS NULL`,
+  `UPDATE inbound_messages
+   SET phone = $1,
+       action = $2,
+       processed_at = now()
+ WHERE session = $3
+   AND wa_message_id = $4
+   AND processed_at IS NULL`,
+)
 
 /** The stored, undecided messages of a LID sender, in arrival order. */
 export async function selectUnresolvedInbound(
@@ -129,10 +151,16 @@ export async function markInboundResolved(
   return (await tx.execute(RESOLVE[tx.dialect], [p.phone, p.action, p.session, p.waMessageId])).affectedRows > 0
 }
 
-const LIST_FOR_PHONE = /* @__PURE__ */ same(`SELECT session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at
+const LIST_FOR_PHONE = /* @__PURE__ */ each(
+  `SELECT session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at
   FROM inbound_messages
  WHERE phone = ?
- ORDER BY id`)
+ ORDER BY id`,
+  `SELECT session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at
+  FROM inbound_messages
+ WHERE phone = $1
+ ORDER BY id`,
+)
 
 /** Inbound messages of a phone, oldest first (tests, dashboard). */
 export async function listInboundForPhone(db: Queryable, phone: string) {
@@ -148,11 +176,18 @@ export async function listInboundForPhone(db: Queryable, phone: string) {
 
 // "Never wrote to this number": no inbound message from this phone to this session. One probe of
 // idx_inbound_session_phone (session, phone); inbound rows whose sender could not be resolved have phone NULL.
-const HAS_WRITTEN = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT 1 AS x
-  FROM inbound_messages
+const HAS_WRITTEN = /* @__PURE__ */ each(
+  `SELECT 1 AS x
+  FROM inbound_messages FORCE INDEX (idx_inbound_session_phone)
  WHERE session = ?
    AND phone = ?
- LIMIT 1`), 'inbound_messages', 'idx_inbound_session_phone')
+ LIMIT 1`,
+  `SELECT 1 AS x
+  FROM inbound_messages
+ WHERE session = $1
+   AND phone = $2
+ LIMIT 1`,
+)
 
 /** The SQL of the first-contact check, for the EXPLAIN tests. */
 export const HAS_WRITTEN_SQL = HAS_WRITTEN

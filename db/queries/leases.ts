@@ -1,16 +1,16 @@
 /**
- * Runners and session leases (db/README.md). Every runner write to its own `sessions` rows is fenced by the lease:
- * what the socket reports and the API's commands are session-reports.ts, the sending state is send-slot.ts.
+ * Session leases (db/README.md; the runner rows that own them are runners.ts). Every runner write to its own
+ * `sessions` rows is fenced by the lease: what the socket reports and the API's commands are session-reports.ts, the
+ * sending state is send-slot.ts.
  *
  * A lease is `owner` + `lease_until`, fenced by `lease_epoch`, which grows on every acquire. Every runner write
  * to `sessions` carries `owner = ? AND lease_epoch = ?` in its WHERE clause, so a runner that lost its lease
  * (expired, taken over, swept) changes nothing: the call returns `false` and the runner fences itself.
  * Times are the database's (`NOW(6)` / `now()`); durations cross the boundary as seconds or milliseconds.
- * On MySQL/MariaDB, writes keyed by primary key carry `FORCE INDEX (PRIMARY)` (see `mysql-hints.ts`: lock order).
+ * On MySQL/MariaDB, writes keyed by primary key carry `FORCE INDEX (PRIMARY)` (db/README.md, Index hints: lock order).
  */
 import type { Db, Queryable, Row } from '../driver.js'
-import { each, same } from '../sql.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
+import { each } from '../sql.js'
 import type { SessionRecord } from '../types.js'
 
 /** A session this runner holds, with the fencing token to put on every write. */
@@ -58,53 +58,22 @@ export function toSessionLease(row: Row): SessionLease {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// Runners
-
-const INSERT_RUNNER = /* @__PURE__ */ same(`INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
-VALUES (?, ?, ?, NOW(6), NOW(6))`)
-
-/**
- * Registers this process as a runner under a fresh UUID (db/README.md, Leases and fencing).
- * The id is the `owner` of every lease it takes.
- * @example const runnerId = await registerRunner(db, { host: os.hostname(), pid: process.pid })
- */
-export async function registerRunner(db: Queryable, params: { host: string; pid: number; id?: string }): Promise<string> {
-  const id = params.id ?? globalThis.crypto.randomUUID()
-  await db.execute(INSERT_RUNNER[db.dialect], [id, params.host, params.pid])
-  return id
-}
-
-const HEARTBEAT_RUNNER = /* @__PURE__ */ same(`UPDATE runners
-   SET heartbeat_at = NOW(6)
- WHERE id = ?`)
-
-/**
- * Marks the runner alive (every 10 s, with the lease renewal). `false` means the row is gone: the
- * dead-runner sweep removed it, so this process was considered dead and should re-register.
- */
-export async function heartbeatRunner(db: Queryable, id: string): Promise<boolean> {
-  const res = await db.execute(HEARTBEAT_RUNNER[db.dialect], [id])
-  return res.affectedRows > 0
-}
-
-const DELETE_RUNNER = /* @__PURE__ */ same(`DELETE FROM runners
- WHERE id = ?`)
-
-/** Removes the runner row on graceful shutdown (after its leases are released). */
-export async function deleteRunner(db: Queryable, id: string): Promise<boolean> {
-  const res = await db.execute(DELETE_RUNNER[db.dialect], [id])
-  return res.affectedRows > 0
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Acquire, renew, release
 
-const SELECT_ACQUIRABLE = /* @__PURE__ */ same(`SELECT name
+const SELECT_ACQUIRABLE = /* @__PURE__ */ each(
+  `SELECT name
   FROM sessions
  WHERE lease_until < NOW(6)
  ORDER BY lease_until, name
  LIMIT ?
-   FOR UPDATE SKIP LOCKED`)
+   FOR UPDATE SKIP LOCKED`,
+  `SELECT name
+  FROM sessions
+ WHERE lease_until < now()
+ ORDER BY lease_until, name
+ LIMIT $1
+   FOR UPDATE SKIP LOCKED`,
+)
 
 // MySQL has no UPDATE … RETURNING: the rows are locked by the select above, so update by name, then read back.
 // Postgres updates and returns in one statement. Both re-check `lease_until < now` in WHERE (never trust the select
@@ -113,8 +82,8 @@ const SELECT_ACQUIRABLE = /* @__PURE__ */ same(`SELECT name
 /** The SQL of the acquire's locking select, for the EXPLAIN tests. */
 export const SELECT_ACQUIRABLE_SQL = SELECT_ACQUIRABLE
 
-const TAKE_LEASES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const TAKE_LEASES = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET owner = ?,
        lease_epoch = lease_epoch + 1,
        lease_until = NOW(6) + INTERVAL ? SECOND,
@@ -133,7 +102,7 @@ const TAKE_LEASES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
  WHERE name = ANY($1)
    AND lease_until < now()
 RETURNING name, lease_epoch`,
-), 'sessions')
+)
 
 // MySQL only: the read-back after TAKE_LEASES (no RETURNING).
 const READ_TAKEN_LEASES_MYSQL = `SELECT name, lease_epoch
@@ -220,14 +189,24 @@ export async function renewLeases(db: Db, params: { owner: string; ttlSeconds: n
   })
 }
 
-const RELEASE_LEASE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const RELEASE_LEASE = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET owner = NULL,
        lease_until = '1970-01-01 00:00:00',
        status = 'offline',
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`), 'sessions')
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET owner = NULL,
+       lease_until = '1970-01-01 00:00:00',
+       status = 'offline',
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3`,
+)
 
 /**
  * Graceful release, after the session's loop has stopped and its socket is closed (db/README.md). The
@@ -242,12 +221,20 @@ export async function releaseLease(db: Queryable, fence: LeaseFence): Promise<bo
 // The literal is read in the session zone, which is UTC on every engine (db/README.md, The two dialects).
 // The status goes back to offline too: the socket it described died with the previous process, and the
 // dashboard should not show a stale "online" until the session is acquired again.
-const EXPIRE_ALL_LEASES = /* @__PURE__ */ same(`UPDATE sessions
+const EXPIRE_ALL_LEASES = /* @__PURE__ */ each(
+  `UPDATE sessions
    SET owner = NULL,
        lease_until = '1970-01-01 00:00:00',
        status = 'offline',
        updated_at = NOW(6)
- WHERE owner IS NOT NULL`)
+ WHERE owner IS NOT NULL`,
+  `UPDATE sessions
+   SET owner = NULL,
+       lease_until = '1970-01-01 00:00:00',
+       status = 'offline',
+       updated_at = now()
+ WHERE owner IS NOT NULL`,
+)
 
 /**
  * PGlite startup only (db/README.md): the data directory is locked to this process, so any lease on record
@@ -262,32 +249,50 @@ export async function expireAllLeases(db: Queryable): Promise<number> {
 // Session delete (the transition is db/lifecycle/session-delete.ts) and pauses
 
 // `default` can never be deleted, whatever the row says. The guarded read locks the row by primary
-// key first; a DELETE carrying the guards would walk idx_sessions_owner on MariaDB (see mysql-hints.ts), and a
+// key first; a DELETE carrying the guards would walk idx_sessions_owner on MariaDB (db/README.md, Index hints), and a
 // MySQL DELETE takes no index hint.
-const LOCK_SESSION_FOR_DELETE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT name
-  FROM sessions
+const LOCK_SESSION_FOR_DELETE = /* @__PURE__ */ each(
+  `SELECT name
+  FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
    AND delete_requested_at IS NOT NULL
    AND name <> 'default'
-   FOR UPDATE`), 'sessions')
+   FOR UPDATE`,
+  `SELECT name
+  FROM sessions
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND delete_requested_at IS NOT NULL
+   AND name <> 'default'
+   FOR UPDATE`,
+)
 
 /** Locks an owned session whose delete the API requested (never `default`). `false`: lease gone or no request. */
 export async function lockSessionForDelete(tx: Queryable, fence: LeaseFence): Promise<boolean> {
   return (await tx.query(LOCK_SESSION_FOR_DELETE[tx.dialect], [fence.name, fence.owner, fence.epoch])).length > 0
 }
 
-const DELETE_SESSION = /* @__PURE__ */ same(`DELETE FROM sessions
- WHERE name = ?`)
+const DELETE_SESSION = /* @__PURE__ */ each(
+  `DELETE FROM sessions
+ WHERE name = ?`,
+  `DELETE FROM sessions
+ WHERE name = $1`,
+)
 
 /** Deletes the session row (locked by `lockSessionForDelete`). */
 export async function deleteSessionRow(tx: Queryable, name: string): Promise<void> {
   await tx.execute(DELETE_SESSION[tx.dialect], [name])
 }
 
-const DELETE_AUTH_KEYS = /* @__PURE__ */ same(`DELETE FROM auth_keys
- WHERE session = ?`)
+const DELETE_AUTH_KEYS = /* @__PURE__ */ each(
+  `DELETE FROM auth_keys
+ WHERE session = ?`,
+  `DELETE FROM auth_keys
+ WHERE session = $1`,
+)
 
 /** Wipes a session's credentials and Signal keys. */
 export async function deleteAuthKeys(tx: Queryable, session: string): Promise<void> {
@@ -295,8 +300,8 @@ export async function deleteAuthKeys(tx: Queryable, session: string): Promise<vo
 }
 
 // COALESCE because MySQL's GREATEST returns NULL if any argument is NULL. A pause only ever grows.
-const PAUSE_SESSION = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const PAUSE_SESSION = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET paused_until = GREATEST(COALESCE(paused_until, NOW(6)), NOW(6) + INTERVAL ? SECOND),
        detail = ?,
        updated_at = NOW(6)
@@ -310,7 +315,7 @@ const PAUSE_SESSION = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
  WHERE name = $3
    AND owner = $4
    AND lease_epoch = $5`,
-), 'sessions')
+)
 
 export interface PauseSessionParams extends LeaseFence {
   /** How long no claim may happen (24 h by default after a 463). */
@@ -330,14 +335,24 @@ export async function pauseSession(db: Queryable, params: PauseSessionParams): P
   return res.affectedRows > 0
 }
 
-const UNPAUSE_EXPIRED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const UNPAUSE_EXPIRED = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET paused_until = NULL,
        detail = NULL,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   AND paused_until <= NOW(6)`), 'sessions')
+   AND paused_until <= NOW(6)`,
+  `UPDATE sessions
+   SET paused_until = NULL,
+       detail = NULL,
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND paused_until <= now()`,
+)
 
 /**
  * Clears a pause that has run out, with its `detail`, so the dashboard stops showing the reason. The claim does not

@@ -1,5 +1,5 @@
 import { toDate, toId, type Queryable, type Row } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { MediaRecord } from '../types.js'
 
 /** Maps a `media` row to the domain object. */
@@ -69,9 +69,14 @@ export async function findReusableMedia(db: Queryable, sha256: string, maxAgeSec
   return row ? toId(row.id) : null
 }
 
-const GET = /* @__PURE__ */ same(`SELECT id, bytes, mime, size, width, height, sha256, created_at
+const GET = /* @__PURE__ */ each(
+  `SELECT id, bytes, mime, size, width, height, sha256, created_at
   FROM media
- WHERE id = ?`)
+ WHERE id = ?`,
+  `SELECT id, bytes, mime, size, width, height, sha256, created_at
+  FROM media
+ WHERE id = $1`,
+)
 
 /** The stored original, or null if it was pruned. */
 export async function getMedia(db: Queryable, id: number): Promise<MediaRecord | null> {

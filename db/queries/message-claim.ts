@@ -2,11 +2,10 @@
  * Statements on `messages` that the claim and the consent flow run: one named function per statement. The
  * transactions that combine them, and their webhook events, are in `db/lifecycle/` (claim.ts, opt-out.ts,
  * consent.ts). Lock order: the caller has locked the session row first (db/README.md, Claim and throttle); on
- * MySQL/MariaDB each row is reached through the index the statement names (`mysql-hints.ts`).
+ * MySQL/MariaDB each row is reached through the index the statement names (db/README.md, Index hints).
  */
 import { toId, type Queryable, type Row } from '../driver.js'
-import { each, same } from '../sql.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
+import { each } from '../sql.js'
 
 // FORCE INDEX: the equality prefix (session, status) plus ORDER BY available_at, id lets LIMIT 1 stop at the first
 // index entry with no filesort (db/README.md). Postgres gets the same from the partial index, provided the status
@@ -39,26 +38,44 @@ export async function selectNextPending(tx: Queryable, session: string): Promise
   return row ?? null
 }
 
-const MARK_OPTED_OUT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const MARK_OPTED_OUT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'opted_out',
        error = 'contact opted out',
        hold = NULL,
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'pending'`), 'messages')
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET status = 'opted_out',
+       error = 'contact opted out',
+       hold = NULL,
+       updated_at = now()
+ WHERE id = $1
+   AND status = 'pending'`,
+)
 
 /** One `pending` message → `opted_out`. `false`: it was no longer pending. */
 export async function markOptedOut(tx: Queryable, id: number): Promise<boolean> {
   return (await tx.execute(MARK_OPTED_OUT[tx.dialect], [id])).affectedRows > 0
 }
 
-const MARK_PENDING_OPTED_OUT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const MARK_PENDING_OPTED_OUT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (idx_messages_phone)
    SET status = 'opted_out',
        error = 'contact opted out',
        hold = NULL,
        updated_at = NOW(6)
  WHERE phone = ?
-   AND status = 'pending'`), 'messages', 'idx_messages_phone')
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET status = 'opted_out',
+       error = 'contact opted out',
+       hold = NULL,
+       updated_at = now()
+ WHERE phone = $1
+   AND status = 'pending'`,
+)
 
 /** The SQL of `markPendingOfPhoneOptedOut`, for the EXPLAIN tests. */
 export const MARK_PENDING_OPTED_OUT_SQL = MARK_PENDING_OPTED_OUT
@@ -68,12 +85,20 @@ export async function markPendingOfPhoneOptedOut(tx: Queryable, phone: string): 
   return (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows
 }
 
-const SELECT_PENDING_OF_PHONE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT id
-  FROM messages
+const SELECT_PENDING_OF_PHONE = /* @__PURE__ */ each(
+  `SELECT id
+  FROM messages FORCE INDEX (idx_messages_phone)
  WHERE phone = ?
    AND status = 'pending'
  ORDER BY id
-   FOR UPDATE`), 'messages', 'idx_messages_phone')
+   FOR UPDATE`,
+  `SELECT id
+  FROM messages
+ WHERE phone = $1
+   AND status = 'pending'
+ ORDER BY id
+   FOR UPDATE`,
+)
 
 /** Ids of the `pending` messages to `phone`, locked, oldest first. */
 export async function selectPendingOfPhone(tx: Queryable, phone: string): Promise<number[]> {
@@ -84,8 +109,8 @@ export async function selectPendingOfPhone(tx: Queryable, phone: string): Promis
 // (migration 0008) and `error` carries the sentence the audit log shows. The claim index then never walks over a
 // pile of held rows, the rest of the session's queue keeps flowing, and a held row is looked at again after `holdMs`
 // (so it goes out even if nobody calls releaseConsentHolds). markSending clears both.
-const HOLD_FOR_CONSENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE messages
+const HOLD_FOR_CONSENT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        hold = 'consent',
        error = 'awaiting opt-in',
@@ -99,7 +124,7 @@ const HOLD_FOR_CONSENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
        updated_at = now()
  WHERE id = $2
    AND status = 'pending'`,
-), 'messages')
+)
 
 /** Holds one `pending` message for its contact's consent (`OPT_IN_MODE=confirm`) for `holdMs`. */
 export async function holdForConsent(tx: Queryable, id: number, holdMs: number): Promise<void> {
@@ -108,20 +133,30 @@ export async function holdForConsent(tx: Queryable, id: number, holdMs: number):
 
 // Like the consent hold: moved out of the claim's way until `available_at` (the next local midnight), with the
 // cap's sentence in `error`.
-const HOLD_FOR_LIMIT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const HOLD_FOR_LIMIT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET available_at = ?,
        hold = 'limit',
        error = ?,
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'pending'`), 'messages')
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET available_at = $1,
+       hold = 'limit',
+       error = $2,
+       updated_at = now()
+ WHERE id = $3
+   AND status = 'pending'`,
+)
 
 /** Holds one `pending` message until `until` for a sending limit (the first-contact cap), with the reason. */
 export async function holdForLimit(tx: Queryable, id: number, until: Date, reason: string): Promise<void> {
   await tx.execute(HOLD_FOR_LIMIT[tx.dialect], [until, reason.slice(0, 1000), id])
 }
 
-const MARK_SENDING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const MARK_SENDING = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'sending',
        attempts = attempts + 1,
        claimed_by = ?,
@@ -132,49 +167,92 @@ const MARK_SENDING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPD
        error = NULL,
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'pending'`), 'messages')
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET status = 'sending',
+       attempts = attempts + 1,
+       claimed_by = $1,
+       claim_epoch = $2,
+       claimed_at = now(),
+       wa_message_id = COALESCE(wa_message_id, $3),
+       hold = NULL,
+       error = NULL,
+       updated_at = now()
+ WHERE id = $4
+   AND status = 'pending'`,
+)
 
 /** `pending` → `sending` under the claim (`owner`, `epoch`), keeping a stored WhatsApp id. `false`: not pending. */
 export async function markSending(tx: Queryable, p: { id: number; owner: string; epoch: number; waMessageId: string }): Promise<boolean> {
   return (await tx.execute(MARK_SENDING[tx.dialect], [p.owner, p.epoch, p.waMessageId, p.id])).affectedRows > 0
 }
 
-const RELEASE_CONSENT_HOLDS = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const RELEASE_CONSENT_HOLDS = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (idx_messages_phone)
    SET available_at = NOW(6),
        hold = NULL,
        error = NULL,
        updated_at = NOW(6)
  WHERE phone = ?
    AND status = 'pending'
-   AND hold = 'consent'`), 'messages', 'idx_messages_phone')
+   AND hold = 'consent'`,
+  `UPDATE messages
+   SET available_at = now(),
+       hold = NULL,
+       error = NULL,
+       updated_at = now()
+ WHERE phone = $1
+   AND status = 'pending'
+   AND hold = 'consent'`,
+)
 
 /** Makes the messages held for `phone`'s consent due now. Returns how many. */
 export async function releaseConsentHolds(tx: Queryable, phone: string): Promise<number> {
   return (await tx.execute(RELEASE_CONSENT_HOLDS[tx.dialect], [phone])).affectedRows
 }
 
-const RELEASE_LIMIT_HOLDS = /* @__PURE__ */ same(`UPDATE messages
+const RELEASE_LIMIT_HOLDS = /* @__PURE__ */ each(
+  `UPDATE messages
    SET available_at = NOW(6),
        hold = NULL,
        error = NULL,
        updated_at = NOW(6)
  WHERE session = ?
    AND status = 'pending'
-   AND hold = 'limit'`)
+   AND hold = 'limit'`,
+  `UPDATE messages
+   SET available_at = now(),
+       hold = NULL,
+       error = NULL,
+       updated_at = now()
+ WHERE session = $1
+   AND status = 'pending'
+   AND hold = 'limit'`,
+)
 
 /** Makes the messages of `session` held by a sending limit due now. Returns how many. */
 export async function releaseLimitHolds(tx: Queryable, session: string): Promise<number> {
   return (await tx.execute(RELEASE_LIMIT_HOLDS[tx.dialect], [session])).affectedRows
 }
 
-const HELD_PHONES = /* @__PURE__ */ same(`SELECT DISTINCT m.phone
+const HELD_PHONES = /* @__PURE__ */ each(
+  `SELECT DISTINCT m.phone
   FROM messages m
   LEFT JOIN contacts c ON c.phone = m.phone
  WHERE m.session = ?
    AND m.status = 'pending'
    AND m.hold = 'consent'
    AND (c.phone IS NULL OR (c.opt_in = 'pending' AND c.consent_requested_at IS NULL))
- LIMIT 10`)
+ LIMIT 10`,
+  `SELECT DISTINCT m.phone
+  FROM messages m
+  LEFT JOIN contacts c ON c.phone = m.phone
+ WHERE m.session = $1
+   AND m.status = 'pending'
+   AND m.hold = 'consent'
+   AND (c.phone IS NULL OR (c.opt_in = 'pending' AND c.consent_requested_at IS NULL))
+ LIMIT 10`,
+)
 
 /**
  * Under `OPT_IN_MODE=confirm`: phones with messages held for consent that have not been sent the consent request

@@ -3,7 +3,7 @@
  * `db/lifecycle/enqueue.ts`.
  */
 import { toId, UniqueViolationError, type Queryable } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { MessageType } from '../types.js'
 
 /** One row to insert. */
@@ -36,11 +36,11 @@ const availableAtPostgres = (n: number) =>
 const INSERT_ONE = /* @__PURE__ */ each(
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
                       available_at, send_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ${AVAILABLE_AT_MYSQL}, ?, NOW(6), NOW(6))`,
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, GREATEST(NOW(6) + INTERVAL ? * 1000 MICROSECOND, COALESCE(?, NOW(6))), ?, NOW(6), NOW(6))`,
   // Postgres: ON CONFLICT, because a raw 23505 would abort the surrounding transaction.
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
                       available_at, send_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, ${availableAtPostgres(9)}, $11::timestamptz, now(), now())
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, GREATEST(now() + $9 * interval '1 millisecond', COALESCE($10::timestamptz, now())), $11::timestamptz, now(), now())
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id`,
 )
@@ -70,9 +70,14 @@ export async function insertMessage(db: Queryable, m: NewMessage, waMessageId: s
   return null
 }
 
-const FIND_BY_WA_IDS = /* @__PURE__ */ same(`SELECT id, wa_message_id
+const FIND_BY_WA_IDS = /* @__PURE__ */ each(
+  `SELECT id, wa_message_id
   FROM messages
- WHERE wa_message_id IN (?)`)
+ WHERE wa_message_id IN (?)`,
+  `SELECT id, wa_message_id
+  FROM messages
+ WHERE wa_message_id IN ($1)`,
+)
 
 /**
  * Inserts many messages with one multi-row INSERT and returns their ids by WhatsApp id. Rows are mapped back through

@@ -5,9 +5,8 @@
  * `claim_epoch` and `claimed_by`: 0 rows matched means the claim was taken over (db/README.md, Claim and throttle).
  */
 import { toDate, toId, toIdOrNull, type Queryable, type Row } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { MessageRecord } from '../types.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
 
 /** Identifies a claim for the fenced outcome statements. */
 export interface ClaimFence {
@@ -19,22 +18,32 @@ export interface ClaimFence {
   epoch: number
 }
 
-const MARK_SENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const MARK_SENT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'sent',
        sent_at = NOW(6),
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
    AND claim_epoch = ?
-   AND claimed_by = ?`), 'messages')
+   AND claimed_by = ?`,
+  `UPDATE messages
+   SET status = 'sent',
+       sent_at = now(),
+       updated_at = now()
+ WHERE id = $1
+   AND status = 'sending'
+   AND claim_epoch = $2
+   AND claimed_by = $3`,
+)
 
 /** `sending` → `sent`, stamped now. `false`: fenced out. */
 export async function markSent(tx: Queryable, p: ClaimFence): Promise<boolean> {
   return (await tx.execute(MARK_SENT[tx.dialect], [p.id, p.epoch, p.owner])).affectedRows > 0
 }
 
-const REQUEUE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE messages
+const REQUEUE = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'pending',
        available_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        error = ?,
@@ -52,21 +61,31 @@ const REQUEUE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
    AND status = 'sending'
    AND claim_epoch = $4
    AND claimed_by = $5`,
-), 'messages')
+)
 
 /** `sending` → `pending`, due after `backoffMs` (whole ms), with the reason. `false`: fenced out. */
 export async function requeue(tx: Queryable, p: ClaimFence & { backoffMs: number; error: string }): Promise<boolean> {
   return (await tx.execute(REQUEUE[tx.dialect], [p.backoffMs, p.error, p.id, p.epoch, p.owner])).affectedRows > 0
 }
 
-const MARK_FAILED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const MARK_FAILED = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'failed',
        error = ?,
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
    AND claim_epoch = ?
-   AND claimed_by = ?`), 'messages')
+   AND claimed_by = ?`,
+  `UPDATE messages
+   SET status = 'failed',
+       error = $1,
+       updated_at = now()
+ WHERE id = $2
+   AND status = 'sending'
+   AND claim_epoch = $3
+   AND claimed_by = $4`,
+)
 
 /** `sending` → `failed` with the reason. `false`: fenced out. */
 export async function markFailed(tx: Queryable, p: ClaimFence & { error: string }): Promise<boolean> {
@@ -74,11 +93,17 @@ export async function markFailed(tx: Queryable, p: ClaimFence & { error: string 
 }
 
 // Keyed by primary key: on MySQL name it, or MariaDB may walk idx_messages_status_id and lock in the
-// opposite order to a claim (see mysql-hints.ts).
-const MARK_RESENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+// opposite order to a claim (db/README.md, Index hints).
+const MARK_RESENT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'pending', attempts = 0, available_at = NOW(6), error = NULL, updated_at = NOW(6)
  WHERE id = ?
-   AND status IN ('failed', 'opted_out')`), 'messages')
+   AND status IN ('failed', 'opted_out')`,
+  `UPDATE messages
+   SET status = 'pending', attempts = 0, available_at = now(), error = NULL, updated_at = now()
+ WHERE id = $1
+   AND status IN ('failed', 'opted_out')`,
+)
 
 /** `failed` / `opted_out` → `pending`, due now, attempts reset, WhatsApp id kept. `false`: not in those states. */
 export async function markResent(db: Queryable, id: number): Promise<boolean> {
@@ -88,38 +113,64 @@ export async function markResent(db: Queryable, id: number): Promise<boolean> {
 // ---------------------------------------------------------------------------------------------------------------
 // A deleted session's queue
 
-const FAIL_PENDING_OF_SESSION = /* @__PURE__ */ same(`UPDATE messages
+const FAIL_PENDING_OF_SESSION = /* @__PURE__ */ each(
+  `UPDATE messages
    SET status = 'failed',
        error = 'session deleted',
        hold = NULL,
        updated_at = NOW(6)
  WHERE session = ?
-   AND status = 'pending'`)
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET status = 'failed',
+       error = 'session deleted',
+       hold = NULL,
+       updated_at = now()
+ WHERE session = $1
+   AND status = 'pending'`,
+)
 
 /** Every `pending` message of `session` → `failed` ('session deleted'), in one statement. Returns how many. */
 export async function failPendingOfSession(tx: Queryable, session: string): Promise<number> {
   return (await tx.execute(FAIL_PENDING_OF_SESSION[tx.dialect], [session])).affectedRows
 }
 
-const SELECT_PENDING_OF_SESSION = /* @__PURE__ */ same(`SELECT id
+const SELECT_PENDING_OF_SESSION = /* @__PURE__ */ each(
+  `SELECT id
   FROM messages
  WHERE session = ?
    AND status = 'pending'
  ORDER BY id
-   FOR UPDATE`)
+   FOR UPDATE`,
+  `SELECT id
+  FROM messages
+ WHERE session = $1
+   AND status = 'pending'
+ ORDER BY id
+   FOR UPDATE`,
+)
 
 /** Ids of `session`'s `pending` messages, locked, oldest first. */
 export async function selectPendingOfSession(tx: Queryable, session: string): Promise<number[]> {
   return (await tx.query(SELECT_PENDING_OF_SESSION[tx.dialect], [session])).map((r) => toId(r.id))
 }
 
-const FAIL_PENDING_BY_ID = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const FAIL_PENDING_BY_ID = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'failed',
        error = 'session deleted',
        hold = NULL,
        updated_at = NOW(6)
  WHERE id = ?
-   AND status = 'pending'`), 'messages')
+   AND status = 'pending'`,
+  `UPDATE messages
+   SET status = 'failed',
+       error = 'session deleted',
+       hold = NULL,
+       updated_at = now()
+ WHERE id = $1
+   AND status = 'pending'`,
+)
 
 /** One `pending` message of a deleted session → `failed`. `false`: it was no longer pending. */
 export async function failPendingById(tx: Queryable, id: number): Promise<boolean> {
@@ -176,7 +227,8 @@ export async function findInflight(tx: Queryable, session: string): Promise<Infl
   return row ? toInflightMessage(row) : null
 }
 
-const SETTLE_INFLIGHT_SENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const SETTLE_INFLIGHT_SENT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'sent',
        sent_at = COALESCE(sent_at, NOW(6)),
        claimed_by = ?,
@@ -184,14 +236,25 @@ const SETTLE_INFLIGHT_SENT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ s
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
-   AND claim_epoch < ?`), 'messages')
+   AND claim_epoch < ?`,
+  `UPDATE messages
+   SET status = 'sent',
+       sent_at = COALESCE(sent_at, now()),
+       claimed_by = $1,
+       claim_epoch = $2,
+       updated_at = now()
+ WHERE id = $3
+   AND status = 'sending'
+   AND claim_epoch < $4`,
+)
 
 /** A receipt is on record for the interrupted claim: it reached WhatsApp, so it is `sent`. */
 export async function settleInflightSent(tx: Queryable, p: ClaimFence): Promise<boolean> {
   return (await tx.execute(SETTLE_INFLIGHT_SENT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])).affectedRows > 0
 }
 
-const ADOPT_INFLIGHT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const ADOPT_INFLIGHT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET claimed_by = ?,
        claim_epoch = ?,
        claimed_at = NOW(6),
@@ -201,14 +264,27 @@ const ADOPT_INFLIGHT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`U
  WHERE id = ?
    AND status = 'sending'
    AND claim_epoch < ?
-   AND error IS NULL`), 'messages')
+   AND error IS NULL`,
+  `UPDATE messages
+   SET claimed_by = $1,
+       claim_epoch = $2,
+       claimed_at = now(),
+       attempts = attempts + 1,
+       error = 'interrupted: resent after takeover',
+       updated_at = now()
+ WHERE id = $3
+   AND status = 'sending'
+   AND claim_epoch < $4
+   AND error IS NULL`,
+)
 
 /** First interruption: take the claim over under this epoch, marking it so a second interruption fails it. */
 export async function adoptInflight(tx: Queryable, p: ClaimFence): Promise<boolean> {
   return (await tx.execute(ADOPT_INFLIGHT[tx.dialect], [p.owner, p.epoch, p.id, p.epoch])).affectedRows > 0
 }
 
-const FAIL_INFLIGHT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const FAIL_INFLIGHT = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (PRIMARY)
    SET status = 'failed',
        error = 'interrupted twice: not resent',
        claimed_by = ?,
@@ -216,7 +292,17 @@ const FAIL_INFLIGHT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UP
        updated_at = NOW(6)
  WHERE id = ?
    AND status = 'sending'
-   AND claim_epoch < ?`), 'messages')
+   AND claim_epoch < ?`,
+  `UPDATE messages
+   SET status = 'failed',
+       error = 'interrupted twice: not resent',
+       claimed_by = $1,
+       claim_epoch = $2,
+       updated_at = now()
+ WHERE id = $3
+   AND status = 'sending'
+   AND claim_epoch < $4`,
+)
 
 /** The adopted resend was interrupted too: fail it, so a message that keeps killing runners goes out at most twice. */
 export async function failInflight(tx: Queryable, p: ClaimFence): Promise<boolean> {

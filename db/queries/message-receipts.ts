@@ -4,24 +4,35 @@
  * and their webhook events are in `db/lifecycle/receipts.ts`.
  */
 import type { Queryable, Row } from '../driver.js'
-import { same } from '../sql.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
+import { each } from '../sql.js'
 
 // acked_at comes from migration 0002 (the server's <ack class="message">, beside sent_at = socket write).
-const RECORD_SERVER_ACK = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const RECORD_SERVER_ACK = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (uq_messages_wa_id)
    SET acked_at = COALESCE(acked_at, NOW(6)),
        updated_at = NOW(6)
- WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+ WHERE wa_message_id = ?`,
+  `UPDATE messages
+   SET acked_at = COALESCE(acked_at, now()),
+       updated_at = now()
+ WHERE wa_message_id = $1`,
+)
 
 /** Stamps the server ack, keeping the first time. `false`: no message has that id. */
 export async function recordServerAck(db: Queryable, waMessageId: string): Promise<boolean> {
   return (await db.execute(RECORD_SERVER_ACK[db.dialect], [waMessageId])).affectedRows > 0
 }
 
-const RECORD_DELIVERED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const RECORD_DELIVERED = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (uq_messages_wa_id)
    SET delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
- WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+ WHERE wa_message_id = ?`,
+  `UPDATE messages
+   SET delivered_at = COALESCE(delivered_at, now()),
+       updated_at = now()
+ WHERE wa_message_id = $1`,
+)
 
 /** Stamps delivery, keeping the first time. `false`: no message has that id. */
 export async function recordDelivered(tx: Queryable, waMessageId: string): Promise<boolean> {
@@ -29,21 +40,34 @@ export async function recordDelivered(tx: Queryable, waMessageId: string): Promi
 }
 
 // The first receipt only: a row matched here is a real transition, which is what message.delivered reports.
-const RECORD_FIRST_DELIVERED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const RECORD_FIRST_DELIVERED = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (uq_messages_wa_id)
    SET delivered_at = NOW(6),
        updated_at = NOW(6)
  WHERE wa_message_id = ?
-   AND delivered_at IS NULL`), 'messages', 'uq_messages_wa_id')
+   AND delivered_at IS NULL`,
+  `UPDATE messages
+   SET delivered_at = now(),
+       updated_at = now()
+ WHERE wa_message_id = $1
+   AND delivered_at IS NULL`,
+)
 
 /** Stamps delivery if none is on record. `false`: already delivered, or no message has that id. */
 export async function recordFirstDelivered(tx: Queryable, waMessageId: string): Promise<boolean> {
   return (await tx.execute(RECORD_FIRST_DELIVERED[tx.dialect], [waMessageId])).affectedRows > 0
 }
 
-const LOCK_RECEIPTS = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT delivered_at, read_at
-  FROM messages
+const LOCK_RECEIPTS = /* @__PURE__ */ each(
+  `SELECT delivered_at, read_at
+  FROM messages FORCE INDEX (uq_messages_wa_id)
  WHERE wa_message_id = ?
-   FOR UPDATE`), 'messages', 'uq_messages_wa_id')
+   FOR UPDATE`,
+  `SELECT delivered_at, read_at
+  FROM messages
+ WHERE wa_message_id = $1
+   FOR UPDATE`,
+)
 
 /** Locks the message and reads its receipt times, or null when no message has that id. */
 export async function lockReceipts(tx: Queryable, waMessageId: string): Promise<Row | null> {
@@ -51,23 +75,38 @@ export async function lockReceipts(tx: Queryable, waMessageId: string): Promise<
   return row ?? null
 }
 
-const RECORD_READ = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const RECORD_READ = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (uq_messages_wa_id)
    SET read_at = COALESCE(read_at, NOW(6)),
        delivered_at = COALESCE(delivered_at, NOW(6)),
        updated_at = NOW(6)
- WHERE wa_message_id = ?`), 'messages', 'uq_messages_wa_id')
+ WHERE wa_message_id = ?`,
+  `UPDATE messages
+   SET read_at = COALESCE(read_at, now()),
+       delivered_at = COALESCE(delivered_at, now()),
+       updated_at = now()
+ WHERE wa_message_id = $1`,
+)
 
 /** Stamps read (and delivered, if not yet), keeping the first times. */
 export async function recordRead(tx: Queryable, waMessageId: string): Promise<void> {
   await tx.execute(RECORD_READ[tx.dialect], [waMessageId])
 }
 
-const FAIL_BY_WA_ID = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE messages
+const FAIL_BY_WA_ID = /* @__PURE__ */ each(
+  `UPDATE messages FORCE INDEX (uq_messages_wa_id)
    SET status = 'failed',
        error = ?,
        updated_at = NOW(6)
  WHERE wa_message_id = ?
-   AND status IN ('sending', 'sent')`), 'messages', 'uq_messages_wa_id')
+   AND status IN ('sending', 'sent')`,
+  `UPDATE messages
+   SET status = 'failed',
+       error = $1,
+       updated_at = now()
+ WHERE wa_message_id = $2
+   AND status IN ('sending', 'sent')`,
+)
 
 /** A negative ack: `sending` or `sent` → `failed` with the reason. `false`: no such message in those states. */
 export async function failByWaId(tx: Queryable, waMessageId: string, error: string): Promise<boolean> {

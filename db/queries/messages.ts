@@ -4,7 +4,7 @@
  * message-outcomes.ts and message-receipts.ts.
  */
 import { toDate, toId, toIdOrNull, type Queryable, type Row } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { MessageHold, MessageRecord, MessageStatus, MessageType } from '../types.js'
 import { MESSAGE_STATES } from '../types.js'
 
@@ -39,9 +39,14 @@ export function toMessage(row: Row): MessageRecord {
   }
 }
 
-const FIND_BY_KEY = /* @__PURE__ */ same(`SELECT id, request_hash
+const FIND_BY_KEY = /* @__PURE__ */ each(
+  `SELECT id, request_hash
   FROM messages
- WHERE idempotency_key = ?`)
+ WHERE idempotency_key = ?`,
+  `SELECT id, request_hash
+  FROM messages
+ WHERE idempotency_key = $1`,
+)
 
 /** The message stored under an idempotency key, as `{id, requestHash}`, or null. */
 export async function findMessageByKey(db: Queryable, key: string): Promise<{ id: number; requestHash: string | null } | null> {
@@ -49,9 +54,14 @@ export async function findMessageByKey(db: Queryable, key: string): Promise<{ id
   return row ? { id: toId(row.id), requestHash: (row.request_hash as string | null) ?? null } : null
 }
 
-const GET = /* @__PURE__ */ same(`SELECT ${COLUMNS}
+const GET = /* @__PURE__ */ each(
+  `SELECT ${COLUMNS}
   FROM messages
- WHERE id = ?`)
+ WHERE id = ?`,
+  `SELECT ${COLUMNS}
+  FROM messages
+ WHERE id = $1`,
+)
 
 /** One message (the audit record), or null. */
 export async function getMessage(db: Queryable, id: number): Promise<MessageRecord | null> {
@@ -98,9 +108,14 @@ ${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
   return (await db.query(sql, params)).map(toMessage)
 }
 
-const COUNT_BY_STATUS = /* @__PURE__ */ same(`SELECT status, COUNT(*) AS n
+const COUNT_BY_STATUS = /* @__PURE__ */ each(
+  `SELECT status, COUNT(*) AS n
   FROM messages
- GROUP BY status`)
+ GROUP BY status`,
+  `SELECT status, COUNT(*) AS n
+  FROM messages
+ GROUP BY status`,
+)
 
 /** Queue depth per status (every status present, zeros included). */
 export async function countMessagesByStatus(db: Queryable): Promise<Record<MessageStatus, number>> {

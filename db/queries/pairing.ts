@@ -5,8 +5,7 @@
  * API is polling for. Every write is fenced by the lease, like every runner write to `sessions` (leases.ts).
  */
 import type { Queryable } from '../driver.js'
-import { same } from '../sql.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
+import { each } from '../sql.js'
 import type { LeaseFence } from './leases.js'
 
 /** An unanswered pairing-code request on a session this runner holds. */
@@ -17,13 +16,22 @@ export interface PairingRequest {
   phone: string
 }
 
-const FIND_PAIRING_REQUESTS = /* @__PURE__ */ same(`SELECT name, lease_epoch, pairing_phone
+const FIND_PAIRING_REQUESTS = /* @__PURE__ */ each(
+  `SELECT name, lease_epoch, pairing_phone
   FROM sessions
  WHERE owner = ?
    AND lease_until > NOW(6)
    AND pairing_phone IS NOT NULL
    AND pairing_code IS NULL
-   AND pairing_error IS NULL`)
+   AND pairing_error IS NULL`,
+  `SELECT name, lease_epoch, pairing_phone
+  FROM sessions
+ WHERE owner = $1
+   AND lease_until > now()
+   AND pairing_phone IS NOT NULL
+   AND pairing_code IS NULL
+   AND pairing_error IS NULL`,
+)
 
 /** Unanswered pairing-code requests of the sessions `owner` holds (polled with the other commands, every ~1 s). */
 export async function findPairingRequests(db: Queryable, owner: string): Promise<PairingRequest[]> {
@@ -31,7 +39,8 @@ export async function findPairingRequests(db: Queryable, owner: string): Promise
   return rows.map((r) => ({ name: String(r.name), leaseEpoch: Number(r.lease_epoch), phone: String(r.pairing_phone) }))
 }
 
-const ANSWER_PAIRING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const ANSWER_PAIRING = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET pairing_code = ?,
        pairing_error = ?,
        updated_at = NOW(6)
@@ -40,7 +49,18 @@ const ANSWER_PAIRING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`U
    AND lease_epoch = ?
    AND pairing_phone = ?
    AND pairing_code IS NULL
-   AND pairing_error IS NULL`), 'sessions')
+   AND pairing_error IS NULL`,
+  `UPDATE sessions
+   SET pairing_code = $1,
+       pairing_error = $2,
+       updated_at = now()
+ WHERE name = $3
+   AND owner = $4
+   AND lease_epoch = $5
+   AND pairing_phone = $6
+   AND pairing_code IS NULL
+   AND pairing_error IS NULL`,
+)
 
 /**
  * Answers the request for `phone` with a code (`XXXX-XXXX`) or with why there is none. `false`: the request was
@@ -58,7 +78,8 @@ export async function answerPairingRequest(
   return res.affectedRows > 0
 }
 
-const CLEAR_PAIRING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const CLEAR_PAIRING = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET pairing_phone = NULL,
        pairing_requested_at = NULL,
        pairing_code = NULL,
@@ -67,7 +88,18 @@ const CLEAR_PAIRING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UP
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   AND pairing_phone IS NOT NULL`), 'sessions')
+   AND pairing_phone IS NOT NULL`,
+  `UPDATE sessions
+   SET pairing_phone = NULL,
+       pairing_requested_at = NULL,
+       pairing_code = NULL,
+       pairing_error = NULL,
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND pairing_phone IS NOT NULL`,
+)
 
 /** The pairing ended (linked, expired or abandoned): the code is no longer shown. */
 export async function clearPairing(db: Queryable, fence: LeaseFence): Promise<boolean> {
@@ -75,7 +107,8 @@ export async function clearPairing(db: Queryable, fence: LeaseFence): Promise<bo
   return res.affectedRows > 0
 }
 
-const MARK_PAIRED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const MARK_PAIRED = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET paired_at = NOW(6),
        pairing_phone = NULL,
        pairing_requested_at = NULL,
@@ -84,7 +117,18 @@ const MARK_PAIRED = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDA
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`), 'sessions')
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET paired_at = now(),
+       pairing_phone = NULL,
+       pairing_requested_at = NULL,
+       pairing_code = NULL,
+       pairing_error = NULL,
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3`,
+)
 
 /**
  * A new link completed (QR scan or code: Baileys' `isNewLogin`): the warm-up schedule starts today, and any pairing

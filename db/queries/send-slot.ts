@@ -5,10 +5,9 @@
  * pause.ts). Every write carries the lease fence (`owner`, `lease_epoch`): 0 rows = the lease is gone.
  */
 import { toDate, type Queryable, type Row } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import type { SessionSettings } from '../types.js'
 import type { LeaseFence } from './leases.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
 
 /** The limit columns read with the claim's session lock. */
 export interface LimitState {
@@ -53,13 +52,13 @@ export function toLimitState(row: Row): LimitState {
 // round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (db/README.md, The two dialects).
 const LIMIT_COLUMNS = `daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours, time_zone,
        paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
-const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
+const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
              GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms,
        FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000) AS now_ms,
        ${LIMIT_COLUMNS}
-  FROM sessions
+  FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
@@ -76,7 +75,7 @@ const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */
    AND lease_epoch = $3
    AND lease_until > now()
    FOR UPDATE`,
-), 'sessions')
+)
 
 /**
  * Locks the session row for a claim or a reconciliation, checking the lease: `null` when the lease is lost
@@ -94,21 +93,19 @@ export async function lockSessionForClaim(
 // come out closer than the minimum by the time between the two statements (measured: 49.925 ms for a 50 ms minimum).
 // So on MySQL the finalize locks the session row first (lock order kept), stamps the message, then holds the gap from
 // a NOW(6) that is not earlier than sent_at. Postgres' now() is fixed per transaction, so its two stamps are equal.
-const LOCK_SESSION_ROW = {
-  mysql: `SELECT name
+const LOCK_SESSION_ROW_MYSQL = `SELECT name
   FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
-   FOR UPDATE`,
-} as const
+   FOR UPDATE`
 
 /** MySQL only: locks the session row by primary key, with no fence (the writes that follow carry theirs). */
 export async function lockSessionRowOnMysql(tx: Queryable, session: string): Promise<void> {
   if (tx.dialect !== 'mysql') throw new Error('lockSessionRowOnMysql is for MySQL/MariaDB only')
-  await tx.query(LOCK_SESSION_ROW.mysql, [session])
+  await tx.query(LOCK_SESSION_ROW_MYSQL, [session])
 }
 
-const TAKE_SEND_SLOT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const TAKE_SEND_SLOT = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        updated_at = NOW(6)
  WHERE name = ?
@@ -120,7 +117,7 @@ const TAKE_SEND_SLOT = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
  WHERE name = $2
    AND owner = $3
    AND lease_epoch = $4`,
-), 'sessions')
+)
 
 /** Takes the session's throttle slot (the session row must be locked by `lockSessionForClaim`). */
 export async function takeSendSlot(tx: Queryable, p: { session: string; owner: string; epoch: number; gapMs: number }): Promise<void> {
@@ -128,8 +125,8 @@ export async function takeSendSlot(tx: Queryable, p: { session: string; owner: s
 }
 
 // The claim's slot statement: the throttle slot, today's counters and the hold in one write of the locked row.
-const TAKE_SEND_SLOT_COUNTING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const TAKE_SEND_SLOT_COUNTING = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
        quota_day = ?,
        sent_today = ?,
@@ -151,7 +148,7 @@ const TAKE_SEND_SLOT_COUNTING = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ *
  WHERE name = $7
    AND owner = $8
    AND lease_epoch = $9`,
-), 'sessions')
+)
 
 /** Takes the throttle slot and writes today's counters and the hold the row should show, in one statement. */
 export async function takeSendSlotCounting(
@@ -163,8 +160,8 @@ export async function takeSendSlotCounting(
   ])
 }
 
-const HOLD_SEND_GAP = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const HOLD_SEND_GAP = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET next_send_at = GREATEST(next_send_at, NOW(6) + INTERVAL ? * 1000 MICROSECOND),
        updated_at = NOW(6)
  WHERE name = ?
@@ -176,20 +173,29 @@ const HOLD_SEND_GAP = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
  WHERE name = $2
    AND owner = $3
    AND lease_epoch = $4`,
-), 'sessions')
+)
 
 /** Keeps the next slot at least `gapMs` (whole ms) from now; never moves it earlier. */
 export async function holdSendGap(tx: Queryable, fence: LeaseFence, gapMs: number): Promise<void> {
   await tx.execute(HOLD_SEND_GAP[tx.dialect], [gapMs, fence.name, fence.owner, fence.epoch])
 }
 
-const SET_HOLD = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const SET_HOLD = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET hold_until = ?,
        hold_reason = ?,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`), 'sessions')
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET hold_until = $1,
+       hold_reason = $2,
+       updated_at = now()
+ WHERE name = $3
+   AND owner = $4
+   AND lease_epoch = $5`,
+)
 
 /** Records why and until when the session holds messages back (`null`s: it does not). */
 export async function setHold(tx: Queryable, fence: LeaseFence, hold: { until: Date | null; reason: string | null }): Promise<void> {
@@ -199,12 +205,20 @@ export async function setHold(tx: Queryable, fence: LeaseFence, hold: { until: D
 // ---------------------------------------------------------------------------------------------------------------
 // The circuit breaker's count
 
-const LOCK_FOR_FAILURE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT consecutive_failures, breaker_failures
-  FROM sessions
+const LOCK_FOR_FAILURE = /* @__PURE__ */ each(
+  `SELECT consecutive_failures, breaker_failures
+  FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   FOR UPDATE`), 'sessions')
+   FOR UPDATE`,
+  `SELECT consecutive_failures, breaker_failures
+  FROM sessions
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   FOR UPDATE`,
+)
 
 /** Locks the session row under the lease and reads the failure streak and the session's own threshold. */
 export async function lockFailureCount(
@@ -217,20 +231,28 @@ export async function lockFailureCount(
   return { failures: Number(row.consecutive_failures), ownThreshold: own }
 }
 
-const SET_FAILURES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const SET_FAILURES = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET consecutive_failures = ?,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`), 'sessions')
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET consecutive_failures = $1,
+       updated_at = now()
+ WHERE name = $2
+   AND owner = $3
+   AND lease_epoch = $4`,
+)
 
 /** Writes the failure streak. */
 export async function setFailureCount(tx: Queryable, fence: LeaseFence, failures: number): Promise<void> {
   await tx.execute(SET_FAILURES[tx.dialect], [failures, fence.name, fence.owner, fence.epoch])
 }
 
-const BREAKER_HOLD = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const BREAKER_HOLD = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET hold_until = paused_until,
        hold_reason = CONCAT(?, DATE_FORMAT(paused_until, '%Y-%m-%d %H:%i:%s'), ' UTC'),
        detail = CONCAT(?, DATE_FORMAT(paused_until, '%Y-%m-%d %H:%i:%s'), ' UTC')
@@ -244,20 +266,29 @@ const BREAKER_HOLD = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
  WHERE name = $3
    AND owner = $4
    AND lease_epoch = $5`,
-), 'sessions')
+)
 
 /** Shows a breaker pause: `hold_until` = `paused_until`, and `text` + that instant in `hold_reason` and `detail`. */
 export async function showBreakerHold(tx: Queryable, fence: LeaseFence, text: string): Promise<void> {
   await tx.execute(BREAKER_HOLD[tx.dialect], [text, text, fence.name, fence.owner, fence.epoch])
 }
 
-const RESET_FAILURES = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const RESET_FAILURES = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET consecutive_failures = 0,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   AND consecutive_failures <> 0`), 'sessions')
+   AND consecutive_failures <> 0`,
+  `UPDATE sessions
+   SET consecutive_failures = 0,
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND consecutive_failures <> 0`,
+)
 
 /** Ends a failure streak. Matches nothing (and costs one primary-key probe) when it was 0. */
 export async function resetFailureCount(db: Queryable, fence: LeaseFence): Promise<void> {

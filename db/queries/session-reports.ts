@@ -4,11 +4,10 @@
  */
 import type { Queryable, Row } from '../driver.js'
 import { toDate } from '../driver.js'
-import { each, same } from '../sql.js'
+import { each } from '../sql.js'
 import { SESSION_STATES, type SessionRecord, type SessionStatus } from '../types.js'
 import type { LeaseFence } from './leases.js'
-import { forceIndexOnMysql } from './mysql-hints.js'
-import { atomically, emitSessionQr, emitSessionStatus } from './webhooks.js'
+import { atomically, emitSessionQr, emitSessionStatus } from './webhook-events.js'
 
 /** An owned session with a command from the API waiting (commands are row changes: runner/README.md). */
 export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
@@ -26,8 +25,8 @@ export function toSessionCommand(row: Row): SessionCommand {
 
 // `last_seen` follows the reported status. The status parameter is reused for the CASE rather than reading the
 // column: MySQL would see the new value and Postgres the old one (db/README.md, The two dialects).
-const REPORT_SESSION_STATE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ each(
-  `UPDATE sessions
+const REPORT_SESSION_STATE = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET status = ?,
        phone = COALESCE(?, phone),
        qr_code = ?,
@@ -49,7 +48,7 @@ const REPORT_SESSION_STATE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ e
  WHERE name = $6
    AND owner = $7
    AND lease_epoch = $8`,
-), 'sessions')
+)
 
 export interface ReportSessionStateParams extends LeaseFence {
   status: SessionStatus
@@ -64,18 +63,26 @@ export interface ReportSessionStateParams extends LeaseFence {
 }
 
 // Read under the lease before the report, so the events below describe real transitions.
-const LOCK_SESSION_STATE = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`SELECT status, qr
-  FROM sessions
+const LOCK_SESSION_STATE = /* @__PURE__ */ each(
+  `SELECT status, qr
+  FROM sessions FORCE INDEX (PRIMARY)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   FOR UPDATE`), 'sessions')
+   FOR UPDATE`,
+  `SELECT status, qr
+  FROM sessions
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   FOR UPDATE`,
+)
 
 /**
  * Writes what the socket reports: status, phone, QR, detail; `online` also stamps `last_seen`.
  * The QR fields and `detail` describe the current state only, so they are replaced (omitted = NULL);
  * `phone` is kept unless given. In the same transaction, a changed status writes `session.status` and a new QR
- * `session.qr` (db/queries/webhooks.ts). `false`: the lease is gone and nothing was written.
+ * `session.qr` (db/queries/webhook-events.ts). `false`: the lease is gone and nothing was written.
  * @example await reportSessionState(db, { name, owner, epoch, status: 'connecting', qrCode, qr })
  */
 export async function reportSessionState(db: Queryable, params: ReportSessionStateParams): Promise<boolean> {
@@ -98,12 +105,20 @@ export async function reportSessionState(db: Queryable, params: ReportSessionSta
   })
 }
 
-const TOUCH_LAST_SEEN = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const TOUCH_LAST_SEEN = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET last_seen = NOW(6),
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
-   AND lease_epoch = ?`), 'sessions')
+   AND lease_epoch = ?`,
+  `UPDATE sessions
+   SET last_seen = now(),
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3`,
+)
 
 /** Heartbeat of an online session for the dashboard's `last_seen`. `false`: the lease is gone. */
 export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<boolean> {
@@ -113,13 +128,22 @@ export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<b
 
 // Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
 // request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
-const CLEAR_RECONNECT_REQUEST = /* @__PURE__ */ forceIndexOnMysql(/* @__PURE__ */ same(`UPDATE sessions
+const CLEAR_RECONNECT_REQUEST = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
    SET reconnect_requested_at = NULL,
        updated_at = NOW(6)
  WHERE name = ?
    AND owner = ?
    AND lease_epoch = ?
-   AND reconnect_requested_at IS NOT NULL`), 'sessions')
+   AND reconnect_requested_at IS NOT NULL`,
+  `UPDATE sessions
+   SET reconnect_requested_at = NULL,
+       updated_at = now()
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND reconnect_requested_at IS NOT NULL`,
+)
 
 /**
  * Takes a reconnect command (QR regeneration) of an owned session. Call it before reconnecting:
@@ -130,11 +154,18 @@ export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): P
   return res.affectedRows > 0
 }
 
-const FIND_SESSIONS_WITH_COMMANDS = /* @__PURE__ */ same(`SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+const FIND_SESSIONS_WITH_COMMANDS = /* @__PURE__ */ each(
+  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
   FROM sessions
  WHERE owner = ?
    AND lease_until > NOW(6)
-   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`)
+   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`,
+  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+  FROM sessions
+ WHERE owner = $1
+   AND lease_until > now()
+   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`,
+)
 
 /** Sessions held by `owner` with a reconnect or delete requested by the API (polled every ~1 s). */
 export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {

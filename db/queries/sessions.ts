@@ -1,5 +1,5 @@
 import { toDate, type Queryable, type Row } from '../driver.js'
-import { same } from '../sql.js'
+import { each } from '../sql.js'
 import type { SessionRecord, SessionSettings, SessionStatus } from '../types.js'
 
 const COLUMNS = `name, status, phone, last_seen, qr_code, qr, detail, owner, lease_epoch, lease_until, next_send_at,
@@ -55,10 +55,16 @@ export function toSessionSettings(row: Row): SessionSettings {
   }
 }
 
-const LIST = /* @__PURE__ */ same(`SELECT ${COLUMNS}
+const LIST = /* @__PURE__ */ each(
+  `SELECT ${COLUMNS}
   FROM sessions
  WHERE delete_requested_at IS NULL
- ORDER BY CASE WHEN name = 'default' THEN 0 ELSE 1 END, name`)
+ ORDER BY CASE WHEN name = 'default' THEN 0 ELSE 1 END, name`,
+  `SELECT ${COLUMNS}
+  FROM sessions
+ WHERE delete_requested_at IS NULL
+ ORDER BY CASE WHEN name = 'default' THEN 0 ELSE 1 END, name`,
+)
 
 /**
  * Every live session, `default` first, then by name. Sessions whose deletion is pending are left out:
@@ -69,9 +75,14 @@ export async function listSessions(db: Queryable): Promise<SessionRecord[]> {
   return (await db.query(LIST[db.dialect])).map(toSession)
 }
 
-const GET = /* @__PURE__ */ same(`SELECT ${COLUMNS}
+const GET = /* @__PURE__ */ each(
+  `SELECT ${COLUMNS}
   FROM sessions
- WHERE name = ?`)
+ WHERE name = ?`,
+  `SELECT ${COLUMNS}
+  FROM sessions
+ WHERE name = $1`,
+)
 
 /** One session by name (including one being deleted: check `deleteRequestedAt`), or null. */
 export async function getSession(db: Queryable, name: string): Promise<SessionRecord | null> {
@@ -79,8 +90,12 @@ export async function getSession(db: Queryable, name: string): Promise<SessionRe
   return row ? toSession(row) : null
 }
 
-const INSERT = /* @__PURE__ */ same(`INSERT INTO sessions (name, status, detail, created_at, updated_at)
-VALUES (?, 'connecting', 'waiting for a runner', NOW(6), NOW(6))`)
+const INSERT = /* @__PURE__ */ each(
+  `INSERT INTO sessions (name, status, detail, created_at, updated_at)
+VALUES (?, 'connecting', 'waiting for a runner', NOW(6), NOW(6))`,
+  `INSERT INTO sessions (name, status, detail, created_at, updated_at)
+VALUES ($1, 'connecting', 'waiting for a runner', now(), now())`,
+)
 
 export type CreateSessionResult = 'created' | 'exists' | 'deleting'
 
@@ -101,11 +116,18 @@ export async function createSession(db: Queryable, name: string): Promise<Create
 
 export type SessionCommandResult = 'ok' | 'not_found' | 'deleting'
 
-const REQUEST_DELETE = /* @__PURE__ */ same(`UPDATE sessions
+const REQUEST_DELETE = /* @__PURE__ */ each(
+  `UPDATE sessions
    SET delete_requested_at = NOW(6), updated_at = NOW(6)
  WHERE name = ?
    AND name <> 'default'
-   AND delete_requested_at IS NULL`)
+   AND delete_requested_at IS NULL`,
+  `UPDATE sessions
+   SET delete_requested_at = now(), updated_at = now()
+ WHERE name = $1
+   AND name <> 'default'
+   AND delete_requested_at IS NULL`,
+)
 
 /**
  * Marks a session for deletion; its lease holder logs the number out, wipes its auth state and
@@ -119,10 +141,16 @@ export async function requestSessionDelete(db: Queryable, name: string): Promise
   return existing ? 'deleting' : 'not_found'
 }
 
-const REQUEST_RECONNECT = /* @__PURE__ */ same(`UPDATE sessions
+const REQUEST_RECONNECT = /* @__PURE__ */ each(
+  `UPDATE sessions
    SET reconnect_requested_at = NOW(6), updated_at = NOW(6)
  WHERE name = ?
-   AND delete_requested_at IS NULL`)
+   AND delete_requested_at IS NULL`,
+  `UPDATE sessions
+   SET reconnect_requested_at = now(), updated_at = now()
+ WHERE name = $1
+   AND delete_requested_at IS NULL`,
+)
 
 /** Asks the lease holder to log the number out, wipe its auth state and show a fresh QR. */
 export async function requestReconnect(db: Queryable, name: string): Promise<SessionCommandResult> {
@@ -135,14 +163,24 @@ export async function requestReconnect(db: Queryable, name: string): Promise<Ses
 // ---------------------------------------------------------------------------------------------------------------
 // Pairing by code (the API side: a request on the row, the lease holder answers on the same row)
 
-const REQUEST_PAIRING_CODE = /* @__PURE__ */ same(`UPDATE sessions
+const REQUEST_PAIRING_CODE = /* @__PURE__ */ each(
+  `UPDATE sessions
    SET pairing_phone = ?,
        pairing_requested_at = NOW(6),
        pairing_code = NULL,
        pairing_error = NULL,
        updated_at = NOW(6)
  WHERE name = ?
-   AND delete_requested_at IS NULL`)
+   AND delete_requested_at IS NULL`,
+  `UPDATE sessions
+   SET pairing_phone = $1,
+       pairing_requested_at = now(),
+       pairing_code = NULL,
+       pairing_error = NULL,
+       updated_at = now()
+ WHERE name = $2
+   AND delete_requested_at IS NULL`,
+)
 
 /**
  * Records a pairing-code request for `phone` (digits); the session's lease holder asks WhatsApp for a code and
@@ -155,9 +193,14 @@ export async function requestPairingCode(db: Queryable, name: string, phone: str
   return existing ? 'deleting' : 'not_found'
 }
 
-const READ_PAIRING = /* @__PURE__ */ same(`SELECT pairing_phone, pairing_code, pairing_error
+const READ_PAIRING = /* @__PURE__ */ each(
+  `SELECT pairing_phone, pairing_code, pairing_error
   FROM sessions
- WHERE name = ?`)
+ WHERE name = ?`,
+  `SELECT pairing_phone, pairing_code, pairing_error
+  FROM sessions
+ WHERE name = $1`,
+)
 
 /** The pairing request on the row and the runner's answer so far (`code` or `error`), or null if the row is gone. */
 export async function readPairing(
@@ -170,14 +213,24 @@ export async function readPairing(
   return { phone: s(row.pairing_phone), code: s(row.pairing_code), error: s(row.pairing_error) }
 }
 
-const CANCEL_PAIRING_REQUEST = /* @__PURE__ */ same(`UPDATE sessions
+const CANCEL_PAIRING_REQUEST = /* @__PURE__ */ each(
+  `UPDATE sessions
    SET pairing_phone = NULL,
        pairing_requested_at = NULL,
        updated_at = NOW(6)
  WHERE name = ?
    AND pairing_phone = ?
    AND pairing_code IS NULL
-   AND pairing_error IS NULL`)
+   AND pairing_error IS NULL`,
+  `UPDATE sessions
+   SET pairing_phone = NULL,
+       pairing_requested_at = NULL,
+       updated_at = now()
+ WHERE name = $1
+   AND pairing_phone = $2
+   AND pairing_code IS NULL
+   AND pairing_error IS NULL`,
+)
 
 /** Withdraws an unanswered request (the API gave up waiting), so no runner produces a code nobody will see. */
 export async function cancelPairingRequest(db: Queryable, name: string, phone: string): Promise<void> {
@@ -212,11 +265,21 @@ export async function writeSessionSettings(db: Queryable, name: string, patch: P
     return `${SETTING_COLUMNS[k]} = ${p()}`
   })
   params.push(name)
-  const sql = `UPDATE sessions
-   SET ${[...sets, `hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END`,
-        `hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END`,
-        `updated_at = ${db.dialect === 'mysql' ? 'NOW(6)' : 'now()'}`].join(',\n       ')}
- WHERE name = ${p()}
+  const nameParam = p()
+  // Each setting's `column = ?` line, with its comma, ahead of the assignments every write makes.
+  const settings = sets.map((set) => `${set},\n       `).join('')
+  const sql = db.dialect === 'mysql'
+    ? `UPDATE sessions
+   SET ${settings}hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END,
+       hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END,
+       updated_at = NOW(6)
+ WHERE name = ${nameParam}
+   AND delete_requested_at IS NULL`
+    : `UPDATE sessions
+   SET ${settings}hold_until = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_until END,
+       hold_reason = CASE WHEN hold_reason LIKE 'circuit breaker%' THEN hold_reason END,
+       updated_at = now()
+ WHERE name = ${nameParam}
    AND delete_requested_at IS NULL`
   return (await db.execute(sql, params)).affectedRows > 0
 }

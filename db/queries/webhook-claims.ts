@@ -1,7 +1,8 @@
 /**
- * Taking webhook deliveries to call, and recording how each call went: the runner's side of
- * db/queries/webhooks.ts (which keeps the endpoints, the events and what the API reads). Apart so that the API, which
- * never delivers, does not carry these statements (the Workers bundle has a size budget).
+ * Taking webhook deliveries to call, and recording how each call went: the runner's side of the webhook tables (the
+ * endpoints are webhook-endpoints.ts, the events webhook-events.ts, what the API reads of the deliveries
+ * webhook-deliveries.ts). Apart so that the API, which never delivers, does not carry these statements (the Workers
+ * bundle has a size budget).
  *
  * `claimDeliveries` takes due rows with `FOR UPDATE SKIP LOCKED` and marks them `delivering` with a claim expiry in
  * `next_attempt_at`, so a runner killed mid-call leaves a row that any runner claims again once the expiry passes
@@ -11,18 +12,41 @@
  */
 import type { Db, Queryable } from '../driver.js'
 import { toDate, toId } from '../driver.js'
-import { each, same } from '../sql.js'
-import type { ClaimedDelivery, WebhookEvent } from './webhooks.js'
+import { each } from '../sql.js'
+import type { WebhookEvent } from './webhook-endpoints.js'
+
+/** A claimed delivery with what the runner needs to make the call. `url`/`secret` are null if the webhook is gone. */
+export interface ClaimedDelivery {
+  id: number
+  webhookId: number
+  eventId: string
+  type: WebhookEvent
+  payload: string
+  /** The attempt number of this claim (the fence of `markDelivered` / `markFailed`). */
+  attempts: number
+  createdAt: Date
+  url: string | null
+  secret: string | null
+}
 
 // The status literals stay in the text so Postgres can use the partial index (db/README.md). `delivering` rows
 // whose claim expired (their runner died mid-call) are due again like pending ones.
-const SELECT_DUE = /* @__PURE__ */ same(`SELECT id
+const SELECT_DUE = /* @__PURE__ */ each(
+  `SELECT id
   FROM webhook_deliveries
  WHERE status IN ('pending', 'delivering')
    AND next_attempt_at <= NOW(6)
  ORDER BY next_attempt_at
  LIMIT ?
-   FOR UPDATE SKIP LOCKED`)
+   FOR UPDATE SKIP LOCKED`,
+  `SELECT id
+  FROM webhook_deliveries
+ WHERE status IN ('pending', 'delivering')
+   AND next_attempt_at <= now()
+ ORDER BY next_attempt_at
+ LIMIT $1
+   FOR UPDATE SKIP LOCKED`,
+)
 
 /** The SQL of the claim's select, for the EXPLAIN tests. */
 export const SELECT_DUE_DELIVERIES_SQL = SELECT_DUE
@@ -94,7 +118,8 @@ export interface DeliveryClaim {
   attempts: number
 }
 
-const MARK_DELIVERED = /* @__PURE__ */ same(`UPDATE webhook_deliveries
+const MARK_DELIVERED = /* @__PURE__ */ each(
+  `UPDATE webhook_deliveries
    SET status = 'delivered',
        delivered_at = NOW(6),
        last_status = ?,
@@ -104,7 +129,19 @@ const MARK_DELIVERED = /* @__PURE__ */ same(`UPDATE webhook_deliveries
  WHERE id = ?
    AND status = 'delivering'
    AND locked_by = ?
-   AND attempts = ?`)
+   AND attempts = ?`,
+  `UPDATE webhook_deliveries
+   SET status = 'delivered',
+       delivered_at = now(),
+       last_status = $1,
+       last_error = NULL,
+       locked_by = NULL,
+       updated_at = now()
+ WHERE id = $2
+   AND status = 'delivering'
+   AND locked_by = $3
+   AND attempts = $4`,
+)
 
 /** The receiver answered 2xx. `false`: this claim is no longer current (it expired and was claimed again). */
 export async function markDelivered(db: Queryable, claim: DeliveryClaim & { httpStatus: number }): Promise<boolean> {
@@ -139,9 +176,14 @@ const MARK_FAILED = /* @__PURE__ */ each(
 RETURNING status`,
 )
 
-const READ_STATUS = /* @__PURE__ */ same(`SELECT status
+const READ_STATUS = /* @__PURE__ */ each(
+  `SELECT status
   FROM webhook_deliveries
- WHERE id = ?`)
+ WHERE id = ?`,
+  `SELECT status
+  FROM webhook_deliveries
+ WHERE id = $1`,
+)
 
 /**
  * The call failed (no answer, a timeout, a non-2xx status, a refused address). Back to `pending`, due after

@@ -1,6 +1,6 @@
 /**
  * The webhook deliverer: a runner service (`{ start, stop, runOnce }`) that claims due deliveries
- * (db/queries/webhooks.ts, `FOR UPDATE SKIP LOCKED` plus a claim expiry) and POSTs each event, signed, to its
+ * (db/queries/webhook-claims.ts, `FOR UPDATE SKIP LOCKED` plus a claim expiry) and POSTs each event, signed, to its
  * endpoint. Several runners share the work; a runner killed mid-call leaves its claims to expire and be taken again
  * (at-least-once: receivers de-duplicate on `X-Event-Id`).
  *
@@ -25,7 +25,7 @@ import http from 'node:http'
 import https from 'node:https'
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import type { ClaimedDelivery } from '../../db/queries/webhook-claims.js'
 import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import { addressRefusal, checkWebhookUrl } from '../../db/shared/url-guard.js'
 import type { WebhookConfig } from './config.js'
@@ -63,7 +63,7 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 /** The JSON body of a delivery: the same bytes on every attempt. */
-export function webhookBody(d: Pick<webhooks.ClaimedDelivery, 'eventId' | 'type' | 'createdAt' | 'payload'>): string {
+export function webhookBody(d: Pick<ClaimedDelivery, 'eventId' | 'type' | 'createdAt' | 'payload'>): string {
   let data: unknown
   try {
     data = JSON.parse(d.payload)
@@ -110,7 +110,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Webhoo
   let loop: Promise<void> | null = null
   let wake: (() => void) | null = null
 
-  async function record(d: webhooks.ClaimedDelivery, started: number, result: { ok: true; status: number } | { ok: false; status: number | null; error: string; permanent?: boolean }) {
+  async function record(d: ClaimedDelivery, started: number, result: { ok: true; status: number } | { ok: false; status: number | null; error: string; permanent?: boolean }) {
     const seconds = (performance.now() - started) / 1000
     const claim = { id: d.id, owner, attempts: d.attempts }
     let outcome: DeliveryOutcome
@@ -132,7 +132,7 @@ export function createWebhookDeliverer(options: WebhookDelivererOptions): Webhoo
     options.onOutcome?.(outcome, seconds)
   }
 
-  async function deliver(d: webhooks.ClaimedDelivery): Promise<void> {
+  async function deliver(d: ClaimedDelivery): Promise<void> {
     const started = performance.now()
     if (d.url === null || d.secret === null) {
       return record(d, started, { ok: false, status: null, error: 'the webhook was deleted', permanent: true })

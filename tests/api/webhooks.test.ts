@@ -1,7 +1,7 @@
 import { beforeEach, expect, it } from 'vitest'
 import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import { createSession } from '../../db/queries/sessions.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { listWebhooks } from '../../db/queries/webhook-endpoints.js'
 import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import { createTestApp } from '../support/app.js'
 import { describeEachEngine } from '../support/db.js'
@@ -62,7 +62,7 @@ describeEachEngine('webhook routes', (ctx) => {
       expect([JSON.stringify(body), res.status]).toEqual([JSON.stringify(body), status])
       expect(await res.json()).toMatchObject({ success: false, code })
     }
-    expect(await webhooks.listWebhooks(ctx.db)).toEqual([])
+    expect(await listWebhooks(ctx.db)).toEqual([])
   })
 
   it('WEBHOOK_ALLOW_HOSTS lets a self-hosted receiver through', async () => {

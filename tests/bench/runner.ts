@@ -10,6 +10,7 @@ import { openPglite } from '../../db/drivers/pglite.js'
 import { openPostgres } from '../../db/drivers/postgres.js'
 import { migrate } from '../../db/migrate.js'
 import * as leases from '../../db/queries/leases.js'
+import * as runners from '../../db/queries/runners.js'
 import { insertMedia } from '../../db/queries/media.js'
 import { enqueueMessages, newWaMessageId } from '../../db/lifecycle/enqueue.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
@@ -129,7 +130,7 @@ async function throughput(db: Db, names: string[], count: number, type: 'text' |
 
 async function queueOnly(db: Db, names: string[], count: number): Promise<number> {
   const owner = `bench-${process.pid}`
-  await leases.registerRunner(db, { host: 'bench', pid: process.pid, id: owner })
+  await runners.registerRunner(db, { host: 'bench', pid: process.pid, id: owner })
   const held = new Map<string, number>()
   while (held.size < names.length) {
     const got = await leases.acquireSessionLeases(db, { owner, ttlSeconds: 300, max: 2, minGapMs: 0 })

@@ -9,7 +9,7 @@ import { mkdirSync } from 'node:fs'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { same } from '../../db/sql.js'
+import { each } from '../../db/sql.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
 import { parseApiConfig } from '../../api/config.js'
@@ -354,9 +354,14 @@ describeInChromium('dashboard in Chromium against the real API, runner and loopb
   })
 })
 
-const SET_QR = same(`UPDATE sessions
+const SET_QR = each(
+  `UPDATE sessions
    SET status = ?, qr_code = ?, phone = ?, updated_at = NOW(6)
- WHERE name = ?`)
+ WHERE name = ?`,
+  `UPDATE sessions
+   SET status = $1, qr_code = $2, phone = $3, updated_at = now()
+ WHERE name = $4`,
+)
 
 describeInChromium('live refresh of the Sessions page (no runner: the test writes what a runner would)', () => {
   let t: TestDatabase

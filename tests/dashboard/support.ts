@@ -1,6 +1,6 @@
 import type { App } from '../../api/app.js'
 import type { Db } from '../../db/driver.js'
-import { same } from '../../db/sql.js'
+import { each } from '../../db/sql.js'
 import { sharedDatabase } from '../../api/middleware/database.js'
 import { createNodeApp, type NodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
@@ -70,9 +70,14 @@ export async function signIn(app: App, key = KEY): Promise<Browserish> {
   }
 }
 
-const SET_STATUS = same(`UPDATE messages
+const SET_STATUS = each(
+  `UPDATE messages
    SET status = ?, error = ?, attempts = ?, sent_at = ?, delivered_at = ?, read_at = ?, updated_at = NOW(6)
- WHERE id = ?`)
+ WHERE id = ?`,
+  `UPDATE messages
+   SET status = $1, error = $2, attempts = $3, sent_at = $4, delivered_at = $5, read_at = $6, updated_at = now()
+ WHERE id = $7`,
+)
 
 /** Test-only: puts a message in a given state, as the runner would have. */
 export async function setMessageState(
@@ -85,9 +90,14 @@ export async function setMessageState(
   ])
 }
 
-const SET_SESSION = same(`UPDATE sessions
+const SET_SESSION = each(
+  `UPDATE sessions
    SET status = ?, phone = ?, qr_code = ?, detail = ?, last_seen = ?, paused_until = ?, updated_at = NOW(6)
- WHERE name = ?`)
+ WHERE name = ?`,
+  `UPDATE sessions
+   SET status = $1, phone = $2, qr_code = $3, detail = $4, last_seen = $5, paused_until = $6, updated_at = now()
+ WHERE name = $7`,
+)
 
 /** Test-only: session state as a runner reports it. */
 export async function setSessionState(

@@ -5,7 +5,7 @@ import {
   claimCronSlot, deleteDeadRunners, findStuckSending, pruneCronRuns, pruneSentMessages, pruneUnreferencedMedia,
   sweepExpiredLeases,
 } from '../../db/queries/cron.js'
-import { registerRunner } from '../../db/queries/leases.js'
+import { registerRunner } from '../../db/queries/runners.js'
 import { describeEachEngine } from '../support/db.js'
 import {
   dbNow, expireLease, getMessage, getSession, insertMessage, insertMessages, ownedSession, ph, setTime, uniqueName, waitFor,

@@ -1,15 +1,8 @@
-import { describe, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { UniqueViolationError } from '../../db/driver.js'
-import { pgText } from '../../db/sql.js'
 import { describeEachEngine } from '../support/db.js'
 
 const TEXTS = ['مرحبا بك في البوابة', '👋🏽 emoji with skin tone', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 4-byte 😀', 'e\u0301 combining ́ marks', 'عربي 🇱🇧 mixed']
-
-describe('pgText', () => {
-  it('numbers placeholders outside quotes and swaps the clock', () => {
-    expect(pgText("SELECT ? , '?' , NOW(6) WHERE a = ? AND b = '?'")).toBe("SELECT $1 , '?' , now() WHERE a = $2 AND b = '?'")
-  })
-})
 
 describeEachEngine('driver', (ctx) => {
   const p = (n: number) => (ctx.db.dialect === 'mysql' ? '?' : `$${n}`)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Db } from '../../db/driver.js'
-import { acquireSessionLeases, deleteRunner, expireAllLeases, heartbeatRunner, pauseSession, registerRunner, releaseLease, renewLeases, unpauseExpired } from '../../db/queries/leases.js'
+import { acquireSessionLeases, expireAllLeases, pauseSession, releaseLease, renewLeases, unpauseExpired } from '../../db/queries/leases.js'
+import { deleteRunner, heartbeatRunner, registerRunner } from '../../db/queries/runners.js'
 import { clearReconnectRequest, findSessionsWithCommands, reportSessionState, touchLastSeen } from '../../db/queries/session-reports.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import { claimNextMessage } from '../../db/lifecycle/claim.js'

@@ -7,21 +7,22 @@ import { failByWaId, recordDelivered, recordRead } from '../../db/lifecycle/rece
 import { finalizeFailed, finalizeSent } from '../../db/lifecycle/settle.js'
 import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
 import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { countDeliveriesByStatus, getDelivery, listDeliveries, replayDelivery } from '../../db/queries/webhook-deliveries.js'
+import { WEBHOOK_EVENTS, type WebhookEvent, createWebhook, deleteWebhook, listWebhooks } from '../../db/queries/webhook-endpoints.js'
 import * as webhookClaims from '../../db/queries/webhook-claims.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { expireLease, fakeWaId, getMessage, insertMessage, insertMessages, leaseOnly, ownedSession, ph, setTime, uniqueName } from '../support/queue-fixtures.js'
 
 /**
- * Webhook events are rows written in the same transaction as the change they report (db/queries/webhooks.ts), one
+ * Webhook events are rows written in the same transaction as the change they report (db/queries/webhook-events.ts), one
  * per matching webhook, only for real transitions; and the delivery bookkeeping (claim with expiry, fenced outcome,
  * backoff capped by the window, dead, replay).
  */
 
-const ALL = [...webhooks.WEBHOOK_EVENTS]
+const ALL = [...WEBHOOK_EVENTS]
 
 async function deliveries(ctx: EngineContext, type?: string) {
-  const rows = await webhooks.listDeliveries(ctx.db, { limit: 1000 })
+  const rows = await listDeliveries(ctx.db, { limit: 1000 })
   return rows.filter((r) => !type || r.type === type).reverse()
 }
 
@@ -40,8 +41,8 @@ describeEachEngine('webhook events', (ctx) => {
     await ctx.db.execute('DELETE FROM webhooks')
   })
 
-  const hook = (events: webhooks.WebhookEvent[] = ALL, session: string | null = null) =>
-    webhooks.createWebhook(ctx.db, { url: 'https://example.com/hook', events, session, secret: 's3cret-s3cret-s3cret' })
+  const hook = (events: WebhookEvent[] = ALL, session: string | null = null) =>
+    createWebhook(ctx.db, { url: 'https://example.com/hook', events, session, secret: 's3cret-s3cret-s3cret' })
 
   it('writes nothing when no webhook exists', async () => {
     const f = await ownedSession(ctx.db, 'runner-a')
@@ -208,9 +209,9 @@ describeEachEngine('webhook deliveries', (ctx) => {
   })
 
   async function oneEvent() {
-    const hook = await webhooks.createWebhook(ctx.db, { url: 'https://example.com/h', events: ['contact.opted_in'], session: null, secret: 'x'.repeat(20) })
+    const hook = await createWebhook(ctx.db, { url: 'https://example.com/h', events: ['contact.opted_in'], session: null, secret: 'x'.repeat(20) })
     await setContactOptIn(ctx.db, phone(), 'yes')
-    const [d] = await webhooks.listDeliveries(ctx.db, { limit: 10 })
+    const [d] = await listDeliveries(ctx.db, { limit: 10 })
     return { hook, d: d! }
   }
 
@@ -225,7 +226,7 @@ describeEachEngine('webhook deliveries', (ctx) => {
     expect(again).toMatchObject({ id: d.id, eventId: d.eventId, attempts: 2 })
     expect(await webhookClaims.markDelivered(ctx.db, { id: d.id, owner: 'r1', attempts: 1, httpStatus: 200 })).toBe(false)
     expect(await webhookClaims.markDelivered(ctx.db, { id: d.id, owner: 'r2', attempts: 2, httpStatus: 204 })).toBe(true)
-    expect(await webhooks.getDelivery(ctx.db, d.id)).toMatchObject({ status: 'delivered', lastStatus: 204, lastError: null, attempts: 2 })
+    expect(await getDelivery(ctx.db, d.id)).toMatchObject({ status: 'delivered', lastStatus: 204, lastError: null, attempts: 2 })
     expect(await webhookClaims.claimDeliveries(ctx.db, { owner: 'r3', limit: 10, lockMs: 60_000 })).toEqual([])
   })
 
@@ -233,7 +234,7 @@ describeEachEngine('webhook deliveries', (ctx) => {
     const { d } = await oneEvent()
     const [c] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
     expect(await webhookClaims.markFailed(ctx.db, { id: c!.id, owner: 'r1', attempts: 1, httpStatus: 500, error: 'HTTP 500', backoffMs: 3_600_000, windowMs: 120_000 })).toBe('pending')
-    let row = (await webhooks.getDelivery(ctx.db, d.id))!
+    let row = (await getDelivery(ctx.db, d.id))!
     // Capped at first attempt + window (2 min), not an hour.
     expect(row.nextAttemptAt.getTime() - row.firstAttemptAt!.getTime()).toBe(120_000)
     expect(row).toMatchObject({ status: 'pending', lastStatus: 500, lastError: 'HTTP 500' })
@@ -243,12 +244,12 @@ describeEachEngine('webhook deliveries', (ctx) => {
     await setTime(ctx.db, 'webhook_deliveries', 'first_attempt_at', -130_000, `id = ${ph(ctx.db, 1)}`, [d.id])
     const [c2] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
     expect(await webhookClaims.markFailed(ctx.db, { id: c2!.id, owner: 'r1', attempts: 2, httpStatus: null, error: 'ECONNREFUSED', backoffMs: 10, windowMs: 120_000 })).toBe('dead')
-    row = (await webhooks.getDelivery(ctx.db, d.id))!
+    row = (await getDelivery(ctx.db, d.id))!
     expect(row).toMatchObject({ status: 'dead', attempts: 2, lastStatus: null, lastError: 'ECONNREFUSED' })
     expect(await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })).toEqual([])
-    expect(await webhooks.replayDelivery(ctx.db, d.id)).toBe('ok')
-    expect(await webhooks.replayDelivery(ctx.db, d.id)).toBe('wrong_status')
-    expect(await webhooks.replayDelivery(ctx.db, 987_654_321)).toBe('not_found')
+    expect(await replayDelivery(ctx.db, d.id)).toBe('ok')
+    expect(await replayDelivery(ctx.db, d.id)).toBe('wrong_status')
+    expect(await replayDelivery(ctx.db, 987_654_321)).toBe('not_found')
     const [c3] = await webhookClaims.claimDeliveries(ctx.db, { owner: 'r1', limit: 1, lockMs: 60_000 })
     expect(c3).toMatchObject({ id: d.id, eventId: d.eventId, attempts: 1 })
     // A permanent failure (refused address) is dead at once.
@@ -256,17 +257,17 @@ describeEachEngine('webhook deliveries', (ctx) => {
   })
 
   it('lists deliveries newest first with keyset pages and a status filter; deleting a webhook removes its deliveries', async () => {
-    const hook = await webhooks.createWebhook(ctx.db, { url: 'https://example.com/h', events: ['contact.opted_in', 'contact.opted_out'], session: null, secret: 'y'.repeat(20) })
+    const hook = await createWebhook(ctx.db, { url: 'https://example.com/h', events: ['contact.opted_in', 'contact.opted_out'], session: null, secret: 'y'.repeat(20) })
     for (let i = 0; i < 5; i++) await setContactOptIn(ctx.db, phone(), 'yes')
-    const page1 = await webhooks.listDeliveries(ctx.db, { webhookId: hook.id, limit: 3 })
-    const page2 = await webhooks.listDeliveries(ctx.db, { webhookId: hook.id, limit: 3, beforeId: page1[2]!.id })
+    const page1 = await listDeliveries(ctx.db, { webhookId: hook.id, limit: 3 })
+    const page2 = await listDeliveries(ctx.db, { webhookId: hook.id, limit: 3, beforeId: page1[2]!.id })
     expect(page1.map((d) => d.id)).toEqual([...page1.map((d) => d.id)].sort((a, b) => b - a))
     expect([...page1, ...page2].map((d) => d.id)).toHaveLength(5)
-    expect(await webhooks.listDeliveries(ctx.db, { status: 'dead', limit: 10 })).toEqual([])
-    expect((await webhooks.countDeliveriesByStatus(ctx.db)).pending).toBe(5)
-    expect(await webhooks.listWebhooks(ctx.db)).toEqual([expect.objectContaining({ id: hook.id, events: ['contact.opted_in', 'contact.opted_out'], session: null, enabled: true })])
-    expect(await webhooks.deleteWebhook(ctx.db, hook.id)).toBe(true)
-    expect(await webhooks.deleteWebhook(ctx.db, hook.id)).toBe(false)
-    expect(await webhooks.listDeliveries(ctx.db, { limit: 10 })).toEqual([])
+    expect(await listDeliveries(ctx.db, { status: 'dead', limit: 10 })).toEqual([])
+    expect((await countDeliveriesByStatus(ctx.db)).pending).toBe(5)
+    expect(await listWebhooks(ctx.db)).toEqual([expect.objectContaining({ id: hook.id, events: ['contact.opted_in', 'contact.opted_out'], session: null, enabled: true })])
+    expect(await deleteWebhook(ctx.db, hook.id)).toBe(true)
+    expect(await deleteWebhook(ctx.db, hook.id)).toBe(false)
+    expect(await listDeliveries(ctx.db, { limit: 10 })).toEqual([])
   })
 })

@@ -6,7 +6,7 @@
 import { expect, it } from 'vitest'
 import type { Db } from '../../db/driver.js'
 import { createSession } from '../../db/queries/sessions.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import { createApp } from '../../api/app.js'
 import { parseApiConfig } from '../../api/config.js'
 import { sharedDatabase } from '../../api/middleware/database.js'
@@ -125,7 +125,7 @@ describeEachEngine('response headers, /readyz cache, strict dates and single que
   it('refuses a query parameter given twice on every route that reads them, the dashboard\'s pages included', async () => {
     const t = createTestApp(ctx.db)
     await createSession(ctx.db, 'twice')
-    const hook = await webhooks.createWebhook(ctx.db, { url: 'https://example.com/x', events: ['message.sent'], session: null, secret: 'whsec_0123456789abcdef' })
+    const hook = await createWebhook(ctx.db, { url: 'https://example.com/x', events: ['message.sent'], session: null, secret: 'whsec_0123456789abcdef' })
     for (const path of [
       '/api/messages?status=sent&status=failed',
       '/api/messages?session=default&session=default',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Db, Queryable } from '../../db/driver.js'
 import { toId } from '../../db/driver.js'
-import { registerRunner } from '../../db/queries/leases.js'
+import { registerRunner } from '../../db/queries/runners.js'
 import {
   JOB_NAMES, flagStuck, maintenanceConfig, parseMaintenanceConfig, prune, runDueJobs, runJob, sweep, taskName, unpause,
   type JobContext, type MaintenanceLogger,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fitInboundBody, INBOUND_BODY_MAX_CHARS } from '../../db/queries/inbound.js'
 import { recordInbound } from '../../db/lifecycle/inbound.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import type { Runner } from '../../runner/runner.js'
 import { webhookConfig } from '../../runner/webhooks/config.js'
 import { createWebhookDeliverer, type WebhookDeliverer } from '../../runner/webhooks/deliverer.js'
@@ -52,7 +52,7 @@ onMysql('a 30,000-character CJK inbound message on MariaDB (loopback server, rea
 
   it('reaches the store and the webhook intact', async () => {
     expect(Buffer.byteLength(LONG_CJK)).toBe(90_000)
-    await webhooks.createWebhook(t.db, { url: `${receiver.url}/wa`, events: ['message.received'], session: null, secret: 'long-inbound-secret-0123456789' })
+    await createWebhook(t.db, { url: `${receiver.url}/wa`, events: ['message.received'], session: null, secret: 'long-inbound-secret-0123456789' })
     runner = await startRunner(t.db, await loopbackFactory(t.db, server, newKey()))
     const own = await pairSession(t.db, server, 'default')
     const contact = '96170300300'

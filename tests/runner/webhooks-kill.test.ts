@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Engine } from '../../db/driver.js'
 import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { getDelivery, listDeliveries } from '../../db/queries/webhook-deliveries.js'
+import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { selectedEngines } from '../support/engines.js'
 import { startWebhookReceiver, verifySignature, type WebhookReceiver } from '../support/webhook-receiver.js'
@@ -34,7 +35,7 @@ for (const engine of ['postgres', 'mysql'] as Engine[]) {
 
     it('delivers the event after the killed runner\'s claim expires', async () => {
       const secret = 'kill-test-secret-0123456789'
-      const hook = await webhooks.createWebhook(t.db, { url: `${receiver.url}/wa`, events: ['contact.opted_out'], session: null, secret })
+      const hook = await createWebhook(t.db, { url: `${receiver.url}/wa`, events: ['contact.opted_out'], session: null, secret })
       await setContactOptIn(t.db, '96170123456', 'no')
       const env = {
         DATABASE_URL: t.url!, AUTH_STATE_KEY: authKeyHex(), MAINTENANCE: 'off',
@@ -45,12 +46,12 @@ for (const engine of ['postgres', 'mysql'] as Engine[]) {
       await waitFor(() => receiver.calls.length === 1, 30_000, 'the first call to arrive')
       a.child.kill('SIGKILL')
       await a.exited
-      const [inFlight] = await webhooks.listDeliveries(t.db, { webhookId: hook.id, limit: 1 })
+      const [inFlight] = await listDeliveries(t.db, { webhookId: hook.id, limit: 1 })
       expect(inFlight).toMatchObject({ status: 'delivering', attempts: 1 })
       const b = spawnRunner(env)
       procs.push(b)
       const done = await waitFor(async () => {
-        const row = await webhooks.getDelivery(t.db, inFlight!.id)
+        const row = await getDelivery(t.db, inFlight!.id)
         return row?.status === 'delivered' ? row : null
       }, 30_000, 'delivered by the second runner')
       expect(done).toMatchObject({ attempts: 2, lastStatus: 200 })

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest'
 import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
-import * as webhooks from '../../db/queries/webhooks.js'
+import { type DeliveryStatus, getDelivery, listDeliveries, replayDelivery } from '../../db/queries/webhook-deliveries.js'
+import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import { webhookConfig, type WebhookConfig } from '../../runner/webhooks/config.js'
 import { createWebhookDeliverer, type DeliveryOutcome, type WebhookDeliverer } from '../../runner/webhooks/deliverer.js'
 import type { Resolver } from '../../runner/webhooks/http.js'
@@ -59,15 +60,15 @@ describeEachEngine('webhook deliverer', (ctx: EngineContext) => {
   }
 
   async function hookAndEvent(url = `${receiver.url}/hook`) {
-    const hook = await webhooks.createWebhook(ctx.db, { url, events: ['contact.opted_in'], session: null, secret: SECRET })
+    const hook = await createWebhook(ctx.db, { url, events: ['contact.opted_in'], session: null, secret: SECRET })
     const p = phone()
     await setContactOptIn(ctx.db, p, 'yes')
-    const [d] = await webhooks.listDeliveries(ctx.db, { webhookId: hook.id, limit: 1 })
+    const [d] = await listDeliveries(ctx.db, { webhookId: hook.id, limit: 1 })
     return { hook, phone: p, delivery: d! }
   }
 
-  const settled = (id: number, status: webhooks.DeliveryStatus, ms = 10_000) =>
-    waitFor(async () => ((await webhooks.getDelivery(ctx.db, id))?.status === status ? (await webhooks.getDelivery(ctx.db, id))! : null), ms, `delivery ${id} ${status}`)
+  const settled = (id: number, status: DeliveryStatus, ms = 10_000) =>
+    waitFor(async () => ((await getDelivery(ctx.db, id))?.status === status ? (await getDelivery(ctx.db, id))! : null), ms, `delivery ${id} ${status}`)
 
   it('POSTs the event signed with the secret; the receiver verifies it and it is delivered', async () => {
     const { hook, phone: p, delivery } = await hookAndEvent()
@@ -124,7 +125,7 @@ describeEachEngine('webhook deliverer', (ctx: EngineContext) => {
     await new Promise((r) => setTimeout(r, 200))
     expect(receiver.calls).toHaveLength(calls)
     receiver.setBehaviour(() => ({ status: 200 }))
-    expect(await webhooks.replayDelivery(ctx.db, delivery.id)).toBe('ok')
+    expect(await replayDelivery(ctx.db, delivery.id)).toBe('ok')
     expect(await settled(delivery.id, 'delivered')).toMatchObject({ attempts: 1, lastStatus: 200 })
     expect(receiver.calls.at(-1)!.headers['x-event-id']).toBe(delivery.eventId)
   })
@@ -159,7 +160,7 @@ describeEachEngine('webhook deliverer', (ctx: EngineContext) => {
     await deliverer!.stop()
     // The same name, allow-listed: delivered through the same resolver.
     start({ urlPolicy: { allowHosts: [`hooks.example.com:${receiver.port}`], allowPrivate: false } }, { resolver: fakeDns({ 'hooks.example.com': '127.0.0.1' }) })
-    expect(await webhooks.replayDelivery(ctx.db, named.delivery.id)).toBe('ok')
+    expect(await replayDelivery(ctx.db, named.delivery.id)).toBe('ok')
     await settled(named.delivery.id, 'delivered')
     expect(receiver.calls).toHaveLength(1)
     expect(receiver.calls[0]!.headers.host).toBe(`hooks.example.com:${receiver.port}`)

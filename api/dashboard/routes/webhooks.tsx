@@ -1,6 +1,7 @@
 import { Hono } from 'hono'
 import { getSession, listSessions } from '../../../db/queries/sessions.js'
-import * as webhooks from '../../../db/queries/webhooks.js'
+import { DELIVERY_STATES, type DeliveryStatus, listDeliveries, replayDelivery } from '../../../db/queries/webhook-deliveries.js'
+import { createWebhookWithinLimit, deleteWebhook, listWebhooks } from '../../../db/queries/webhook-endpoints.js'
 import { ApiError } from '../../errors.js'
 import { newWebhookSecret } from '../../routes/webhooks.js'
 import { MAX_WEBHOOKS } from '../../webhook-schemas.js'
@@ -15,7 +16,7 @@ import { parse, type Infer } from '../../schema.js'
 const FORM_FIELDS = ['url', 'events', 'session', 'secret'] as const
 
 const PAGE_SIZE = 50
-const isStatus = (v: string | undefined): v is webhooks.DeliveryStatus => v !== undefined && (webhooks.DELIVERY_STATES as readonly string[]).includes(v)
+const isStatus = (v: string | undefined): v is DeliveryStatus => v !== undefined && (DELIVERY_STATES as readonly string[]).includes(v)
 
 function noticeFrom(query: Record<string, string>): Notice | null {
   const id = parseId(query.id)
@@ -44,13 +45,13 @@ export function webhookPages(shared: DashboardShared) {
     const statusFilter = isStatus(query.status) ? query.status : ''
     const before = parseId(query.before) ?? undefined
     const db = c.get('db')
-    const rows = await webhooks.listDeliveries(db, { ...(statusFilter ? { status: statusFilter } : {}), ...(before ? { beforeId: before } : {}), limit: PAGE_SIZE + 1 })
+    const rows = await listDeliveries(db, { ...(statusFilter ? { status: statusFilter } : {}), ...(before ? { beforeId: before } : {}), limit: PAGE_SIZE + 1 })
     const deliveries = rows.slice(0, PAGE_SIZE)
     const url = new URL(c.req.url)
     return c.html(
       <WebhooksPage
         page={pageOf(shared, c)}
-        hooks={await webhooks.listWebhooks(db)}
+        hooks={await listWebhooks(db)}
         sessions={await listSessions(db)}
         deliveries={deliveries}
         statusFilter={statusFilter}
@@ -99,7 +100,7 @@ export function webhookPages(shared: DashboardShared) {
       }
     }
     const secret = body.secret ?? newWebhookSecret()
-    const hook = await webhooks.createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
+    const hook = await createWebhookWithinLimit(db, { url: body.url, events: body.events, session: body.session ?? null, secret }, MAX_WEBHOOKS)
     if (hook === 'limit_reached') {
       form.errors.form = `There are already ${MAX_WEBHOOKS} webhooks; delete one first`
       return render(c, form, { status: 409 })
@@ -120,14 +121,14 @@ export function webhookPages(shared: DashboardShared) {
   app.post('/endpoints/:id/delete', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) throw new ApiError(400, 'invalid_id', 'Not a webhook number')
-    const done = (await webhooks.deleteWebhook(c.get('db'), id)) ? 'deleted' : 'missing'
+    const done = (await deleteWebhook(c.get('db'), id)) ? 'deleted' : 'missing'
     return c.redirect(`${base()}?done=${done}&id=${id}`, 303)
   })
 
   app.post('/deliveries/:id/replay', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) throw new ApiError(400, 'invalid_id', 'Not a delivery number')
-    const result = await webhooks.replayDelivery(c.get('db'), id)
+    const result = await replayDelivery(c.get('db'), id)
     const done = result === 'ok' ? 'replayed' : result === 'wrong_status' ? 'not-replayable' : 'missing'
     const target = new URL(safeReturn(shared.base, field(c.var.form, 'back'), base()), 'http://x')
     for (const k of ['done', 'id']) target.searchParams.delete(k)

@@ -1,6 +1,7 @@
 import type { FC } from 'hono/jsx'
 import type { SessionRecord } from '../../../db/types.js'
-import { DELIVERY_STATES, WEBHOOK_EVENTS, type DeliveryRecord, type WebhookRecord } from '../../../db/queries/webhooks.js'
+import { DELIVERY_STATES, type DeliveryRecord } from '../../../db/queries/webhook-deliveries.js'
+import { WEBHOOK_EVENTS, type WebhookRecord } from '../../../db/queries/webhook-endpoints.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { Badge, FieldError, When } from './parts.js'
 
