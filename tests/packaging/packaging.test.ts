@@ -73,7 +73,7 @@ function documented(): Map<string, { value: string; commented: boolean }> {
 }
 
 // Worker bindings are objects configured in wrangler.toml, not environment variables.
-const BINDINGS = ['HYPERDRIVE']
+const BINDINGS = ['HYPERDRIVE', 'ASSETS']
 
 describe('infra/.env.example', () => {
   it('documents every variable the code reads (api/, runner/, db/)', () => {
