@@ -1,6 +1,6 @@
 /** Statements on `contacts` (consent, names, LIDs). Changing a contact's consent and its messages: `db/lifecycle/opt-out.ts`. */
 import { toDate, type Queryable, type Row } from '../driver.js'
-import { each } from '../sql.js'
+import { each, optionalFilters } from '../sql.js'
 import type { ContactRecord, OptIn } from '../types.js'
 
 const COLUMNS = 'phone, opt_in, opt_in_at, name, lid, last_inbound_at, created_at, updated_at'
@@ -45,28 +45,16 @@ export interface ContactSearch {
 
 /** Contacts ordered by phone, filtered by prefix and state. The prefix is bound, never interpolated. */
 export async function searchContacts(db: Queryable, search: ContactSearch): Promise<ContactRecord[]> {
-  const where: string[] = []
-  const params: unknown[] = []
-  const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
-  if (search.phonePrefix) {
-    // Prefix of digits only (validated by callers), so LIKE wildcards cannot appear in it.
-    params.push(`${search.phonePrefix}%`)
-    where.push(`phone LIKE ${p()}`)
-  }
-  if (search.optIn) {
-    params.push(search.optIn)
-    where.push(`opt_in = ${p()}`)
-  }
-  if (search.afterPhone) {
-    params.push(search.afterPhone)
-    where.push(`phone > ${p()}`)
-  }
-  params.push(search.limit)
+  const f = optionalFilters(db.dialect)
+  // Prefix of digits only (validated by callers), so LIKE wildcards cannot appear in it.
+  f.add(search.phonePrefix && `${search.phonePrefix}%`, (ph) => `phone LIKE ${ph}`)
+  f.add(search.optIn, (ph) => `opt_in = ${ph}`)
+  f.add(search.afterPhone, (ph) => `phone > ${ph}`)
   const sql = `SELECT ${COLUMNS}
   FROM contacts
-${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY phone
- LIMIT ${p()}`
-  return (await db.query(sql, params)).map(toContact)
+${f.whereText()} ORDER BY phone
+ LIMIT ${f.bind(search.limit)}`
+  return (await db.query(sql, f.params)).map(toContact)
 }
 
 const UPSERT_OPT_IN = /* @__PURE__ */ each(

@@ -4,7 +4,7 @@
  * message-outcomes.ts and message-receipts.ts.
  */
 import { toDate, toId, toIdOrNull, type Queryable, type Row } from '../driver.js'
-import { each } from '../sql.js'
+import { each, optionalFilters } from '../sql.js'
 import type { MessageHold, MessageRecord, MessageStatus, MessageType } from '../types.js'
 import { MESSAGE_STATES } from '../types.js'
 
@@ -87,25 +87,18 @@ export interface MessageFilter {
  * no OFFSET scans). Every filter is a bound parameter; the WHERE clause only grows by constant text.
  */
 export async function listMessages(db: Queryable, filter: MessageFilter): Promise<MessageRecord[]> {
-  const where: string[] = []
-  const params: unknown[] = []
-  const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
-  const add = (clause: (ph: string) => string, value: unknown) => {
-    params.push(value)
-    where.push(clause(p()))
-  }
-  if (filter.status) add((ph) => `status = ${ph}`, filter.status)
-  if (filter.session) add((ph) => `session = ${ph}`, filter.session)
-  if (filter.phone) add((ph) => `phone = ${ph}`, filter.phone)
-  if (filter.since) add((ph) => `created_at >= ${ph}`, filter.since)
-  if (filter.until) add((ph) => `created_at < ${ph}`, filter.until)
-  if (filter.beforeId !== undefined) add((ph) => `id < ${ph}`, filter.beforeId)
-  params.push(filter.limit)
+  const f = optionalFilters(db.dialect)
+  f.add(filter.status, (ph) => `status = ${ph}`)
+  f.add(filter.session, (ph) => `session = ${ph}`)
+  f.add(filter.phone, (ph) => `phone = ${ph}`)
+  f.add(filter.since, (ph) => `created_at >= ${ph}`)
+  f.add(filter.until, (ph) => `created_at < ${ph}`)
+  f.add(filter.beforeId, (ph) => `id < ${ph}`)
   const sql = `SELECT ${COLUMNS}
   FROM messages
-${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
- LIMIT ${p()}`
-  return (await db.query(sql, params)).map(toMessage)
+${f.whereText()} ORDER BY id DESC
+ LIMIT ${f.bind(filter.limit)}`
+  return (await db.query(sql, f.params)).map(toMessage)
 }
 
 const COUNT_BY_STATUS = /* @__PURE__ */ each(

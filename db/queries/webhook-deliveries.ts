@@ -8,7 +8,7 @@
  */
 import type { Queryable, Row } from '../driver.js'
 import { toDate, toId } from '../driver.js'
-import { each } from '../sql.js'
+import { each, optionalFilters } from '../sql.js'
 import type { WebhookEvent } from './webhook-endpoints.js'
 
 /** Delivery states (see the file comment). */
@@ -111,23 +111,15 @@ export interface DeliveryFilter {
 
 /** Deliveries newest first, keyset-paginated on `id` like the message log. */
 export async function listDeliveries(db: Queryable, filter: DeliveryFilter): Promise<DeliveryRecord[]> {
-  const where: string[] = []
-  const params: unknown[] = []
-  // The placeholder of the value pushed last: `?` on MySQL, its position on Postgres.
-  const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
-  const add = (clause: (ph: string) => string, value: unknown) => {
-    params.push(value)
-    where.push(clause(p()))
-  }
-  if (filter.webhookId !== undefined) add((ph) => `webhook_id = ${ph}`, filter.webhookId)
-  if (filter.status) add((ph) => `status = ${ph}`, filter.status)
-  if (filter.beforeId !== undefined) add((ph) => `id < ${ph}`, filter.beforeId)
-  params.push(filter.limit)
+  const f = optionalFilters(db.dialect)
+  f.add(filter.webhookId, (ph) => `webhook_id = ${ph}`)
+  f.add(filter.status, (ph) => `status = ${ph}`)
+  f.add(filter.beforeId, (ph) => `id < ${ph}`)
   const sql = `SELECT ${DELIVERY_COLUMNS}
   FROM webhook_deliveries
-${where.length ? ` WHERE ${where.join('\n   AND ')}\n` : ''} ORDER BY id DESC
- LIMIT ${p()}`
-  return (await db.query(sql, params)).map(toDelivery)
+${f.whereText()} ORDER BY id DESC
+ LIMIT ${f.bind(filter.limit)}`
+  return (await db.query(sql, f.params)).map(toDelivery)
 }
 
 const COUNT_DELIVERIES = /* @__PURE__ */ each(
