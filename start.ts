@@ -23,7 +23,7 @@ try {
   // libsignal (under Baileys) prints Signal session records, private keys included, through console: they go
   // through the log as JSON with the contents omitted. The banner is written to stdout directly, not via console.
   routeConsoleToLog(log)
-  const gateway = await startEmbedded({
+  const starting = startEmbedded({
     env,
     log,
     quietLogs,
@@ -31,7 +31,11 @@ try {
     // Imported once the API listens: the runner brings Baileys, most of the start's module loading.
     services: [async ({ db, env }) => (await import('./runner/embedded.js')).startEmbeddedRunner({ db, env, stdoutIsTty: Boolean(process.stdout.isTTY) })],
   })
-  onShutdown(() => gateway.stop(), log)
+  // The API answers before the runner has started (its modules load after the listen): a SIGTERM or Ctrl-C in
+  // between waits for the start to finish and then stops everything, instead of killing the process, and the
+  // embedded database with it, half-way.
+  onShutdown(async () => (await starting).stop(), log)
+  await starting
 } catch (err) {
   // Every entry's settings (API, database, runner, maintenance, webhooks, WhatsApp endpoint) throw this one type.
   if (err instanceof ConfigError) {
