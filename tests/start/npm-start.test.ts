@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -212,6 +212,21 @@ describe('npm start (embedded database, API + dashboard + runner in one process)
     }
     expect(await stopLikeASupervisor(gw, port)).toBe(0)
   }, 120_000)
+
+  it('stops cleanly on a SIGTERM that comes as soon as the API answers, before the runner has started', async () => {
+    const gw = npmStart(env)
+    try {
+      // The runner's modules load after the API listens: the signal lands in the middle of the start.
+      await waitFor(async () => (await fetch(`${base()}/readyz`).catch(() => null))?.status === 200, 60_000, `/readyz; output so far:\n${gw.output()}`)
+    } catch (err) {
+      killTree(gw)
+      throw err
+    }
+    expect(await stopLikeASupervisor(gw, port)).toBe(0)
+    // The embedded database was closed, not killed with the process: its lock is gone.
+    expect(existsSync(join(dataDir, 'gateway.lock'))).toBe(false)
+  }, 120_000)
+
   it('says once, in plain words, that WhatsApp cannot be reached, and once that it can again (no PRINT_QR, no TTY)', async () => {
     const target = new URL(loopback.info.env.WA_WEBSOCKET_URL!)
     const gatePort = await freePort()
