@@ -18,7 +18,8 @@ import type { Context } from 'hono'
 import pino from 'pino'
 import type { Db } from '../db/driver.js'
 import { describeDbConfig, openDb, parseDbConfig } from '../db/index.js'
-import { migrate } from '../db/migrate.js'
+import { currentSchemaVersion, migrate } from '../db/migrate.js'
+import { LATEST_MIGRATION } from '../db/migrations/versions.js'
 import { createApp, type App, type AppDeps } from './app.js'
 import { createSendCoalescer, type SendCoalescer } from './coalescer.js'
 import { createMetricsCollector, joinClusterMetrics, type WorkerLine } from './cluster-metrics.js'
@@ -268,7 +269,8 @@ export async function startApi(options: {
     db = await openDb(dbConfig, { log })
   }
   try {
-    await migrate(db, { log: (msg) => log.info(msg) })
+    // A schema already current needs no migration transaction (a lock, reading the files, a commit): one read first.
+    if ((await currentSchemaVersion(db)) < LATEST_MIGRATION) await migrate(db, { log: (msg) => log.info(msg) })
     const app = createNodeApp({ db, config, log, dashboardSettings: { ...dashboardSettings, socketAddress }, ...options.deps })
     const server = await serveApp(app, { port: config.port, host: config.host })
     const ownDb = !options.db
