@@ -3,11 +3,11 @@
  * they check requests with, and a plain HTML reference rendered from the same declarations (no external scripts:
  * the gateway is often self-hosted behind a firewall).
  */
+import { toJsonSchema as convert, type ConversionConfig, type JsonSchema as LibrarySchema } from '@valibot/to-json-schema'
 import type { ReferenceSource } from './app-core.js'
 import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
-import { toJsonSchema } from './json-schema.js'
 import type { RouteDeclaration, Tag } from './route-book.js'
-import type { JsonSchema } from './schema.js'
+import type { JsonSchema, Schema } from './schema.js'
 import { errorAnswer } from './schemas.js'
 
 const ERROR_TEXT: Record<number, string> = {
@@ -30,6 +30,45 @@ const TAGS: Record<Tag, string> = {
   Webhooks: 'Where to POST message events, and their delivery history.',
   Reference: 'This document.',
   Health: 'Liveness and readiness, for load balancers and orchestrators (no key).',
+}
+
+/** The actions that only check or normalise a value (`custom` rules describe themselves with `v.metadata`). */
+const UNDESCRIBED_ACTIONS = ['check', 'transform', 'raw_transform']
+
+/**
+ * How @valibot/to-json-schema reads the schemas `schema.ts` builds. Its errors are ignored only so that a pipe with
+ * several schemas (`array`: length, then items; `object`: a type check, then fields) merges them into one schema;
+ * every other thing it cannot convert still throws, from the overrides below.
+ */
+const CONVERSION: ConversionConfig = {
+  target: 'draft-2020-12',
+  errorMode: 'ignore',
+  ignoreActions: UNDESCRIBED_ACTIONS,
+  overrideAction({ valibotAction: action, jsonSchema, errors }) {
+    const { requirement, examples } = action as typeof action & { requirement?: number; examples?: LibrarySchema['examples'] }
+    // The library has no keyword for code points; JSON Schema's minLength and maxLength count code points.
+    if (action.type === 'min_code_points') return { ...jsonSchema, minLength: requirement }
+    if (action.type === 'max_code_points') return { ...jsonSchema, maxLength: requirement }
+    // A field's `describe` replaces its value's example as it replaces its description (the library appends examples).
+    if (action.type === 'examples') return { ...jsonSchema, examples }
+    if (errors) throw new Error(errors.join(' '))
+    return undefined
+  },
+  overrideSchema({ valibotSchema: schema, jsonSchema, errors }) {
+    if (errors) throw new Error(errors.join(' '))
+    if (schema.type !== 'nullable' && schema.type !== 'nullish') return undefined
+    const inner = (jsonSchema.anyOf as LibrarySchema[])[0]!
+    // `optional` reads JSON null as absent: the field is documented by its value (query and form fields have no null).
+    if (schema.type === 'nullish') return jsonSchema.default === undefined ? inner : { ...inner, default: jsonSchema.default }
+    // A type list keeps the field's keywords at the top, where the reference table (and a reader) looks for them.
+    return typeof inner.type === 'string' ? { ...inner, type: [inner.type, 'null'] } : undefined
+  },
+}
+
+/** The JSON Schema of one valibot schema, as it appears inside the document (without its own `$schema`). */
+function toJsonSchema(schema: Schema): JsonSchema {
+  const { $schema: _dialect, ...js } = convert(schema, CONVERSION)
+  return js
 }
 
 /** A form's text fields and its (required) files, as one object schema. */

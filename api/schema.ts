@@ -2,7 +2,7 @@
  * The gateway's field rules, built on valibot: each builder returns a valibot schema whose every rule carries the
  * API's stable error code and its wording, and `parse` runs one with every problem collected (valibot's
  * `abortEarly: false`, one problem per field) into one `ApiError`: `error` names the first problem's field
- * (`messages[3].phone: …`), `errors` lists them all. `api/json-schema.ts` describes the same objects as JSON Schema
+ * (`messages[3].phone: …`), `errors` lists them all. `api/openapi.ts` describes the same objects as JSON Schema
  * for `/api/openapi.json`, so the reference cannot drift from the checks.
  */
 import * as v from 'valibot'

@@ -69,6 +69,20 @@ describe('/api/openapi.json', () => {
     expect(new Set(ids).size).toBe(ids.length)
   })
 
+  it('shows each field as the rules the app checks it with', async () => {
+    type Field = Record<string, unknown>
+    const doc = (await documentOf(app())) as unknown as { paths: Record<string, Record<string, { requestBody: { content: Record<string, { schema: { properties: Record<string, Field> } }> } }>> }
+    const body = (path: string, method: string) => doc.paths[path]![method]!.requestBody.content['application/json']!.schema.properties
+    const send = body('/api/send', 'post')
+    // Code-point lengths (valibot's minCodePoints/maxCodePoints) are JSON Schema's minLength/maxLength.
+    expect(send.message).toMatchObject({ type: 'string', minLength: 1, maxLength: 4096 })
+    // An optional field is shown by its value, with its fallback; the field's own example replaces its value's.
+    expect(send.session).toMatchObject({ type: 'string', default: 'default', examples: ['default'] })
+    expect(send.session).not.toHaveProperty('anyOf')
+    // A nullable setting keeps its keywords at the top, with null in its type list.
+    expect(body('/api/sessions/{name}', 'patch').daily_cap).toMatchObject({ type: ['integer', 'null'], minimum: 0, maximum: 100000 })
+  })
+
   it('passes Redocly\'s recommended rules with no warning, offline', async () => {
     const doc = await documentOf(app())
     // The linter must not need the network: every rule it runs is bundled, the document has no external $ref.
