@@ -1,8 +1,8 @@
 import type { MessageRecord, SessionRecord } from '../../db/types.js'
 import { formatSession } from '../format.js'
 
-/** `2025-05-11 14:00:00 UTC`, the guide's `last_seen` shape with its zone spelled out; `—` for none. */
-export function formatTime(d: Date | null | undefined): string {
+/** For people: `2025-05-11 14:00:00 UTC`, the guide's `last_seen` shape with its zone spelled out; `—` for none. */
+export function displayTime(d: Date | null | undefined): string {
   if (!d) return '—'
   return `${d.toISOString().slice(0, 19).replace('T', ' ')} UTC`
 }

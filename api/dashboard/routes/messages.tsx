@@ -12,7 +12,7 @@ import { notFoundPage } from '../respond.js'
 import type { Notice } from '../views/layout.js'
 import { MessageDetailPage, MessagesPage, type MessageFilters } from '../views/messages.js'
 import { singleQuery } from '../../query.js'
-import { parse } from '../../schema.js'
+import { parse } from '../../validation.js'
 
 const PAGE_SIZE = 50
 const DAY_MS = 86_400_000

@@ -4,17 +4,16 @@ import { getMessage } from '../../../db/queries/messages.js'
 import { listSessions } from '../../../db/queries/sessions.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
-import { formatTime } from '../../format.js'
 import { checkImageUpload, enqueueImageMessage, type AcceptedImage } from '../../image-upload.js'
 import { imageSend, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
-import { parseId } from '../format.js'
+import { displayTime, parseId } from '../format.js'
 import { parseFormSendAt } from '../send-at.js'
 import type { Notice } from '../views/layout.js'
 import { isScheduled } from '../views/messages.js'
 import { SendPage, type SendForm } from '../views/send.js'
 import { singleQuery } from '../../query.js'
-import { parse } from '../../schema.js'
+import { parse } from '../../validation.js'
 import { sessionField } from '../../schemas.js'
 
 /** Multipart framing around the file: boundaries and the few text fields. */
@@ -110,7 +109,7 @@ export function sendPages(shared: DashboardShared) {
                   <>
                     , scheduled for{' '}
                     <time datetime={queued.sendAt.toISOString()} data-field="scheduled">
-                      {formatTime(queued.sendAt)} UTC
+                      {displayTime(queued.sendAt)}
                     </time>
                   </>
                 ) : null}

@@ -10,7 +10,7 @@ import { field, inlineMessage, pageOf, type DashboardContext, type DashboardEnv,
 import type { Notice } from '../views/layout.js'
 import { DeleteSessionPage, liveSession, SessionsPage } from '../views/sessions.js'
 import { singleQuery } from '../../query.js'
-import { parse } from '../../schema.js'
+import { parse } from '../../validation.js'
 
 /** The sending-limits form's fields, as `PATCH /api/sessions/:name` names them. */
 const LIMIT_FIELDS = ['daily_cap', 'warmup_start', 'warmup_days', 'first_contact_daily_cap', 'circuit_breaker_failures', 'quiet_hours', 'time_zone'] as const

@@ -10,7 +10,7 @@ import { parseId } from '../format.js'
 import type { Notice } from '../views/layout.js'
 import { WebhooksPage, type WebhookForm } from '../views/webhooks.js'
 import { singleQuery } from '../../query.js'
-import { parse, type Infer } from '../../schema.js'
+import { parse, type Infer } from '../../validation.js'
 
 /** The form's fields, which a field problem of the API's schema is shown beside. */
 const FORM_FIELDS = ['url', 'events', 'session', 'secret'] as const

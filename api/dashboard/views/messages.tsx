@@ -1,6 +1,6 @@
 import type { FC } from 'hono/jsx'
 import { MESSAGE_STATES, type MessageRecord } from '../../../db/types.js'
-import { formatPhone, formatTime, statusLabel } from '../format.js'
+import { formatPhone, displayTime, statusLabel } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError, MessageBadge, When } from './parts.js'
 
@@ -309,17 +309,17 @@ export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; notice?
         {m.idempotencyKey ?? '—'}
       </dd>
       <dt>Queued</dt>
-      <dd>{formatTime(m.createdAt)}</dd>
+      <dd>{displayTime(m.createdAt)}</dd>
       <dt>Not before</dt>
-      <dd>{formatTime(m.availableAt)}</dd>
+      <dd>{displayTime(m.availableAt)}</dd>
       <dt>Sent</dt>
-      <dd>{formatTime(m.sentAt)}</dd>
+      <dd>{displayTime(m.sentAt)}</dd>
       <dt>Delivered</dt>
-      <dd>{formatTime(m.deliveredAt)}</dd>
+      <dd>{displayTime(m.deliveredAt)}</dd>
       <dt>Read</dt>
-      <dd>{formatTime(m.readAt)}</dd>
+      <dd>{displayTime(m.readAt)}</dd>
       <dt>Last change</dt>
-      <dd>{formatTime(m.updatedAt)}</dd>
+      <dd>{displayTime(m.updatedAt)}</dd>
     </dl>
   </Layout>
 )

@@ -1,6 +1,6 @@
 import type { FC } from 'hono/jsx'
 import type { MessageRecord, SessionRecord } from '../../../db/types.js'
-import { displayStatus, formatTime, pausedUntil, relativeTime, statusLabel } from '../format.js'
+import { displayStatus, displayTime, pausedUntil, relativeTime, statusLabel } from '../format.js'
 
 /** A coloured status word; the colour is never the only cue (the word is always there). */
 export const Badge: FC<{ status: string; label?: string; field?: string }> = ({ status, label, field }) => (
@@ -28,8 +28,8 @@ export const MessageBadge: FC<{ message: MessageRecord }> = ({ message }) => {
 /** A UTC time with the relative form alongside ("2025-05-11 14:00:00 UTC · 5 min ago"). */
 export const When: FC<{ at: Date | null | undefined; now: number; field?: string }> = ({ at, now, field }) =>
   at ? (
-    <time datetime={at.toISOString()} data-field={field} title={formatTime(at)}>
-      {formatTime(at)}
+    <time datetime={at.toISOString()} data-field={field} title={displayTime(at)}>
+      {displayTime(at)}
       <span class="muted small"> · {relativeTime(at, now)}</span>
     </time>
   ) : (

@@ -1,6 +1,6 @@
 import type { FC } from 'hono/jsx'
 import { DEFAULT_SESSION, type SessionRecord } from '../../../db/types.js'
-import { formatPhone, formatTime, pausedUntil, relativeTime, sessionDetail } from '../format.js'
+import { formatPhone, displayTime, pausedUntil, relativeTime, sessionDetail } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError, sessionStatusClass, When } from './parts.js'
 
@@ -30,7 +30,7 @@ export function liveSession(s: SessionRecord, now: number): LiveSession {
     phone: s.phone,
     phone_display: formatPhone(s.phone),
     last_seen: s.lastSeen ? s.lastSeen.toISOString() : null,
-    last_seen_display: s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, now)}` : '—',
+    last_seen_display: s.lastSeen ? `${displayTime(s.lastSeen)} · ${relativeTime(s.lastSeen, now)}` : '—',
     detail: sessionDetail(s, now),
     qr_code: s.status === 'connecting' ? s.qrCode : null,
     pairing_code: s.status === 'online' ? null : s.pairingCode,
@@ -162,7 +162,7 @@ const SessionCard: FC<{ page: Page; session: SessionRecord; limits?: LimitsForm 
         <dt>Phone</dt>
         <dd data-field="phone">{formatPhone(s.phone)}</dd>
         <dt>Last seen</dt>
-        <dd data-field="last_seen">{s.lastSeen ? `${formatTime(s.lastSeen)} · ${relativeTime(s.lastSeen, page.now)}` : '—'}</dd>
+        <dd data-field="last_seen">{s.lastSeen ? `${displayTime(s.lastSeen)} · ${relativeTime(s.lastSeen, page.now)}` : '—'}</dd>
         <dt>Detail</dt>
         <dd data-field="detail" dir="auto">
           {sessionDetail(s, page.now) ?? '—'}
