@@ -3,7 +3,7 @@ import { findReusableMedia, insertMedia } from '../db/queries/media.js'
 import { enqueueMessage, type EnqueueResult } from '../db/lifecycle/enqueue.js'
 import { formatBytes } from './body.js'
 import type { ApiConfig } from './config.js'
-import { invalid } from './schema.js'
+import { invalid } from './validation.js'
 import { sha256Hex } from './idempotency.js'
 import { readImageInfo, type ImageInfo } from './image.js'
 

@@ -1,4 +1,4 @@
-import { custom, FieldProblem, integer, type Schema } from './schema.js'
+import { custom, FieldProblem, integer, type Schema } from './validation.js'
 
 /** A row id in a URL path (`/api/messages/:id`, `/api/webhooks/:id`): a positive integer, given as text. */
 export const rowIdSchema = integer({ code: 'invalid_id', min: 1, fromString: true })

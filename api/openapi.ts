@@ -7,7 +7,7 @@ import { toJsonSchema as convert, type ConversionConfig, type JsonSchema as Libr
 import type { ReferenceSource } from './app-core.js'
 import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
 import type { RouteDeclaration, Tag } from './route-book.js'
-import type { JsonSchema, Schema } from './schema.js'
+import type { JsonSchema, Schema } from './validation.js'
 import { errorAnswer } from './schemas.js'
 
 const ERROR_TEXT: Record<number, string> = {
@@ -36,7 +36,7 @@ const TAGS: Record<Tag, string> = {
 const UNDESCRIBED_ACTIONS = ['check', 'transform', 'raw_transform']
 
 /**
- * How @valibot/to-json-schema reads the schemas `schema.ts` builds. Its errors are ignored only so that a pipe with
+ * How @valibot/to-json-schema reads the schemas `validation.ts` builds. Its errors are ignored only so that a pipe with
  * several schemas (`array`: length, then items; `object`: a type check, then fields) merges them into one schema;
  * every other thing it cannot convert still throws, from the overrides below.
  */

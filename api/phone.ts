@@ -1,4 +1,4 @@
-import { custom, FieldProblem, type Schema } from './schema.js'
+import { custom, FieldProblem, type Schema } from './validation.js'
 
 /** What a stored phone looks like: E.164 digits without the plus. */
 export const PHONE_DIGITS = /^[1-9]\d{6,14}$/

@@ -9,7 +9,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono'
 import { readJson } from './body.js'
 import type { AppEnv } from './env.js'
 import { singleQuery } from './query.js'
-import { parse, type Infer, type JsonSchema, type Schema } from './schema.js'
+import { parse, type Infer, type JsonSchema, type Schema } from './validation.js'
 
 /** The document's groups, in the order a reader meets them (their descriptions are in `api/openapi.ts`). */
 export type Tag = 'Sending' | 'Sessions' | 'Messages' | 'Webhooks' | 'Reference' | 'Health'

@@ -13,7 +13,7 @@ import * as v from 'valibot'
 import {
   array, custom, describe, FieldProblem, integer, MAX_FIELD_ERRORS, object, oneOf, optional, string,
   type Infer, type JsonSchema, type Schema,
-} from './schema.js'
+} from './validation.js'
 
 export const SESSION_NAME_HINT = 'letters, digits, dash or underscore only, 1–40 characters (e.g. "support")'
 

@@ -6,7 +6,7 @@ import { DELIVERY_STATES } from '../db/queries/webhook-deliveries.js'
 import { WEBHOOK_EVENTS } from '../db/queries/webhook-endpoints.js'
 import { checkWebhookUrl, WEBHOOK_URL_MAX_LENGTH, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
-import { array, custom, describe, FieldProblem, integer, object, oneOf, optional, string, type JsonSchema, type Schema } from './schema.js'
+import { array, custom, describe, FieldProblem, integer, object, oneOf, optional, string, type JsonSchema, type Schema } from './validation.js'
 
 /** Most endpoints a gateway keeps (each event fans out to every matching one, in the transaction of the change). */
 export const MAX_WEBHOOKS = 50

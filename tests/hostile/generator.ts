@@ -92,7 +92,7 @@ const HOSTILE_TEXT = [
   'zero\u200Bwidth', 'a\u0301\u0302\u0303', '𝕳𝖊𝖑𝖑𝖔', 'مرحبا 👋🏽', '\uFEFFbom', '\\x00\\u0000 literally', 'null', 'undefined', 'NaN',
 ]
 
-/** What the API stores for an accepted text: a leading byte-order mark is dropped (api/schema.ts). */
+/** What the API stores for an accepted text: a leading byte-order mark is dropped (api/validation.ts). */
 const stored = (text: string): string => (text.startsWith('\uFEFF') ? text.slice(1) : text)
 
 /** Lone surrogates and NUL: ill-formed text the API must refuse (as JSON escapes, so JSON.stringify keeps them). */

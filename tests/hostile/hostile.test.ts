@@ -60,7 +60,7 @@ export function tally(outcomes: CaseOutcome[]): string {
  * are printed, not failed, so `npm test` stays usable until they are fixed; anything else still fails.
  */
 // Fixed since they were found: year-0/10000 `since`/`until` answered 500 on Postgres/PGlite (ac9e540); PGlite
-// dropped a leading U+FEFF on read (the API now drops a leading byte-order mark on every engine, api/schema.ts).
+// dropped a leading U+FEFF on read (the API now drops a leading byte-order mark on every engine, api/validation.ts).
 export const KNOWN_BUGS: Array<{ id: string; engines: Engine[]; request?: (o: CaseOutcome) => boolean; database?: RegExp; note: string }> = [
   {
     id: 'undici-boundary-in-text',
