@@ -33,6 +33,16 @@ export interface ApiReference {
   stylesheet: Answer
 }
 
+/**
+ * Where each answer of the reference is kept and how it is served: the Node app answers from the generated text,
+ * the Workers entry from the same file in its static assets (`npm run build:worker` writes them under these names).
+ */
+export const REFERENCE_PARTS = {
+  document: { file: 'openapi.json', headers: { 'Content-Type': 'application/json' } },
+  page: { file: 'docs.html', headers: { 'Content-Type': 'text/html; charset=UTF-8' } },
+  stylesheet: { file: 'docs.css', headers: { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' } },
+} as const satisfies Record<keyof ApiReference, { file: string; headers: Record<string, string> }>
+
 /** The reference of the declared routes (every route the app serves under /api, /healthz and /readyz). */
 export type ReferenceSource = (routes: readonly RouteDeclaration[]) => ApiReference
 

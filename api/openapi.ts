@@ -4,7 +4,8 @@
  * the gateway is often self-hosted behind a firewall).
  */
 import { toJsonSchema as convert, type ConversionConfig, type JsonSchema as LibrarySchema } from '@valibot/to-json-schema'
-import type { ReferenceSource } from './app-core.js'
+import type { Context } from 'hono'
+import { REFERENCE_PARTS, type ApiReference, type ReferenceSource } from './app-core.js'
 import { BATCH_VALUES_PER_ITEM, FORM_MAX_PARTS, JSON_SHAPE } from './body.js'
 import type { RouteDeclaration, Tag } from './route-book.js'
 import type { JsonSchema, Schema } from './validation.js'
@@ -221,9 +222,6 @@ export function referenceFiles(routes: readonly RouteDeclaration[]): Record<'ope
 /** The reference generated once from the app's declared routes. */
 export const generatedReference: ReferenceSource = (routes) => {
   const files = referenceFiles(routes)
-  return {
-    document: (c) => c.body(files['openapi.json'], 200, { 'Content-Type': 'application/json' }),
-    page: (c) => c.html(files['docs.html']),
-    stylesheet: (c) => c.body(files['docs.css'], 200, { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
-  }
+  const answer = (part: keyof ApiReference) => (c: Context) => c.body(files[REFERENCE_PARTS[part].file], 200, { ...REFERENCE_PARTS[part].headers })
+  return { document: answer('document'), page: answer('page'), stylesheet: answer('stylesheet') }
 }

@@ -14,7 +14,7 @@
  * infra/wrangler.toml [alias]); `npm run build:worker` prints the size against its 150 KiB gzip limit.
  */
 import type { Db } from '../db/driver.js'
-import { createCoreApp, type App, type ApiReference } from './app-core.js'
+import { createCoreApp, REFERENCE_PARTS, type App, type ApiReference } from './app-core.js'
 import { ConfigError } from '../db/shared/settings.js'
 import { parseApiConfig, type ApiConfig } from './config.js'
 import { parseDashboardOptions } from './dashboard/index.js'
@@ -173,17 +173,14 @@ function stringVars(env: WorkerEnv): Record<string, string | undefined> {
  * and the JSON Schema conversion stay out of the script, whose size is budgeted.
  */
 function assetReference(assets: AssetsBinding | undefined): ApiReference {
-  const serve = (file: string, headers: Record<string, string>) => async (c: { req: { url: string } }) => {
+  const serve = (part: keyof ApiReference) => async (c: { req: { url: string } }) => {
+    const { file, headers } = REFERENCE_PARTS[part]
     if (!assets) throw new ConfigError('the ASSETS binding is missing: deploy with infra/wrangler.toml after npm run build:worker')
     const found = await assets.fetch(new URL(`/${file}`, c.req.url))
     if (!found.ok) throw new ConfigError(`the reference file ${file} is missing from the worker's assets: run npm run build:worker before deploying`)
     return new Response(found.body, { status: 200, headers })
   }
-  return {
-    document: serve('openapi.json', { 'Content-Type': 'application/json' }),
-    page: serve('docs.html', { 'Content-Type': 'text/html; charset=UTF-8' }),
-    stylesheet: serve('docs.css', { 'Content-Type': 'text/css; charset=utf-8', 'Cache-Control': 'public, max-age=300' }),
-  }
+  return { document: serve('document'), page: serve('page'), stylesheet: serve('stylesheet') }
 }
 
 interface Isolate {
