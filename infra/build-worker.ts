@@ -13,6 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { createApp } from '../api/app.js'
+import { REFERENCE_PARTS } from '../api/app-core.js'
 import { parseApiConfig } from '../api/config.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -92,8 +93,8 @@ export function workerVars(config = WRANGLER_CONFIG): Record<string, string> {
   return vars
 }
 
-/** The reference's files in the worker's assets, and the app route each one is the answer of. */
-const REFERENCE_FILES = { 'openapi.json': '/api/openapi.json', 'docs.html': '/docs', 'docs.css': '/docs/style.css' } as const
+/** The app route each part of the reference answers (its file name in the assets is REFERENCE_PARTS's). */
+const REFERENCE_ROUTES = { document: '/api/openapi.json', page: '/docs', stylesheet: '/docs/style.css' } as const
 
 /**
  * Writes `/api/openapi.json`, `/docs` and its stylesheet as the Node app answers them with the worker's [vars]
@@ -109,10 +110,10 @@ export async function writeReferenceAssets(config = WRANGLER_CONFIG, dir = REFER
     dashboard: false,
   })
   mkdirSync(dir, { recursive: true })
-  for (const [name, path] of Object.entries(REFERENCE_FILES)) {
+  for (const [part, path] of Object.entries(REFERENCE_ROUTES) as [keyof typeof REFERENCE_ROUTES, string][]) {
     const res = await app.request(path, { headers: { 'X-API-Key': key } })
     if (res.status !== 200) throw new Error(`the reference's ${path} answered ${res.status}: ${await res.text()}`)
-    writeFileSync(join(dir, name), await res.text())
+    writeFileSync(join(dir, REFERENCE_PARTS[part].file), await res.text())
   }
 }
 
