@@ -72,7 +72,7 @@ export async function enqueueImageMessage(db: Db, m: ImageMessage): Promise<Enqu
   const { bytes, mime, width, height } = m.image
   try {
     return await db.transaction(async (tx) => {
-      const mediaId = (await findReusableMedia(tx, sha256, m.mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
+      const mediaId = (await findReusableMedia(tx, sha256, mime, m.mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
       const result = await enqueueMessage(tx, {
         session: m.session, phone: m.phone, type: 'image', body: m.caption, mediaId,
         idempotencyKey: m.idempotencyKey ?? null, requestHash: m.requestHash ?? null, sendAt: m.sendAt ?? null,

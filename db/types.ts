@@ -24,6 +24,8 @@ export const MESSAGE_STATES = [
   'failed',
   /** The contact opted out (at claim, or in bulk on STOP). The API can resend it after the contact opts in again. */
   'opted_out',
+  /** Taken out of the queue by the API (`cancelMessage`) while still `pending`. Final. */
+  'cancelled',
 ] as const
 export type MessageStatus = (typeof MESSAGE_STATES)[number]
 
@@ -45,7 +47,43 @@ export type SessionStatus = (typeof SESSION_STATES)[number]
 export const OPT_IN_STATES = ['pending', 'yes', 'no'] as const
 export type OptIn = (typeof OPT_IN_STATES)[number]
 
-export type MessageType = 'text' | 'image'
+/**
+ * Every kind of message a row can be (migration 0009). `revoke` is a row that takes a sent message back for everyone:
+ * queued and paced like any send, it names its target in `targetId`.
+ */
+export const MESSAGE_TYPES = ['text', 'image', 'document', 'video', 'audio', 'location', 'contact', 'revoke'] as const
+export type MessageType = (typeof MESSAGE_TYPES)[number]
+/** The kinds whose bytes are in `media` (`mediaId` set). */
+export const MEDIA_TYPES = ['image', 'document', 'video', 'audio'] as const
+export type MediaType = (typeof MEDIA_TYPES)[number]
+
+/** A contact card as the API takes it (`POST /api/send-contact`); the runner writes it as a vCard. */
+export interface ContactCard {
+  name: string
+  phones: string[]
+  email?: string
+  organization?: string
+}
+
+/** A place as the API takes it (`POST /api/send-location`). */
+export interface Location {
+  latitude: number
+  longitude: number
+  name?: string
+  address?: string
+}
+
+/**
+ * What a kind needs beyond `body` (text or caption) and `media_id`, stored as JSON in `messages.details`: a
+ * document's (or audio file's) name, whether audio is a voice note, a location, a contact card. Null for text and
+ * images.
+ */
+export interface MessageDetails {
+  fileName?: string
+  ptt?: boolean
+  location?: Location
+  contact?: ContactCard
+}
 
 /** Session names everywhere a name is accepted, URL paths included. */
 export const SESSION_NAME_PATTERN = /^[A-Za-z0-9_-]{1,40}$/
@@ -126,6 +164,14 @@ export interface MessageRecord {
   error: string | null
   /** Why a `pending` message waits (migration 0008); null for any other row. */
   hold: MessageHold | null
+  /** Kind-specific fields (migration 0009). */
+  details: MessageDetails | null
+  /** The inbound message (`inbound_messages.id`) this one quotes. */
+  replyTo: number | null
+  /** For a `revoke` row: the message it takes back. */
+  targetId: number | null
+  /** When this message was taken back for everyone (its revoke row was sent). */
+  revokedAt: Date | null
   idempotencyKey: string | null
   /** The instant a scheduled send asked for (null: send as soon as possible). */
   sendAt: Date | null
@@ -149,8 +195,9 @@ export interface MediaRecord {
   bytes: Uint8Array
   mime: string
   size: number
-  width: number
-  height: number
+  /** Images only (null for documents, audio and video). */
+  width: number | null
+  height: number | null
   sha256: string
   createdAt: Date
 }

@@ -13,13 +13,14 @@ import { holdForConsent, holdForLimit, markOptedOut, markSending, selectNextPend
 import type { LeaseFence } from '../queries/leases.js'
 import { lockSessionForClaim, setHold, takeSendSlotCounting, type LimitState } from '../queries/send-slot.js'
 import { emitMessageEvent } from '../queries/webhook-events.js'
+import { parseDetails } from '../queries/messages.js'
 import type { MessageRecord } from '../types.js'
 import { holdAfterClaim, NO_LIMITS, planLimits, type LimitDefaults } from './limit-plan.js'
 
 /** A message moved to `sending` under this runner's epoch: what the runner needs to send it. */
 export type ClaimedMessage = Pick<
   MessageRecord,
-  'id' | 'session' | 'phone' | 'type' | 'body' | 'mediaId' | 'attempts' | 'waMessageId' | 'claimEpoch'
+  'id' | 'session' | 'phone' | 'type' | 'body' | 'mediaId' | 'details' | 'replyTo' | 'targetId' | 'attempts' | 'waMessageId' | 'claimEpoch'
 > & { waMessageId: string; claimEpoch: number }
 
 /** Result of `claimNextMessage`. */
@@ -63,6 +64,9 @@ export function toClaimedMessage(row: Row): ClaimedMessage {
     type: row.type as ClaimedMessage['type'],
     body: row.body === null || row.body === undefined ? null : String(row.body),
     mediaId: toIdOrNull(row.media_id),
+    details: parseDetails(row.details),
+    replyTo: toIdOrNull(row.reply_to),
+    targetId: toIdOrNull(row.target_id),
     attempts: Number(row.attempts),
     waMessageId: String(row.wa_message_id),
     claimEpoch: Number(row.claim_epoch),

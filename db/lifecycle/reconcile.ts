@@ -6,6 +6,7 @@ import type { Db } from '../driver.js'
 import { adoptInflight, failInflight, findInflight, settleInflightSent } from '../queries/message-outcomes.js'
 import { lockSessionForClaim, takeSendSlot } from '../queries/send-slot.js'
 import { emitMessageEvent } from '../queries/webhook-events.js'
+import { settleRevoke } from './revoke.js'
 import { wholeMs, type ClaimedMessage } from './claim.js'
 
 /** Result of `reconcileInflight`. */
@@ -51,6 +52,9 @@ export async function reconcileInflight(
       type: row.type,
       body: row.body,
       mediaId: row.mediaId,
+      details: row.details,
+      replyTo: row.replyTo,
+      targetId: row.targetId,
       attempts,
       waMessageId: row.waMessageId ?? '',
       claimEpoch: epoch,
@@ -64,7 +68,10 @@ export async function reconcileInflight(
     }
     const fence = { id: row.id, owner, epoch }
     if (row.deliveredAt || row.readAt) {
-      if (await settleInflightSent(tx, fence)) await emitMessageEvent(tx, 'message.sent', row.id)
+      if (await settleInflightSent(tx, fence)) {
+        await emitMessageEvent(tx, 'message.sent', row.id)
+        if (row.type === 'revoke' && row.targetId !== null) await settleRevoke(tx, row.targetId)
+      }
       return { kind: 'settled', id: row.id }
     }
     if (row.error === null) {

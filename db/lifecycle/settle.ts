@@ -8,6 +8,7 @@ import { markFailed, markSent, requeue, type ClaimFence } from '../queries/messa
 import { holdSendGap, lockSessionRowOnMysql } from '../queries/send-slot.js'
 import { atomically, emitMessageEvent } from '../queries/webhook-events.js'
 import { wholeMs } from './claim.js'
+import { settleRevoke } from './revoke.js'
 
 export type { ClaimFence } from '../queries/message-outcomes.js'
 
@@ -16,7 +17,10 @@ export type { ClaimFence } from '../queries/message-outcomes.js'
  * `minGapMs` after now, so a slow upload cannot bring two stanzas closer than the minimum (db/README.md). One
  * transaction, session row first.
  */
-export async function finalizeSent(db: Db, params: ClaimFence & { session: string; minGapMs: number }): Promise<boolean> {
+export async function finalizeSent(
+  db: Db,
+  params: ClaimFence & { session: string; minGapMs: number; /** For a `revoke` row: the message it took back. */ revokes?: number | null },
+): Promise<boolean> {
   const gap = wholeMs(params.minGapMs)
   // The slot hold is guarded by the lease: a runner that lost it must not move the new owner's slot. The message
   // update is fenced separately, by the claim.
@@ -33,6 +37,7 @@ export async function finalizeSent(db: Db, params: ClaimFence & { session: strin
       sent = await markSent(tx, params)
     }
     if (sent) await emitMessageEvent(tx, 'message.sent', params.id)
+    if (sent && params.revokes) await settleRevoke(tx, params.revokes)
     return sent
   })
 }

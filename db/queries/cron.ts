@@ -209,24 +209,48 @@ const DELETE_MEDIA_MYSQL = `DELETE FROM media
 
 // Postgres in one statement (ANY(ARRAY(…)) as for messages). The NOT EXISTS sits inside the LIMITed subquery as on MySQL (not only
 // outside it): old media still referenced by failed or pending rows would otherwise fill every batch and stall
-// pruning for good. The outer NOT EXISTS re-checks at delete time.
-const DELETE_UNREFERENCED_MEDIA_PG = `DELETE FROM media md
- WHERE md.id = ANY(ARRAY(SELECT o.id
-                           FROM media o
-                          WHERE o.created_at < now() - $1 * interval '1 day'
-                            AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = o.id)
-                          ORDER BY o.created_at
-                          LIMIT $2))
-   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = md.id)`
+// pruning for good. The outer NOT EXISTS re-checks at delete time. The deleted rows' chunks go in the same
+// statement; the count is of files.
+const DELETE_UNREFERENCED_MEDIA_PG = `WITH gone AS (
+  DELETE FROM media md
+   WHERE md.id = ANY(ARRAY(SELECT o.id
+                             FROM media o
+                            WHERE o.created_at < now() - $1 * interval '1 day'
+                              AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = o.id)
+                            ORDER BY o.created_at
+                            LIMIT $2))
+     AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.media_id = md.id)
+  RETURNING md.id
+), chunks AS (
+  DELETE FROM media_chunks c
+   USING gone
+   WHERE c.media_id = gone.id
+)
+SELECT count(*) AS n FROM gone`
+
+// The chunks of files no longer in `media` (those just deleted).
+const DELETE_ORPHAN_CHUNKS_MYSQL = `DELETE FROM media_chunks
+ WHERE media_id IN (?)
+   AND NOT EXISTS (SELECT 1 FROM media md WHERE md.id = media_chunks.media_id)`
 
 /**
- * Deletes media rows older than `retentionDays` that no message references (defaults 200 rows a batch, 200 ms
- * apart, at most 50 batches). Enqueue reuses a media row by `sha256` only while it is younger than half the
- * retention, so a row being reused is never pruned (db/README.md). Returns how many rows were deleted.
+ * Deletes media rows older than `retentionDays` that no message references, with their chunks (defaults 200 files a
+ * batch, 200 ms apart, at most 50 batches). Enqueue reuses a media row by `sha256` only while it is younger than half
+ * the retention, so a row being reused is never pruned (db/README.md). Returns how many files were deleted.
  */
 export async function pruneUnreferencedMedia(db: Queryable, params: PruneParams): Promise<number> {
-  return pruneOldRows(db, params, 200, {
-    postgres: DELETE_UNREFERENCED_MEDIA_PG, selectMysql: SELECT_UNREFERENCED_MEDIA_MYSQL, deleteMysql: DELETE_MEDIA_MYSQL,
+  const days = positiveInt('retentionDays', params.retentionDays)
+  return inBatches(params, { batchSize: 200 }, async (size) => {
+    if (db.dialect === 'postgres') {
+      const [row] = await db.query(DELETE_UNREFERENCED_MEDIA_PG, [days, size])
+      const n = Number(row?.n ?? 0)
+      return { done: n, seen: n }
+    }
+    const ids = (await db.query(SELECT_UNREFERENCED_MEDIA_MYSQL, [days, size])).map((r) => toId(r.id))
+    if (ids.length === 0) return { done: 0, seen: 0 }
+    const res = await db.execute(DELETE_MEDIA_MYSQL, [ids])
+    await db.execute(DELETE_ORPHAN_CHUNKS_MYSQL, [ids])
+    return { done: res.affectedRows, seen: ids.length }
   })
 }
 

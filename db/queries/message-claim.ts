@@ -11,7 +11,7 @@ import { each } from '../sql.js'
 // index entry with no filesort (db/README.md). Postgres gets the same from the partial index, provided the status
 // literal stays in the text (db/README.md, The two dialects).
 const SELECT_NEXT_PENDING = /* @__PURE__ */ each(
-  `SELECT id, phone, type, body, media_id, attempts, wa_message_id
+  `SELECT id, phone, type, body, media_id, attempts, wa_message_id, details, reply_to, target_id
   FROM messages FORCE INDEX (idx_messages_claim)
  WHERE session = ?
    AND status = 'pending'
@@ -19,7 +19,7 @@ const SELECT_NEXT_PENDING = /* @__PURE__ */ each(
  ORDER BY available_at, id
  LIMIT 1
    FOR UPDATE SKIP LOCKED`,
-  `SELECT id, phone, type, body, media_id, attempts, wa_message_id
+  `SELECT id, phone, type, body, media_id, attempts, wa_message_id, details, reply_to, target_id
   FROM messages
  WHERE session = $1
    AND status = 'pending'

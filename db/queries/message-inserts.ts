@@ -4,7 +4,8 @@
  */
 import { toId, UniqueViolationError, type Queryable } from '../driver.js'
 import { each } from '../sql.js'
-import type { MessageType } from '../types.js'
+import type { MessageDetails, MessageType } from '../types.js'
+import { detailsText } from './messages.js'
 
 /** One row to insert. */
 export interface NewMessage {
@@ -24,6 +25,12 @@ export interface NewMessage {
    * own clock (db/README.md, Tables), so a past instant means now; it is stored as `send_at` for the audit log.
    */
   sendAt?: Date | null
+  /** Kind-specific fields (a document's name, a location, a contact card…), stored as JSON. */
+  details?: MessageDetails | null
+  /** The inbound message (`inbound_messages.id`) this one quotes. */
+  replyTo?: number | null
+  /** For a `revoke` row: the message it takes back. */
+  targetId?: number | null
 }
 
 // available_at from a delay and an optional absolute instant, on the database clock. COALESCE: MySQL's GREATEST is
@@ -35,21 +42,26 @@ const availableAtPostgres = (n: number) =>
 // MySQL: no ON CONFLICT … RETURNING; a 1062 on uq_messages_idempotency means "seen before" (api/README.md).
 const INSERT_ONE = /* @__PURE__ */ each(
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
-                      available_at, send_at, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, GREATEST(NOW(6) + INTERVAL ? * 1000 MICROSECOND, COALESCE(?, NOW(6))), ?, NOW(6), NOW(6))`,
+                      available_at, send_at, details, reply_to, target_id, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, GREATEST(NOW(6) + INTERVAL ? * 1000 MICROSECOND, COALESCE(?, NOW(6))), ?, ?, ?, ?, NOW(6), NOW(6))`,
   // Postgres: ON CONFLICT, because a raw 23505 would abort the surrounding transaction.
   `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
-                      available_at, send_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, GREATEST(now() + $9 * interval '1 millisecond', COALESCE($10::timestamptz, now())), $11::timestamptz, now(), now())
+                      available_at, send_at, details, reply_to, target_id, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, GREATEST(now() + $9 * interval '1 millisecond', COALESCE($10::timestamptz, now())), $11::timestamptz,
+        $12, $13, $14, now(), now())
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING id`,
 )
+
+/** Bound values per row (`rowParams`). */
+const ROW_PARAMS = 14
 
 function rowParams(m: NewMessage, waMessageId: string): unknown[] {
   const sendAt = m.sendAt ?? null
   return [
     m.session, m.phone, m.type, m.body, m.mediaId ?? null, m.idempotencyKey ?? null, m.requestHash ?? null,
     waMessageId, Math.max(0, Math.round(m.delayMs ?? 0)), sendAt, sendAt,
+    detailsText(m.details), m.replyTo ?? null, m.targetId ?? null,
   ]
 }
 
@@ -90,14 +102,14 @@ export async function insertMessages(db: Queryable, rows: readonly NewMessage[],
   rows.forEach((m, i) => {
     params.push(...rowParams(m, waIds[i]!))
     if (db.dialect === 'mysql') {
-      values.push(`(?, ?, ?, ?, ?, ?, ?, ?, ${AVAILABLE_AT_MYSQL}, ?, NOW(6), NOW(6))`)
+      values.push(`(?, ?, ?, ?, ?, ?, ?, ?, ${AVAILABLE_AT_MYSQL}, ?, ?, ?, ?, NOW(6), NOW(6))`)
     } else {
-      const b = i * 11
-      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, ${availableAtPostgres(b + 9)}, $${b + 11}::timestamptz, now(), now())`)
+      const b = i * ROW_PARAMS
+      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5}, $${b + 6}, $${b + 7}, $${b + 8}, ${availableAtPostgres(b + 9)}, $${b + 11}::timestamptz, $${b + 12}, $${b + 13}, $${b + 14}, now(), now())`)
     }
   })
   const insert = `INSERT INTO messages (session, phone, type, body, media_id, idempotency_key, request_hash, wa_message_id,
-                      available_at, send_at, created_at, updated_at)
+                      available_at, send_at, details, reply_to, target_id, created_at, updated_at)
 VALUES ${values.join(',\n       ')}`
   const byWaId = new Map<string, number>()
   // INSERT … RETURNING (PostgreSQL, MariaDB) reads the ids back in the same round trip; MySQL 8 reads them by their

@@ -7,6 +7,7 @@
 import { toDate, toId, toIdOrNull, type Queryable, type Row } from '../driver.js'
 import { each } from '../sql.js'
 import type { MessageRecord } from '../types.js'
+import { parseDetails } from './messages.js'
 
 /** Identifies a claim for the fenced outcome statements. */
 export interface ClaimFence {
@@ -183,7 +184,8 @@ export async function failPendingById(tx: Queryable, id: number): Promise<boolea
 /** The one `sending` row of a session, as reconciliation reads it. */
 export type InflightMessage = Pick<
   MessageRecord,
-  'id' | 'phone' | 'type' | 'body' | 'mediaId' | 'waMessageId' | 'attempts' | 'claimEpoch' | 'claimedBy' | 'deliveredAt' | 'readAt' | 'error'
+  | 'id' | 'phone' | 'type' | 'body' | 'mediaId' | 'details' | 'replyTo' | 'targetId' | 'waMessageId' | 'attempts' | 'claimEpoch'
+  | 'claimedBy' | 'deliveredAt' | 'readAt' | 'error'
 >
 
 /** Maps a `findInflight` row. */
@@ -194,6 +196,9 @@ export function toInflightMessage(row: Row): InflightMessage {
     type: row.type as InflightMessage['type'],
     body: row.body === null || row.body === undefined ? null : String(row.body),
     mediaId: toIdOrNull(row.media_id),
+    details: parseDetails(row.details),
+    replyTo: toIdOrNull(row.reply_to),
+    targetId: toIdOrNull(row.target_id),
     waMessageId: row.wa_message_id === null ? null : String(row.wa_message_id),
     attempts: Number(row.attempts),
     claimEpoch: row.claim_epoch === null ? null : Number(row.claim_epoch),
@@ -207,11 +212,13 @@ export function toInflightMessage(row: Row): InflightMessage {
 // FOR UPDATE: holds the row against a late finalize of the old owner, and against a
 // receipt landing between this read and the decision, so the decision is made on the row as it stays.
 const FIND_INFLIGHT = /* @__PURE__ */ each(
-  `SELECT id, phone, type, body, media_id, wa_message_id, attempts, claim_epoch, claimed_by, delivered_at, read_at, error
+  `SELECT id, phone, type, body, media_id, details, reply_to, target_id, wa_message_id, attempts, claim_epoch, claimed_by,
+       delivered_at, read_at, error
   FROM messages
  WHERE sending_session = ?
    FOR UPDATE`,
-  `SELECT id, phone, type, body, media_id, wa_message_id, attempts, claim_epoch, claimed_by, delivered_at, read_at, error
+  `SELECT id, phone, type, body, media_id, details, reply_to, target_id, wa_message_id, attempts, claim_epoch, claimed_by,
+       delivered_at, read_at, error
   FROM messages
  WHERE session = $1
    AND status = 'sending'

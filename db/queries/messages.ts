@@ -5,11 +5,24 @@
  */
 import { toDate, toId, toIdOrNull, type Queryable, type Row } from '../driver.js'
 import { each, optionalFilters } from '../sql.js'
-import type { MessageHold, MessageRecord, MessageStatus, MessageType } from '../types.js'
+import type { MessageDetails, MessageHold, MessageRecord, MessageStatus, MessageType } from '../types.js'
 import { MESSAGE_STATES } from '../types.js'
 
 const COLUMNS = `id, session, phone, type, body, media_id, status, attempts, available_at, wa_message_id, claimed_by,
-       claim_epoch, claimed_at, sent_at, delivered_at, read_at, error, hold, idempotency_key, send_at, created_at, updated_at`
+       claim_epoch, claimed_at, sent_at, delivered_at, read_at, error, hold, details, reply_to, target_id, revoked_at,
+       idempotency_key, send_at, created_at, updated_at`
+
+/** `messages.details` as stored (JSON text; PostgreSQL drivers may hand back text or an object). */
+export function parseDetails(value: unknown): MessageDetails | null {
+  if (value === null || value === undefined || value === '') return null
+  if (typeof value === 'object') return value as MessageDetails
+  return JSON.parse(String(value)) as MessageDetails
+}
+
+/** What `messages.details` stores: the JSON text, or NULL for a kind that needs nothing beyond body and media. */
+export function detailsText(details: MessageDetails | null | undefined): string | null {
+  return details && Object.keys(details).length > 0 ? JSON.stringify(details) : null
+}
 
 /** Maps a `messages` row to the domain object. */
 export function toMessage(row: Row): MessageRecord {
@@ -32,6 +45,10 @@ export function toMessage(row: Row): MessageRecord {
     readAt: toDate(row.read_at),
     error: (row.error as string | null) ?? null,
     hold: (row.hold as MessageHold | null) ?? null,
+    details: parseDetails(row.details),
+    replyTo: toIdOrNull(row.reply_to),
+    targetId: toIdOrNull(row.target_id),
+    revokedAt: toDate(row.revoked_at),
     idempotencyKey: (row.idempotency_key as string | null) ?? null,
     sendAt: toDate(row.send_at),
     createdAt: toDate(row.created_at)!,

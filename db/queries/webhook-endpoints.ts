@@ -19,6 +19,10 @@ export const WEBHOOK_EVENTS = [
   'message.failed',
   /** The message ended `opted_out` (the contact opted out while it was pending). */
   'message.opted_out',
+  /** The API cancelled the message while it was pending (`POST /api/messages/:id/cancel`). */
+  'message.cancelled',
+  /** The message was taken back for everyone (its revoke was sent, `POST /api/messages/:id/revoke`). */
+  'message.revoked',
   /** Someone wrote to one of the gateway's numbers. */
   'message.received',
   /** A contact opted out (STOP, or set to "no" by the API or the dashboard). */

@@ -106,7 +106,7 @@ describeEachEngine('message queries', (ctx) => {
 
   it('counts messages by status with zeros for empty states', async () => {
     const counts = await messages.countMessagesByStatus(ctx.db)
-    expect(Object.keys(counts).sort()).toEqual(['failed', 'opted_out', 'pending', 'sending', 'sent'])
+    expect(Object.keys(counts).sort()).toEqual(['cancelled', 'failed', 'opted_out', 'pending', 'sending', 'sent'])
     expect(counts.pending).toBeGreaterThan(0)
     expect(counts.sending).toBe(0)
     expect(await messages.countSentSince(ctx.db, 86_400)).toBe(0)
@@ -138,8 +138,8 @@ describeEachEngine('contact and media queries', (ctx) => {
     const m = await media.getMedia(ctx.db, id)
     expect(Buffer.from(m!.bytes).equals(Buffer.from(bytes))).toBe(true)
     expect(m).toMatchObject({ mime: 'image/png', size: 70_000, width: 10, height: 20 })
-    expect(await media.findReusableMedia(ctx.db, 'ab'.repeat(32), 3600)).toBe(id)
-    expect(await media.findReusableMedia(ctx.db, 'cd'.repeat(32), 3600)).toBeNull()
+    expect(await media.findReusableMedia(ctx.db, 'ab'.repeat(32), 'image/png', 3600)).toBe(id)
+    expect(await media.findReusableMedia(ctx.db, 'cd'.repeat(32), 'image/png', 3600)).toBeNull()
     expect(await media.getMedia(ctx.db, id + 1000)).toBeNull()
   })
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const STATEMENT_FILES = ['message-inserts.ts', 'message-claim.ts', 'message-outcomes.ts', 'message-receipts.ts']
+const STATEMENT_FILES = ['message-inserts.ts', 'message-claim.ts', 'message-outcomes.ts', 'message-receipts.ts', 'message-controls.ts']
 
 function sources(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { recursive: true, encoding: 'utf8' })

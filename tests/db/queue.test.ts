@@ -44,7 +44,7 @@ describeEachEngine('claimNextMessage', (ctx) => {
     const newWaId = vi.fn(() => '3EB0AAAAAAAAAAAAAAAAAA')
     const m = claimed(await claim(ctx, f, { newWaId }))
     expect(m).toEqual({
-      id: early1, session: f.name, phone: '96170000001', type: 'text', body: 'first', mediaId: null,
+      id: early1, session: f.name, phone: '96170000001', type: 'text', body: 'first', mediaId: null, details: null, replyTo: null, targetId: null,
       attempts: 1, waMessageId: '3EB0AAAAAAAAAAAAAAAAAA', claimEpoch: f.epoch,
     })
     expect(newWaId).toHaveBeenCalledTimes(1)

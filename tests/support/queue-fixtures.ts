@@ -3,6 +3,7 @@
  * enqueue) so the queue tests depend only on the schema, and they move stored times with the database's own clock
  * (`NOW(6) ± …` / `now() ± …`), never Node's.
  */
+import { parseDetails } from '../../db/queries/messages.js'
 import type { Db, Queryable, Row } from '../../db/driver.js'
 import { toDate, toId, toIdOrNull } from '../../db/driver.js'
 import { acquireSessionLeases } from '../../db/queries/leases.js'
@@ -131,6 +132,10 @@ export function rowToMessage(r: Row): MessageRecord {
     readAt: toDate(r.read_at),
     error: str(r.error),
     hold: (str(r.hold) as MessageRecord['hold']) ?? null,
+    details: parseDetails(r.details),
+    replyTo: toIdOrNull(r.reply_to),
+    targetId: toIdOrNull(r.target_id),
+    revokedAt: toDate(r.revoked_at),
     idempotencyKey: str(r.idempotency_key),
     sendAt: toDate(r.send_at),
     createdAt: toDate(r.created_at)!,
