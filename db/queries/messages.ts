@@ -15,7 +15,7 @@ const COLUMNS = `id, session, phone, type, body, media_id, status, attempts, ava
 /** `messages.details` as stored (JSON text; PostgreSQL drivers may hand back text or an object). */
 export function parseDetails(value: unknown): MessageDetails | null {
   if (value === null || value === undefined || value === '') return null
-  if (typeof value === 'object') return value as MessageDetails
+  if (typeof value === 'object') return value
   return JSON.parse(String(value)) as MessageDetails
 }
 
