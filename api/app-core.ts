@@ -11,6 +11,7 @@ import { noSniff, noStore, pageHeaders } from './middleware/security-headers.js'
 import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
 import { sendRoutes, type EnqueueSend } from './routes/send.js'
+import { mediaSendRoutes, type MediaRuntime } from './routes/send-media.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { webhookRoutes } from './routes/webhooks.js'
 import { RouteBook, type RouteDeclaration } from './route-book.js'
@@ -75,6 +76,8 @@ export interface AppDeps {
    * plus what the entry's runtime knows (the Node entry's socket address).
    */
   dashboardSettings?: DashboardSettings
+  /** What the runtime offers media sends: DNS for URL checks, ffmpeg for voice notes (api/routes/send-media.ts). */
+  media?: MediaRuntime
 }
 
 export interface CoreAppDeps extends AppDeps {
@@ -100,7 +103,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
   // Set once every route is declared, below; only requests read it.
   let reference: ApiReference | null = null
   // No route reads more than this, so a larger declared body is refused before anything is read.
-  const largestBody = Math.max(config.batchBodyLimit, config.imageMaxBytes + 64 * 1024, config.jsonBodyLimit)
+  const largestBody = Math.max(config.batchBodyLimit, Math.max(config.imageMaxBytes, config.documentMaxBytes, config.videoMaxBytes) + 64 * 1024, config.jsonBodyLimit)
 
   const app = new Hono<AppEnv>()
   const metrics = createApiMetrics()
@@ -146,6 +149,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
   app.use('/api/*', database)
   app.route('/api', sessionRoutes({ config, schemas, gate, book }))
   app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book }))
+  app.route('/api', mediaSendRoutes({ config, schemas, gate, book, runtime: deps.media ?? {} }))
   app.route('/api', messageRoutes({ schemas, book }))
   app.route('/api', webhookRoutes({ schemas, book }))
   reference = deps.reference(book.routes)

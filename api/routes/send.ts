@@ -2,16 +2,15 @@ import { Hono } from 'hono'
 import { UniqueViolationError, type Queryable } from '../../db/driver.js'
 import { enqueueMessage, enqueueMessages, type EnqueueInput, type EnqueueResult } from '../../db/lifecycle/enqueue.js'
 import { findMessageByKey, findMessagesByKeys } from '../../db/queries/messages.js'
-import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson, readMultipart } from '../body.js'
+import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
-import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
+import { assertReplyable } from '../reply-to.js'
 import type { RouteBook } from '../route-book.js'
-import { gatherProblems, invalid, parse } from '../validation.js'
 import { sendAnswer, type Schemas } from '../schemas.js'
-import { batchHash, imageSend, textSend } from '../send-request.js'
+import { batchHash, detailsSend, textSend } from '../send-request.js'
 import type { SessionGate } from '../session-gate.js'
 
 /**
@@ -33,9 +32,6 @@ export interface SendRoutesOptions {
   book: RouteBook
 }
 
-/** Multipart framing around the file: field headers, boundaries and the small text fields. */
-const MULTIPART_OVERHEAD = 64 * 1024
-
 function answerFor(result: EnqueueResult): { success: true; message_id: number } {
   if (result.kind === 'conflict') throw idempotencyConflict()
   return { success: true, message_id: result.id }
@@ -50,14 +46,7 @@ async function sendableOrIndexed(gate: SessionGate, db: Queryable, session: stri
   }
 }
 
-/** The multipart field "file" of `send-image`, which must be a file upload. */
-function uploadedFile(file: FormDataEntryValue | null): File {
-  if (file === null) throw invalid('file', 'missing_field', 'is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
-  if (typeof file === 'string') throw invalid('file', 'invalid_type', 'must be a file upload (curl -F "file=@photo.jpg"), not a text field')
-  return file
-}
-
-/** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
+/** `POST /api/send`, `/api/send-batch`, `/api/send-location`, `/api/send-contact` (files: routes/send-media.ts). */
 export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, book }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
   // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
@@ -70,42 +59,38 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const db = c.get('db')
     const key = idempotencyKey(c)
     await gate.assertSendable(db, body.session)
-    const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at }, key)
+    await assertReplyable(db, body.reply_to, body.session)
+    const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at, replyTo: body.reply_to }, key)
     if (key) return c.json(answerFor(await enqueueMessage(db, input)))
     return c.json({ success: true, message_id: await enqueueSend(input, db) })
   })
 
   book.serve(app, '/api', {
-    method: 'post', path: '/api/send-image', operationId: 'sendImage', tag: 'Sending', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
-    description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
-    multipart: { fields: schemas.sendImageFields, files: { file: 'The image file.' } },
-    ok: sendAnswer, okExample: { success: true, message_id: 43 }, errors: [400, 404, 409, 413, 415, 422],
-  }, async (c) => {
+    method: 'post', path: '/api/send-location', operationId: 'sendLocation', tag: 'Sending', summary: 'Queue a location', idempotent: true,
+    description: 'A pin the recipient can open in their maps app, with an optional name and address.',
+    json: { schema: schemas.sendLocationBody }, ok: sendAnswer, okExample: { success: true, message_id: 46 }, errors: [400, 404, 409, 413, 415],
+  }, async (c, { body }) => {
     const db = c.get('db')
-    const key = idempotencyKey(c)
-    const form = await readMultipart(c.req.raw, config.imageMaxBytes + MULTIPART_OVERHEAD)
-    const text = (name: string): unknown => {
-      const v = form.get(name)
-      if (v === null) return undefined
-      if (typeof v !== 'string') throw invalid(name, 'invalid_type', 'must be a text field, not a file')
-      return v
-    }
-    // The text fields and the file's presence are answered together, every problem at once.
-    const problems = gatherProblems()
-    const fields = problems.check('', () => parse(schemas.sendImageFields, { phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
-    const file = problems.check('file', () => uploadedFile(form.get('file')))
-    // done() throws when either check failed, so both are set past it.
-    problems.done()
-    const image = await checkImageUpload(file!, config)
-    const { session, phone, caption, send_at: sendAt } = fields!
-    await gate.assertSendable(db, session)
-    const message = await imageSend({ session, phone, caption, image, sendAt }, config, key)
-    if (key) {
-      // Fast path for a retry: no media row is written at all.
-      const found = await findMessageByKey(db, key)
-      if (found) return c.json(answerFor(found.requestHash === message.requestHash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
-    }
-    return c.json(answerFor(await enqueueImageMessage(db, message)))
+    await gate.assertSendable(db, body.session)
+    await assertReplyable(db, body.reply_to, body.session)
+    const { latitude, longitude, name, address } = body
+    const location = { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) }
+    const input = await detailsSend('location', { session: body.session, phone: body.phone, details: { location }, sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    return c.json(answerFor(await enqueueMessage(db, input)))
+  })
+
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/send-contact', operationId: 'sendContact', tag: 'Sending', summary: 'Queue a contact card', idempotent: true,
+    description: 'Sent as a vCard the recipient can save: a name, 1–10 phone numbers, optionally an e-mail address and a company.',
+    json: { schema: schemas.sendContactBody }, ok: sendAnswer, okExample: { success: true, message_id: 47 }, errors: [400, 404, 409, 413, 415],
+  }, async (c, { body }) => {
+    const db = c.get('db')
+    await gate.assertSendable(db, body.session)
+    await assertReplyable(db, body.reply_to, body.session)
+    const { name, phones, email, organization } = body.contact
+    const contact = { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) }
+    const input = await detailsSend('contact', { session: body.session, phone: body.phone, details: { contact }, sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    return c.json(answerFor(await enqueueMessage(db, input)))
   })
 
   book.serve(app, '/api', {

@@ -196,3 +196,18 @@ export const HAS_WRITTEN_SQL = HAS_WRITTEN
 export async function isFirstContact(tx: Queryable, session: string, phone: string): Promise<boolean> {
   return (await tx.query(HAS_WRITTEN[tx.dialect], [session, phone])).length === 0
 }
+
+const SESSION_OF = /* @__PURE__ */ each(
+  `SELECT session
+  FROM inbound_messages
+ WHERE id = ?`,
+  `SELECT session
+  FROM inbound_messages
+ WHERE id = $1`,
+)
+
+/** The session a received message arrived on, or null when there is no such inbound id (a send's `reply_to`). */
+export async function inboundSessionOf(db: Queryable, id: number): Promise<string | null> {
+  const [row] = await db.query(SESSION_OF[db.dialect], [id])
+  return row ? String(row.session) : null
+}
