@@ -1,0 +1,402 @@
+/**
+ * api/media-fetch.ts against real HTTP servers on 127.0.0.1 (node:http), with the global fetch: the address policy
+ * on the URL and on every redirect, the time limit, the byte limit with and without Content-Length, and the file name.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { ApiError } from '../../api/errors.js'
+import {
+  checkMediaUrl,
+  contentDispositionFileName,
+  fetchMedia,
+  mediaHostAllowed,
+  parseMediaAllowEntry,
+  parseMediaUrlPolicy,
+  type FetchMediaOptions,
+  type MediaUrlPolicy,
+} from '../../api/media-fetch.js'
+import { ConfigError } from '../../db/shared/settings.js'
+
+interface TestServer {
+  port: number
+  origin: string
+  /** Paths requested, in order. */
+  requests: string[]
+  /** Connections the server saw closed (by either side). */
+  closed: number
+}
+
+const servers: Array<{ server: Server; sockets: Set<Socket> }> = []
+
+/** A server on 127.0.0.1 with `handler`; closed (connections destroyed) after each test. */
+async function serve(handler: (req: IncomingMessage, res: ServerResponse, self: TestServer) => void): Promise<TestServer> {
+  const self: TestServer = { port: 0, origin: '', requests: [], closed: 0 }
+  const sockets = new Set<Socket>()
+  const server = createServer((req, res) => {
+    self.requests.push(req.url ?? '')
+    handler(req, res, self)
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => {
+      sockets.delete(socket)
+      self.closed++
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  self.port = (server.address() as AddressInfo).port
+  self.origin = `http://127.0.0.1:${self.port}`
+  servers.push({ server, sockets })
+  return self
+}
+
+afterEach(async () => {
+  for (const { server, sockets } of servers.splice(0)) {
+    for (const socket of sockets) socket.destroy()
+    await new Promise((resolve) => server.close(resolve))
+  }
+})
+
+const MB = 1024 * 1024
+const PDF = Buffer.from('%PDF-1.4\n%%EOF\n')
+
+function policy(env: Record<string, string>): MediaUrlPolicy {
+  return parseMediaUrlPolicy(env)
+}
+
+function options(p: MediaUrlPolicy, extra: Partial<FetchMediaOptions> = {}): FetchMediaOptions {
+  return { policy: p, maxBytes: 64 * MB, ...extra }
+}
+
+/** The refusal `fetchMedia` threw: a 422 `url_fetch_failed` on the `url` field. */
+async function refusal(promise: Promise<unknown>): Promise<string> {
+  const err = await promise.then(
+    () => {
+      throw new Error('expected the fetch to be refused')
+    },
+    (e: unknown) => e,
+  )
+  expect(err).toBeInstanceOf(ApiError)
+  const apiError = err as ApiError
+  expect(apiError.status).toBe(422)
+  expect(apiError.code).toBe('url_fetch_failed')
+  expect(apiError.message.startsWith('url: ')).toBe(true)
+  expect(apiError.errors).toEqual([{ path: 'url', code: 'url_fetch_failed', message: apiError.message.slice('url: '.length) }])
+  return apiError.message
+}
+
+describe('fetchMedia: success', () => {
+  it('returns the bytes, the Content-Type and the URL\'s last segment as the file name', async () => {
+    const s = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/pdf' }).end(PDF))
+    const got = await fetchMedia(`${s.origin}/files/Quote%202026.pdf?sig=abc#page=2`, options(policy({ MEDIA_ALLOW_HOSTS: `127.0.0.1:${s.port}` })))
+    expect(Buffer.from(got.bytes).equals(PDF)).toBe(true)
+    expect(got.contentType).toBe('application/pdf')
+    expect(got.fileName).toBe('Quote 2026.pdf')
+    expect(s.requests).toEqual(['/files/Quote%202026.pdf?sig=abc'])
+  })
+
+  it('takes the file name from Content-Disposition, filename* first', async () => {
+    const s = await serve((req, res) => {
+      const headers: Record<string, string> = {
+        '/both': `attachment; filename="Resume.pdf"; filename*=UTF-8''R%C3%A9sum%C3%A9%20final.pdf`,
+        '/quoted': 'attachment; filename="the \\"best\\" offer.pdf"',
+        '/token': 'inline; filename=offer.pdf',
+      }
+      res.writeHead(200, { 'content-disposition': headers[req.url ?? '']! }).end(PDF)
+    })
+    const p = options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))
+    expect((await fetchMedia(`${s.origin}/both`, p)).fileName).toBe('Résumé final.pdf')
+    expect((await fetchMedia(`${s.origin}/quoted`, p)).fileName).toBe('the "best" offer.pdf')
+    expect((await fetchMedia(`${s.origin}/token`, p)).fileName).toBe('offer.pdf')
+  })
+
+  it('has no file name when neither the header nor the path gives one', async () => {
+    const s = await serve((_req, res) => res.end(PDF))
+    const got = await fetchMedia(`${s.origin}/`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' })))
+    expect(got.fileName).toBeNull()
+    expect(got.contentType).toBeNull()
+  })
+
+  it('accepts a body exactly at the limit', async () => {
+    const s = await serve((_req, res) => res.end(Buffer.alloc(1000, 1)))
+    const got = await fetchMedia(`${s.origin}/exact`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { maxBytes: 1000 }))
+    expect(got.bytes.length).toBe(1000)
+  })
+})
+
+describe('fetchMedia: the address policy', () => {
+  it('refuses 127.0.0.1 without connecting, unless MEDIA_ALLOW_PRIVATE or MEDIA_ALLOW_HOSTS allows it', async () => {
+    const s = await serve((_req, res) => res.end(PDF))
+    const url = `${s.origin}/a.pdf`
+    const message = await refusal(fetchMedia(url, options(policy({}))))
+    expect(message).toContain('points at a private address (127.0.0.1: loopback (127.0.0.0/8))')
+    expect(message).toContain(`add 127.0.0.1:${s.port} to MEDIA_ALLOW_HOSTS`)
+    // Another port of the same host is not this one.
+    await refusal(fetchMedia(url, options(policy({ MEDIA_ALLOW_HOSTS: `127.0.0.1:${s.port + 1}` }))))
+    // Without a port, an entry allows the default port only.
+    await refusal(fetchMedia(url, options(policy({ MEDIA_ALLOW_HOSTS: '127.0.0.1' }))))
+    expect(s.requests).toEqual([])
+    expect((await fetchMedia(url, options(policy({ MEDIA_ALLOW_PRIVATE: '1' })))).bytes.length).toBe(PDF.length)
+    expect((await fetchMedia(url, options(policy({ MEDIA_ALLOW_HOSTS: `files.lan, 127.0.0.1:${s.port}` })))).bytes.length).toBe(PDF.length)
+    expect((await fetchMedia(url, options(policy({ MEDIA_ALLOW_HOSTS: '127.0.0.1:*' })))).bytes.length).toBe(PDF.length)
+    expect(s.requests).toHaveLength(3)
+  })
+
+  it('refuses local names and other non-public literals', async () => {
+    const p = options(policy({}))
+    expect(await refusal(fetchMedia('http://localhost:9/x', p))).toContain('points at a private address (localhost is a loopback name (localhost))')
+    expect(await refusal(fetchMedia('http://printer.local/x', p))).toContain('mDNS')
+    expect(await refusal(fetchMedia('http://metadata/computeMetadata', p))).toContain('private')
+    expect(await refusal(fetchMedia('http://[::1]:9/x', p))).toContain('loopback (::1)')
+    expect(await refusal(fetchMedia('http://10.1.2.3/x', p))).toContain('private (10.0.0.0/8)')
+    expect(await refusal(fetchMedia('http://169.254.169.254/latest/meta-data', p))).toContain('link-local')
+    // Numeric host forms are canonicalised by the URL parser before the check.
+    expect(await refusal(fetchMedia('http://2130706433/x', p))).toContain('loopback')
+    expect(await refusal(fetchMedia('http://[::ffff:7f00:1]/x', p))).toContain('loopback')
+  })
+
+  it('refuses other schemes, credentials and malformed URLs', async () => {
+    const p = options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))
+    expect(await refusal(fetchMedia('ftp://files.example.com/a.pdf', p))).toBe('url: must use http or https (got ftp)')
+    expect(await refusal(fetchMedia('file:///etc/passwd', p))).toContain('got file')
+    expect(await refusal(fetchMedia('data:application/pdf;base64,JVBERi0=', p))).toContain('got data')
+    expect(await refusal(fetchMedia('https://user:pw@files.example.com/a.pdf', p))).toContain('user name or password')
+    expect(await refusal(fetchMedia('files.example.com/a.pdf', p))).toContain('absolute http:// or https:// URL')
+    expect(await refusal(fetchMedia('https://files.example.com/a b.pdf', p))).toContain('spaces')
+  })
+
+  it('refuses a name that resolves to a private address when a resolver is given, and skips it for allowed hosts', async () => {
+    const asked: string[] = []
+    const resolve = async (host: string) => {
+      asked.push(host)
+      return host === 'cdn.example.com' ? ['93.184.216.34', '10.0.0.7'] : ['93.184.216.34']
+    }
+    const message = await refusal(fetchMedia('https://cdn.example.com/a.pdf', options(policy({}), { resolve })))
+    expect(message).toContain('points at a private address (cdn.example.com resolves to 10.0.0.7: private (10.0.0.0/8))')
+    expect(asked).toEqual(['cdn.example.com'])
+    // A public answer goes on to the fetch (here one that answers by itself).
+    const fakeFetch = (async () => new Response(PDF, { status: 200 })) as typeof fetch
+    const got = await fetchMedia('https://files.example.com/a.pdf', options(policy({}), { resolve, fetch: fakeFetch }))
+    expect(got.fileName).toBe('a.pdf')
+    await fetchMedia('https://cdn.example.com/a.pdf', options(policy({ MEDIA_ALLOW_HOSTS: 'cdn.example.com' }), { resolve, fetch: fakeFetch }))
+    expect(asked).toEqual(['cdn.example.com', 'files.example.com'])
+  })
+
+  it('turns a resolver failure into a connection failure', async () => {
+    const resolve = async () => {
+      throw Object.assign(new Error('getaddrinfo ENOTFOUND nowhere.example.com'), { code: 'ENOTFOUND' })
+    }
+    expect(await refusal(fetchMedia('https://nowhere.example.com/a.pdf', options(policy({}), { resolve })))).toBe(
+      'url: could not connect to nowhere.example.com (the host name does not resolve)',
+    )
+    expect(await refusal(fetchMedia('https://empty.example.com/a.pdf', options(policy({}), { resolve: async () => [] })))).toContain('does not resolve')
+  })
+})
+
+describe('fetchMedia: redirects', () => {
+  it('refuses a redirect to a private address it was not allowed, without following it', async () => {
+    const target = await serve((_req, res) => res.end(PDF))
+    const s = await serve((req, res) => {
+      const to = req.url === '/to-target' ? `${target.origin}/secret` : 'http://10.0.0.1/admin'
+      res.writeHead(302, { location: to }).end()
+    })
+    const p = options(policy({ MEDIA_ALLOW_HOSTS: `127.0.0.1:${s.port}` }))
+    const message = await refusal(fetchMedia(`${s.origin}/to-target`, p))
+    expect(message).toContain(`was redirected to ${target.origin}/secret, which points at a private address (127.0.0.1: loopback`)
+    expect(await refusal(fetchMedia(`${s.origin}/to-lan`, p))).toContain('was redirected to http://10.0.0.1/admin, which points at a private address (10.0.0.1: private (10.0.0.0/8))')
+    expect(target.requests).toEqual([])
+  })
+
+  it('refuses a redirect to another scheme', async () => {
+    const s = await serve((_req, res) => res.writeHead(301, { location: 'file:///etc/passwd' }).end())
+    expect(await refusal(fetchMedia(`${s.origin}/`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))))).toContain(
+      'was redirected to file:///etc/passwd, which must use http or https (got file)',
+    )
+  })
+
+  it('follows a chain of up to 5 redirects across allowed hosts, naming the file after the last URL', async () => {
+    const b = await serve((_req, res) => res.writeHead(200, { 'content-type': 'application/pdf' }).end(PDF))
+    const a = await serve((req, res) => {
+      const step = Number(/^\/hop\/(\d+)$/.exec(req.url ?? '')?.[1] ?? 0)
+      // 301, 302, 303, 307, 308, then to the other server; relative Locations resolve against the current URL.
+      const statuses = [301, 302, 303, 307, 308]
+      if (step < 4) res.writeHead(statuses[step]!, { location: `/hop/${step + 1}` }).end()
+      else res.writeHead(statuses[step]!, { location: `${b.origin}/final/Report.pdf` }).end()
+    })
+    const p = options(policy({ MEDIA_ALLOW_HOSTS: `127.0.0.1:${a.port},127.0.0.1:${b.port}` }))
+    const got = await fetchMedia(`${a.origin}/hop/0`, p)
+    expect(Buffer.from(got.bytes).equals(PDF)).toBe(true)
+    expect(got.fileName).toBe('Report.pdf')
+    expect(a.requests).toEqual(['/hop/0', '/hop/1', '/hop/2', '/hop/3', '/hop/4'])
+    expect(b.requests).toEqual(['/final/Report.pdf'])
+  })
+
+  it('gives up after 5 redirects', async () => {
+    const s = await serve((req, res) => res.writeHead(302, { location: `/r${(req.url ?? '').length}` }).end())
+    expect(await refusal(fetchMedia(`${s.origin}/start`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))))).toBe(
+      'url: was redirected more than 5 times; link the file itself',
+    )
+    expect(s.requests).toHaveLength(6)
+  })
+
+  it('refuses a redirect without a Location', async () => {
+    const s = await serve((_req, res) => res.writeHead(302).end())
+    expect(await refusal(fetchMedia(`${s.origin}/`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))))).toContain('answered 302 (a redirect) without saying where to')
+  })
+})
+
+describe('fetchMedia: failures', () => {
+  it('names the status of an error answer', async () => {
+    const s = await serve((req, res) => {
+      if (req.url === '/gone') res.writeHead(410, 'Gone Fishing').end('no')
+      else res.writeHead(404).end('no such file')
+    })
+    const p = options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))
+    expect(await refusal(fetchMedia(`${s.origin}/missing.pdf`, p))).toBe(
+      `url: 127.0.0.1:${s.port} answered 404 Not Found; the file must be downloadable without signing in`,
+    )
+    expect(await refusal(fetchMedia(`${s.origin}/gone`, p))).toContain('answered 410 Gone Fishing')
+  })
+
+  it('stops a body that never ends at the time limit', async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'video/mp4' })
+      res.write(Buffer.alloc(1024))
+      // …and never ends it.
+    })
+    const started = Date.now()
+    const message = await refusal(fetchMedia(`${s.origin}/slow.mp4`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { timeoutMs: 300 })))
+    expect(message).toBe('url: the download did not finish within 0.3 s; link a faster or smaller file')
+    expect(Date.now() - started).toBeLessThan(5000)
+  })
+
+  it('stops a server that never answers at the time limit', async () => {
+    const s = await serve(() => {})
+    const message = await refusal(fetchMedia(`${s.origin}/`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { timeoutMs: 250 })))
+    expect(message).toContain('did not finish within 0.25 s')
+  })
+
+  it('says 15 s by default', async () => {
+    // A resolver that never answers stands in for a slow network; fake timers move the clock.
+    vi.useFakeTimers()
+    try {
+      const pending = fetchMedia('https://files.example.com/a.pdf', options(policy({}), { resolve: () => new Promise<string[]>(() => {}) }))
+      const settled = refusal(pending)
+      await vi.advanceTimersByTimeAsync(15_000)
+      expect(await settled).toBe('url: the download did not finish within 15 s; link a faster or smaller file')
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it('refuses a declared Content-Length above the limit before reading', async () => {
+    const s = await serve((_req, res) => {
+      res.writeHead(200, { 'content-length': String(5000) })
+      res.write(Buffer.alloc(100))
+      // The rest would follow; the client must not wait for it.
+    })
+    const message = await refusal(fetchMedia(`${s.origin}/big.pdf`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { maxBytes: 1000, timeoutMs: 5000 })))
+    expect(message).toBe('url: the file is larger than 1000 bytes (the server says 5000 bytes); link a smaller file')
+  })
+
+  it('refuses a body without Content-Length the moment it passes the limit, and closes the connection', async () => {
+    let written = 0
+    const s = await serve((_req, res) => {
+      res.writeHead(200, { 'content-type': 'video/mp4' })
+      // An endless chunked body: writes while the client reads, stops when the connection closes.
+      const pump = () => {
+        while (!res.destroyed && written < 512 * MB) {
+          written += 64 * 1024
+          if (!res.write(Buffer.alloc(64 * 1024))) {
+            res.once('drain', pump)
+            return
+          }
+        }
+      }
+      pump()
+    })
+    const message = await refusal(fetchMedia(`${s.origin}/endless.mp4`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { maxBytes: MB, timeoutMs: 10_000 })))
+    expect(message).toBe('url: the file is larger than 1 MB; link a smaller file')
+    await expect.poll(() => s.closed, { timeout: 5000 }).toBe(1)
+    // Reading stopped near the limit, not after the whole 512 MB.
+    expect(written).toBeLessThan(64 * MB)
+  })
+
+  it('names a refused connection and a connection that breaks mid-body', async () => {
+    const s = await serve((req, res) => {
+      res.writeHead(200, { 'content-length': '10000' })
+      res.write(Buffer.alloc(100), () => res.socket?.destroy())
+    })
+    const p = options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))
+    expect(await refusal(fetchMedia(`${s.origin}/cut.pdf`, p))).toMatch(new RegExp(`^url: the connection to 127\\.0\\.0\\.1:${s.port} broke before the whole file arrived`))
+    const closed = await serve(() => {})
+    const port = closed.port
+    const { server } = servers.pop()!
+    await new Promise((resolve) => server.close(resolve))
+    expect(await refusal(fetchMedia(`http://127.0.0.1:${port}/a.pdf`, p))).toBe(`url: could not connect to 127.0.0.1:${port} (the connection was refused)`)
+  })
+
+  it('rethrows the caller\'s own cancellation as it is', async () => {
+    const s = await serve(() => {})
+    const controller = new AbortController()
+    const reason = new Error('the client went away')
+    setTimeout(() => controller.abort(reason), 50)
+    await expect(fetchMedia(`${s.origin}/`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { signal: controller.signal }))).rejects.toBe(reason)
+  })
+})
+
+describe('parseMediaUrlPolicy', () => {
+  it('reads host, host:port, host:*, [ipv6]:port and *.suffix entries', () => {
+    const p = parseMediaUrlPolicy({ MEDIA_ALLOW_HOSTS: ' Files.LAN , 10.0.0.5:8080, nas.lan:*, [::1]:9000, [fd00::1], *.corp.example ', MEDIA_ALLOW_PRIVATE: '0' })
+    expect(p).toEqual({
+      allowPrivate: false,
+      allowHosts: [
+        { host: 'files.lan', suffix: false, port: 'default' },
+        { host: '10.0.0.5', suffix: false, port: 8080 },
+        { host: 'nas.lan', suffix: false, port: '*' },
+        { host: '[::1]', suffix: false, port: 9000 },
+        { host: '[fd00::1]', suffix: false, port: 'default' },
+        { host: 'corp.example', suffix: true, port: 'default' },
+      ],
+    })
+    expect(parseMediaUrlPolicy({})).toEqual({ allowHosts: [], allowPrivate: false })
+    expect(parseMediaUrlPolicy({ MEDIA_ALLOW_PRIVATE: 'on' }).allowPrivate).toBe(true)
+  })
+
+  it('refuses malformed settings with a ConfigError that says what to write', () => {
+    expect(() => parseMediaUrlPolicy({ MEDIA_ALLOW_HOSTS: '::1' })).toThrow(new ConfigError('MEDIA_ALLOW_HOSTS entry "::1" is an IPv6 address without brackets; write [::1] or [::1]:8080'))
+    expect(() => parseMediaUrlPolicy({ MEDIA_ALLOW_HOSTS: 'http://files.lan/' })).toThrow(/MEDIA_ALLOW_HOSTS entry "http:\/\/files.lan\/" is not a host name or address/)
+    expect(() => parseMediaUrlPolicy({ MEDIA_ALLOW_HOSTS: 'files.lan:70000' })).toThrow(/port must be 1-65535/)
+    expect(() => parseMediaUrlPolicy({ MEDIA_ALLOW_HOSTS: 'fil*s.lan' })).toThrow(/\* may only start a suffix/)
+    expect(() => parseMediaUrlPolicy({ MEDIA_ALLOW_PRIVATE: 'maybe' })).toThrow(ConfigError)
+    expect(parseMediaAllowEntry('a b')).toHaveProperty('error')
+  })
+
+  it('matches an entry without a port on the scheme\'s default port only', () => {
+    const p = parseMediaUrlPolicy({ MEDIA_ALLOW_HOSTS: 'files.lan,*.corp.example:8443,10.0.0.5:443' })
+    expect(mediaHostAllowed(new URL('http://files.lan/a'), p)).toBe(true)
+    expect(mediaHostAllowed(new URL('https://files.lan/a'), p)).toBe(true)
+    expect(mediaHostAllowed(new URL('https://files.lan:443/a'), p)).toBe(true)
+    expect(mediaHostAllowed(new URL('http://files.lan:8080/a'), p)).toBe(false)
+    expect(mediaHostAllowed(new URL('https://a.corp.example:8443/'), p)).toBe(true)
+    expect(mediaHostAllowed(new URL('https://corp.example:8443/'), p)).toBe(false)
+    expect(mediaHostAllowed(new URL('https://10.0.0.5/'), p)).toBe(true)
+    expect(mediaHostAllowed(new URL('http://10.0.0.5/'), p)).toBe(false)
+    expect(checkMediaUrl('http://files.lan/a.pdf', p)).toMatchObject({ ok: true, allowListed: true })
+    expect(checkMediaUrl('http://files.lan:8080/a.pdf', p)).toMatchObject({ ok: false })
+  })
+})
+
+describe('contentDispositionFileName', () => {
+  it('reads filename* (UTF-8 and ISO-8859-1) before filename, and nothing else', () => {
+    expect(contentDispositionFileName(`attachment; filename*=utf-8''%F0%9F%93%84%20doc.pdf`)).toBe('📄 doc.pdf')
+    expect(contentDispositionFileName(`attachment; filename*=iso-8859-1'en'caf%E9.txt`)).toBe('café.txt')
+    // A broken encoding falls back to the plain parameter.
+    expect(contentDispositionFileName(`attachment; filename*=UTF-8''%E9%ZZ; filename="plain.txt"`)).toBe('plain.txt')
+    expect(contentDispositionFileName('attachment; name="field"; myfilename=x')).toBeNull()
+    expect(contentDispositionFileName('attachment')).toBeNull()
+    expect(contentDispositionFileName('attachment; filename=""')).toBeNull()
+    expect(contentDispositionFileName(null)).toBeNull()
+  })
+})
