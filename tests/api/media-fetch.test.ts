@@ -1,10 +1,15 @@
 /**
  * api/media-fetch.ts against real HTTP servers on 127.0.0.1 (node:http), with the global fetch: the address policy
  * on the URL and on every redirect, the time limit, the byte limit with and without Content-Length, and the file name.
+ * Then both media modules bundled by wrangler and run under workerd, to hold them to their Workers promise.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { Miniflare } from 'miniflare'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ApiError } from '../../api/errors.js'
 import {
   checkMediaUrl,
@@ -17,21 +22,20 @@ import {
   type MediaUrlPolicy,
 } from '../../api/media-fetch.js'
 import { ConfigError } from '../../db/shared/settings.js'
+import { buildWorker } from '../../infra/build-worker.js'
 
 interface TestServer {
   port: number
   origin: string
   /** Paths requested, in order. */
   requests: string[]
-  /** Connections the server saw closed (by either side). */
-  closed: number
 }
 
 const servers: Array<{ server: Server; sockets: Set<Socket> }> = []
 
 /** A server on 127.0.0.1 with `handler`; closed (connections destroyed) after each test. */
 async function serve(handler: (req: IncomingMessage, res: ServerResponse, self: TestServer) => void): Promise<TestServer> {
-  const self: TestServer = { port: 0, origin: '', requests: [], closed: 0 }
+  const self: TestServer = { port: 0, origin: '', requests: [] }
   const sockets = new Set<Socket>()
   const server = createServer((req, res) => {
     self.requests.push(req.url ?? '')
@@ -39,10 +43,7 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse, self: 
   })
   server.on('connection', (socket) => {
     sockets.add(socket)
-    socket.on('close', () => {
-      sockets.delete(socket)
-      self.closed++
-    })
+    socket.on('close', () => sockets.delete(socket))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   self.port = (server.address() as AddressInfo).port
@@ -302,7 +303,10 @@ describe('fetchMedia: failures', () => {
 
   it('refuses a body without Content-Length the moment it passes the limit, and closes the connection', async () => {
     let written = 0
+    let hungUp = false
     const s = await serve((_req, res) => {
+      // The answer never finishes, so its 'close' means the client dropped the connection.
+      res.on('close', () => (hungUp = true))
       res.writeHead(200, { 'content-type': 'video/mp4' })
       // An endless chunked body: writes while the client reads, stops when the connection closes.
       const pump = () => {
@@ -318,7 +322,7 @@ describe('fetchMedia: failures', () => {
     })
     const message = await refusal(fetchMedia(`${s.origin}/endless.mp4`, options(policy({ MEDIA_ALLOW_PRIVATE: '1' }), { maxBytes: MB, timeoutMs: 10_000 })))
     expect(message).toBe('url: the file is larger than 1 MB; link a smaller file')
-    await expect.poll(() => s.closed, { timeout: 5000 }).toBe(1)
+    await expect.poll(() => hungUp, { timeout: 5000 }).toBe(true)
     // Reading stopped near the limit, not after the whole 512 MB.
     expect(written).toBeLessThan(64 * MB)
   })
@@ -398,5 +402,98 @@ describe('contentDispositionFileName', () => {
     expect(contentDispositionFileName('attachment')).toBeNull()
     expect(contentDispositionFileName('attachment; filename=""')).toBeNull()
     expect(contentDispositionFileName(null)).toBeNull()
+  })
+})
+
+describe('both modules under workerd (Miniflare), without nodejs_compat', () => {
+  const ROOT = resolve(import.meta.dirname, '..', '..')
+  let dir = ''
+  let mf: Miniflare | undefined
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'wa-media-workerd-'))
+    // A worker that downloads ?url= with fetchMedia, the policy read from the query, and sniffs what came.
+    writeFileSync(
+      join(dir, 'worker.ts'),
+      `import { ApiError } from ${JSON.stringify(join(ROOT, 'api/errors.ts'))}
+import { fetchMedia, parseMediaUrlPolicy } from ${JSON.stringify(join(ROOT, 'api/media-fetch.ts'))}
+import { sanitizeFileName, sniffMediaType } from ${JSON.stringify(join(ROOT, 'api/media-type.ts'))}
+export default {
+  async fetch(request: Request): Promise<Response> {
+    const q = new URL(request.url).searchParams
+    try {
+      const got = await fetchMedia(q.get('url') ?? '', {
+        policy: parseMediaUrlPolicy(Object.fromEntries(q)),
+        maxBytes: Number(q.get('max') ?? 1048576),
+        timeoutMs: Number(q.get('timeout') ?? 15000),
+      })
+      const sniffed = sniffMediaType(got.bytes, got.fileName)
+      return Response.json({ size: got.bytes.length, contentType: got.contentType, fileName: got.fileName, ...sniffed, safeName: sanitizeFileName(got.fileName, sniffed.mime) })
+    } catch (err) {
+      if (err instanceof ApiError) return Response.json({ status: err.status, code: err.code, error: err.message }, { status: 422 })
+      throw err
+    }
+  },
+}
+`,
+    )
+    const config = join(dir, 'wrangler.toml')
+    // No compatibility flags: a node: import anywhere in the modules' imports would fail the build or the load.
+    writeFileSync(config, ['name = "wa-media-workerd-test"', `main = ${JSON.stringify(join(dir, 'worker.ts'))}`, 'compatibility_date = "2026-04-26"', ''].join('\n'))
+    const built = await buildWorker({ outdir: join(dir, 'out'), config })
+    mf = new Miniflare({
+      modules: true,
+      scriptPath: built.script,
+      modulesRoot: dirname(built.script),
+      compatibilityDate: '2026-04-26',
+      // workerd itself reaches only public addresses unless told otherwise; the test servers are on 127.0.0.1.
+      outboundService: { network: { allow: ['public', 'private', 'local'] } },
+    })
+    await mf.ready
+  }, 180_000)
+
+  afterAll(async () => {
+    await mf?.dispose()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const ask = async (query: Record<string, string>) => {
+    const res = await mf!.dispatchFetch(`http://media.test/?${new URLSearchParams(query).toString()}`)
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> }
+  }
+
+  it('follows a redirect with the platform\'s fetch and sniffs the file', async () => {
+    const s = await serve((req, res) => {
+      if (req.url === '/start') res.writeHead(302, { location: '/files/quote.bin' }).end()
+      else res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename*=UTF-8''Quote%20%E2%80%94%20Dec.pdf` }).end(PDF)
+    })
+    const { status, body } = await ask({ url: `${s.origin}/start`, MEDIA_ALLOW_HOSTS: `127.0.0.1:${s.port}` })
+    expect(status).toBe(200)
+    expect(body).toEqual({
+      size: PDF.length, contentType: 'application/octet-stream', fileName: 'Quote — Dec.pdf',
+      mime: 'application/pdf', kind: 'document', safeName: 'Quote — Dec.pdf',
+    })
+    expect(s.requests).toEqual(['/start', '/files/quote.bin'])
+  })
+
+  it('refuses a private address, an error status, an oversized stream and a stalled body', async () => {
+    const s = await serve((req, res) => {
+      if (req.url === '/missing') return res.writeHead(404).end()
+      res.writeHead(200, { 'content-type': 'video/mp4' })
+      if (req.url === '/stall') return res.write(Buffer.alloc(10))
+      // An endless body: chunks as long as the connection is open.
+      const pump = () => {
+        while (!res.destroyed) if (!res.write(Buffer.alloc(64 * 1024))) return res.once('drain', pump)
+      }
+      pump()
+    })
+    const refused = await ask({ url: `${s.origin}/a.pdf` })
+    expect(refused.body).toMatchObject({ status: 422, code: 'url_fetch_failed' })
+    expect(refused.body.error).toContain('points at a private address (127.0.0.1: loopback (127.0.0.0/8))')
+    expect(s.requests).toEqual([])
+    const allowed = { MEDIA_ALLOW_PRIVATE: '1' }
+    expect((await ask({ url: `${s.origin}/missing`, ...allowed })).body.error).toContain('answered 404 Not Found')
+    expect((await ask({ url: `${s.origin}/endless`, ...allowed, max: String(MB) })).body.error).toBe('url: the file is larger than 1 MB; link a smaller file')
+    expect((await ask({ url: `${s.origin}/stall`, ...allowed, timeout: '300' })).body.error).toBe('url: the download did not finish within 0.3 s; link a faster or smaller file')
   })
 })
