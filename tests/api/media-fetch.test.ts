@@ -251,13 +251,17 @@ describe('fetchMedia: failures', () => {
   it('names the status of an error answer', async () => {
     const s = await serve((req, res) => {
       if (req.url === '/gone') res.writeHead(410, 'Gone Fishing').end('no')
+      else if (req.url === '/private') res.writeHead(403).end('sign in first')
+      else if (req.url === '/broken') res.writeHead(503).end()
       else res.writeHead(404).end('no such file')
     })
     const p = options(policy({ MEDIA_ALLOW_PRIVATE: '1' }))
     expect(await refusal(fetchMedia(`${s.origin}/missing.pdf`, p))).toBe(
-      `url: 127.0.0.1:${s.port} answered 404 Not Found; the file must be downloadable without signing in`,
+      `url: 127.0.0.1:${s.port} answered 404 Not Found; check the URL`,
     )
-    expect(await refusal(fetchMedia(`${s.origin}/gone`, p))).toContain('answered 410 Gone Fishing')
+    expect(await refusal(fetchMedia(`${s.origin}/gone`, p))).toContain('answered 410 Gone Fishing; check the URL')
+    expect(await refusal(fetchMedia(`${s.origin}/private`, p))).toContain('answered 403 Forbidden; the file must be downloadable without signing in')
+    expect(await refusal(fetchMedia(`${s.origin}/broken`, p))).toContain('answered 503 Service Unavailable; the server could not serve the file; try again later')
   })
 
   it('stops a body that never ends at the time limit', async () => {
