@@ -189,6 +189,14 @@ const REASONS: Record<number, string> = {
   502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 }
 
+/** What the caller can do about an error status. */
+function statusAdvice(status: number): string {
+  if (status === 401 || status === 403) return 'the file must be downloadable without signing in (use a public or signed URL)'
+  if (status === 404 || status === 410) return 'check the URL'
+  if (status === 429 || status >= 500) return 'the server could not serve the file; try again later'
+  return 'link a URL that answers with the file itself'
+}
+
 function fetchFailed(message: string): ApiError {
   return invalid('url', 'url_fetch_failed', message, 422)
 }
@@ -368,7 +376,7 @@ export async function fetchMedia(rawUrl: string, options: FetchMediaOptions): Pr
       if (res.status < 200 || res.status > 299) {
         await res.body?.cancel().catch(() => {})
         const reason = res.statusText || REASONS[res.status] || ''
-        throw fetchFailed(`${host} answered ${res.status}${reason ? ` ${reason}` : ''}; the file must be downloadable without signing in`)
+        throw fetchFailed(`${host} answered ${res.status}${reason ? ` ${reason}` : ''}; ${statusAdvice(res.status)}`)
       }
       const declared = res.headers.get('content-length')
       if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared) > options.maxBytes) {

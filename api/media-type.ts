@@ -352,7 +352,7 @@ const DOCUMENT_BY_EXTENSION: Record<string, string> = {
   txt: 'text/plain',
 }
 
-/** Legacy Office files are all OLE compound files; their extension picks which. */
+/** Legacy Office files are all OLE compound files; when their streams cannot be read, their extension picks which. */
 const OLE_BY_EXTENSION: Record<string, string> = {
   doc: 'application/msword',
   dot: 'application/msword',
@@ -362,6 +362,48 @@ const OLE_BY_EXTENSION: Record<string, string> = {
   pps: 'application/vnd.ms-powerpoint',
   pot: 'application/vnd.ms-powerpoint',
   msg: 'application/vnd.ms-outlook',
+}
+
+/** The stream each application writes its main content to ([MS-DOC], [MS-XLS], [MS-PPT], [MS-OXMSG]). */
+function oleTypeOfStream(name: string): string | null {
+  if (name === 'WordDocument') return 'application/msword'
+  if (name === 'Workbook' || name === 'Book') return 'application/vnd.ms-excel'
+  if (name === 'PowerPoint Document') return 'application/vnd.ms-powerpoint'
+  if (name.startsWith('__substg1.0_')) return 'application/vnd.ms-outlook'
+  return null
+}
+
+const utf16 = new TextDecoder('utf-16le')
+
+/**
+ * What an OLE compound file ([MS-CFB]) holds, from the names in its directory: the directory's sector chain is
+ * followed through the FAT sectors the header lists (at most 64 sectors, so a looping chain ends). Null when the
+ * directory cannot be read or names no known stream.
+ */
+function oleType(b: Uint8Array): string | null {
+  const shift = u16le(b, 0x1e)
+  if (shift !== 9 && shift !== 12) return null
+  const sectorSize = 1 << shift
+  const perFatSector = sectorSize / 4
+  const sectorAt = (n: number) => (n + 1) * sectorSize
+  const next = (n: number): number => {
+    const fatIndex = Math.floor(n / perFatSector)
+    if (fatIndex >= 109) return 0xfffffffe // beyond the header's FAT list: stop at what was read
+    const fatSector = u32le(b, 0x4c + fatIndex * 4)
+    const at = sectorAt(fatSector) + (n % perFatSector) * 4
+    return at + 4 <= b.length ? u32le(b, at) : 0xfffffffe
+  }
+  let sector = u32le(b, 0x30)
+  for (let visited = 0; sector < 0xfffffffa && visited < 64; visited++, sector = next(sector)) {
+    const start = sectorAt(sector)
+    for (let entry = start; entry + 128 <= Math.min(start + sectorSize, b.length); entry += 128) {
+      const nameBytes = u16le(b, entry + 0x40)
+      if (b[entry + 0x42] !== 2 || nameBytes < 2 || nameBytes > 64) continue
+      const type = oleTypeOfStream(utf16.decode(b.subarray(entry, entry + nameBytes - 2)))
+      if (type) return type
+    }
+  }
+  return null
 }
 
 /** The lower-case extension of a file name (`report.PDF` → `pdf`), '' when it has none. */
@@ -392,7 +434,7 @@ function sniffBytes(b: Uint8Array, extension: string): SniffedMedia | null {
   // PDF readers accept the header anywhere in the first kilobyte (some generators put junk first).
   if (indexOfAscii(b, '%PDF-', 1024) !== -1) return doc('application/pdf')
   if (startsWith(b, [0x50, 0x4b, 0x03, 0x04]) || startsWith(b, [0x50, 0x4b, 0x05, 0x06])) return doc(zipType(b))
-  if (startsWith(b, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return doc(OLE_BY_EXTENSION[extension] ?? 'application/x-ole-storage')
+  if (startsWith(b, [0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])) return doc(oleType(b) ?? OLE_BY_EXTENSION[extension] ?? 'application/x-ole-storage')
   const image = sniffImageType(b)
   if (image) return { mime: image, kind: 'image' }
   const iso = isoType(b)
@@ -556,8 +598,9 @@ export function sanitizeFileName(name: string | null | undefined, mime: string):
     .replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, '')
     // eslint-disable-next-line no-control-regex -- removing control characters is the point
     .replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
-    // Bidirectional controls can show "invoice‮fdp.exe" as "invoiceexe.pdf"; zero-width characters hide in names.
-    .replace(/[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g, '')
+    // Bidirectional controls can show "invoice\u202efdp.exe" as "invoiceexe.pdf"; invisible spaces hide in names.
+    // The zero-width joiners (U+200C, U+200D) stay: Persian and Indic words and emoji sequences need them.
+    .replace(/[\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g, '')
     .replace(/["'`<>:|?*]/g, '')
     .replace(/\s+/gu, ' ')
     .trim()

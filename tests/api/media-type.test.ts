@@ -116,6 +116,51 @@ function officeZip(folder: string, part: string, options?: ZipOptions): Uint8Arr
   ], options)
 }
 
+/**
+ * A minimal OLE compound file ([MS-CFB], version 3, 512-byte sectors): the header, one FAT sector and a directory
+ * holding the root entry and one stream per name. With `chained`, the directory takes two sectors and the stream
+ * names sit in the second, reached only by following the FAT.
+ */
+function oleFile(streams: string[], chained = false): Uint8Array {
+  const SECTOR = 512
+  const dirSectors = chained ? 2 : 1
+  const out = Buffer.alloc(SECTOR * (2 + dirSectors))
+  out.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])
+  out.writeUInt16LE(0x3e, 0x18)
+  out.writeUInt16LE(3, 0x1a)
+  out.writeUInt16LE(0xfffe, 0x1c)
+  out.writeUInt16LE(9, 0x1e)
+  out.writeUInt16LE(6, 0x20)
+  out.writeUInt32LE(1, 0x2c) // one FAT sector
+  out.writeUInt32LE(1, 0x30) // the directory starts at sector 1
+  out.writeUInt32LE(4096, 0x38)
+  out.writeUInt32LE(0xfffffffe, 0x3c)
+  out.writeUInt32LE(0xfffffffe, 0x44)
+  for (let i = 0; i < 109; i++) out.writeUInt32LE(i === 0 ? 0 : 0xffffffff, 0x4c + i * 4)
+  // Sector 0 is the FAT: itself, then the directory's chain (1 → 2 → end, or 1 → end).
+  const fat = SECTOR
+  for (let i = 0; i < 128; i++) out.writeUInt32LE(0xffffffff, fat + i * 4)
+  out.writeUInt32LE(0xfffffffd, fat)
+  if (chained) {
+    out.writeUInt32LE(2, fat + 4)
+    out.writeUInt32LE(0xfffffffe, fat + 8)
+  } else {
+    out.writeUInt32LE(0xfffffffe, fat + 4)
+  }
+  const entry = (index: number, name: string, type: number) => {
+    const at = SECTOR * 2 + index * 128
+    const utf16 = Buffer.from(`${name}\0`, 'utf16le')
+    utf16.copy(out, at)
+    out.writeUInt16LE(utf16.length, at + 0x40)
+    out[at + 0x42] = type
+  }
+  entry(0, 'Root Entry', 5)
+  // Padding entries fill the first directory sector when the streams must land in the second.
+  const names = chained ? ['\u0001CompObj', '\u0005SummaryInformation', '\u0005DocumentSummaryInformation', ...streams] : streams
+  names.forEach((name, i) => entry(i + 1, name, 2))
+  return new Uint8Array(out)
+}
+
 const MINIMAL_PDF = `%PDF-1.4
 1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj
 2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj
@@ -176,14 +221,27 @@ describe('sniffMediaType: documents', () => {
     expect(sniffMediaType(zip([['mimetype', 'video/mp4'], ['a', 'b']])).mime).toBe('application/zip')
   })
 
-  it('names legacy OLE Office files by their extension, and only them', () => {
-    const ole = new Uint8Array(1024)
-    ole.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])
-    expect(sniffMediaType(ole, 'old.DOC')).toEqual({ mime: 'application/msword', kind: 'document' })
-    expect(sniffMediaType(ole, 'sheet.xls').mime).toBe('application/vnd.ms-excel')
-    expect(sniffMediaType(ole, 'slides.ppt').mime).toBe('application/vnd.ms-powerpoint')
-    expect(sniffMediaType(ole, 'mystery.bin').mime).toBe('application/x-ole-storage')
-    expect(sniffMediaType(ole).mime).toBe('application/x-ole-storage')
+  it('names legacy OLE Office files by the streams in their directory, whatever their name', () => {
+    expect(sniffMediaType(oleFile(['WordDocument', '1Table']), 'letter')).toEqual({ mime: 'application/msword', kind: 'document' })
+    expect(sniffMediaType(oleFile(['Workbook']), 'renamed.doc').mime).toBe('application/vnd.ms-excel')
+    expect(sniffMediaType(oleFile(['Current User', 'PowerPoint Document'])).mime).toBe('application/vnd.ms-powerpoint')
+    expect(sniffMediaType(oleFile(['__substg1.0_0037001F'])).mime).toBe('application/vnd.ms-outlook')
+    // The stream is in the directory's second sector: found by following the FAT chain.
+    expect(sniffMediaType(oleFile(['WordDocument'], true)).mime).toBe('application/msword')
+  })
+
+  it('names OLE files whose directory says nothing by their extension, and only legacy Office ones', () => {
+    const unknown = oleFile(['Contents'])
+    expect(sniffMediaType(unknown, 'old.DOC')).toEqual({ mime: 'application/msword', kind: 'document' })
+    expect(sniffMediaType(unknown, 'sheet.xls').mime).toBe('application/vnd.ms-excel')
+    expect(sniffMediaType(unknown, 'slides.ppt').mime).toBe('application/vnd.ms-powerpoint')
+    expect(sniffMediaType(unknown, 'mystery.bin').mime).toBe('application/x-ole-storage')
+    // Only the signature, the rest cut off or zeroed: the directory cannot be read.
+    const bare = new Uint8Array(1024)
+    bare.set([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1])
+    expect(sniffMediaType(bare, 'sheet.xls').mime).toBe('application/vnd.ms-excel')
+    expect(sniffMediaType(bare).mime).toBe('application/x-ole-storage')
+    expect(sniffMediaType(oleFile(['WordDocument']).subarray(0, 600)).mime).toBe('application/x-ole-storage')
   })
 
   it('calls valid UTF-8 text CSV when it is named .csv, and plain text otherwise', () => {
@@ -348,6 +406,10 @@ describe('sanitizeFileName', () => {
     // Shown as "invoiceexe.pdf" by a bidi-aware viewer without the cleanup.
     expect(sanitizeFileName('invoice\u202Efdp.exe', 'application/pdf')).toBe('invoicefdp.exe')
     expect(sanitizeFileName('zero\u200Bwidth\uFEFF.txt', 'text/plain')).toBe('zerowidth.txt')
+    // Joiners are part of words and emoji: کتاب‌ها ("books") and a family emoji keep theirs.
+    expect(sanitizeFileName('\u06a9\u062a\u0627\u0628\u200c\u0647\u0627 \u{1f468}\u200d\u{1f469}\u200d\u{1f467}.pdf', 'application/pdf')).toBe(
+      '\u06a9\u062a\u0627\u0628\u200c\u0647\u0627 \u{1f468}\u200d\u{1f469}\u200d\u{1f467}.pdf',
+    )
     expect(sanitizeFileName('what?<are>:"these"|*.pdf', 'application/pdf')).toBe('whatarethese.pdf')
     expect(sanitizeFileName("it's `quoted`.pdf", 'application/pdf')).toBe('its quoted.pdf')
   })
