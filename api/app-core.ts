@@ -148,7 +148,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
   // After the key check and the one route that needs no database (Hono runs handlers in registration order).
   app.use('/api/*', database)
   app.route('/api', sessionRoutes({ config, schemas, gate, book }))
-  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book }))
+  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book, runtime: deps.media ?? {} }))
   app.route('/api', mediaSendRoutes({ config, schemas, gate, book, runtime: deps.media ?? {} }))
   app.route('/api', messageRoutes({ schemas, book }))
   app.route('/api', webhookRoutes({ schemas, book }))

@@ -3,11 +3,67 @@
  * or as JSON with a `url`), locations and contact cards, and the `reply_to` every send takes. Built per configuration
  * like `createSchemas` (api/schemas.ts), whose send-at and session fields they share.
  */
+import * as v from 'valibot'
 import type { ApiConfig } from './config.js'
 import { phoneSchema } from './phone.js'
 import {
-  array, custom, describe, FieldProblem, integer, object, optional, string, typeName, type Infer, type JsonSchema, type Schema,
+  array, custom, describe, FieldProblem, integer, object, optional, says, string, typeName, type Infer, type JsonSchema, type Schema,
 } from './validation.js'
+
+/** The kinds a `send-batch` item may be: `type` picks one, absent means text. */
+export const BATCH_KINDS = ['text', 'location', 'contact', 'image', 'document', 'video', 'audio'] as const
+export type BatchKind = (typeof BATCH_KINDS)[number]
+
+/**
+ * Files by `url` in one `send-batch`: each is downloaded before the answer (up to 15 s each), so a batch holds a
+ * handful, not a thousand.
+ */
+export const BATCH_MAX_URLS = 20
+
+/** A checked batch item: its kind and that kind's fields. */
+export type BatchItem = { type: BatchKind } & Record<string, unknown>
+
+interface Coded {
+  code?: string
+  status?: Parameters<typeof says>[2]
+}
+
+/**
+ * A `send-batch` item checked by the schema of its `type` (text when absent), every problem reported under the item's
+ * own path (`messages[3].latitude`). valibot's variant needs the key on every item, and text items never carried one.
+ */
+export function batchItemSchema(kinds: Record<BatchKind, Schema>): Schema<BatchItem> {
+  return v.pipe(
+    v.unknown(),
+    v.rawTransform(({ dataset, addIssue, NEVER }) => {
+      const value = dataset.value
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        addIssue({ message: says('invalid_type', `must be a JSON object, got ${typeName(value)}`) })
+        return NEVER
+      }
+      const type = (value as { type?: unknown }).type ?? 'text'
+      if (typeof type !== 'string' || !(BATCH_KINDS as readonly string[]).includes(type)) {
+        addIssue({
+          message: says('invalid_type', `must be one of ${BATCH_KINDS.join(', ')} (got ${typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : typeName(type)})`),
+          path: [{ type: 'object', origin: 'value', input: value as Record<string, unknown>, key: 'type', value: type }],
+        })
+        return NEVER
+      }
+      const result = v.safeParse(kinds[type as BatchKind], value, { abortEarly: false, abortPipeEarly: true })
+      if (result.success) return { ...(result.output as Record<string, unknown>), type: type as BatchKind }
+      for (const issue of result.issues) {
+        const coded = issue as Coded
+        addIssue({ message: says(coded.code ?? 'invalid_value', issue.message, coded.status), ...(issue.path ? { path: issue.path } : {}) })
+      }
+      return NEVER
+    }),
+    v.metadata({
+      type: 'object',
+      description: 'A message of any kind; `type` picks which (absent: text, with `message`). Its other fields are those of the kind\'s own route (/api/send, /api/send-location, /api/send-contact, or the file routes\' JSON form with `url`).',
+      properties: { type: { type: 'string', enum: [...BATCH_KINDS], default: 'text' } },
+    }),
+  )
+}
 
 /** `reply_to`: a received message's id; a form field arrives as text, JSON as a number. */
 export const replyToField = describe(

@@ -9,7 +9,7 @@ import type { ApiConfig } from './config.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
 import { createWebhookSchemas } from './webhook-schemas.js'
-import { createKindSchemas, replyToField } from './kind-schemas.js'
+import { BATCH_MAX_URLS, batchItemSchema, createKindSchemas, replyToField } from './kind-schemas.js'
 import * as v from 'valibot'
 import {
   array, custom, describe, FieldProblem, integer, MAX_FIELD_ERRORS, object, oneOf, optional, string,
@@ -148,17 +148,22 @@ export function createSchemas(config: ApiConfig) {
   )
   const sendAt = sendAtSchema()
   const sendBody = object({ phone: phoneSchema, message: messageText, session: sessionField, send_at: sendAt, reply_to: replyToField }, 'A text message to queue.')
+  const kinds = createKindSchemas(config, { session: sessionField, send_at: sendAt })
+  const batchItem = batchItemSchema({
+    text: sendBody, location: kinds.sendLocationBody, contact: kinds.sendContactBody,
+    image: kinds.sendImageUrl, document: kinds.sendDocumentUrl, video: kinds.sendVideoUrl, audio: kinds.sendAudioUrl,
+  })
   return {
     sendBody,
     sendBatchBody: object({
-      messages: array(sendBody, {
+      messages: array(batchItem, {
         minItems: 1,
         maxItems: config.batchMaxItems,
         tooMany: { status: 413, code: 'too_many_messages' },
       }),
       send_at: describe(sendAt, 'Default send_at for the items that carry none.'),
-    }, `Up to ${config.batchMaxItems} text messages, validated all-or-nothing and queued in one statement.`),
-    ...createKindSchemas(config, { session: sessionField, send_at: sendAt }),
+    }, `Up to ${config.batchMaxItems} messages of any kind (files by url, at most ${BATCH_MAX_URLS}), validated all-or-nothing and queued in one transaction.`),
+    ...kinds,
     regenerateQrBody: object({ session: describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session to reconnect.', DEFAULT_SESSION) }),
     createSessionBody: object({ name: sessionNameSchema }),
     pairingCodeBody: object({ phone: describe(phoneSchema, 'The number to link, with country code (the phone that will enter the code).') }),

@@ -47,9 +47,15 @@ export async function textSend(send: TextSend, key: string | null = null): Promi
   return { ...input, idempotencyKey: key, requestHash: hash }
 }
 
-/** The hash of a batch: every item's text and time, so a repeat must match item by item. */
-export function batchHash(items: readonly EnqueueInput[]): Promise<string> {
-  return requestHash(['batch', items.map((m) => [m.session, m.phone, m.body, ...scheduledFor(m.sendAt)])])
+/**
+ * The hash of a batch: every item's text and time, so a repeat must match item by item. Kinds beyond text add their
+ * kind, details, file hash and reply, so a text-only batch hashes as it always did.
+ */
+export function batchHash(items: readonly EnqueueInput[], fileHashes: readonly (string | null)[] = []): Promise<string> {
+  return requestHash(['batch', items.map((m, i) => [
+    m.session, m.phone, m.body, ...scheduledFor(m.sendAt), ...replyPart(m.replyTo),
+    ...(m.type === 'text' ? [] : [m.type, JSON.stringify(m.details ?? null), fileHashes[i] ?? null]),
+  ])])
 }
 
 export interface ImageSend {

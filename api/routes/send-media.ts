@@ -46,7 +46,7 @@ export interface MediaSendRoutesOptions {
 const MULTIPART_OVERHEAD = 64 * 1024
 
 /** The fields all four kinds share after parsing. */
-interface SendFields {
+export interface SendFields {
   phone: string
   session: string
   send_at?: Date
@@ -57,7 +57,7 @@ interface SendFields {
 }
 
 /** The file of a send, as it arrived: its bytes and the name it came with (upload name, or from the URL). */
-interface ArrivedFile {
+export interface ArrivedFile {
   bytes: Uint8Array
   name: string | null
   /** Which request field it came from, for error messages. */
@@ -65,12 +65,12 @@ interface ArrivedFile {
 }
 
 /** A file that passed its kind's rules: what is stored and what the message row carries. */
-interface AcceptedFile {
+export interface AcceptedFile {
   media: { bytes: Uint8Array; mime: string; width?: number; height?: number }
   details: MessageDetails | null
 }
 
-interface KindRules {
+export interface KindRules {
   type: MediaType
   operationId: string
   summary: string
@@ -92,10 +92,9 @@ function notEmpty(kind: string, file: ArrivedFile): void {
   if (file.bytes.byteLength === 0) throw invalid(file.field, 'invalid_file', `is empty; attach the ${kind}`)
 }
 
-export function mediaSendRoutes({ config, schemas, gate, book, runtime }: MediaSendRoutesOptions) {
-  const app = new Hono<AppEnv>()
+/** Each file kind's rules, for one configuration: the single-file routes and `send-batch` items both use them. */
+export function mediaKindRules(config: ApiConfig, schemas: Schemas, runtime: MediaRuntime): Record<MediaType, KindRules> {
   const canConvertAudio = runtime.canConvertAudio ?? (() => Promise.resolve(false))
-
   const kinds: KindRules[] = [
     {
       type: 'image', operationId: 'sendImage', summary: 'Queue an image message',
@@ -156,6 +155,20 @@ export function mediaSendRoutes({ config, schemas, gate, book, runtime }: MediaS
     },
   ]
 
+  return Object.fromEntries(kinds.map((k) => [k.type, k])) as Record<MediaType, KindRules>
+}
+
+/** Downloads a send's `url` within its kind's size limit (api/media-fetch.ts says how it refuses). */
+export async function fetchKindFile(url: string, rules: KindRules, config: ApiConfig, runtime: MediaRuntime, signal?: AbortSignal): Promise<ArrivedFile> {
+  const fetched = await fetchMedia(url, { policy: config.mediaUrlPolicy, maxBytes: rules.maxBytes, resolve: runtime.resolveHost, fetch: runtime.fetch, signal })
+  return { bytes: fetched.bytes, name: fetched.fileName, field: 'url' }
+}
+
+export function mediaSendRoutes({ config, schemas, gate, book, runtime }: MediaSendRoutesOptions) {
+  const app = new Hono<AppEnv>()
+
+  const kinds = Object.values(mediaKindRules(config, schemas, runtime))
+
   /** The fields and the file of a multipart send, every field problem reported at once. */
   async function fromMultipart(c: Context<AppEnv>, rules: KindRules): Promise<{ fields: SendFields; file: ArrivedFile }> {
     const form = await readMultipart(c.req.raw, rules.maxBytes + MULTIPART_OVERHEAD, undefined,
@@ -191,10 +204,7 @@ export function mediaSendRoutes({ config, schemas, gate, book, runtime }: MediaS
     }
     const body = parse(rules.urlBody, raw) as SendFields & { url: string }
     await beforeFetch(body)
-    const fetched = await fetchMedia(body.url, {
-      policy: config.mediaUrlPolicy, maxBytes: rules.maxBytes, resolve: runtime.resolveHost, fetch: runtime.fetch, signal: c.req.raw.signal,
-    })
-    return { fields: body, file: { bytes: fetched.bytes, name: fetched.fileName, field: 'url' } }
+    return { fields: body, file: await fetchKindFile(body.url, rules, config, runtime, c.req.raw.signal) }
   }
 
   for (const rules of kinds) {
@@ -242,7 +252,7 @@ function answerFor(result: EnqueueResult): { success: true; message_id: number }
  * The hash a repeat under the same Idempotency-Key must match. An image without reply_to hashes as it always has, so
  * keys stored before the new kinds still match their repeats.
  */
-function mediaRequestHash(type: MediaType, f: SendFields, caption: string | null, sha256: string, details: MessageDetails | null, replyTo: number | null): Promise<string> {
+export function mediaRequestHash(type: MediaType, f: SendFields, caption: string | null, sha256: string, details: MessageDetails | null, replyTo: number | null): Promise<string> {
   const extra = [...(details ? [JSON.stringify(details)] : []), ...(replyTo !== null ? [`reply_to=${replyTo}`] : [])]
   return requestHash([type, f.session, f.phone, caption, sha256, ...scheduledFor(f.send_at), ...extra])
 }

@@ -265,4 +265,34 @@ describeEachEngine('message kinds over the API', (ctx) => {
     expect(tooLate.status).toBe(409)
     expect((await tooLate.json()).code).toBe('revoke_too_late')
   })
+
+  it('takes every JSON kind and files by url in one send-batch, all or nothing', async () => {
+    const t = createTestApp(ctx.db, { env: { MEDIA_ALLOW_PRIVATE: '1' } })
+    const items = [
+      { phone: '9617000020', message: 'Your order shipped' },
+      { type: 'location', phone: '9617000020', latitude: 1.5, longitude: 2.5, name: 'Depot' },
+      { type: 'contact', phone: '9617000020', contact: { name: 'Courier', phones: ['9617000099'] } },
+      { type: 'document', phone: '9617000020', url: `${filesUrl}/invoice.pdf`, caption: 'Invoice' },
+    ]
+    const res = await t.post('/api/send-batch', { messages: items })
+    expect(res.status).toBe(200)
+    const ids: number[] = (await res.json()).message_ids
+    const rows = await Promise.all(ids.map((id) => getMessage(ctx.db, id)))
+    expect(rows.map((m) => m?.type)).toEqual(['text', 'location', 'contact', 'document'])
+    expect(rows[1]?.details).toEqual({ location: { latitude: 1.5, longitude: 2.5, name: 'Depot' } })
+    expect(Buffer.from((await getMedia(ctx.db, rows[3]!.mediaId!))!.bytes).equals(pdf)).toBe(true)
+    await writesNothing(ctx.db, async () => {
+      const bad = await t.post('/api/send-batch', { messages: [...items.slice(0, 3), { type: 'document', phone: '9617000020', url: `${filesUrl}/missing` }] })
+      expect(bad.status).toBe(422)
+      const body = await bad.json()
+      expect(body.code).toBe('url_fetch_failed')
+      expect(body.errors[0].path).toBe('messages[3].url')
+      const wrong = await t.post('/api/send-batch', { messages: [{ type: 'sticker', phone: '9617000020' }, { type: 'location', phone: '9617000020', latitude: 100, longitude: 0 }] })
+      expect(wrong.status).toBe(400)
+      expect((await wrong.json()).errors.map((e: { path: string }) => e.path)).toEqual(['messages[0].type', 'messages[1].latitude'])
+      const many = await t.post('/api/send-batch', { messages: Array.from({ length: 21 }, () => ({ type: 'image', phone: '9617000020', url: `${filesUrl}/x.png` })) })
+      expect(many.status).toBe(413)
+      expect((await many.json()).code).toBe('too_many_urls')
+    })
+  })
 })
