@@ -2,6 +2,7 @@ import { expect, it } from 'vitest'
 import { cancelMessage } from '../../db/lifecycle/cancel.js'
 import { claimNextMessage, type ClaimResult } from '../../db/lifecycle/claim.js'
 import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
+import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
 import { requestRevoke } from '../../db/lifecycle/revoke.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { pruneUnreferencedMedia } from '../../db/queries/cron.js'
@@ -9,7 +10,7 @@ import { getMedia, insertMedia, MEDIA_CHUNK_BYTES } from '../../db/queries/media
 import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import { listDeliveries } from '../../db/queries/webhook-deliveries.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
-import { expireLease, fakeWaId, getMessage, insertMessage, leaseOnly, ownedSession, ph, uniqueName } from '../support/queue-fixtures.js'
+import { expireLease, fakeWaId, getMessage, insertMessage, leaseOnly, ownedSession, ph, setOptIn, uniqueName } from '../support/queue-fixtures.js'
 
 type Fence = { name: string; owner: string; epoch: number }
 
@@ -88,6 +89,23 @@ describeEachEngine('cancel, revoke and chunked media', (ctx) => {
     const epoch = await leaseOnly(ctx.db, f.name, 'runner-next')
     expect(await reconcileInflight(ctx.db, { session: f.name, owner: 'runner-next', epoch, gapMs: 0 })).toMatchObject({ kind: 'settled', id: again.revokeId })
     expect((await getMessage(ctx.db, other)).revokedAt).toBeInstanceOf(Date)
+  })
+
+  it('a queued revoke survives the contact\'s STOP and is sent anyway: it only takes back what was already sent', async () => {
+    const f = await ownedSession(ctx.db, uniqueName('runner'))
+    const phone = `9618${String(Date.now() % 1_000_000).padStart(6, '0')}`
+    const target = await insertMessage(ctx.db, { session: f.name, phone })
+    await claim(ctx, f)
+    await finalizeSent(ctx.db, { id: target, session: f.name, owner: f.owner, epoch: f.epoch, minGapMs: 0 })
+    const queued = await requestRevoke(ctx.db, target)
+    if (queued.kind !== 'queued') throw new Error('expected a queued revoke')
+    const other = await insertMessage(ctx.db, { session: f.name, phone })
+    await markPendingOptedOut(ctx.db, phone)
+    expect((await getMessage(ctx.db, other)).status).toBe('opted_out')
+    expect((await getMessage(ctx.db, queued.revokeId)).status).toBe('pending')
+    await setOptIn(ctx.db, phone, 'no')
+    const next = await claim(ctx, f)
+    expect(next.kind === 'claimed' && next.message.id).toBe(queued.revokeId)
   })
 
   it('stores a file in chunks of at most 256 KiB, reads it back whole, and prunes the chunks with the file', async () => {
