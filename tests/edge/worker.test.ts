@@ -11,9 +11,10 @@ import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../api/app.js'
 import { parseApiConfig } from '../../api/config.js'
+import { DASHBOARD_ASSETS } from '../../api/dashboard/asset-files.js'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { taskName, JOB_NAMES } from '../../db/maintenance/jobs.js'
-import { buildWorker, kib, readMetafile, REFERENCE_ASSETS, workerAliases, workerVars, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
+import { buildWorker, kib, readMetafile, WORKER_ASSETS, workerAliases, workerVars, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
 import { defineContractTests, type ContractTarget } from '../support/contract.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { TEST_MYSQL_URL } from '../support/engines.js'
@@ -50,7 +51,7 @@ function startWorker(hyperdrive: string, bindings: Record<string, string> = { AP
     hyperdrives: { HYPERDRIVE: hyperdrive },
     bindings,
     // infra/wrangler.toml [assets]: the API reference, written by buildWorker; the worker runs first for every request.
-    assets: { directory: REFERENCE_ASSETS, binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true } },
+    assets: { directory: WORKER_ASSETS, binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true } },
   })
 }
 
@@ -162,6 +163,22 @@ for (const engine of ['mysql', 'postgres'] as const) {
       // No file of the assets is reachable around the worker.
       expect((await target.fetch('/openapi.json')).status).toBe(404)
       expect((await target.fetch('/docs.html')).status).toBe(404)
+    })
+
+    it("serves the dashboard's stylesheet and scripts from its assets: the Node app's bytes and headers", async () => {
+      const node = createApp({ config: parseApiConfig({ ...workerVars(), API_SECRET: API_KEY }), database: (_c, next) => next() })
+      for (const { path } of Object.values(DASHBOARD_ASSETS)) {
+        const edge = await target.fetch(`/dashboard${path}`)
+        const local = await node.request(`/dashboard${path}`)
+        expect(edge.status, path).toBe(200)
+        for (const header of ['content-type', 'cache-control', 'content-security-policy', 'x-content-type-options']) {
+          expect(edge.headers.get(header), `${path} ${header}`).toBe(local.headers.get(header))
+        }
+        expect(await edge.text(), path).toBe(await local.text())
+      }
+      // The files' own paths lead to the dashboard's sign-in, not to the files.
+      const around = await target.fetch('/dashboard/style.css', { redirect: 'manual' })
+      expect(around.status).toBe(303)
     })
 
     it('signs in to the dashboard with a session kept in the database, and sign-out ends it', async () => {
