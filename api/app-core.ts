@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono'
-import { createDashboard, type DashboardSettings } from './dashboard/index.js'
+import type { DashboardAssetSource } from './dashboard/asset-files.js'
+import { createDashboard, type DashboardSettings } from './dashboard/create-dashboard.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { errorBody, notFound, onError } from './errors.js'
@@ -82,6 +83,11 @@ export interface AppDeps {
 
 export interface CoreAppDeps extends AppDeps {
   reference: ReferenceSource
+  /**
+   * The default dashboard's stylesheet and scripts: `createApp` serves them from code, the Workers entry from its
+   * static assets (as with the reference, the text stays out of the worker's script).
+   */
+  dashboardAssets: DashboardAssetSource
 }
 
 export type App = Hono<AppEnv> & {
@@ -156,7 +162,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
 
   // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
-  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, ...deps.dashboardSettings })
+  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, assets: deps.dashboardAssets, ...deps.dashboardSettings })
   if (dashboard) {
     app.route('/dashboard', dashboard)
     // Someone who opens the bare address (http://localhost:3000) in a browser wants the dashboard, not a 404.
