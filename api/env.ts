@@ -32,5 +32,7 @@ export interface AppEnv {
     config: ApiConfig
     log: Logger
     requestId: string
+    /** `api:key-N`: which API_SECRET key the request carried (set by the key check), for audit rows. */
+    apiKeyId: string
   }
 }

@@ -25,9 +25,10 @@ const ERROR_TEXT: Record<number, string> = {
 
 /** The document's groups, in the order a reader meets them; a generated client groups its methods by them. */
 const TAGS: Record<Tag, string> = {
-  Sending: 'Queue text and image messages, one at a time or in a batch.',
+  Sending: 'Queue messages of every kind (text, images, documents, video, audio, locations, contacts), one at a time or in a batch; cancel or revoke them.',
   Sessions: 'The WhatsApp numbers (sessions): status, linking, sending limits.',
   Messages: 'The message audit log.',
+  Contacts: 'The people the numbers write to: consent, names, who changed them.',
   Webhooks: 'Where to POST message events, and their delivery history.',
   Reference: 'This document.',
   Health: 'Liveness and readiness, for load balancers and orchestrators (no key).',
@@ -143,7 +144,7 @@ export function buildOpenApi(routes: readonly RouteDeclaration[]): Record<string
       title: 'WA Gateway API',
       version: '1',
       license: { name: 'GPL-3.0-or-later', identifier: 'GPL-3.0-or-later' },
-      description: 'Queue WhatsApp text and image messages, manage sessions (numbers) and read the audit log. Every /api route needs the X-API-Key header. Errors are {"success":false,"error":"…","code":"…"}. Times are UTC, "YYYY-MM-DD HH:MM:SS".',
+      description: 'Queue WhatsApp messages of every kind, manage sessions (numbers) and read the audit log. Every /api route needs the X-API-Key header. Errors are {"success":false,"error":"…","code":"…"}. Times are UTC, "YYYY-MM-DD HH:MM:SS".',
     },
     servers: [{ url: '/' }],
     tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),

@@ -31,15 +31,23 @@ export function prepareKeys(keys: readonly string[]): PreparedKeys {
  * every key character, so a non-ASCII candidate never matches).
  */
 export function matchesPreparedKey(candidate: string, prepared: PreparedKeys): boolean {
+  return matchingKeyIndex(candidate, prepared) >= 0
+}
+
+/**
+ * Which key `candidate` is (its position in API_SECRET), or -1: every key is walked in full whichever matches, so
+ * the time says nothing about which key matched either.
+ */
+export function matchingKeyIndex(candidate: string, prepared: PreparedKeys): number {
   const n = candidate.length
-  let matched = 0
-  for (const k of prepared.keys) {
+  let index = -1
+  for (const [position, k] of prepared.keys.entries()) {
     // Length difference and content difference both land in `diff`.
     let diff = n ^ k.length
     for (let i = 0; i < prepared.width; i++) diff |= (i < n ? candidate.charCodeAt(i) : 0) ^ (k[i] ?? 0)
-    matched |= diff === 0 ? 1 : 0
+    if (diff === 0) index = position
   }
-  return matched === 1
+  return index
 }
 
 /**
@@ -47,15 +55,18 @@ export function matchesPreparedKey(candidate: string, prepared: PreparedKeys): b
  * the guide's answer. The key is never logged.
  * @example app.use('/api/*', apiKey({ keys: config.apiKeys }))
  */
-export const apiKey = ({ keys, headerName = 'X-API-Key' }: ApiKeyOptions): MiddlewareHandler => {
+export const apiKey = ({ keys, headerName = 'X-API-Key' }: ApiKeyOptions): MiddlewareHandler<{ Variables: { apiKeyId: string } }> => {
   if (keys.length === 0) throw new Error('apiKey needs at least one key')
   const prepared = prepareKeys(keys)
   return async function apiKey(c, next) {
     const given = c.req.header(headerName)
-    if (!given || !matchesPreparedKey(given, prepared)) {
+    const index = given ? matchingKeyIndex(given, prepared) : -1
+    if (index < 0) {
       c.header('WWW-Authenticate', `ApiKey header="${headerName}"`)
       return c.json(errorBody('unauthorized', 'Unauthorized'), 401)
     }
+    // Who made a change, for audit rows (contact_changes.actor): the key's position, never the key.
+    c.set('apiKeyId', `api:key-${index + 1}`)
     await next()
   }
 }

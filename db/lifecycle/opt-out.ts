@@ -4,9 +4,9 @@
  * audit log honest at once (db/README.md, The message states).
  */
 import type { Db, Queryable } from '../driver.js'
-import { lockContactOptIn, upsertOptIn } from '../queries/contacts.js'
 import { markOptedOut, markPendingOfPhoneOptedOut, selectPendingOfPhone } from '../queries/message-claim.js'
-import { atomically, changeEachWithEvents, emitContactEvent } from '../queries/webhook-events.js'
+import { atomically, changeEachWithEvents } from '../queries/webhook-events.js'
+import { changeContact } from './contact-change.js'
 import type { OptIn } from '../types.js'
 
 /**
@@ -25,18 +25,11 @@ export async function markPendingOptedOut(db: Queryable, phone: string): Promise
 }
 
 /**
- * Sets a contact's consent from the API or the dashboard (`pending` clears `opt_in_at`, as the guide's
- * troubleshooting SQL does). Setting `no` also opts out that phone's pending messages in the same transaction.
- * A change to `no` or `yes` writes `contact.opted_out` / `contact.opted_in` (and `message.opted_out` per message)
- * in the same transaction. Returns how many pending messages were opted out.
+ * Sets a contact's consent from the dashboard (`pending` clears `opt_in_at`, as the guide's troubleshooting SQL does):
+ * `changeContact` (contact-change.ts) with the dashboard as the actor. Setting `no` also opts out that phone's
+ * pending messages in the same transaction, with `contact.opted_out` (and `message.opted_out` per message). Returns how
+ * many pending messages were opted out.
  */
-export async function setContactOptIn(db: Db, phone: string, optIn: OptIn): Promise<number> {
-  return db.transaction(async (tx) => {
-    const before = await lockContactOptIn(tx, phone)
-    await upsertOptIn(tx, phone, optIn)
-    if (optIn === 'yes' && before !== 'yes') await emitContactEvent(tx, 'contact.opted_in', phone, null, 'api')
-    if (optIn !== 'no') return 0
-    if (before !== 'no') await emitContactEvent(tx, 'contact.opted_out', phone, null, 'api')
-    return markPendingOptedOut(tx, phone)
-  })
+export async function setContactOptIn(db: Db, phone: string, optIn: OptIn, actor = 'dashboard'): Promise<number> {
+  return (await changeContact(db, { phone, optIn, actor })).optedOut
 }

@@ -37,6 +37,8 @@ export async function getContact(db: Queryable, phone: string): Promise<ContactR
 export interface ContactSearch {
   /** Digits the phone starts with (the dashboard's search box). */
   phonePrefix?: string
+  /** Text the name contains, any case (`GET /api/contacts?q=`). */
+  nameContains?: string
   optIn?: OptIn
   /** Keyset cursor: phones after this one. */
   afterPhone?: string
@@ -48,6 +50,9 @@ export async function searchContacts(db: Queryable, search: ContactSearch): Prom
   const f = optionalFilters(db.dialect)
   // Prefix of digits only (validated by callers), so LIKE wildcards cannot appear in it.
   f.add(search.phonePrefix && `${search.phonePrefix}%`, (ph) => `phone LIKE ${ph}`)
+  // LIKE's wildcards and escape in the name are matched literally. MySQL's utf8mb4 collation ignores case; ILIKE does.
+  const nameLike = search.nameContains && `%${search.nameContains.replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`
+  f.add(nameLike, (ph) => (db.dialect === 'mysql' ? `name LIKE ${ph}` : `name ILIKE ${ph}`))
   f.add(search.optIn, (ph) => `opt_in = ${ph}`)
   f.add(search.afterPhone, (ph) => `phone > ${ph}`)
   const sql = `SELECT ${COLUMNS}
