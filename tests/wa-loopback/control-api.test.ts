@@ -68,9 +68,21 @@ describe('HTTP control API', () => {
         text: 'Unsubscribed ✅',
         caption: null,
         mimetype: null,
+        file_name: null,
         width: null,
         height: null,
         size: null,
+        sha256: null,
+        page_count: null,
+        seconds: null,
+        ptt: null,
+        latitude: null,
+        longitude: null,
+        name: null,
+        address: null,
+        vcard: null,
+        quoted_id: null,
+        revoked_id: null,
         at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/)
       }
     ])

@@ -15,6 +15,8 @@ export function createControlHandler(ops: LoopbackOperations) {
     const url = new URL(req.url ?? '/', 'http://loopback')
     const route = `${req.method} ${url.pathname}`
     try {
+      const mediaOf = req.method === 'GET' ? /^\/control\/messages\/([^/]+)\/media$/.exec(url.pathname) : null
+      if (mediaOf) return sendMedia(res, ops, decodeURIComponent(mediaOf[1]!))
       switch (route) {
         case 'GET /control/info':
           return json(res, 200, ops.info)
@@ -66,6 +68,14 @@ export function createControlHandler(ops: LoopbackOperations) {
       return json(res, 500, { error: err instanceof Error ? err.message : String(err) })
     }
   }
+}
+
+/** The decrypted bytes of a recorded media message, as its mimetype; 404 when there are none (or no longer). */
+function sendMedia(res: ServerResponse, ops: LoopbackOperations, id: string): void {
+  const media = ops.messageMedia(id)
+  if (!media) return json(res, 404, { error: `no media kept for message ${id}` })
+  res.writeHead(200, { 'content-type': media.mimetype ?? 'application/octet-stream', 'content-length': media.bytes.length })
+  res.end(media.bytes)
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

@@ -1,27 +1,53 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { aesDecryptWithIV, getMediaKeys, hmacSign, type BinaryNode, type proto } from '@whiskeysockets/baileys'
+import { aesDecryptWithIV, getMediaKeys, type BinaryNode } from '@whiskeysockets/baileys'
 import sharp from 'sharp'
 import type { Logger } from 'pino'
+import { BoundedBytes } from './bounded-bytes.js'
 import type { TestTls } from './tls-certs.js'
 
 /**
  * The media side: `w:m` `<media_conn/>` points Baileys at a local HTTPS endpoint, which stores uploads exactly as the
  * client encrypted them (AES-CBC body + 10-byte HMAC) and serves them back on their direct path. When a contact
- * receives an image message, its media key decrypts the stored blob, which is checked against the hashes in the
- * message before its size and dimensions are recorded.
+ * receives a media message, its media key decrypts the stored blob, which is checked against the MAC and the hashes in
+ * the message before anything about it is recorded.
  */
 type StoredBlob = { bytes: Buffer; mediaType: string }
 
-export type DecryptedMedia = { bytes: Buffer; width: number | null; height: number | null }
+/** The media kinds a contact decrypts; each names the HKDF info Baileys derives the keys with. */
+export type MediaKind = 'image' | 'document' | 'video' | 'audio'
+
+/** The fields every media message (image, document, video, audio) carries to find and open its upload. */
+export type EncryptedMediaRef = {
+  mediaKey?: Uint8Array | null
+  directPath?: string | null
+  fileEncSha256?: Uint8Array | null
+  fileSha256?: Uint8Array | null
+}
+
+export type DecryptedMedia = {
+  bytes: Buffer
+  /** hex SHA-256 of the decrypted bytes (already checked against the message's fileSha256) */
+  sha256: string
+  width: number | null
+  height: number | null
+}
 
 const MEDIA_CONN_TTL_S = 300
 const MAC_LENGTH = 10
+/** What `media_conn` advertises as `maxContentLengthBytes`; larger uploads get 413. */
+export const MAX_UPLOAD_BYTES = 100 * 1024 * 1024
+/** Uploads kept for download; the oldest go first beyond this (see BoundedBytes). */
+const UPLOAD_BUDGET_BYTES = 512 * 1024 * 1024
+const DIRECT_PATH_PREFIX = '/v/t62.loopback/'
+
+class UploadTooLarge extends Error {}
 
 export class MediaStore {
-  private readonly byDirectPath = new Map<string, StoredBlob>()
-  private readonly byEncSha256 = new Map<string, StoredBlob>()
+  /** Keyed by the hex SHA-256 of the encrypted upload, which is also the name in its direct path. */
+  private readonly uploads = new BoundedBytes<StoredBlob>(UPLOAD_BUDGET_BYTES)
   private server: Server | undefined
   private hostname = ''
   /** Token the media_conn answer hands out and uploads must carry. */
@@ -38,16 +64,20 @@ export class MediaStore {
       }
       if (req.method === 'POST' && url.pathname.startsWith('/mms/')) {
         if (url.searchParams.get('auth') !== this.auth) return reply(401, { error: 'bad auth' })
-        const chunks: Buffer[] = []
-        req.on('data', chunk => chunks.push(chunk))
-        req.on('end', () => {
-          const mediaType = url.pathname.split('/')[2] ?? 'unknown'
-          const directPath = this.store(Buffer.concat(chunks), mediaType)
-          reply(200, { url: `https://${this.hostname}${directPath}`, direct_path: directPath })
-        })
+        readUpload(req).then(
+          bytes => {
+            const directPath = this.store(bytes, url.pathname.split('/')[2] ?? 'unknown')
+            reply(200, { url: `https://${this.hostname}${directPath}`, direct_path: directPath })
+          },
+          (err: unknown) => {
+            if (res.headersSent || res.destroyed) return
+            if (err instanceof UploadTooLarge) res.setHeader('connection', 'close')
+            reply(err instanceof UploadTooLarge ? 413 : 400, { error: err instanceof Error ? err.message : String(err) })
+          }
+        )
         return
       }
-      const blob = req.method === 'GET' ? this.byDirectPath.get(url.pathname) : undefined
+      const blob = req.method === 'GET' ? this.blobAt(url.pathname) : undefined
       if (blob) {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.bytes.length })
         res.end(blob.bytes)
@@ -71,8 +101,7 @@ export class MediaStore {
   }
 
   clear(): void {
-    this.byDirectPath.clear()
-    this.byEncSha256.clear()
+    this.uploads.clear()
   }
 
   /** The answer to `<iq xmlns="w:m"><media_conn/></iq>`. */
@@ -84,41 +113,81 @@ export class MediaStore {
         {
           tag: 'media_conn',
           attrs: { auth: this.auth, ttl: String(MEDIA_CONN_TTL_S), auth_ttl: String(MEDIA_CONN_TTL_S), max_buckets: '12' },
-          content: [{ tag: 'host', attrs: { hostname: this.hostname, maxContentLengthBytes: String(100 * 1024 * 1024) } }]
+          content: [{ tag: 'host', attrs: { hostname: this.hostname, maxContentLengthBytes: String(MAX_UPLOAD_BYTES) } }]
         }
       ]
     }
   }
 
   private store(bytes: Buffer, mediaType: string): string {
-    const encSha256 = createHash('sha256').update(bytes).digest('base64')
-    const directPath = `/v/t62.loopback/${randomBytes(12).toString('hex')}.enc`
-    const blob = { bytes, mediaType }
-    this.byDirectPath.set(directPath, blob)
-    this.byEncSha256.set(encSha256, blob)
-    return directPath
+    const encSha256 = createHash('sha256').update(bytes).digest('hex')
+    this.uploads.set(encSha256, { bytes, mediaType })
+    return `${DIRECT_PATH_PREFIX}${encSha256}.enc`
   }
 
-  /** Finds and decrypts the upload an image message points at, verifying MAC and both SHA-256s. */
-  async decryptImage(image: proto.Message.IImageMessage): Promise<DecryptedMedia> {
-    if (!image.mediaKey) throw new Error('image message without a media key')
-    const path = image.directPath?.split('?')[0]
+  private blobAt(directPath: string): StoredBlob | undefined {
+    const name = directPath.startsWith(DIRECT_PATH_PREFIX) ? directPath.slice(DIRECT_PATH_PREFIX.length) : ''
+    return this.uploads.get(name.replace(/\.enc$/, ''))
+  }
+
+  /**
+   * Finds and decrypts the upload a media message points at, as the recipient's phone does: the MAC (keys derived
+   * for `mediaType`), the SHA-256 of the encrypted upload and of the decrypted media must all match the message.
+   */
+  async decryptMedia(message: EncryptedMediaRef, mediaType: MediaKind): Promise<DecryptedMedia> {
+    if (!message.mediaKey) throw new Error(`${mediaType} message without a media key`)
+    if (!message.fileSha256) throw new Error(`${mediaType} message without fileSha256`)
+    const path = message.directPath?.split('?')[0]
     const blob =
-      (path && this.byDirectPath.get(path)) ||
-      (image.fileEncSha256 && this.byEncSha256.get(Buffer.from(image.fileEncSha256).toString('base64')))
-    if (!blob) throw new Error(`no upload found for ${image.directPath ?? 'an image without directPath'}`)
-    const { iv, cipherKey, macKey } = await getMediaKeys(image.mediaKey, 'image')
-    if (!macKey) throw new Error('no MAC key derived for image media')
+      (path && this.blobAt(path)) || (message.fileEncSha256 && this.uploads.get(Buffer.from(message.fileEncSha256).toString('hex')))
+    if (!blob) throw new Error(`no upload found for ${message.directPath ?? `a ${mediaType} without directPath`}`)
+    if (message.fileEncSha256 && !createHash('sha256').update(blob.bytes).digest().equals(Buffer.from(message.fileEncSha256))) {
+      throw new Error('upload does not match fileEncSha256')
+    }
+    const { iv, cipherKey, macKey } = await getMediaKeys(message.mediaKey, mediaType)
+    if (!macKey) throw new Error(`no MAC key derived for ${mediaType} media`)
     const body = blob.bytes.subarray(0, -MAC_LENGTH)
     const mac = blob.bytes.subarray(-MAC_LENGTH)
-    if (!hmacSign(Buffer.concat([iv, body]), macKey).subarray(0, MAC_LENGTH).equals(mac)) {
-      throw new Error('media MAC mismatch')
-    }
+    const expectedMac = createHmac('sha256', macKey).update(iv).update(body).digest().subarray(0, MAC_LENGTH)
+    if (mac.length !== MAC_LENGTH || !timingSafeEqual(expectedMac, mac)) throw new Error('media MAC mismatch')
     const bytes = aesDecryptWithIV(body, cipherKey, iv)
-    if (image.fileSha256 && !createHash('sha256').update(bytes).digest().equals(Buffer.from(image.fileSha256))) {
-      throw new Error('decrypted media does not match fileSha256')
-    }
-    const { width, height } = await sharp(bytes).metadata()
-    return { bytes, width: width ?? null, height: height ?? null }
+    const sha256 = createHash('sha256').update(bytes).digest()
+    if (!sha256.equals(Buffer.from(message.fileSha256))) throw new Error('decrypted media does not match fileSha256')
+    const { width, height } = mediaType === 'image' ? await sharp(bytes).metadata() : { width: null, height: null }
+    return { bytes, sha256: sha256.toString('hex'), width: width ?? null, height: height ?? null }
   }
+}
+
+/**
+ * Reads an upload body into one buffer: sized up front from Content-Length (Baileys always sends it), so a 100 MB
+ * upload costs 100 MB and not its chunks plus their concatenation; a body without one is gathered chunk by chunk. A
+ * body over the limit is refused but drained, so the client reads the 413 instead of a reset connection.
+ */
+function readUpload(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'])
+    if (declared > MAX_UPLOAD_BYTES) {
+      req.resume()
+      return reject(new UploadTooLarge(`uploads are limited to ${MAX_UPLOAD_BYTES} bytes`))
+    }
+    const sized = Number.isSafeInteger(declared) && declared >= 0 ? Buffer.allocUnsafe(declared) : undefined
+    const chunks: Buffer[] = []
+    let received = 0
+    const onData = (chunk: Buffer) => {
+      if (received + chunk.length > (sized?.length ?? MAX_UPLOAD_BYTES)) {
+        req.off('data', onData)
+        req.resume()
+        return reject(new UploadTooLarge(`uploads are limited to ${MAX_UPLOAD_BYTES} bytes`))
+      }
+      if (sized) chunk.copy(sized, received)
+      else chunks.push(chunk)
+      received += chunk.length
+    }
+    req.on('data', onData)
+    req.on('error', reject)
+    req.on('end', () => {
+      if (sized && received !== sized.length) reject(new Error('upload shorter than its Content-Length'))
+      else resolve(sized ?? Buffer.concat(chunks, received))
+    })
+  })
 }

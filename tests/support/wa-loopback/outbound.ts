@@ -1,8 +1,9 @@
-import { getBinaryNodeChild, getBinaryNodeChildren, normalizeMessageContent, type BinaryNode, type proto } from '@whiskeysockets/baileys'
+import { getBinaryNodeChild, getBinaryNodeChildren, type BinaryNode, type proto } from '@whiskeysockets/baileys'
 import type { LoopbackConnection } from './connection.js'
 import { connectionsOf, unixSeconds, type LoopbackContext, type RecordedMessage } from './context.js'
 import type { CompanionDevice } from './directory.js'
 import { lidJid, pnJid } from './directory.js'
+import { describeMessage, withMedia } from './message-kinds.js'
 import type { SimulatedContact } from './signal-contacts.js'
 
 /**
@@ -69,40 +70,28 @@ function encFor(stanza: BinaryNode, contact: SimulatedContact): BinaryNode | und
   return getBinaryNodeChild(stanza, 'enc')
 }
 
+/**
+ * Records the message as the contact's phone sees it. Media is downloaded and decrypted (MAC and hashes checked); its
+ * bytes are kept for `GET /control/messages/:id/media`. Media that cannot be opened is logged and recorded without
+ * size or hash, as a phone would show a download that failed.
+ */
 async function describe(
   ctx: LoopbackContext,
   conn: LoopbackConnection,
   route: Pick<RecordedMessage, 'id' | 'from' | 'to'>,
   raw: proto.Message
 ): Promise<RecordedMessage> {
-  const message = normalizeMessageContent(raw) ?? raw
-  const base: RecordedMessage = {
-    ...route,
-    type: 'unknown',
-    text: null,
-    caption: null,
-    mimetype: null,
-    width: null,
-    height: null,
-    size: null,
-    at: new Date().toISOString()
+  const { fields, media } = describeMessage(raw)
+  const recorded = { ...route, ...fields, at: new Date().toISOString() }
+  if (!media) return recorded
+  try {
+    const decrypted = await ctx.media.decryptMedia(media.ref, media.kind)
+    ctx.receivedMedia.set(route.id, { bytes: decrypted.bytes, mimetype: fields.mimetype })
+    return { ...route, ...withMedia(fields, decrypted), at: recorded.at }
+  } catch (err) {
+    conn.log.error({ err, id: route.id }, `could not download and decrypt the ${media.kind}`)
+    return recorded
   }
-  if (message.conversation != null || message.extendedTextMessage) {
-    return { ...base, type: 'text', text: message.conversation ?? message.extendedTextMessage?.text ?? '' }
-  }
-  if (message.imageMessage) {
-    const image = message.imageMessage
-    const recorded = { ...base, type: 'image', caption: image.caption ?? null, mimetype: image.mimetype ?? null }
-    try {
-      const media = await ctx.media.decryptImage(image)
-      return { ...recorded, width: media.width, height: media.height, size: media.bytes.length }
-    } catch (err) {
-      conn.log.error({ err, id: route.id }, 'could not download and decrypt the image')
-      return recorded
-    }
-  }
-  const field = Object.keys(message).find(key => (message as Record<string, unknown>)[key] != null)
-  return { ...base, type: field ?? 'unknown' }
 }
 
 /**

@@ -5,7 +5,15 @@ import { pino, type Logger } from 'pino'
 import { WebSocketServer } from 'ws'
 import { buildCertChain, createTestRoot, type TestRoot } from './certs.js'
 import { LoopbackConnection } from './connection.js'
-import { connectionsOf, DEFAULT_RECEIPT_DELAYS, type LoopbackContext, type ReceiptDelays, type RecordedMessage } from './context.js'
+import { BoundedBytes } from './bounded-bytes.js'
+import {
+  connectionsOf,
+  DEFAULT_RECEIPT_DELAYS,
+  type LoopbackContext,
+  type ReceiptDelays,
+  type ReceivedMedia,
+  type RecordedMessage
+} from './context.js'
 import { createControlHandler } from './control.js'
 import { Directory, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
@@ -43,6 +51,9 @@ export type LoopbackInfo = {
 
 export type DeviceView = { phone: string; jid: string; connected: boolean }
 
+/** Decrypted media kept for tests to compare byte for byte; the oldest go first beyond this. */
+const RECEIVED_MEDIA_BUDGET_BYTES = 512 * 1024 * 1024
+
 /** The operations behind the control API, callable in-process too. */
 export type LoopbackOperations = {
   info: LoopbackInfo
@@ -51,6 +62,8 @@ export type LoopbackOperations = {
   /** The phone enters the pairing code its linked-devices screen asks for (pairing by code instead of QR). */
   pairCode(phone: string, code: string): Promise<{ phone: string }>
   messages(to?: string): RecordedMessage[]
+  /** The decrypted bytes of a recorded media message (until reset), or undefined. */
+  messageMedia(id: string): ReceivedMedia | undefined
   inbound(input: { from: string; to: string; text: string; freshSession?: boolean }): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
@@ -85,6 +98,7 @@ export async function startLoopbackServer({
     offline: new OfflineQueue(),
     receipts: { ...DEFAULT_RECEIPT_DELAYS, ...receipts },
     messages: [],
+    receivedMedia: new BoundedBytes<ReceivedMedia>(RECEIVED_MEDIA_BUDGET_BYTES),
     connections: new Set(),
     log
   }
@@ -136,6 +150,7 @@ export async function startLoopbackServer({
     scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
     pairCode: async (phone, code) => ({ phone: (await ctx.pairing.enterCode(phone, code)).phone }),
     messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
+    messageMedia: id => ctx.receivedMedia.get(id),
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
@@ -146,6 +161,8 @@ export async function startLoopbackServer({
       ctx.faults.reset()
       for (const conn of ctx.connections) conn.latencyMs = 0
       ctx.messages.length = 0
+      ctx.receivedMedia.clear()
+      ctx.media.clear()
       ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }
     }
   }
