@@ -2,11 +2,12 @@ import { spawnSync } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
 import { inject } from 'vitest'
 import type { Engine } from '../../db/driver.js'
+import { ffmpegPath, ffprobePath } from '../../runner/media/ffmpeg.js'
 import { CHROMIUM_PATH } from './browser-path.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from './engines.js'
 
 /** What the suite needs beyond Node, outside the database engines: tests that need a missing one are skipped. */
-export type Tool = 'chromium' | 'systemd-analyze'
+export type Tool = 'chromium' | 'systemd-analyze' | 'ffmpeg'
 
 /** How to make a skipped prerequisite available, printed with the reason it was skipped. */
 export function howToEnable(what: Exclude<Engine, 'pglite'> | Tool): string {
@@ -19,6 +20,8 @@ export function howToEnable(what: Exclude<Engine, 'pglite'> | Tool): string {
       return `apt-get install chromium, or set CHROMIUM_PATH to a Chromium binary (now ${CHROMIUM_PATH})`
     case 'systemd-analyze':
       return 'install systemd (it provides systemd-analyze)'
+    case 'ffmpeg':
+      return `apt-get install ffmpeg (it provides ffprobe too), or set FFMPEG_PATH and FFPROBE_PATH (now ${ffmpegPath()}, ${ffprobePath()})`
   }
 }
 
@@ -31,6 +34,10 @@ export function toolProblem(tool: Tool): string | null {
     } catch (err) {
       return `no executable at ${CHROMIUM_PATH} (${(err as NodeJS.ErrnoException).code})`
     }
+  }
+  if (tool === 'ffmpeg') {
+    const broken = [ffmpegPath(), ffprobePath()].filter((path) => spawnSync(path, ['-version']).status !== 0)
+    return broken.length ? `${broken.join(' and ')} cannot be run` : null
   }
   const res = spawnSync('systemd-analyze', ['--version'])
   return res.status === 0 ? null : 'systemd-analyze is not on the PATH'
