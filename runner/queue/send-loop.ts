@@ -3,7 +3,7 @@ import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
 import type { RunnerConfig } from '../config.js'
-import { NotConnectedError, type WhatsAppClient } from '../whatsapp/client.js'
+import { FenceClosedError, NotConnectedError, type WhatsAppClient } from '../whatsapp/client.js'
 import { contentOf } from './content.js'
 import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOutcome } from './outcomes.js'
 import { reconcileOnce } from './rescuer.js'
@@ -239,24 +239,44 @@ export class SendLoop {
     try {
       const prepared = await contentOf(this.d.db, message, this.d.log)
       revokes = prepared.revokes
-      // Wait (briefly) for a renewal if the fence is too close for this send; never send past it.
-      while (this.timeLeft() < this.guardMs(prepared.uploadBytes)) {
-        if (this.d.fence().epoch !== message.claimEpoch || this.timeLeft() <= 0 || !this.running) {
-          this.d.log.warn({ id: message.id }, 'lease too close to its end: not sending; the next holder resends it')
-          return
-        }
-        await sleepFor(50)
-      }
+      if (!(await this.fencedTimeFor(message, this.guardMs(prepared.uploadBytes), 'abandon'))) return
       const registered = await this.d.client.isOnWhatsApp(message.phone)
       if (registered === false) throw new PermanentSendError('phone number is not on WhatsApp')
       this.sends++
-      await this.d.client.send(message.phone, message.waMessageId, prepared.content, prepared.options)
+      // After an upload, the message itself leaves only with a text's guard time still fenced.
+      const beforeRelay = async () => {
+        if (!(await this.fencedTimeFor(message, this.guardMs(0), 'finish'))) throw new FenceClosedError()
+      }
+      await this.d.client.send(message.phone, message.waMessageId, prepared.content, { ...prepared.options, beforeRelay })
       outcome = { kind: 'sent' }
     } catch (err) {
+      // Not sent and not ours to record: the row stays `sending` for the next holder's reconciliation.
+      if (err instanceof FenceClosedError) return
       outcome = outcomeOf(err, message.attempts, this.d.config.maxAttempts)
       this.d.log.warn({ id: message.id, attempts: message.attempts, outcome }, 'send did not succeed')
     }
     await this.finalize(message, fence, outcome, revokes)
+  }
+
+  /**
+   * Waits (briefly) for a renewal while the fence is closer than `needMs`; false when the lease is gone (another
+   * epoch, past the fence) or, before a send starts (`abandon`), the loop is stopping: then nothing may be sent, and
+   * the next holder resends the message. A send already uploading (`finish`) is finished by a stopping loop.
+   */
+  private async fencedTimeFor(message: lifecycle.ClaimedMessage, needMs: number, stopping: 'abandon' | 'finish'): Promise<boolean> {
+    // After an upload, a lease of another epoch means it was lost meanwhile (and perhaps taken back): not ours to send.
+    if (stopping === 'finish' && this.d.fence().epoch !== message.claimEpoch) {
+      this.d.log.warn({ id: message.id }, 'lease lost during the upload: not sending; the next holder resends it')
+      return false
+    }
+    while (this.timeLeft() < needMs) {
+      if (this.d.fence().epoch !== message.claimEpoch || this.timeLeft() <= 0 || (stopping === 'abandon' && !this.running)) {
+        this.d.log.warn({ id: message.id }, 'lease too close to its end: not sending; the next holder resends it')
+        return false
+      }
+      await sleepFor(50)
+    }
+    return true
   }
 
   /**

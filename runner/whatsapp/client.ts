@@ -81,6 +81,7 @@ export interface WhatsAppHandlers {
 }
 
 export { MediaRefusedError } from './upload.js'
+export { FenceClosedError } from './outbound.js'
 export type { MediaKind, MediaUpload, OutboundContent, OutboundMedia, QuotedInbound, SendOptions } from './outbound.js'
 
 /** The send could not start because there is no open connection: nothing left the process. */

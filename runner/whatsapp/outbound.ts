@@ -58,6 +58,19 @@ export interface QuotedInbound {
 
 export interface SendOptions {
   quote?: QuotedInbound
+  /**
+   * Awaited after a media upload, just before the message itself leaves: an upload may take long, and the lease
+   * must still be held when the message is relayed. Throws (`FenceClosedError`) to abandon the send.
+   */
+  beforeRelay?: () => Promise<void>
+}
+
+/** The lease ended (or is about to) while the media uploaded: the message was not relayed; the next holder sends it. */
+export class FenceClosedError extends Error {
+  constructor(message = 'the lease ended during the upload: message not relayed') {
+    super(message)
+    this.name = 'FenceClosedError'
+  }
 }
 
 /**
@@ -127,7 +140,7 @@ export async function sendOutbound(
   const { sock } = deps
   const jid = phoneToJid(to)
   const quoted = options.quote ? quotedMessage(options.quote) : undefined
-  if (content.kind === 'media') return sendMedia(deps, jid, messageId, content, quoted)
+  if (content.kind === 'media') return sendMedia(deps, jid, messageId, content, quoted, options.beforeRelay)
   const payload = plainContent(content)
   const sent = await sock.sendMessage(jid, payload, { messageId, ...(quoted ? { quoted } : {}) })
   return sent?.message ?? null
@@ -159,13 +172,17 @@ async function sendMedia(
   messageId: string,
   content: Extract<OutboundContent, { kind: 'media' }>,
   quoted: WAMessage | undefined,
+  beforeRelay: (() => Promise<void>) | undefined,
 ): Promise<proto.IMessage | null> {
   const { sock, uploads } = deps
   const { kind, reuseKey } = content.media
   const key = KEY_OF[kind]
   let fields = uploads.get(reuseKey)
   const reused = fields !== undefined
-  fields ??= await uploadMedia(deps, content.media)
+  if (!fields) {
+    fields = await uploadMedia(deps, content.media)
+    await beforeRelay?.()
+  }
   const message = proto.Message.fromObject({
     [key]: {
       ...fields,

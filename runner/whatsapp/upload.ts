@@ -47,6 +47,12 @@ export interface UploaderDeps {
   onUpload?: () => void
 }
 
+/**
+ * An upload whose connection sends or receives nothing for this long is abandoned (transient): without it a host
+ * that stalls would hold the session's loop, and its lease, for good.
+ */
+export const UPLOAD_IDLE_TIMEOUT_MS = 30_000
+
 type HostAnswer = { status: number; body: { url?: string; direct_path?: string; error?: string } | null }
 
 const isRefusal = (status: number) => status >= 400 && status < 500 && status !== 408 && status !== 429
@@ -102,7 +108,7 @@ function post(url: URL, filePath: string, size: number, agent: Agent | undefined
         method: 'POST',
         headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': size, Origin: 'https://web.whatsapp.com' },
         ...(agent ? { agent } : {}),
-        ...(timeoutMs ? { timeout: timeoutMs } : {}),
+        timeout: timeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS,
       },
       (res) => {
         let text = ''
@@ -124,7 +130,7 @@ function post(url: URL, filePath: string, size: number, agent: Agent | undefined
       },
     )
     req.on('error', reject)
-    req.on('timeout', () => req.destroy(new Error('upload timed out')))
+    req.on('timeout', () => req.destroy(new Error('upload stalled (no progress) and was abandoned')))
     const file = createReadStream(filePath)
     file.on('error', (err) => req.destroy(err))
     file.pipe(req)

@@ -10,6 +10,7 @@ import { FfmpegMissingError } from '../../runner/media/ffmpeg.js'
 import { contentOf, isOggOpus } from '../../runner/queue/content.js'
 import { outcomeOf } from '../../runner/queue/outcomes.js'
 import { SendLoop } from '../../runner/queue/send-loop.js'
+import type { OutboundContent, SendOptions } from '../../runner/whatsapp/client.js'
 import { createUploader, MediaRefusedError, MediaUploadError } from '../../runner/whatsapp/upload.js'
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import { testTls } from '../support/wa-loopback/tls-certs.js'
@@ -33,6 +34,7 @@ describe('media upload: what each answer of the media host means', () => {
       req.on('end', () => {
         posts++
         const a = answers.shift() ?? { status: 500, body: { error: 'no answer armed' } }
+        if (a.status === 0) return // a stalled host: never answers
         res.writeHead(a.status, { 'content-type': 'application/json' })
         res.end(JSON.stringify(a.body))
       })
@@ -99,6 +101,15 @@ describe('media upload: what each answer of the media host means', () => {
     posts = 0
     await expect(upload(uploader(1, 500))).rejects.toBeInstanceOf(MediaRefusedError)
     expect(posts).toBe(0)
+  })
+
+  it('a host that stalls is abandoned after the idle timeout: transient', async () => {
+    answers.push({ status: 0, body: null }, { status: 0, body: null })
+    const started = Date.now()
+    const err = await uploader()(file, { mediaType: 'document', fileEncSha256B64: 'abc', timeoutMs: 300 }).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(MediaUploadError)
+    expect((err as Error).message).toMatch(/stalled/)
+    expect(Date.now() - started).toBeLessThan(5_000)
   })
 
   it('a network error is transient', async () => {
@@ -179,5 +190,57 @@ describe('what a claimed media message prepares', () => {
     expect(b.content.media.reuseKey).toBe(`${voice.mediaId}:raw`)
     expect(a.content.ptt).toBe(true)
     expect(b.content.ptt).toBe(false)
+  })
+})
+
+describe('an upload that outlives the lease is not relayed', () => {
+  let t: TestDatabase
+  beforeAll(async () => {
+    t = await createTestDatabase('pglite')
+  })
+  afterAll(async () => {
+    await t?.drop()
+  })
+
+  /** A loop whose client "uploads", lets `during` move the fence, then asks `beforeRelay` as the real client does. */
+  async function deliverWith(during: (fence: { epoch: number; fenceAt: number }) => void) {
+    const pdf = Buffer.from('%PDF-1.4 tiny')
+    const r = await enqueueMedia(t.db, { phone: '96173000001', type: 'document', bytes: pdf, mime: 'application/pdf' })
+    const [row] = await t.db.query<Record<string, unknown>>('SELECT * FROM messages WHERE id = $1', [r.id])
+    const { toClaimedMessage } = await import('../../db/lifecycle/claim.js')
+    const message = toClaimedMessage({ ...row, attempts: 1, wa_message_id: 'W1', claim_epoch: 1 })
+    const fence = { owner: 'o', epoch: 1, fenceAt: performance.now() + 60_000 }
+    let relayed = false
+    const fenced: string[] = []
+    const client = {
+      isOnWhatsApp: () => Promise.resolve(true),
+      send: async (_to: string, _id: string, content: OutboundContent, options?: SendOptions) => {
+        if (content.kind === 'media') await content.media.prepare()
+        during(fence)
+        await options?.beforeRelay?.()
+        relayed = true
+      },
+    }
+    const loop = new SendLoop({
+      db: t.db, client: client as never, log: testLog, session: 'default', onFenced: (why) => fenced.push(why),
+      fence: () => fence, config: testConfig(),
+    })
+    await loop.deliver(message)
+    return { relayed, fenced }
+  }
+
+  it('the lease moved to another epoch during the upload: nothing relayed, no outcome recorded', async () => {
+    const r = await deliverWith((fence) => (fence.epoch = 2))
+    expect(r).toEqual({ relayed: false, fenced: [] })
+  })
+
+  it('the fence passed during the upload (renewals stopped): nothing relayed', async () => {
+    const r = await deliverWith((fence) => (fence.fenceAt = performance.now() - 1))
+    expect(r).toEqual({ relayed: false, fenced: [] })
+  })
+
+  it('the lease still held: relayed after the upload', async () => {
+    const r = await deliverWith(() => {})
+    expect(r.relayed).toBe(true)
   })
 })
