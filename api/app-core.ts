@@ -1,5 +1,6 @@
 import { Hono, type Context } from 'hono'
-import { createDashboard, type DashboardSettings } from './dashboard/index.js'
+import type { DashboardAssetSource } from './dashboard/asset-files.js'
+import { createDashboard, type DashboardSettings } from './dashboard/create-dashboard.js'
 import type { ApiConfig } from './config.js'
 import { silentLogger, type AppEnv, type Logger } from './env.js'
 import { errorBody, notFound, onError } from './errors.js'
@@ -11,6 +12,7 @@ import { noSniff, noStore, pageHeaders } from './middleware/security-headers.js'
 import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
 import { sendRoutes, type EnqueueSend } from './routes/send.js'
+import { mediaSendRoutes, type MediaRuntime } from './routes/send-media.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { webhookRoutes } from './routes/webhooks.js'
 import { RouteBook, type RouteDeclaration } from './route-book.js'
@@ -75,10 +77,17 @@ export interface AppDeps {
    * plus what the entry's runtime knows (the Node entry's socket address).
    */
   dashboardSettings?: DashboardSettings
+  /** What the runtime offers media sends: DNS for URL checks, ffmpeg for voice notes (api/routes/send-media.ts). */
+  media?: MediaRuntime
 }
 
 export interface CoreAppDeps extends AppDeps {
   reference: ReferenceSource
+  /**
+   * The default dashboard's stylesheet and scripts: `createApp` serves them from code, the Workers entry from its
+   * static assets (as with the reference, the text stays out of the worker's script).
+   */
+  dashboardAssets: DashboardAssetSource
 }
 
 export type App = Hono<AppEnv> & {
@@ -100,7 +109,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
   // Set once every route is declared, below; only requests read it.
   let reference: ApiReference | null = null
   // No route reads more than this, so a larger declared body is refused before anything is read.
-  const largestBody = Math.max(config.batchBodyLimit, config.imageMaxBytes + 64 * 1024, config.jsonBodyLimit)
+  const largestBody = Math.max(config.batchBodyLimit, Math.max(config.imageMaxBytes, config.documentMaxBytes, config.videoMaxBytes) + 64 * 1024, config.jsonBodyLimit)
 
   const app = new Hono<AppEnv>()
   const metrics = createApiMetrics()
@@ -145,14 +154,15 @@ export function createCoreApp(deps: CoreAppDeps): App {
   // After the key check and the one route that needs no database (Hono runs handlers in registration order).
   app.use('/api/*', database)
   app.route('/api', sessionRoutes({ config, schemas, gate, book }))
-  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book }))
+  app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book, runtime: deps.media ?? {} }))
+  app.route('/api', mediaSendRoutes({ config, schemas, gate, book, runtime: deps.media ?? {} }))
   app.route('/api', messageRoutes({ schemas, book }))
   app.route('/api', webhookRoutes({ schemas, book }))
   reference = deps.reference(book.routes)
 
   // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
-  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, ...deps.dashboardSettings })
+  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, assets: deps.dashboardAssets, ...deps.dashboardSettings })
   if (dashboard) {
     app.route('/dashboard', dashboard)
     // Someone who opens the bare address (http://localhost:3000) in a browser wants the dashboard, not a 404.

@@ -140,14 +140,16 @@ function tooManyParts(maxParts: number, what: string): ApiError {
  * Parses a multipart/form-data body of at most `limit` bytes and `maxParts` parts. The body stream is wrapped in a
  * counting stream that errors once either is passed, so the form parser stops reading there.
  */
-export async function readMultipart(req: Request, limit: number, maxParts = FORM_MAX_PARTS): Promise<FormData> {
+export async function readMultipart(
+  req: Request,
+  limit: number,
+  maxParts = FORM_MAX_PARTS,
+  /** How to send it right, for the 415 (the routes that also take JSON say so). */
+  howTo = 'Send the image as multipart/form-data with a "file" field (curl -F "file=@photo.jpg")',
+): Promise<FormData> {
   const type = mediaType(req)
   if (type !== 'multipart/form-data') {
-    throw new ApiError(
-      415,
-      'unsupported_media_type',
-      `Send the image as multipart/form-data with a "file" field (curl -F "file=@photo.jpg"); got ${type ? `"${type}"` : 'no Content-Type'}`,
-    )
+    throw new ApiError(415, 'unsupported_media_type', `${howTo}; got ${type ? `"${type}"` : 'no Content-Type'}`)
   }
   const declared = declaredLength(req)
   if (declared !== null && declared > limit) throw tooLarge(limit, 'The upload')

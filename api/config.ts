@@ -4,6 +4,7 @@
  */
 import { ConfigError, intSetting as int } from '../db/shared/settings.js'
 import { parseWebhookUrlPolicy, type WebhookUrlPolicy } from '../db/shared/url-guard.js'
+import { parseMediaUrlPolicy, type MediaUrlPolicy } from './media-fetch.js'
 
 export interface ApiConfig {
   /** Accepted `X-API-Key` values; several during a rotation (`API_SECRET=new,old`). */
@@ -22,6 +23,12 @@ export interface ApiConfig {
   imageMaxBytes: number
   /** Largest image, pixels (width × height, read from the file header). */
   imageMaxPixels: number
+  /** `DOCUMENT_MAX_BYTES`: largest document or audio file (default 64 MB). */
+  documentMaxBytes: number
+  /** `VIDEO_MAX_BYTES`: largest video (default 16 MB, what WhatsApp itself sends as video). */
+  videoMaxBytes: number
+  /** `MEDIA_ALLOW_HOSTS` / `MEDIA_ALLOW_PRIVATE`: which private hosts media URLs may name. */
+  mediaUrlPolicy: MediaUrlPolicy
   /** `MEDIA_RETENTION_DAYS`: an identical upload younger than half of this reuses the stored bytes. */
   mediaRetentionDays: number
   /** `SEND_COALESCE_MS`: how long an idle API waits for company before a single send's INSERT (0 = until the end of the event-loop turn; sends arriving while an INSERT runs always share the next one). */
@@ -98,6 +105,9 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     batchMaxItems: 1000,
     imageMaxBytes: 10 * MB,
     imageMaxPixels: 50_000_000,
+    documentMaxBytes: int(env, 'DOCUMENT_MAX_BYTES', 64 * MB, 1024, 100 * MB),
+    videoMaxBytes: int(env, 'VIDEO_MAX_BYTES', 16 * MB, 1024, 100 * MB),
+    mediaUrlPolicy: parseMediaUrlPolicy(env),
     // Same default as the pruner's (db/maintenance/jobs.ts): the media retention follows RETENTION_DAYS.
     mediaRetentionDays: int(env, 'MEDIA_RETENTION_DAYS', int(env, 'RETENTION_DAYS', 30, 1, 3650), 1, 3650),
     coalesceMs: int(env, 'SEND_COALESCE_MS', 0, 0, 100),

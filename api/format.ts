@@ -93,5 +93,12 @@ export function formatMessage(m: MessageRecord) {
     delivered_at: formatTime(m.deliveredAt),
     read_at: formatTime(m.readAt),
     updated_at: formatTime(m.updatedAt),
+    file_name: m.details?.fileName ?? null,
+    ptt: m.type === 'audio' ? m.details?.ptt === true : null,
+    location: m.details?.location ?? null,
+    contact: m.details?.contact ?? null,
+    reply_to: m.replyTo,
+    revokes: m.targetId,
+    revoked_at: formatTime(m.revokedAt),
   }
 }

@@ -1,10 +1,9 @@
 import type { Db } from '../db/driver.js'
-import { findReusableMedia, insertMedia } from '../db/queries/media.js'
-import { enqueueMessage, type EnqueueResult } from '../db/lifecycle/enqueue.js'
+import type { EnqueueResult } from '../db/lifecycle/enqueue.js'
 import { formatBytes } from './body.js'
 import type { ApiConfig } from './config.js'
 import { invalid } from './validation.js'
-import { sha256Hex } from './idempotency.js'
+import { enqueueMediaMessage } from './media-upload.js'
 import { readImageInfo, type ImageInfo } from './image.js'
 
 export interface AcceptedImage extends ImageInfo {
@@ -20,32 +19,32 @@ export async function checkImageUpload(file: File, config: Pick<ApiConfig, 'imag
   if (file.size > config.imageMaxBytes) {
     throw invalid('file', 'image_too_large', `is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`, 413)
   }
-  if (file.size === 0) throw invalid('file', 'invalid_file', 'is empty; attach a JPEG, PNG, GIF or WEBP image')
-  const bytes = new Uint8Array(await file.arrayBuffer())
+  return checkImageBytes(new Uint8Array(await file.arrayBuffer()), config)
+}
+
+/** The same rules on bytes already read (an upload, or a file fetched from a URL); `field` names it in errors. */
+export function checkImageBytes(bytes: Uint8Array, config: Pick<ApiConfig, 'imageMaxBytes' | 'imageMaxPixels'>, field = 'file'): AcceptedImage {
+  if (bytes.byteLength > config.imageMaxBytes) {
+    throw invalid(field, 'image_too_large', `is ${bytes.byteLength} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`, 413)
+  }
+  if (bytes.byteLength === 0) throw invalid(field, 'invalid_file', 'is empty; attach a JPEG, PNG, GIF or WEBP image')
   const check = readImageInfo(bytes)
   if (!check.ok && check.reason === 'unsupported') {
-    throw invalid('file', 'unsupported_image_type', "is not a JPEG, PNG, GIF or WEBP image (the type is read from the file's content, not its name); convert it first", 415)
+    throw invalid(field, 'unsupported_image_type', "is not a JPEG, PNG, GIF or WEBP image (the type is read from the file's content, not its name); convert it first", 415)
   }
   if (!check.ok) {
-    throw invalid('file', 'unreadable_image', 'looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it', 422)
+    throw invalid(field, 'unreadable_image', 'looks like an image but its header is damaged or truncated, so its size cannot be read; re-export it', 422)
   }
   const { width, height } = check.info
   if (width * height > config.imageMaxPixels) {
     throw invalid(
-      'file',
+      field,
       'image_too_many_pixels',
       `is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); images may have at most ${config.imageMaxPixels / 1e6} megapixels, resize it first`,
       422,
     )
   }
   return { bytes, ...check.info }
-}
-
-/** Carries an idempotent repeat out of the transaction so the media row rolls back with it. */
-class Repeat extends Error {
-  constructor(readonly result: EnqueueResult) {
-    super('idempotent repeat')
-  }
 }
 
 export interface ImageMessage {
@@ -61,6 +60,8 @@ export interface ImageMessage {
   mediaReuseSeconds: number
   /** Scheduled send (`send_at`); absent or null = as soon as possible. */
   sendAt?: Date | null
+  /** The received message this one quotes. */
+  replyTo?: number | null
 }
 
 /**
@@ -68,20 +69,8 @@ export interface ImageMessage {
  * transaction; an idempotent repeat or conflict rolls the media row back with it.
  */
 export async function enqueueImageMessage(db: Db, m: ImageMessage): Promise<EnqueueResult> {
-  const sha256 = m.sha256 ?? (await sha256Hex(m.image.bytes))
   const { bytes, mime, width, height } = m.image
-  try {
-    return await db.transaction(async (tx) => {
-      const mediaId = (await findReusableMedia(tx, sha256, mime, m.mediaReuseSeconds)) ?? (await insertMedia(tx, { bytes, mime, width, height, sha256 }))
-      const result = await enqueueMessage(tx, {
-        session: m.session, phone: m.phone, type: 'image', body: m.caption, mediaId,
-        idempotencyKey: m.idempotencyKey ?? null, requestHash: m.requestHash ?? null, sendAt: m.sendAt ?? null,
-      })
-      if (result.kind !== 'created') throw new Repeat(result)
-      return result
-    })
-  } catch (err) {
-    if (err instanceof Repeat) return err.result
-    throw err
-  }
+  return enqueueMediaMessage(db, {
+    ...m, type: 'image', media: { bytes, mime, width, height }, details: null,
+  })
 }

@@ -27,6 +27,7 @@ import { parseDashboardOptions } from './dashboard/index.js'
 import { ConfigError } from '../db/shared/settings.js'
 import { parseApiConfig, type ApiConfig } from './config.js'
 import { sharedDatabase } from './middleware/database.js'
+import { nodeMediaRuntime } from './node-media.js'
 import { CHOSEN_REQUEST_ID, chooseRequestId, type RequestIdEnv } from './middleware/request-id.js'
 import type { Logger } from './env.js'
 
@@ -67,6 +68,7 @@ export function createNodeApp({ db, coalescer: given, ...deps }: NodeAppOptions)
     : given ?? createSendCoalescer({ db, delayMs: config.coalesceMs, maxBatch: config.coalesceMax, maxInFlight: config.coalesceInFlight, log: deps.log })
   const app = createApp({
     ...deps,
+    media: deps.media ?? nodeMediaRuntime(),
     database: sharedDatabase(db),
     ...(coalescer ? { enqueueSend: (input) => coalescer.enqueue(input) } : {}),
   })

@@ -127,7 +127,13 @@ export function buildOpenApi(routes: readonly RouteDeclaration[]): Record<string
     if (op.json) {
       operation.requestBody = { required: !op.json.optional, content: { 'application/json': { schema: toJsonSchema(op.json.schema) } } }
     } else if (op.multipart) {
-      operation.requestBody = { required: true, content: { 'multipart/form-data': { schema: multipartSchema(op.multipart) } } }
+      operation.requestBody = {
+        required: true,
+        content: {
+          'multipart/form-data': { schema: multipartSchema(op.multipart) },
+          ...(op.multipart.orJson ? { 'application/json': { schema: toJsonSchema(op.multipart.orJson) } } : {}),
+        },
+      }
     }
     ;(paths[op.path] ??= {})[op.method] = operation
   }
@@ -197,7 +203,11 @@ table{border-collapse:collapse;width:100%}td,th{border:1px solid #ddd;padding:.2
 /** A readable reference page rendered from the same declarations (its stylesheet is `REFERENCE_CSS`). */
 export function renderReference(routes: readonly RouteDeclaration[]): string {
   const sections = routes.map((op) => {
-    const fields = op.json ? schemaRows(toJsonSchema(op.json.schema)) : op.multipart ? schemaRows(multipartSchema(op.multipart)) : op.query ? schemaRows(toJsonSchema(op.query)) : ''
+    const fields = op.json
+      ? schemaRows(toJsonSchema(op.json.schema))
+      : op.multipart
+        ? schemaRows(multipartSchema(op.multipart)) + (op.multipart.orJson ? `<p>Or as JSON, with the file given by <code>url</code>:</p>${schemaRows(toJsonSchema(op.multipart.orJson))}` : '')
+        : op.query ? schemaRows(toJsonSchema(op.query)) : ''
     const example = op.okExample === undefined ? '' : `<pre>${escapeHtml(JSON.stringify(op.okExample))}</pre>`
     const errs = [...new Set([...(op.auth === false ? [] : [401]), ...op.errors])].sort().map((c) => `<li><b>${c}</b> ${escapeHtml(ERROR_TEXT[c] ?? '')}</li>`).join('')
     return `<section><h2><span class="m">${op.method.toUpperCase()}</span> <code>${escapeHtml(op.path)}</code></h2>

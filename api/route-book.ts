@@ -40,7 +40,12 @@ export interface RouteDeclaration {
    * A multipart form the handler reads itself (its size and parts are limited by `readMultipart`): its text fields'
    * schema, and its required file fields with their descriptions.
    */
-  multipart?: { fields: Schema; files: Record<string, string> }
+  multipart?: {
+    fields: Schema
+    files: Record<string, string>
+    /** The same operation also takes JSON (media by `url` instead of an uploaded file): that body's schema. */
+    orJson?: Schema
+  }
   /** Accepts an `Idempotency-Key` header. */
   idempotent?: boolean
   ok: JsonSchema

@@ -4,11 +4,12 @@
  * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
  */
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
-import { DEFAULT_SESSION, MESSAGE_STATES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
+import { DEFAULT_SESSION, MESSAGE_STATES, MESSAGE_TYPES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
 import { createWebhookSchemas } from './webhook-schemas.js'
+import { BATCH_MAX_URLS, batchItemSchema, createKindSchemas, replyToField } from './kind-schemas.js'
 import * as v from 'valibot'
 import {
   array, custom, describe, FieldProblem, integer, MAX_FIELD_ERRORS, object, oneOf, optional, string,
@@ -146,26 +147,23 @@ export function createSchemas(config: ApiConfig) {
     'Hello from the gateway!',
   )
   const sendAt = sendAtSchema()
-  const sendBody = object({ phone: phoneSchema, message: messageText, session: sessionField, send_at: sendAt }, 'A text message to queue.')
+  const sendBody = object({ phone: phoneSchema, message: messageText, session: sessionField, send_at: sendAt, reply_to: replyToField }, 'A text message to queue.')
+  const kinds = createKindSchemas(config, { session: sessionField, send_at: sendAt })
+  const batchItem = batchItemSchema({
+    text: sendBody, location: kinds.sendLocationBody, contact: kinds.sendContactBody,
+    image: kinds.sendImageUrl, document: kinds.sendDocumentUrl, video: kinds.sendVideoUrl, audio: kinds.sendAudioUrl,
+  })
   return {
     sendBody,
     sendBatchBody: object({
-      messages: array(sendBody, {
+      messages: array(batchItem, {
         minItems: 1,
         maxItems: config.batchMaxItems,
         tooMany: { status: 413, code: 'too_many_messages' },
       }),
       send_at: describe(sendAt, 'Default send_at for the items that carry none.'),
-    }, `Up to ${config.batchMaxItems} text messages, validated all-or-nothing and queued in one statement.`),
-    sendImageFields: object({
-      phone: phoneSchema,
-      caption: describe(
-        optional(string({ code: 'invalid_caption', wellFormed: true, maxLength: config.captionMaxChars })),
-        `Optional caption, at most ${config.captionMaxChars} characters.`,
-      ),
-      session: sessionField,
-      send_at: sendAt,
-    }),
+    }, `Up to ${config.batchMaxItems} messages of any kind (files by url, at most ${BATCH_MAX_URLS}), validated all-or-nothing and queued in one transaction.`),
+    ...kinds,
     regenerateQrBody: object({ session: describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session to reconnect.', DEFAULT_SESSION) }),
     createSessionBody: object({ name: sessionNameSchema }),
     pairingCodeBody: object({ phone: describe(phoneSchema, 'The number to link, with country code (the phone that will enter the code).') }),
@@ -216,8 +214,8 @@ export const messageAnswer: JsonSchema = {
     id: { type: 'integer' },
     session: { type: 'string' },
     phone: { type: 'string' },
-    type: { type: 'string', enum: ['text', 'image'] },
-    body: nullable('string', { description: 'Text, or the caption of an image.' }),
+    type: { type: 'string', enum: [...MESSAGE_TYPES] },
+    body: nullable('string', { description: 'Text, or the caption of an image, document or video.' }),
     media_id: nullable('integer'),
     status: { type: 'string', enum: [...MESSAGE_STATES] },
     attempts: { type: 'integer' },
@@ -231,6 +229,14 @@ export const messageAnswer: JsonSchema = {
     delivered_at: nullable('string'),
     read_at: nullable('string'),
     updated_at: { type: 'string' },
+    file_name: nullable('string', { description: 'A document\'s file name as the recipient sees it.' }),
+    ptt: nullable('boolean', { description: 'Audio: true for a voice note; null for other kinds.' }),
+    location: nullable('object', { description: 'A location\'s latitude, longitude, name and address.' }),
+    contact: nullable('object', { description: 'A contact card\'s name, phones, email and organization.' }),
+    reply_to: nullable('integer', { description: 'The received message this one quotes.' }),
+    revokes: nullable('integer', { description: 'For a revoke: the message it takes back.' }),
+    revoked_at: nullable('string', { description: 'When the message was deleted for everyone (UTC).' }),
+    media: nullable('object', { description: 'GET /api/messages/{id} only: the stored file\'s mimetype and size in bytes.' }),
   },
 }
 

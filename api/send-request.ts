@@ -4,6 +4,7 @@
  * the idempotency hash live here, so the two cannot drift apart.
  */
 import type { EnqueueInput } from '../db/lifecycle/enqueue.js'
+import type { MessageDetails } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { requestHash, sha256Hex } from './idempotency.js'
 import type { AcceptedImage, ImageMessage } from './image-upload.js'
@@ -19,7 +20,7 @@ export function captionOrNull(caption: string | null | undefined): string | null
 }
 
 /** The part a scheduled send adds to an idempotency hash (nothing for an immediate one). */
-function scheduledFor(sendAt: Date | null | undefined): string[] {
+export function scheduledFor(sendAt: Date | null | undefined): string[] {
   // send_at joins the hash only when given, so keys stored before it existed still match their repeats.
   return sendAt ? [`send_at=${sendAt.toISOString()}`] : []
 }
@@ -29,19 +30,32 @@ export interface TextSend {
   phone: string
   message: string
   sendAt?: Date | null
+  /** The received message this one quotes. */
+  replyTo?: number | null
+}
+
+/** The part a reply adds to an idempotency hash (nothing when it quotes nothing, so older keys still match). */
+export function replyPart(replyTo: number | null | undefined): string[] {
+  return replyTo ? [`reply_to=${replyTo}`] : []
 }
 
 /** The row of a text send; with an Idempotency-Key it carries the key and the request's hash. */
 export async function textSend(send: TextSend, key: string | null = null): Promise<EnqueueInput> {
-  const input: EnqueueInput = { session: send.session, phone: send.phone, type: 'text', body: send.message, sendAt: send.sendAt ?? null }
+  const input: EnqueueInput = { session: send.session, phone: send.phone, type: 'text', body: send.message, sendAt: send.sendAt ?? null, replyTo: send.replyTo ?? null }
   if (!key) return input
-  const hash = await requestHash(['text', send.session, send.phone, send.message, ...scheduledFor(send.sendAt)])
+  const hash = await requestHash(['text', send.session, send.phone, send.message, ...scheduledFor(send.sendAt), ...replyPart(send.replyTo)])
   return { ...input, idempotencyKey: key, requestHash: hash }
 }
 
-/** The hash of a batch: every item's text and time, so a repeat must match item by item. */
-export function batchHash(items: readonly EnqueueInput[]): Promise<string> {
-  return requestHash(['batch', items.map((m) => [m.session, m.phone, m.body, ...scheduledFor(m.sendAt)])])
+/**
+ * The hash of a batch: every item's text and time, so a repeat must match item by item. Kinds beyond text add their
+ * kind, details, file hash and reply, so a text-only batch hashes as it always did.
+ */
+export function batchHash(items: readonly EnqueueInput[], fileHashes: readonly (string | null)[] = []): Promise<string> {
+  return requestHash(['batch', items.map((m, i) => [
+    m.session, m.phone, m.body, ...scheduledFor(m.sendAt), ...replyPart(m.replyTo),
+    ...(m.type === 'text' ? [] : [m.type, JSON.stringify(m.details ?? null), fileHashes[i] ?? null]),
+  ])])
 }
 
 export interface ImageSend {
@@ -65,4 +79,23 @@ export async function imageSend(
     session: send.session, phone: send.phone, caption, image: send.image, sha256,
     idempotencyKey: key, requestHash: hash, mediaReuseSeconds: mediaReuseSeconds(config), sendAt: send.sendAt ?? null,
   }
+}
+
+/** A send whose content is its details alone (a location, a contact card). */
+export interface DetailsSend {
+  session: string
+  phone: string
+  details: MessageDetails
+  sendAt?: Date | null
+  replyTo?: number | null
+}
+
+/** The row of a location or contact send; with an Idempotency-Key it carries the key and the request's hash. */
+export async function detailsSend(type: 'location' | 'contact', send: DetailsSend, key: string | null = null): Promise<EnqueueInput> {
+  const input: EnqueueInput = {
+    session: send.session, phone: send.phone, type, body: null, details: send.details, sendAt: send.sendAt ?? null, replyTo: send.replyTo ?? null,
+  }
+  if (!key) return input
+  const hash = await requestHash([type, send.session, send.phone, JSON.stringify(send.details), ...scheduledFor(send.sendAt), ...replyPart(send.replyTo)])
+  return { ...input, idempotencyKey: key, requestHash: hash }
 }

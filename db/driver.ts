@@ -70,29 +70,37 @@ export interface Db extends Queryable {
   close(): Promise<void>
 }
 
-/** Base class of every error a driver translates. */
+/**
+ * Base class of every error a driver translates. Each class spells out its `name` (logs show it, and code tests it
+ * where importing the class would tie modules together) rather than reading its own class name: the Workers bundle
+ * is minified without keep_names (infra/wrangler.toml), where a class's name is a minified one.
+ */
 export class DbError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.name = new.target.name
-  }
+  override name = 'DbError'
 }
 
 /** A unique index rejected the row (MySQL 1062, Postgres 23505). A signal, never retried. */
 export class UniqueViolationError extends DbError {
+  override name = 'UniqueViolationError'
   constructor(readonly constraint: string | undefined, options?: { cause?: unknown }) {
     super(`unique constraint violated${constraint ? `: ${constraint}` : ''}`, options)
   }
 }
 
 /** The database cannot be reached or dropped the connection. The API answers 503. */
-export class DatabaseUnavailableError extends DbError {}
+export class DatabaseUnavailableError extends DbError {
+  override name = 'DatabaseUnavailableError'
+}
 
 /** Contention that survived every retry of `transaction()`. */
-export class ContentionError extends DbError {}
+export class ContentionError extends DbError {
+  override name = 'ContentionError'
+}
 
 /** The engine is too old or misconfigured for the queue's guarantees. Refuse to start. */
-export class UnsupportedDatabaseError extends DbError {}
+export class UnsupportedDatabaseError extends DbError {
+  override name = 'UnsupportedDatabaseError'
+}
 
 /** Converts a driver's id value (number, numeric string or bigint) to a safe JS integer. */
 export function toId(value: unknown): number {

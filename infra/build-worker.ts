@@ -14,6 +14,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { createApp } from '../api/app.js'
 import { REFERENCE_PARTS } from '../api/app-core.js'
+import { DASHBOARD_ASSETS } from '../api/dashboard/asset-files.js'
 import { parseApiConfig } from '../api/config.js'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -82,8 +83,11 @@ export function workerAliases(config = WRANGLER_CONFIG): Record<string, string> 
   return aliases
 }
 
-/** Where the API reference's files go: the worker's static assets (`[assets]` of infra/wrangler.toml). */
-export const REFERENCE_ASSETS = join(ROOT, 'dist', 'worker-reference')
+/**
+ * The worker's static assets (`[assets]` of infra/wrangler.toml): the API reference's files and the dashboard's
+ * stylesheet and scripts, which the worker serves instead of carrying them in its script.
+ */
+export const WORKER_ASSETS = join(ROOT, 'dist', 'worker-assets')
 
 /** The `[vars]` table of a wrangler configuration: the worker's plain settings. */
 export function workerVars(config = WRANGLER_CONFIG): Record<string, string> {
@@ -96,33 +100,39 @@ export function workerVars(config = WRANGLER_CONFIG): Record<string, string> {
 /** The app route each part of the reference answers (its file name in the assets is REFERENCE_PARTS's). */
 const REFERENCE_ROUTES = { document: '/api/openapi.json', page: '/docs', stylesheet: '/docs/style.css' } as const
 
+/** Every file of the worker's static assets, by the app route whose answer it holds. */
+export const WORKER_ASSET_ROUTES: ReadonlyArray<{ path: string; file: string }> = [
+  ...(Object.keys(REFERENCE_ROUTES) as (keyof typeof REFERENCE_ROUTES)[]).map((part) => ({ path: REFERENCE_ROUTES[part], file: REFERENCE_PARTS[part].file })),
+  ...Object.values(DASHBOARD_ASSETS).map(({ path, file }) => ({ path: `/dashboard${path}`, file })),
+]
+
 /**
- * Writes `/api/openapi.json`, `/docs` and its stylesheet as the Node app answers them with the worker's [vars]
- * (limits such as MESSAGE_MAX_CHARS appear in the document), i.e. generated from the same route declarations, for the
- * worker to serve from its static assets: the generator stays out of the script. The key is a stand-in for the
- * request; no key appears in the reference.
+ * Writes the worker's static assets as the Node app answers them with the worker's [vars]: `/api/openapi.json`,
+ * `/docs` and its stylesheet (limits such as MESSAGE_MAX_CHARS appear in the document), generated from the same route
+ * declarations, and the dashboard's stylesheet and scripts, from the same text. The worker serves them from its
+ * static assets, so neither the generator nor that text is in its script. The key is a stand-in for the request; no
+ * key appears in any of them.
  */
-export async function writeReferenceAssets(config = WRANGLER_CONFIG, dir = REFERENCE_ASSETS): Promise<void> {
-  const key = 'reference-build-stand-in-key'
+export async function writeWorkerAssets(config = WRANGLER_CONFIG, dir = WORKER_ASSETS): Promise<void> {
+  const key = 'assets-build-stand-in-key'
   const app = createApp({
     config: parseApiConfig({ ...workerVars(config), API_SECRET: key }),
-    database: () => Promise.reject(new Error('the reference reads no database')),
-    dashboard: false,
+    database: () => Promise.reject(new Error('the static assets read no database')),
   })
-  mkdirSync(dir, { recursive: true })
-  for (const [part, path] of Object.entries(REFERENCE_ROUTES) as [keyof typeof REFERENCE_ROUTES, string][]) {
+  for (const { path, file } of WORKER_ASSET_ROUTES) {
     const res = await app.request(path, { headers: { 'X-API-Key': key } })
-    if (res.status !== 200) throw new Error(`the reference's ${path} answered ${res.status}: ${await res.text()}`)
-    writeFileSync(join(dir, REFERENCE_PARTS[part].file), await res.text())
+    if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${await res.text()}`)
+    mkdirSync(dirname(join(dir, file)), { recursive: true })
+    writeFileSync(join(dir, file), await res.text())
   }
 }
 
-/** Runs wrangler's dry-run bundler into `outdir` (after writing the reference assets) and measures the result. */
+/** Runs wrangler's dry-run bundler into `outdir` (after writing the worker's static assets) and measures the result. */
 export async function buildWorker(options: { outdir?: string; config?: string } = {}): Promise<BuiltWorker> {
   const outdir = resolve(options.outdir ?? join(ROOT, 'dist', 'worker'))
   const wrangler = join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
   const metafile = join(outdir, 'bundle-meta.json')
-  await writeReferenceAssets()
+  await writeWorkerAssets()
   const args = [wrangler, 'deploy', '--dry-run', '--outdir', outdir, '--metafile', metafile, '--config', options.config ?? WRANGLER_CONFIG]
   const output = await new Promise<string>((done, fail) => {
     const child = spawn(process.execPath, args, {

@@ -1,8 +1,10 @@
 /**
- * The dashboard's stylesheet and its one script, as string constants: there is no build step and
- * Workers cannot read files at runtime. Served from `/dashboard/assets/…` so the Content Security
- * Policy can forbid inline code.
+ * The dashboard's stylesheet and its scripts, as string constants: there is no build step for the Node app. Served
+ * from `/dashboard/assets/…` (paths and headers in `asset-files.ts`) so the Content Security Policy can forbid inline
+ * code. The Workers entry does not import this file: `npm run build:worker` writes these texts, as the Node app
+ * serves them, into the worker's static assets, and the worker serves them from there.
  */
+import { DASHBOARD_ASSETS, type DashboardAsset, type DashboardAssetSource } from './asset-files.js'
 
 export const STYLE_CSS = `
 :root {
@@ -234,3 +236,8 @@ export const SEND_JS = `
   update();
 })();
 `
+
+const TEXT: Record<DashboardAsset, string> = { style: STYLE_CSS, live: LIVE_JS, send: SEND_JS }
+
+/** The Node app's dashboard assets: the texts above, with the headers `DASHBOARD_ASSETS` names. */
+export const assetsFromCode: DashboardAssetSource = (asset) => (c) => c.body(TEXT[asset], 200, { ...DASHBOARD_ASSETS[asset].headers })

@@ -12,7 +12,7 @@ import type { DatabaseMiddleware } from '../middleware/database.js'
 import { singleQuery } from '../query.js'
 import { createSchemas, type Schemas } from '../schemas.js'
 import { createSessionGate, type SessionGate } from '../session-gate.js'
-import { LIVE_JS, SEND_JS, STYLE_CSS } from './assets.js'
+import { DASHBOARD_ASSETS, type DashboardAsset, type DashboardAssetSource } from './asset-files.js'
 import { createDashboardAuth } from './auth.js'
 import { field, pageOf, safeReturn, type DashboardContext, type DashboardEnv, type DashboardShared } from './context.js'
 import { csrfToken, dashboardHeaders, readForm, requireSignIn, sameOrigin } from './middleware.js'
@@ -33,6 +33,8 @@ export interface DashboardOptions {
   config: ApiConfig
   /** Sets `c.get('db')` for the signed-in pages (the entry's own: api/middleware/database.ts, api/worker.ts). */
   database: DatabaseMiddleware
+  /** How the stylesheet and scripts are answered: `assetsFromCode` (Node), or the worker's static assets (api/worker.ts). */
+  assets: DashboardAssetSource
   /** `DASHBOARD_COOKIE_SECRET`; without it a random secret is generated once and kept in the database. */
   cookieSecret?: string
   /** Sign-in lifetime (default 12 h). */
@@ -94,7 +96,7 @@ const COOKIE_NAME = 'wa_dashboard'
  *
  * Route order matters: Hono runs handlers in registration order, so the public routes (assets,
  * sign-in) are registered before `requireSignIn`, and everything after it needs a session.
- * @example app.route('/dashboard', createDashboard({ config, database: sharedDatabase(db) }))
+ * @example app.route('/dashboard', createDashboard({ config, database: sharedDatabase(db), assets: assetsFromCode }))
  */
 export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   const base = (options.base ?? '/dashboard').replace(/\/+$/, '')
@@ -150,11 +152,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   app.use('*', sameOrigin({ onRefuse: refuse, extraHosts: (options.publicOrigins ?? []).map((o) => new URL(o).host) }))
 
   // ---- public: assets and sign-in ----
-  const asset = (body: string, type: string) => (c: DashboardContext) =>
-    c.body(body, 200, { 'Content-Type': `${type}; charset=utf-8`, 'Cache-Control': 'public, max-age=300' })
-  app.get('/assets/style.css', asset(STYLE_CSS, 'text/css'))
-  app.get('/assets/live.js', asset(LIVE_JS, 'text/javascript'))
-  app.get('/assets/send.js', asset(SEND_JS, 'text/javascript'))
+  for (const [asset, { path }] of Object.entries(DASHBOARD_ASSETS)) app.get(path, options.assets(asset as DashboardAsset))
 
   app.get('/sign-in', async (c) => {
     const query = singleQuery(c)

@@ -1,6 +1,9 @@
 import { Hono } from 'hono'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
+import { getMediaInfo } from '../../db/queries/media.js'
 import { resendMessage } from '../../db/lifecycle/resend.js'
+import { cancelMessage } from '../../db/lifecycle/cancel.js'
+import { requestRevoke, REVOKE_WINDOW_SECONDS } from '../../db/lifecycle/revoke.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatMessage } from '../format.js'
@@ -11,7 +14,7 @@ function unknownMessage(id: number): ApiError {
   return new ApiError(404, 'unknown_message', `Message ${id} does not exist (sent messages are pruned after the retention period)`)
 }
 
-/** `POST /api/resend/:id`, `GET /api/messages`, `GET /api/messages/:id`. */
+/** `POST /api/resend/:id`, `POST /api/messages/:id/cancel` and `/revoke`, `GET /api/messages`, `GET /api/messages/:id`. */
 export function messageRoutes({ schemas, book }: { schemas: Schemas; book: RouteBook }) {
   const app = new Hono<AppEnv>()
   const byId = { id: schemas.messageId }
@@ -31,6 +34,43 @@ export function messageRoutes({ schemas, book }: { schemas: Schemas; book: Route
       )
     }
     return c.json({ success: true })
+  })
+
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/messages/{id}/cancel', operationId: 'cancelMessage', tag: 'Sending', summary: 'Take a pending (or scheduled) message out of the queue',
+    description: 'The message ends `cancelled` and a `message.cancelled` webhook event is written. Once a runner has claimed it (`sending` or later) it is too late: 409 `not_cancellable`. Cancelling a cancelled message again answers success.',
+    params: byId, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+  }, async (c, { params: { id } }) => {
+    const result = await cancelMessage(c.get('db'), id)
+    if (result.kind === 'not_found') throw unknownMessage(id)
+    if (result.kind === 'not_cancellable') {
+      throw new ApiError(409, 'not_cancellable', `Message ${id} is ${result.status}; only a pending message can be cancelled`)
+    }
+    return c.json({ success: true })
+  })
+
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/messages/{id}/revoke', operationId: 'revokeMessage', tag: 'Sending', summary: 'Delete a sent message for everyone',
+    description: `Queues a revoke on the message's session (paced like any send). When it has been sent the message gets \`revoked_at\` and a \`message.revoked\` webhook event. WhatsApp allows it for ${REVOKE_WINDOW_SECONDS / 3600} hours after sending: later is 409 \`revoke_too_late\`. Asking again while one is queued answers the same revoke.`,
+    params: byId,
+    ok: { type: 'object', required: ['success', 'message_id'], properties: { success: { const: true }, message_id: { type: 'integer', description: 'The queued revoke (its own row in the audit log).' } } },
+    okExample: { success: true, message_id: 48 }, errors: [400, 404, 409],
+  }, async (c, { params: { id } }) => {
+    const result = await requestRevoke(c.get('db'), id)
+    switch (result.kind) {
+      case 'not_found':
+        throw unknownMessage(id)
+      case 'already_revoked':
+        throw new ApiError(409, 'already_revoked', `Message ${id} has already been revoked`)
+      case 'too_late':
+        throw new ApiError(409, 'revoke_too_late', `Message ${id} was sent more than ${REVOKE_WINDOW_SECONDS / 3600} hours ago; WhatsApp no longer deletes it for everyone`)
+      case 'not_revocable':
+        throw new ApiError(409, 'not_revocable', result.reason === 'kind'
+          ? `Message ${id} is itself a revoke`
+          : `Message ${id} is ${result.status}; only a sent message can be revoked (cancel a pending one instead)`)
+      case 'queued':
+        return c.json({ success: true, message_id: result.revokeId })
+    }
   })
 
   book.serve(app, '/api', {
@@ -55,7 +95,8 @@ export function messageRoutes({ schemas, book }: { schemas: Schemas; book: Route
   }, async (c, { params: { id } }) => {
     const message = await getMessage(c.get('db'), id)
     if (!message) throw unknownMessage(id)
-    return c.json(formatMessage(message))
+    const media = message.mediaId === null ? null : await getMediaInfo(c.get('db'), message.mediaId)
+    return c.json({ ...formatMessage(message), media: media ? { mimetype: media.mime, size: media.size } : null })
   })
 
   return app

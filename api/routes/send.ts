@@ -2,16 +2,20 @@ import { Hono } from 'hono'
 import { UniqueViolationError, type Queryable } from '../../db/driver.js'
 import { enqueueMessage, enqueueMessages, type EnqueueInput, type EnqueueResult } from '../../db/lifecycle/enqueue.js'
 import { findMessageByKey, findMessagesByKeys } from '../../db/queries/messages.js'
-import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson, readMultipart } from '../body.js'
+import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
-import { checkImageUpload, enqueueImageMessage } from '../image-upload.js'
+import { assertReplyable } from '../reply-to.js'
 import type { RouteBook } from '../route-book.js'
-import { gatherProblems, invalid, parse } from '../validation.js'
 import { sendAnswer, type Schemas } from '../schemas.js'
-import { batchHash, imageSend, textSend } from '../send-request.js'
+import { batchHash, captionOrNull, detailsSend, mediaReuseSeconds, textSend } from '../send-request.js'
+import { BATCH_MAX_URLS, type BatchItem } from '../kind-schemas.js'
+import { fetchKindFile, mediaKindRules, type AcceptedFile, type MediaRuntime, type SendFields } from './send-media.js'
+import { findReusableMedia, insertMedia } from '../../db/queries/media.js'
+import { sha256Hex } from '../idempotency.js'
+import type { ContactCard, MessageDetails } from '../../db/types.js'
 import type { SessionGate } from '../session-gate.js'
 
 /**
@@ -25,6 +29,8 @@ export type EnqueueSend = (input: EnqueueInput, db: Queryable) => Promise<number
 export const insertOne: EnqueueSend = async (input, db) => (await enqueueMessages(db, [input]))[0]!
 
 export interface SendRoutesOptions {
+  /** What the runtime offers the files of batch items (DNS, ffmpeg): api/routes/send-media.ts. */
+  runtime?: MediaRuntime
   config: ApiConfig
   schemas: Schemas
   gate: SessionGate
@@ -32,9 +38,6 @@ export interface SendRoutesOptions {
   enqueueSend?: EnqueueSend
   book: RouteBook
 }
-
-/** Multipart framing around the file: field headers, boundaries and the small text fields. */
-const MULTIPART_OVERHEAD = 64 * 1024
 
 function answerFor(result: EnqueueResult): { success: true; message_id: number } {
   if (result.kind === 'conflict') throw idempotencyConflict()
@@ -50,16 +53,37 @@ async function sendableOrIndexed(gate: SessionGate, db: Queryable, session: stri
   }
 }
 
-/** The multipart field "file" of `send-image`, which must be a file upload. */
-function uploadedFile(file: FormDataEntryValue | null): File {
-  if (file === null) throw invalid('file', 'missing_field', 'is required; attach the image as the multipart field "file" (curl -F "file=@photo.jpg")')
-  if (typeof file === 'string') throw invalid('file', 'invalid_type', 'must be a file upload (curl -F "file=@photo.jpg"), not a text field')
-  return file
+type StoredFile = AcceptedFile['media'] & { sha256: string }
+interface BatchInput {
+  input: EnqueueInput
+  file?: StoredFile
 }
 
-/** `POST /api/send`, `/api/send-image`, `/api/send-batch`. */
-export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, book }: SendRoutesOptions) {
+/** The details of a location or contact item, as the single routes store them. */
+function structuredDetails(m: BatchItem): MessageDetails {
+  if (m.type === 'location') {
+    const { latitude, longitude, name, address } = m as BatchItem & { latitude: number; longitude: number; name?: string; address?: string }
+    return { location: { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) } }
+  }
+  const { name, phones, email, organization } = (m as BatchItem & { contact: ContactCard }).contact
+  return { contact: { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) } }
+}
+
+/** Runs an item's checks; a refusal names the item (`messages[3].url: …`), as the schema's own errors do. */
+async function atItem<T>(index: number, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err
+    const at = (path: string) => `messages[${index}]${path ? `.${path}` : ''}`
+    throw new ApiError(err.status, err.code, `messages[${index}].${err.message}`, err.errors ? { errors: err.errors.map((e) => ({ ...e, path: at(e.path) })) } : undefined)
+  }
+}
+
+/** `POST /api/send`, `/api/send-batch`, `/api/send-location`, `/api/send-contact` (files: routes/send-media.ts). */
+export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, book, runtime = {} }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
+  const fileKinds = mediaKindRules(config, schemas, runtime)
   // A batch of the most items, each with extras, passes; a body of a million tiny arrays is refused unparsed.
   const batchShape = { maxDepth: JSON_SHAPE.maxDepth, maxValues: config.batchMaxItems * BATCH_VALUES_PER_ITEM + JSON_SHAPE.maxValues }
 
@@ -70,47 +94,43 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const db = c.get('db')
     const key = idempotencyKey(c)
     await gate.assertSendable(db, body.session)
-    const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at }, key)
+    await assertReplyable(db, body.reply_to, body.session)
+    const input = await textSend({ session: body.session, phone: body.phone, message: body.message, sendAt: body.send_at, replyTo: body.reply_to }, key)
     if (key) return c.json(answerFor(await enqueueMessage(db, input)))
     return c.json({ success: true, message_id: await enqueueSend(input, db) })
   })
 
   book.serve(app, '/api', {
-    method: 'post', path: '/api/send-image', operationId: 'sendImage', tag: 'Sending', summary: 'Queue an image message (multipart/form-data)', idempotent: true,
-    description: `JPEG, PNG, GIF or WEBP (decided by the file's content), at most ${config.imageMaxBytes / 1048576} MB and ${config.imageMaxPixels / 1e6} megapixels. The original is stored; the runner compresses it before sending.`,
-    multipart: { fields: schemas.sendImageFields, files: { file: 'The image file.' } },
-    ok: sendAnswer, okExample: { success: true, message_id: 43 }, errors: [400, 404, 409, 413, 415, 422],
-  }, async (c) => {
+    method: 'post', path: '/api/send-location', operationId: 'sendLocation', tag: 'Sending', summary: 'Queue a location', idempotent: true,
+    description: 'A pin the recipient can open in their maps app, with an optional name and address.',
+    json: { schema: schemas.sendLocationBody }, ok: sendAnswer, okExample: { success: true, message_id: 46 }, errors: [400, 404, 409, 413, 415],
+  }, async (c, { body }) => {
     const db = c.get('db')
-    const key = idempotencyKey(c)
-    const form = await readMultipart(c.req.raw, config.imageMaxBytes + MULTIPART_OVERHEAD)
-    const text = (name: string): unknown => {
-      const v = form.get(name)
-      if (v === null) return undefined
-      if (typeof v !== 'string') throw invalid(name, 'invalid_type', 'must be a text field, not a file')
-      return v
-    }
-    // The text fields and the file's presence are answered together, every problem at once.
-    const problems = gatherProblems()
-    const fields = problems.check('', () => parse(schemas.sendImageFields, { phone: text('phone'), caption: text('caption'), session: text('session'), send_at: text('send_at') }, ''))
-    const file = problems.check('file', () => uploadedFile(form.get('file')))
-    // done() throws when either check failed, so both are set past it.
-    problems.done()
-    const image = await checkImageUpload(file!, config)
-    const { session, phone, caption, send_at: sendAt } = fields!
-    await gate.assertSendable(db, session)
-    const message = await imageSend({ session, phone, caption, image, sendAt }, config, key)
-    if (key) {
-      // Fast path for a retry: no media row is written at all.
-      const found = await findMessageByKey(db, key)
-      if (found) return c.json(answerFor(found.requestHash === message.requestHash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
-    }
-    return c.json(answerFor(await enqueueImageMessage(db, message)))
+    await gate.assertSendable(db, body.session)
+    await assertReplyable(db, body.reply_to, body.session)
+    const { latitude, longitude, name, address } = body
+    const location = { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) }
+    const input = await detailsSend('location', { session: body.session, phone: body.phone, details: { location }, sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    return c.json(answerFor(await enqueueMessage(db, input)))
   })
 
   book.serve(app, '/api', {
-    method: 'post', path: '/api/send-batch', operationId: 'sendBatch', tag: 'Sending', summary: `Queue up to ${config.batchMaxItems} text messages at once`, idempotent: true,
-    description: 'Validated all-or-nothing (an error names the item index) and written in one statement; ids come back in order.',
+    method: 'post', path: '/api/send-contact', operationId: 'sendContact', tag: 'Sending', summary: 'Queue a contact card', idempotent: true,
+    description: 'Sent as a vCard the recipient can save: a name, 1–10 phone numbers, optionally an e-mail address and a company.',
+    json: { schema: schemas.sendContactBody }, ok: sendAnswer, okExample: { success: true, message_id: 47 }, errors: [400, 404, 409, 413, 415],
+  }, async (c, { body }) => {
+    const db = c.get('db')
+    await gate.assertSendable(db, body.session)
+    await assertReplyable(db, body.reply_to, body.session)
+    const { name, phones, email, organization } = body.contact
+    const contact = { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) }
+    const input = await detailsSend('contact', { session: body.session, phone: body.phone, details: { contact }, sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    return c.json(answerFor(await enqueueMessage(db, input)))
+  })
+
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/send-batch', operationId: 'sendBatch', tag: 'Sending', summary: `Queue up to ${config.batchMaxItems} messages at once`, idempotent: true,
+    description: `Validated all-or-nothing (an error names the item index) and written in one transaction; ids come back in order. Each item is a text (\`message\`) unless its \`type\` says location, contact, image, document, video or audio; files are fetched from their \`url\` (at most ${BATCH_MAX_URLS} a batch).`,
     json: { schema: schemas.sendBatchBody, read: (c) => readJson(c.req.raw, config.batchBodyLimit, { shape: batchShape }) },
     ok: { type: 'object', properties: { success: { const: true }, message_ids: { type: 'array', items: { type: 'integer' } } } },
     okExample: { success: true, message_ids: [44, 45] }, errors: [400, 404, 409, 413, 415],
@@ -119,15 +139,25 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const key = idempotencyKey(c)
     const firstIndex = new Map<string, number>()
     messages.forEach((m, i) => {
-      if (!firstIndex.has(m.session)) firstIndex.set(m.session, i)
+      if (!firstIndex.has(m.session as string)) firstIndex.set(m.session as string, i)
     })
     for (const [session, index] of firstIndex) await sendableOrIndexed(gate, db, session, index)
-    const inputs: EnqueueInput[] = messages.map((m) => ({
-      session: m.session, phone: m.phone, type: 'text', body: m.message, sendAt: m.send_at ?? batchSendAt ?? null,
-    }))
-    if (!key) return c.json({ success: true, message_ids: await enqueueMessages(db, inputs) })
+    const urls = messages.filter((m) => typeof m.url === 'string').length
+    if (urls > BATCH_MAX_URLS) {
+      throw new ApiError(413, 'too_many_urls', `messages: ${urls} items name a url; a batch may fetch at most ${BATCH_MAX_URLS} files (send the rest in further batches)`)
+    }
+    const items: BatchInput[] = []
+    for (const [i, m] of messages.entries()) items.push(await atItem(i, () => batchInput(m, batchSendAt ?? null, db, c.req.raw.signal)))
+    const inputs = items.map((item) => item.input)
+    const write = (rows: EnqueueInput[]) => (items.some((item) => item.file)
+      ? db.transaction(async (tx) => {
+        for (const [i, item] of items.entries()) if (item.file) rows[i] = { ...rows[i]!, mediaId: await storeMedia(tx, item.file) }
+        return enqueueMessages(tx, rows)
+      })
+      : enqueueMessages(db, rows))
+    if (!key) return c.json({ success: true, message_ids: await write(inputs) })
 
-    const hash = await batchHash(inputs)
+    const hash = await batchHash(inputs, items.map((item) => item.file?.sha256 ?? null))
     const keys = inputs.map((_, i) => batchItemKey(key, i))
     const earlier = async (): Promise<number[] | null> => {
       const first = await findMessageByKey(db, keys[0]!)
@@ -143,7 +173,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const repeat = await earlier()
     if (repeat) return c.json({ success: true, message_ids: repeat })
     try {
-      const ids = await enqueueMessages(db, inputs.map((m, i) => ({ ...m, idempotencyKey: keys[i], requestHash: hash })))
+      const ids = await write(inputs.map((m, i) => ({ ...m, idempotencyKey: keys[i], requestHash: hash })))
       return c.json({ success: true, message_ids: ids })
     } catch (err) {
       // A concurrent twin committed first: the whole statement was refused, answer with its ids.
@@ -153,6 +183,35 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
       return c.json({ success: true, message_ids: ids })
     }
   })
+
+  /** One checked batch item as a row to insert, with its file (fetched from its url and checked) when it has one. */
+  async function batchInput(m: BatchItem, batchSendAt: Date | null, db: Queryable, signal: AbortSignal): Promise<BatchInput> {
+    const f = m as BatchItem & SendFields & { message?: string; url?: string }
+    await assertReplyable(db, f.reply_to, f.session)
+    const common = { session: f.session, phone: f.phone, sendAt: f.send_at ?? batchSendAt, replyTo: f.reply_to ?? null }
+    switch (m.type) {
+      case 'text':
+        return { input: { ...common, type: 'text', body: f.message! } }
+      case 'location':
+      case 'contact':
+        return { input: (await detailsSend(m.type, { ...common, details: structuredDetails(m) })) }
+      default: {
+        const rules = fileKinds[m.type]
+        const accepted = await rules.accept(await fetchKindFile(f.url!, rules, config, runtime, signal), f)
+        const caption = m.type === 'audio' ? null : captionOrNull(f.caption)
+        return {
+          input: { ...common, type: m.type, body: caption, details: accepted.details },
+          file: { ...accepted.media, sha256: await sha256Hex(accepted.media.bytes) },
+        }
+      }
+    }
+  }
+
+  /** Stores a batch item's file, or reuses an identical recent one (the rule of the single-file routes). */
+  async function storeMedia(tx: Queryable, file: StoredFile): Promise<number> {
+    return (await findReusableMedia(tx, file.sha256, file.mime, mediaReuseSeconds(config)))
+      ?? insertMedia(tx, { bytes: file.bytes, mime: file.mime, width: file.width ?? null, height: file.height ?? null, sha256: file.sha256 })
+  }
 
   return app
 }

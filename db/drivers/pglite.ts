@@ -18,7 +18,9 @@ export interface PgliteOptions {
 }
 
 /** Another live process already has this data directory open. */
-export class DataDirLockedError extends DbError {}
+export class DataDirLockedError extends DbError {
+  override name = 'DataDirLockedError'
+}
 
 function processAlive(pid: number): boolean {
   try {

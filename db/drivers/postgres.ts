@@ -12,6 +12,11 @@ export interface PostgresOptions {
   fetchTypes?: boolean
 }
 
+// postgres.js names each error after its class, read at run time. The Workers bundle is minified without keep_names
+// (infra/wrangler.toml), where that would be the class's minified name in every logged error: the class gets its own
+// name back here, as keep_names would have given it.
+Object.defineProperty(postgres.PostgresError, 'name', { value: 'PostgresError' })
+
 // SQLSTATEs retried by transaction() (db/README.md, The two dialects).
 const RETRYABLE = new Set(['40P01', '40001', '55P03'])
 const UNAVAILABLE = new Set([

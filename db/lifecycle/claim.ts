@@ -145,7 +145,9 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
       }
       const id = toId(row.id)
       const phone = String(row.phone)
-      const optIn = (await readOptIn(tx, phone)) ?? 'pending'
+      // A revoke takes back what this number already sent: consent and the first-contact cap concern new messages.
+      const revoke = row.type === 'revoke'
+      const optIn = revoke ? 'yes' : (await readOptIn(tx, phone)) ?? 'pending'
       if (optIn === 'no') {
         if (await markOptedOut(tx, id)) await emitMessageEvent(tx, 'message.opted_out', id)
         continue
@@ -154,7 +156,7 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
         await holdForConsent(tx, id, holdMs)
         continue
       }
-      const first = plan.limits.firstContactCap > 0 && (await isFirstContact(tx, session, phone))
+      const first = !revoke && plan.limits.firstContactCap > 0 && (await isFirstContact(tx, session, phone))
       if (first && plan.firstContactFull) {
         await holdForLimit(tx, id, new Date(plan.firstContactFull.until), plan.firstContactFull.reason)
         heldFirstContact = true

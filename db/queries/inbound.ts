@@ -226,3 +226,18 @@ export async function getInboundById(db: Queryable, id: number): Promise<Quotabl
     waMessageId: String(row.wa_message_id),
   }
 }
+
+const SESSION_OF = /* @__PURE__ */ each(
+  `SELECT session
+  FROM inbound_messages
+ WHERE id = ?`,
+  `SELECT session
+  FROM inbound_messages
+ WHERE id = $1`,
+)
+
+/** The session a received message arrived on, or null when there is no such inbound id (a send's `reply_to`). */
+export async function inboundSessionOf(db: Queryable, id: number): Promise<string | null> {
+  const [row] = await db.query(SESSION_OF[db.dialect], [id])
+  return row ? String(row.session) : null
+}

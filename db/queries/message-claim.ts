@@ -67,20 +67,25 @@ const MARK_PENDING_OPTED_OUT = /* @__PURE__ */ each(
        hold = NULL,
        updated_at = NOW(6)
  WHERE phone = ?
-   AND status = 'pending'`,
+   AND status = 'pending'
+   AND type <> 'revoke'`,
   `UPDATE messages
    SET status = 'opted_out',
        error = 'contact opted out',
        hold = NULL,
        updated_at = now()
  WHERE phone = $1
-   AND status = 'pending'`,
+   AND status = 'pending'
+   AND type <> 'revoke'`,
 )
 
 /** The SQL of `markPendingOfPhoneOptedOut`, for the EXPLAIN tests. */
 export const MARK_PENDING_OPTED_OUT_SQL = MARK_PENDING_OPTED_OUT
 
-/** Every `pending` message to `phone` → `opted_out`, in one statement. Returns how many. */
+/**
+ * Every `pending` message to `phone` → `opted_out`, in one statement. Returns how many. A queued revoke stays: taking a
+ * message back is what a contact who wrote STOP would want.
+ */
 export async function markPendingOfPhoneOptedOut(tx: Queryable, phone: string): Promise<number> {
   return (await tx.execute(MARK_PENDING_OPTED_OUT[tx.dialect], [phone])).affectedRows
 }
@@ -90,12 +95,14 @@ const SELECT_PENDING_OF_PHONE = /* @__PURE__ */ each(
   FROM messages FORCE INDEX (idx_messages_phone)
  WHERE phone = ?
    AND status = 'pending'
+   AND type <> 'revoke'
  ORDER BY id
    FOR UPDATE`,
   `SELECT id
   FROM messages
  WHERE phone = $1
    AND status = 'pending'
+   AND type <> 'revoke'
  ORDER BY id
    FOR UPDATE`,
 )

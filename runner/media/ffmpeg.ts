@@ -25,7 +25,7 @@ const STDERR_TAIL_BYTES = 4096
 /** ffprobe's JSON for a file with a handful of streams is a few KB; more than this means something is wrong. */
 const STDOUT_LIMIT_BYTES = 4 * 1024 * 1024
 
-/** ffmpeg (or ffprobe) is not installed, or the configured path does not exist. */
+/** ffmpeg (or ffprobe) is not installed, the configured path does not exist or cannot run, or it lacks libopus. */
 export class FfmpegMissingError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
@@ -153,6 +153,10 @@ export async function toVoiceNote(bytes: Uint8Array): Promise<{ ogg: Buffer; sec
       '-c:a', 'libopus', '-b:a', '32k', '-application', 'voip',
       '-f', 'ogg', output,
     ])
+    // An ffmpeg built without libopus fails every conversion: that says nothing about the audio.
+    if (r.code !== 0 && /Unknown encoder 'libopus'/.test(r.stderr)) {
+      throw new FfmpegMissingError(`${ffmpegPath()} has no libopus encoder: install Debian's ffmpeg, or set FFMPEG_PATH`)
+    }
     if (r.code !== 0) throw new MediaConversionError(`audio cannot be converted to a voice note: ${lastLine(r.stderr, dir)}`)
     const ogg = await readFile(output).catch(() => null)
     if (!ogg || ogg.length === 0) throw new MediaConversionError('audio cannot be converted to a voice note: no audio was decoded')

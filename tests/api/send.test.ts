@@ -147,7 +147,7 @@ describeEachEngine('POST /api/send', (ctx) => {
   it('refuses a declared length larger than any route accepts before reading, and counts the 413 in /metrics', async () => {
     const app = t()
     const res = await app.app.request('/api/send', {
-      method: 'POST', headers: app.headers({ 'Content-Type': 'application/json', 'Content-Length': String(64 * 1024 * 1024) }), body: '{}',
+      method: 'POST', headers: app.headers({ 'Content-Type': 'application/json', 'Content-Length': String(200 * 1024 * 1024) }), body: '{}',
     })
     expect(res.status).toBe(413)
     expect(await res.json()).toMatchObject({ success: false, code: 'body_too_large', error: expect.stringContaining('larger than any route accepts') })

@@ -13,7 +13,7 @@ import { each } from '../../db/sql.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
 import { parseApiConfig } from '../../api/config.js'
-import { createDashboard } from '../../api/dashboard/index.js'
+import { assetsFromCode, createDashboard } from '../../api/dashboard/index.js'
 import { silentLogger } from '../../api/env.js'
 import { sharedDatabase } from '../../api/middleware/database.js'
 import { startApi, type StartedApi } from '../../api/node.js'
@@ -43,7 +43,7 @@ async function shot(page: Page, name: string): Promise<void> {
 async function serveDashboard(db: TestDatabase['db'], extraEnv: Record<string, string> = {}): Promise<StartedApi> {
   const env = { API_SECRET: KEY, PORT: '0', HOST: '127.0.0.1', ...extraEnv }
   const config = parseApiConfig(env)
-  return startApi({ env, log: silentLogger, db, deps: { dashboard: createDashboard({ config, database: sharedDatabase(db) }) } })
+  return startApi({ env, log: silentLogger, db, deps: { dashboard: createDashboard({ config, database: sharedDatabase(db), assets: assetsFromCode }) } })
 }
 
 async function signInWith(page: Page, base: string, key: string): Promise<void> {

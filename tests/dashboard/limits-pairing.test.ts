@@ -6,7 +6,7 @@ import { beforeAll, expect, it } from 'vitest'
 import { sharedDatabase } from '../../api/middleware/database.js'
 import { createNodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
-import { createDashboard } from '../../api/dashboard/index.js'
+import { assetsFromCode, createDashboard } from '../../api/dashboard/index.js'
 import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { answerPairingRequest, findPairingRequests } from '../../db/queries/pairing.js'
 import { getSession } from '../../db/queries/sessions.js'
@@ -18,7 +18,7 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
   let b: Browserish
   beforeAll(async () => {
     const config = parseApiConfig({ API_SECRET: KEY, PAIRING_CODE_WAIT_MS: '2000' })
-    const dashboard = createDashboard({ config, database: sharedDatabase(ctx.db), signIn: { failureDelayMs: 0 } })
+    const dashboard = createDashboard({ config, database: sharedDatabase(ctx.db), assets: assetsFromCode, signIn: { failureDelayMs: 0 } })
     const app = createNodeApp({ db: ctx.db, config, coalescer: false, dashboard })
     b = await signIn(app)
   })

@@ -4,7 +4,7 @@ import { each } from '../../db/sql.js'
 import { sharedDatabase } from '../../api/middleware/database.js'
 import { createNodeApp, type NodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
-import { createDashboard, type DashboardOptions } from '../../api/dashboard/index.js'
+import { assetsFromCode, createDashboard, type DashboardOptions } from '../../api/dashboard/index.js'
 
 export const KEY = 'dash-test-key-4f9a2c'
 export const OTHER_KEY = 'dash-second-key-77b1'
@@ -13,7 +13,7 @@ export const ORIGIN = 'http://gateway.test'
 /** The real API app with the dashboard mounted, as `npm start` builds it (minus the server). */
 export function dashboardApp(db: Db, options: Partial<DashboardOptions> & { keys?: string[] } = {}): NodeApp {
   const config = parseApiConfig({ API_SECRET: (options.keys ?? [KEY, OTHER_KEY]).join(',') })
-  const dashboard = createDashboard({ config, database: sharedDatabase(db), signIn: { failureDelayMs: 0 }, ...options })
+  const dashboard = createDashboard({ config, database: sharedDatabase(db), assets: assetsFromCode, signIn: { failureDelayMs: 0 }, ...options })
   return createNodeApp({ db, config, coalescer: false, dashboard })
 }
 

@@ -135,11 +135,29 @@ describe('the BigInt stand-in for long', () => {
 })
 
 describe('the stand-ins for code the worker never calls', () => {
-  it('generate-function and the PoolCluster modules throw when called', () => {
-    expect(() => stub('generate-function.cjs')()).toThrow(/disableEval/)
+  it('the PoolCluster modules, the unsent commands and compression throw when called', () => {
     const cluster = stub('mysql2-pool-cluster.cjs')
     expect(() => cluster({})).toThrow(/PoolCluster is not part of the Workers build/)
     expect(() => new cluster()).toThrow(/PoolCluster/)
+    const command = stub('mysql2-unsent-commands.cjs')
+    expect(() => new command({})).toThrow(/changeUser\) is not part of the Workers build/)
+    expect(() => stub('mysql2-compression.cjs').enableCompression({})).toThrow(/compress: true/)
+  })
+
+  it('the compiled row parsers throw, naming disableEval; their cache has nothing to resize or clear', () => {
+    const parsers = stub('mysql2-compiled-parsers.cjs')
+    expect(() => parsers([], {}, {})).toThrow(/disableEval: true/)
+    expect(() => parsers.getParser('text', [], {}, {}, () => null)).toThrow(/disableEval: true/)
+    // mysql2/promise's setMaxParserCache and clearParserCache call these: harmless where nothing is compiled.
+    expect(parsers.setMaxCache(10)).toBeUndefined()
+    expect(parsers.clearCache()).toBeUndefined()
+    const real = require(join(MYSQL2, 'lib', 'parsers', 'parser_cache.js')) as Record<string, unknown>
+    for (const name of ['getParser', 'setMaxCache', 'clearCache']) expect(typeof parsers[name], name).toBe(typeof real[name])
+  })
+
+  it("the package.json stand-in has the installed mysql2's version (sent to the server as _client_version)", () => {
+    const real = JSON.parse(readFileSync(join(MYSQL2, 'package.json'), 'utf8')) as { version: string }
+    expect(stub('mysql2-package.cjs')).toEqual({ version: real.version })
   })
 
   it("postgres.js's subscribe and large-object stand-ins can be wired into a client, and throw when used", () => {

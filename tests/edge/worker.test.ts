@@ -6,14 +6,15 @@
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { Miniflare } from 'miniflare'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../api/app.js'
 import { parseApiConfig } from '../../api/config.js'
+import { DASHBOARD_ASSETS } from '../../api/dashboard/asset-files.js'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { taskName, JOB_NAMES } from '../../db/maintenance/jobs.js'
-import { buildWorker, kib, readMetafile, REFERENCE_ASSETS, workerAliases, workerVars, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
+import { buildWorker, kib, readMetafile, WORKER_ASSETS, workerAliases, workerVars, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
 import { defineContractTests, type ContractTarget } from '../support/contract.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
 import { TEST_MYSQL_URL } from '../support/engines.js'
@@ -50,7 +51,7 @@ function startWorker(hyperdrive: string, bindings: Record<string, string> = { AP
     hyperdrives: { HYPERDRIVE: hyperdrive },
     bindings,
     // infra/wrangler.toml [assets]: the API reference, written by buildWorker; the worker runs first for every request.
-    assets: { directory: REFERENCE_ASSETS, binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true } },
+    assets: { directory: WORKER_ASSETS, binding: 'ASSETS', routerConfig: { invoke_user_worker_ahead_of_assets: true, has_user_worker: true } },
   })
 }
 
@@ -164,6 +165,22 @@ for (const engine of ['mysql', 'postgres'] as const) {
       expect((await target.fetch('/docs.html')).status).toBe(404)
     })
 
+    it("serves the dashboard's stylesheet and scripts from its assets: the Node app's bytes and headers", async () => {
+      const node = createApp({ config: parseApiConfig({ ...workerVars(), API_SECRET: API_KEY }), database: (_c, next) => next() })
+      for (const { path } of Object.values(DASHBOARD_ASSETS)) {
+        const edge = await target.fetch(`/dashboard${path}`)
+        const local = await node.request(`/dashboard${path}`)
+        expect(edge.status, path).toBe(200)
+        for (const header of ['content-type', 'cache-control', 'content-security-policy', 'x-content-type-options']) {
+          expect(edge.headers.get(header), `${path} ${header}`).toBe(local.headers.get(header))
+        }
+        expect(await edge.text(), path).toBe(await local.text())
+      }
+      // The files' own paths lead to the dashboard's sign-in, not to the files.
+      const around = await target.fetch('/dashboard/style.css', { redirect: 'manual' })
+      expect(around.status).toBe(303)
+    })
+
     it('signs in to the dashboard with a session kept in the database, and sign-out ends it', async () => {
       // Straight to Miniflare, so its redirects are seen rather than followed.
       const send = async (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) =>
@@ -233,6 +250,20 @@ describe('worker bundle', () => {
     ]
     for (const marker of banned) expect(code.includes(marker), marker).toBe(false)
     expect(built.gzipBytes, `gzip ${kib(built.gzipBytes)}`).toBeLessThanOrEqual(WORKER_GZIP_LIMIT)
+  })
+
+  it("reads no class's own name where it matters (keep_names = false leaves it minified): the error classes spell out theirs", () => {
+    // Each module that reads `constructor.name` or `new.target.name`, and why that is harmless in this bundle.
+    const known: Record<string, string> = {
+      'node_modules/mysql2/lib/base/connection.js': 'a command class name, printed only with debug: true',
+      'node_modules/postgres/cf/src/errors.js': "PostgresError's name, which db/drivers/postgres.ts gives back to the class",
+      'node_modules/valibot/dist/index.mjs': 'the type received, in issue messages: parsed JSON and form data, the runtime\'s own classes',
+    }
+    const readers = Object.keys(readMetafile(built).inputs)
+      .filter((path) => !path.startsWith('node-built-in-modules:'))
+      .filter((path) => /\b(constructor|new\.target)\??\.name\b/.test(readFileSync(join(dirname(WRANGLER_CONFIG), path), 'utf8')))
+      .map((path) => path.replace(/^(\.\.\/)+/, ''))
+    expect(readers.sort()).toEqual(Object.keys(known).sort())
   })
 
   it("replaces only the drivers' own modules: every import of a stand-in comes from mysql2 or postgres.js", () => {

@@ -14,6 +14,7 @@
  * type, a body too large …) and may add "chaos" on top (extra fields, odd key order, padding) that does not change
  * validity. The poisons were chosen from the API's documented rules (the guide, /api/openapi.json), not from its code.
  */
+import { generateKindCases } from './kind-cases.js'
 import { createRandom, type Random } from './random.js'
 
 export type Effect =
@@ -23,7 +24,7 @@ export type Effect =
 export interface ExpectedRow {
   session: string
   phone: string
-  type: 'text' | 'image'
+  type: 'text' | 'image' | 'document' | 'location'
   body: string | null
   /** For images: the exact bytes stored in `media`. */
   media?: Uint8Array
@@ -324,6 +325,13 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['POST', '/api/send', 'POST /api/send'],
     ['POST', '/api/send-image', 'POST /api/send-image'],
     ['POST', '/api/send-batch', 'POST /api/send-batch'],
+    ['POST', '/api/send-document', 'POST /api/send-document'],
+    ['POST', '/api/send-video', 'POST /api/send-video'],
+    ['POST', '/api/send-audio', 'POST /api/send-audio'],
+    ['POST', '/api/send-location', 'POST /api/send-location'],
+    ['POST', '/api/send-contact', 'POST /api/send-contact'],
+    ['POST', `/api/messages/${fx.pendingId}/cancel`, 'POST /api/messages/:id/cancel'],
+    ['POST', `/api/messages/${fx.pendingId}/revoke`, 'POST /api/messages/:id/revoke'],
     ['POST', `/api/resend/${fx.pendingId}`, 'POST /api/resend/:id'],
     ['GET', '/api/messages', 'GET /api/messages'],
     ['GET', `/api/messages/${fx.pendingId}`, 'GET /api/messages/:id'],
@@ -438,6 +446,12 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ...bodyPoisons('POST /api/send-batch', { idempotent: true, allowEmpty: false }),
   ]
   jsonCases('POST /api/send-batch', '/api/send-batch', n(300), batchBase, batchPoisons)
+
+  // ------------------------------------------------ documents, video, audio, locations, contacts, cancel, revoke
+  generateKindCases({
+    r, fx, add, auth, jsonType, n, anySession, fresh, multipart, fieldPoisons, bodyPoisons, jsonCases,
+    invalidPhones: INVALID_PHONES, hostileText: HOSTILE_TEXT,
+  })
 
   // ------------------------------------------------ POST /api/sessions
   jsonCases('POST /api/sessions', '/api/sessions', n(200), () => ({ name: fresh('n') }), [

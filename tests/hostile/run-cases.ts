@@ -138,15 +138,17 @@ export async function checkDatabase(db: Queryable, before: Snapshot, after: Snap
       if (JSON.stringify(got) !== JSON.stringify(exp)) problems.push(`message ${id} (case ${o.c.id}) stored ${JSON.stringify(got).slice(0, 200)}, expected ${JSON.stringify(exp).slice(0, 200)}`)
       if (want.media) {
         const ph = db.dialect === 'mysql' ? '?' : '$1'
-        const [m] = await db.query<{ bytes: Uint8Array }>(`SELECT bytes FROM media WHERE id = ${ph}`, [row.mediaId])
+        const chunks = await db.query<{ bytes: Uint8Array }>(`SELECT bytes FROM media_chunks WHERE media_id = ${ph} ORDER BY seq`, [row.mediaId])
         referencedMedia.add(String(row.mediaId))
-        if (!m || Buffer.compare(Buffer.from(m.bytes), Buffer.from(want.media)) !== 0) problems.push(`message ${id} (case ${o.c.id}): media bytes differ from the upload`)
+        const stored = Buffer.concat(chunks.map((c) => Buffer.from(c.bytes)))
+        if (chunks.length === 0 || Buffer.compare(stored, Buffer.from(want.media)) !== 0) problems.push(`message ${id} (case ${o.c.id}): media bytes differ from the upload`)
       }
     }
   }
   for (const [t, keys] of Object.entries(diff.added)) {
     const allowed = t === 'messages' ? expectedMessages : t === 'sessions' ? expectedSessions : t === 'media' ? referencedMedia : new Set<string>()
-    const stray = keys.filter((k) => !allowed.has(k))
+    // A stored file's chunks are keyed `media_id|seq`: allowed with their file.
+    const stray = keys.filter((k) => !(t === 'media_chunks' ? referencedMedia.has(k.split('|')[0]!) : allowed.has(k)))
     if (stray.length) problems.push(`${t}: ${stray.length} unexpected new row(s): ${stray.slice(0, 5).join(', ')}`)
   }
   for (const id of expectedMessages) if (!after.messages!.has(id)) problems.push(`message ${id} answered but not in the table`)

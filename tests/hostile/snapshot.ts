@@ -10,6 +10,7 @@ export const TABLES: Record<string, string[]> = {
   sessions: ['name'],
   messages: ['id'],
   media: ['id'],
+  media_chunks: ['media_id', 'seq'],
   contacts: ['phone'],
   inbound_messages: ['id'],
   auth_keys: ['session', 'type', 'key_id'],

@@ -44,14 +44,14 @@ describe.skipIf(Boolean(noFfmpeg))(noFfmpeg ? `ffmpeg media [${noFfmpeg}]` : 'ff
 
   const make = (name: string, args: string[]) => {
     const path = join(fixtures, name)
-    execFileSync('ffmpeg', ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', ...args, path])
+    execFileSync(ffmpegPath(), ['-nostdin', '-hide_banner', '-loglevel', 'error', '-y', ...args, path])
     file[name] = readFileSync(path)
   }
   /** channels, sample rate and codec of an audio file, straight from ffprobe. */
   const audioStream = (bytes: Buffer) => {
     const path = join(fixtures, 'probe-me')
     writeFileSync(path, bytes)
-    const out = execFileSync('ffprobe', ['-v', 'error', '-print_format', 'json', '-show_streams', path], { encoding: 'utf8' })
+    const out = execFileSync(ffprobePath(), ['-v', 'error', '-print_format', 'json', '-show_streams', path], { encoding: 'utf8' })
     return JSON.parse(out).streams[0]
   }
 
@@ -166,6 +166,14 @@ describe.skipIf(Boolean(noFfmpeg))(noFfmpeg ? `ffmpeg media [${noFfmpeg}]` : 'ff
     await expect(videoThumbnail(file['video.mp4']!)).rejects.toThrow(FfmpegMissingError)
     delete process.env.FFMPEG_PATH
     expect(await ffmpegAvailable()).toBe(true)
+  })
+
+  it('says so when ffmpeg was built without libopus, rather than blaming the audio', async () => {
+    const withoutOpus = join(fixtures, 'ffmpeg-without-opus')
+    writeFileSync(withoutOpus, "#!/bin/sh\necho \"Unknown encoder 'libopus'\" >&2\nexit 1\n", { mode: 0o755 })
+    process.env.FFMPEG_PATH = withoutOpus
+    await expect(toVoiceNote(file['tone.mp3']!)).rejects.toThrow(FfmpegMissingError)
+    await expect(toVoiceNote(file['tone.mp3']!)).rejects.toThrow(/no libopus encoder/)
   })
 
   it('says ffprobe is missing when FFPROBE_PATH names no binary or a file that cannot run', async () => {

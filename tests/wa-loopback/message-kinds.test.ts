@@ -184,12 +184,13 @@ describe('messages without media', () => {
 })
 
 describe('GET /control/messages/:id/media after a reset', () => {
-  it('is 404 once the recorded messages and their bytes are forgotten', async () => {
+  it('is 404 once the recorded messages and their bytes are forgotten, 400 for a malformed id', async () => {
     const sent = await send({ document: minimalPdf(['kept until reset']), mimetype: 'application/pdf', fileName: 'k.pdf' })
     await recorded(sent.key.id!)
     expect((await mediaOf(sent.key.id!)).status).toBe(200)
     server.reset()
     expect(await mediaOf(sent.key.id!)).toMatchObject({ status: 404, type: 'application/json' })
     expect(server.messages()).toEqual([])
+    expect((await fetch(`${server.url}/control/messages/%E0%A4%A/media`)).status).toBe(400)
   })
 })

@@ -6,7 +6,7 @@
 import { POSTGRES_CAPABILITIES, type Db, type Queryable, type Row } from '../../../db/driver.js'
 import { createApp } from '../../../api/app.js'
 import { parseApiConfig } from '../../../api/config.js'
-import { createDashboard } from '../../../api/dashboard/index.js'
+import { assetsFromCode, createDashboard } from '../../../api/dashboard/index.js'
 import { sharedDatabase } from '../../../api/middleware/database.js'
 
 const epoch = new Date(0)
@@ -57,7 +57,7 @@ export default {
     if (!app) {
       const config = parseApiConfig(env)
       const database = sharedDatabase(db)
-      app = createApp({ database, config, dashboard: createDashboard({ config, database, cookieSecret: env.DASHBOARD_COOKIE_SECRET }) })
+      app = createApp({ database, config, dashboard: createDashboard({ config, database, assets: assetsFromCode, cookieSecret: env.DASHBOARD_COOKIE_SECRET }) })
     }
     return app.fetch(request, env)
   },

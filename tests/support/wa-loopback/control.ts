@@ -16,7 +16,7 @@ export function createControlHandler(ops: LoopbackOperations) {
     const route = `${req.method} ${url.pathname}`
     try {
       const mediaOf = req.method === 'GET' ? /^\/control\/messages\/([^/]+)\/media$/.exec(url.pathname) : null
-      if (mediaOf) return sendMedia(res, ops, decodeURIComponent(mediaOf[1]!))
+      if (mediaOf) return sendMedia(res, ops, decodeId(mediaOf[1]!))
       switch (route) {
         case 'GET /control/info':
           return json(res, 200, ops.info)
@@ -69,6 +69,14 @@ export function createControlHandler(ops: LoopbackOperations) {
       if (err instanceof Error && /is not a phone number/.test(err.message)) return json(res, 400, { error: err.message })
       return json(res, 500, { error: err instanceof Error ? err.message : String(err) })
     }
+  }
+}
+
+function decodeId(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch {
+    throw new BadRequest('the message id in the path is not valid percent-encoding')
   }
 }
 

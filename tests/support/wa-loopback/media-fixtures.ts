@@ -49,7 +49,7 @@ export async function requireFfmpeg(): Promise<void> {
   }
 }
 
-async function ffmpegOutput(args: string[], fileName: string): Promise<Buffer> {
+export async function ffmpegOutput(args: string[], fileName: string): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'wa-loopback-media-'))
   try {
     const out = join(dir, fileName)
@@ -67,3 +67,6 @@ export const testVideoMp4 = () =>
 /** One second of a 440 Hz tone as Opus in Ogg, the format of a WhatsApp voice note. */
 export const testVoiceNoteOgg = () =>
   ffmpegOutput(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:a', 'libopus', '-b:a', '24k'], 'voice.ogg')
+
+/** One second of a 440 Hz tone as MP3: audio that is not a voice note's format. */
+export const testMp3 = () => ffmpegOutput(['-f', 'lavfi', '-i', 'sine=frequency=440:duration=1', '-c:a', 'libmp3lame', '-b:a', '64k'], 'tone.mp3')
