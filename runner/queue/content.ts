@@ -6,7 +6,9 @@ import { REVOKE_WINDOW_SECONDS } from '../../db/lifecycle/revoke.js'
 import { getInboundById } from '../../db/queries/inbound.js'
 import { getMedia, getMediaInfo, MediaGoneError, readMediaChunks, type MediaInfo } from '../../db/queries/media.js'
 import { getMessage } from '../../db/queries/messages.js'
-import { ffmpegAvailable, MediaConversionError, probeMedia, toVoiceNote, videoThumbnail } from '../media/ffmpeg.js'
+import {
+  ffmpegAvailable, FfmpegMissingError, FfmpegTimeoutError, MediaConversionError, probeMedia, toVoiceNote, videoThumbnail,
+} from '../media/ffmpeg.js'
 import { compressImage } from '../media/image.js'
 import { pdfPageCount } from '../media/pdf.js'
 import { buildVcard } from '../media/vcard.js'
@@ -159,11 +161,15 @@ async function videoUpload(db: Db, info: MediaInfo, log: Logger): Promise<MediaU
       ...(jpegThumbnail ? { jpegThumbnail } : {}),
     }
   } catch (err) {
-    if (!(err instanceof MediaConversionError)) throw err
+    if (!isFfmpegTrouble(err)) throw err
     log.warn({ media: info.id, err: err.message }, 'ffmpeg cannot read this video: sending it without length and thumbnail')
     return { bytes, mimetype: info.mime }
   }
 }
+
+/** ffmpeg could not help with this file (unreadable, gone since the check, too slow): extras are left out. */
+const isFfmpegTrouble = (err: unknown): err is Error =>
+  err instanceof MediaConversionError || err instanceof FfmpegMissingError || err instanceof FfmpegTimeoutError
 
 /** Audio as stored; its length from ffprobe when installed (else Baileys reads it from the file's headers). */
 async function audioUpload(db: Db, info: MediaInfo, log: Logger): Promise<MediaUpload> {

@@ -31,6 +31,7 @@ export function outcomeOf(err: unknown, attempts: number, maxAttempts: number): 
   }
   if (err instanceof MediaGoneError) return { kind: 'fail', error: `${err.message}: nothing left to send` }
   if (err instanceof FfmpegMissingError) {
+    // Only a voice note that needs converting gets here (videos and audio go without ffmpeg's extras).
     return { kind: 'fail', error: `${err.message}: install ffmpeg on the runner, or send voice notes as OGG/Opus` }
   }
   const message = describe(err)
