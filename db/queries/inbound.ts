@@ -4,7 +4,7 @@
  * deliveries, and redeliveries after a crash, all land here; the unique key makes each count once. The statements
  * only: what an inbound message does to consent and to messages is `db/lifecycle/inbound.ts`.
  */
-import { UniqueViolationError, type Queryable } from '../driver.js'
+import { toId, UniqueViolationError, type Queryable } from '../driver.js'
 import { each } from '../sql.js'
 import type { OptIn } from '../types.js'
 
@@ -195,6 +195,36 @@ export const HAS_WRITTEN_SQL = HAS_WRITTEN
 /** True when `phone` never wrote to `session` (a message to it is a first contact; the first-contact cap). */
 export async function isFirstContact(tx: Queryable, session: string, phone: string): Promise<boolean> {
   return (await tx.query(HAS_WRITTEN[tx.dialect], [session, phone])).length === 0
+}
+
+const BY_ID = /* @__PURE__ */ each(
+  `SELECT id, session, sender_jid, body, wa_message_id
+  FROM inbound_messages
+ WHERE id = ?`,
+  `SELECT id, session, sender_jid, body, wa_message_id
+  FROM inbound_messages
+ WHERE id = $1`,
+)
+
+/** An inbound message as a reply quotes it (`messages.reply_to` names its id), or null if it is gone. */
+export interface QuotableInbound {
+  id: number
+  session: string
+  senderJid: string
+  body: string | null
+  waMessageId: string
+}
+
+export async function getInboundById(db: Queryable, id: number): Promise<QuotableInbound | null> {
+  const [row] = await db.query(BY_ID[db.dialect], [id])
+  if (!row) return null
+  return {
+    id: toId(row.id),
+    session: String(row.session),
+    senderJid: String(row.sender_jid),
+    body: row.body === null || row.body === undefined ? null : String(row.body),
+    waMessageId: String(row.wa_message_id),
+  }
 }
 
 const SESSION_OF = /* @__PURE__ */ each(

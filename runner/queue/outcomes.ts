@@ -1,12 +1,14 @@
+import { MediaGoneError } from '../../db/queries/media.js'
+import { FfmpegMissingError, MediaConversionError } from '../media/ffmpeg.js'
 import { ImageDecodeError } from '../media/image.js'
-import { NotConnectedError } from '../whatsapp/client.js'
+import { MediaRefusedError, NotConnectedError } from '../whatsapp/client.js'
 
 /**
  * Typed send outcomes: a send ends `sent`, `retry` (back to `pending` with backoff, same WhatsApp
  * id) or `fail` (permanent); db/README.md, Claim and throttle, says which.
  */
 
-/** A send that can never succeed (invalid number, missing or undecodable media). */
+/** A send that can never succeed (invalid number, missing or undecodable media, a revoke too late). */
 export class PermanentSendError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options)
@@ -23,7 +25,15 @@ export type SendOutcome =
 /** Maps what a send threw to the outcome, given the attempts made so far (the claim counted this one). */
 export function outcomeOf(err: unknown, attempts: number, maxAttempts: number): SendOutcome {
   if (err instanceof PermanentSendError) return { kind: 'fail', error: err.message }
-  if (err instanceof ImageDecodeError) return { kind: 'fail', error: err.message }
+  // The media itself is the problem: refused by WhatsApp, undecodable, or pruned since the claim. A retry cannot help.
+  if (err instanceof ImageDecodeError || err instanceof MediaRefusedError || err instanceof MediaConversionError) {
+    return { kind: 'fail', error: err.message }
+  }
+  if (err instanceof MediaGoneError) return { kind: 'fail', error: `${err.message}: nothing left to send` }
+  if (err instanceof FfmpegMissingError) {
+    // Only a voice note that needs converting gets here (videos and audio go without ffmpeg's extras).
+    return { kind: 'fail', error: `${err.message}: install ffmpeg on the runner, or send voice notes as OGG/Opus` }
+  }
   const message = describe(err)
   if (err instanceof NotConnectedError) return { kind: 'retry', error: message, offline: true }
   if (attempts >= maxAttempts) return { kind: 'fail', error: `${message} (gave up after ${attempts} attempts)` }

@@ -1,11 +1,10 @@
 import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
-import * as media from '../../db/queries/media.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
 import type { RunnerConfig } from '../config.js'
-import { compressImage } from '../media/image.js'
-import { NotConnectedError, type OutboundContent, type WhatsAppClient } from '../whatsapp/client.js'
+import { FenceClosedError, NotConnectedError, type WhatsAppClient } from '../whatsapp/client.js'
+import { contentOf } from './content.js'
 import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOutcome } from './outcomes.js'
 import { reconcileOnce } from './rescuer.js'
 
@@ -135,10 +134,15 @@ export class SendLoop {
     return Math.round(min + this.random() * (max - min))
   }
 
-  /** Fenced time a send of this kind needs (5 s text, 20 s image, scaled down for short test leases). */
-  private guardMs(kind: 'text' | 'image'): number {
+  /**
+   * Fenced time a send needs before the lease ends (runner/README.md, Sending): 5 s for a message without media; 20 s
+   * plus 1 s per MB for one that may upload (a 64 MB document: 84 s), so an upload never runs past the fence. Capped
+   * by the lease window (80 % of it; 20 % for text), or a short lease could never send at all.
+   */
+  guardMs(uploadBytes: number): number {
     const window = (this.d.config.leaseTtlSeconds - this.d.config.leaseFenceMarginSeconds) * 1000
-    return kind === 'image' ? Math.min(20_000, window * 0.8) : Math.min(5_000, window * 0.2)
+    if (uploadBytes <= 0) return Math.min(5_000, window * 0.2)
+    return Math.min(20_000 + (uploadBytes / 1_000_000) * 1_000, window * 0.8)
   }
 
   private timeLeft(): number {
@@ -166,7 +170,7 @@ export class SendLoop {
       await this.sleep(5_000)
       return
     }
-    if (this.timeLeft() < this.guardMs('text')) {
+    if (this.timeLeft() < this.guardMs(0)) {
       // Wait for the next renewal to extend the fence (or for the fence to close the session).
       await this.sleep(Math.max(50, (this.d.config.leaseRenewSeconds * 1000) / 4))
       return
@@ -231,49 +235,61 @@ export class SendLoop {
   async deliver(message: lifecycle.ClaimedMessage): Promise<void> {
     const fence = { id: message.id, owner: this.d.fence().owner, epoch: message.claimEpoch }
     let outcome: SendOutcome
+    let revokes: number | null = null
     try {
-      const content = await this.contentOf(message)
-      // Wait (briefly) for a renewal if the fence is too close for this kind of send; never send past it.
-      while (this.timeLeft() < this.guardMs(content.kind === 'image' ? 'image' : 'text')) {
-        if (this.d.fence().epoch !== message.claimEpoch || this.timeLeft() <= 0 || !this.running) {
-          this.d.log.warn({ id: message.id }, 'lease too close to its end: not sending; the next holder resends it')
-          return
-        }
-        await sleepFor(50)
-      }
+      const prepared = await contentOf(this.d.db, message, this.d.log)
+      revokes = prepared.revokes
+      if (!(await this.fencedTimeFor(message, this.guardMs(prepared.uploadBytes), 'abandon'))) return
       const registered = await this.d.client.isOnWhatsApp(message.phone)
       if (registered === false) throw new PermanentSendError('phone number is not on WhatsApp')
       this.sends++
-      await this.d.client.send(message.phone, message.waMessageId, content)
+      // After an upload, the message itself leaves only with a text's guard time still fenced.
+      const beforeRelay = async () => {
+        if (!(await this.fencedTimeFor(message, this.guardMs(0), 'finish'))) throw new FenceClosedError()
+      }
+      await this.d.client.send(message.phone, message.waMessageId, prepared.content, { ...prepared.options, beforeRelay })
       outcome = { kind: 'sent' }
     } catch (err) {
+      // Not sent and not ours to record: the row stays `sending` for the next holder's reconciliation.
+      if (err instanceof FenceClosedError) return
       outcome = outcomeOf(err, message.attempts, this.d.config.maxAttempts)
       this.d.log.warn({ id: message.id, attempts: message.attempts, outcome }, 'send did not succeed')
     }
-    await this.finalize(message, fence, outcome)
+    await this.finalize(message, fence, outcome, revokes)
   }
 
-  private async contentOf(message: lifecycle.ClaimedMessage): Promise<OutboundContent> {
-    if (message.type === 'text') {
-      if (!message.body) throw new PermanentSendError('text message has no body')
-      return { kind: 'text', text: message.body }
+  /**
+   * Waits (briefly) for a renewal while the fence is closer than `needMs`; false when the lease is gone (another
+   * epoch, past the fence) or, before a send starts (`abandon`), the loop is stopping: then nothing may be sent, and
+   * the next holder resends the message. A send already uploading (`finish`) is finished by a stopping loop.
+   */
+  private async fencedTimeFor(message: lifecycle.ClaimedMessage, needMs: number, stopping: 'abandon' | 'finish'): Promise<boolean> {
+    // After an upload, a lease of another epoch means it was lost meanwhile (and perhaps taken back): not ours to send.
+    if (stopping === 'finish' && this.d.fence().epoch !== message.claimEpoch) {
+      this.d.log.warn({ id: message.id }, 'lease lost during the upload: not sending; the next holder resends it')
+      return false
     }
-    if (message.mediaId === null) throw new PermanentSendError('image message has no media')
-    const stored = await media.getMedia(this.d.db, message.mediaId)
-    if (!stored) throw new PermanentSendError('image is missing (media pruned or deleted)')
-    const img = await compressImage(stored.bytes)
-    return { kind: 'image', jpeg: img.jpeg, caption: message.body, width: img.width, height: img.height }
+    while (this.timeLeft() < needMs) {
+      if (this.d.fence().epoch !== message.claimEpoch || this.timeLeft() <= 0 || (stopping === 'abandon' && !this.running)) {
+        this.d.log.warn({ id: message.id }, 'lease too close to its end: not sending; the next holder resends it')
+        return false
+      }
+      await sleepFor(50)
+    }
+    return true
   }
 
   /**
    * Records an outcome; if the database is unreachable the outcome is kept and retried until the fence
    * (db/README.md, Claim and throttle). 0 matched rows means the claim was taken over: stop, the new owner reconciles.
    */
-  private async finalize(message: lifecycle.ClaimedMessage, fence: lifecycle.ClaimFence, outcome: SendOutcome): Promise<void> {
+  private async finalize(
+    message: lifecycle.ClaimedMessage, fence: lifecycle.ClaimFence, outcome: SendOutcome, revokes: number | null,
+  ): Promise<void> {
     const write = async (): Promise<boolean> => {
       switch (outcome.kind) {
         case 'sent':
-          return lifecycle.finalizeSent(this.d.db, { ...fence, session: this.d.session, minGapMs: this.d.config.throttleMinMs })
+          return lifecycle.finalizeSent(this.d.db, { ...fence, session: this.d.session, minGapMs: this.d.config.throttleMinMs, revokes })
         case 'fail':
           return lifecycle.finalizeFailed(this.d.db, { ...fence, error: outcome.error })
         case 'retry':

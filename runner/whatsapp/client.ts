@@ -11,6 +11,8 @@ import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from
 import { inboundText, isConsiderable } from './content.js'
 import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
+import { MediaUploads, sendOutbound, type OutboundContent, type SendOptions } from './outbound.js'
+import { createUploader } from './upload.js'
 
 /**
  * The runner's view of a WhatsApp connection (runner/README.md, Layout): the queue, the supervisor and the tests
@@ -78,9 +80,9 @@ export interface WhatsAppHandlers {
   onStorageError(err: unknown): void
 }
 
-export type OutboundContent =
-  | { kind: 'text'; text: string }
-  | { kind: 'image'; jpeg: Buffer; caption: string | null; width?: number; height?: number }
+export { MediaRefusedError } from './upload.js'
+export { FenceClosedError } from './outbound.js'
+export type { MediaKind, MediaUpload, OutboundContent, OutboundMedia, QuotedInbound, SendOptions } from './outbound.js'
 
 /** The send could not start because there is no open connection: nothing left the process. */
 export class NotConnectedError extends Error {
@@ -99,7 +101,7 @@ export interface WhatsAppClient {
   /** Opens one connection; its end is reported once through `handlers.onClose`. */
   connect(handlers: WhatsAppHandlers): Promise<void>
   /** Writes a message to the socket under the pre-generated id; resolves when the stanza left (not an ack). */
-  send(to: string, messageId: string, content: OutboundContent): Promise<void>
+  send(to: string, messageId: string, content: OutboundContent, options?: SendOptions): Promise<void>
   /** Lazy, single-number registration check (never bulk). `null` when the server did not answer. */
   isOnWhatsApp(phone: string): Promise<boolean | null>
   /** Phone digits for a LID user, from the client's own mapping store, or null. */
@@ -243,6 +245,8 @@ class BaileysClient implements WhatsAppClient {
   private connection = new AbortController()
   /** Inbound ids handled before their receipt, so the later `messages.upsert` of the same message is skipped. */
   private readonly storedBeforeReceipt = new LRUCache<string, true>({ max: 10_000 })
+  /** Uploaded media reused by later sends of the same media on this session (runner/whatsapp/outbound.ts). */
+  readonly uploads = new MediaUploads()
 
   constructor(
     readonly session: string,
@@ -474,21 +478,12 @@ class BaileysClient implements WhatsAppClient {
     }
   }
 
-  async send(to: string, messageId: string, content: OutboundContent): Promise<void> {
+  async send(to: string, messageId: string, content: OutboundContent, options?: SendOptions): Promise<void> {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
-    const jid = phoneToJid(to)
-    const payload =
-      content.kind === 'text'
-        ? { text: content.text, linkPreview: null }
-        : {
-            image: content.jpeg,
-            mimetype: 'image/jpeg',
-            ...(content.caption ? { caption: content.caption } : {}),
-            ...(content.width && content.height ? { width: content.width, height: content.height } : {}),
-          }
-    const sent = await sock.sendMessage(jid, payload, { messageId })
-    if (sent?.message) this.sentProtos.set(messageId, sent.message)
+    const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent: this.options.endpoint.fetchAgent, log: this.log })
+    const sent = await sendOutbound({ sock, upload, uploads: this.uploads, log: this.log }, to, messageId, content, options)
+    if (sent) this.sentProtos.set(messageId, sent)
   }
 
   async isOnWhatsApp(phone: string): Promise<boolean | null> {

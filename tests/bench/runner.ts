@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { pino } from 'pino'
@@ -19,16 +19,20 @@ import { createRunner } from '../../runner/runner.js'
 import { createWhatsAppFactory } from '../../runner/whatsapp/client.js'
 import type { LoopbackInfo } from '../support/wa-loopback/server.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from '../support/engines.js'
+import { buildPdf } from '../runner/media-fixtures.js'
 
 /**
- * `npm run bench -- runner [--engine postgres|mysql|pglite] [--sessions 100] [--texts 2000] [--images 200]`
+ * `npm run bench -- runner [--engine postgres|mysql|pglite] [--sessions 100] [--texts 2000] [--images 200] [--documents 20]`
  *
  * One runner (in this process) holding N sessions paired with the loopback WhatsApp server (a separate process,
  * so its CPU and memory are not this process's), throttling off:
  * - text messages/s through claim → Baileys send (Signal encryption) → server ack (`acked_at` on every row);
  * - beside it, the queue-only rate: claim + finalize with no WhatsApp at all, same engine, same sessions, same
  *   concurrency (one loop per session), and the ratio of the two;
- * - image messages/s (a 2000×1500 JPEG original compressed by sharp per send, encrypted and uploaded);
+ * - image messages/s (a 2000×1500 JPEG original compressed by sharp per send, encrypted and uploaded: each message
+ *   has its own stored copy, so no upload is reused);
+ * - document messages/s (a 5 MB PDF each, its own stored copy: read from the database, pages counted, encrypted,
+ *   uploaded) and the runner's RSS while they are sent;
  * - resident memory per connected session with the database-backed, encrypted auth state.
  */
 export async function run(args: string[]): Promise<void> {
@@ -36,6 +40,7 @@ export async function run(args: string[]): Promise<void> {
   const sessions = Number(option(args, '--sessions') ?? 100)
   const texts = Number(option(args, '--texts') ?? 2000)
   const images = Number(option(args, '--images') ?? 200)
+  const documents = Number(option(args, '--documents') ?? 20)
   const gc = exposeGc()
   const log = pino({ level: 'silent' })
   const { child, info, controlUrl } = await startServerProcess()
@@ -82,8 +87,24 @@ export async function run(args: string[]): Promise<void> {
     const textRate = await throughput(db, names, texts, 'text', null)
     // Image throughput.
     const original = await sharp({ create: { width: 2000, height: 1500, channels: 3, background: '#4a7' } }).jpeg({ quality: 92 }).toBuffer()
-    const mediaId = await insertMedia(db, { bytes: original, mime: 'image/jpeg', width: 2000, height: 1500, sha256: 'b'.repeat(64) })
-    const imageRate = await throughput(db, names, images, 'image', mediaId)
+    // One stored copy per message: a shared media would be uploaded once per session and reused after.
+    const imageIds: number[] = []
+    for (let i = 0; i < images; i++) {
+      imageIds.push(await insertMedia(db, { bytes: original, mime: 'image/jpeg', width: 2000, height: 1500, sha256: 'b'.repeat(64) }))
+    }
+    const imageRate = await throughput(db, names, images, 'image', imageIds)
+    // Document throughput and memory: a 5 MB PDF per message, each its own upload.
+    const documentIds: number[] = []
+    for (let i = 0; i < documents; i++) {
+      const pdf = buildPdf([`Statement ${i}`, 'Page 2'], 5 * 1024 * 1024)
+      documentIds.push(await insertMedia(db, { bytes: pdf, mime: 'application/pdf', sha256: createHash('sha256').update(pdf).digest('hex') }))
+    }
+    await settle(gc)
+    const beforeDocumentsRss = process.memoryUsage().rss
+    let peakDocumentsRss = beforeDocumentsRss
+    const sampler = setInterval(() => (peakDocumentsRss = Math.max(peakDocumentsRss, process.memoryUsage().rss)), 100)
+    const documentRate = documents > 0 ? await throughput(db, names, documents, 'document', documentIds).finally(() => clearInterval(sampler)) : 0
+    clearInterval(sampler)
     await runner.stop()
     runner = undefined
 
@@ -99,6 +120,8 @@ export async function run(args: string[]): Promise<void> {
     console.log(`| queue-only claim + finalize/s (no WhatsApp) | ${queueRate.toFixed(0)} |`)
     console.log(`| ratio (end to end, known recipients / queue only) | ${(textRate / queueRate).toFixed(2)} |`)
     console.log(`| image messages/s (2000×1500 JPEG → 1280 px, q78, upload) | ${imageRate.toFixed(1)} |`)
+    console.log(`| document messages/s (5 MB PDF: read, page count, encrypt, upload) | ${documentRate.toFixed(2)} |`)
+    console.log(`| RSS while sending the documents: before → peak | ${mb(beforeDocumentsRss)} → ${mb(peakDocumentsRss)} MB |`)
     console.log(`| resident memory per connected session | ${(perSession / 2 ** 20).toFixed(1)} MB |`)
     console.log(`| RSS: before sessions → all connected | ${mb(baseline)} → ${mb(connectedRss)} MB |`)
     console.log(`| encrypted auth state in the database | ${(authBytes / names.length / 1024).toFixed(0)} KiB per session |`)
@@ -109,10 +132,11 @@ export async function run(args: string[]): Promise<void> {
   }
 }
 
-async function throughput(db: Db, names: string[], count: number, type: 'text' | 'image', mediaId: number | null): Promise<number> {
+async function throughput(db: Db, names: string[], count: number, type: 'text' | 'image' | 'document', mediaIds: number[] | null): Promise<number> {
   const inputs = Array.from({ length: count }, (_, i) => ({
     session: names[i % names.length]!, phone: `4477009${String(i % 1000).padStart(5, '0')}`, type,
-    body: type === 'text' ? `bench ${i} مرحبا 👋` : `caption ${i}`, mediaId,
+    body: type === 'text' ? `bench ${i} مرحبا 👋` : `caption ${i}`, mediaId: mediaIds ? mediaIds[i % mediaIds.length]! : null,
+    ...(type === 'document' ? { details: { fileName: `statement-${i}.pdf` } } : {}),
   }))
   const started = Date.now()
   const ids: number[] = []
@@ -182,17 +206,26 @@ async function startServerProcess(): Promise<{ child: ChildProcess; info: Loopba
   const child = spawn(process.execPath, ['--import', 'tsx', 'tests/support/wa-loopback/cli.ts', '--port', '0', '--log', 'warn'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
-  let out = ''
-  for await (const chunk of child.stdout) {
-    out += String(chunk)
-    try {
-      const parsed = JSON.parse(out) as LoopbackInfo & { control_url: string }
-      return { child, info: parsed, controlUrl: parsed.control_url }
-    } catch {
-      // not complete yet
-    }
-  }
-  throw new Error(`loopback server exited before printing its info: ${out}`)
+  // Read with a listener that keeps draining: leaving a `for await` loop would destroy stdout, and the server's next
+  // log line would then kill it with EPIPE.
+  return new Promise((resolve, reject) => {
+    let out = ''
+    let found = false
+    child.stdout.on('data', (chunk: Buffer) => {
+      if (found) return
+      out += String(chunk)
+      try {
+        const parsed = JSON.parse(out) as LoopbackInfo & { control_url: string }
+        found = true
+        resolve({ child, info: parsed, controlUrl: parsed.control_url })
+      } catch {
+        // not complete yet
+      }
+    })
+    child.on('exit', () => {
+      if (!found) reject(new Error(`loopback server exited before printing its info: ${out}`))
+    })
+  })
 }
 
 async function waitUntil(fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {

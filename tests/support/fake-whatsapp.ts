@@ -70,6 +70,11 @@ class FakeClient implements WhatsAppClient {
     if (!this.open) throw new NotConnectedError()
     const err = this.fake.failNext.shift()
     if (err) throw err
+    // Media is read (and compressed or converted) as the real client does before uploading: its errors surface here.
+    if (content.kind === 'media') {
+      const { bytes } = await content.media.prepare()
+      if (!Buffer.isBuffer(bytes)) for await (const _chunk of bytes) void _chunk
+    }
     this.fake.sends.push({ session: this.session, to, id, content, at: Date.now() })
     const code = this.fake.nack.get(to)
     const h = this.handlers!

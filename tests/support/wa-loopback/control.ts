@@ -30,6 +30,8 @@ export function createControlHandler(ops: LoopbackOperations) {
           const body = await readJson(req)
           return json(res, 200, await ops.pairCode(requireString(body, 'phone'), requireString(body, 'code')))
         }
+        case 'GET /control/uploads':
+          return json(res, 200, ops.uploads())
         case 'GET /control/messages':
           return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {

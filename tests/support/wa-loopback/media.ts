@@ -49,6 +49,8 @@ export class MediaStore {
   /** Keyed by the hex SHA-256 of the encrypted upload, which is also the name in its direct path. */
   private readonly uploads = new BoundedBytes<StoredBlob>(UPLOAD_BUDGET_BYTES)
   private server: Server | undefined
+  /** Uploads accepted (stored) since start or `clear()`. */
+  uploadCount = 0
   private hostname = ''
   /** Token the media_conn answer hands out and uploads must carry. */
   readonly auth = randomBytes(16).toString('base64url')
@@ -102,6 +104,7 @@ export class MediaStore {
 
   clear(): void {
     this.uploads.clear()
+    this.uploadCount = 0
   }
 
   /** The answer to `<iq xmlns="w:m"><media_conn/></iq>`. */
@@ -122,6 +125,7 @@ export class MediaStore {
   private store(bytes: Buffer, mediaType: string): string {
     const encSha256 = createHash('sha256').update(bytes).digest('hex')
     this.uploads.set(encSha256, { bytes, mediaType })
+    this.uploadCount++
     return `${DIRECT_PATH_PREFIX}${encSha256}.enc`
   }
 

@@ -64,6 +64,8 @@ export type LoopbackOperations = {
   messages(to?: string): RecordedMessage[]
   /** The decrypted bytes of a recorded media message (until reset), or undefined. */
   messageMedia(id: string): ReceivedMedia | undefined
+  /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
+  uploads(): { count: number }
   inbound(input: { from: string; to: string; text: string; freshSession?: boolean }): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
@@ -151,6 +153,7 @@ export async function startLoopbackServer({
     pairCode: async (phone, code) => ({ phone: (await ctx.pairing.enterCode(phone, code)).phone }),
     messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
     messageMedia: id => ctx.receivedMedia.get(id),
+    uploads: () => ({ count: ctx.media.uploadCount }),
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
