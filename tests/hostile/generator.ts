@@ -14,6 +14,7 @@
  * type, a body too large …) and may add "chaos" on top (extra fields, odd key order, padding) that does not change
  * validity. The poisons were chosen from the API's documented rules (the guide, /api/openapi.json), not from its code.
  */
+import { generateContactCases } from './contact-cases.js'
 import { generateKindCases } from './kind-cases.js'
 import { createRandom, type Random } from './random.js'
 
@@ -332,6 +333,10 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['POST', '/api/send-contact', 'POST /api/send-contact'],
     ['POST', `/api/messages/${fx.pendingId}/cancel`, 'POST /api/messages/:id/cancel'],
     ['POST', `/api/messages/${fx.pendingId}/revoke`, 'POST /api/messages/:id/revoke'],
+    ['GET', '/api/contacts', 'GET /api/contacts'],
+    ['GET', '/api/contacts/9611234567', 'GET /api/contacts/:phone'],
+    ['PATCH', '/api/contacts/9611234567', 'PATCH /api/contacts/:phone'],
+    ['POST', '/api/contacts/import', 'POST /api/contacts/import'],
     ['POST', `/api/resend/${fx.pendingId}`, 'POST /api/resend/:id'],
     ['GET', '/api/messages', 'GET /api/messages'],
     ['GET', `/api/messages/${fx.pendingId}`, 'GET /api/messages/:id'],
@@ -452,6 +457,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     r, fx, add, auth, jsonType, n, anySession, fresh, multipart, fieldPoisons, bodyPoisons, jsonCases,
     invalidPhones: INVALID_PHONES, hostileText: HOSTILE_TEXT,
   })
+  generateContactCases({ r, add, auth, jsonType, n, invalidPhones: INVALID_PHONES })
 
   // ------------------------------------------------ POST /api/sessions
   jsonCases('POST /api/sessions', '/api/sessions', n(200), () => ({ name: fresh('n') }), [

@@ -12,6 +12,7 @@ export const TABLES: Record<string, string[]> = {
   media: ['id'],
   media_chunks: ['media_id', 'seq'],
   contacts: ['phone'],
+  contact_changes: ['id'],
   inbound_messages: ['id'],
   auth_keys: ['session', 'type', 'key_id'],
   runners: ['id'],
