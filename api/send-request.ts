@@ -4,7 +4,7 @@
  * the idempotency hash live here, so the two cannot drift apart.
  */
 import type { EnqueueInput } from '../db/lifecycle/enqueue.js'
-import type { MessageDetails } from '../db/types.js'
+import type { ContactCard, Location, MessageDetails } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { requestHash, sha256Hex } from './idempotency.js'
 import type { AcceptedImage, ImageMessage } from './image-upload.js'
@@ -88,6 +88,18 @@ export interface DetailsSend {
   details: MessageDetails
   sendAt?: Date | null
   replyTo?: number | null
+}
+
+/** A location's details as stored: the optional name and address only when given. */
+export function locationDetails(p: { latitude: number; longitude: number; name?: string; address?: string }): { location: Location } {
+  const { latitude, longitude, name, address } = p
+  return { location: { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) } }
+}
+
+/** A contact card's details as stored: the optional e-mail and company only when given. */
+export function contactDetails(card: ContactCard): { contact: ContactCard } {
+  const { name, phones, email, organization } = card
+  return { contact: { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) } }
 }
 
 /** The row of a location or contact send; with an Idempotency-Key it carries the key and the request's hash. */
