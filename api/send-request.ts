@@ -6,8 +6,7 @@
 import type { EnqueueInput } from '../db/lifecycle/enqueue.js'
 import type { ContactCard, Location, MessageDetails } from '../db/types.js'
 import type { ApiConfig } from './config.js'
-import { requestHash, sha256Hex } from './idempotency.js'
-import type { AcceptedImage, ImageMessage } from './image-upload.js'
+import { requestHash } from './idempotency.js'
 
 /** An identical upload younger than half the media retention is reused instead of stored again. */
 export function mediaReuseSeconds(config: Pick<ApiConfig, 'mediaRetentionDays'>): number {
@@ -56,29 +55,6 @@ export function batchHash(items: readonly EnqueueInput[], fileHashes: readonly (
     m.session, m.phone, m.body, ...scheduledFor(m.sendAt), ...replyPart(m.replyTo),
     ...(m.type === 'text' ? [] : [m.type, JSON.stringify(m.details ?? null), fileHashes[i] ?? null]),
   ])])
-}
-
-export interface ImageSend {
-  session: string
-  phone: string
-  caption?: string | null
-  image: AcceptedImage
-  sendAt?: Date | null
-}
-
-/** The message of an image send (caption trimmed to null, bytes hashed); with a key, the request's hash too. */
-export async function imageSend(
-  send: ImageSend,
-  config: Pick<ApiConfig, 'mediaRetentionDays'>,
-  key: string | null = null,
-): Promise<ImageMessage & { sha256: string; requestHash: string | null }> {
-  const sha256 = await sha256Hex(send.image.bytes)
-  const caption = captionOrNull(send.caption)
-  const hash = key ? await requestHash(['image', send.session, send.phone, caption, sha256, ...scheduledFor(send.sendAt)]) : null
-  return {
-    session: send.session, phone: send.phone, caption, image: send.image, sha256,
-    idempotencyKey: key, requestHash: hash, mediaReuseSeconds: mediaReuseSeconds(config), sendAt: send.sendAt ?? null,
-  }
 }
 
 /** A send whose content is its details alone (a location, a contact card). */
