@@ -124,6 +124,7 @@ blockquote.message-body { margin: .5rem 0; padding: .5rem .75rem; border-inline-
 .thumb { max-width: 16rem; max-height: 16rem; border: 1px solid var(--line); border-radius: .35rem; }
 .signin { max-width: 26rem; margin: 3rem auto; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+fieldset.kinds legend { font-weight: 600; padding: 0; margin-bottom: .25rem; }
 fieldset.kinds label { display: inline-block; margin: 0 .9rem .25rem 0; }
 ${SEND_KIND_RULES}
 @media (max-width: 40rem) {

@@ -55,13 +55,9 @@ export const MessageActions: FC<{ page: Page; message: MessageRecord; back: stri
   </>
 )
 
-const KIND_NAMES: Record<MessageRecord['type'], string> = {
-  text: 'text', image: 'image', document: 'document', video: 'video', audio: 'audio', location: 'location', contact: 'contact', revoke: 'revoke',
-}
-
 /** A message's kind in words: an audio file sent as a voice note is a "voice note". */
 export function kindName(m: MessageRecord): string {
-  return m.type === 'audio' && m.details?.ptt ? 'voice note' : KIND_NAMES[m.type]
+  return m.type === 'audio' && m.details?.ptt ? 'voice note' : m.type
 }
 
 /**
@@ -353,9 +349,9 @@ export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; media: 
         <blockquote class="message-body" dir="auto">
           {m.body}
         </blockquote>
-      ) : (
-        <p class="muted">{m.type === 'text' ? 'No text.' : m.type === 'image' || m.type === 'document' || m.type === 'video' ? 'No caption.' : ''}</p>
-      )}
+      ) : m.type === 'text' || m.type === 'image' || m.type === 'document' || m.type === 'video' ? (
+        <p class="muted">{m.type === 'text' ? 'No text.' : 'No caption.'}</p>
+      ) : null}
       {canResend(m) || canCancel(m) || canRevoke(m, page.now) ? (
         <div class="actions">
           <MessageActions page={page} message={m} back={`${page.base}/messages/${m.id}`} />
