@@ -7,6 +7,8 @@ import { settleRevoke } from '../../db/lifecycle/revoke.js'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
 import type { App } from '../../api/app.js'
+import { parseApiConfig } from '../../api/config.js'
+import { createNodeApp } from '../../api/node.js'
 import { describeEachEngine } from '../support/db.js'
 import {
   cookiePair, dashboardApp, KEY, ORIGIN, OTHER_KEY, setMessageState, setSessionState, signIn, textOf, TINY_PNG, type Browserish,
@@ -588,6 +590,10 @@ describeEachEngine('dashboard', (ctx) => {
     const voice = await withFfmpeg.post('/dashboard/send', sendForm('voice', { phone: '96170000025' }, new File([MP3], 'memo.mp3')))
     expect(voice.status).toBe(303)
     expect(await getMessage(ctx.db, sentId(voice))).toMatchObject({ type: 'audio', details: { ptt: true } })
+    // The dashboard the API builds itself gets the API's own MediaRuntime.
+    const config = parseApiConfig({ API_SECRET: KEY })
+    const built = createNodeApp({ db: ctx.db, config, coalescer: false, media: { canConvertAudio: () => Promise.resolve(true) } })
+    expect(textOf(await (await (await signIn(built)).get('/dashboard/send')).text())).toContain('OGG/Opus, or other audio (converted here)')
   })
 
   it('lists each kind: file name and size, coordinates, contact name, voice note, revoke target, revoked time', async () => {
