@@ -29,18 +29,18 @@ const canResend = (m: MessageRecord) => m.status === 'failed' || m.status === 'o
 const canCancel = (m: MessageRecord) => m.status === 'pending'
 
 /** A sent message WhatsApp still lets us take back (REVOKE_WINDOW_SECONDS after sending). */
-export function canRevoke(m: MessageRecord, now: number): boolean {
+function canRevoke(m: MessageRecord, now: number): boolean {
   return m.status === 'sent' && m.type !== 'revoke' && !m.revokedAt && m.sentAt !== null && now - m.sentAt.getTime() < REVOKE_WINDOW_SECONDS * 1000
 }
 
 /** A POST button on one message (Resend, Cancel, Revoke), with the CSRF token and the page to come back to. */
-const ActionButton: FC<{ page: Page; message: MessageRecord; back: string; small?: boolean; action: 'resend' | 'cancel' | 'revoke'; label: string; danger?: boolean }> = (
-  { page, message, back, small, action, label, danger },
+const ActionButton: FC<{ page: Page; message: MessageRecord; back: string; small?: boolean; action: 'resend' | 'cancel' | 'revoke'; label: string; secondary?: boolean }> = (
+  { page, message, back, small, action, label, secondary },
 ) => (
   <form method="post" action={`${page.base}/messages/${message.id}/${action}`} class="inline">
     <Csrf page={page} />
     <input type="hidden" name="back" value={back} />
-    <button type="submit" class={[small ? 'small' : '', danger ? 'secondary' : ''].filter(Boolean).join(' ') || undefined} aria-label={`${label} message ${message.id}`}>
+    <button type="submit" class={[small ? 'small' : '', secondary ? 'secondary' : ''].filter(Boolean).join(' ') || undefined} aria-label={`${label} message ${message.id}`}>
       {label}
     </button>
   </form>
@@ -50,8 +50,8 @@ const ActionButton: FC<{ page: Page; message: MessageRecord; back: string; small
 export const MessageActions: FC<{ page: Page; message: MessageRecord; back: string; small?: boolean }> = ({ page, message: m, back, small }) => (
   <>
     {canResend(m) ? <ActionButton page={page} message={m} back={back} small={small} action="resend" label="Resend" /> : null}
-    {canCancel(m) ? <ActionButton page={page} message={m} back={back} small={small} action="cancel" label="Cancel" danger /> : null}
-    {canRevoke(m, page.now) ? <ActionButton page={page} message={m} back={back} small={small} action="revoke" label="Revoke" danger /> : null}
+    {canCancel(m) ? <ActionButton page={page} message={m} back={back} small={small} action="cancel" label="Cancel" secondary /> : null}
+    {canRevoke(m, page.now) ? <ActionButton page={page} message={m} back={back} small={small} action="revoke" label="Revoke" secondary /> : null}
   </>
 )
 
@@ -276,7 +276,7 @@ interface Step {
   note?: string
 }
 
-const inlineName = (name: string) => name.charAt(0).toUpperCase() + name.slice(1)
+const capitalised = (name: string) => name.charAt(0).toUpperCase() + name.slice(1)
 
 /** A scheduled send (`send_at` later than the time it was queued). */
 export function isScheduled(m: MessageRecord): m is MessageRecord & { sendAt: Date } {
@@ -318,7 +318,7 @@ export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; media: 
     <div class="card">
       <p class="card-head">
         <span>
-          {inlineName(kindName(m))} to <strong>{formatPhone(m.phone)}</strong> from session <strong>{m.session}</strong>
+          {capitalised(kindName(m))} to <strong>{formatPhone(m.phone)}</strong> from session <strong>{m.session}</strong>
         </span>
         <MessageBadge message={m} />
       </p>
