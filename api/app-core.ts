@@ -164,7 +164,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
 
   // Dashboard: mounted by default so every entry serves it, sharing this app's schemas and
   // session gate; an entry passes its own to apply DASHBOARD_* settings (api/worker.ts does), `false` omits it.
-  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, assets: deps.dashboardAssets, ...deps.dashboardSettings })
+  const dashboard = deps.dashboard ?? createDashboard({ config, schemas, gate, database, assets: deps.dashboardAssets, media: deps.media, ...deps.dashboardSettings })
   if (dashboard) {
     app.route('/dashboard', dashboard)
     // Someone who opens the bare address (http://localhost:3000) in a browser wants the dashboard, not a 404.

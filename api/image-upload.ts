@@ -1,9 +1,6 @@
-import type { Db } from '../db/driver.js'
-import type { EnqueueResult } from '../db/lifecycle/enqueue.js'
 import { formatBytes } from './body.js'
 import type { ApiConfig } from './config.js'
 import { invalid } from './validation.js'
-import { enqueueMediaMessage } from './media-upload.js'
 import { readImageInfo, type ImageInfo } from './image.js'
 
 export interface AcceptedImage extends ImageInfo {
@@ -11,18 +8,10 @@ export interface AcceptedImage extends ImageInfo {
 }
 
 /**
- * The image rules of `POST /api/send-image`, shared with the dashboard's Send form: size, type from the
- * file's own bytes, a readable header, and the pixel limit. Throws the API's `ApiError`
- * (413 / 400 / 415 / 422) with a message that starts with `file:` and one field error for `file`.
+ * The image rules of `POST /api/send-image` (and the dashboard's Send form, through `mediaKindRules`): size, type from
+ * the file's own bytes (an upload, or a file fetched from a URL), a readable header, and the pixel limit. Throws the
+ * API's `ApiError` (413 / 400 / 415 / 422) with one field error for `field`.
  */
-export async function checkImageUpload(file: File, config: Pick<ApiConfig, 'imageMaxBytes' | 'imageMaxPixels'>): Promise<AcceptedImage> {
-  if (file.size > config.imageMaxBytes) {
-    throw invalid('file', 'image_too_large', `is ${file.size} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`, 413)
-  }
-  return checkImageBytes(new Uint8Array(await file.arrayBuffer()), config)
-}
-
-/** The same rules on bytes already read (an upload, or a file fetched from a URL); `field` names it in errors. */
 export function checkImageBytes(bytes: Uint8Array, config: Pick<ApiConfig, 'imageMaxBytes' | 'imageMaxPixels'>, field = 'file'): AcceptedImage {
   if (bytes.byteLength > config.imageMaxBytes) {
     throw invalid(field, 'image_too_large', `is ${bytes.byteLength} bytes; images may be at most ${formatBytes(config.imageMaxBytes)}`, 413)
@@ -45,32 +34,4 @@ export function checkImageBytes(bytes: Uint8Array, config: Pick<ApiConfig, 'imag
     )
   }
   return { bytes, ...check.info }
-}
-
-export interface ImageMessage {
-  session: string
-  phone: string
-  caption: string | null
-  image: AcceptedImage
-  /** Hex SHA-256 of the bytes (computed here when absent). */
-  sha256?: string
-  idempotencyKey?: string | null
-  requestHash?: string | null
-  /** An identical upload younger than this is reused instead of stored again (half the media retention). */
-  mediaReuseSeconds: number
-  /** Scheduled send (`send_at`); absent or null = as soon as possible. */
-  sendAt?: Date | null
-  /** The received message this one quotes. */
-  replyTo?: number | null
-}
-
-/**
- * Stores the original bytes (or reuses an identical recent upload) and queues the image message in one
- * transaction; an idempotent repeat or conflict rolls the media row back with it.
- */
-export async function enqueueImageMessage(db: Db, m: ImageMessage): Promise<EnqueueResult> {
-  const { bytes, mime, width, height } = m.image
-  return enqueueMediaMessage(db, {
-    ...m, type: 'image', media: { bytes, mime, width, height }, details: null,
-  })
 }

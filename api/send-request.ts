@@ -4,10 +4,9 @@
  * the idempotency hash live here, so the two cannot drift apart.
  */
 import type { EnqueueInput } from '../db/lifecycle/enqueue.js'
-import type { MessageDetails } from '../db/types.js'
+import type { ContactCard, Location, MessageDetails } from '../db/types.js'
 import type { ApiConfig } from './config.js'
-import { requestHash, sha256Hex } from './idempotency.js'
-import type { AcceptedImage, ImageMessage } from './image-upload.js'
+import { requestHash } from './idempotency.js'
 
 /** An identical upload younger than half the media retention is reused instead of stored again. */
 export function mediaReuseSeconds(config: Pick<ApiConfig, 'mediaRetentionDays'>): number {
@@ -58,29 +57,6 @@ export function batchHash(items: readonly EnqueueInput[], fileHashes: readonly (
   ])])
 }
 
-export interface ImageSend {
-  session: string
-  phone: string
-  caption?: string | null
-  image: AcceptedImage
-  sendAt?: Date | null
-}
-
-/** The message of an image send (caption trimmed to null, bytes hashed); with a key, the request's hash too. */
-export async function imageSend(
-  send: ImageSend,
-  config: Pick<ApiConfig, 'mediaRetentionDays'>,
-  key: string | null = null,
-): Promise<ImageMessage & { sha256: string; requestHash: string | null }> {
-  const sha256 = await sha256Hex(send.image.bytes)
-  const caption = captionOrNull(send.caption)
-  const hash = key ? await requestHash(['image', send.session, send.phone, caption, sha256, ...scheduledFor(send.sendAt)]) : null
-  return {
-    session: send.session, phone: send.phone, caption, image: send.image, sha256,
-    idempotencyKey: key, requestHash: hash, mediaReuseSeconds: mediaReuseSeconds(config), sendAt: send.sendAt ?? null,
-  }
-}
-
 /** A send whose content is its details alone (a location, a contact card). */
 export interface DetailsSend {
   session: string
@@ -88,6 +64,18 @@ export interface DetailsSend {
   details: MessageDetails
   sendAt?: Date | null
   replyTo?: number | null
+}
+
+/** A location's details as stored: the optional name and address only when given. */
+export function locationDetails(p: { latitude: number; longitude: number; name?: string; address?: string }): { location: Location } {
+  const { latitude, longitude, name, address } = p
+  return { location: { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) } }
+}
+
+/** A contact card's details as stored: the optional e-mail and company only when given. */
+export function contactDetails(card: ContactCard): { contact: ContactCard } {
+  const { name, phones, email, organization } = card
+  return { contact: { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) } }
 }
 
 /** The row of a location or contact send; with an Idempotency-Key it carries the key and the request's hash. */

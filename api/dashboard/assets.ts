@@ -1,3 +1,5 @@
+import { SEND_KINDS } from './views/send.js'
+
 /**
  * The dashboard's stylesheet and its scripts, as string constants: there is no build step for the Node app. Served
  * from `/dashboard/assets/…` (paths and headers in `asset-files.ts`) so the Content Security Policy can forbid inline
@@ -5,6 +7,15 @@
  * serves them, into the worker's static assets, and the worker serves them from there.
  */
 import { DASHBOARD_ASSETS, type DashboardAsset, type DashboardAssetSource } from './asset-files.js'
+
+/**
+ * The Send form shows only the fields of the chosen kind: each group names its kinds in `data-kinds`, and the checked
+ * radio reveals them, without script. A browser without `:has` shows every group (the server reads only the chosen kind's).
+ */
+const SEND_KIND_RULES = `@supports selector(:has(*)) {
+  .send-form [data-kinds] { display: none; }
+  ${SEND_KINDS.map((k) => `.send-form:has(#kind-${k}:checked) [data-kinds~=${k}]`).join(',\n  ')} { display: revert; }
+}`
 
 export const STYLE_CSS = `
 :root {
@@ -53,7 +64,7 @@ ul.flush { padding-inline-start: 1.2rem; }
 .badge { display: inline-block; padding: .1rem .5rem; border-radius: 999px; font-size: .85rem; font-weight: 600; white-space: nowrap; }
 .s-online, .s-sent, .s-delivered, .s-read, .s-yes { background: var(--ok-bg); color: var(--ok); }
 .s-connecting, .s-pending, .s-sending, .s-delivering { background: var(--warn-bg); color: var(--warn); }
-.s-offline, .s-paused { background: var(--idle-bg); color: var(--idle); }
+.s-offline, .s-paused, .s-cancelled, .s-revoked { background: var(--idle-bg); color: var(--idle); }
 .s-failed, .s-no, .s-opted_out, .s-dead { background: var(--bad-bg); color: var(--bad); }
 .s-read { background: var(--info-bg); color: var(--info); }
 .stats { display: grid; gap: .75rem; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr)); margin: 0; }
@@ -115,6 +126,9 @@ blockquote.message-body { margin: .5rem 0; padding: .5rem .75rem; border-inline-
 .thumb { max-width: 16rem; max-height: 16rem; border: 1px solid var(--line); border-radius: .35rem; }
 .signin { max-width: 26rem; margin: 3rem auto; }
 .sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
+fieldset.kinds legend { font-weight: 600; padding: 0; margin-bottom: .25rem; }
+fieldset.kinds label { display: inline-block; margin: 0 .9rem .25rem 0; }
+${SEND_KIND_RULES}
 @media (max-width: 40rem) {
   main { padding: .75rem; }
   table.responsive, table.responsive tbody, table.responsive tr, table.responsive td { display: block; width: 100%; }

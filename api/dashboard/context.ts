@@ -1,6 +1,8 @@
 import type { Context } from 'hono'
+import type { MediaType } from '../../db/types.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
+import type { KindRules, MediaRuntime } from '../routes/send-media.js'
 import type { Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 import type { DashboardAuth } from './auth.js'
@@ -27,6 +29,10 @@ export interface DashboardShared {
   config: ApiConfig
   schemas: Schemas
   gate: SessionGate
+  /** The API's rules for each file kind (size, type, voice-note conversion), built on the API's MediaRuntime. */
+  kinds: Record<MediaType, KindRules>
+  /** The API's MediaRuntime (whether voice notes can be converted here). */
+  media: MediaRuntime
   clock: () => number
 }
 

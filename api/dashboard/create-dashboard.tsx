@@ -11,6 +11,7 @@ import { ApiError } from '../errors.js'
 import type { DatabaseMiddleware } from '../middleware/database.js'
 import { singleQuery } from '../query.js'
 import { createSchemas, type Schemas } from '../schemas.js'
+import { mediaKindRules, type MediaRuntime } from '../routes/send-media.js'
 import { createSessionGate, type SessionGate } from '../session-gate.js'
 import { DASHBOARD_ASSETS, type DashboardAsset, type DashboardAssetSource } from './asset-files.js'
 import { createDashboardAuth } from './auth.js'
@@ -44,6 +45,8 @@ export interface DashboardOptions {
   /** The API's schemas and session gate, shared so both sides validate alike (built here if absent). */
   schemas?: Schemas
   gate?: SessionGate
+  /** What the runtime offers media sends (ffmpeg for voice notes), the same the API's routes get. */
+  media?: MediaRuntime
   /**
    * `DASHBOARD_ORIGIN`: the public origin(s) of the dashboard (`https://wa.example.com`), needed only
    * when a reverse proxy forwards neither the Host header nor X-Forwarded-Host.
@@ -101,6 +104,7 @@ const COOKIE_NAME = 'wa_dashboard'
 export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
   const base = (options.base ?? '/dashboard').replace(/\/+$/, '')
   const clock = options.clock ?? Date.now
+  const schemas = options.schemas ?? createSchemas(options.config)
   const shared: DashboardShared = {
     base,
     cookieName: COOKIE_NAME,
@@ -111,14 +115,18 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
       clock,
     }),
     config: options.config,
-    schemas: options.schemas ?? createSchemas(options.config),
+    schemas,
     gate: options.gate ?? createSessionGate({ ttlMs: options.config.sessionCacheMs }),
+    kinds: mediaKindRules(options.config, schemas, options.media ?? {}),
+    media: options.media ?? {},
     clock,
   }
   const { auth } = shared
   const throttle = createSignInThrottle({ clock, ...options.signIn })
   const addressOf = clientAddressResolver({ trustProxy: options.trustProxy ?? { kind: 'none' }, socketAddress: options.socketAddress })
   const signInPath = `${base}/sign-in`
+  // The Send form carries one file of any kind: its limit is the largest kind's.
+  const sendFormLimit = Math.max(...Object.values(shared.kinds).map((k) => k.maxBytes)) + SEND_FORM_OVERHEAD
 
   const app = new Hono<DashboardEnv>()
 
@@ -220,7 +228,7 @@ export function createDashboard(options: DashboardOptions): Hono<AppEnv> {
     '*',
     csrfToken({
       auth,
-      limitFor: (path) => (path === `${base}/send` ? shared.config.imageMaxBytes + SEND_FORM_OVERHEAD : FORM_LIMIT),
+      limitFor: (path) => (path === `${base}/send` ? sendFormLimit : FORM_LIMIT),
       onRefuse: refuse,
     }),
   )

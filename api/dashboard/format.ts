@@ -62,3 +62,10 @@ export function parseDay(text: string | undefined): Date | null {
 export function sessionDetail(s: SessionRecord, now: number): string | null {
   return formatSession(s, new Date(now)).detail
 }
+
+/** A file size as people read it: `812 bytes`, `14.2 KB`, `3.5 MB`. */
+export function displaySize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`
+}

@@ -10,12 +10,12 @@ import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotenc
 import { assertReplyable } from '../reply-to.js'
 import type { RouteBook } from '../route-book.js'
 import { sendAnswer, type Schemas } from '../schemas.js'
-import { batchHash, captionOrNull, detailsSend, mediaReuseSeconds, textSend } from '../send-request.js'
+import { batchHash, captionOrNull, contactDetails, detailsSend, locationDetails, mediaReuseSeconds, textSend } from '../send-request.js'
 import { BATCH_MAX_URLS, type BatchItem } from '../kind-schemas.js'
 import { fetchKindFile, mediaKindRules, type AcceptedFile, type MediaRuntime, type SendFields } from './send-media.js'
 import { findReusableMedia, insertMedia } from '../../db/queries/media.js'
 import { sha256Hex } from '../idempotency.js'
-import type { ContactCard, MessageDetails } from '../../db/types.js'
+import type { ContactCard, Location, MessageDetails } from '../../db/types.js'
 import type { SessionGate } from '../session-gate.js'
 
 /**
@@ -61,12 +61,8 @@ interface BatchInput {
 
 /** The details of a location or contact item, as the single routes store them. */
 function structuredDetails(m: BatchItem): MessageDetails {
-  if (m.type === 'location') {
-    const { latitude, longitude, name, address } = m as BatchItem & { latitude: number; longitude: number; name?: string; address?: string }
-    return { location: { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) } }
-  }
-  const { name, phones, email, organization } = (m as BatchItem & { contact: ContactCard }).contact
-  return { contact: { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) } }
+  if (m.type === 'location') return locationDetails(m as BatchItem & Location)
+  return contactDetails((m as BatchItem & { contact: ContactCard }).contact)
 }
 
 /** Runs an item's checks; a refusal names the item (`messages[3].url: …`), as the schema's own errors do. */
@@ -108,9 +104,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const db = c.get('db')
     await gate.assertSendable(db, body.session)
     await assertReplyable(db, body.reply_to, body.session)
-    const { latitude, longitude, name, address } = body
-    const location = { latitude, longitude, ...(name === undefined ? {} : { name }), ...(address === undefined ? {} : { address }) }
-    const input = await detailsSend('location', { session: body.session, phone: body.phone, details: { location }, sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    const input = await detailsSend('location', { session: body.session, phone: body.phone, details: locationDetails(body), sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
     return c.json(answerFor(await enqueueMessage(db, input)))
   })
 
@@ -122,9 +116,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const db = c.get('db')
     await gate.assertSendable(db, body.session)
     await assertReplyable(db, body.reply_to, body.session)
-    const { name, phones, email, organization } = body.contact
-    const contact = { name, phones, ...(email === undefined ? {} : { email }), ...(organization === undefined ? {} : { organization }) }
-    const input = await detailsSend('contact', { session: body.session, phone: body.phone, details: { contact }, sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    const input = await detailsSend('contact', { session: body.session, phone: body.phone, details: contactDetails(body.contact), sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
     return c.json(answerFor(await enqueueMessage(db, input)))
   })
 

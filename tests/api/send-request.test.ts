@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import type { AcceptedImage } from '../../api/image-upload.js'
-import { batchHash, captionOrNull, imageSend, mediaReuseSeconds, textSend } from '../../api/send-request.js'
+import { mediaRequestHash } from '../../api/routes/send-media.js'
+import { batchHash, captionOrNull, mediaReuseSeconds, textSend } from '../../api/send-request.js'
 
 /** The hash layout keys were stored under before sending was assembled in one place: it must not change. */
 const storedHash = (parts: unknown[]) => createHash('sha256').update(JSON.stringify(parts)).digest('hex')
 
-const image: AcceptedImage = { bytes: new Uint8Array([1, 2, 3]), mime: 'image/png', width: 1, height: 1 }
-const imageSha = createHash('sha256').update(image.bytes).digest('hex')
+const imageBytes = new Uint8Array([1, 2, 3])
+const imageSha = createHash('sha256').update(imageBytes).digest('hex')
 
 describe('send-request: one assembly for the API and the dashboard', () => {
   it('reuses an identical upload for half the media retention', () => {
@@ -33,12 +33,9 @@ describe('send-request: one assembly for the API and the dashboard', () => {
     expect(unkeyed).not.toHaveProperty('requestHash')
   })
 
-  it('hashes an image send with its trimmed caption and the bytes, and carries the reuse window', async () => {
-    const config = { mediaRetentionDays: 30 }
-    const m = await imageSend({ session: 's', phone: '9611234567', caption: '   ', image }, config, 'k2')
-    expect(m).toMatchObject({ caption: null, sha256: imageSha, mediaReuseSeconds: 15 * 86_400, sendAt: null, idempotencyKey: 'k2' })
-    expect(m.requestHash).toBe(storedHash(['image', 's', '9611234567', null, imageSha]))
-    expect((await imageSend({ session: 's', phone: '9611234567', caption: 'x', image }, config)).requestHash).toBeNull()
+  it('hashes an image send with its caption and the bytes as keys were stored before', async () => {
+    const hash = await mediaRequestHash('image', { session: 's', phone: '9611234567' }, captionOrNull('   '), imageSha, null, null)
+    expect(hash).toBe(storedHash(['image', 's', '9611234567', null, imageSha]))
   })
 
   it('hashes a batch item by item', async () => {

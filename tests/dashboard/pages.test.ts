@@ -3,9 +3,12 @@ import { getContact } from '../../db/queries/contacts.js'
 import { setContactOptIn } from '../../db/lifecycle/opt-out.js'
 import { getMedia } from '../../db/queries/media.js'
 import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { settleRevoke } from '../../db/lifecycle/revoke.js'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
 import type { App } from '../../api/app.js'
+import { parseApiConfig } from '../../api/config.js'
+import { createNodeApp } from '../../api/node.js'
 import { describeEachEngine } from '../support/db.js'
 import {
   cookiePair, dashboardApp, KEY, ORIGIN, OTHER_KEY, setMessageState, setSessionState, signIn, textOf, TINY_PNG, type Browserish,
@@ -487,6 +490,193 @@ describeEachEngine('dashboard', (ctx) => {
     const refused = await b.post('/dashboard/send', bad)
     expect(refused.status).toBe(422)
     expect(textOf(await refused.text())).toContain('The file is not a JPEG, PNG, GIF or WEBP image')
+  })
+
+  // ---------- every kind ----------
+
+  /** A Send form of `kind` with `fields` (and a file when given). */
+  const sendForm = (kind: string, fields: Record<string, string>, file?: File) => {
+    const form = new FormData()
+    form.set('kind', kind)
+    form.set('session', 'default')
+    for (const [k, v] of Object.entries(fields)) form.set(k, v)
+    if (file) form.set('file', file)
+    return form
+  }
+  const sentId = (res: Response) => Number(/sent=(\d+)/.exec(res.headers.get('location') ?? '')?.[1])
+  const PDF = new TextEncoder().encode('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n')
+  /** An ID3 tag and nothing else: MP3 by its bytes, not OGG/Opus. */
+  const MP3 = Uint8Array.from([0x49, 0x44, 0x33, 3, 0, 0, 0, 0, 0, 0, 0xff, 0xfb, 0x90, 0x64])
+
+  it('offers every kind on the Send page, each field group marked with its kinds, the file limit of each kind', async () => {
+    const html = await (await b.get('/dashboard/send')).text()
+    for (const k of ['text', 'image', 'document', 'video', 'audio', 'voice', 'location', 'contact']) expect(html).toContain(`id="kind-${k}" name="kind" value="${k}"`)
+    expect(html).toMatch(/id="kind-text" name="kind" value="text" checked=""/)
+    expect(html).toMatch(/<div class="field" data-kinds="location"><label for="latitude">/)
+    expect(html).toMatch(/<div class="field" data-kinds="contact"><label for="contact_phones">/)
+    expect(html).toMatch(/<div class="field" data-kinds="document"><label for="filename">/)
+    expect(html).toContain('id="reply_to"')
+    const text = textOf(html)
+    expect(text).toContain('JPG, PNG, GIF or WEBP, at most 10 MB')
+    expect(text).toContain('Any file (PDF, Office, CSV…), at most 64 MB')
+    expect(text).toContain('MP4 or 3GP, at most 16 MB')
+    expect(text).toContain('OGG/Opus only (this gateway has no ffmpeg')
+    // No inline style or script: the groups are shown by the stylesheet, from the checked radio.
+    expect(html).not.toMatch(/<script>|style="/)
+    const css = await (await app.request(`${ORIGIN}/dashboard/assets/style.css`)).text()
+    expect(css).toContain('.send-form:has(#kind-location:checked) [data-kinds~=location]')
+  })
+
+  it('sends a document with its file name, a location and a contact card from the form', async () => {
+    const doc = await b.post('/dashboard/send', sendForm('document', { phone: '96170000020', message: 'Invoice 1042', filename: 'invoice-1042.pdf' }, new File([PDF], 'upload.bin')))
+    expect(doc.status).toBe(303)
+    const d = await getMessage(ctx.db, sentId(doc))
+    expect(d).toMatchObject({ type: 'document', body: 'Invoice 1042', phone: '96170000020', details: { fileName: 'invoice-1042.pdf' } })
+    expect(await getMedia(ctx.db, d!.mediaId!)).toMatchObject({ mime: 'application/pdf', size: PDF.byteLength })
+
+    const loc = await b.post('/dashboard/send', sendForm('location', { phone: '96170000021', latitude: '33.8938', longitude: '35.5018', location_name: 'Beirut office', location_address: '' }))
+    expect(loc.status).toBe(303)
+    expect(await getMessage(ctx.db, sentId(loc))).toMatchObject({
+      type: 'location', body: null, mediaId: null, details: { location: { latitude: 33.8938, longitude: 35.5018, name: 'Beirut office' } },
+    })
+
+    const card = await b.post('/dashboard/send', sendForm('contact', {
+      phone: '96170000022', contact_name: 'Support desk', contact_phones: '+961 1 234 567,\n9611234568', contact_email: 'help@example.com', contact_organization: '',
+    }))
+    expect(card.status).toBe(303)
+    expect(await getMessage(ctx.db, sentId(card))).toMatchObject({
+      type: 'contact', details: { contact: { name: 'Support desk', phones: ['9611234567', '9611234568'], email: 'help@example.com' } },
+    })
+    // Fields of kinds not chosen are ignored: a text with a file and coordinates left in hidden groups is a text.
+    const text = await b.post('/dashboard/send', sendForm('text', { phone: '96170000023', message: 'only text', latitude: 'x' }, new File([PDF], 'a.pdf')))
+    expect(await getMessage(ctx.db, sentId(text))).toMatchObject({ type: 'text', body: 'only text', mediaId: null })
+  })
+
+  it('shows a bad latitude, a bad contact phone and a missing file beside their fields, keeps the kind chosen, queues nothing', async () => {
+    const before = (await listMessages(ctx.db, { limit: 1 }))[0]?.id
+    const res = await b.post('/dashboard/send', sendForm('location', { phone: '96170000024', latitude: '123', longitude: 'east' }))
+    expect(res.status).toBe(422)
+    const html = await res.text()
+    expect(html).toMatch(/<input id="latitude" name="latitude" aria-invalid="true" aria-describedby="latitude-error latitude-hint"[^>]*value="123"/)
+    expect(html).toMatch(/id="latitude-error">Must be between -90 and 90 \(got 123\)</)
+    expect(html).toMatch(/id="longitude-error">Must be a number, got a string</)
+    expect(html).toMatch(/id="kind-location" name="kind" value="location" checked=""/)
+    expect(html).not.toContain('id="phone-error"')
+
+    const card = await b.post('/dashboard/send', sendForm('contact', { phone: '96170000024', contact_name: '', contact_phones: '9611234567, 12' }))
+    const cardHtml = await card.text()
+    expect(cardHtml).toMatch(/id="contact_name-error">Is required</)
+    expect(cardHtml).toMatch(/id="contact_phones-error">Number 2: Must be 7–15 digits/)
+
+    const noFile = await b.post('/dashboard/send', sendForm('video', { phone: '96170000024' }))
+    expect(await noFile.text()).toMatch(/id="file-error">Choose the video file to send\.</)
+    const notVideo = await b.post('/dashboard/send', sendForm('video', { phone: '96170000024' }, new File([PDF], 'clip.mp4')))
+    expect(textOf(await notVideo.text())).toContain('The file is not an MP4 or 3GP video')
+    const badReply = await b.post('/dashboard/send', sendForm('text', { phone: '96170000024', message: 'hi', reply_to: '999999999' }))
+    expect(await badReply.text()).toMatch(/id="reply_to-error">Names no received message/)
+    expect((await listMessages(ctx.db, { limit: 1 }))[0]?.id).toBe(before)
+  })
+
+  it('sends a voice note only when it is Opus or the gateway can convert it (the API’s MediaRuntime)', async () => {
+    const refused = await b.post('/dashboard/send', sendForm('voice', { phone: '96170000025' }, new File([MP3], 'memo.mp3')))
+    expect(refused.status).toBe(422)
+    expect(textOf(await refused.text())).toContain('a voice note must be OGG/Opus and this gateway has no ffmpeg')
+    // Sent as plain audio it goes as it is.
+    const audio = await b.post('/dashboard/send', sendForm('audio', { phone: '96170000025' }, new File([MP3], 'memo.mp3')))
+    expect(await getMessage(ctx.db, sentId(audio))).toMatchObject({ type: 'audio', body: null, details: { ptt: false } })
+
+    const withFfmpeg = await signIn(dashboardApp(ctx.db, { media: { canConvertAudio: () => Promise.resolve(true) } }))
+    expect(textOf(await (await withFfmpeg.get('/dashboard/send')).text())).toContain('OGG/Opus, or other audio (converted here)')
+    const voice = await withFfmpeg.post('/dashboard/send', sendForm('voice', { phone: '96170000025' }, new File([MP3], 'memo.mp3')))
+    expect(voice.status).toBe(303)
+    expect(await getMessage(ctx.db, sentId(voice))).toMatchObject({ type: 'audio', details: { ptt: true } })
+    // The dashboard the API builds itself gets the API's own MediaRuntime.
+    const config = parseApiConfig({ API_SECRET: KEY })
+    const built = createNodeApp({ db: ctx.db, config, coalescer: false, media: { canConvertAudio: () => Promise.resolve(true) } })
+    expect(textOf(await (await (await signIn(built)).get('/dashboard/send')).text())).toContain('OGG/Opus, or other audio (converted here)')
+  })
+
+  it('lists each kind: file name and size, coordinates, contact name, voice note, revoke target, revoked time', async () => {
+    const phone = '96170000030'
+    const doc = await b.post('/dashboard/send', sendForm('document', { phone, filename: 'report.pdf' }, new File([PDF], 'x.pdf')))
+    const docId = sentId(doc)
+    await b.post('/dashboard/send', sendForm('location', { phone, latitude: '48.8584', longitude: '2.2945', location_name: 'Tour Eiffel' }))
+    await b.post('/dashboard/send', sendForm('contact', { phone, contact_name: 'Front desk', contact_phones: '9611234567' }))
+    const withFfmpeg = await signIn(dashboardApp(ctx.db, { media: { canConvertAudio: () => Promise.resolve(true) } }))
+    await withFfmpeg.post('/dashboard/send', sendForm('voice', { phone }, new File([MP3], 'memo.mp3')))
+    await setMessageState(ctx.db, docId, { status: 'sent', sentAt: new Date() })
+    const revoke = await b.post(`/dashboard/messages/${docId}/revoke`, {})
+    const revokeId = Number(new URL(revoke.headers.get('location')!, ORIGIN).searchParams.get('revoke'))
+    await setMessageState(ctx.db, revokeId, { status: 'sent', sentAt: new Date() })
+    await settleRevoke(ctx.db, docId)
+
+    const html = await (await b.get(`/dashboard/messages?phone=${phone}`)).text()
+    const row = (id: number) => textOf(new RegExp(`<tr data-message-id="${id}">([\\s\\S]*?)</tr>`).exec(html)![1]!)
+    const ids = [...html.matchAll(/<tr data-message-id="(\d+)">/g)].map((m) => Number(m[1]))
+    expect(row(docId)).toMatch(new RegExp(`document report\\.pdf ${(PDF.byteLength)} bytes .*revoked \\d{4}-\\d\\d-\\d\\d`))
+    expect(row(docId)).not.toContain('Revoke')
+    expect(textOf(html)).toContain('location Tour Eiffel 48.8584, 2.2945')
+    expect(textOf(html)).toContain('contact Front desk')
+    expect(textOf(html)).toMatch(/voice note \d+ bytes/)
+    expect(row(revokeId)).toContain(`revoke revokes #${docId}`)
+    expect(html).toContain(`href="/dashboard/messages/${docId}"`)
+    expect(ids).toContain(revokeId)
+    // The detail page says the same; the file itself is not served (only images are previewed).
+    const detail = textOf(await (await b.get(`/dashboard/messages/${docId}`)).text())
+    expect(detail).toContain('Document to +96170000030')
+    expect(detail).toContain('Revoked (deleted for everyone)')
+    const mediaId = (await getMessage(ctx.db, docId))!.mediaId!
+    const file = await b.get(`/dashboard/media/${mediaId}`)
+    expect(file.status).toBe(404)
+    expect(file.headers.get('content-type')).toContain('text/html')
+    expect(textOf(await file.text())).toContain('Only images are previewed here')
+  })
+
+  it('cancels a pending message and revokes a sent one from the Messages page (CSRF checked), with a notice', async () => {
+    const phone = '96170000031'
+    const pending = await enqueueMessage(ctx.db, { session: 'default', phone, type: 'text', body: 'cancel me' })
+    const sent = await enqueueMessage(ctx.db, { session: 'default', phone, type: 'text', body: 'revoke me' })
+    await setMessageState(ctx.db, sent.id, { status: 'sent', sentAt: new Date() })
+    const old = await enqueueMessage(ctx.db, { session: 'default', phone, type: 'text', body: 'too old' })
+    await setMessageState(ctx.db, old.id, { status: 'sent', sentAt: new Date(Date.now() - 61 * 3_600_000) })
+    const back = `/dashboard/messages?phone=${phone}`
+    const list = await (await b.get(back)).text()
+    const row = (id: number) => new RegExp(`<tr data-message-id="${id}">([\\s\\S]*?)</tr>`).exec(list)![1]!
+    expect(row(pending.id)).toContain(`action="/dashboard/messages/${pending.id}/cancel"`)
+    expect(row(pending.id)).not.toContain('/revoke"')
+    expect(row(sent.id)).toContain(`action="/dashboard/messages/${sent.id}/revoke"`)
+    expect(row(sent.id)).not.toContain('/cancel"')
+    expect(row(old.id)).not.toContain('/revoke"')
+
+    // Without the token (or with another's) nothing happens.
+    expect((await b.post(`/dashboard/messages/${pending.id}/cancel`, { back }, { csrf: null })).status).toBe(403)
+    expect((await b.post(`/dashboard/messages/${sent.id}/revoke`, { back }, { csrf: 'bogus' })).status).toBe(403)
+    expect((await getMessage(ctx.db, pending.id))!.status).toBe('pending')
+
+    const cancelled = await b.post(`/dashboard/messages/${pending.id}/cancel`, { back })
+    expect(cancelled.status).toBe(303)
+    expect(cancelled.headers.get('location')).toBe(`${back}&done=cancelled&id=${pending.id}`)
+    expect((await getMessage(ctx.db, pending.id))!.status).toBe('cancelled')
+    const after = await (await b.get(cancelled.headers.get('location')!)).text()
+    expect(textOf(after)).toContain(`Message #${pending.id} is cancelled`)
+    expect(after).toMatch(new RegExp(`<tr data-message-id="${pending.id}">[\\s\\S]*?<span class="badge s-cancelled">cancelled</span>`))
+
+    const revoked = await b.post(`/dashboard/messages/${sent.id}/revoke`, { back })
+    const location = revoked.headers.get('location')!
+    const revokeId = Number(new URL(location, ORIGIN).searchParams.get('revoke'))
+    expect(await getMessage(ctx.db, revokeId)).toMatchObject({ type: 'revoke', targetId: sent.id, status: 'pending' })
+    expect(textOf(await (await b.get(location)).text())).toContain(`The revoke of message #${sent.id} is queued as #${revokeId}`)
+
+    // Too late, or the wrong state: the page says why and nothing changes.
+    const late = await b.post(`/dashboard/messages/${old.id}/revoke`, { back })
+    expect(textOf(await (await b.get(late.headers.get('location')!)).text())).toContain(`Message #${old.id} was sent more than 60 hours ago`)
+    const again = await b.post(`/dashboard/messages/${pending.id}/cancel`, {})
+    expect(again.headers.get('location')).toBe(`/dashboard/messages/${pending.id}?done=cancelled&id=${pending.id}`)
+    const notPending = await b.post(`/dashboard/messages/${sent.id}/cancel`, {})
+    expect(textOf(await (await b.get(notPending.headers.get('location')!)).text())).toContain('can no longer be cancelled')
+    expect((await getMessage(ctx.db, sent.id))!.status).toBe('sent')
+    const notSent = await b.post(`/dashboard/messages/${pending.id}/revoke`, {})
+    expect(textOf(await (await b.get(notSent.headers.get('location')!)).text())).toContain('cannot be revoked')
   })
 
   it('searches contacts by phone and shows the opt-in state and when it changed', async () => {

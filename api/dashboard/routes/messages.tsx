@@ -1,12 +1,15 @@
 import { Hono } from 'hono'
-import { getMedia } from '../../../db/queries/media.js'
+import { getMedia, getMediaInfo, type MediaInfo } from '../../../db/queries/media.js'
 import { getMessage, listMessages, type MessageFilter } from '../../../db/queries/messages.js'
 import { resendMessage } from '../../../db/lifecycle/resend.js'
+import { cancelMessage } from '../../../db/lifecycle/cancel.js'
+import { requestRevoke, REVOKE_WINDOW_SECONDS } from '../../../db/lifecycle/revoke.js'
+import type { Queryable } from '../../../db/driver.js'
 import { listSessions } from '../../../db/queries/sessions.js'
-import { MESSAGE_STATES, type MessageStatus } from '../../../db/types.js'
+import { MESSAGE_STATES, type MessageRecord, type MessageStatus } from '../../../db/types.js'
 import { phoneSchema } from '../../phone.js'
 import { sessionNameSchema } from '../../schemas.js'
-import { field, inlineMessage, pageOf, safeReturn, type DashboardEnv, type DashboardShared } from '../context.js'
+import { field, inlineMessage, pageOf, safeReturn, type DashboardContext, type DashboardEnv, type DashboardShared } from '../context.js'
 import { parseDay, parseId } from '../format.js'
 import { notFoundPage } from '../respond.js'
 import type { Notice } from '../views/layout.js'
@@ -25,6 +28,20 @@ function noticeFrom(query: Record<string, string>): Notice | null {
       return { kind: 'ok', text: `Message #${id} is back in the queue and will be sent again.` }
     case 'not-resendable':
       return { kind: 'warn', text: `Message #${id} is not failed or opted out (any more), so there is nothing to resend.` }
+    case 'cancelled':
+      return { kind: 'ok', text: `Message #${id} is cancelled: it left the queue and will not be sent.` }
+    case 'not-cancellable':
+      return { kind: 'warn', text: `Message #${id} was already picked up by the runner (or has finished), so it can no longer be cancelled.` }
+    case 'revoke-queued': {
+      const revoke = parseId(query.revoke)
+      return { kind: 'ok', text: `The revoke of message #${id} is queued${revoke === null ? '' : ` as #${revoke}`}; once it is sent the message is deleted for everyone.` }
+    }
+    case 'already-revoked':
+      return { kind: 'warn', text: `Message #${id} has already been revoked.` }
+    case 'revoke-too-late':
+      return { kind: 'bad', text: `Message #${id} was sent more than ${REVOKE_WINDOW_SECONDS / 3600} hours ago; WhatsApp no longer deletes it for everyone.` }
+    case 'not-revocable':
+      return { kind: 'warn', text: `Message #${id} is not a sent message (or is itself a revoke), so it cannot be revoked; cancel a pending one instead.` }
     case 'missing':
       return { kind: 'bad', text: `Message #${id} does not exist.` }
     default:
@@ -75,7 +92,14 @@ export function parseFilters(query: Record<string, string>): { form: MessageFilt
   return { form, filter }
 }
 
-/** The audit log, one message's timeline, Resend, and stored images. */
+/** The stored files of `messages` by media id (null when pruned): one lookup per distinct file on the page. */
+async function mediaOf(db: Queryable, messages: readonly MessageRecord[]): Promise<Map<number, MediaInfo | null>> {
+  const found = new Map<number, MediaInfo | null>()
+  for (const m of messages) if (m.mediaId !== null && !found.has(m.mediaId)) found.set(m.mediaId, await getMediaInfo(db, m.mediaId))
+  return found
+}
+
+/** The audit log, one message's timeline, Resend, Cancel, Revoke, and stored images. */
 export function messagePages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
 
@@ -97,6 +121,7 @@ export function messagePages(shared: DashboardShared) {
         filters={form}
         sessionNames={sessionNames}
         messages={messages}
+        media={await mediaOf(c.get('db'), messages)}
         nextBefore={nextBefore}
         isFirstPage={before === null}
         notice={noticeFrom(query)}
@@ -110,26 +135,57 @@ export function messagePages(shared: DashboardShared) {
     const id = parseId(c.req.param('id'))
     const message = id === null ? null : await getMessage(c.get('db'), id)
     if (!message) return notFoundPage(shared, c, `There is no message #${c.req.param('id')}. It may have been pruned after the retention period.`)
-    return c.html(<MessageDetailPage page={pageOf(shared, c)} message={message} notice={noticeFrom(singleQuery(c))} />)
+    const media = message.mediaId === null ? undefined : await getMediaInfo(c.get('db'), message.mediaId)
+    return c.html(<MessageDetailPage page={pageOf(shared, c)} message={message} media={media} notice={noticeFrom(singleQuery(c))} />)
   })
+
+  /** Back to the page the button was on (or the message's own), with the outcome for its notice. */
+  const answer = (c: DashboardContext, id: number, done: string, extra: Record<string, string> = {}) => {
+    const target = safeReturn(shared.base, field(c.var.form, 'back'), `${shared.base}/messages/${id}`)
+    const url = new URL(target, 'http://x')
+    url.searchParams.set('done', done)
+    url.searchParams.set('id', String(id))
+    for (const [k, v] of Object.entries(extra)) url.searchParams.set(k, v)
+    return c.redirect(`${url.pathname}${url.search}`, 303)
+  }
 
   app.post('/messages/:id/resend', async (c) => {
     const id = parseId(c.req.param('id'))
     if (id === null) return notFoundPage(shared, c, 'There is no such message.')
     const result = await resendMessage(c.get('db'), id)
-    const done = result === 'ok' ? 'resent' : result === 'wrong_status' ? 'not-resendable' : 'missing'
-    const target = safeReturn(shared.base, field(c.var.form, 'back'), `${shared.base}/messages/${id}`)
-    const url = new URL(target, 'http://x')
-    url.searchParams.set('done', done)
-    url.searchParams.set('id', String(id))
-    return c.redirect(`${url.pathname}${url.search}`, 303)
+    return answer(c, id, result === 'ok' ? 'resent' : result === 'wrong_status' ? 'not-resendable' : 'missing')
   })
 
+  // The API's own transitions (POST /api/messages/:id/cancel and /revoke), with their outcomes as notices.
+  app.post('/messages/:id/cancel', async (c) => {
+    const id = parseId(c.req.param('id'))
+    if (id === null) return notFoundPage(shared, c, 'There is no such message.')
+    const result = await cancelMessage(c.get('db'), id)
+    return answer(c, id, result.kind === 'cancelled' ? 'cancelled' : result.kind === 'not_cancellable' ? 'not-cancellable' : 'missing')
+  })
+
+  app.post('/messages/:id/revoke', async (c) => {
+    const id = parseId(c.req.param('id'))
+    if (id === null) return notFoundPage(shared, c, 'There is no such message.')
+    const result = await requestRevoke(c.get('db'), id)
+    if (result.kind === 'queued') return answer(c, id, 'revoke-queued', { revoke: String(result.revokeId) })
+    const done = { not_found: 'missing', already_revoked: 'already-revoked', too_late: 'revoke-too-late', not_revocable: 'not-revocable' } as const
+    return answer(c, id, done[result.kind])
+  })
+
+  // Image previews only. Documents, audio and video are not served at all: the dashboard has no use for them (the
+  // recipient gets them on the phone), a 64 MB file would be assembled in memory for one request (too much on
+  // Workers), and any non-image served inline from this origin is a risk. The type is checked before any byte is read.
   app.get('/media/:id', async (c) => {
     const id = parseId(c.req.param('id'))
-    const media = id === null ? null : await getMedia(c.get('db'), id)
-    // Only the four types the API accepts (read from magic bytes at upload), never anything a browser could run.
-    if (!media || !/^image\/(jpeg|png|gif|webp)$/.test(media.mime)) return notFoundPage(shared, c, 'This image is no longer stored (media is pruned after the retention period).')
+    const db = c.get('db')
+    const info = id === null ? null : await getMediaInfo(db, id)
+    // Only the four types the API accepts for images (read from magic bytes at upload), never anything a browser could run.
+    if (!info || !/^image\/(jpeg|png|gif|webp)$/.test(info.mime)) {
+      return notFoundPage(shared, c, info ? 'Only images are previewed here; documents, audio and video are not served by the dashboard.' : 'This image is no longer stored (media is pruned after the retention period).')
+    }
+    const media = await getMedia(db, info.id)
+    if (!media) return notFoundPage(shared, c, 'This image is no longer stored (media is pruned after the retention period).')
     return c.body(media.bytes as Uint8Array<ArrayBuffer>, 200, {
       'Content-Type': media.mime,
       'Cache-Control': 'private, max-age=3600',

@@ -2,37 +2,62 @@ import { Hono } from 'hono'
 import { enqueueMessage } from '../../../db/lifecycle/enqueue.js'
 import { getMessage } from '../../../db/queries/messages.js'
 import { listSessions } from '../../../db/queries/sessions.js'
-import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
+import { DEFAULT_SESSION, SESSION_NAME_PATTERN, type ContactCard, type Location, type MediaType } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
-import { checkImageUpload, enqueueImageMessage, type AcceptedImage } from '../../image-upload.js'
-import { imageSend, textSend } from '../../send-request.js'
+import { enqueueMediaMessage } from '../../media-upload.js'
+import { assertReplyable } from '../../reply-to.js'
+import type { AcceptedFile, SendFields } from '../../routes/send-media.js'
+import { captionOrNull, contactDetails, detailsSend, locationDetails, mediaReuseSeconds, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { displayTime, parseId } from '../format.js'
 import { parseFormSendAt } from '../send-at.js'
 import type { Notice } from '../views/layout.js'
 import { isScheduled } from '../views/messages.js'
-import { SendPage, type SendForm } from '../views/send.js'
+import { SEND_KINDS, SendPage, type SendField, type SendForm, type SendKind } from '../views/send.js'
 import { singleQuery } from '../../query.js'
-import { parse } from '../../validation.js'
+import { parse, type Schema } from '../../validation.js'
 import { sessionField } from '../../schemas.js'
 
 /** Multipart framing around the file: boundaries and the few text fields. */
 export const SEND_FORM_OVERHEAD = 64 * 1024
 
+/** What a checked form queues. */
+type Send =
+  | { type: 'text'; message: string }
+  | { type: MediaType; caption: string | null; file: AcceptedFile }
+  | { type: 'location' | 'contact'; details: ReturnType<typeof locationDetails> | ReturnType<typeof contactDetails> }
+
+/** The fields of any kind's schema, as parsed. */
+type Parsed = SendFields & Partial<Location> & { message?: string; contact?: ContactCard }
+
 type Checked =
-  | { ok: true; phone: string; session: string; sendAt: Date | null; send: { image: null; message: string } | { image: AcceptedImage; caption: string | null } }
+  | { ok: true; phone: string; session: string; sendAt: Date | null; replyTo: number | null; send: Send }
   | { ok: false; errors: SendForm['errors'] }
 
-/** The form field beside which a field error of the API's schemas is shown (the caption is typed in "message"). */
-const FORM_FIELD: Record<string, keyof SendForm['errors']> = { phone: 'phone', session: 'session', message: 'message', caption: 'message', send_at: 'send_at', file: 'file' }
+/** The form field beside which a field error of the API's schemas is shown (`contact.phones[2]` → contact_phones). */
+const FORM_FIELD: Record<string, SendField> = {
+  phone: 'phone', session: 'session', message: 'message', caption: 'message', send_at: 'send_at', file: 'file', filename: 'filename',
+  reply_to: 'reply_to', latitude: 'latitude', longitude: 'longitude', name: 'location_name', address: 'location_address',
+  contact: 'contact_name', 'contact.name': 'contact_name', 'contact.phones': 'contact_phones', 'contact.email': 'contact_email',
+  'contact.organization': 'contact_organization',
+}
+
+const FILE_KINDS: Record<string, MediaType> = { image: 'image', document: 'document', video: 'video', audio: 'audio', voice: 'audio' }
+
+/** The kind chosen; a form without one (an older page) sends an image when a file is attached, else a text. */
+function kindOf(form: FormData, hasFile: boolean): SendKind | null {
+  const kind = field(form, 'kind')
+  if (kind === undefined) return hasFile ? 'image' : 'text'
+  return (SEND_KINDS as readonly string[]).includes(kind) ? (kind as SendKind) : null
+}
 
 /**
- * Validates the Send form with the API's own schemas (`sendBody`, `sendImageFields`), image reader and session
- * gate. The schema lists every field problem at once (`ApiError.errors`), each shown beside its field.
- * The image goes through `checkImageUpload`, the very rules of `POST /api/send-image`.
+ * Validates the Send form with the API's own schemas (`sendBody`, each file kind's `fields`, `sendLocationBody`,
+ * `sendContactBody`), the file kinds' `accept` rules (api/routes/send-media.ts), the session gate and the reply_to
+ * check. Every problem is gathered at once (`ApiError.errors`) and shown beside its field.
  */
 async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'], form: FormData): Promise<Checked> {
-  const { schemas, config } = shared
+  const { schemas } = shared
   const errors: SendForm['errors'] = {}
   /** Runs a check and puts each of its field problems beside its field (the first one a field gets stays). */
   const besideFields = async <T,>(fn: () => T | Promise<T>): Promise<T | undefined> => {
@@ -41,29 +66,64 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
     } catch (err) {
       if (!(err instanceof ApiError) || !err.errors) throw err
       for (const e of err.errors) {
-        const at = FORM_FIELD[e.path]
+        const item = /\[(\d+)\]$/.exec(e.path)
+        const at = FORM_FIELD[e.path.replace(/\[\d+\]$/, '')]
+        const words = at === 'file' ? `The file ${e.message}` : `${item ? `Number ${Number(item[1]) + 1}: ` : ''}${inlineMessage(e.message)}`
         // "is not a JPEG…" reads "The file is not a JPEG…" next to the file input.
-        if (at) errors[at] ??= at === 'file' ? `The file ${e.message}` : inlineMessage(e.message)
+        if (at) errors[at] ??= words
+        else errors.form ??= inlineMessage(`${e.path ? `${e.path}: ` : ''}${e.message}`)
       }
       return undefined
     }
   }
+  /** An optional text field: absent, empty or blank is not given. */
+  const optional = (name: SendField) => {
+    const value = field(form, name)
+    return value === undefined || value.trim() === '' ? undefined : value
+  }
   const upload = form.get('file')
   // Browsers send an empty, nameless file part when no file was chosen.
   const file = upload !== null && typeof upload !== 'string' && (upload.size > 0 || upload.name !== '') ? upload : null
+  const kind = kindOf(form, file !== null)
+  if (!kind) errors.kind = `Pick one of ${SEND_KINDS.join(', ')}.`
 
   // "Send at": the browser's wall-clock time and offset, then the API's own send_at rule (a year ahead at most).
   const picked = parseFormSendAt(field(form, 'send_at'), field(form, 'utc_offset'), Date.now())
   if (!picked.ok) errors.send_at = picked.error
-  const common = { phone: field(form, 'phone'), session: field(form, 'session') || undefined, send_at: picked.ok ? picked.iso ?? undefined : undefined }
+  const common = {
+    phone: field(form, 'phone'), session: field(form, 'session') || undefined, send_at: picked.ok ? picked.iso ?? undefined : undefined,
+    reply_to: optional('reply_to'),
+  }
   const message = field(form, 'message') ?? ''
-  // With a file the text is its caption (optional; trimmed to none by `imageSend`), else the message itself.
-  const parsed = await besideFields(() =>
-    file
-      ? { ...parse(schemas.sendImageFields, { ...common, caption: message }), message: undefined }
-      : { ...parse(schemas.sendBody, { ...common, message }), caption: undefined },
-  )
-  const image = file ? await besideFields(() => checkImageUpload(file, config)) : undefined
+  const fileType = kind ? FILE_KINDS[kind] : undefined
+  const rules = fileType ? shared.kinds[fileType] : undefined
+  const extra = (): { schema: Schema; values: Record<string, unknown> } => {
+    if (rules) return { schema: rules.fields, values: { caption: fileType === 'audio' ? undefined : optional('message'), filename: optional('filename'), ptt: kind === 'voice' ? 'true' : undefined } }
+    if (kind === 'location') {
+      return {
+        schema: schemas.sendLocationBody,
+        values: { latitude: optional('latitude'), longitude: optional('longitude'), name: optional('location_name'), address: optional('location_address') },
+      }
+    }
+    if (kind === 'contact') {
+      const phones = (field(form, 'contact_phones') ?? '').split(/[\n,]+/).map((p) => p.trim()).filter(Boolean)
+      const card = { name: optional('contact_name'), phones, email: optional('contact_email'), organization: optional('contact_organization') }
+      return { schema: schemas.sendContactBody, values: { contact: card } }
+    }
+    return { schema: schemas.sendBody, values: { message } }
+  }
+  const { schema, values } = extra()
+  const parsed = kind ? await besideFields(() => parse(schema, { ...common, ...values }) as Parsed) : undefined
+
+  let accepted: AcceptedFile | undefined
+  if (rules) {
+    if (!file) errors.file ??= `Choose the ${kind === 'voice' ? 'audio' : kind} file to send.`
+    // The kind's own rules on the bytes (size, type, voice note), whatever else is wrong, so every problem shows at once.
+    else accepted = await besideFields(async () => rules.accept(
+      { bytes: new Uint8Array(await file.arrayBuffer()), name: file.name || null, field: 'file' },
+      { filename: optional('filename'), ptt: kind === 'voice' } as SendFields,
+    ))
+  }
   // Whether the session exists is asked even when another field is wrong, so every problem shows at once.
   const session = errors.session ? undefined : parsed?.session ?? parse(sessionField, common.session, 'session')
   if (session !== undefined) {
@@ -73,24 +133,44 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
       if (!(err instanceof ApiError)) throw err
       errors.session = err.code === 'unknown_session' ? `Session “${session}” does not exist; add it on the Sessions page.` : inlineMessage(err)
     }
+    if (!errors.session && parsed) await besideFields(() => assertReplyable(db, parsed.reply_to, session))
   }
   // A file input is empty again when the form comes back, so say so next to it.
-  if (file && Object.keys(errors).length > 0) errors.file ??= 'Choose the image again (the browser does not keep it after an error).'
+  if (file && rules && Object.keys(errors).length > 0) errors.file ??= 'Choose the file again (the browser does not keep it after an error).'
   if (Object.keys(errors).length > 0 || !parsed) return { ok: false, errors }
-  const { phone, send_at: sendAt = null } = parsed
-  if (image) return { ok: true, phone, session: parsed.session, sendAt, send: { image, caption: parsed.caption ?? null } }
-  if (parsed.message === undefined) return { ok: false, errors }
-  return { ok: true, phone, session: parsed.session, sendAt, send: { image: null, message: parsed.message } }
+  const base = { phone: parsed.phone, session: parsed.session, sendAt: parsed.send_at ?? null, replyTo: parsed.reply_to ?? null }
+  if (rules && accepted) return { ok: true, ...base, send: { type: rules.type, caption: captionOrNull(parsed.caption), file: accepted } }
+  if (kind === 'location') return { ok: true, ...base, send: { type: 'location', details: locationDetails(parsed as Parsed & Location) } }
+  if (kind === 'contact') return { ok: true, ...base, send: { type: 'contact', details: contactDetails(parsed.contact!) } }
+  if (kind === 'text') return { ok: true, ...base, send: { type: 'text', message: parsed.message! } }
+  return { ok: false, errors }
 }
 
-/** The Send form: text, or image with caption, from a chosen session. */
+/** Every field of the form as typed, to show it again with its errors. */
+function typedValues(form: FormData): SendForm['values'] {
+  const values: SendForm['values'] = {}
+  for (const name of [
+    'phone', 'session', 'message', 'filename', 'send_at', 'utc_offset', 'reply_to', 'latitude', 'longitude', 'location_name', 'location_address',
+    'contact_name', 'contact_phones', 'contact_email', 'contact_organization',
+  ] as const) {
+    values[name] = field(form, name) ?? ''
+  }
+  values.session ||= DEFAULT_SESSION
+  return values
+}
+
+/** The Send form: every kind the API sends (text, files, voice note, location, contact card), from a chosen session. */
 export function sendPages(shared: DashboardShared) {
   const app = new Hono<DashboardEnv>()
-  const limits = {
-    messageMaxChars: shared.config.messageMaxChars,
-    captionMaxChars: shared.config.captionMaxChars,
-    imageMaxBytes: shared.config.imageMaxBytes,
-  }
+  const { config } = shared
+  const limits = async () => ({
+    messageMaxChars: config.messageMaxChars,
+    captionMaxChars: config.captionMaxChars,
+    imageMaxBytes: config.imageMaxBytes,
+    documentMaxBytes: config.documentMaxBytes,
+    videoMaxBytes: config.videoMaxBytes,
+    canConvertAudio: (await shared.media.canConvertAudio?.()) ?? false,
+  })
 
   app.get('/', async (c) => {
     const query = singleQuery(c)
@@ -122,7 +202,7 @@ export function sendPages(shared: DashboardShared) {
           }
     const sessions = await listSessions(c.get('db'))
     return c.html(
-      <SendPage page={pageOf(shared, c)} form={{ phone: '', session, message: '', sendAt: '', utcOffset: '', errors: {} }} sessions={sessions} limits={limits} notice={notice} />,
+      <SendPage page={pageOf(shared, c)} form={{ kind: 'text', values: { session }, errors: {} }} sessions={sessions} limits={await limits()} notice={notice} />,
     )
   })
 
@@ -132,22 +212,19 @@ export function sendPages(shared: DashboardShared) {
     const result = await check(shared, db, form)
     if (!result.ok) {
       const sessions = await listSessions(db)
-      const values: SendForm = {
-        phone: field(form, 'phone') ?? '',
-        session: field(form, 'session') ?? DEFAULT_SESSION,
-        message: field(form, 'message') ?? '',
-        sendAt: field(form, 'send_at') ?? '',
-        utcOffset: field(form, 'utc_offset') ?? '',
-        errors: result.errors,
-      }
-      return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={limits} />, 422)
+      const upload = form.get('file')
+      const values: SendForm = { kind: kindOf(form, upload !== null && typeof upload !== 'string' && upload.size > 0) ?? 'text', values: typedValues(form), errors: result.errors }
+      return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={await limits()} />, 422)
     }
-    const { session, phone, sendAt, send } = result
-    const queued = send.image
-      ? await enqueueImageMessage(db, await imageSend({ session, phone, caption: send.caption, image: send.image, sendAt }, shared.config))
-      : await enqueueMessage(db, await textSend({ session, phone, message: send.message, sendAt }))
-    const id = queued.id
-    return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(result.session)}`, 303)
+    const { session, phone, sendAt, replyTo, send } = result
+    const common = { session, phone, sendAt, replyTo }
+    let id: number
+    if (send.type === 'text') id = (await enqueueMessage(db, await textSend({ ...common, message: send.message }))).id
+    else if ('file' in send) {
+      const { media, details } = send.file
+      id = (await enqueueMediaMessage(db, { ...common, type: send.type, caption: send.caption, media, details, mediaReuseSeconds: mediaReuseSeconds(config) })).id
+    } else id = (await enqueueMessage(db, await detailsSend(send.type, { ...common, details: send.details }))).id
+    return c.redirect(`${shared.base}/send?sent=${id}&session=${encodeURIComponent(session)}`, 303)
   })
 
   return app

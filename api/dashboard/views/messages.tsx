@@ -1,6 +1,8 @@
 import type { FC } from 'hono/jsx'
+import { REVOKE_WINDOW_SECONDS } from '../../../db/lifecycle/revoke.js'
+import type { MediaInfo } from '../../../db/queries/media.js'
 import { MESSAGE_STATES, type MessageRecord } from '../../../db/types.js'
-import { formatPhone, displayTime, statusLabel } from '../format.js'
+import { formatPhone, displaySize, displayTime, statusLabel } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError, MessageBadge, When } from './parts.js'
 
@@ -24,15 +26,68 @@ export function filterQuery(f: MessageFilters, extra: Record<string, string> = {
 
 const canResend = (m: MessageRecord) => m.status === 'failed' || m.status === 'opted_out'
 
-export const ResendButton: FC<{ page: Page; message: MessageRecord; back: string; small?: boolean }> = ({ page, message, back, small }) => (
-  <form method="post" action={`${page.base}/messages/${message.id}/resend`} class="inline">
+const canCancel = (m: MessageRecord) => m.status === 'pending'
+
+/** A sent message WhatsApp still lets us take back (REVOKE_WINDOW_SECONDS after sending). */
+function canRevoke(m: MessageRecord, now: number): boolean {
+  return m.status === 'sent' && m.type !== 'revoke' && !m.revokedAt && m.sentAt !== null && now - m.sentAt.getTime() < REVOKE_WINDOW_SECONDS * 1000
+}
+
+/** A POST button on one message (Resend, Cancel, Revoke), with the CSRF token and the page to come back to. */
+const ActionButton: FC<{ page: Page; message: MessageRecord; back: string; small?: boolean; action: 'resend' | 'cancel' | 'revoke'; label: string; secondary?: boolean }> = (
+  { page, message, back, small, action, label, secondary },
+) => (
+  <form method="post" action={`${page.base}/messages/${message.id}/${action}`} class="inline">
     <Csrf page={page} />
     <input type="hidden" name="back" value={back} />
-    <button type="submit" class={small ? 'small' : undefined} aria-label={`Resend message ${message.id}`}>
-      Resend
+    <button type="submit" class={[small ? 'small' : '', secondary ? 'secondary' : ''].filter(Boolean).join(' ') || undefined} aria-label={`${label} message ${message.id}`}>
+      {label}
     </button>
   </form>
 )
+
+/** The buttons a message's state allows. */
+export const MessageActions: FC<{ page: Page; message: MessageRecord; back: string; small?: boolean }> = ({ page, message: m, back, small }) => (
+  <>
+    {canResend(m) ? <ActionButton page={page} message={m} back={back} small={small} action="resend" label="Resend" /> : null}
+    {canCancel(m) ? <ActionButton page={page} message={m} back={back} small={small} action="cancel" label="Cancel" secondary /> : null}
+    {canRevoke(m, page.now) ? <ActionButton page={page} message={m} back={back} small={small} action="revoke" label="Revoke" secondary /> : null}
+  </>
+)
+
+/** A message's kind in words: an audio file sent as a voice note is a "voice note". */
+export function kindName(m: MessageRecord): string {
+  return m.type === 'audio' && m.details?.ptt ? 'voice note' : m.type
+}
+
+/**
+ * What a message carries beyond its text: the kind, a file's name and size (`media`: undefined when not looked up,
+ * null when pruned), a place's coordinates and name, a card's name, the message a revoke takes back.
+ */
+export const MessageKind: FC<{ page: Page; message: MessageRecord; media: MediaInfo | null | undefined }> = ({ page, message: m, media }) => {
+  if (m.type === 'text') return null
+  const d = m.details
+  const location = d?.location
+  return (
+    <span class="kind" data-field="kind">
+      <span class="badge s-offline">{kindName(m)}</span>{' '}
+      {d?.fileName ? <span dir="auto">{d.fileName} </span> : null}
+      {m.mediaId !== null && media !== undefined ? <span class="small muted">{media ? displaySize(media.size) : 'file no longer stored'} </span> : null}
+      {location ? (
+        <span>
+          {location.name ? <span dir="auto">{location.name} </span> : null}
+          <span class="mono">{location.latitude}, {location.longitude}</span>{' '}
+        </span>
+      ) : null}
+      {d?.contact ? <span dir="auto">{d.contact.name} </span> : null}
+      {m.type === 'revoke' && m.targetId !== null ? (
+        <span>
+          revokes <a href={`${page.base}/messages/${m.targetId}`}>#{m.targetId}</a>
+        </span>
+      ) : null}
+    </span>
+  )
+}
 
 function preview(m: MessageRecord): string {
   const text = m.body ?? ''
@@ -45,12 +100,14 @@ export const MessagesPage: FC<{
   filters: MessageFilters
   sessionNames: string[]
   messages: MessageRecord[]
+  /** The stored files of these messages by media id (null: pruned). */
+  media: Map<number, MediaInfo | null>
   nextBefore: number | null
   isFirstPage: boolean
   notice?: Notice | null
   /** This page's own URL (path and query), for Resend to come back to. */
   self: string
-}> = ({ page, filters, sessionNames, messages, nextBefore, isFirstPage, notice, self }) => {
+}> = ({ page, filters, sessionNames, messages, media, nextBefore, isFirstPage, notice, self }) => {
   const filtered = Boolean(filters.status || filters.session || filters.phone || filters.from || filters.to)
   const names = filters.session && !sessionNames.includes(filters.session) ? [...sessionNames, filters.session] : sessionNames
   return (
@@ -172,7 +229,7 @@ export const MessagesPage: FC<{
                 </td>
                 <td data-label="Message" class="body">
                   <div>
-                    {m.type === 'image' ? <span class="badge s-offline">image</span> : null} <span dir="auto">{preview(m)}</span>
+                    <MessageKind page={page} message={m} media={m.mediaId === null ? undefined : media.get(m.mediaId) ?? null} /> <span dir="auto">{preview(m)}</span>
                     {m.error ? (
                       <div class="small error-text" dir="auto">
                         {m.error}
@@ -182,12 +239,13 @@ export const MessagesPage: FC<{
                 </td>
                 <td data-label="Status">
                   <MessageBadge message={m} />
+                  <Revoked page={page} message={m} />
                 </td>
                 <td data-label="Tries">{m.attempts}</td>
                 <td data-label="Actions">
                   <div class="actions flush-top">
                     <a href={`${page.base}/messages/${m.id}`}>Details</a>
-                    {canResend(m) ? <ResendButton page={page} message={m} back={self} small /> : null}
+                    <MessageActions page={page} message={m} back={self} small />
                   </div>
                 </td>
               </tr>
@@ -203,12 +261,22 @@ export const MessagesPage: FC<{
   )
 }
 
+/** "revoked" with its time, on a message taken back for everyone. */
+const Revoked: FC<{ page: Page; message: MessageRecord }> = ({ page, message: m }) =>
+  m.revokedAt ? (
+    <div class="small" data-field="revoked">
+      <span class="badge s-revoked">revoked</span> <When at={m.revokedAt} now={page.now} />
+    </div>
+  ) : null
+
 interface Step {
   label: string
   at: Date | null
   kind: 'done' | 'bad' | 'todo'
   note?: string
 }
+
+const capitalised = (name: string) => name.charAt(0).toUpperCase() + name.slice(1)
 
 /** A scheduled send (`send_at` later than the time it was queued). */
 export function isScheduled(m: MessageRecord): m is MessageRecord & { sendAt: Date } {
@@ -233,6 +301,8 @@ export function timeline(m: MessageRecord): Step[] {
   else if (m.status === 'pending' || m.status === 'sending') steps.push({ label: 'Sent to WhatsApp', at: null, kind: 'todo', note: 'not yet' })
   if (m.status === 'failed') steps.push({ label: `Failed after ${m.attempts} attempt${m.attempts === 1 ? '' : 's'}`, at: m.updatedAt, kind: 'bad', note: m.error ?? undefined })
   if (m.status === 'opted_out') steps.push({ label: 'Not sent: the contact opted out', at: m.updatedAt, kind: 'bad', note: m.error ?? undefined })
+  if (m.status === 'cancelled') steps.push({ label: 'Cancelled before it was sent', at: m.updatedAt, kind: 'bad' })
+  if (m.revokedAt) steps.push({ label: 'Revoked (deleted for everyone)', at: m.revokedAt, kind: 'done' })
   if (m.status === 'sent' || m.status === 'pending' || m.status === 'sending') {
     steps.push(m.deliveredAt ? { label: 'Delivered to the phone', at: m.deliveredAt, kind: 'done' } : { label: 'Delivered to the phone', at: null, kind: 'todo', note: 'no receipt yet' })
     steps.push(m.readAt ? { label: 'Read', at: m.readAt, kind: 'done' } : { label: 'Read', at: null, kind: 'todo', note: 'no receipt yet' })
@@ -240,7 +310,7 @@ export function timeline(m: MessageRecord): Step[] {
   return steps
 }
 
-export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; notice?: Notice | null }> = ({ page, message: m, notice }) => (
+export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; media: MediaInfo | null | undefined; notice?: Notice | null }> = ({ page, message: m, media, notice }) => (
   <Layout page={page} title={`Message #${m.id}`} section="messages" notice={notice}>
     <p>
       <a href={`${page.base}/messages`}>← Audit log</a>
@@ -248,11 +318,29 @@ export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; notice?
     <div class="card">
       <p class="card-head">
         <span>
-          {m.type === 'image' ? 'Image' : 'Text'} to <strong>{formatPhone(m.phone)}</strong> from session <strong>{m.session}</strong>
+          {capitalised(kindName(m))} to <strong>{formatPhone(m.phone)}</strong> from session <strong>{m.session}</strong>
         </span>
         <MessageBadge message={m} />
       </p>
-      {m.type === 'image' && m.mediaId !== null ? (
+      <Revoked page={page} message={m} />
+      {m.type !== 'text' ? (
+        <p>
+          <MessageKind page={page} message={m} media={media} />
+        </p>
+      ) : null}
+      {m.details?.contact ? (
+        <p class="small" dir="auto">
+          {m.details.contact.phones.map(formatPhone).join(', ')}
+          {m.details.contact.email ? ` · ${m.details.contact.email}` : ''}
+          {m.details.contact.organization ? ` · ${m.details.contact.organization}` : ''}
+        </p>
+      ) : null}
+      {m.details?.location?.address ? (
+        <p class="small" dir="auto">
+          {m.details.location.address}
+        </p>
+      ) : null}
+      {m.type === 'image' && m.mediaId !== null && media ? (
         <p>
           <img class="thumb" src={`${page.base}/media/${m.mediaId}`} alt={m.body ? `Image sent with caption: ${m.body}` : 'Image sent'} />
         </p>
@@ -261,16 +349,20 @@ export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; notice?
         <blockquote class="message-body" dir="auto">
           {m.body}
         </blockquote>
-      ) : (
-        <p class="muted">{m.type === 'image' ? 'No caption.' : 'No text.'}</p>
-      )}
-      {canResend(m) ? (
+      ) : m.type === 'text' || m.type === 'image' || m.type === 'document' || m.type === 'video' ? (
+        <p class="muted">{m.type === 'text' ? 'No text.' : 'No caption.'}</p>
+      ) : null}
+      {canResend(m) || canCancel(m) || canRevoke(m, page.now) ? (
         <div class="actions">
-          <ResendButton page={page} message={m} back={`${page.base}/messages/${m.id}`} />
+          <MessageActions page={page} message={m} back={`${page.base}/messages/${m.id}`} />
           <span class="small muted">
-            {m.status === 'opted_out'
-              ? 'The contact opted out. Resend only if they opted in again (they reply YES, or set them to “yes” on the Contacts page).'
-              : 'Puts the message back in the queue under the same WhatsApp id.'}
+            {canCancel(m)
+              ? 'Cancel takes it out of the queue before the runner picks it up.'
+              : canRevoke(m, page.now)
+                ? `Revoke deletes it for everyone, up to ${REVOKE_WINDOW_SECONDS / 3600} hours after it was sent.`
+                : m.status === 'opted_out'
+                  ? 'The contact opted out. Resend only if they opted in again (they reply YES, or set them to “yes” on the Contacts page).'
+                  : 'Puts the message back in the queue under the same WhatsApp id.'}
           </span>
         </div>
       ) : null}

@@ -1,27 +1,82 @@
 import type { FC } from 'hono/jsx'
 import type { SessionRecord } from '../../../db/types.js'
+import { formatBytes } from '../../body.js'
 import { formatPhone } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError } from './parts.js'
 
+/** What the Send form can queue; `voice` is audio sent as a voice note (`ptt`). */
+export const SEND_KINDS = ['text', 'image', 'document', 'video', 'audio', 'voice', 'location', 'contact'] as const
+export type SendKind = (typeof SEND_KINDS)[number]
+
+const KIND_LABELS: Record<SendKind, string> = {
+  text: 'Text', image: 'Image', document: 'Document', video: 'Video', audio: 'Audio', voice: 'Voice note', location: 'Location', contact: 'Contact',
+}
+
+/** The form's fields, named as posted. */
+export type SendField =
+  | 'phone' | 'session' | 'message' | 'file' | 'filename' | 'send_at' | 'utc_offset' | 'reply_to'
+  | 'latitude' | 'longitude' | 'location_name' | 'location_address'
+  | 'contact_name' | 'contact_phones' | 'contact_email' | 'contact_organization'
+
 export interface SendForm {
-  phone: string
-  session: string
-  message: string
-  /** The `datetime-local` value as typed (wall-clock time) and the browser's UTC offset in minutes for it. */
-  sendAt: string
-  utcOffset: string
-  errors: Partial<Record<'phone' | 'session' | 'message' | 'file' | 'send_at' | 'form', string>>
+  kind: SendKind
+  /** Each field as typed; `send_at` is the `datetime-local` value (wall-clock) and `utc_offset` the browser's offset for it. */
+  values: Partial<Record<SendField, string>>
+  errors: Partial<Record<SendField | 'kind' | 'form', string>>
 }
 
 export interface SendLimits {
   messageMaxChars: number
   captionMaxChars: number
   imageMaxBytes: number
+  documentMaxBytes: number
+  videoMaxBytes: number
+  /** Whether non-Opus audio can become a voice note here (ffmpeg on the gateway). */
+  canConvertAudio: boolean
 }
 
 const describedBy = (id: string, error: string | undefined, hint?: string) =>
   [error ? `${id}-error` : null, hint ?? null].filter(Boolean).join(' ') || undefined
+
+/**
+ * One labelled input with its error beside it. `kinds` lists the kinds it belongs to: the stylesheet shows it only
+ * while one of them is chosen (and shows every group where `:has` is unsupported; the server reads only the chosen
+ * kind's fields either way).
+ */
+const Field: FC<{
+  form: SendForm
+  name: SendField
+  label: string
+  hint?: string
+  kinds?: string
+  type?: string
+  inputmode?: 'decimal' | 'numeric'
+  multiline?: boolean
+}> = ({ form, name, label, hint, kinds, type = 'text', inputmode, multiline }) => {
+  const error = form.errors[name]
+  const common = {
+    id: name, name, 'aria-invalid': error ? 'true' : undefined, 'aria-describedby': describedBy(name, error, hint ? `${name}-hint` : undefined),
+  }
+  return (
+    <div class="field" data-kinds={kinds}>
+      <label for={name}>{label}</label>
+      {multiline ? (
+        <textarea {...common} dir="auto">
+          {form.values[name] ?? ''}
+        </textarea>
+      ) : (
+        <input {...common} type={type} inputmode={inputmode} autocomplete="off" dir={type === 'text' ? 'auto' : undefined} value={form.values[name] ?? ''} />
+      )}
+      {hint ? (
+        <p class="hint small muted" id={`${name}-hint`}>
+          {hint}
+        </p>
+      ) : null}
+      <FieldError id={`${name}-error`} error={error} />
+    </div>
+  )
+}
 
 export const SendPage: FC<{
   page: Page
@@ -32,7 +87,17 @@ export const SendPage: FC<{
 }> = ({ page, form, sessions, limits, notice }) => {
   const e = form.errors
   const names = sessions.map((s) => s.name)
-  const options = form.session && !names.includes(form.session) ? [...sessions.map((s) => s.name), form.session] : names
+  const chosen = form.values.session ?? ''
+  const options = chosen && !names.includes(chosen) ? [...names, chosen] : names
+  const fileHints: Record<string, string> = {
+    image: `JPG, PNG, GIF or WEBP, at most ${formatBytes(limits.imageMaxBytes)}.`,
+    document: `Any file (PDF, Office, CSV…), at most ${formatBytes(limits.documentMaxBytes)}.`,
+    video: `MP4 or 3GP, at most ${formatBytes(limits.videoMaxBytes)}.`,
+    audio: `MP3, M4A/AAC, WAV, OGG or AMR, at most ${formatBytes(limits.documentMaxBytes)}; sent as an audio file.`,
+    voice: limits.canConvertAudio
+      ? `OGG/Opus, or other audio (converted here), at most ${formatBytes(limits.documentMaxBytes)}.`
+      : `OGG/Opus only (this gateway has no ffmpeg to convert other audio), at most ${formatBytes(limits.documentMaxBytes)}.`,
+  }
   return (
     <Layout page={page} title="Send a message" section="send" notice={notice} scripts={['send.js']}>
       {e.form ? (
@@ -40,8 +105,17 @@ export const SendPage: FC<{
           {e.form}
         </div>
       ) : null}
-      <form method="post" action={`${page.base}/send`} enctype="multipart/form-data" class="card" novalidate>
+      <form method="post" action={`${page.base}/send`} enctype="multipart/form-data" class="card send-form" novalidate>
         <Csrf page={page} />
+        <fieldset class="field kinds" aria-describedby={e.kind ? 'kind-error' : undefined}>
+          <legend>What to send</legend>
+          {SEND_KINDS.map((k) => (
+            <label class="check" for={`kind-${k}`}>
+              <input type="radio" id={`kind-${k}`} name="kind" value={k} checked={form.kind === k} /> {KIND_LABELS[k]}
+            </label>
+          ))}
+          <FieldError id="kind-error" error={e.kind} />
+        </fieldset>
         <div class="field">
           <label for="phone">
             Phone <span class="hint">with country code, e.g. 9611234567 or +961 1 234 567</span>
@@ -52,7 +126,7 @@ export const SendPage: FC<{
             type="tel"
             inputmode="tel"
             autocomplete="off"
-            value={form.phone}
+            value={form.values.phone ?? ''}
             required
             aria-invalid={e.phone ? 'true' : undefined}
             aria-describedby={describedBy('phone', e.phone)}
@@ -68,7 +142,7 @@ export const SendPage: FC<{
             {(options.length ? options : ['default']).map((n) => {
               const s = sessions.find((x) => x.name === n)
               return (
-                <option value={n} selected={form.session === n}>
+                <option value={n} selected={chosen === n}>
                   {n}
                   {s ? ` — ${s.status}${s.phone ? ` ${formatPhone(s.phone)}` : ''}` : ''}
                 </option>
@@ -77,38 +151,34 @@ export const SendPage: FC<{
           </select>
           <FieldError id="session-error" error={e.session} />
         </div>
-        <div class="field">
-          <label for="message">
-            Message <span class="hint">or the caption when an image is attached</span>
-          </label>
-          <textarea
-            id="message"
-            name="message"
-            dir="auto"
-            aria-invalid={e.message ? 'true' : undefined}
-            aria-describedby={describedBy('message', e.message, 'message-hint')}
-          >
-            {form.message}
-          </textarea>
-          <p class="hint small muted" id="message-hint">
-            Up to {limits.messageMaxChars} characters for a text, {limits.captionMaxChars} for a caption. Arabic and emoji are fine.
+        <Field
+          form={form}
+          name="message"
+          label="Message"
+          kinds="text image document video"
+          multiline
+          hint={`Up to ${limits.messageMaxChars} characters for a text; for an image, document or video the optional caption, up to ${limits.captionMaxChars}. Arabic and emoji are fine.`}
+        />
+        <div class="field" data-kinds="image document video audio voice">
+          <label for="file">File</label>
+          <input id="file" name="file" type="file" aria-invalid={e.file ? 'true' : undefined} aria-describedby={describedBy('file', e.file, 'file-hint')} />
+          <p class="hint small muted" id="file-hint">
+            {Object.entries(fileHints).map(([k, hint]) => (
+              <span data-kinds={k}>{hint} </span>
+            ))}
           </p>
-          <FieldError id="message-error" error={e.message} />
-        </div>
-        <div class="field">
-          <label for="file">
-            Image <span class="hint">optional: JPG, PNG, GIF or WEBP, at most {Math.round(limits.imageMaxBytes / (1024 * 1024))} MB</span>
-          </label>
-          <input
-            id="file"
-            name="file"
-            type="file"
-            accept="image/jpeg,image/png,image/gif,image/webp"
-            aria-invalid={e.file ? 'true' : undefined}
-            aria-describedby={describedBy('file', e.file)}
-          />
           <FieldError id="file-error" error={e.file} />
         </div>
+        <Field form={form} name="filename" label="File name" kinds="document" hint="Optional: the name the recipient sees (default: the uploaded file's name)." />
+        <Field form={form} name="latitude" label="Latitude" kinds="location" inputmode="decimal" hint="Degrees, −90 to 90, e.g. 33.8938." />
+        <Field form={form} name="longitude" label="Longitude" kinds="location" inputmode="decimal" hint="Degrees, −180 to 180, e.g. 35.5018." />
+        <Field form={form} name="location_name" label="Place name" kinds="location" hint="Optional." />
+        <Field form={form} name="location_address" label="Address" kinds="location" hint="Optional." />
+        <Field form={form} name="contact_name" label="Contact name" kinds="contact" />
+        <Field form={form} name="contact_phones" label="Contact phones" kinds="contact" multiline hint="1 to 10 numbers with country code, separated by commas or new lines." />
+        <Field form={form} name="contact_email" label="Contact e-mail" kinds="contact" type="email" hint="Optional." />
+        <Field form={form} name="contact_organization" label="Company" kinds="contact" hint="Optional." />
+        <Field form={form} name="reply_to" label="Reply to inbound id" inputmode="numeric" hint="Optional: the id of a received message (inbound id of the message.received webhook) to quote; it must have arrived on the chosen session." />
         <div class="field">
           <label for="send_at">
             Send at <span class="hint">optional; empty sends now</span>
@@ -118,11 +188,11 @@ export const SendPage: FC<{
             name="send_at"
             type="datetime-local"
             step="60"
-            value={form.sendAt}
+            value={form.values.send_at ?? ''}
             aria-invalid={e.send_at ? 'true' : undefined}
             aria-describedby={describedBy('send_at', e.send_at, 'send_at-hint')}
           />
-          <input type="hidden" id="utc_offset" name="utc_offset" value={form.utcOffset} />
+          <input type="hidden" id="utc_offset" name="utc_offset" value={form.values.utc_offset ?? ''} />
           <p class="hint small muted" id="send_at-hint">
             In <span id="send_at-zone">UTC</span>, up to a year ahead. The message is queued now and waits until then.
           </p>
