@@ -5,9 +5,9 @@
  * same transaction, as a STOP does (opt-out.ts).
  */
 import type { Db, Queryable } from '../driver.js'
-import { insertContactChange, lockContactRow, setContactName } from '../queries/contact-changes.js'
+import { insertContactChange, insertContactChanges, lockContactRow, lockContactRows, setContactName, type ContactChange } from '../queries/contact-changes.js'
 import { upsertOptIn } from '../queries/contacts.js'
-import { emitContactEvent } from '../queries/webhook-events.js'
+import { anyWebhookFor, emitContactEvent } from '../queries/webhook-events.js'
 import type { OptIn } from '../types.js'
 import { markPendingOptedOut } from './opt-out.js'
 
@@ -30,18 +30,26 @@ export interface ContactChangeResult {
   optedOut: number
 }
 
-/** Applies one update inside the caller's transaction (lock order: the contact row, then its messages). */
-export async function changeContactIn(tx: Queryable, u: ContactUpdate): Promise<ContactChangeResult> {
-  const before = await lockContactRow(tx, u.phone)
+/** What the change needs to know before it starts: the row as it was (null: none), and who listens. */
+interface ChangeContext {
+  before: { optIn: OptIn; name: string | null } | null
+  /** Whether some webhook wants contact events (false: no event statements at all). */
+  events: boolean
+  /** Where the audit row goes: written now, or collected for one multi-row INSERT. */
+  audit: (c: ContactChange) => Promise<void>
+}
+
+async function applyChange(tx: Queryable, u: ContactUpdate, ctx: ChangeContext): Promise<ContactChangeResult> {
+  const { before } = ctx
   const previousOptIn = before?.optIn ?? null
   const previousName = before?.name ?? null
   let optedOut = 0
   if (u.optIn !== undefined) {
-    // Written even when unchanged: setting `yes` again renews `opt_in_at`, setting `pending` clears it.
+    // Written even when unchanged: setting `yes` again renews `opt_in_at`.
     await upsertOptIn(tx, u.phone, u.optIn)
-    if (u.optIn === 'yes' && previousOptIn !== 'yes') await emitContactEvent(tx, 'contact.opted_in', u.phone, null, 'api')
+    if (ctx.events && u.optIn === 'yes' && previousOptIn !== 'yes') await emitContactEvent(tx, 'contact.opted_in', u.phone, null, 'api')
     if (u.optIn === 'no') {
-      if (previousOptIn !== 'no') await emitContactEvent(tx, 'contact.opted_out', u.phone, null, 'api')
+      if (ctx.events && previousOptIn !== 'no') await emitContactEvent(tx, 'contact.opted_out', u.phone, null, 'api')
       optedOut = await markPendingOptedOut(tx, u.phone)
     }
   }
@@ -52,7 +60,7 @@ export async function changeContactIn(tx: Queryable, u: ContactUpdate): Promise<
   const optInChanges = u.optIn !== undefined && u.optIn !== previousOptIn
   const changed = before === null || optInChanges || nameChanges
   if (changed) {
-    await insertContactChange(tx, {
+    await ctx.audit({
       phone: u.phone,
       optInBefore: previousOptIn,
       optInAfter: u.optIn ?? previousOptIn ?? 'pending',
@@ -62,6 +70,12 @@ export async function changeContactIn(tx: Queryable, u: ContactUpdate): Promise<
     })
   }
   return { created: before === null, changed, optedOut }
+}
+
+/** Applies one update inside the caller's transaction (lock order: the contact row, then its messages). */
+export async function changeContactIn(tx: Queryable, u: ContactUpdate): Promise<ContactChangeResult> {
+  const before = await lockContactRow(tx, u.phone)
+  return applyChange(tx, u, { before, events: true, audit: (c) => insertContactChange(tx, c) })
 }
 
 /** One contact's change in its own transaction. */
@@ -77,16 +91,27 @@ export interface ImportResult {
   optedOut: number
 }
 
-/** Many contacts in one transaction: all of them or, on any error, none. Rows were validated by the caller. */
+/**
+ * Many contacts in one transaction: all of them or, on any error, none. Rows were validated by the caller. The rows
+ * are locked up front in one statement per thousand, and the audit rows written 500 to a statement, so an import of
+ * 10,000 costs about two statements a row instead of four; with no webhook on contact events none are attempted.
+ */
 export function importContacts(db: Db, updates: readonly ContactUpdate[]): Promise<ImportResult> {
   return db.transaction(async (tx) => {
+    const rows = await lockContactRows(tx, updates.map((u) => u.phone))
+    const events = (await anyWebhookFor(tx, 'contact.opted_in')) || (await anyWebhookFor(tx, 'contact.opted_out'))
+    const audits: ContactChange[] = []
     const total: ImportResult = { rows: updates.length, created: 0, changed: 0, optedOut: 0 }
     for (const u of updates) {
-      const r = await changeContactIn(tx, u)
+      const before = rows.get(u.phone) ?? null
+      const r = await applyChange(tx, u, { before, events, audit: (c) => Promise.resolve(void audits.push(c)) })
+      // A phone listed twice sees its own earlier row.
+      rows.set(u.phone, { optIn: u.optIn ?? before?.optIn ?? 'pending', name: u.name === undefined ? before?.name ?? null : u.name })
       total.created += r.created ? 1 : 0
       total.changed += r.changed ? 1 : 0
       total.optedOut += r.optedOut
     }
+    await insertContactChanges(tx, audits)
     return total
   })
 }

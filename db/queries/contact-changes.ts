@@ -23,6 +23,23 @@ export async function lockContactRow(tx: Queryable, phone: string): Promise<{ op
   return row ? { optIn: row.opt_in as OptIn, name: (row.name as string | null) ?? null } : null
 }
 
+/**
+ * Many contacts' consent and names, locked for an import, keyed by phone (absent: no row yet). `IN (…)` by primary
+ * key, in the order of the key, so two imports of overlapping lists lock in one order.
+ */
+export async function lockContactRows(tx: Queryable, phones: readonly string[]): Promise<Map<string, { optIn: OptIn; name: string | null }>> {
+  const out = new Map<string, { optIn: OptIn; name: string | null }>()
+  const sorted = [...new Set(phones)].sort()
+  for (let i = 0; i < sorted.length; i += 1000) {
+    const part = sorted.slice(i, i + 1000)
+    const sql = tx.dialect === 'mysql'
+      ? 'SELECT phone, opt_in, name FROM contacts WHERE phone IN (?) ORDER BY phone FOR UPDATE'
+      : 'SELECT phone, opt_in, name FROM contacts WHERE phone = ANY($1::text[]) ORDER BY phone FOR UPDATE'
+    for (const r of await tx.query(sql, [part])) out.set(String(r.phone), { optIn: r.opt_in as OptIn, name: (r.name as string | null) ?? null })
+  }
+  return out
+}
+
 const SET_NAME = /* @__PURE__ */ each(
   `INSERT INTO contacts (phone, name, created_at, updated_at)
 VALUES (?, ?, NOW(6), NOW(6))
@@ -57,6 +74,19 @@ export interface ContactChange {
 /** The audit row of one change. */
 export async function insertContactChange(tx: Queryable, c: ContactChange): Promise<void> {
   await tx.execute(INSERT_CHANGE[tx.dialect], [c.phone, c.optInBefore, c.optInAfter, c.nameBefore, c.nameAfter, c.actor])
+}
+
+/** Many audit rows, 500 to a multi-row INSERT. */
+export async function insertContactChanges(tx: Queryable, changes: readonly ContactChange[]): Promise<void> {
+  for (let i = 0; i < changes.length; i += 500) {
+    const part = changes.slice(i, i + 500)
+    const params = part.flatMap((c) => [c.phone, c.optInBefore, c.optInAfter, c.nameBefore, c.nameAfter, c.actor])
+    const values = part.map((_, k) => (tx.dialect === 'mysql'
+      ? '(?, ?, ?, ?, ?, ?, NOW(6))'
+      : `($${k * 6 + 1}, $${k * 6 + 2}, $${k * 6 + 3}, $${k * 6 + 4}, $${k * 6 + 5}, $${k * 6 + 6}, now())`))
+    await tx.execute(`INSERT INTO contact_changes (phone, opt_in_before, opt_in_after, name_before, name_after, actor, changed_at)
+VALUES ${values.join(',\n       ')}`, params)
+  }
 }
 
 const LIST_CHANGES = /* @__PURE__ */ each(

@@ -257,6 +257,11 @@ const ANY_WEBHOOK_FOR = /* @__PURE__ */ each(
  LIMIT 1`,
 )
 
+/** Whether any enabled webhook subscribes to `type` (read in the caller's transaction). */
+export async function anyWebhookFor(tx: Queryable, type: WebhookEvent): Promise<boolean> {
+  return (await tx.query(ANY_WEBHOOK_FOR[tx.dialect], [type])).length > 0
+}
+
 /**
  * Bulk state changes (a STOP opting out every pending message of a phone, a deleted session failing its queue)
  * need one event per row. Inside the caller's transaction: when some webhook wants `type`, lock the rows
@@ -270,7 +275,7 @@ export async function changeEachWithEvents(
   type: WebhookEvent,
   steps: { bulk: () => Promise<number>; selectIds: () => Promise<number[]>; changeOne: (id: number) => Promise<boolean> },
 ): Promise<number> {
-  if ((await tx.query(ANY_WEBHOOK_FOR[tx.dialect], [type])).length === 0) return steps.bulk()
+  if (!(await anyWebhookFor(tx, type))) return steps.bulk()
   let n = 0
   for (const id of await steps.selectIds()) {
     if (!(await steps.changeOne(id))) continue
