@@ -61,8 +61,25 @@ export async function readBytes(req: Request, limit: number, what = 'The request
     if (bytes.byteLength > limit) throw tooLarge(limit, what)
     return bytes
   }
-  if (!req.body) return new Uint8Array(0)
-  const reader = req.body.getReader()
+  return readStreamWithin(req.body, limit, {
+    tooLarge: () => tooLarge(limit, what),
+    // The client closed the connection mid-body (ECONNRESET "aborted"): its fault, not ours, so a 4xx
+    // (which nobody receives) rather than an unhandled 500 in the logs and metrics.
+    broken: (err) => new ApiError(400, 'request_aborted', `${what} ended before it was complete: the connection was closed`, { cause: err }),
+  })
+}
+
+/**
+ * Reads a stream whole, cancelling it and throwing `refuse.tooLarge()` the moment it passes `limit` bytes; a read
+ * that fails throws `refuse.broken(err)` (or the error itself). Shared by request bodies and media downloads.
+ */
+export async function readStreamWithin(
+  stream: ReadableStream<Uint8Array> | null,
+  limit: number,
+  refuse: { tooLarge: () => Error; broken?: (err: unknown) => Error },
+): Promise<Uint8Array> {
+  if (!stream) return new Uint8Array(0)
+  const reader = stream.getReader()
   const chunks: Uint8Array[] = []
   let size = 0
   for (;;) {
@@ -70,16 +87,14 @@ export async function readBytes(req: Request, limit: number, what = 'The request
     try {
       next = await reader.read()
     } catch (err) {
-      // The client closed the connection mid-body (ECONNRESET "aborted"): its fault, not ours, so a 4xx
-      // (which nobody receives) rather than an unhandled 500 in the logs and metrics.
-      throw new ApiError(400, 'request_aborted', `${what} ended before it was complete: the connection was closed`, { cause: err })
+      throw refuse.broken ? refuse.broken(err) : err
     }
     const { done, value } = next
     if (done) break
     size += value.byteLength
     if (size > limit) {
       await reader.cancel().catch(() => {})
-      throw tooLarge(limit, what)
+      throw refuse.tooLarge()
     }
     chunks.push(value)
   }

@@ -18,7 +18,7 @@
  */
 import { ConfigError, settingText, type Env } from '../db/shared/settings.js'
 import { addressRefusal, checkWebhookUrl, DEFAULT_URL_POLICY, isIpLiteral } from '../db/shared/url-guard.js'
-import { formatBytes } from './body.js'
+import { formatBytes, readStreamWithin } from './body.js'
 import { ApiError } from './errors.js'
 import { invalid } from './validation.js'
 
@@ -295,29 +295,8 @@ function urlFileName(url: URL): string | null {
 }
 
 /** Reads the body, refusing the moment it passes `maxBytes`. */
-async function readLimited(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array> {
-  if (!body) return new Uint8Array(0)
-  const reader = body.getReader()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    size += value.byteLength
-    if (size > maxBytes) {
-      await reader.cancel().catch(() => {})
-      throw fetchFailed(`the file is larger than ${formatBytes(maxBytes)}; link a smaller file`)
-    }
-    chunks.push(value)
-  }
-  if (chunks.length === 1) return chunks[0]!
-  const out = new Uint8Array(size)
-  let offset = 0
-  for (const chunk of chunks) {
-    out.set(chunk, offset)
-    offset += chunk.byteLength
-  }
-  return out
+function readLimited(body: ReadableStream<Uint8Array> | null, maxBytes: number): Promise<Uint8Array> {
+  return readStreamWithin(body, maxBytes, { tooLarge: () => fetchFailed(`the file is larger than ${formatBytes(maxBytes)}; link a smaller file`) })
 }
 
 /**
