@@ -8,6 +8,7 @@ import { toDate, type Queryable, type Row } from '../driver.js'
 import { each } from '../sql.js'
 import type { SessionSettings } from '../types.js'
 import type { LeaseFence } from './leases.js'
+import { toPresenceSetting } from './sessions.js'
 
 /** The limit columns read with the claim's session lock. */
 export interface LimitState {
@@ -35,6 +36,7 @@ export function toLimitState(row: Row): LimitState {
       breakerFailures: n(row.breaker_failures),
       quietHours: (row.quiet_hours as string | null) ?? null,
       timeZone: (row.time_zone as string | null) ?? null,
+      presence: toPresenceSetting(row.presence),
     },
     pairedAtMs: toDate(row.paired_at)?.getTime() ?? null,
     quotaDay: (row.quota_day as string | null) ?? null,
@@ -51,7 +53,7 @@ export function toLimitState(row: Row): LimitState {
 // The limit columns and the database clock (now_ms) come with the lock for the sending limits: no extra
 // round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (db/README.md, The two dialects).
 const LIMIT_COLUMNS = `daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours, time_zone,
-       paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
+       presence, paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
 const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
