@@ -81,7 +81,7 @@ describe('typing before each send, on PGlite with real Baileys against the loopb
     expect(ms(paused.at) - ms(got.at)).toBeLessThan(SLACK_MS)
   })
 
-  it('a short text types for the 1 s floor, a long one for the 5 s ceiling', async () => {
+  it('a two-character text types for the 1 s floor (the rule clamps to 1–5 s)', async () => {
     expect(typingBaseMs('ok')).toBe(1000)
     expect(typingBaseMs('x'.repeat(500))).toBe(5000)
     const r = await enqueueMessage(h.t.db, { session: 'default', phone: '96171000012', type: 'text', body: 'ok' })
