@@ -60,6 +60,7 @@ export function formatSessionLimits(s: SessionRecord, now: Date = new Date()) {
       circuit_breaker_failures: s.settings.breakerFailures,
       quiet_hours: s.settings.quietHours,
       time_zone: s.settings.timeZone,
+      presence: s.settings.presence,
     },
     counters: {
       day: s.quotaDay,

@@ -137,6 +137,10 @@ export const sessionSettingsBody = object({
     if (!isValidTimeZone(v)) throw new Error(`must be an IANA time zone such as "Asia/Beirut" or "UTC" (got ${JSON.stringify(v.slice(0, 64))})`)
     return v
   }, 'invalid_time_zone', { description: 'IANA time zone of quiet hours and of the daily counters\' midnight.', examples: ['Asia/Beirut'] }),
+  presence: settingText((v) => {
+    if (v !== 'on' && v !== 'off') throw new Error(`must be "on", "off" or null (got ${JSON.stringify(v.slice(0, 20))})`)
+    return v
+  }, 'invalid_presence', { description: 'Show "typing…" ("recording…" before a voice note) to the recipient before each send: "on" or "off".', enum: ['on', 'off'], examples: ['off'] }),
 }, 'Sending limits of one session; omitted fields stay as they are, null returns a field to the runner default (.env).')
 
 /** Every request schema, built for one configuration (limits come from it). */

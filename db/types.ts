@@ -141,7 +141,12 @@ export interface SessionSettings {
   quietHours: string | null
   /** IANA zone for quiet hours and the counters' midnight. */
   timeZone: string | null
+  /** Show "typing…" / "recording…" to the recipient before each send (runner/README.md, Typing before each send). */
+  presence: PresenceSetting | null
 }
+
+/** A session's `presence` setting: typing before each send on or off. */
+export type PresenceSetting = 'on' | 'off'
 
 export interface MessageRecord {
   id: number

@@ -1,6 +1,7 @@
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
 import { ConfigError, intSetting as int, numberSetting as num, textSetting as text, type Env } from '../db/shared/settings.js'
 import type { LimitDefaults } from '../db/lifecycle/limit-plan.js'
+import type { PresenceSetting } from '../db/types.js'
 
 /**
  * Runner configuration: one pure parser over an environment record (the entries, runner/main.ts and
@@ -44,6 +45,11 @@ export interface RunnerConfig {
    * QUIET_HOURS_TZ. Caps and the breaker are off (0) unless set.
    */
   limits: LimitDefaults
+  /**
+   * `PRESENCE` (on | off, default on): show "typing…" / "recording…" before each text / voice note (runner/README.md,
+   * Typing before each send). The default of every session; a session's own `presence` wins.
+   */
+  presence: PresenceSetting
 }
 
 export const DEFAULT_STOP_CONFIRMATION =
@@ -74,6 +80,10 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
   const mode = (env.OPT_IN_MODE?.trim() || 'open').toLowerCase()
   if (mode !== 'open' && mode !== 'confirm') {
     throw new ConfigError(`OPT_IN_MODE must be "open" or "confirm" (got "${env.OPT_IN_MODE}")`)
+  }
+  const presence = (env.PRESENCE?.trim() || 'on').toLowerCase()
+  if (presence !== 'on' && presence !== 'off') {
+    throw new ConfigError(`PRESENCE must be "on" or "off" (got "${env.PRESENCE}")`)
   }
   const metricsRaw = env.RUNNER_METRICS_PORT?.trim()
   const quietHours = env.QUIET_HOURS?.trim() || 'off'
@@ -116,6 +126,7 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     printQr: env.PRINT_QR === '1' || (env.PRINT_QR !== '0' && Boolean(options.stdoutIsTty)),
     metricsPort: metricsRaw ? int(env, 'RUNNER_METRICS_PORT', 0, 1, 65535) : null,
     limits,
+    presence,
   }
 }
 

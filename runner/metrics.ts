@@ -401,6 +401,7 @@ export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: Runn
       // "cannot pair by code"), and the type checker does not insist on forwarding what is optional.
       if (client.reset) wrapped.reset = () => client.reset!()
       if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
+      if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
       return wrapped
     },
   }

@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
-import type { SessionSettings } from '../../db/types.js'
+import type { PresenceSetting, SessionSettings } from '../../db/types.js'
 import { DEFAULT_SESSION } from '../../db/types.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
@@ -86,7 +86,7 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
 
   // Sending limits of one session; each field optional, null = back to the runner's default.
   book.serve(app, '/api', {
-    method: 'patch', path: '/api/sessions/{name}', operationId: 'updateSessionSettings', tag: 'Sessions', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours)',
+    method: 'patch', path: '/api/sessions/{name}', operationId: 'updateSessionSettings', tag: 'Sessions', summary: 'Change a session\'s sending limits (daily cap, warm-up, first-contact cap, circuit breaker, quiet hours, typing before each send)',
     description: 'Each field is optional: an omitted field stays, null returns it to the runner default (.env), 0 turns a cap off. A hold for a cap or quiet hours is re-decided by the runner within 15 s.',
     params: named, json: { schema: schemas.sessionSettingsBody }, ok: { type: 'object' }, errors: [400, 404, 409, 415],
   }, async (c, { params: { name }, body }) => {
@@ -98,6 +98,7 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
       breakerFailures: body.circuit_breaker_failures,
       quietHours: body.quiet_hours,
       timeZone: body.time_zone,
+      presence: body.presence as PresenceSetting | null | undefined,
     }
     if (!(await updateSessionSettings(c.get('db'), name, patch))) {
       const found = await getSession(c.get('db'), name)

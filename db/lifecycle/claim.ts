@@ -14,7 +14,7 @@ import type { LeaseFence } from '../queries/leases.js'
 import { lockSessionForClaim, setHold, takeSendSlotCounting, type LimitState } from '../queries/send-slot.js'
 import { emitMessageEvent } from '../queries/webhook-events.js'
 import { parseDetails } from '../queries/messages.js'
-import type { MessageRecord } from '../types.js'
+import type { MessageRecord, PresenceSetting } from '../types.js'
 import { holdAfterClaim, NO_LIMITS, planLimits, type LimitDefaults } from './limit-plan.js'
 
 /** A message moved to `sending` under this runner's epoch: what the runner needs to send it. */
@@ -25,8 +25,12 @@ export type ClaimedMessage = Pick<
 
 /** Result of `claimNextMessage`. */
 export type ClaimResult =
-  /** Send it now under `message.waMessageId`, then settle it with the same epoch. */
-  | { kind: 'claimed'; message: ClaimedMessage }
+  /**
+   * Send it under `message.waMessageId`, then settle it with the same epoch. `presence`: show typing first (the
+   * session's setting, else the runner's default). `dueInMs`: the slot this claim took is that far ahead (0 unless
+   * the claim came early by up to the presence lead): the message must not leave before it.
+   */
+  | { kind: 'claimed'; message: ClaimedMessage; presence: boolean; dueInMs: number }
   /**
    * The throttle slot or a pause is not due yet (or the round limit was hit: `waitMs = 0`): sleep, then claim
    * again. `hold`: the session holds for a limit (quiet hours, daily cap); the sentence is on the row as `hold_reason`.
@@ -89,6 +93,12 @@ export interface ClaimNextMessageParams {
   holdMs?: number
   /** The runner's default sending limits (limit-plan.ts); absent = all off. Counters are kept either way. */
   limits?: LimitDefaults
+  /**
+   * Typing before each send (runner/README.md, Typing before each send): `default` applies to a session whose
+   * `presence` column is NULL; where it is on, the claim may come up to `leadMs` before the throttle slot (never
+   * during a pause), so the typing fills the end of the gap and the message leaves when the slot is due. Absent: off.
+   */
+  presence?: { default: PresenceSetting; leadMs: number }
 }
 
 /** Records why and until when the session holds (lease-guarded); skipped when the row already says so. */
@@ -122,7 +132,11 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
   return db.transaction(async (tx): Promise<ClaimResult> => {
     const lock = await lockSessionForClaim(tx, { session, owner, epoch })
     if (!lock) return { kind: 'fenced' }
-    if (lock.waitMs > 0) return { kind: 'wait', waitMs: lock.waitMs }
+    const presence = (lock.limits.settings.presence ?? params.presence?.default ?? 'off') === 'on'
+    const leadMs = presence ? wholeMs(params.presence?.leadMs ?? 0) : 0
+    // A pause is waited out in full; the throttle slot only until the lead before it.
+    if (lock.pauseMs > 0) return { kind: 'wait', waitMs: Math.max(lock.pauseMs, lock.waitMs - leadMs) }
+    if (lock.waitMs > leadMs) return { kind: 'wait', waitMs: lock.waitMs - leadMs }
     const fence = { name: session, owner, epoch }
     const plan = planLimits(lock.limits, params.limits ?? NO_LIMITS)
     if (plan.hold) {
@@ -174,6 +188,8 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
       return {
         kind: 'claimed',
         message: toClaimedMessage({ ...row, session, attempts: Number(row.attempts) + 1, wa_message_id: waMessageId, claim_epoch: epoch }),
+        presence,
+        dueInMs: lock.waitMs,
       }
     }
     await showFirstContactHold()

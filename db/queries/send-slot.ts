@@ -8,6 +8,7 @@ import { toDate, type Queryable, type Row } from '../driver.js'
 import { each } from '../sql.js'
 import type { SessionSettings } from '../types.js'
 import type { LeaseFence } from './leases.js'
+import { toPresenceSetting } from './sessions.js'
 
 /** The limit columns read with the claim's session lock. */
 export interface LimitState {
@@ -35,6 +36,7 @@ export function toLimitState(row: Row): LimitState {
       breakerFailures: n(row.breaker_failures),
       quietHours: (row.quiet_hours as string | null) ?? null,
       timeZone: (row.time_zone as string | null) ?? null,
+      presence: toPresenceSetting(row.presence),
     },
     pairedAtMs: toDate(row.paired_at)?.getTime() ?? null,
     quotaDay: (row.quota_day as string | null) ?? null,
@@ -51,11 +53,12 @@ export function toLimitState(row: Row): LimitState {
 // The limit columns and the database clock (now_ms) come with the lock for the sending limits: no extra
 // round trip. UNIX_TIMESTAMP reads NOW(6) in the session zone, which is UTC (db/README.md, The two dialects).
 const LIMIT_COLUMNS = `daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours, time_zone,
-       paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
+       presence, paired_at, quota_day, sent_today, first_contact_today, hold_until, hold_reason`
 const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6),
              GREATEST(next_send_at, COALESCE(paused_until, next_send_at))) / 1000))) AS wait_ms,
+       LEAST(60000, GREATEST(0, CEIL(TIMESTAMPDIFF(MICROSECOND, NOW(6), COALESCE(paused_until, NOW(6))) / 1000))) AS pause_ms,
        FLOOR(UNIX_TIMESTAMP(NOW(6)) * 1000) AS now_ms,
        ${LIMIT_COLUMNS}
   FROM sessions FORCE INDEX (PRIMARY)
@@ -67,6 +70,7 @@ const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ each(
   `SELECT lease_epoch,
        LEAST(60000, GREATEST(0, ceil(extract(epoch FROM
              GREATEST(next_send_at, COALESCE(paused_until, next_send_at)) - now()) * 1000)))::int AS wait_ms,
+       LEAST(60000, GREATEST(0, ceil(extract(epoch FROM COALESCE(paused_until, now()) - now()) * 1000)))::int AS pause_ms,
        floor(extract(epoch FROM now()) * 1000)::float8 AS now_ms,
        ${LIMIT_COLUMNS}
   FROM sessions
@@ -79,14 +83,15 @@ const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ each(
 
 /**
  * Locks the session row for a claim or a reconciliation, checking the lease: `null` when the lease is lost
- * (fence), else the milliseconds until the throttle slot and any pause are over, and the row's limit state.
+ * (fence), else the milliseconds until the throttle slot and any pause are over (`waitMs`), until the pause alone is
+ * over (`pauseMs`, 0 when none), and the row's limit state.
  */
 export async function lockSessionForClaim(
   tx: Queryable,
   params: { session: string; owner: string; epoch: number },
-): Promise<{ waitMs: number; limits: LimitState } | null> {
+): Promise<{ waitMs: number; pauseMs: number; limits: LimitState } | null> {
   const [row] = await tx.query(LOCK_SESSION_FOR_CLAIM[tx.dialect], [params.session, params.owner, params.epoch])
-  return row ? { waitMs: Number(row.wait_ms), limits: toLimitState(row) } : null
+  return row ? { waitMs: Number(row.wait_ms), pauseMs: Number(row.pause_ms), limits: toLimitState(row) } : null
 }
 
 // MySQL only. NOW(6) is per statement there, so holding the gap before stamping sent_at would let two sent_at values
@@ -124,10 +129,12 @@ export async function takeSendSlot(tx: Queryable, p: { session: string; owner: s
   await tx.execute(TAKE_SEND_SLOT[tx.dialect], [p.gapMs, p.session, p.owner, p.epoch])
 }
 
-// The claim's slot statement: the throttle slot, today's counters and the hold in one write of the locked row.
+// The claim's slot statement: the throttle slot, today's counters and the hold in one write of the locked row. The
+// next slot counts from the one this claim takes: now, or a little later when the claim came early to show typing
+// first (claimNextMessage's presence lead); the two are the same for a claim made when the slot was due.
 const TAKE_SEND_SLOT_COUNTING = /* @__PURE__ */ each(
   `UPDATE sessions FORCE INDEX (PRIMARY)
-   SET next_send_at = NOW(6) + INTERVAL ? * 1000 MICROSECOND,
+   SET next_send_at = GREATEST(next_send_at, NOW(6)) + INTERVAL ? * 1000 MICROSECOND,
        quota_day = ?,
        sent_today = ?,
        first_contact_today = ?,
@@ -138,7 +145,7 @@ const TAKE_SEND_SLOT_COUNTING = /* @__PURE__ */ each(
    AND owner = ?
    AND lease_epoch = ?`,
   `UPDATE sessions
-   SET next_send_at = now() + $1 * interval '1 millisecond',
+   SET next_send_at = GREATEST(next_send_at, now()) + $1 * interval '1 millisecond',
        quota_day = $2,
        sent_today = $3,
        first_contact_today = $4,

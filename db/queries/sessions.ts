@@ -1,11 +1,11 @@
 import { toDate, type Queryable, type Row } from '../driver.js'
 import { each } from '../sql.js'
-import type { SessionRecord, SessionSettings, SessionStatus } from '../types.js'
+import type { PresenceSetting, SessionRecord, SessionSettings, SessionStatus } from '../types.js'
 
 const COLUMNS = `name, status, phone, last_seen, qr_code, qr, detail, owner, lease_epoch, lease_until, next_send_at,
        paused_until, reconnect_requested_at, delete_requested_at, created_at, updated_at, pairing_phone, pairing_code,
        pairing_error, paired_at, daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours,
-       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason`
+       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason, presence`
 
 /** Maps a `sessions` row to the domain object. */
 export function toSession(row: Row): SessionRecord {
@@ -52,7 +52,13 @@ export function toSessionSettings(row: Row): SessionSettings {
     breakerFailures: intOrNull(row.breaker_failures),
     quietHours: (row.quiet_hours as string | null) ?? null,
     timeZone: (row.time_zone as string | null) ?? null,
+    presence: toPresenceSetting(row.presence),
   }
+}
+
+/** The `presence` column: 'on', 'off', or NULL (the runner's default). */
+export function toPresenceSetting(v: unknown): PresenceSetting | null {
+  return v === 'on' || v === 'off' ? v : null
 }
 
 const LIST = /* @__PURE__ */ each(
@@ -248,6 +254,7 @@ const SETTING_COLUMNS: Record<keyof SessionSettings, string> = {
   breakerFailures: 'breaker_failures',
   quietHours: 'quiet_hours',
   timeZone: 'time_zone',
+  presence: 'presence',
 }
 
 /**

@@ -3,9 +3,10 @@ import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
 import type { RunnerConfig } from '../config.js'
-import { FenceClosedError, NotConnectedError, type WhatsAppClient } from '../whatsapp/client.js'
+import { FenceClosedError, NotConnectedError, type ChatPresence, type WhatsAppClient } from '../whatsapp/client.js'
 import { contentOf } from './content.js'
 import { OFFLINE_RETRY_MS, outcomeOf, PermanentSendError, describe, type SendOutcome } from './outcomes.js'
+import { PRESENCE_LEAD_MS, presenceCueFor, type PresenceCue } from './presence.js'
 import { reconcileOnce } from './rescuer.js'
 
 /**
@@ -40,7 +41,7 @@ export interface SendLoopDeps {
 type ErrorAck = { id: string; code: string; reason: string | null }
 type Reply = { phone: string; text: string; markConsentRequested: boolean; attempts?: number }
 
-const sleepFor = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleepFor = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)))
 
 export class SendLoop {
   private running = false
@@ -145,6 +146,37 @@ export class SendLoop {
     return Math.min(20_000 + (uploadBytes / 1_000_000) * 1_000, window * 0.8)
   }
 
+  /**
+   * The guard time of a send that first waits `aheadMs` for its slot or shows typing, within the same cap as an
+   * upload's (80 % of the lease window), so a short lease still sends (fencedTimeFor waits for a renewal meanwhile).
+   */
+  private guardWithAheadMs(uploadBytes: number, aheadMs: number): number {
+    const window = (this.d.config.leaseTtlSeconds - this.d.config.leaseFenceMarginSeconds) * 1000
+    const guard = this.guardMs(uploadBytes)
+    return aheadMs > 0 ? Math.max(guard, Math.min(guard + aheadMs, window * 0.8)) : guard
+  }
+
+  /**
+   * Typing (or recording) for `cue.ms`, placed at the end of the wait for the slot: it starts `cue.ms` before
+   * `dueAt` when there is that much left, else now, and the message leaves at whichever is later, the slot or the
+   * end of the cue.
+   */
+  private async showCue(phone: string, cue: PresenceCue, dueAt: number): Promise<void> {
+    await sleepFor(dueAt - cue.ms - performance.now())
+    const until = Math.max(dueAt, performance.now() + cue.ms)
+    await this.showPresence(phone, cue.state)
+    await sleepFor(until - performance.now())
+  }
+
+  /** Presence is a courtesy: a failure is logged at debug and never fails the send. */
+  private async showPresence(phone: string, state: ChatPresence): Promise<void> {
+    try {
+      await this.d.client.showPresence?.(phone, state)
+    } catch (err) {
+      this.d.log.debug({ err: describe(err), state }, 'presence update failed')
+    }
+  }
+
   private timeLeft(): number {
     return this.d.fence().fenceAt - performance.now()
   }
@@ -208,7 +240,7 @@ export class SendLoop {
         return this.sleep(5_000)
       case 'claimed':
         await this.afterPause()
-        return this.deliver(r.message)
+        return this.deliver(r.message, { presence: r.presence, dueAt: performance.now() + r.dueInMs })
     }
   }
 
@@ -221,6 +253,7 @@ export class SendLoop {
       optInMode: this.d.config.optInMode,
       newWaId: () => this.d.client.newMessageId(),
       limits: this.d.config.limits,
+      presence: { default: this.d.config.presence, leadMs: PRESENCE_LEAD_MS },
     }
   }
 
@@ -231,23 +264,36 @@ export class SendLoop {
     await leases.unpauseExpired(this.d.db, { name: this.d.session, owner: f.owner, epoch: f.epoch })
   }
 
-  /** Sends one claimed (or adopted) message and records the outcome under the claim's epoch. */
-  async deliver(message: lifecycle.ClaimedMessage): Promise<void> {
+  /**
+   * Sends one claimed (or adopted) message and records the outcome under the claim's epoch. `plan`, for a claim:
+   * whether to show typing first, and the monotonic time (performance.now()) the throttle slot is due; the message
+   * never leaves before it (runner/README.md, Typing before each send). An adopted message goes at once, without.
+   */
+  async deliver(message: lifecycle.ClaimedMessage, plan?: { presence: boolean; dueAt: number }): Promise<void> {
     const fence = { id: message.id, owner: this.d.fence().owner, epoch: message.claimEpoch }
     let outcome: SendOutcome
     let revokes: number | null = null
     try {
       const prepared = await contentOf(this.d.db, message, this.d.log)
       revokes = prepared.revokes
-      if (!(await this.fencedTimeFor(message, this.guardMs(prepared.uploadBytes), 'abandon'))) return
+      const cue = plan?.presence ? presenceCueFor(message, this.random) : null
+      const dueAt = plan?.dueAt ?? 0
+      const aheadMs = Math.max(0, dueAt - performance.now(), cue?.ms ?? 0)
+      if (!(await this.fencedTimeFor(message, this.guardWithAheadMs(prepared.uploadBytes, aheadMs), 'abandon'))) return
       const registered = await this.d.client.isOnWhatsApp(message.phone)
       if (registered === false) throw new PermanentSendError('phone number is not on WhatsApp')
+      if (cue) await this.showCue(message.phone, cue, dueAt)
+      else await sleepFor(dueAt - performance.now())
       this.sends++
       // After an upload, the message itself leaves only with a text's guard time still fenced.
       const beforeRelay = async () => {
         if (!(await this.fencedTimeFor(message, this.guardMs(0), 'finish'))) throw new FenceClosedError()
       }
-      await this.d.client.send(message.phone, message.waMessageId, prepared.content, { ...prepared.options, beforeRelay })
+      try {
+        await this.d.client.send(message.phone, message.waMessageId, prepared.content, { ...prepared.options, beforeRelay })
+      } finally {
+        if (cue) await this.showPresence(message.phone, 'paused')
+      }
       outcome = { kind: 'sent' }
     } catch (err) {
       // Not sent and not ours to record: the row stays `sending` for the next holder's reconciliation.

@@ -84,6 +84,9 @@ export { MediaRefusedError } from './upload.js'
 export { FenceClosedError } from './outbound.js'
 export type { MediaKind, MediaUpload, OutboundContent, OutboundMedia, QuotedInbound, SendOptions } from './outbound.js'
 
+/** What a chat shows of us: "typing…", "recording…" (a voice note), or neither. */
+export type ChatPresence = 'composing' | 'recording' | 'paused'
+
 /** The send could not start because there is no open connection: nothing left the process. */
 export class NotConnectedError extends Error {
   constructor(message = 'WhatsApp connection is not open') {
@@ -102,6 +105,8 @@ export interface WhatsAppClient {
   connect(handlers: WhatsAppHandlers): Promise<void>
   /** Writes a message to the socket under the pre-generated id; resolves when the stanza left (not an ack). */
   send(to: string, messageId: string, content: OutboundContent, options?: SendOptions): Promise<void>
+  /** Shows `state` in the chat with `phone` (a chatstate stanza); resolves when it left. */
+  showPresence?(phone: string, state: ChatPresence): Promise<void>
   /** Lazy, single-number registration check (never bulk). `null` when the server did not answer. */
   isOnWhatsApp(phone: string): Promise<boolean | null>
   /** Phone digits for a LID user, from the client's own mapping store, or null. */
@@ -484,6 +489,12 @@ class BaileysClient implements WhatsAppClient {
     const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent: this.options.endpoint.fetchAgent, log: this.log })
     const sent = await sendOutbound({ sock, upload, uploads: this.uploads, log: this.log }, to, messageId, content, options)
     if (sent) this.sentProtos.set(messageId, sent)
+  }
+
+  async showPresence(phone: string, state: ChatPresence): Promise<void> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    await sock.sendPresenceUpdate(state, phoneToJid(phone))
   }
 
   async isOnWhatsApp(phone: string): Promise<boolean | null> {

@@ -140,10 +140,25 @@ describeEachEngine('PATCH /api/sessions/:name (sending limits)', (ctx) => {
     [{ time_zone: 'Mars/Olympus' }, 'invalid_time_zone'],
     [{ daily_cap: -1 }, 'invalid_daily_cap'],
     [{ circuit_breaker_failures: 1.5 }, 'invalid_circuit_breaker_failures'],
+    [{ presence: 'maybe' }, 'invalid_presence'],
+    [{ presence: true }, 'invalid_type'],
   ])('refuses %j with 400 %s', async (body, code) => {
     const res = await patch(t(), '/api/sessions/default', body)
     expect(res.status).toBe(400)
     expect(await res.json()).toMatchObject({ success: false, code })
+  })
+
+  it('sets presence ("on" / "off"), shows it with the limits, and null returns it to the runner default', async () => {
+    const res = await patch(t(), '/api/sessions/default', { presence: 'off' })
+    expect(res.status).toBe(200)
+    expect((await res.json()).settings).toMatchObject({ presence: 'off' })
+    expect((await (await t().get('/api/sessions/default')).json()).settings.presence).toBe('off')
+    // Another field's change leaves it as it is; trimmed like the other text settings.
+    await patch(t(), '/api/sessions/default', { daily_cap: 5 })
+    expect((await (await t().get('/api/sessions/default')).json()).settings).toMatchObject({ presence: 'off', daily_cap: 5 })
+    expect((await (await patch(t(), '/api/sessions/default', { presence: ' on ' })).json()).settings.presence).toBe('on')
+    expect((await (await patch(t(), '/api/sessions/default', { presence: null, daily_cap: null })).json()).settings.presence).toBeNull()
+    expect((await (await t().get('/api/sessions/default')).json()).settings.presence).toBeNull()
   })
 
   it('answers 404 for an unknown session', async () => {

@@ -56,7 +56,7 @@ export async function run(args: string[]): Promise<void> {
     const factory = await createWhatsAppFactory({ db, authStateKey: new Uint8Array(randomBytes(32)), env: info.env })
     await settle(gc)
     const baseline = process.memoryUsage().rss
-    const config = runnerConfig({ throttleMinMs: 0, throttleMaxMs: 0, capacity: 1000, pollMs: 200, printQr: false })
+    const config = runnerConfig({ throttleMinMs: 0, throttleMaxMs: 0, capacity: 1000, pollMs: 200, printQr: false, presence: 'off' })
     runner = createRunner({ db, config, log, whatsapp: factory })
     await runner.start()
 

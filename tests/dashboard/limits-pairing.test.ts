@@ -66,28 +66,30 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
   it('saves the sending limits (blank = default) and refuses bad ones inline', async () => {
     const ok = await b.post('/dashboard/sessions/default/settings', {
       daily_cap: '150', warmup_start: '', warmup_days: '10', first_contact_daily_cap: '0', circuit_breaker_failures: '4',
-      quiet_hours: '21:30-07:00', time_zone: 'Asia/Beirut',
+      quiet_hours: '21:30-07:00', time_zone: 'Asia/Beirut', presence: 'off',
     })
     expect(ok.status).toBe(303)
     expect(ok.headers.get('location')).toBe('/dashboard/sessions?done=settings&name=default')
     expect((await getSession(ctx.db, 'default'))!.settings).toEqual({
-      dailyCap: 150, warmupStart: null, warmupDays: 10, firstContactCap: 0, breakerFailures: 4, quietHours: '21:30-07:00', timeZone: 'Asia/Beirut',
+      dailyCap: 150, warmupStart: null, warmupDays: 10, firstContactCap: 0, breakerFailures: 4, quietHours: '21:30-07:00', timeZone: 'Asia/Beirut', presence: 'off',
     })
     const page = await (await b.get('/dashboard/sessions')).text()
     expect(page).toContain('name="daily_cap" type="number" value="150"')
     expect(page).toContain('value="21:30-07:00"')
+    expect(page).toContain('name="presence" type="text" value="off"')
     const bad = await b.post('/dashboard/sessions/default/settings', { quiet_hours: 'nights' })
     expect(bad.status).toBe(422)
     expect(textOf(await bad.text())).toContain('quiet hours must look like "22:00-08:00"')
     expect((await getSession(ctx.db, 'default'))!.settings.quietHours).toBe('21:30-07:00')
     // Several refused limits: each beside its own field, with what was typed kept.
-    const two = await b.post('/dashboard/sessions/default/settings', { daily_cap: '-5', quiet_hours: 'nights', time_zone: 'Mars/Base' })
+    const two = await b.post('/dashboard/sessions/default/settings', { daily_cap: '-5', quiet_hours: 'nights', time_zone: 'Mars/Base', presence: 'loud' })
     expect(two.status).toBe(422)
     const html = await two.text()
     const beside = (id: string) => textOf(new RegExp(`<p class="error" id="${id}">([^<]*)</p>`).exec(html)?.[1] ?? '')
     expect(beside('daily_cap-default-error')).toMatch(/^must be/)
     expect(beside('quiet_hours-default-error')).toContain('quiet hours must look like "22:00-08:00"')
     expect(beside('time_zone-default-error')).toContain('must be an IANA time zone')
+    expect(beside('presence-default-error')).toContain('must be "on", "off" or null')
     expect(html).toContain('value="Mars/Base"')
     expect((await getSession(ctx.db, 'default'))!.settings.dailyCap).toBe(150)
   })

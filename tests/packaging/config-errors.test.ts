@@ -26,6 +26,7 @@ describe('one configuration error type', () => {
     ['MAINTENANCE', () => parseMaintenanceConfig({ MAINTENANCE: 'sometimes' })],
     ['THROTTLE_MAX_MS', () => parseRunnerConfig({ THROTTLE_MIN_MS: '5000', THROTTLE_MAX_MS: '1000' })],
     ['QUIET_HOURS_TZ', () => parseRunnerConfig({ QUIET_HOURS_TZ: 'Mars/Olympus' })],
+    ['PRESENCE', () => parseRunnerConfig({ PRESENCE: 'sometimes' })],
     ['WEBHOOKS', () => parseWebhookConfig({ WEBHOOKS: 'maybe' })],
     ['WEBHOOK_LOCK_SECONDS', () => parseWebhookConfig({ WEBHOOK_LOCK_SECONDS: '1', WEBHOOK_TIMEOUT_MS: '5000' })],
     ['AUTH_STATE_KEY', () => parseAuthStateKey('not hex')],

@@ -8,7 +8,7 @@ import type { WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
 import { whatsAppWithTestTimers } from '../support/runner-hooks.js'
 import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
 
-/** Scaled-down timings: gap 200–600 ms, TTL 3 s, renew 1 s, fence margin 0.5 s. */
+/** Scaled-down timings: gap 200–600 ms, TTL 3 s, renew 1 s, fence margin 0.5 s; no typing before sends. */
 export function testConfig(overrides: Partial<RunnerConfig> = {}): RunnerConfig {
   return runnerConfig({
     throttleMinMs: 200,
@@ -21,6 +21,8 @@ export function testConfig(overrides: Partial<RunnerConfig> = {}): RunnerConfig 
     reconnectMaxMs: 1000,
     stableAfterMs: 5000,
     printQr: false,
+    // Typing before each send would add 1–6 s to every text; the presence tests turn it on.
+    presence: 'off',
     ...overrides,
   })
 }

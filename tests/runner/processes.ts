@@ -40,6 +40,7 @@ export function spawnRunner(env: Record<string, string>): RunnerProcess {
       LOG_LEVEL: 'info',
       THROTTLE_MIN_MS: '200',
       THROTTLE_MAX_MS: '600',
+      PRESENCE: 'off',
       LEASE_TTL_SECONDS: '3',
       LEASE_RENEW_SECONDS: '1',
       LEASE_FENCE_MARGIN_SECONDS: '0.5',

@@ -8,6 +8,7 @@ import { parseAuthStateKey, resolveAuthStateKey } from '../../runner/auth-key.js
 import { parseRunnerConfig } from '../../runner/config.js'
 import { compressImage, ImageDecodeError } from '../../runner/media/image.js'
 import { outcomeOf, PermanentSendError } from '../../runner/queue/outcomes.js'
+import { PRESENCE_LEAD_MS, presenceCueFor, typingBaseMs } from '../../runner/queue/presence.js'
 import { createAuthCipher } from '../../runner/whatsapp/auth-state.js'
 import { classifyClose, NotConnectedError } from '../../runner/whatsapp/client.js'
 import { matchConsentKeyword } from '../../runner/whatsapp/consent.js'
@@ -18,6 +19,9 @@ describe('runner configuration', () => {
     expect([c.throttleMinMs, c.throttleMaxMs, c.capacity, c.maxAttempts]).toEqual([8000, 22000, 200, 5])
     expect([c.leaseTtlSeconds, c.leaseRenewSeconds, c.leaseFenceMarginSeconds, c.pauseOn463Hours]).toEqual([30, 10, 5, 24])
     expect(c.optInMode).toBe('open')
+    expect(c.presence).toBe('on')
+    expect(parseRunnerConfig({ PRESENCE: ' OFF ' }).presence).toBe('off')
+    expect(() => parseRunnerConfig({ PRESENCE: 'yes' })).toThrow(/PRESENCE/)
   })
   it('rejects bad values at startup with the variable name', () => {
     expect(() => parseRunnerConfig({ THROTTLE_MIN_MS: 'abc' })).toThrow(/THROTTLE_MIN_MS/)
@@ -135,5 +139,26 @@ describe('send outcomes and close codes', () => {
     expect(classifyClose(408, 'Connection was lost', true, false).kind).toBe('transient')
     expect(classifyClose(428, '', true, false).kind).toBe('transient')
     expect(classifyClose(440, '', true, true).kind).toBe('closed')
+  })
+})
+
+describe('typing before each send (runner/queue/presence.ts)', () => {
+  const text = (body: string) => ({ type: 'text' as const, body, details: null })
+  it('types 40 ms a character, clamped to 1–5 s, counting an emoji as one', () => {
+    expect(typingBaseMs('a'.repeat(10))).toBe(1000)
+    expect(typingBaseMs('a'.repeat(50))).toBe(2000)
+    expect(typingBaseMs('📦'.repeat(50))).toBe(2000)
+    expect(typingBaseMs('a'.repeat(126))).toBe(5000)
+  })
+  it('randomises ±20 %: the lowest and highest draws, and the lead covers the longest', () => {
+    expect(presenceCueFor(text('a'.repeat(50)), () => 0)).toEqual({ state: 'composing', ms: 1600 })
+    expect(presenceCueFor(text('a'.repeat(50)), () => 1)).toEqual({ state: 'composing', ms: 2400 })
+    expect(presenceCueFor(text('a'.repeat(500)), () => 1)!.ms).toBe(PRESENCE_LEAD_MS)
+  })
+  it('records before a voice note only; other kinds get no cue', () => {
+    expect(presenceCueFor({ type: 'audio', body: null, details: { ptt: true } }, () => 0.5)).toEqual({ state: 'recording', ms: 3000 })
+    expect(presenceCueFor({ type: 'audio', body: null, details: {} }, () => 0.5)).toBeNull()
+    expect(presenceCueFor({ type: 'image', body: 'caption', details: null }, () => 0.5)).toBeNull()
+    expect(presenceCueFor({ type: 'location', body: null, details: null }, () => 0.5)).toBeNull()
   })
 })

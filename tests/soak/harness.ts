@@ -203,6 +203,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakReport> {
     AUTH_STATE_KEY: authKey,
     THROTTLE_MIN_MS: String(opts.throttleMinMs),
     THROTTLE_MAX_MS: String(opts.throttleMaxMs),
+    PRESENCE: 'off',
     LEASE_TTL_SECONDS: String(opts.leaseTtlSeconds),
     LEASE_RENEW_SECONDS: String(opts.leaseRenewSeconds),
     LEASE_FENCE_MARGIN_SECONDS: String(opts.leaseFenceMarginSeconds),

@@ -146,6 +146,7 @@ describe('npm start (embedded database, API + dashboard + runner in one process)
       PRINT_QR: '1',
       THROTTLE_MIN_MS: '200',
       THROTTLE_MAX_MS: '400',
+      PRESENCE: 'off',
     }
   })
 

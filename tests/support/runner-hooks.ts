@@ -58,6 +58,7 @@ export function wrapClients(
       }
       if (client.reset) wrapped.reset = () => client.reset!()
       if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
+      if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
       return wrapped
     },
   }

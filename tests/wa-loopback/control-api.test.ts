@@ -17,6 +17,16 @@ async function call(method: 'GET' | 'POST', path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) }
 }
 
+/** The chat states recorded for the test's contact, once there are `count` of them. */
+async function waitForPresence(count: number) {
+  for (let i = 0; i < 100; i++) {
+    const { body } = await call('GET', '/control/presence?to=%2B447700900300')
+    if (body.length >= count) return body
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`fewer than ${count} chat states recorded`)
+}
+
 describe('HTTP control API', () => {
   it('GET /control/info gives the WebSocket URL, the root key and the env a runner needs', async () => {
     const { status, body } = await call('GET', '/control/info')
@@ -86,6 +96,16 @@ describe('HTTP control API', () => {
         at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/)
       }
     ])
+
+    // Chat states as Baileys sends them (`<chatstate>`), recorded per contact in the order they came.
+    const jid = '447700900300@s.whatsapp.net'
+    for (const state of ['composing', 'paused', 'recording', 'paused'] as const) await sock.sendPresenceUpdate(state, jid)
+    const presence = await waitForPresence(4)
+    expect(presence.map((p: { state: string }) => p.state)).toEqual(['composing', 'paused', 'recording', 'paused'])
+    expect(presence[0]).toEqual({ from: '15550009999', to: '447700900300', state: 'composing', at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) })
+    expect((await call('GET', '/control/presence?to=447700900399')).body).toEqual([])
+    expect(await call('POST', '/control/reset')).toEqual({ status: 200, body: { ok: true } })
+    expect((await call('GET', '/control/presence')).body).toEqual([])
     await endClient(sock)
   })
 

@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../../db/lifecycle/settings.js'
-import { DEFAULT_SESSION, SESSION_NAME_PATTERN } from '../../../db/types.js'
+import { DEFAULT_SESSION, SESSION_NAME_PATTERN, type PresenceSetting } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
 import { obtainPairingCode } from '../../pairing.js'
 import { normalizePhone } from '../../phone.js'
@@ -13,7 +13,7 @@ import { singleQuery } from '../../query.js'
 import { parse } from '../../validation.js'
 
 /** The sending-limits form's fields, as `PATCH /api/sessions/:name` names them. */
-const LIMIT_FIELDS = ['daily_cap', 'warmup_start', 'warmup_days', 'first_contact_daily_cap', 'circuit_breaker_failures', 'quiet_hours', 'time_zone'] as const
+const LIMIT_FIELDS = ['daily_cap', 'warmup_start', 'warmup_days', 'first_contact_daily_cap', 'circuit_breaker_failures', 'quiet_hours', 'time_zone', 'presence'] as const
 
 function noticeFrom(query: Record<string, string>): Notice | null {
   const name = query.name && SESSION_NAME_PATTERN.test(query.name) ? query.name : null
@@ -118,7 +118,7 @@ export function sessionPages(shared: DashboardShared) {
       if (v === undefined) continue
       const t = v.trim()
       typed[key] = v
-      raw[key] = t === '' ? null : key === 'quiet_hours' || key === 'time_zone' ? t : /^\d{1,9}$/.test(t) ? Number(t) : t
+      raw[key] = t === '' ? null : key === 'quiet_hours' || key === 'time_zone' || key === 'presence' ? t : /^\d{1,9}$/.test(t) ? Number(t) : t
     }
     let body
     try {
@@ -135,7 +135,7 @@ export function sessionPages(shared: DashboardShared) {
     const ok = await updateSessionSettings(c.get('db'), name, {
       dailyCap: body.daily_cap, warmupStart: body.warmup_start, warmupDays: body.warmup_days,
       firstContactCap: body.first_contact_daily_cap, breakerFailures: body.circuit_breaker_failures,
-      quietHours: body.quiet_hours, timeZone: body.time_zone,
+      quietHours: body.quiet_hours, timeZone: body.time_zone, presence: body.presence as PresenceSetting | null | undefined,
     })
     return c.redirect(back(ok ? 'settings' : 'gone', name), 303)
   })

@@ -111,6 +111,7 @@ const LimitsArea: FC<{ page: Page; session: SessionRecord; refused?: LimitsForm 
         {input('circuit_breaker_failures', 'Circuit breaker', 'consecutive failures that pause sending', numberOrBlank(s.settings.breakerFailures))}
         {input('quiet_hours', 'Quiet hours', 'e.g. 22:00-08:00, or off', s.settings.quietHours ?? '', 'text')}
         {input('time_zone', 'Time zone', 'e.g. Asia/Beirut', s.settings.timeZone ?? '', 'text')}
+        {input('presence', 'Typing before sends', 'on or off', s.settings.presence ?? '', 'text')}
         <button type="submit" class="small">
           Save limits
         </button>

@@ -7,6 +7,7 @@ import type { LoopbackConnection } from './connection.js'
 import type { PairingDesk } from './pairing.js'
 import type { OfflineQueue } from './offline-queue.js'
 import type { BoundedBytes } from './bounded-bytes.js'
+import type { RecordedPresence } from './presence.js'
 
 /** The message kinds a contact tells apart; anything else is recorded under its proto field name. */
 export type RecordedKind = 'text' | 'image' | 'document' | 'video' | 'audio' | 'location' | 'contact' | 'revoke'
@@ -74,6 +75,8 @@ export type LoopbackContext = {
   offline: OfflineQueue
   receipts: ReceiptDelays
   messages: RecordedMessage[]
+  /** chat states and presence the paired devices sent, oldest first (presence.ts) */
+  presence: RecordedPresence[]
   /** decrypted media by message id, dropped at reset and beyond a byte budget */
   receivedMedia: BoundedBytes<ReceivedMedia>
   connections: Set<LoopbackConnection>

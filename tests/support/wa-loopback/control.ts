@@ -34,6 +34,8 @@ export function createControlHandler(ops: LoopbackOperations) {
           return json(res, 200, ops.uploads())
         case 'GET /control/messages':
           return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
+        case 'GET /control/presence':
+          return json(res, 200, ops.presence(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {
           const body = await readJson(req)
           const input = { from: requireString(body, 'from'), to: requireString(body, 'to'), text: requireString(body, 'text'), freshSession: body.fresh_session === true }

@@ -25,6 +25,7 @@ import { PairingDesk } from './pairing.js'
 import { ContactBook } from './signal-contacts.js'
 import { createStanzaRouter } from './stanza-router.js'
 import { testTls } from './tls-certs.js'
+import type { RecordedPresence } from './presence.js'
 
 /**
  * A loopback WhatsApp server that the real Baileys (7.0.0-rc14, its protocol code unmodified) pairs with, logs in to,
@@ -62,6 +63,8 @@ export type LoopbackOperations = {
   /** The phone enters the pairing code its linked-devices screen asks for (pairing by code instead of QR). */
   pairCode(phone: string, code: string): Promise<{ phone: string }>
   messages(to?: string): RecordedMessage[]
+  /** Chat states ("typing…", "recording…", paused) and presence the paired devices sent, oldest first; `to` a contact. */
+  presence(to?: string): RecordedPresence[]
   /** The decrypted bytes of a recorded media message (until reset), or undefined. */
   messageMedia(id: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
@@ -100,6 +103,7 @@ export async function startLoopbackServer({
     offline: new OfflineQueue(),
     receipts: { ...DEFAULT_RECEIPT_DELAYS, ...receipts },
     messages: [],
+    presence: [],
     receivedMedia: new BoundedBytes<ReceivedMedia>(RECEIVED_MEDIA_BUDGET_BYTES),
     connections: new Set(),
     log
@@ -152,6 +156,7 @@ export async function startLoopbackServer({
     scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
     pairCode: async (phone, code) => ({ phone: (await ctx.pairing.enterCode(phone, code)).phone }),
     messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
+    presence: to => (to ? ctx.presence.filter(p => p.to === to.replace(/^\+/, '')) : [...ctx.presence]),
     messageMedia: id => ctx.receivedMedia.get(id),
     uploads: () => ({ count: ctx.media.uploadCount }),
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
@@ -164,6 +169,7 @@ export async function startLoopbackServer({
       ctx.faults.reset()
       for (const conn of ctx.connections) conn.latencyMs = 0
       ctx.messages.length = 0
+      ctx.presence.length = 0
       ctx.receivedMedia.clear()
       ctx.media.clear()
       ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }

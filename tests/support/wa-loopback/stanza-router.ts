@@ -5,6 +5,7 @@ import { requeueUnsettled, settleInbound } from './inbound.js'
 import { answerIq } from './iq-handlers.js'
 import { acceptClient } from './login.js'
 import { acceptOutboundMessage } from './outbound.js'
+import { recordPresence } from './presence.js'
 
 /** Routes each stanza a client sends to the module that owns it. */
 export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
@@ -34,8 +35,10 @@ export function createStanzaRouter(ctx: LoopbackContext): ConnectionHandlers {
           return settleInbound(conn, node)
         case 'presence':
         case 'chatstate':
+          // recorded for GET /control/presence; no answer
+          return recordPresence(ctx, conn, node)
         case 'ib':
-          // the client's receipts, acks of our stanzas, presence and telemetry need no answer here
+          // telemetry needs no answer here
           return
         default:
           conn.log.debug({ tag: node.tag }, 'unhandled stanza')
