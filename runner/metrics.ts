@@ -379,11 +379,11 @@ export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: Runn
             },
           })
         },
-        async send(to, messageId, content) {
+        async send(to, messageId, content, options) {
           if (started.size >= MAX_PENDING_ACKS) started.delete(started.keys().next().value!)
           started.set(messageId, metrics.sendLatency.startTimer())
           try {
-            await client.send(to, messageId, content)
+            await client.send(to, messageId, content, options)
           } catch (err) {
             started.delete(messageId)
             metrics.sends.inc({ outcome: 'failed' })

@@ -138,6 +138,12 @@ describe('WhatsApp seam instrumentation forwards every member', () => {
       expect(calls[0], name).toMatch(new RegExp(`^${name}\\(`))
     }
     expect(await wrapped.requestPairingCode!('9611234567')).toBe('ABCD-EFGH')
+    // A send's options (the quoted message, the fence check before a relay) reach the client unchanged.
+    const seenOptions: unknown[] = []
+    const withOptions = await instrumentWhatsApp({ create: async () => ({ ...full, send: async (...args: unknown[]) => void seenOptions.push(args[3]) }) }, createRunnerMetrics()).create('s1', {} as never)
+    const options = { quoted: { id: 'Q1', senderJid: '961@s.whatsapp.net', text: 'hi' } }
+    await withOptions.send('961', 'A', { kind: 'text', text: 'reply' }, options as never)
+    expect(seenOptions).toEqual([options])
 
     const { reset: _r, requestPairingCode: _p, showPresence: _s, ...minimal } = full
     const bare = await instrumentWhatsApp({ create: async () => minimal }, createRunnerMetrics()).create('s1', {} as never)

@@ -48,7 +48,7 @@ export function wrapClients(
           return client.phone
         },
         connect: replaced.connect ?? ((handlers) => client.connect(handlers)),
-        send: replaced.send ?? ((to, id, content) => client.send(to, id, content)),
+        send: replaced.send ?? ((to, id, content, options) => client.send(to, id, content, options)),
         isOnWhatsApp: (phone) => client.isOnWhatsApp(phone),
         phoneForLid: (lid) => client.phoneForLid(lid),
         newMessageId: () => client.newMessageId(),
@@ -137,8 +137,8 @@ export function crashPoints(point: CrashPoint, n: number, kill: () => void = () 
     },
     wrapWhatsApp(factory: WhatsAppClientFactory): WhatsAppClientFactory {
       return wrapClients(factory, (client) => ({
-        async send(to, messageId, content) {
-          await client.send(to, messageId, content)
+        async send(to, messageId, content, options) {
+          await client.send(to, messageId, content, options)
           if (point === 'after-send' && messageId === armedWaId) kill()
         },
       }))
