@@ -4,7 +4,7 @@
  * deliveries, and redeliveries after a crash, all land here; the unique key makes each count once. The statements
  * only: what an inbound message does to consent and to messages is `db/lifecycle/inbound.ts`.
  */
-import { toDate, toId, toIdOrNull, UniqueViolationError, type Queryable, type Row } from '../driver.js'
+import { toId, toIdOrNull, UniqueViolationError, type Queryable, type Row } from '../driver.js'
 import { each, optionalFilters } from '../sql.js'
 import type { InboundType, OptIn } from '../types.js'
 
@@ -267,8 +267,11 @@ export async function inboundSessionOf(db: Queryable, id: number): Promise<strin
   return row ? String(row.session) : null
 }
 
-/** A received message as `GET /api/inbound` lists it. */
-export interface InboundRecord {
+/**
+ * A received message as `GET /api/inbound` answers it and the `message.received` webhook carries it (with the
+ * original payload fields besides): times already `YYYY-MM-DD HH:MM:SS` UTC, like every time the API prints.
+ */
+export interface InboundItem {
   id: number
   session: string
   phone: string | null
@@ -277,10 +280,11 @@ export interface InboundRecord {
   /** The text, a reaction's emoji, or a caption. */
   text: string | null
   mimetype: string | null
-  fileName: string | null
+  file_name: string | null
+  /** Bytes, as the message declared them. */
   size: number | null
-  replyToMessageId: number | null
-  receivedAt: Date
+  reply_to_message_id: number | null
+  received_at: string
   /** The consent keyword it carried. */
   consent: 'stop' | 'start' | null
 }
@@ -298,32 +302,26 @@ export interface InboundFilter {
   limit: number
 }
 
-const LISTED = `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size,
-       reply_to_message_id, received_at, action
-  FROM inbound_messages`
+// The item's shape in SQL, as EMIT_INBOUND (webhook-events.ts) builds it.
+const LISTED = /* @__PURE__ */ each(
+  `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
+       DATE_FORMAT(received_at, '%Y-%m-%d %H:%i:%s') AS received_at,
+       CASE WHEN action IN ('stop', 'start') THEN action END AS consent
+  FROM inbound_messages`,
+  `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
+       to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS received_at,
+       CASE WHEN action IN ('stop', 'start') THEN action END AS consent
+  FROM inbound_messages`,
+)
 
-function toInbound(r: Row): InboundRecord {
-  return {
-    id: toId(r.id),
-    session: String(r.session),
-    phone: (r.phone as string | null) ?? null,
-    lid: (r.lid as string | null) ?? null,
-    type: r.type as InboundType,
-    text: (r.text as string | null) ?? null,
-    mimetype: (r.mimetype as string | null) ?? null,
-    fileName: (r.file_name as string | null) ?? null,
-    size: toIdOrNull(r.size),
-    replyToMessageId: toIdOrNull(r.reply_to_message_id),
-    receivedAt: toDate(r.received_at)!,
-    consent: r.action === 'stop' || r.action === 'start' ? r.action : null,
-  }
-}
+// Postgres hands BIGINT back as text.
+const toItem = (r: Row) => ({ ...r, id: toId(r.id), size: toIdOrNull(r.size), reply_to_message_id: toIdOrNull(r.reply_to_message_id) }) as InboundItem
 
 /**
  * Received messages, newest first, with keyset pagination on `id` (stable under concurrent inserts, which only add
  * higher ids). Every filter is a bound parameter.
  */
-export async function listInbound(db: Queryable, filter: InboundFilter): Promise<InboundRecord[]> {
+export async function listInbound(db: Queryable, filter: InboundFilter): Promise<InboundItem[]> {
   const f = optionalFilters(db.dialect)
   f.add(filter.session, (ph) => `session = ${ph}`)
   f.add(filter.phone, (ph) => `phone = ${ph}`)
@@ -331,11 +329,11 @@ export async function listInbound(db: Queryable, filter: InboundFilter): Promise
   f.add(filter.since, (ph) => `received_at >= ${ph}`)
   f.add(filter.until, (ph) => `received_at < ${ph}`)
   f.add(filter.beforeId, (ph) => `id < ${ph}`)
-  return (await db.query(`${LISTED}\n${f.whereText()} ORDER BY id DESC\n LIMIT ${f.bind(filter.limit)}`, f.params)).map(toInbound)
+  return (await db.query(`${LISTED[db.dialect]}\n${f.whereText()} ORDER BY id DESC\n LIMIT ${f.bind(filter.limit)}`, f.params)).map(toItem)
 }
 
 /** One received message as the listing shows it, or null. */
-export async function getInbound(db: Queryable, id: number): Promise<InboundRecord | null> {
-  const [row] = await db.query(`${LISTED}\n WHERE id = ${db.dialect === 'mysql' ? '?' : '$1'}`, [id])
-  return row ? toInbound(row) : null
+export async function getInbound(db: Queryable, id: number): Promise<InboundItem | null> {
+  const [row] = await db.query(`${LISTED[db.dialect]}\n WHERE id = ${db.dialect === 'mysql' ? '?' : '$1'}`, [id])
+  return row ? toItem(row) : null
 }
