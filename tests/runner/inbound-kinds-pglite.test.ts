@@ -58,6 +58,9 @@ describe('inbound kinds end to end on PGlite with real Baileys against the loopb
     const text = await storedRow(from, 2)
     expect(text).toMatchObject({ type: 'text', text: 'stop', mimetype: null, size: null, reply_to_message_id: ours.id, consent: 'stop' })
     expect((await getContact(t.db, from))!.optIn).toBe('no')
+    // The STOP confirmation reaches the contact before it writes again (both directions at once race the loopback
+    // contact's Signal session).
+    await waitFor(() => server.messages(from).length >= 2 || null, 20_000, 'the STOP confirmation at the contact')
 
     await server.inbound({ from, to: phone, text: 'and this?', quotedId: 'SOMEONE-ELSES' })
     expect(await storedRow(from, 3)).toMatchObject({ type: 'text', text: 'and this?', reply_to_message_id: null, consent: null })
