@@ -59,7 +59,7 @@ describeEachEngine('inbound listing', (ctx) => {
       .filter((d) => d.type === 'message.received').map((d) => JSON.parse(d.payload) as Record<string, unknown>)
     // The webhook carries the listing's item, after the payload's original fields.
     expect(image.received_at).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/)
-    expect(payloads.find((x) => x.id === image.id)).toEqual({ ...image, sender: `${p}@s.whatsapp.net`, body: null, wa_message_id: expect.any(String), action: 'opt-in' })
+    expect(payloads.find((x) => x.id === image.id)).toEqual({ ...image, sender: `${p}@s.whatsapp.net`, body: 'STOP', wa_message_id: expect.any(String), action: 'opt-in' })
     expect(payloads.find((x) => x.id === rows[0]!.id)).toMatchObject({ type: 'text', text: 'stop', consent: 'stop' })
   })
 
