@@ -12,6 +12,7 @@ import { noSniff, noStore, pageHeaders } from './middleware/security-headers.js'
 import { healthRoutes } from './routes/health.js'
 import { messageRoutes } from './routes/messages.js'
 import { contactRoutes } from './routes/contacts.js'
+import { inboundRoutes } from './routes/inbound.js'
 import { sendRoutes, type EnqueueSend } from './routes/send.js'
 import { mediaSendRoutes, type MediaRuntime } from './routes/send-media.js'
 import { sessionRoutes } from './routes/sessions.js'
@@ -158,6 +159,7 @@ export function createCoreApp(deps: CoreAppDeps): App {
   app.route('/api', sendRoutes({ config, schemas, gate, enqueueSend: deps.enqueueSend, book, runtime: deps.media ?? {} }))
   app.route('/api', mediaSendRoutes({ config, schemas, gate, book, runtime: deps.media ?? {} }))
   app.route('/api', messageRoutes({ schemas, book }))
+  app.route('/api', inboundRoutes({ schemas, book }))
   app.route('/api', contactRoutes({ book }))
   app.route('/api', webhookRoutes({ schemas, book }))
   reference = deps.reference(book.routes)

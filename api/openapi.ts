@@ -28,6 +28,7 @@ const TAGS: Record<Tag, string> = {
   Sending: 'Queue messages of every kind (text, images, documents, video, audio, locations, contacts), one at a time or in a batch; cancel or revoke them.',
   Sessions: 'The WhatsApp numbers (sessions): status, linking, sending limits.',
   Messages: 'The message audit log.',
+  Inbound: 'What people wrote to the numbers: text, media metadata, reactions, the message they reply to, STOP and YES.',
   Contacts: 'The people the numbers write to: consent, names, who changed them.',
   Webhooks: 'Where to POST message events, and their delivery history.',
   Reference: 'This document.',

@@ -12,7 +12,7 @@ import { singleQuery } from './query.js'
 import { parse, type Infer, type JsonSchema, type Schema } from './validation.js'
 
 /** The document's groups, in the order a reader meets them (their descriptions are in `api/openapi.ts`). */
-export type Tag = 'Sending' | 'Sessions' | 'Messages' | 'Contacts' | 'Webhooks' | 'Reference' | 'Health'
+export type Tag = 'Sending' | 'Sessions' | 'Messages' | 'Inbound' | 'Contacts' | 'Webhooks' | 'Reference' | 'Health'
 
 export interface JsonBody<S extends Schema = Schema> {
   schema: S

@@ -4,7 +4,7 @@
  * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
  */
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
-import { DEFAULT_SESSION, MESSAGE_STATES, MESSAGE_TYPES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
+import { DEFAULT_SESSION, INBOUND_TYPES, MESSAGE_STATES, MESSAGE_TYPES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
 import { phoneSchema } from './phone.js'
@@ -143,6 +143,12 @@ export const sessionSettingsBody = object({
   }, 'invalid_presence', { description: 'Show "typing…" ("recording…" before a voice note) to the recipient before each send: "on" or "off".', enum: ['on', 'off'], examples: ['off'] }),
 }, 'Sending limits of one session; omitted fields stay as they are, null returns a field to the runner default (.env).')
 
+/** The page size and cursor of a keyset-paginated listing. */
+const page = {
+  limit: describe(optional(integer({ code: 'invalid_limit', min: 1, max: 500, fromString: true }), 50), 'Page size, 1–500.'),
+  cursor: describe(optional(cursorSchema), 'The `next` value of the previous page.'),
+}
+
 /** Every request schema, built for one configuration (limits come from it). */
 export function createSchemas(config: ApiConfig) {
   const messageText = describe(
@@ -179,8 +185,15 @@ export function createSchemas(config: ApiConfig) {
       phone: describe(optional(phoneSchema), 'Only messages to this phone (normalized like `send`).'),
       since: describe(optional(timestampSchema), 'Created at or after this time (UTC).'),
       until: describe(optional(timestampSchema), 'Created before this time (UTC).'),
-      limit: describe(optional(integer({ code: 'invalid_limit', min: 1, max: 500, fromString: true }), 50), 'Page size, 1–500.'),
-      cursor: describe(optional(cursorSchema), 'The `next` value of the previous page.'),
+      ...page,
+    }),
+    inboundQuery: object({
+      session: describe(optional(sessionNameSchema), 'Only messages received by this session.'),
+      phone: describe(optional(phoneSchema), 'Only messages from this phone (normalized like `send`).'),
+      type: describe(optional(oneOf(INBOUND_TYPES, 'invalid_inbound_type')), 'Only messages of this kind.'),
+      since: describe(optional(timestampSchema), 'Received at or after this time (UTC).'),
+      until: describe(optional(timestampSchema), 'Received before this time (UTC).'),
+      ...page,
     }),
     messageId: rowIdSchema,
     ...createWebhookSchemas(config.webhookUrlPolicy, sessionNameSchema),

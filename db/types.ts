@@ -53,6 +53,12 @@ export type OptIn = (typeof OPT_IN_STATES)[number]
  */
 export const MESSAGE_TYPES = ['text', 'image', 'document', 'video', 'audio', 'location', 'contact', 'revoke'] as const
 export type MessageType = (typeof MESSAGE_TYPES)[number]
+/**
+ * What kind of message someone wrote (`inbound_messages.type`, migration 0012): `reaction` carries its emoji as the
+ * text; `other` is anything else (stickers, protocol messages, polls…).
+ */
+export const INBOUND_TYPES = ['text', 'image', 'document', 'video', 'audio', 'location', 'contact', 'reaction', 'other'] as const
+export type InboundType = (typeof INBOUND_TYPES)[number]
 /** The kinds whose bytes are in `media` (`mediaId` set). */
 export const MEDIA_TYPES = ['image', 'document', 'video', 'audio'] as const
 export type MediaType = (typeof MEDIA_TYPES)[number]

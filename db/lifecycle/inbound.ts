@@ -91,7 +91,7 @@ export async function resolveInbound(
     const rows = await selectUnresolvedInbound(tx, params.session, params.senderJid)
     const out: { waMessageId: string; action: InboundAction }[] = []
     for (const row of rows) {
-      const d = await decide(tx, params.session, params.phone, params.keywordOf(row.body), null)
+      const d = await decide(tx, params.session, params.phone, params.keywordOf(row.text), null)
       if (await markInboundResolved(tx, { session: params.session, waMessageId: row.waMessageId, phone: params.phone, action: d.action })) {
         out.push({ waMessageId: row.waMessageId, action: d.action })
       }

@@ -4,9 +4,9 @@
  * deliveries, and redeliveries after a crash, all land here; the unique key makes each count once. The statements
  * only: what an inbound message does to consent and to messages is `db/lifecycle/inbound.ts`.
  */
-import { toId, UniqueViolationError, type Queryable } from '../driver.js'
-import { each } from '../sql.js'
-import type { OptIn } from '../types.js'
+import { toId, toIdOrNull, UniqueViolationError, type Queryable, type Row } from '../driver.js'
+import { each, optionalFilters } from '../sql.js'
+import type { InboundType, OptIn } from '../types.js'
 
 /** What an inbound message did to consent. */
 export type InboundAction =
@@ -26,9 +26,22 @@ export interface InboundInput {
   /** Sender phone digits, or null when only a LID is known. */
   phone: string | null
   senderJid: string
+  /** A text message's text, a reaction's emoji; null for the other kinds. */
   body: string | null
   waMessageId: string
-  /** The keyword the runner matched in `body` (runner/whatsapp/consent.ts), or null. */
+  /** Absent: 'text'. */
+  type?: InboundType
+  /** An image's, video's or document's caption. */
+  caption?: string | null
+  mimetype?: string | null
+  fileName?: string | null
+  /** Bytes, as the message declared them. */
+  size?: number | null
+  /** The sender's LID user part, when known. */
+  lid?: string | null
+  /** WhatsApp id of the message it quotes (`contextInfo.stanzaId`): resolved to our `messages.id`, if it is ours. */
+  quotedWaId?: string | null
+  /** The keyword the runner matched in a text message's `body` (runner/whatsapp/consent.ts), or null. */
   keyword: 'stop' | 'start' | null
   pushName?: string | null
 }
@@ -49,16 +62,26 @@ export function fitInboundBody(body: string | null): string | null {
   return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut
 }
 
+/** A declared mimetype or file name within its 255-character column (whole code points). */
+function fitShort(s: string | null | undefined): string | null {
+  return s ? Array.from(s).slice(0, 255).join('') : null
+}
+
 export type InboundResult =
   | { kind: 'duplicate' }
   | { kind: 'stored'; action: InboundAction; optIn: OptIn | null; optedOut: number; released: number }
 
+// reply_to_message_id: the quoted WhatsApp id is ours when a sent message carries it (uq_messages_wa_id).
 const INSERT = /* @__PURE__ */ each(
-  `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at)
-VALUES (?, ?, ?, ?, ?, ?, NOW(6), CASE WHEN ? THEN NOW(6) ELSE NULL END)`,
+  `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at,
+                              type, caption, mimetype, file_name, size, lid, reply_to_message_id)
+VALUES (?, ?, ?, ?, ?, ?, NOW(6), CASE WHEN ? THEN NOW(6) ELSE NULL END,
+        ?, ?, ?, ?, ?, ?, (SELECT id FROM messages WHERE wa_message_id = ?))`,
   // ON CONFLICT: a raw 23505 would abort the transaction on Postgres.
-  `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at)
-VALUES ($1, $2, $3, $4, $5, $6, now(), CASE WHEN $7 THEN now() ELSE NULL END)
+  `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at,
+                              type, caption, mimetype, file_name, size, lid, reply_to_message_id)
+VALUES ($1, $2, $3, $4, $5, $6, now(), CASE WHEN $7 THEN now() ELSE NULL END,
+        $8, $9, $10, $11, $12, $13, (SELECT id FROM messages WHERE wa_message_id = $14))
 ON CONFLICT (session, wa_message_id) DO NOTHING
 RETURNING id`,
 )
@@ -69,6 +92,8 @@ export async function insertInbound(tx: Queryable, input: InboundInput, action: 
   const params = [
     input.session, input.phone, input.senderJid, fitInboundBody(input.body), input.waMessageId, action,
     tx.dialect === 'mysql' ? (processed ? 1 : 0) : processed,
+    input.type ?? 'text', fitInboundBody(input.caption ?? null), fitShort(input.mimetype), fitShort(input.fileName),
+    input.size ?? null, input.lid ?? null, input.quotedWaId ?? null,
   ]
   if (tx.dialect === 'mysql') {
     try {
@@ -100,13 +125,13 @@ export async function isInboundStored(tx: Queryable, session: string, waMessageI
 }
 
 const UNRESOLVED = /* @__PURE__ */ each(
-  `SELECT wa_message_id, sender_jid, body
+  `SELECT wa_message_id, sender_jid, body, type
   FROM inbound_messages
  WHERE session = ?
    AND sender_jid = ?
    AND processed_at IS NULL
  ORDER BY id`,
-  `SELECT wa_message_id, sender_jid, body
+  `SELECT wa_message_id, sender_jid, body, type
   FROM inbound_messages
  WHERE session = $1
    AND sender_jid = $2
@@ -131,15 +156,15 @@ const RESOLVE = /* @__PURE__ */ each(
    AND processed_at IS NULL`,
 )
 
-/** The stored, undecided messages of a LID sender, in arrival order. */
+/** The stored, undecided messages of a LID sender, in arrival order; `text` is the body of text messages only. */
 export async function selectUnresolvedInbound(
   tx: Queryable,
   session: string,
   senderJid: string,
-): Promise<{ waMessageId: string; body: string | null }[]> {
+): Promise<{ waMessageId: string; text: string | null }[]> {
   return (await tx.query(UNRESOLVED[tx.dialect], [session, senderJid])).map((r) => ({
     waMessageId: String(r.wa_message_id),
-    body: r.body === null ? null : String(r.body),
+    text: r.body === null || r.type !== 'text' ? null : String(r.body),
   }))
 }
 
@@ -198,10 +223,10 @@ export async function isFirstContact(tx: Queryable, session: string, phone: stri
 }
 
 const BY_ID = /* @__PURE__ */ each(
-  `SELECT id, session, sender_jid, body, wa_message_id
+  `SELECT id, session, sender_jid, COALESCE(body, caption) AS body, wa_message_id
   FROM inbound_messages
  WHERE id = ?`,
-  `SELECT id, session, sender_jid, body, wa_message_id
+  `SELECT id, session, sender_jid, COALESCE(body, caption) AS body, wa_message_id
   FROM inbound_messages
  WHERE id = $1`,
 )
@@ -240,4 +265,75 @@ const SESSION_OF = /* @__PURE__ */ each(
 export async function inboundSessionOf(db: Queryable, id: number): Promise<string | null> {
   const [row] = await db.query(SESSION_OF[db.dialect], [id])
   return row ? String(row.session) : null
+}
+
+/**
+ * A received message as `GET /api/inbound` answers it and the `message.received` webhook carries it (with the
+ * original payload fields besides): times already `YYYY-MM-DD HH:MM:SS` UTC, like every time the API prints.
+ */
+export interface InboundItem {
+  id: number
+  session: string
+  phone: string | null
+  lid: string | null
+  type: InboundType
+  /** The text, a reaction's emoji, or a caption. */
+  text: string | null
+  mimetype: string | null
+  file_name: string | null
+  /** Bytes, as the message declared them. */
+  size: number | null
+  reply_to_message_id: number | null
+  received_at: string
+  /** The consent keyword it carried. */
+  consent: 'stop' | 'start' | null
+}
+
+export interface InboundFilter {
+  session?: string
+  phone?: string
+  type?: InboundType
+  /** received_at ≥ since */
+  since?: Date
+  /** received_at < until */
+  until?: Date
+  /** Keyset cursor: only ids below this one (newest first). */
+  beforeId?: number
+  limit: number
+}
+
+// The item's shape in SQL, as EMIT_INBOUND (webhook-events.ts) builds it.
+const LISTED = /* @__PURE__ */ each(
+  `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
+       DATE_FORMAT(received_at, '%Y-%m-%d %H:%i:%s') AS received_at,
+       CASE WHEN action IN ('stop', 'start') THEN action END AS consent
+  FROM inbound_messages`,
+  `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
+       to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS received_at,
+       CASE WHEN action IN ('stop', 'start') THEN action END AS consent
+  FROM inbound_messages`,
+)
+
+// Postgres hands BIGINT back as text.
+const toItem = (r: Row) => ({ ...r, id: toId(r.id), size: toIdOrNull(r.size), reply_to_message_id: toIdOrNull(r.reply_to_message_id) }) as InboundItem
+
+/**
+ * Received messages, newest first, with keyset pagination on `id` (stable under concurrent inserts, which only add
+ * higher ids). Every filter is a bound parameter.
+ */
+export async function listInbound(db: Queryable, filter: InboundFilter): Promise<InboundItem[]> {
+  const f = optionalFilters(db.dialect)
+  f.add(filter.session, (ph) => `session = ${ph}`)
+  f.add(filter.phone, (ph) => `phone = ${ph}`)
+  f.add(filter.type, (ph) => `type = ${ph}`)
+  f.add(filter.since, (ph) => `received_at >= ${ph}`)
+  f.add(filter.until, (ph) => `received_at < ${ph}`)
+  f.add(filter.beforeId, (ph) => `id < ${ph}`)
+  return (await db.query(`${LISTED[db.dialect]}\n${f.whereText()} ORDER BY id DESC\n LIMIT ${f.bind(filter.limit)}`, f.params)).map(toItem)
+}
+
+/** One received message as the listing shows it, or null. */
+export async function getInbound(db: Queryable, id: number): Promise<InboundItem | null> {
+  const [row] = await db.query(`${LISTED[db.dialect]}\n WHERE id = ${db.dialect === 'mysql' ? '?' : '$1'}`, [id])
+  return row ? toItem(row) : null
 }

@@ -89,12 +89,18 @@ SELECT w.id, $1, $2,
    AND (w.session IS NULL OR w.session = m.session)`,
 )
 
+// `message.received`: the fields GET /api/inbound/{id} answers, after the original ones (sender, action, and body,
+// which was an image's or video's caption before captions had their own column, and still is).
 const EMIT_INBOUND = /* @__PURE__ */ each(
   `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, next_attempt_at, created_at, updated_at)
 SELECT w.id, ?, ?,
-       JSON_OBJECT('session', i.session, 'phone', i.phone, 'sender', i.sender_jid, 'body', i.body,
+       JSON_OBJECT('session', i.session, 'phone', i.phone, 'sender', i.sender_jid, 'body', COALESCE(i.body, i.caption),
                    'wa_message_id', i.wa_message_id, 'action', i.action,
-                   'received_at', DATE_FORMAT(i.received_at, '%Y-%m-%d %H:%i:%s')),
+                   'received_at', DATE_FORMAT(i.received_at, '%Y-%m-%d %H:%i:%s'),
+                   'id', i.id, 'lid', i.lid, 'type', i.type, 'text', COALESCE(i.body, i.caption),
+                   'mimetype', i.mimetype, 'file_name', i.file_name, 'size', i.size,
+                   'reply_to_message_id', i.reply_to_message_id,
+                   'consent', CASE WHEN i.action IN ('stop', 'start') THEN i.action END),
        NOW(6), NOW(6), NOW(6)
   FROM webhooks w
   JOIN inbound_messages i ON i.session = ? AND i.wa_message_id = ?
@@ -103,9 +109,13 @@ SELECT w.id, ?, ?,
    AND (w.session IS NULL OR w.session = i.session)`,
   `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, next_attempt_at, created_at, updated_at)
 SELECT w.id, $1, $2,
-       json_build_object('session', i.session, 'phone', i.phone, 'sender', i.sender_jid, 'body', i.body,
+       json_build_object('session', i.session, 'phone', i.phone, 'sender', i.sender_jid, 'body', COALESCE(i.body, i.caption),
                          'wa_message_id', i.wa_message_id, 'action', i.action,
-                         'received_at', to_char(i.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'))::text,
+                         'received_at', to_char(i.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
+                         'id', i.id, 'lid', i.lid, 'type', i.type, 'text', COALESCE(i.body, i.caption),
+                         'mimetype', i.mimetype, 'file_name', i.file_name, 'size', i.size,
+                         'reply_to_message_id', i.reply_to_message_id,
+                         'consent', CASE WHEN i.action IN ('stop', 'start') THEN i.action END)::text,
        now(), now(), now()
   FROM webhooks w
   JOIN inbound_messages i ON i.session = $3 AND i.wa_message_id = $4

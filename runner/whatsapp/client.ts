@@ -8,7 +8,7 @@ import type { Db } from '../../db/driver.js'
 import type { AuthFence } from '../../db/queries/auth-state.js'
 import { LeaseLostError } from '../../db/queries/leases.js'
 import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
-import { inboundText, isConsiderable } from './content.js'
+import { inboundContent, isConsiderable, type InboundContent } from './content.js'
 import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
 import { MediaUploads, sendOutbound, type OutboundContent, type SendOptions } from './outbound.js'
@@ -40,7 +40,8 @@ export type CloseReason =
   /** We closed it (`close()`, `logout()`). */
   | { kind: 'closed' }
 
-export interface InboundMessage {
+/** `kind`, `text` (a text message's text or a reaction's emoji), `caption`, media metadata and `quotedId`: content.ts. */
+export interface InboundMessage extends InboundContent {
   /** WhatsApp id of the inbound message (dedupe key with the session). */
   id: string
   /** The sender's address as received (`…@s.whatsapp.net` or `…@lid`). */
@@ -49,7 +50,6 @@ export interface InboundMessage {
   phone: string | null
   /** The sender's LID user part, when the address (or its alternate) is a LID. */
   lid: string | null
-  text: string | null
   pushName: string | null
   /** Delivered from the offline backlog (`append`) rather than live (`notify`). */
   offline: boolean
@@ -466,7 +466,7 @@ class BaileysClient implements WhatsAppClient {
       senderJid: remote,
       phone,
       lid,
-      text: inboundText(m),
+      ...inboundContent(m),
       pushName: m.pushName ?? null,
       offline,
     }, signal)

@@ -1,14 +1,59 @@
-import { normalizeMessageContent, proto } from '@whiskeysockets/baileys'
+import { getContentType, normalizeMessageContent, proto } from '@whiskeysockets/baileys'
 import type { WAMessage } from '@whiskeysockets/baileys'
+import type { InboundType } from '../../db/types.js'
+
+/** What the runner stores of an inbound message besides its sender (`inbound_messages`, migration 0012). */
+export interface InboundContent {
+  kind: InboundType
+  /** A text message's text or a reaction's emoji; null for the other kinds. */
+  text: string | null
+  /** An image's, video's or document's caption. */
+  caption: string | null
+  mimetype: string | null
+  fileName: string | null
+  /** Bytes, as the message declares them. */
+  size: number | null
+  /** WhatsApp id of the message it quotes (`contextInfo.stanzaId`), or null. */
+  quotedId: string | null
+}
+
+// proto field → stored kind; a field not listed is 'other' (stickers, polls, protocol messages…).
+const KINDS: Record<string, InboundType> = {
+  conversation: 'text', extendedTextMessage: 'text', imageMessage: 'image', documentMessage: 'document',
+  videoMessage: 'video', audioMessage: 'audio', locationMessage: 'location', liveLocationMessage: 'location',
+  contactMessage: 'contact', contactsArrayMessage: 'contact', reactionMessage: 'reaction',
+}
+
+interface MediaFields {
+  caption?: string | null
+  mimetype?: string | null
+  fileName?: string | null
+  fileLength?: number | { toNumber(): number } | null
+  contextInfo?: proto.IContextInfo | null
+}
 
 /**
- * What the runner reads out of an inbound WhatsApp message (runner/README.md, STOP and YES): its text, after unwrapping
- * ephemeral, view-once and edited envelopes. Protocol messages and reactions carry no text.
+ * What the runner reads out of an inbound WhatsApp message (runner/README.md, STOP and YES), after unwrapping
+ * ephemeral, view-once, edited and captioned-document envelopes: its kind, its text (consent keywords are matched in
+ * text messages only), the media's declared metadata and the id of the message it quotes.
  */
-export function inboundText(m: WAMessage): string | null {
+export function inboundContent(m: WAMessage): InboundContent {
   const c = normalizeMessageContent(m.message)
-  if (!c || c.protocolMessage || c.reactionMessage) return null
-  return c.conversation ?? c.extendedTextMessage?.text ?? c.imageMessage?.caption ?? c.videoMessage?.caption ?? null
+  const field = c ? getContentType(c) : undefined
+  const kind = (field && KINDS[field]) || 'other'
+  const inner = (field && field !== 'conversation' ? c![field as keyof proto.IMessage] : null) as MediaFields | null
+  const text = kind === 'text' ? (c!.conversation ?? c!.extendedTextMessage?.text ?? null)
+    : kind === 'reaction' ? (c!.reactionMessage?.text || null) : null
+  const length = inner?.fileLength
+  return {
+    kind,
+    text,
+    caption: kind === 'image' || kind === 'video' || kind === 'document' ? (inner?.caption ?? null) : null,
+    mimetype: inner?.mimetype ?? null,
+    fileName: kind === 'document' ? (inner?.fileName ?? null) : null,
+    size: length === null || length === undefined ? null : typeof length === 'number' ? length : length.toNumber(),
+    quotedId: inner?.contextInfo?.stanzaId ?? null,
+  }
 }
 
 /**

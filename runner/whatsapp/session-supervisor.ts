@@ -441,7 +441,8 @@ export class SessionSupervisor {
   private async storeInbound(m: InboundMessage): Promise<void> {
     let phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
     if (this.isOwnPhone(phone)) phone = null
-    const keyword = matchConsentKeyword(m.text)
+    // STOP and YES are read in text messages only: never in a caption, a reaction or a file name.
+    const keyword = m.kind === 'text' ? matchConsentKeyword(m.text) : null
     if (m.text && m.text.length > INBOUND_BODY_MAX_CHARS) {
       this.log.warn({ id: m.id, length: m.text.length, kept: INBOUND_BODY_MAX_CHARS }, 'inbound message longer than the gateway stores; its start is kept')
     }
@@ -451,6 +452,13 @@ export class SessionSupervisor {
       senderJid: m.lid && !phone ? `${m.lid}@lid` : m.senderJid,
       body: m.text,
       waMessageId: m.id,
+      type: m.kind,
+      caption: m.caption,
+      mimetype: m.mimetype,
+      fileName: m.fileName,
+      size: m.size,
+      lid: m.lid,
+      quotedWaId: m.quotedId,
       keyword,
       pushName: m.pushName,
     })

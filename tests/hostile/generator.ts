@@ -340,6 +340,8 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['POST', `/api/resend/${fx.pendingId}`, 'POST /api/resend/:id'],
     ['GET', '/api/messages', 'GET /api/messages'],
     ['GET', `/api/messages/${fx.pendingId}`, 'GET /api/messages/:id'],
+    ['GET', '/api/inbound', 'GET /api/inbound'],
+    ['GET', '/api/inbound/1', 'GET /api/inbound/:id'],
     ['GET', '/api/openapi.json', 'GET /api/openapi.json'],
     ['GET', '/api', 'GET /api'],
     ['GET', '/metrics', 'GET /metrics'],
@@ -535,6 +537,20 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   for (let i = 0; i < n(12); i++) {
     add({ route: 'GET /api/messages', title: 'valid filters', method: 'GET', path: `/api/messages?${validFilters().join('&')}`, headers: auth(), expect: { kind: 'read' } })
   }
+
+  // ------------------------------------------------ GET /api/inbound?… and /api/inbound/:id
+  const badInbound = [
+    'type=sticker', 'type=TEXT', `type=${pct("text' OR '1'='1")}`, 'type=text&type=image', 'limit=0', 'limit=501',
+    'cursor=0123', `cursor=${pct(r.pick(INVALID_INTEGERS))}`, `since=${pct(r.pick(INVALID_TIMES))}`, `until=${pct(r.pick(INVALID_TIMES))}`,
+    `session=${r.pick(queryNames.filter((q) => !SESSION_NAME.test(decodeSafe(q))))}`, 'phone=123', 'session=default&session=default',
+  ]
+  for (const q of badInbound) {
+    add({ route: 'GET /api/inbound', title: decodeSafe(q).slice(0, 40), method: 'GET', path: `/api/inbound?${q}`, headers: auth(), expect: { kind: 'reject', status: 400 } })
+  }
+  for (const id of ['0', 'abc', '1.5', '%2e%2e%2f1', '9'.repeat(300)]) {
+    add({ route: 'GET /api/inbound/:id', title: `id = ${id.slice(0, 20)}`, method: 'GET', path: `/api/inbound/${id}`, headers: auth(), expect: { kind: 'reject', status: 400 } })
+  }
+  add({ route: 'GET /api/inbound', title: 'valid filters', method: 'GET', path: `/api/inbound?type=image&session=${anySession()}&limit=3&until=2030-01-01`, headers: auth(), expect: { kind: 'read' } })
 
   // ------------------------------------------------ /api/messages/:id and /api/resend/:id
   const idParams = [...INVALID_INTEGERS.map((s) => pct(s)), '%2e%2e%2f1', '1%2F..', '1;', `1${pct(' OR 1=1')}`, '%ED%A0%80', '%', '9'.repeat(300)]

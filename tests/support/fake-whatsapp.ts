@@ -41,7 +41,10 @@ export class FakeWhatsApp implements WhatsAppClientFactory {
   inbound(session: string, m: Partial<InboundMessage> & { phone: string; text: string }): Promise<void> {
     const c = this.clients.get(session)
     if (!c?.handlers) throw new Error(`session ${session} is not connected`)
-    return c.handlers.onInbound({ id: `IN${++this.n}`, senderJid: `${m.phone}@s.whatsapp.net`, lid: null, pushName: null, offline: false, ...m })
+    return c.handlers.onInbound({
+      id: `IN${++this.n}`, senderJid: `${m.phone}@s.whatsapp.net`, lid: null, pushName: null, offline: false,
+      kind: 'text', caption: null, mimetype: null, fileName: null, size: null, quotedId: null, ...m,
+    })
   }
 }
 

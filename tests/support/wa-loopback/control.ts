@@ -38,7 +38,17 @@ export function createControlHandler(ops: LoopbackOperations) {
           return json(res, 200, ops.presence(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {
           const body = await readJson(req)
-          const input = { from: requireString(body, 'from'), to: requireString(body, 'to'), text: requireString(body, 'text'), freshSession: body.fresh_session === true }
+          const image = body.image as { mimetype?: unknown; size?: unknown } | undefined
+          if (image !== undefined && (typeof image?.mimetype !== 'string' || !Number.isSafeInteger(image.size))) {
+            throw new BadRequest('image must be {mimetype (string), size (integer)}')
+          }
+          const input = {
+            from: requireString(body, 'from'), to: requireString(body, 'to'),
+            // An image's caption may be left out.
+            text: image ? (optionalString(body, 'text') ?? '') : requireString(body, 'text'),
+            freshSession: body.fresh_session === true, quotedId: optionalString(body, 'quoted_id'),
+            image: image as { mimetype: string; size: number } | undefined,
+          }
           return json(res, 200, await ops.inbound(input))
         }
         case 'POST /control/fault': {

@@ -17,7 +17,7 @@ import {
 import { createControlHandler } from './control.js'
 import { Directory, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
-import { sendInbound } from './inbound.js'
+import { sendInbound, type InboundInput } from './inbound.js'
 import { MediaStore } from './media.js'
 import { NoiseResponder } from './noise.js'
 import { OfflineQueue } from './offline-queue.js'
@@ -69,7 +69,7 @@ export type LoopbackOperations = {
   messageMedia(id: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
   uploads(): { count: number }
-  inbound(input: { from: string; to: string; text: string; freshSession?: boolean }): Promise<{ id: string }>
+  inbound(input: InboundInput): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
   reset(): void
