@@ -321,11 +321,8 @@ const TEXT_BY_EXTENSION: Record<string, string> = {
 // ---------------------------------------------------------------------------------------------------------------
 // Names
 
-/**
- * Types a name's extension may give a file whose bytes said nothing: formats this module does not read, never
- * images, video or audio (see the module comment).
- */
-const DOCUMENT_BY_EXTENSION: Record<string, string> = {
+/** Legacy Office files are all OLE compound files; when their streams cannot be read, their extension picks which. */
+const OLE_BY_EXTENSION: Record<string, string> = {
   doc: 'application/msword',
   dot: 'application/msword',
   xls: 'application/vnd.ms-excel',
@@ -333,6 +330,15 @@ const DOCUMENT_BY_EXTENSION: Record<string, string> = {
   ppt: 'application/vnd.ms-powerpoint',
   pps: 'application/vnd.ms-powerpoint',
   pot: 'application/vnd.ms-powerpoint',
+  msg: 'application/vnd.ms-outlook',
+}
+
+/**
+ * Types a name's extension may give a file whose bytes said nothing: formats this module does not read, never
+ * images, video or audio (see the module comment).
+ */
+const DOCUMENT_BY_EXTENSION: Record<string, string> = {
+  ...OLE_BY_EXTENSION,
   docx: DOCX,
   xlsx: XLSX,
   pptx: PPTX,
@@ -352,17 +358,6 @@ const DOCUMENT_BY_EXTENSION: Record<string, string> = {
   txt: 'text/plain',
 }
 
-/** Legacy Office files are all OLE compound files; when their streams cannot be read, their extension picks which. */
-const OLE_BY_EXTENSION: Record<string, string> = {
-  doc: 'application/msword',
-  dot: 'application/msword',
-  xls: 'application/vnd.ms-excel',
-  xlt: 'application/vnd.ms-excel',
-  ppt: 'application/vnd.ms-powerpoint',
-  pps: 'application/vnd.ms-powerpoint',
-  pot: 'application/vnd.ms-powerpoint',
-  msg: 'application/vnd.ms-outlook',
-}
 
 /** The stream each application writes its main content to ([MS-DOC], [MS-XLS], [MS-PPT], [MS-OXMSG]). */
 function oleTypeOfStream(name: string): string | null {
