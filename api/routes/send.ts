@@ -139,11 +139,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
       throw new ApiError(413, 'too_many_urls', `messages: ${urls} items name a url; a batch may fetch at most ${BATCH_MAX_URLS} files (send the rest in further batches)`)
     }
     const items: BatchInput[] = []
-    for (const [i, m] of messages.entries()) {
-      // A plain text (the common batch) needs nothing looked up: no promise per item.
-      const plain = m.type === 'text' && m.reply_to === undefined
-      items.push(plain ? { input: textRow(m, batchSendAt ?? null) } : await atItem(i, () => batchInput(m, batchSendAt ?? null, db, c.req.raw.signal)))
-    }
+    for (const [i, m] of messages.entries()) items.push(await atItem(i, () => batchInput(m, batchSendAt ?? null, db, c.req.raw.signal)))
     const inputs = items.map((item) => item.input)
     const write = (rows: EnqueueInput[]) => (items.some((item) => item.file)
       ? db.transaction(async (tx) => {
@@ -180,12 +176,6 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     }
   })
 
-  /** A text item's row. */
-  function textRow(m: BatchItem, batchSendAt: Date | null): EnqueueInput {
-    const f = m as BatchItem & SendFields & { message: string }
-    return { session: f.session, phone: f.phone, type: 'text', body: f.message, sendAt: f.send_at ?? batchSendAt, replyTo: f.reply_to ?? null }
-  }
-
   /** One checked batch item as a row to insert, with its file (fetched from its url and checked) when it has one. */
   async function batchInput(m: BatchItem, batchSendAt: Date | null, db: Queryable, signal: AbortSignal): Promise<BatchInput> {
     const f = m as BatchItem & SendFields & { message?: string; url?: string }
@@ -193,7 +183,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     const common = { session: f.session, phone: f.phone, sendAt: f.send_at ?? batchSendAt, replyTo: f.reply_to ?? null }
     switch (m.type) {
       case 'text':
-        return { input: textRow(m, batchSendAt) }
+        return { input: { ...common, type: 'text', body: f.message! } }
       case 'location':
       case 'contact':
         return { input: (await detailsSend(m.type, { ...common, details: structuredDetails(m) })) }
