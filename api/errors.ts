@@ -5,7 +5,7 @@ import { DatabaseUnavailableError, ContentionError } from '../db/driver.js'
 import type { AppEnv } from './env.js'
 
 /** HTTP statuses an `ApiError` may carry (the issue's list, plus 401, 503 and 504: no runner answered in time). */
-export type ApiErrorStatus = 400 | 401 | 404 | 409 | 413 | 415 | 422 | 500 | 503 | 504
+export type ApiErrorStatus = 400 | 401 | 404 | 409 | 410 | 413 | 415 | 422 | 500 | 503 | 504
 
 /** One problem with one field of a request: `path` names it (`messages[3].phone`, '' for the whole body). */
 export interface FieldError {

@@ -17,6 +17,7 @@ const ERROR_TEXT: Record<number, string> = {
   404: 'Unknown session or message.',
   409: 'Conflicting state: the session exists or is being deleted, the message is not resendable, or the Idempotency-Key was used for another request.',
   413: `Body, file or batch too large, or too many JSON values (${JSON_SHAPE.maxValues}, and ${BATCH_VALUES_PER_ITEM} more per send-batch item) or form fields (${FORM_MAX_PARTS}).`,
+  410: 'The file was deleted after MEDIA_RETENTION_DAYS.',
   415: 'Wrong Content-Type, or a file that is not a JPEG, PNG, GIF or WEBP image.',
   422: 'Valid syntax but unacceptable content (image dimensions, damaged image header).',
   503: 'Database unavailable; nothing was written. Retry later.',
@@ -109,7 +110,7 @@ export function buildOpenApi(routes: readonly RouteDeclaration[]): Record<string
       })
     }
     const responses: Record<string, unknown> = {
-      200: { description: 'Success', content: { 'application/json': { schema: op.ok, ...(op.okExample === undefined ? {} : { example: op.okExample }) } } },
+      200: { description: 'Success', content: { [op.okMedia ?? 'application/json']: { schema: op.ok, ...(op.okExample === undefined ? {} : { example: op.okExample }) } } },
     }
     const codes = new Set(op.errors)
     if (op.auth !== false) codes.add(401)

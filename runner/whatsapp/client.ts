@@ -9,6 +9,7 @@ import type { AuthFence } from '../../db/queries/auth-state.js'
 import { LeaseLostError } from '../../db/queries/leases.js'
 import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
 import { inboundContent, isConsiderable, type InboundContent } from './content.js'
+import { downloadInboundFile, type DownloadResult } from './download.js'
 import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
 import { MediaUploads, sendOutbound, type OutboundContent, type SendOptions } from './outbound.js'
@@ -41,7 +42,9 @@ export type CloseReason =
   | { kind: 'closed' }
 
 /** `kind`, `text` (a text message's text or a reaction's emoji), `caption`, media metadata and `quotedId`: content.ts. */
-export interface InboundMessage extends InboundContent {
+export interface InboundMessage extends Omit<InboundContent, 'file'> {
+  /** An image's, video's, audio's or document's file: downloads and decrypts it, at most `maxBytes` plain bytes. */
+  download?: (maxBytes: number, signal?: AbortSignal) => Promise<DownloadResult>
   /** WhatsApp id of the inbound message (dedupe key with the session). */
   id: string
   /** The sender's address as received (`…@s.whatsapp.net` or `…@lid`). */
@@ -461,14 +464,21 @@ class BaileysClient implements WhatsAppClient {
       this.log.warn({ id: m.key.id, lid }, 'inbound sender resolved to the own number; parked as unresolved')
       phone = null
     }
+    const { file, ...content } = inboundContent(m)
+    const sock = this.sock
     await handlers.onInbound({
       id: m.key.id,
       senderJid: remote,
       phone,
       lid,
-      ...inboundContent(m),
+      ...content,
       pushName: m.pushName ?? null,
       offline,
+      ...(file && sock && {
+        download: (maxBytes: number, downloadSignal?: AbortSignal) => downloadInboundFile(
+          { refreshMediaConn: sock.refreshMediaConn, agent: this.options.endpoint.fetchAgent, log: this.log }, file.ref, file.kind, maxBytes, downloadSignal,
+        ),
+      }),
     }, signal)
   }
 

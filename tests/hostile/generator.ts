@@ -342,6 +342,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['GET', `/api/messages/${fx.pendingId}`, 'GET /api/messages/:id'],
     ['GET', '/api/inbound', 'GET /api/inbound'],
     ['GET', '/api/inbound/1', 'GET /api/inbound/:id'],
+    ['GET', '/api/inbound/1/media', 'GET /api/inbound/:id/media'],
     ['GET', '/api/openapi.json', 'GET /api/openapi.json'],
     ['GET', '/api', 'GET /api'],
     ['GET', '/metrics', 'GET /metrics'],
@@ -549,7 +550,9 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   }
   for (const id of ['0', 'abc', '1.5', '%2e%2e%2f1', '9'.repeat(300)]) {
     add({ route: 'GET /api/inbound/:id', title: `id = ${id.slice(0, 20)}`, method: 'GET', path: `/api/inbound/${id}`, headers: auth(), expect: { kind: 'reject', status: 400 } })
+    add({ route: 'GET /api/inbound/:id/media', title: `id = ${id.slice(0, 20)}`, method: 'GET', path: `/api/inbound/${id}/media`, headers: auth(), expect: { kind: 'reject', status: 400 } })
   }
+  add({ route: 'GET /api/inbound/:id/media', title: 'an unknown message', method: 'GET', path: '/api/inbound/1/media', headers: auth(), expect: { kind: 'reject', status: 404 } })
   add({ route: 'GET /api/inbound', title: 'valid filters', method: 'GET', path: `/api/inbound?type=image&session=${anySession()}&limit=3&until=2030-01-01`, headers: auth(), expect: { kind: 'read' } })
 
   // ------------------------------------------------ /api/messages/:id and /api/resend/:id

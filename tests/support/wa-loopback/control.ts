@@ -3,6 +3,7 @@ import type { LoopbackOperations } from './server.js'
 import { isFaultKind, FAULT_KINDS } from './faults.js'
 import { ScanError } from './pairing.js'
 import { InboundError } from './inbound.js'
+import type { MediaKind } from './media.js'
 
 /**
  * The HTTP JSON control API on the server's own port; routes and shapes are a contract with tests, benchmarks and
@@ -32,6 +33,13 @@ export function createControlHandler(ops: LoopbackOperations) {
         }
         case 'GET /control/uploads':
           return json(res, 200, ops.uploads())
+        case 'GET /control/downloads':
+          return json(res, 200, ops.downloads())
+        case 'POST /control/downloads': {
+          const body = await readJson(req)
+          if (typeof body.hold !== 'boolean') throw new BadRequest('hold must be true or false')
+          return json(res, 200, ops.downloads(body.hold))
+        }
         case 'GET /control/messages':
           return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
         case 'GET /control/presence':
@@ -42,12 +50,23 @@ export function createControlHandler(ops: LoopbackOperations) {
           if (image !== undefined && (typeof image?.mimetype !== 'string' || !Number.isSafeInteger(image.size))) {
             throw new BadRequest('image must be {mimetype (string), size (integer)}')
           }
+          const file = body.file as { type?: unknown; mimetype?: unknown; base64?: unknown; file_name?: unknown; declared_size?: unknown; corrupt?: unknown } | undefined
+          if (file !== undefined && (!['image', 'video', 'audio', 'document'].includes(file?.type as string)
+            || typeof file.mimetype !== 'string' || typeof file.base64 !== 'string')) {
+            throw new BadRequest('file must be {type (image|video|audio|document), mimetype, base64, file_name?, declared_size?, corrupt?}')
+          }
           const input = {
             from: requireString(body, 'from'), to: requireString(body, 'to'),
-            // An image's caption may be left out.
-            text: image ? (optionalString(body, 'text') ?? '') : requireString(body, 'text'),
+            // An image's or file's caption may be left out.
+            text: image || file ? (optionalString(body, 'text') ?? '') : requireString(body, 'text'),
             freshSession: body.fresh_session === true, quotedId: optionalString(body, 'quoted_id'),
             image: image as { mimetype: string; size: number } | undefined,
+            file: file && {
+              type: file.type as MediaKind, mimetype: file.mimetype as string, bytes: Buffer.from(file.base64 as string, 'base64'),
+              fileName: typeof file.file_name === 'string' ? file.file_name : undefined,
+              declaredSize: Number.isSafeInteger(file.declared_size) ? (file.declared_size as number) : undefined,
+              corrupt: file.corrupt === true,
+            },
           }
           return json(res, 200, await ops.inbound(input))
         }

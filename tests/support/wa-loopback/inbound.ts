@@ -4,6 +4,7 @@ import type { LoopbackConnection } from './connection.js'
 import { connectionsOf, unixSeconds, type LoopbackContext } from './context.js'
 import type { CompanionDevice } from './directory.js'
 import { normalizePhone, pnJid } from './directory.js'
+import type { MediaKind, MediaStore } from './media.js'
 import type { DeferredStanza } from './offline-queue.js'
 
 /**
@@ -34,10 +35,28 @@ export interface InboundInput {
    * receiver that only stores the metadata never asks for.
    */
   image?: { mimetype: string; size: number }
+  /**
+   * A file the contact uploads and sends (an image, video, audio or document message with `text` as its caption):
+   * downloadable from the media endpoint like a real one. `declaredSize` overrides the `fileLength` the message
+   * declares (a sender that lies); `corrupt` damages the stored upload (its MAC no longer matches).
+   */
+  file?: { type: MediaKind; mimetype: string; bytes: Buffer; fileName?: string; declaredSize?: number; corrupt?: boolean }
 }
 
-function inboundContent(input: InboundInput): proto.IMessage {
+const FILE_FIELDS = { image: 'imageMessage', video: 'videoMessage', audio: 'audioMessage', document: 'documentMessage' } as const
+
+function inboundContent(input: InboundInput, upload?: Awaited<ReturnType<MediaStore['uploadFromContact']>>): proto.IMessage {
   const contextInfo = input.quotedId ? { stanzaId: input.quotedId, quotedMessage: { conversation: '' } } : undefined
+  const file = input.file
+  if (file && upload) {
+    return {
+      [FILE_FIELDS[file.type]]: {
+        ...upload, mimetype: file.mimetype, fileLength: file.declaredSize ?? file.bytes.length, contextInfo,
+        ...(file.type !== 'audio' && input.text && { caption: input.text }),
+        ...(file.type === 'document' && { fileName: file.fileName ?? 'file' }),
+      },
+    }
+  }
   if (input.image) {
     return { imageMessage: { caption: input.text || undefined, mimetype: input.image.mimetype, fileLength: input.image.size, contextInfo } }
   }
@@ -56,10 +75,12 @@ export async function sendInbound(ctx: LoopbackContext, input: InboundInput): Pr
   const contact = ctx.contacts.get(fromPhone)
   const id = `AC${randomBytes(15).toString('hex').toUpperCase()}`
   const t = unixSeconds()
+  // One upload for every device's copy, as a phone sends the same media message to each.
+  const upload = input.file ? await ctx.media.uploadFromContact(input.file.bytes, input.file.type, input.file.corrupt) : undefined
 
   const stanzaFor = (device: CompanionDevice): DeferredStanza => async (options) => {
     if (options?.freshSession) contact.forgetSession(device)
-    const { type, ciphertext } = await contact.encryptFor(device, inboundContent(input))
+    const { type, ciphertext } = await contact.encryptFor(device, inboundContent(input, upload))
     // The stanza stays type="text" for an image too: WhatsApp's type="media" made the contact fail to decrypt the
     // device's next message to it in the loopback (tests/runner/inbound-kinds-pglite.test.ts); not modelled further.
     return {

@@ -69,6 +69,8 @@ export type LoopbackOperations = {
   messageMedia(id: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
   uploads(): { count: number }
+  /** Download requests for stored media since start (or reset); `hold` true keeps them unanswered until false. */
+  downloads(hold?: boolean): { count: number; held: number }
   inbound(input: InboundInput): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
@@ -159,6 +161,10 @@ export async function startLoopbackServer({
     presence: to => (to ? ctx.presence.filter(p => p.to === to.replace(/^\+/, '')) : [...ctx.presence]),
     messageMedia: id => ctx.receivedMedia.get(id),
     uploads: () => ({ count: ctx.media.uploadCount }),
+    downloads: hold => {
+      if (hold !== undefined) ctx.media.holdDownloads(hold)
+      return { count: ctx.media.downloadCount, held: ctx.media.heldCount }
+    },
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
