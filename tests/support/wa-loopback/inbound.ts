@@ -5,6 +5,7 @@ import { connectionsOf, unixSeconds, type LoopbackContext } from './context.js'
 import type { CompanionDevice } from './directory.js'
 import { normalizePhone, pnJid } from './directory.js'
 import type { DeferredStanza } from './offline-queue.js'
+import { sendGroupInbound } from './group-messages.js'
 
 /**
  * A simulated contact writes to a paired account: every linked device of `to` gets its own Signal-encrypted copy
@@ -24,7 +25,10 @@ export class InboundError extends Error {
 /** What a contact writes: a text (quoting a message when `quotedId` is set) or an image whose caption is `text`. */
 export interface InboundInput {
   from: string
-  to: string
+  /** the paired phone written to; with `group`, optional: only that member's devices get the message */
+  to?: string
+  /** a group JID: the contact writes in that group (group-messages.ts) */
+  group?: string
   text: string
   freshSession?: boolean
   /** `contextInfo.stanzaId`: the id of the message this one replies to. */
@@ -36,7 +40,7 @@ export interface InboundInput {
   image?: { mimetype: string; size: number }
 }
 
-function inboundContent(input: InboundInput): proto.IMessage {
+export function inboundContent(input: InboundInput): proto.IMessage {
   const contextInfo = input.quotedId ? { stanzaId: input.quotedId, quotedMessage: { conversation: '' } } : undefined
   if (input.image) {
     return { imageMessage: { caption: input.text || undefined, mimetype: input.image.mimetype, fileLength: input.image.size, contextInfo } }
@@ -49,6 +53,8 @@ function inboundContent(input: InboundInput): proto.IMessage {
  * device receives a pkmsg with a new base key and replaces (closes) the session it had.
  */
 export async function sendInbound(ctx: LoopbackContext, input: InboundInput): Promise<string> {
+  if (input.group) return sendGroupInbound(ctx, { ...input, group: input.group })
+  if (!input.to) throw new InboundError(400, 'to (string) is required')
   const fromPhone = normalizePhone(input.from)
   const toPhone = normalizePhone(input.to)
   const devices = ctx.directory.devicesOf(toPhone)
