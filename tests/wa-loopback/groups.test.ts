@@ -200,6 +200,46 @@ describe('groups on the loopback', () => {
     expect((await control('/control/inbound', { from: author, group: '120363000000000000@g.us', text: 'x' })).status).toBe(404)
   })
 
+  it('a paired phone added later gets the contact\'s sender key before its first message; once removed it gets none', async () => {
+    const second = await pairClient(server)
+    try {
+      const author = CONTACTS[2]!
+      const crew = await createGroup({ subject: 'Night shift', participants: [author, client.phone] })
+      const said = (sock: WASocket, text: string) =>
+        nextEvent(sock, 'messages.upsert', ({ messages }) => messages.find(m => m.key.remoteJid === crew && m.message?.conversation === text))
+      const first = said(client.sock, 'before you joined')
+      await control('/control/inbound', { from: author, group: crew, text: 'before you joined' })
+      await first
+
+      const joined = nextEvent(second.sock, 'group-participants.update', u => (u.id === crew && u.action === 'add' ? u : undefined))
+      expect((await control(`/control/groups/${encodeURIComponent(crew)}/participants`, { add: [second.phone] })).status).toBe(200)
+      await joined
+      // the same sender key continues: the first member reads on, the newcomer gets it distributed with this message
+      const both = [said(client.sock, 'welcome'), said(second.sock, 'welcome')]
+      await control('/control/inbound', { from: author, group: crew, text: 'welcome' })
+      const [old, fresh] = await Promise.all(both)
+      expect(fresh!.key.participantAlt).toBe(`${author}@s.whatsapp.net`)
+      expect(old!.key.id).toBe(fresh!.key.id)
+
+      const left = nextEvent(second.sock, 'group-participants.update', u => (u.id === crew && u.action === 'remove' ? u : undefined))
+      expect((await control(`/control/groups/${encodeURIComponent(crew)}/participants`, { remove: [second.phone] })).status).toBe(200)
+      await left
+      const seen: string[] = []
+      second.sock.ev.on('messages.upsert', ({ messages }) => {
+        for (const m of messages) if (m.key.remoteJid === crew && m.message?.conversation) seen.push(m.message.conversation)
+      })
+      const after = said(client.sock, 'after you left')
+      await control('/control/inbound', { from: author, group: crew, text: 'after you left' })
+      await after
+      await new Promise(resolve => setTimeout(resolve, 300))
+      expect(seen).toEqual([])
+      // a group the phone is no longer in is not listed to it
+      expect(Object.keys(await second.sock.groupFetchAllParticipating())).not.toContain(crew)
+    } finally {
+      await endClient(second.sock)
+    }
+  })
+
   it('refuses malformed group bodies', async () => {
     expect((await control('/control/groups', { subject: '', participants: [client.phone] })).status).toBe(400)
     expect((await control('/control/groups', { subject: 'x', participants: 'nope' })).status).toBe(400)
