@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import sharp from 'sharp'
 import { pino } from 'pino'
 import type { BaileysEventMap, MessageUserReceiptUpdate, WAMessage, WASocket } from '@whiskeysockets/baileys'
-import { endClient, pairClient, type PairedClient } from '../support/wa-loopback/baileys-client.js'
+import { connectClient, endClient, pairClient, waitForOpen, type PairedClient } from '../support/wa-loopback/baileys-client.js'
 import type { RecordedMessage } from '../support/wa-loopback/context.js'
 import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
 
@@ -237,6 +237,30 @@ describe('groups on the loopback', () => {
       expect(Object.keys(await second.sock.groupFetchAllParticipating())).not.toContain(crew)
     } finally {
       await endClient(second.sock)
+    }
+  })
+
+  it('an offline member gets the group, then the message, at its next login', async () => {
+    const third = await pairClient(server)
+    await endClient(third.sock)
+    const author = CONTACTS[0]!
+    const late = await createGroup({ subject: 'Weekend', participants: [author, third.phone] })
+    const { json } = await control<{ id: string }>('/control/inbound', { from: author, group: late, text: 'while you were away' })
+
+    const sock = connectClient({ info: server.info, auth: third.auth })
+    try {
+      const upsert = nextEvent(sock, 'messages.upsert', ({ messages, type }) => {
+        const found = messages.find(m => m.key.remoteJid === late && m.message?.conversation === 'while you were away')
+        return found && { id: found.key.id, type }
+      })
+      const created = nextEvent(sock, 'groups.upsert', groups => groups.find(g => g.id === late))
+      await waitForOpen(sock)
+      expect(await created).toMatchObject({ subject: 'Weekend' })
+      expect(await upsert).toEqual({ id: json.id, type: 'append' })
+      const meta = await sock.groupMetadata(late)
+      expect(meta.participants.map(p => p.phoneNumber)).toEqual([`${author}@s.whatsapp.net`, `${third.phone}@s.whatsapp.net`])
+    } finally {
+      await endClient(sock)
     }
   })
 
