@@ -4,6 +4,7 @@ import { isFaultKind, FAULT_KINDS } from './faults.js'
 import { ScanError } from './pairing.js'
 import { InboundError } from './inbound.js'
 import type { MediaKind } from './media.js'
+import { GroupError } from './groups.js'
 
 /**
  * The HTTP JSON control API on the server's own port; routes and shapes are a contract with tests, benchmarks and
@@ -17,7 +18,12 @@ export function createControlHandler(ops: LoopbackOperations) {
     const route = `${req.method} ${url.pathname}`
     try {
       const mediaOf = req.method === 'GET' ? /^\/control\/messages\/([^/]+)\/media$/.exec(url.pathname) : null
-      if (mediaOf) return sendMedia(res, ops, decodeId(mediaOf[1]!))
+      if (mediaOf) return sendMedia(res, ops, decodeId(mediaOf[1]!), url.searchParams.get('to') ?? undefined)
+      const membersOf = req.method === 'POST' ? /^\/control\/groups\/([^/]+)\/participants$/.exec(url.pathname) : null
+      if (membersOf) {
+        const body = await readJson(req)
+        return json(res, 200, await ops.updateGroup(decodeId(membersOf[1]!), { add: optionalArray(body, 'add'), remove: optionalArray(body, 'remove') }))
+      }
       switch (route) {
         case 'GET /control/info':
           return json(res, 200, ops.info)
@@ -41,7 +47,20 @@ export function createControlHandler(ops: LoopbackOperations) {
           return json(res, 200, ops.downloads(body.hold))
         }
         case 'GET /control/messages':
-          return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
+          return json(res, 200, ops.messages({ to: url.searchParams.get('to') ?? undefined, group: url.searchParams.get('group') ?? undefined }))
+        case 'GET /control/groups':
+          return json(res, 200, ops.groups())
+        case 'POST /control/groups': {
+          const body = await readJson(req)
+          if (body.announce !== undefined && typeof body.announce !== 'boolean') throw new BadRequest('announce must be a boolean')
+          const participants = optionalArray(body, 'participants')
+          if (!participants) throw new BadRequest('participants (array of phones) is required')
+          const input = {
+            subject: requireString(body, 'subject'), participants,
+            admins: optionalArray(body, 'admins'), announce: body.announce === true
+          }
+          return json(res, 200, await ops.createGroup(input))
+        }
         case 'GET /control/presence':
           return json(res, 200, ops.presence(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {
@@ -55,8 +74,11 @@ export function createControlHandler(ops: LoopbackOperations) {
             || typeof file.mimetype !== 'string' || typeof file.base64 !== 'string')) {
             throw new BadRequest('file must be {type (image|video|audio|document), mimetype, base64, file_name?, declared_size?, corrupt?}')
           }
+          const group = optionalString(body, 'group')
           const input = {
-            from: requireString(body, 'from'), to: requireString(body, 'to'),
+            from: requireString(body, 'from'), group,
+            // A group message goes to every paired member unless `to` names one.
+            to: group ? optionalString(body, 'to') : requireString(body, 'to'),
             // An image's or file's caption may be left out.
             text: image || file ? (optionalString(body, 'text') ?? '') : requireString(body, 'text'),
             freshSession: body.fresh_session === true, quotedId: optionalString(body, 'quoted_id'),
@@ -96,7 +118,7 @@ export function createControlHandler(ops: LoopbackOperations) {
       }
     } catch (err) {
       if (err instanceof BadRequest) return json(res, 400, { error: err.message })
-      if (err instanceof ScanError || err instanceof InboundError) return json(res, err.status, { error: err.message })
+      if (err instanceof ScanError || err instanceof InboundError || err instanceof GroupError) return json(res, err.status, { error: err.message })
       if (err instanceof Error && /is not a phone number/.test(err.message)) return json(res, 400, { error: err.message })
       return json(res, 500, { error: err instanceof Error ? err.message : String(err) })
     }
@@ -112,8 +134,8 @@ function decodeId(segment: string): string {
 }
 
 /** The decrypted bytes of a recorded media message, as its mimetype; 404 when there are none (or no longer). */
-function sendMedia(res: ServerResponse, ops: LoopbackOperations, id: string): void {
-  const media = ops.messageMedia(id)
+function sendMedia(res: ServerResponse, ops: LoopbackOperations, id: string, to?: string): void {
+  const media = ops.messageMedia(id, to)
   if (!media) return json(res, 404, { error: `no media kept for message ${id}` })
   res.writeHead(200, { 'content-type': media.mimetype ?? 'application/octet-stream', 'content-length': media.bytes.length })
   res.end(media.bytes)
@@ -142,6 +164,14 @@ function requireString(body: Record<string, unknown>, key: string): string {
   const value = body[key]
   if (typeof value !== 'string' || !value) throw new BadRequest(`${key} (string) is required`)
   return value
+}
+
+/** An array of strings (phones, which the operation checks), or undefined when absent. */
+function optionalArray(body: Record<string, unknown>, key: string): string[] | undefined {
+  const value = body[key]
+  if (value === undefined || value === null) return undefined
+  if (!Array.isArray(value) || value.some(item => typeof item !== 'string')) throw new BadRequest(`${key} must be an array of strings`)
+  return value as string[]
 }
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {

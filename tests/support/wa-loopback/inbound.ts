@@ -6,6 +6,7 @@ import type { CompanionDevice } from './directory.js'
 import { normalizePhone, pnJid } from './directory.js'
 import type { MediaKind, MediaStore } from './media.js'
 import type { DeferredStanza } from './offline-queue.js'
+import { sendGroupInbound } from './group-messages.js'
 
 /**
  * A simulated contact writes to a paired account: every linked device of `to` gets its own Signal-encrypted copy
@@ -25,7 +26,10 @@ export class InboundError extends Error {
 /** What a contact writes: a text (quoting a message when `quotedId` is set) or an image whose caption is `text`. */
 export interface InboundInput {
   from: string
-  to: string
+  /** the paired phone written to; with `group`, optional: only that member's devices get the message */
+  to?: string
+  /** a group JID: the contact writes in that group (group-messages.ts) */
+  group?: string
   text: string
   freshSession?: boolean
   /** `contextInfo.stanzaId`: the id of the message this one replies to. */
@@ -45,7 +49,7 @@ export interface InboundInput {
 
 const FILE_FIELDS = { image: 'imageMessage', video: 'videoMessage', audio: 'audioMessage', document: 'documentMessage' } as const
 
-function inboundContent(input: InboundInput, upload?: Awaited<ReturnType<MediaStore['uploadFromContact']>>): proto.IMessage {
+export function inboundContent(input: InboundInput, upload?: Awaited<ReturnType<MediaStore['uploadFromContact']>>): proto.IMessage {
   const contextInfo = input.quotedId ? { stanzaId: input.quotedId, quotedMessage: { conversation: '' } } : undefined
   const file = input.file
   if (file && upload) {
@@ -68,6 +72,8 @@ function inboundContent(input: InboundInput, upload?: Awaited<ReturnType<MediaSt
  * device receives a pkmsg with a new base key and replaces (closes) the session it had.
  */
 export async function sendInbound(ctx: LoopbackContext, input: InboundInput): Promise<string> {
+  if (input.group) return sendGroupInbound(ctx, { ...input, group: input.group })
+  if (!input.to) throw new InboundError(400, 'to (string) is required')
   const fromPhone = normalizePhone(input.from)
   const toPhone = normalizePhone(input.to)
   const devices = ctx.directory.devicesOf(toPhone)

@@ -9,6 +9,7 @@ import { BoundedBytes } from './bounded-bytes.js'
 import {
   connectionsOf,
   DEFAULT_RECEIPT_DELAYS,
+  mediaKey,
   type LoopbackContext,
   type ReceiptDelays,
   type ReceivedMedia,
@@ -18,6 +19,8 @@ import { createControlHandler } from './control.js'
 import { Directory, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
 import { sendInbound, type InboundInput } from './inbound.js'
+import { GroupBook, type GroupInput, type GroupRank } from './groups.js'
+import { announceGroup, updateGroupParticipants } from './group-messages.js'
 import { MediaStore } from './media.js'
 import { NoiseResponder } from './noise.js'
 import { OfflineQueue } from './offline-queue.js'
@@ -52,6 +55,17 @@ export type LoopbackInfo = {
 
 export type DeviceView = { phone: string; jid: string; connected: boolean }
 
+export type GroupView = {
+  id: string
+  subject: string
+  announce: boolean
+  creator: string
+  participants: Array<{ phone: string; lid: string; admin: GroupRank }>
+}
+
+/** Which recorded messages to list: to one phone, in one group, or both. */
+export type MessageFilter = { to?: string; group?: string }
+
 /** Decrypted media kept for tests to compare byte for byte; the oldest go first beyond this. */
 const RECEIVED_MEDIA_BUDGET_BYTES = 512 * 1024 * 1024
 
@@ -62,11 +76,21 @@ export type LoopbackOperations = {
   scan(qr: string, phone?: string): Promise<{ phone: string }>
   /** The phone enters the pairing code its linked-devices screen asks for (pairing by code instead of QR). */
   pairCode(phone: string, code: string): Promise<{ phone: string }>
-  messages(to?: string): RecordedMessage[]
+  /** `to` a phone (a string is the same as `{to}`), `group` a group JID: what contacts decrypted, oldest first. */
+  messages(filter?: string | MessageFilter): RecordedMessage[]
+  /** Creates a group (see groups.ts); its paired members get the `create` notification. */
+  createGroup(input: GroupInput): Promise<{ id: string }>
+  groups(): GroupView[]
+  /** Adds and removes members; paired members' devices (old and new) get the `w:gp2` notification. */
+  updateGroup(id: string, change: { add?: string[]; remove?: string[] }): Promise<{ id: string; participants: string[] }>
   /** Chat states ("typing…", "recording…", paused) and presence the paired devices sent, oldest first; `to` a contact. */
   presence(to?: string): RecordedPresence[]
   /** The decrypted bytes of a recorded media message (until reset), or undefined. */
-  messageMedia(id: string): ReceivedMedia | undefined
+  /**
+   * The decrypted bytes of a recorded media message (until reset), or undefined. A group message is decrypted once
+   * per participant: `to` picks whose copy (without it, the first participant's).
+   */
+  messageMedia(id: string, to?: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
   uploads(): { count: number }
   /** Download requests for stored media since start (or reset); `hold` true keeps them unanswered until false. */
@@ -108,6 +132,7 @@ export async function startLoopbackServer({
     presence: [],
     receivedMedia: new BoundedBytes<ReceivedMedia>(RECEIVED_MEDIA_BUDGET_BYTES),
     connections: new Set(),
+    groups: new GroupBook(),
     log
   }
   await ctx.media.listen(tls, host, mediaPort)
@@ -157,9 +182,32 @@ export async function startLoopbackServer({
       })),
     scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
     pairCode: async (phone, code) => ({ phone: (await ctx.pairing.enterCode(phone, code)).phone }),
-    messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
+    messages: filter => {
+      const { to, group } = typeof filter === 'string' ? { to: filter } : (filter ?? {})
+      const phone = to?.replace(/^\+/, '')
+      const jid = group && (group.includes('@') ? group : `${group}@g.us`)
+      return ctx.messages.filter(message => (!phone || message.to === phone) && (!jid || message.group === jid))
+    },
+    createGroup: async input => {
+      const group = ctx.groups.create(input)
+      await announceGroup(ctx, group)
+      return { id: group.jid }
+    },
+    groups: () =>
+      ctx.groups.all().map(group => ({
+        id: group.jid,
+        subject: group.subject,
+        announce: group.announce,
+        creator: group.creator,
+        participants: [...group.participants].map(([phone, admin]) => ({ phone, lid: directory.lidFor(phone), admin }))
+      })),
+    updateGroup: (id, change) => updateGroupParticipants(ctx, id, change),
     presence: to => (to ? ctx.presence.filter(p => p.to === to.replace(/^\+/, '')) : [...ctx.presence]),
-    messageMedia: id => ctx.receivedMedia.get(id),
+    messageMedia: (id, to) => {
+      const phone = to?.replace(/^\+/, '')
+      const record = ctx.messages.find(message => message.id === id && (!phone || message.to === phone))
+      return record ? ctx.receivedMedia.get(mediaKey(id, record.group, record.to)) : undefined
+    },
     uploads: () => ({ count: ctx.media.uploadCount }),
     downloads: hold => {
       if (hold !== undefined) ctx.media.holdDownloads(hold)
