@@ -1,0 +1,33 @@
+-- The groups each number is in, PostgreSQL 13+ and PGlite (db/README.md, Groups), as its runner last fetched them.
+--
+-- session_groups           one row per (session, group JID); written only by the session's lease holder (fenced)
+--                          on connect, on WhatsApp's group notifications and on a refresh request; read by the API.
+--   group_id               the group JID, `120363…@g.us`.
+--   subject                the group's name (WhatsApp allows 100 characters; kept up to 255).
+--   announce               only admins may send.
+--   is_admin               this number is an admin (or the creator) of the group.
+--   can_send               this number may send to it: not announce-only, or an admin.
+--   participant_count      the members, this number included.
+--   participants           JSON array of {"phone", "lid", "admin"}: the phone's digits or null where WhatsApp hides
+--                          it, the LID user or null, and true for admins. Always read and written whole, with the
+--                          row, so JSON text rather than a child table (a group has at most 1024 members).
+--   created_at             when the group was made on WhatsApp, NULL when it did not say.
+--   fetched_at             when the runner wrote this row.
+-- sessions.groups_refresh_requested_at  POST /api/sessions/{name}/groups/refresh: the lease holder clears it and
+--                          fetches the list again (a command, like reconnect_requested_at).
+-- sessions.groups_fetched_at            the last complete fetch of the list; NULL before the first.
+CREATE TABLE IF NOT EXISTS session_groups (
+  session text NOT NULL,
+  group_id text NOT NULL,
+  subject text NOT NULL,
+  announce boolean NOT NULL,
+  is_admin boolean NOT NULL,
+  can_send boolean NOT NULL,
+  participant_count integer NOT NULL,
+  participants text NOT NULL,
+  created_at timestamptz NULL,
+  fetched_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (session, group_id)
+);
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS groups_refresh_requested_at timestamptz NULL;
+ALTER TABLE sessions ADD COLUMN IF NOT EXISTS groups_fetched_at timestamptz NULL;
