@@ -24,6 +24,13 @@ export const sessionNameSchema = describe(
   'support',
 )
 
+/** A group JID (`120363…@g.us`, or an older `<phone>-<time>@g.us`) or its numeric part; `@g.us` is added. */
+export const groupIdSchema = describe(
+  string({ code: 'invalid_group', pattern: /^\d{5,30}(-\d{1,15})?(@g\.us)?$/, patternHint: 'a group JID (120363…@g.us) or its numeric part' }),
+  'Group JID, or its numeric part.',
+  '120363012345678901@g.us',
+)
+
 const sessionField = describe(optional(sessionNameSchema, DEFAULT_SESSION), 'Session (WhatsApp number) to send from.', DEFAULT_SESSION)
 
 /**

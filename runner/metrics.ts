@@ -402,6 +402,8 @@ export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: Runn
       if (client.reset) wrapped.reset = () => client.reset!()
       if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
       if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
+      if (client.fetchGroups) wrapped.fetchGroups = () => client.fetchGroups!()
+      if (client.fetchGroup) wrapped.fetchGroup = (id) => client.fetchGroup!(id)
       return wrapped
     },
   }

@@ -5,6 +5,7 @@ import * as leases from '../db/queries/leases.js'
 import * as runners from '../db/queries/runners.js'
 import * as sessionReports from '../db/queries/session-reports.js'
 import * as pairing from '../db/queries/pairing.js'
+import * as groups from '../db/queries/groups.js'
 import * as lifecycle from '../db/lifecycle/index.js'
 import type { RunnerConfig } from './config.js'
 import type { WhatsAppClientFactory } from './whatsapp/client.js'
@@ -157,6 +158,8 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     }
     // Pairing-code requests from the API (POST /api/sessions/:name/pairing-code), answered on the same row.
     for (const p of await pairing.findPairingRequests(db, owner)) supervisors.get(p.name)?.pairWithCode(p.phone)
+    // Group list refreshes (POST /api/sessions/:name/groups/refresh), taken by an online session.
+    for (const name of await groups.findGroupRefreshRequests(db, owner)) supervisors.get(name)?.refreshGroups()
   }
 
   async function probe(owner: string): Promise<void> {

@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { getGroup, listGroups, requestGroupRefresh, type GroupRecord } from '../../db/queries/groups.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import type { PresenceSetting, SessionSettings } from '../../db/types.js'
@@ -6,10 +7,10 @@ import { DEFAULT_SESSION } from '../../db/types.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
-import { formatSession, formatSessionLimits } from '../format.js'
+import { formatSession, formatSessionLimits, formatTime } from '../format.js'
 import { obtainPairingCode } from '../pairing.js'
 import type { RouteBook } from '../route-book.js'
-import { sessionAnswer, sessionNameSchema, successAnswer, type Schemas } from '../schemas.js'
+import { groupIdSchema, sessionAnswer, sessionNameSchema, successAnswer, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
 
 export interface SessionRoutesOptions {
@@ -28,11 +29,18 @@ function deleting(name: string): ApiError {
 }
 
 const named = { name: sessionNameSchema }
+const groupAnswer = { type: 'object' }
+
+const formatGroup = (g: GroupRecord) => ({
+  id: g.id, subject: g.subject, participants: g.participantCount, announce: g.announce, can_send: g.canSend,
+  created_at: formatTime(g.createdAt),
+})
 const messageAnswer = { type: 'object', properties: { success: { const: true }, message: { type: 'string' } } }
 
 /**
  * `GET /api/status`, `GET|POST /api/sessions`, `GET|PATCH|DELETE /api/sessions/:name`,
- * `POST /api/sessions/:name/pairing-code`, `POST /api/regenerate-qr`.
+ * `POST /api/sessions/:name/pairing-code`, `POST /api/regenerate-qr`, `GET /api/sessions/:name/groups[/:id]`,
+ * `POST /api/sessions/:name/groups/refresh`.
  */
 export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
@@ -128,6 +136,40 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
   }, async (c, { params: { name }, body: { phone } }) => {
     const code = await obtainPairingCode(c.get('db'), name, phone, { waitMs: config.pairingCodeWaitMs })
     return c.json({ success: true, code })
+  })
+
+  // Groups as the session's runner last fetched them (db/README.md, Groups): read from the database, never the runner.
+  const liveSession = async (db: AppEnv['Variables']['db'], name: string) => {
+    const s = await getSession(db, name)
+    if (!s || s.deleteRequestedAt) throw unknownSession(name)
+  }
+
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/sessions/{name}/groups', operationId: 'listGroups', tag: 'Sessions', summary: 'Groups this number is in',
+    params: named, ok: { type: 'array', items: groupAnswer }, errors: [400, 404],
+  }, async (c, { params: { name } }) => {
+    await liveSession(c.get('db'), name)
+    return c.json((await listGroups(c.get('db'), name)).map(formatGroup))
+  })
+
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/sessions/{name}/groups/{id}', operationId: 'getGroup', tag: 'Sessions', summary: 'One group and its members',
+    params: { ...named, id: groupIdSchema }, ok: groupAnswer, errors: [400, 404],
+  }, async (c, { params: { name, id } }) => {
+    await liveSession(c.get('db'), name)
+    const g = await getGroup(c.get('db'), name, id.endsWith('@g.us') ? id : `${id}@g.us`)
+    if (!g) throw new ApiError(404, 'unknown_group', `Not in group ${id}`)
+    return c.json({ ...formatGroup(g), is_admin: g.isAdmin, members: g.participants, fetched_at: formatTime(g.fetchedAt) })
+  })
+
+  book.serve(app, '/api', {
+    method: 'post', path: '/api/sessions/{name}/groups/refresh', operationId: 'refreshGroups', tag: 'Sessions', summary: 'Fetch the groups again',
+    params: named, ok: successAnswer, okExample: { success: true }, errors: [400, 404, 409],
+  }, async (c, { params: { name } }) => {
+    const result = await requestGroupRefresh(c.get('db'), name)
+    if (result === 'not_found') throw unknownSession(name)
+    if (result === 'deleting') throw deleting(name)
+    return c.json({ success: true })
   })
 
   book.serve(app, '/api', {

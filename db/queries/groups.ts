@@ -7,7 +7,7 @@ import type { Db, Queryable, Row } from '../driver.js'
 import { toDate } from '../driver.js'
 import { each } from '../sql.js'
 import type { LeaseFence } from './leases.js'
-import type { SessionCommandResult } from './sessions.js'
+import { getSession, type SessionCommandResult } from './sessions.js'
 
 /** One member of a group: its phone digits (null where WhatsApp hides them), its LID user, and whether it is an admin. */
 export interface GroupParticipant {
@@ -108,13 +108,11 @@ const REQUEST_GROUP_REFRESH = /* @__PURE__ */ each(
    AND delete_requested_at IS NULL`,
 )
 
-/** Asks the lease holder to fetch the session's groups again (it does once the session is connected). */
+/** Asks the lease holder to fetch the session's groups again (it takes the request once the session is online). */
 export async function requestGroupRefresh(db: Queryable, name: string): Promise<SessionCommandResult> {
   if ((await db.execute(REQUEST_GROUP_REFRESH[db.dialect], [name])).affectedRows === 1) return 'ok'
-  return (await db.query(SESSION_EXISTS[db.dialect], [name])).length ? 'deleting' : 'not_found'
+  return (await getSession(db, name)) ? 'deleting' : 'not_found'
 }
-
-const SESSION_EXISTS = /* @__PURE__ */ each(`SELECT name FROM sessions WHERE name = ?`, `SELECT name FROM sessions WHERE name = $1`)
 
 // ---------------------------------------------------------------------------------------------------------------
 // The runner's side: every write runs under the session row, locked only while this runner holds its lease.
@@ -137,8 +135,28 @@ export async function findGroupRefreshRequests(db: Queryable, owner: string): Pr
   return (await db.query(FIND_GROUP_REFRESH_REQUESTS[db.dialect], [owner])).map((r) => String(r.name))
 }
 
-// Cleared only by a complete fetch (`replaceGroups`), so a request made while the session is offline waits for the
-// connect, whose fetch answers it.
+// Clearing is the runner's claim on the request (as for a reconnect, session-reports.ts): a request the API writes
+// while a fetch runs stays set and brings another fetch.
+const TAKE_GROUP_REFRESH = /* @__PURE__ */ each(
+  `UPDATE sessions FORCE INDEX (PRIMARY)
+   SET groups_refresh_requested_at = NULL
+ WHERE name = ?
+   AND owner = ?
+   AND lease_epoch = ?
+   AND groups_refresh_requested_at IS NOT NULL`,
+  `UPDATE sessions
+   SET groups_refresh_requested_at = NULL
+ WHERE name = $1
+   AND owner = $2
+   AND lease_epoch = $3
+   AND groups_refresh_requested_at IS NOT NULL`,
+)
+
+/** Takes a refresh request of an owned session: `true` means one was pending and is now this runner's to answer. */
+export async function takeGroupRefresh(db: Queryable, fence: LeaseFence): Promise<boolean> {
+  return (await db.execute(TAKE_GROUP_REFRESH[db.dialect], [fence.name, fence.owner, fence.epoch])).affectedRows > 0
+}
+
 const LOCK_FENCED = /* @__PURE__ */ each(
   `SELECT name
   FROM sessions FORCE INDEX (PRIMARY)
@@ -190,12 +208,10 @@ ON CONFLICT (session, group_id) DO UPDATE SET subject = EXCLUDED.subject, announ
 
 const MARK_GROUPS_FETCHED = /* @__PURE__ */ each(
   `UPDATE sessions FORCE INDEX (PRIMARY)
-   SET groups_fetched_at = NOW(6),
-       groups_refresh_requested_at = NULL
+   SET groups_fetched_at = NOW(6)
  WHERE name = ?`,
   `UPDATE sessions
-   SET groups_fetched_at = now(),
-       groups_refresh_requested_at = NULL
+   SET groups_fetched_at = now()
  WHERE name = $1`,
 )
 
@@ -217,8 +233,7 @@ function fenced(db: Db, fence: LeaseFence, fn: (tx: Queryable) => Promise<void>)
 }
 
 /**
- * A complete fetch: the session's groups become exactly `groups`, `groups_fetched_at` is stamped and a pending
- * refresh request is answered. `false`: the lease is gone and nothing was written.
+ * A complete fetch: the session's groups become exactly `groups` and `groups_fetched_at` is stamped. `false`: the lease is gone and nothing was written.
  */
 export function replaceGroups(db: Db, fence: LeaseFence, groups: GroupInfo[]): Promise<boolean> {
   return fenced(db, fence, async (tx) => {

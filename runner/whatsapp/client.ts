@@ -1,11 +1,12 @@
 import makeWASocket, {
   Browsers, DisconnectReason, generateMessageIDV2, isJidBroadcast, isJidNewsletter, jidNormalizedUser, proto,
 } from '@whiskeysockets/baileys'
-import type { CacheStore, ConnectionState, UserFacingSocketConfig, WAMessage, WASocket } from '@whiskeysockets/baileys'
+import type { CacheStore, ConnectionState, GroupMetadata, UserFacingSocketConfig, WAMessage, WASocket } from '@whiskeysockets/baileys'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { Db } from '../../db/driver.js'
 import type { AuthFence } from '../../db/queries/auth-state.js'
+import type { GroupInfo } from '../../db/queries/groups.js'
 import { LeaseLostError } from '../../db/queries/leases.js'
 import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
 import { inboundContent, isConsiderable, type InboundContent } from './content.js'
@@ -81,6 +82,11 @@ export interface WhatsAppHandlers {
   onLidMapping(pair: { lid: string; phone: string }): void
   /** The key store could not persist a write: live ratchets are ahead of the database. */
   onStorageError(err: unknown): void
+  /**
+   * WhatsApp told of group changes (runner/README.md, Groups): `upsert` carries groups in full (a new group, or
+   * Baileys' own complete fetch), `refetch` names groups whose members or settings changed (`fetchGroup` them).
+   */
+  onGroupChange?(change: { upsert: GroupInfo[]; refetch: string[] }): void
 }
 
 export { MediaRefusedError } from './upload.js'
@@ -129,6 +135,10 @@ export interface WhatsAppClient {
    * (digits) when entered on that phone; resolves with it as `XXXX-XXXX`. Throws if the connection cannot.
    */
   requestPairingCode?(phone: string): Promise<string>
+  /** Every group this number is in (one `participating` query). Throws when not connected. */
+  fetchGroups?(): Promise<GroupInfo[]>
+  /** One group's metadata; null when this number is not (or no longer) in it, or it does not exist. */
+  fetchGroup?(id: string): Promise<GroupInfo | null>
 }
 
 export interface WhatsAppClientFactory {
@@ -367,6 +377,17 @@ class BaileysClient implements WhatsAppClient {
           }
         }
       }
+      const created = events['groups.upsert']
+      const changed = events['groups.update']
+      const members = events['group-participants.update']
+      if (handlers.onGroupChange && (created || changed || members)) {
+        // A `groups.update` with members is a complete group (Baileys emits its own fetches that way); one without
+        // is a changed setting or subject, and a member change names only the members: fetch those groups.
+        const full = [...(created ?? []), ...(changed ?? []).filter((g): g is GroupMetadata => Array.isArray(g.participants) && !!g.id)]
+        const upsertIds = new Set(full.map((g) => g.id))
+        const refetch = new Set([...(changed ?? []).map((g) => g.id), members?.id].filter((id): id is string => !!id && !upsertIds.has(id)))
+        handlers.onGroupChange({ upsert: full.map((g) => this.toGroupInfo(g)), refetch: [...refetch] })
+      }
       const upsert = events['messages.upsert']
       if (upsert && (upsert.type === 'notify' || upsert.type === 'append')) {
         for (const m of upsert.messages) {
@@ -499,6 +520,47 @@ class BaileysClient implements WhatsAppClient {
     const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent: this.options.endpoint.fetchAgent, log: this.log })
     const sent = await sendOutbound({ sock, upload, uploads: this.uploads, log: this.log }, to, messageId, content, options)
     if (sent) this.sentProtos.set(messageId, sent)
+  }
+
+  async fetchGroups(): Promise<GroupInfo[]> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    return Object.values(await sock.groupFetchAllParticipating()).map((g) => this.toGroupInfo(g))
+  }
+
+  async fetchGroup(id: string): Promise<GroupInfo | null> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    try {
+      return this.toGroupInfo(await sock.groupMetadata(id))
+    } catch (err) {
+      // 403: not a member (left or removed); 404: no such group. Anything else (a timeout) is not an answer. Baileys
+      // puts the IQ's error code in the Boom's `data` (a query's error) or its status (a metadata's error node).
+      const e = err as { data?: unknown; output?: { statusCode?: number } }
+      const code = typeof e.data === 'number' ? e.data : e.output?.statusCode
+      if (code === 403 || code === 404) return null
+      throw err
+    }
+  }
+
+  /** Baileys' metadata in the gateway's terms: members by phone (null where hidden) and LID, and this number's rights. */
+  private toGroupInfo(g: GroupMetadata): GroupInfo {
+    const participants = (g.participants ?? []).map((p) => ({
+      phone: jidToPhone(p.phoneNumber) ?? jidToPhone(p.id),
+      lid: lidUser(p.lid) ?? lidUser(p.id),
+      admin: p.admin === 'admin' || p.admin === 'superadmin' || Boolean(p.isAdmin || p.isSuperAdmin),
+    }))
+    const me = participants.find((p) => this.isOwn(p.lid, p.phone))
+    const isAdmin = Boolean(me?.admin)
+    return {
+      id: g.id,
+      subject: g.subject ?? '',
+      announce: Boolean(g.announce),
+      isAdmin,
+      canSend: Boolean(me) && (!g.announce || isAdmin),
+      createdAt: g.creation ? new Date(g.creation * 1000) : null,
+      participants,
+    }
   }
 
   async showPresence(phone: string, state: ChatPresence): Promise<void> {

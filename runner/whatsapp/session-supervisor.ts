@@ -3,6 +3,7 @@ import QRCode from 'qrcode'
 import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as contacts from '../../db/queries/contacts.js'
+import * as groups from '../../db/queries/groups.js'
 import * as leases from '../../db/queries/leases.js'
 import * as sessionReports from '../../db/queries/session-reports.js'
 import * as pairing from '../../db/queries/pairing.js'
@@ -75,6 +76,11 @@ export class SessionSupervisor {
   /** A pairing-code request waiting for a registering socket, and the one being asked now. */
   private pairingWanted: string | null = null
   private pairingAsking: string | null = null
+  /** Group fetches and writes, one after another, so an older answer never lands over a newer one. */
+  private groupWork: Promise<void> = Promise.resolve()
+  /** What was last written per group (its JSON): Baileys repeats complete groups after every fetch. */
+  private groupsWritten = new Map<string, string>()
+  private groupRefreshTaking = false
   private readonly log: Logger
   /** Closes seen per kind (tests, metrics). */
   readonly closes: CloseReason['kind'][] = []
@@ -194,6 +200,58 @@ export class SessionSupervisor {
     }
   }
 
+  private leaseFence(): leases.LeaseFence {
+    return { name: this.session, owner: this.d.owner, epoch: this.epoch }
+  }
+
+  /**
+   * The API asked for the group list again (db/queries/groups.ts). Taken only while online, so a request made while
+   * the session is offline waits for the connection (whose own fetch precedes it).
+   */
+  refreshGroups(): void {
+    if (this.phase !== 'online' || this.groupRefreshTaking || !this.client?.fetchGroups) return
+    this.groupRefreshTaking = true
+    groups.takeGroupRefresh(this.d.db, this.leaseFence())
+      .then((took) => took && this.fetchAllGroups())
+      .catch((err) => this.log.warn({ err: (err as Error).message }, 'taking the group refresh request failed'))
+      .finally(() => (this.groupRefreshTaking = false))
+  }
+
+  /** Replaces the stored list with a complete fetch (on connect and on request). */
+  private fetchAllGroups(): void {
+    this.groupTask('fetching the groups failed', async () => {
+      if (this.phase !== 'online' || !this.client?.fetchGroups) return
+      const list = await this.client.fetchGroups()
+      if (await groups.replaceGroups(this.d.db, this.leaseFence(), list)) {
+        this.groupsWritten = new Map(list.map((g) => [g.id, JSON.stringify(g)]))
+        this.log.info({ groups: list.length }, 'group list fetched')
+      }
+    })
+  }
+
+  /** A notification: complete groups are written, changed ones fetched one by one, and one this number left dropped. */
+  private onGroupChange(change: { upsert: groups.GroupInfo[]; refetch: string[] }): void {
+    this.groupTask('recording a group change failed', async () => {
+      for (const g of change.upsert) await this.writeGroup(g)
+      for (const id of change.refetch) {
+        if (this.phase !== 'online' || !this.client?.fetchGroup) return
+        const g = await this.client.fetchGroup(id)
+        if (g) await this.writeGroup(g)
+        else if (await groups.removeGroup(this.d.db, this.leaseFence(), id)) this.groupsWritten.delete(id)
+      }
+    })
+  }
+
+  private async writeGroup(g: groups.GroupInfo): Promise<void> {
+    const json = JSON.stringify(g)
+    if (this.groupsWritten.get(g.id) === json) return
+    if (await groups.upsertGroup(this.d.db, this.leaseFence(), g)) this.groupsWritten.set(g.id, json)
+  }
+
+  private groupTask(what: string, fn: () => Promise<void>): void {
+    this.groupWork = this.groupWork.then(fn).catch((err) => this.log.warn({ err: (err as Error).message }, what))
+  }
+
   private armFenceTimer(): void {
     if (this.fenceTimer) clearTimeout(this.fenceTimer)
     // A local timer, not a query result, closes the socket at fenceAt (db/README.md, Leases and fencing).
@@ -233,6 +291,7 @@ export class SessionSupervisor {
         if (!live()) return
         this.phase = 'online'
         void this.reportOnline(phone)
+        this.fetchAllGroups()
         this.startLastSeen()
         if (this.stableTimer) clearTimeout(this.stableTimer)
         // Reset the backoff only after the connection stayed open for a while (runner/README.md, Reconnect policy).
@@ -266,6 +325,7 @@ export class SessionSupervisor {
       onErrorAck: (ack) => this.loop?.pushErrorAck(ack),
       onInbound: (m, signal) => this.onInbound(m, signal),
       onLidMapping: (pair) => void this.onLidMapping(pair),
+      onGroupChange: (change) => live() && this.onGroupChange(change),
       onStorageError: (err) => {
         if (!live()) return
         // An auth write fenced out by the lease: another runner holds the session now. Reconnecting (as after an

@@ -6,7 +6,7 @@
 import { expect, it } from 'vitest'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import {
-  findGroupRefreshRequests, getGroup, listGroups, removeGroup, replaceGroups, requestGroupRefresh, upsertGroup,
+  findGroupRefreshRequests, getGroup, listGroups, removeGroup, replaceGroups, requestGroupRefresh, takeGroupRefresh, upsertGroup,
   type GroupInfo,
 } from '../../db/queries/groups.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
@@ -33,7 +33,7 @@ function group(n: number, over: Partial<GroupInfo> = {}): GroupInfo {
 }
 
 async function refreshRequested(ctx: { db: import('../../db/driver.js').Db }, name: string): Promise<boolean> {
-  const [row] = await ctx.db.query(`SELECT groups_refresh_requested_at AS r, groups_fetched_at AS f FROM sessions WHERE name = ${ph(ctx.db, 1)}`, [name])
+  const [row] = await ctx.db.query(`SELECT groups_refresh_requested_at AS r FROM sessions WHERE name = ${ph(ctx.db, 1)}`, [name])
   return row!.r !== null
 }
 
@@ -41,7 +41,10 @@ describeEachEngine('session_groups (groups as the runner last fetched them)', (c
   it('a complete fetch replaces the list; the list has no members, one group has them all, byte for byte', async () => {
     const f = await ownedSession(ctx.db, 'runner-a')
     expect(await listGroups(ctx.db, f.name)).toEqual([])
+    const fetchedAt = async () => (await ctx.db.query(`SELECT groups_fetched_at AS t FROM sessions WHERE name = ${ph(ctx.db, 1)}`, [f.name]))[0]!.t
+    expect(await fetchedAt()).toBeNull()
     expect(await replaceGroups(ctx.db, f, [group(1), group(2, { announce: true, isAdmin: true })])).toBe(true)
+    expect(await fetchedAt()).not.toBeNull()
     const list = await listGroups(ctx.db, f.name)
     expect(list.map((g) => [g.id, g.announce, g.isAdmin, g.canSend, g.participantCount])).toEqual([
       ['120363000000000001@g.us', false, false, true, 3],
@@ -85,16 +88,18 @@ describeEachEngine('session_groups (groups as the runner last fetched them)', (c
     expect((await listGroups(ctx.db, f.name)).map((g) => g.id)).toEqual([group(1).id])
   })
 
-  it('a refresh request waits for the owner and is answered by the next complete fetch only', async () => {
+  it('a refresh request waits for the owner, who takes it once (fenced)', async () => {
     const f = await ownedSession(ctx.db, 'runner-a')
     expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).not.toContain(f.name)
     expect(await requestGroupRefresh(ctx.db, f.name)).toBe('ok')
     expect(await requestGroupRefresh(ctx.db, 'no-such-session')).toBe('not_found')
     expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).toContain(f.name)
     expect(await findGroupRefreshRequests(ctx.db, 'runner-b')).not.toContain(f.name)
-    await upsertGroup(ctx.db, f, group(1))
-    expect(await refreshRequested(ctx, f.name)).toBe(true)
     await replaceGroups(ctx.db, f, [group(1)])
+    expect(await refreshRequested(ctx, f.name)).toBe(true)
+    expect(await takeGroupRefresh(ctx.db, { ...f, epoch: f.epoch + 1 })).toBe(false)
+    expect(await takeGroupRefresh(ctx.db, f)).toBe(true)
+    expect(await takeGroupRefresh(ctx.db, f)).toBe(false)
     expect(await refreshRequested(ctx, f.name)).toBe(false)
     expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).not.toContain(f.name)
   })

@@ -59,6 +59,8 @@ export function wrapClients(
       if (client.reset) wrapped.reset = () => client.reset!()
       if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
       if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
+      if (client.fetchGroups) wrapped.fetchGroups = () => client.fetchGroups!()
+      if (client.fetchGroup) wrapped.fetchGroup = (id) => client.fetchGroup!(id)
       return wrapped
     },
   }
