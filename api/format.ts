@@ -1,4 +1,4 @@
-import type { MessageRecord, SessionRecord } from '../db/types.js'
+import { isGroupAddress, type MessageRecord, type SessionRecord } from '../db/types.js'
 
 const pad = (n: number) => String(n).padStart(2, '0')
 
@@ -75,10 +75,12 @@ export function formatSessionLimits(s: SessionRecord, now: Date = new Date()) {
 
 /** The full audit record of one message. */
 export function formatMessage(m: MessageRecord) {
+  const group = isGroupAddress(m.phone) ? m.phone : null
   return {
     id: m.id,
     session: m.session,
-    phone: m.phone,
+    phone: group ? null : m.phone,
+    group,
     type: m.type,
     body: m.body,
     media_id: m.mediaId,

@@ -172,6 +172,8 @@ export function createSchemas(config: ApiConfig) {
   })
   return {
     sendBody,
+    // POST /api/send: a phone or a group (api/routes/send.ts checks that exactly one is given).
+    sendTextBody: object({ phone: optional(phoneSchema), group: optional(groupIdSchema), message: messageText, session: sessionField, send_at: sendAt, reply_to: replyToField }, 'A text message to queue, to a phone or a group.'),
     sendBatchBody: object({
       messages: array(batchItem, {
         minItems: 1,
@@ -237,7 +239,8 @@ export const messageAnswer: JsonSchema = {
   properties: {
     id: { type: 'integer' },
     session: { type: 'string' },
-    phone: { type: 'string' },
+    phone: nullable('string'),
+    group: nullable('string', { description: 'The group JID of a message to a group (then phone is null).' }),
     type: { type: 'string', enum: [...MESSAGE_TYPES] },
     body: nullable('string', { description: 'Text, or the caption of an image, document or video.' }),
     media_id: nullable('integer'),

@@ -212,3 +212,6 @@ export interface MediaRecord {
   sha256: string
   createdAt: Date
 }
+
+/** A message to a group keeps the group JID (`…@g.us`) where a phone would be (db/README.md, Groups). */
+export const isGroupAddress = (phone: string): boolean => phone.endsWith('@g.us')

@@ -14,7 +14,7 @@ import type { LeaseFence } from '../queries/leases.js'
 import { lockSessionForClaim, setHold, takeSendSlotCounting, type LimitState } from '../queries/send-slot.js'
 import { emitMessageEvent } from '../queries/webhook-events.js'
 import { parseDetails } from '../queries/messages.js'
-import type { MessageRecord, PresenceSetting } from '../types.js'
+import { isGroupAddress, type MessageRecord, type PresenceSetting } from '../types.js'
 import { holdAfterClaim, NO_LIMITS, planLimits, type LimitDefaults } from './limit-plan.js'
 
 /** A message moved to `sending` under this runner's epoch: what the runner needs to send it. */
@@ -160,8 +160,9 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
       const id = toId(row.id)
       const phone = String(row.phone)
       // A revoke takes back what this number already sent: consent and the first-contact cap concern new messages.
-      const revoke = row.type === 'revoke'
-      const optIn = revoke ? 'yes' : (await readOptIn(tx, phone)) ?? 'pending'
+      // Neither concerns a group: consent is a person's answer in a 1:1 chat, and a group is no first contact.
+      const exempt = row.type === 'revoke' || isGroupAddress(phone)
+      const optIn = exempt ? 'yes' : (await readOptIn(tx, phone)) ?? 'pending'
       if (optIn === 'no') {
         if (await markOptedOut(tx, id)) await emitMessageEvent(tx, 'message.opted_out', id)
         continue
@@ -170,7 +171,7 @@ export async function claimNextMessage(db: Db, params: ClaimNextMessageParams): 
         await holdForConsent(tx, id, holdMs)
         continue
       }
-      const first = !revoke && plan.limits.firstContactCap > 0 && (await isFirstContact(tx, session, phone))
+      const first = !exempt && plan.limits.firstContactCap > 0 && (await isFirstContact(tx, session, phone))
       if (first && plan.firstContactFull) {
         await holdForLimit(tx, id, new Date(plan.firstContactFull.until), plan.firstContactFull.reason)
         heldFirstContact = true

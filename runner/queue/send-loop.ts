@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as leases from '../../db/queries/leases.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
+import { isGroupAddress } from '../../db/types.js'
 import type { RunnerConfig } from '../config.js'
 import { FenceClosedError, NotConnectedError, type ChatPresence, type WhatsAppClient } from '../whatsapp/client.js'
 import { contentOf } from './content.js'
@@ -276,11 +277,13 @@ export class SendLoop {
     try {
       const prepared = await contentOf(this.d.db, message, this.d.log)
       revokes = prepared.revokes
-      const cue = plan?.presence ? presenceCueFor(message, this.random) : null
+      // A group gets no "typing…" and no registration check: it is not a number, and the list says this one is in it.
+      const group = isGroupAddress(message.phone)
+      const cue = plan?.presence && !group ? presenceCueFor(message, this.random) : null
       const dueAt = plan?.dueAt ?? 0
       const aheadMs = Math.max(0, dueAt - performance.now(), cue?.ms ?? 0)
       if (!(await this.fencedTimeFor(message, this.guardWithAheadMs(prepared.uploadBytes, aheadMs), 'abandon'))) return
-      const registered = await this.d.client.isOnWhatsApp(message.phone)
+      const registered = group || (await this.d.client.isOnWhatsApp(message.phone))
       if (registered === false) throw new PermanentSendError('phone number is not on WhatsApp')
       if (cue) await this.showCue(message.phone, cue, dueAt)
       else await sleepFor(dueAt - performance.now())

@@ -1,5 +1,5 @@
 import makeWASocket, {
-  Browsers, DisconnectReason, generateMessageIDV2, isJidBroadcast, isJidNewsletter, jidNormalizedUser, proto,
+  Browsers, DisconnectReason, generateMessageIDV2, isJidBroadcast, isJidGroup, isJidNewsletter, jidNormalizedUser, proto,
 } from '@whiskeysockets/baileys'
 import type { CacheStore, ConnectionState, GroupMetadata, UserFacingSocketConfig, WAMessage, WASocket } from '@whiskeysockets/baileys'
 import { LRUCache } from 'lru-cache'
@@ -68,7 +68,8 @@ export interface WhatsAppHandlers {
   onReady(): void
   onClose(reason: CloseReason): void
   onServerAck(id: string): void
-  onReceipt(receipt: { id: string; status: 'delivered' | 'read' }): void
+  /** `participant`: the member's address, for a group message (one receipt per member device). */
+  onReceipt(receipt: { id: string; status: 'delivered' | 'read'; participant?: string }): void
   /** A negative ack (`messages.update` status ERROR); `code` is e.g. '463'. */
   onErrorAck(ack: { id: string; code: string; reason: string | null }): void
   /**
@@ -387,6 +388,13 @@ class BaileysClient implements WhatsAppClient {
         const upsertIds = new Set(full.map((g) => g.id))
         const refetch = new Set([...(changed ?? []).map((g) => g.id), members?.id].filter((id): id is string => !!id && !upsertIds.has(id)))
         handlers.onGroupChange({ upsert: full.map((g) => this.toGroupInfo(g)), refetch: [...refetch] })
+      }
+      // A group message's receipts come per participant (`message-receipt.update`), not as a status of the message.
+      for (const { key, receipt } of events['message-receipt.update'] ?? []) {
+        if (!key.fromMe || !key.id || !isJidGroup(key.remoteJid ?? undefined)) continue
+        const participant = receipt.userJid ?? undefined
+        if (receipt.receiptTimestamp) handlers.onReceipt({ id: key.id, status: 'delivered', participant })
+        if (receipt.readTimestamp) handlers.onReceipt({ id: key.id, status: 'read', participant })
       }
       const upsert = events['messages.upsert']
       if (upsert && (upsert.type === 'notify' || upsert.type === 'append')) {

@@ -1,11 +1,19 @@
 import { isJidBroadcast, isJidGroup, isJidNewsletter, isLidUser, isPnUser, jidDecode, jidEncode, jidNormalizedUser } from '@whiskeysockets/baileys'
 
+import { isGroupAddress } from '../../db/types.js'
+
 /** WhatsApp addresses (JIDs) ↔ the gateway's phone numbers (E.164 digits without `+`). */
 
 /** `9611234567` → `9611234567@s.whatsapp.net`. */
 export function phoneToJid(phone: string): string {
   if (!/^\d{6,15}$/.test(phone)) throw new Error(`not a phone number: ${phone}`)
   return jidEncode(phone, 's.whatsapp.net')
+}
+
+/** Where a queued message goes: a group send's `phone` is already the group JID (db/README.md, Groups). */
+export function recipientJid(to: string): string {
+  if (isGroupAddress(to) && isJidGroup(to)) return to
+  return phoneToJid(to)
 }
 
 /** The phone digits of a phone-number JID (device suffix dropped), or null for any other kind of address. */

@@ -4,7 +4,7 @@ import type { AnyMessageContent, WAMediaUploadFunction, WAMessage, WASocket } fr
 import { randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { phoneToJid } from './jid.js'
+import { recipientJid } from './jid.js'
 
 /**
  * What the runner sends, and how it becomes Baileys message content (runner/README.md, Sending). The queue speaks
@@ -138,7 +138,7 @@ export async function sendOutbound(
   options: SendOptions = {},
 ): Promise<proto.IMessage | null> {
   const { sock } = deps
-  const jid = phoneToJid(to)
+  const jid = recipientJid(to)
   const quoted = options.quote ? quotedMessage(options.quote) : undefined
   if (content.kind === 'media') return sendMedia(deps, jid, messageId, content, quoted, options.beforeRelay)
   const payload = plainContent(content)
@@ -162,7 +162,7 @@ function plainContent(content: Exclude<OutboundContent, { kind: 'media' }>): Any
     case 'contact':
       return { contacts: { displayName: content.displayName, contacts: [{ displayName: content.displayName, vcard: content.vcard }] } }
     case 'revoke':
-      return { delete: { remoteJid: phoneToJid(content.phone), fromMe: true, id: content.waMessageId } }
+      return { delete: { remoteJid: recipientJid(content.phone), fromMe: true, id: content.waMessageId } }
   }
 }
 

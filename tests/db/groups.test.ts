@@ -4,6 +4,8 @@
  * refresh requests, and the list leaving with a deleted session.
  */
 import { expect, it } from 'vitest'
+import { claimNextMessage } from '../../db/lifecycle/claim.js'
+import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import {
   findGroupRefreshRequests, getGroup, listGroups, removeGroup, replaceGroups, requestGroupRefresh, takeGroupRefresh, upsertGroup,
@@ -11,7 +13,7 @@ import {
 } from '../../db/queries/groups.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
 import { describeEachEngine } from '../support/db.js'
-import { ownedSession, ph } from '../support/queue-fixtures.js'
+import { fakeWaId, getMessage, getSession, insertMessages, ownedSession, ph } from '../support/queue-fixtures.js'
 
 const made = new Date('2026-03-01T10:20:30.000Z')
 
@@ -120,5 +122,34 @@ describeEachEngine('session_groups (groups as the runner last fetched them)', (c
     const got = await getGroup(ctx.db, f.name, group(1).id)
     expect(got!.participantCount).toBe(1024)
     expect(got!.participants).toEqual(members)
+  })
+
+  it('claims a group message without consent or the first-contact cap, counting it once toward the daily cap', async () => {
+    const f = await ownedSession(ctx.db, 'runner-a')
+    await ctx.db.execute(`UPDATE sessions SET first_contact_cap = 1, daily_cap = 3 WHERE name = ${ph(ctx.db, 1)}`, [f.name])
+    // A contact who said STOP with the same digits as the group changes nothing for the group.
+    await ctx.db.execute(`INSERT INTO contacts (phone, opt_in) VALUES ('120363000000000001', 'no')`)
+    const [toNew, toGroup, toGroup2, toNew2] = await insertMessages(ctx.db, [
+      { session: f.name, phone: '96171000009', availableInMs: -4000 },
+      { session: f.name, phone: group(1).id, availableInMs: -3000 },
+      { session: f.name, phone: group(1).id, availableInMs: -2000 },
+      { session: f.name, phone: '96171000008', availableInMs: -1000 },
+    ])
+    const claimOne = async (optInMode: 'open' | 'confirm') => {
+      const r = await claimNextMessage(ctx.db, { session: f.name, owner: f.owner, epoch: f.epoch, gapMs: 0, optInMode, newWaId: fakeWaId })
+      if (r.kind !== 'claimed') return null
+      await finalizeSent(ctx.db, { id: r.message.id, session: f.name, owner: f.owner, epoch: f.epoch, minGapMs: 0 })
+      return r.message
+    }
+    // Confirm mode holds the 1:1 message for consent; both group messages go, which no first contact could (cap 1).
+    expect((await claimOne('confirm'))?.id).toBe(toGroup)
+    expect((await claimOne('confirm'))?.id).toBe(toGroup2)
+    const held = await getMessage(ctx.db, toNew!)
+    expect([held.status, held.hold]).toEqual(['pending', 'consent'])
+    expect((await claimOne('open'))?.id).toBe(toNew2)
+    const s = (await getSession(ctx.db, f.name))!
+    expect([s.sentToday, s.firstContactToday]).toEqual([3, 1])
+    // The daily cap (3) now holds everything, group messages included.
+    expect(await claimOne('open')).toBeNull()
   })
 })

@@ -16,3 +16,6 @@ CREATE TABLE IF NOT EXISTS session_groups (
 ALTER TABLE sessions
   ADD COLUMN groups_refresh_requested_at DATETIME(6) NULL,
   ADD COLUMN groups_fetched_at DATETIME(6) NULL;
+-- A group send keeps the group JID in messages.phone (up to 64 characters). Growing a VARCHAR whose length stays
+-- under 256 bytes is done in place, without copying the table.
+ALTER TABLE messages MODIFY phone VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;

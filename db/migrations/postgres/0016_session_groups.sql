@@ -16,6 +16,9 @@
 -- sessions.groups_refresh_requested_at  POST /api/sessions/{name}/groups/refresh: the lease holder clears it and
 --                          fetches the list again (a command, like reconnect_requested_at).
 -- sessions.groups_fetched_at            the last complete fetch of the list; NULL before the first.
+-- messages.phone           a group send holds the group JID (`…@g.us`) here instead of a phone: the claim skips
+--                          consent and the first-contact cap for it, and the runner sends to the JID (MySQL widens
+--                          the column for it; PostgreSQL's is text already).
 CREATE TABLE IF NOT EXISTS session_groups (
   session text NOT NULL,
   group_id text NOT NULL,

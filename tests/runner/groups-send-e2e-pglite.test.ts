@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getContact } from '../../db/queries/contacts.js'
+import { listInboundForPhone } from '../../db/queries/inbound.js'
+import type { Runner } from '../../runner/runner.js'
+import { createTestApp, type TestApp } from '../support/app.js'
+import { createTestDatabase, type TestDatabase } from '../support/db.js'
+import type { LoopbackServer } from '../support/wa-loopback/server.js'
+import { loopbackFactory, newKey, pairSession, startLoopbackServer, startRunner, testConfig, waitFor } from './helpers.js'
+
+/**
+ * A text to a group (db/README.md, Groups) through the API and a real runner against the loopback server: every
+ * other member decrypts it (the sender key), the first receipts are kept, consent (here: confirm mode) does not
+ * hold it, an announce-only group is refused at the API, and a member writing STOP in the group changes nothing.
+ */
+
+const ME = '96170123500'
+const CONTACTS = ['96170123501', '96170123502', '96170123503', '96170123504']
+
+describe('sending to a group, on PGlite with real Baileys against the loopback server', () => {
+  let t: TestDatabase
+  let server: LoopbackServer
+  let runner: Runner
+  let api: TestApp
+  let depot: string
+  let news: string
+
+  beforeAll(async () => {
+    t = await createTestDatabase('pglite')
+    server = await startLoopbackServer()
+    api = createTestApp(t.db)
+    depot = (await server.createGroup({ subject: 'Depot 7', participants: [ME, ...CONTACTS], admins: [CONTACTS[0]!] })).id
+    news = (await server.createGroup({ subject: 'News', participants: [CONTACTS[0]!, ME], admins: [CONTACTS[0]!], announce: true })).id
+    // Confirm mode: a 1:1 message to someone who never said YES would wait for consent; a group message does not.
+    runner = await startRunner(t.db, await loopbackFactory(t.db, server, newKey()), testConfig({ optInMode: 'confirm' }))
+    await pairSession(t.db, server, 'default', ME)
+    await waitFor(async () => ((await (await api.get('/api/sessions/default/groups')).json()) as unknown[]).length === 2, 20_000, 'the group list')
+  }, 90_000)
+  afterAll(async () => {
+    await runner?.stop()
+    await server?.stop()
+    await t?.drop()
+  })
+
+  const messageOf = async (id: number) => (await (await api.get(`/api/messages/${id}`)).json()) as Record<string, unknown>
+
+  it('a text to the 5-member group reaches the 4 other members byte for byte; first delivered and read are kept', async () => {
+    const text = 'Route 12 closed — use the bypass 🚧 الطريق مغلق'
+    const res = await api.post('/api/send', { group: depot.split('@')[0], message: text })
+    expect(res.status).toBe(200)
+    const { message_id: id } = (await res.json()) as { message_id: number }
+    const sent = await waitFor(async () => {
+      const m = await messageOf(id)
+      if (m.status === 'failed') throw new Error(`failed: ${String(m.error)}`)
+      return m.status === 'sent' ? m : null
+    }, 30_000, 'the group message sent')
+    expect(sent).toMatchObject({ phone: null, group: depot, type: 'text' })
+    const records = await waitFor(() => {
+      const r = server.messages({ group: depot }).filter((m) => m.id === sent.wa_message_id)
+      return r.length === 4 ? r : null
+    }, 15_000, 'four members decrypting it')
+    expect(records.map((r) => r.to).sort()).toEqual([...CONTACTS].sort())
+    for (const r of records) expect(r).toMatchObject({ from: ME, group: depot, type: 'text', text })
+    const receipted = await waitFor(async () => {
+      const m = await messageOf(id)
+      return m.delivered_at && m.read_at ? m : null
+    }, 15_000, 'the first delivery and read receipts')
+    expect(String(receipted.read_at) >= String(receipted.delivered_at)).toBe(true)
+  })
+
+  it('refuses an announce-only group (409), a group not in the list (404), phone with group (400)', async () => {
+    let res = await api.post('/api/send', { group: news, message: 'hi' })
+    expect(res.status).toBe(409)
+    expect((await res.json()).code).toBe('group_read_only')
+    res = await api.post('/api/send', { group: '120363000000000001', message: 'hi' })
+    expect(res.status).toBe(404)
+    expect((await res.json()).code).toBe('unknown_group')
+    res = await api.post('/api/send', { group: depot, phone: CONTACTS[0], message: 'hi' })
+    expect(res.status).toBe(400)
+    expect((await res.json()).code).toBe('phone_and_group')
+    res = await api.post('/api/send', { group: 'not-a-group', message: 'hi' })
+    expect(res.status).toBe(400)
+    expect((await res.json()).code).toBe('invalid_group')
+    const list = (await (await api.get('/api/messages')).json()) as { messages?: unknown[] } | unknown[]
+    expect((Array.isArray(list) ? list : list.messages ?? []).length).toBe(1)
+  })
+
+  it('a member writing STOP in the group changes nothing; the same member writing STOP 1:1 opts out', async () => {
+    const member = CONTACTS[1]!
+    await server.inbound({ from: member, to: ME, text: 'STOP', group: depot })
+    // A 1:1 message after it: once it is stored, the group message before it has been handled (same connection).
+    await server.inbound({ from: member, to: ME, text: 'hello' })
+    await waitFor(async () => (await listInboundForPhone(t.db, member)).some((m) => m.body === 'hello'), 15_000, 'the 1:1 message')
+    expect((await listInboundForPhone(t.db, member)).map((m) => m.body)).toEqual(['hello'])
+    expect((await getContact(t.db, member))?.optIn).not.toBe('no')
+    // The group still gets messages.
+    const res = await api.post('/api/send', { group: depot, message: 'after STOP' })
+    const { message_id: id } = (await res.json()) as { message_id: number }
+    await waitFor(async () => (await messageOf(id)).status === 'sent', 30_000, 'the next group message sent')
+    await server.inbound({ from: member, to: ME, text: 'STOP' })
+    await waitFor(async () => (await getContact(t.db, member))?.optIn === 'no', 15_000, 'the 1:1 STOP')
+  })
+})
