@@ -5,7 +5,7 @@
  */
 import * as v from 'valibot'
 import type { ApiConfig } from './config.js'
-import { phoneSchema } from './phone.js'
+import { groupIdSchema, phoneSchema } from './phone.js'
 import {
   array, custom, describe, FieldProblem, integer, object, optional, says, string, typeName, type Infer, type JsonSchema, type Schema,
 } from './validation.js'
@@ -116,7 +116,8 @@ export function createKindSchemas(config: ApiConfig, shared: SharedSendFields) {
     optional(string({ code: 'invalid_filename', wellFormed: true, maxLength: 255 })),
     'File name the recipient sees (default: the upload\'s own name). Made safe and kept with its extension.',
   )
-  const common = { phone: phoneSchema, session: shared.session, send_at: shared.send_at, reply_to: replyToField }
+  // A phone or a group: exactly one (api/routes/send.ts, checkRecipient).
+  const common = { phone: optional(phoneSchema), group: optional(groupIdSchema), session: shared.session, send_at: shared.send_at, reply_to: replyToField }
   const text = (code: string, max: number, description: string) =>
     describe(optional(string({ code, wellFormed: true, notBlank: true, maxLength: max })), description)
   const contactCard = object({

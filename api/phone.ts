@@ -1,4 +1,4 @@
-import { custom, FieldProblem, type Schema } from './validation.js'
+import { custom, describe, FieldProblem, string, type Schema } from './validation.js'
 
 /** What a stored phone looks like: E.164 digits without the plus. */
 export const PHONE_DIGITS = /^[1-9]\d{6,14}$/
@@ -33,4 +33,11 @@ export const phoneSchema: Schema<string> = custom(
     if (!phone) throw new FieldProblem('invalid_phone', `${PHONE_RULE}; got ${JSON.stringify(text.slice(0, 40))}`)
     return phone
   },
+)
+
+/** A group JID (`120363…@g.us`, or an older `<phone>-<time>@g.us`) or its numeric part; `@g.us` is added. */
+export const groupIdSchema = /* @__PURE__ */ describe(
+  string({ code: 'invalid_group', pattern: /^\d{5,30}(-\d{1,15})?(@g\.us)?$/, patternHint: 'a group JID (120363…@g.us) or its numeric part' }),
+  'Group JID, or its numeric part.',
+  '120363012345678901@g.us',
 )

@@ -12,6 +12,7 @@ import { fetchMedia, type ResolveHost } from '../media-fetch.js'
 import { isOpusOgg, isVideoContainer, sanitizeFileName, sniffMediaType } from '../media-type.js'
 import { enqueueMediaMessage } from '../media-upload.js'
 import { assertReplyable } from '../reply-to.js'
+import { checkRecipient, recipientOf } from '../recipient.js'
 import type { RouteBook } from '../route-book.js'
 import { sendAnswer, type Schemas } from '../schemas.js'
 import { captionOrNull, mediaReuseSeconds, scheduledFor } from '../send-request.js'
@@ -47,7 +48,9 @@ const MULTIPART_OVERHEAD = 64 * 1024
 
 /** The fields all four kinds share after parsing. */
 export interface SendFields {
-  phone: string
+  /** Exactly one of phone and group (api/routes/send.ts, checkRecipient). */
+  phone?: string
+  group?: string
   session: string
   send_at?: Date
   reply_to?: number
@@ -216,8 +219,11 @@ export function mediaSendRoutes({ config, schemas, gate, book, runtime }: MediaS
     }, async (c) => {
       const db = c.get('db')
       const key = idempotencyKey(c)
+      let phone = ''
       const checkSendable = async (fields: SendFields) => {
+        checkRecipient(fields)
         await gate.assertSendable(db, fields.session)
+        phone = await recipientOf(db, fields.session, fields)
         await assertReplyable(db, fields.reply_to, fields.session)
       }
       const isJson = mediaType(c.req.raw) === 'application/json'
@@ -227,14 +233,14 @@ export function mediaSendRoutes({ config, schemas, gate, book, runtime }: MediaS
       const caption = rules.type === 'audio' ? null : captionOrNull(fields.caption)
       const sha256 = await sha256Hex(accepted.media.bytes)
       const replyTo = fields.reply_to ?? null
-      const hash = key ? await mediaRequestHash(rules.type, fields, caption, sha256, accepted.details, replyTo) : null
+      const hash = key ? await mediaRequestHash(rules.type, { ...fields, phone }, caption, sha256, accepted.details, replyTo) : null
       if (key) {
         // A retry of a stored send: answered before any media is written.
         const found = await findMessageByKey(db, key)
         if (found) return c.json(answerFor(found.requestHash === hash ? { kind: 'repeat', id: found.id } : { kind: 'conflict', id: found.id }))
       }
       const result = await enqueueMediaMessage(db, {
-        session: fields.session, phone: fields.phone, type: rules.type, caption, media: accepted.media, details: accepted.details,
+        session: fields.session, phone, type: rules.type, caption, media: accepted.media, details: accepted.details,
         sha256, idempotencyKey: key, requestHash: hash, mediaReuseSeconds: mediaReuseSeconds(config), sendAt: fields.send_at ?? null, replyTo,
       })
       return c.json(answerFor(result))

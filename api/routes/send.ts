@@ -6,8 +6,7 @@ import { BATCH_VALUES_PER_ITEM, JSON_SHAPE, readJson } from '../body.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
-import { invalid } from '../validation.js'
-import { getGroup } from '../../db/queries/groups.js'
+import { checkRecipient, recipientOf } from '../recipient.js'
 import { batchItemKey, idempotencyConflict, idempotencyKey } from '../idempotency.js'
 import { assertReplyable } from '../reply-to.js'
 import type { RouteBook } from '../route-book.js'
@@ -78,27 +77,6 @@ async function atItem<T>(index: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-type To = { phone?: string | undefined; group?: string | undefined }
-
-/** Exactly one of `phone` and `group` (checked before anything is read, like the schema's own checks). */
-export function checkRecipient(to: To): void {
-  if (to.group === undefined && to.phone === undefined) throw invalid('phone', 'missing_field', 'is required')
-  if (to.group !== undefined && to.phone !== undefined) throw invalid('group', 'phone_and_group', 'give phone or group, not both')
-}
-
-/**
- * The `phone` of a send to a phone or a group (db/README.md, Groups): a group must be one the session is in as last
- * fetched (404 `unknown_group`) and may send to (409 `group_read_only`); it is stored as its JID.
- */
-export async function recipientOf(db: Queryable, session: string, to: To): Promise<string> {
-  if (to.group === undefined) return to.phone!
-  const id = to.group.endsWith('@g.us') ? to.group : `${to.group}@g.us`
-  const g = await getGroup(db, session, id)
-  if (!g) throw new ApiError(404, 'unknown_group', `Not in group ${id}`)
-  if (!g.canSend) throw new ApiError(409, 'group_read_only', `Only admins may send to ${id}`)
-  return id
-}
-
 /** `POST /api/send`, `/api/send-batch`, `/api/send-location`, `/api/send-contact` (files: routes/send-media.ts). */
 export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, book, runtime = {} }: SendRoutesOptions) {
   const app = new Hono<AppEnv>()
@@ -108,7 +86,7 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
 
   book.serve(app, '/api', {
     method: 'post', path: '/api/send', operationId: 'sendText', tag: 'Sending', summary: 'Queue a text message', idempotent: true,
-    json: { schema: schemas.sendTextBody }, ok: sendAnswer, okExample: { success: true, message_id: 42 }, errors: [400, 404, 409, 413, 415],
+    json: { schema: schemas.sendBody }, ok: sendAnswer, okExample: { success: true, message_id: 42 }, errors: [400, 404, 409, 413, 415],
   }, async (c, { body }) => {
     const db = c.get('db')
     const key = idempotencyKey(c)
@@ -127,9 +105,11 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     json: { schema: schemas.sendLocationBody }, ok: sendAnswer, okExample: { success: true, message_id: 46 }, errors: [400, 404, 409, 413, 415],
   }, async (c, { body }) => {
     const db = c.get('db')
+    checkRecipient(body)
     await gate.assertSendable(db, body.session)
+    const phone = await recipientOf(db, body.session, body)
     await assertReplyable(db, body.reply_to, body.session)
-    const input = await detailsSend('location', { session: body.session, phone: body.phone, details: locationDetails(body), sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    const input = await detailsSend('location', { session: body.session, phone, details: locationDetails(body), sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
     return c.json(answerFor(await enqueueMessage(db, input)))
   })
 
@@ -139,9 +119,11 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
     json: { schema: schemas.sendContactBody }, ok: sendAnswer, okExample: { success: true, message_id: 47 }, errors: [400, 404, 409, 413, 415],
   }, async (c, { body }) => {
     const db = c.get('db')
+    checkRecipient(body)
     await gate.assertSendable(db, body.session)
+    const phone = await recipientOf(db, body.session, body)
     await assertReplyable(db, body.reply_to, body.session)
-    const input = await detailsSend('contact', { session: body.session, phone: body.phone, details: contactDetails(body.contact), sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
+    const input = await detailsSend('contact', { session: body.session, phone, details: contactDetails(body.contact), sendAt: body.send_at, replyTo: body.reply_to }, idempotencyKey(c))
     return c.json(answerFor(await enqueueMessage(db, input)))
   })
 
@@ -204,8 +186,10 @@ export function sendRoutes({ config, schemas, gate, enqueueSend = insertOne, boo
   /** One checked batch item as a row to insert, with its file (fetched from its url and checked) when it has one. */
   async function batchInput(m: BatchItem, batchSendAt: Date | null, db: Queryable, signal: AbortSignal): Promise<BatchInput> {
     const f = m as BatchItem & SendFields & { message?: string; url?: string }
+    checkRecipient(f)
+    const phone = await recipientOf(db, f.session, f)
     await assertReplyable(db, f.reply_to, f.session)
-    const common = { session: f.session, phone: f.phone, sendAt: f.send_at ?? batchSendAt, replyTo: f.reply_to ?? null }
+    const common = { session: f.session, phone, sendAt: f.send_at ?? batchSendAt, replyTo: f.reply_to ?? null }
     switch (m.type) {
       case 'text':
         return { input: { ...common, type: 'text', body: f.message! } }

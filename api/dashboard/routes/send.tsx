@@ -7,6 +7,7 @@ import { ApiError } from '../../errors.js'
 import { enqueueMediaMessage } from '../../media-upload.js'
 import { assertReplyable } from '../../reply-to.js'
 import type { AcceptedFile, SendFields } from '../../routes/send-media.js'
+import { checkRecipient } from '../../recipient.js'
 import { captionOrNull, contactDetails, detailsSend, locationDetails, mediaReuseSeconds, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { displayTime, parseId } from '../format.js'
@@ -113,7 +114,12 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
     return { schema: schemas.sendBody, values: { message } }
   }
   const { schema, values } = extra()
-  const parsed = kind ? await besideFields(() => parse(schema, { ...common, ...values }) as Parsed) : undefined
+  // The form has no group field: the phone stays required here.
+  const parsed = kind ? await besideFields(() => {
+    const p = parse(schema, { ...common, ...values }) as Parsed
+    checkRecipient({ phone: p.phone })
+    return p
+  }) : undefined
 
   let accepted: AcceptedFile | undefined
   if (rules) {
@@ -138,7 +144,7 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   // A file input is empty again when the form comes back, so say so next to it.
   if (file && rules && Object.keys(errors).length > 0) errors.file ??= 'Choose the file again (the browser does not keep it after an error).'
   if (Object.keys(errors).length > 0 || !parsed) return { ok: false, errors }
-  const base = { phone: parsed.phone, session: parsed.session, sendAt: parsed.send_at ?? null, replyTo: parsed.reply_to ?? null }
+  const base = { phone: parsed.phone!, session: parsed.session, sendAt: parsed.send_at ?? null, replyTo: parsed.reply_to ?? null }
   if (rules && accepted) return { ok: true, ...base, send: { type: rules.type, caption: captionOrNull(parsed.caption), file: accepted } }
   if (kind === 'location') return { ok: true, ...base, send: { type: 'location', details: locationDetails(parsed as Parsed & Location) } }
   if (kind === 'contact') return { ok: true, ...base, send: { type: 'contact', details: contactDetails(parsed.contact!) } }
