@@ -1,5 +1,7 @@
 import { Hono } from 'hono'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
+import { countMemberReceipts } from '../../db/queries/message-receipts.js'
+import { isGroupAddress } from '../../db/types.js'
 import { getMediaInfo } from '../../db/queries/media.js'
 import { resendMessage } from '../../db/lifecycle/resend.js'
 import { cancelMessage } from '../../db/lifecycle/cancel.js'
@@ -96,7 +98,12 @@ export function messageRoutes({ schemas, book }: { schemas: Schemas; book: Route
     const message = await getMessage(c.get('db'), id)
     if (!message) throw unknownMessage(id)
     const media = message.mediaId === null ? null : await getMediaInfo(c.get('db'), message.mediaId)
-    return c.json({ ...formatMessage(message), media: media ? { mimetype: media.mime, size: media.size } : null })
+    // A group message: how many members received and read it (one receipt row per member).
+    const counts = isGroupAddress(message.phone) && message.waMessageId ? await countMemberReceipts(c.get('db'), message.waMessageId) : null
+    return c.json({
+      ...formatMessage(message), media: media ? { mimetype: media.mime, size: media.size } : null,
+      ...(counts && { delivered_count: counts.delivered, read_count: counts.read }),
+    })
   })
 
   return app

@@ -44,6 +44,11 @@ export async function recordRead(db: Queryable, waMessageId: string): Promise<bo
   })
 }
 
+/** A group member's receipt: counted once per member (`countMemberReceipts`) beside the message's first times. */
+export async function recordMemberReceipt(db: Queryable, waMessageId: string, participant: string, read: boolean): Promise<void> {
+  await receipts.recordMemberReceipt(db, waMessageId, participant, read)
+}
+
 export interface FailByWaIdParams {
   waMessageId: string
   /** e.g. `negative ack 463: account restricted from reaching out`. */

@@ -131,12 +131,13 @@ export interface PruneReport {
   media: number
   webhookDeliveries: number
   cronRuns: number
+  memberReceipts: number
 }
 
 /**
  * Deletes `sent` messages older than `RETENTION_DAYS`, then media no message references any more older than
  * `MEDIA_RETENTION_DAYS`, then settled webhook deliveries older than `RETENTION_DAYS`, then slot rows older than
- * 7 days, in small batches. `failed` and `opted_out` messages are
+ * 7 days, then group members' receipts older than `RETENTION_DAYS`, in small batches. `failed` and `opted_out` messages are
  * kept, and so is their media, so they can be resent.
  */
 export async function prune(ctx: JobContext): Promise<PruneReport> {
@@ -151,7 +152,10 @@ export async function prune(ctx: JobContext): Promise<PruneReport> {
     retentionDays: ctx.config.retentionDays, batchSize: p.batchSize, maxBatches: p.maxBatches, pauseMs: p.pauseMs,
   })
   const cronRuns = await cron.pruneCronRuns(ctx.db, 7)
-  return { messages, media, webhookDeliveries, cronRuns }
+  const memberReceipts = await cron.pruneMemberReceipts(ctx.db, {
+    retentionDays: ctx.config.retentionDays, batchSize: p.batchSize, maxBatches: p.maxBatches, pauseMs: p.pauseMs,
+  })
+  return { messages, media, webhookDeliveries, cronRuns, memberReceipts }
 }
 
 export interface UnpauseReport {

@@ -309,6 +309,26 @@ export async function pruneWebhookDeliveries(db: Queryable, params: PruneParams)
   })
 }
 
+// Group members' receipts (db/README.md, Groups) by age: they outlive no sent message, whose retention they share.
+const DELETE_MEMBER_RECEIPTS_MYSQL = `DELETE FROM message_receipts
+ WHERE recorded_at < NOW(6) - INTERVAL ? DAY
+ LIMIT ?`
+
+const DELETE_MEMBER_RECEIPTS_PG = `DELETE FROM message_receipts
+ WHERE ctid = ANY(ARRAY(SELECT ctid
+                          FROM message_receipts
+                         WHERE recorded_at < now() - $1 * interval '1 day'
+                         LIMIT $2))`
+
+/** Deletes group members' receipts older than `retentionDays`, in batches. Returns how many rows were deleted. */
+export async function pruneMemberReceipts(db: Queryable, params: PruneParams): Promise<number> {
+  const days = positiveInt('retentionDays', params.retentionDays)
+  return inBatches(params, { batchSize: 1000 }, async (size) => {
+    const res = await db.execute(db.dialect === 'mysql' ? DELETE_MEMBER_RECEIPTS_MYSQL : DELETE_MEMBER_RECEIPTS_PG, [days, size])
+    return { done: res.affectedRows, seen: res.affectedRows }
+  })
+}
+
 const PRUNE_CRON_RUNS = /* @__PURE__ */ each(
   `DELETE FROM cron_runs
  WHERE slot < NOW(6) - INTERVAL ? DAY`,

@@ -112,3 +112,35 @@ const FAIL_BY_WA_ID = /* @__PURE__ */ each(
 export async function failByWaId(tx: Queryable, waMessageId: string, error: string): Promise<boolean> {
   return (await tx.execute(FAIL_BY_WA_ID[tx.dialect], [error, waMessageId])).affectedRows > 0
 }
+
+// One member's receipt of a group message (db/README.md, Groups): a read implies delivery; the first times are kept.
+const RECORD_MEMBER_RECEIPT = /* @__PURE__ */ each(
+  `INSERT INTO message_receipts (wa_message_id, participant, delivered_at, read_at, recorded_at)
+VALUES (?, ?, NOW(6), CASE WHEN ? THEN NOW(6) END, NOW(6))
+ON DUPLICATE KEY UPDATE delivered_at = COALESCE(delivered_at, NOW(6)),
+  read_at = COALESCE(read_at, VALUES(read_at))`,
+  `INSERT INTO message_receipts (wa_message_id, participant, delivered_at, read_at, recorded_at)
+VALUES ($1, $2, now(), CASE WHEN $3 THEN now() END, now())
+ON CONFLICT (wa_message_id, participant) DO UPDATE SET delivered_at = COALESCE(message_receipts.delivered_at, now()),
+  read_at = COALESCE(message_receipts.read_at, EXCLUDED.read_at)`,
+)
+
+/** Records a group member's delivery (or read) of message `waMessageId`, once per member. */
+export async function recordMemberReceipt(db: Queryable, waMessageId: string, participant: string, read: boolean): Promise<void> {
+  await db.execute(RECORD_MEMBER_RECEIPT[db.dialect], [waMessageId, participant.slice(0, 80), db.dialect === 'mysql' ? Number(read) : read])
+}
+
+const COUNT_MEMBER_RECEIPTS = /* @__PURE__ */ each(
+  `SELECT COUNT(delivered_at) AS delivered, COUNT(read_at) AS readers
+  FROM message_receipts
+ WHERE wa_message_id = ?`,
+  `SELECT COUNT(delivered_at) AS delivered, COUNT(read_at) AS readers
+  FROM message_receipts
+ WHERE wa_message_id = $1`,
+)
+
+/** How many members have received and read group message `waMessageId`. */
+export async function countMemberReceipts(db: Queryable, waMessageId: string): Promise<{ delivered: number; read: number }> {
+  const [row] = await db.query(COUNT_MEMBER_RECEIPTS[db.dialect], [waMessageId])
+  return { delivered: Number(row?.delivered ?? 0), read: Number(row?.readers ?? 0) }
+}

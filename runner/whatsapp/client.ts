@@ -264,6 +264,8 @@ class BaileysClient implements WhatsAppClient {
   private connection = new AbortController()
   /** Inbound ids handled before their receipt, so the later `messages.upsert` of the same message is skipped. */
   private readonly storedBeforeReceipt = new LRUCache<string, true>({ max: 10_000 })
+  /** Group members' LID → phone, from the group metadata fetched (receipts in LID-addressed groups name the LID). */
+  private readonly memberPhones = new LRUCache<string, string>({ max: 50_000 })
   /** Uploaded media reused by later sends of the same media on this session (runner/whatsapp/outbound.ts). */
   readonly uploads = new MediaUploads()
 
@@ -392,7 +394,9 @@ class BaileysClient implements WhatsAppClient {
       // A group message's receipts come per participant (`message-receipt.update`), not as a status of the message.
       for (const { key, receipt } of events['message-receipt.update'] ?? []) {
         if (!key.fromMe || !key.id || !isJidGroup(key.remoteJid ?? undefined)) continue
-        const participant = receipt.userJid ?? undefined
+        // One member may answer as its phone for delivery and as its LID for read: counted by phone when known.
+        const lid = lidUser(receipt.userJid)
+        const participant = jidToPhone(receipt.userJid) ?? (lid && (this.memberPhones.get(lid) ?? (await this.phoneForLid(lid)))) ?? (lid ? `${lid}@lid` : undefined)
         if (receipt.receiptTimestamp) handlers.onReceipt({ id: key.id, status: 'delivered', participant })
         if (receipt.readTimestamp) handlers.onReceipt({ id: key.id, status: 'read', participant })
       }
@@ -558,6 +562,7 @@ class BaileysClient implements WhatsAppClient {
       lid: lidUser(p.lid) ?? lidUser(p.id),
       admin: p.admin === 'admin' || p.admin === 'superadmin' || Boolean(p.isAdmin || p.isSuperAdmin),
     }))
+    for (const p of participants) if (p.lid && p.phone) this.memberPhones.set(p.lid, p.phone)
     const me = participants.find((p) => this.isOwn(p.lid, p.phone))
     const isAdmin = Boolean(me?.admin)
     return {

@@ -318,9 +318,14 @@ export class SessionSupervisor {
       onServerAck: (id) => {
         lifecycle.recordServerAck(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a server ack failed'))
       },
-      onReceipt: ({ id, status }) => {
+      onReceipt: ({ id, status, participant }) => {
         const write = status === 'read' ? lifecycle.recordRead : lifecycle.recordDelivered
         write(this.d.db, id).catch((err) => this.log.warn({ err, id }, 'recording a receipt failed'))
+        // A group message: each member's receipt is also counted, once per member (db/README.md, Groups).
+        if (participant) {
+          lifecycle.recordMemberReceipt(this.d.db, id, participant, status === 'read')
+            .catch((err) => this.log.warn({ err, id }, 'recording a member receipt failed'))
+        }
       },
       onErrorAck: (ack) => this.loop?.pushErrorAck(ack),
       onInbound: (m, signal) => this.onInbound(m, signal),

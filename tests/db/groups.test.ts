@@ -5,6 +5,8 @@
  */
 import { expect, it } from 'vitest'
 import { claimNextMessage } from '../../db/lifecycle/claim.js'
+import { recordMemberReceipt } from '../../db/lifecycle/receipts.js'
+import { countMemberReceipts } from '../../db/queries/message-receipts.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import {
@@ -151,5 +153,18 @@ describeEachEngine('session_groups (groups as the runner last fetched them)', (c
     expect([s.sentToday, s.firstContactToday]).toEqual([3, 1])
     // The daily cap (3) now holds everything, group messages included.
     expect(await claimOne('open')).toBeNull()
+  })
+
+  it('counts each member once: a repeated or multi-device receipt adds nothing, a read implies delivery', async () => {
+    const wa = `GRP${Date.now()}${Math.random().toString(36).slice(2, 8)}`
+    expect(await countMemberReceipts(ctx.db, wa)).toEqual({ delivered: 0, read: 0 })
+    await recordMemberReceipt(ctx.db, wa, '96171000001', false)
+    await recordMemberReceipt(ctx.db, wa, '96171000001', false)
+    await recordMemberReceipt(ctx.db, wa, '96171000002', false)
+    expect(await countMemberReceipts(ctx.db, wa)).toEqual({ delivered: 2, read: 0 })
+    await recordMemberReceipt(ctx.db, wa, '96171000001', true)
+    await recordMemberReceipt(ctx.db, wa, '333333333333333@lid', true)
+    await recordMemberReceipt(ctx.db, wa, '96171000001', true)
+    expect(await countMemberReceipts(ctx.db, wa)).toEqual({ delivered: 3, read: 2 })
   })
 })

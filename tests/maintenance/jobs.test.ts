@@ -155,7 +155,17 @@ describeEachEngine('maintenance jobs', (ctx) => {
       await delivery(status, days)
     }
 
+    // Group members' receipts: by age, like the sent messages they belong to.
+    for (const [member, days] of [['old-1', 40], ['old-2', 35], ['new', 5]] as const) {
+      await ctx.db.execute(
+        `INSERT INTO message_receipts (wa_message_id, participant, delivered_at, recorded_at) VALUES (${ph(ctx.db, 1)}, ${ph(ctx.db, 2)}, ${daysAgo(ctx.db, days)}, ${daysAgo(ctx.db, days)})`,
+        [`${hook}-receipt`, member],
+      )
+    }
+
     const report = await prune(c)
+    expect(report.memberReceipts).toBe(2)
+    expect((await ctx.db.query<{ participant: string }>(`SELECT participant FROM message_receipts WHERE wa_message_id = ${ph(ctx.db, 1)}`, [`${hook}-receipt`])).map((r) => r.participant)).toEqual(['new'])
     // Several small batches: 5 old sent rows with batches of 2.
     expect(report.messages).toBe(5)
     expect(report.media).toBe(1)
@@ -170,7 +180,7 @@ describeEachEngine('maintenance jobs', (ctx) => {
     expect(await count(ctx.db, 'media', `id = ${ph(ctx.db, 1)}`, [oldMedia])).toBe(0)
     expect(await count(ctx.db, 'media', `id = ${ph(ctx.db, 1)}`, [failedMedia])).toBe(1)
     expect(await count(ctx.db, 'cron_runs', `task = 'new-task'`)).toBe(1)
-    expect(await prune(c)).toEqual({ messages: 0, media: 0, webhookDeliveries: 0, cronRuns: 0 })
+    expect(await prune(c)).toEqual({ messages: 0, media: 0, webhookDeliveries: 0, cronRuns: 0, memberReceipts: 0 })
   })
 
   it('unpause: clears a pause whose paused_until has passed (with its detail), keeps one still running', async () => {

@@ -62,11 +62,16 @@ describe('sending to a group, on PGlite with real Baileys against the loopback s
     }, 15_000, 'four members decrypting it')
     expect(records.map((r) => r.to).sort()).toEqual([...CONTACTS].sort())
     for (const r of records) expect(r).toMatchObject({ from: ME, group: depot, type: 'text', text })
+    // Every member's receipts are counted once; the message keeps the first delivery and read of any member.
     const receipted = await waitFor(async () => {
       const m = await messageOf(id)
-      return m.delivered_at && m.read_at ? m : null
-    }, 15_000, 'the first delivery and read receipts')
+      return m.delivered_count === 4 && m.read_count === 4 ? m : null
+    }, 15_000, 'four delivery and read receipts')
+    expect(receipted.delivered_at).not.toBeNull()
     expect(String(receipted.read_at) >= String(receipted.delivered_at)).toBe(true)
+    // A member's delivery (addressed by phone) and read (by LID) are one row, by phone.
+    const rows = await t.db.query(`SELECT participant FROM message_receipts WHERE wa_message_id = $1 ORDER BY participant`, [sent.wa_message_id])
+    expect(rows.map((r) => r.participant)).toEqual([...CONTACTS].sort())
   })
 
   it('an image uploaded for the group is downloaded and decrypted byte for byte by the 4 other members', async () => {

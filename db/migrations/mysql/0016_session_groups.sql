@@ -19,3 +19,12 @@ ALTER TABLE sessions
 -- A group send keeps the group JID in messages.phone (up to 64 characters). Growing a VARCHAR whose length stays
 -- under 256 bytes is done in place, without copying the table.
 ALTER TABLE messages MODIFY phone VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL;
+CREATE TABLE IF NOT EXISTS message_receipts (
+  wa_message_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  participant VARCHAR(80) CHARACTER SET ascii COLLATE ascii_bin NOT NULL,
+  delivered_at DATETIME(6) NULL,
+  read_at DATETIME(6) NULL,
+  recorded_at DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (wa_message_id, participant),
+  KEY idx_message_receipts_recorded (recorded_at)
+) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;

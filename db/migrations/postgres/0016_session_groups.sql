@@ -19,6 +19,10 @@
 -- messages.phone           a group send holds the group JID (`…@g.us`) here instead of a phone: the claim skips
 --                          consent and the first-contact cap for it, and the runner sends to the JID (MySQL widens
 --                          the column for it; PostgreSQL's is text already).
+-- message_receipts          one group member's receipts of one of our group messages, by WhatsApp id and member
+--                          address (a member's devices share one row), for GET /api/messages/{id}'s delivered_count and
+--                          read_count; `messages` keeps the first delivered_at / read_at of any member. Pruned by
+--                          `recorded_at` with the sent messages' retention.
 CREATE TABLE IF NOT EXISTS session_groups (
   session text NOT NULL,
   group_id text NOT NULL,
@@ -34,3 +38,12 @@ CREATE TABLE IF NOT EXISTS session_groups (
 );
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS groups_refresh_requested_at timestamptz NULL;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS groups_fetched_at timestamptz NULL;
+CREATE TABLE IF NOT EXISTS message_receipts (
+  wa_message_id text NOT NULL,
+  participant text NOT NULL,
+  delivered_at timestamptz NULL,
+  read_at timestamptz NULL,
+  recorded_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (wa_message_id, participant)
+);
+CREATE INDEX IF NOT EXISTS idx_message_receipts_recorded ON message_receipts (recorded_at);
