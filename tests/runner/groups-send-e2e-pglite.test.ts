@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { getContact } from '../../db/queries/contacts.js'
 import { listInboundForPhone } from '../../db/queries/inbound.js'
 import type { Runner } from '../../runner/runner.js'
@@ -121,6 +122,17 @@ describe('sending to a group, on PGlite with real Baileys against the loopback s
     expect((await res.json()).code).toBe('invalid_group')
     const list = (await (await api.get('/api/messages')).json()) as { messages?: unknown[] } | unknown[]
     expect((Array.isArray(list) ? list : list.messages ?? []).length).toBe(2)
+  })
+
+  it('a message to an announce-only group that slipped past the API (a stale list) fails on WhatsApp\'s 403', async () => {
+    const r = await enqueueMessage(t.db, { session: 'default', phone: news, type: 'text', body: 'not an admin' })
+    if (r.kind === 'conflict') throw new Error('unexpected conflict')
+    const failed = await waitFor(async () => {
+      const m = await messageOf(r.id)
+      return m.status === 'failed' ? m : null
+    }, 30_000, 'the refused group message to fail')
+    expect(String(failed.error)).toMatch(/403/)
+    expect(server.messages({ group: news })).toEqual([])
   })
 
   it('a member writing STOP in the group changes nothing; the same member writing STOP 1:1 opts out', async () => {
