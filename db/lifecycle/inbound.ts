@@ -63,6 +63,12 @@ export async function recordInbound(db: Db, input: InboundInput): Promise<Inboun
     // The file goes in with the message: a duplicate rolls both back, so no file is stored without its message.
     const media = input.media
     const mediaId = media?.status === 'stored' ? await insertMedia(tx, { bytes: media.bytes, mime: media.mime, sha256: media.sha256 }) : null
+    // Written in a group: stored for the API and the webhook, never a consent decision (db/README.md, Groups).
+    if (input.group) {
+      if (!(await insertInbound(tx, input, 'none', mediaId))) throw new DuplicateInbound()
+      await emitInboundEvent(tx, input.session, input.waMessageId)
+      return { kind: 'stored', action: 'none', optIn: null, optedOut: 0, released: 0 }
+    }
     if (!input.phone) {
       if (!(await insertInbound(tx, input, 'unresolved', mediaId))) throw new DuplicateInbound()
       await emitInboundEvent(tx, input.session, input.waMessageId)

@@ -23,6 +23,8 @@ export type InboundAction =
 
 export interface InboundInput {
   session: string
+  /** The group JID when it was written in a group (then `phone`/`lid` are its author's); consent is never read there. */
+  group?: string | null
   /** Sender phone digits, or null when only a LID is known. */
   phone: string | null
   senderJid: string
@@ -81,14 +83,14 @@ export type InboundResult =
 // reply_to_message_id: the quoted WhatsApp id is ours when a sent message carries it (uq_messages_wa_id).
 const INSERT = /* @__PURE__ */ each(
   `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at,
-                              type, caption, mimetype, file_name, size, lid, reply_to_message_id, media_id, media_status)
+                              type, caption, mimetype, file_name, size, lid, reply_to_message_id, media_id, media_status, group_id)
 VALUES (?, ?, ?, ?, ?, ?, NOW(6), CASE WHEN ? THEN NOW(6) ELSE NULL END,
-        ?, ?, ?, ?, ?, ?, (SELECT id FROM messages WHERE wa_message_id = ?), ?, ?)`,
+        ?, ?, ?, ?, ?, ?, (SELECT id FROM messages WHERE wa_message_id = ?), ?, ?, ?)`,
   // ON CONFLICT: a raw 23505 would abort the transaction on Postgres.
   `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at,
-                              type, caption, mimetype, file_name, size, lid, reply_to_message_id, media_id, media_status)
+                              type, caption, mimetype, file_name, size, lid, reply_to_message_id, media_id, media_status, group_id)
 VALUES ($1, $2, $3, $4, $5, $6, now(), CASE WHEN $7 THEN now() ELSE NULL END,
-        $8, $9, $10, $11, $12, $13, (SELECT id FROM messages WHERE wa_message_id = $14), $15, $16)
+        $8, $9, $10, $11, $12, $13, (SELECT id FROM messages WHERE wa_message_id = $14), $15, $16, $17)
 ON CONFLICT (session, wa_message_id) DO NOTHING
 RETURNING id`,
 )
@@ -103,7 +105,7 @@ export async function insertInbound(tx: Queryable, input: InboundInput, action: 
     input.session, input.phone, input.senderJid, fitInboundBody(input.body), input.waMessageId, action,
     tx.dialect === 'mysql' ? (processed ? 1 : 0) : processed,
     input.type ?? 'text', fitInboundBody(input.caption ?? null), fitShort(input.mimetype), fitShort(input.fileName),
-    input.size ?? null, input.lid ?? null, input.quotedWaId ?? null, mediaId, input.media?.status ?? null,
+    input.size ?? null, input.lid ?? null, input.quotedWaId ?? null, mediaId, input.media?.status ?? null, input.group ?? null,
   ]
   if (tx.dialect === 'mysql') {
     try {
@@ -210,17 +212,20 @@ export async function listInboundForPhone(db: Queryable, phone: string) {
 }
 
 // "Never wrote to this number": no inbound message from this phone to this session. One probe of
-// idx_inbound_session_phone (session, phone); inbound rows whose sender could not be resolved have phone NULL.
+// idx_inbound_session_phone (session, phone); inbound rows whose sender could not be resolved have phone NULL. A
+// message written in a group is not one written to this number.
 const HAS_WRITTEN = /* @__PURE__ */ each(
   `SELECT 1 AS x
   FROM inbound_messages FORCE INDEX (idx_inbound_session_phone)
  WHERE session = ?
    AND phone = ?
+   AND group_id IS NULL
  LIMIT 1`,
   `SELECT 1 AS x
   FROM inbound_messages
  WHERE session = $1
    AND phone = $2
+   AND group_id IS NULL
  LIMIT 1`,
 )
 
@@ -286,6 +291,8 @@ export interface InboundItem {
   session: string
   phone: string | null
   lid: string | null
+  /** The group JID it was written in, or null. */
+  group: string | null
   type: InboundType
   /** The text, a reaction's emoji, or a caption. */
   text: string | null
@@ -318,13 +325,13 @@ export interface InboundFilter {
 
 // The item's shape in SQL, as EMIT_INBOUND (webhook-events.ts) builds it.
 const LISTED = /* @__PURE__ */ each(
-  `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
+  `SELECT id, session, phone, lid, group_id, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
        DATE_FORMAT(received_at, '%Y-%m-%d %H:%i:%s') AS received_at,
        CASE WHEN action IN ('stop', 'start') THEN action END AS consent,
        CASE WHEN media_status = 'stored' AND NOT EXISTS (SELECT 1 FROM media md WHERE md.id = inbound_messages.media_id)
             THEN 'expired' ELSE media_status END AS media_status
   FROM inbound_messages`,
-  `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
+  `SELECT id, session, phone, lid, group_id, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
        to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS received_at,
        CASE WHEN action IN ('stop', 'start') THEN action END AS consent,
        CASE WHEN media_status = 'stored' AND NOT EXISTS (SELECT 1 FROM media md WHERE md.id = inbound_messages.media_id)
@@ -333,10 +340,10 @@ const LISTED = /* @__PURE__ */ each(
 )
 
 // Postgres hands BIGINT back as text.
-const toItem = (r: Row) => {
+const toItem = ({ group_id: group, ...r }: Row) => {
   const id = toId(r.id)
   return {
-    ...r, id, size: toIdOrNull(r.size), reply_to_message_id: toIdOrNull(r.reply_to_message_id),
+    ...r, id, group: group ?? null, size: toIdOrNull(r.size), reply_to_message_id: toIdOrNull(r.reply_to_message_id),
     media_status: r.media_status ?? null, media_url: r.media_status === 'stored' ? inboundMediaPath(id) : null,
   } as InboundItem
 }

@@ -48,8 +48,10 @@ export interface InboundMessage extends Omit<InboundContent, 'file'> {
   download?: (maxBytes: number, signal?: AbortSignal) => Promise<DownloadResult>
   /** WhatsApp id of the inbound message (dedupe key with the session). */
   id: string
-  /** The sender's address as received (`…@s.whatsapp.net` or `…@lid`). */
+  /** The sender's address as received (`…@s.whatsapp.net` or `…@lid`); in a group, its author's. */
   senderJid: string
+  /** The group JID when it was written in a group; null for a 1:1 chat. */
+  group: string | null
   /** The sender's phone digits, when the client could resolve them; else null (see `lid`). */
   phone: string | null
   /** The sender's LID user part, when the address (or its alternate) is a LID. */
@@ -484,14 +486,18 @@ class BaileysClient implements WhatsAppClient {
   }
 
   private async onUpsert(m: WAMessage, offline: boolean, handlers: WhatsAppHandlers, signal?: AbortSignal): Promise<void> {
-    const remote = m.key.remoteJid
-    if (!m.key.id || !remote || isIgnoredJid(remote) || !isConsiderable(m)) return
-    const alt = (m.key as { remoteJidAlt?: string }).remoteJidAlt ?? null
+    const chat = m.key.remoteJid
+    // Written in a group: the author is the key's participant (runner/README.md, Groups).
+    const group = chat && isJidGroup(chat) ? chat : null
+    const key = m.key as { remoteJidAlt?: string; participant?: string | null; participantAlt?: string }
+    const remote = group ? key.participant : chat
+    if (!m.key.id || !remote || (!group && isIgnoredJid(remote)) || !isConsiderable(m)) return
+    const alt = (group ? key.participantAlt : key.remoteJidAlt) ?? null
     // Sender phone resolution (runner/README.md): a PN address; else the PN alternate; else Baileys' LID store.
     let phone = jidToPhone(remote) ?? jidToPhone(alt)
     const lid = lidUser(remote) ?? lidUser(alt)
     if (lid && phone) this.learnPair(`${lid}@lid`, `${phone}@s.whatsapp.net`, handlers)
-    if (!phone && lid) phone = await this.phoneForLid(lid)
+    if (!phone && lid) phone = (group && this.memberPhones.get(lid)) || (await this.phoneForLid(lid))
     // Never the gateway's own number: such a sender is unresolved and parked, not answered (runner/README.md).
     if (phone && this.isOwn(null, phone)) {
       this.log.warn({ id: m.key.id, lid }, 'inbound sender resolved to the own number; parked as unresolved')
@@ -501,6 +507,7 @@ class BaileysClient implements WhatsAppClient {
     const sock = this.sock
     await handlers.onInbound({
       id: m.key.id,
+      group,
       senderJid: remote,
       phone,
       lid,

@@ -535,13 +535,14 @@ export class SessionSupervisor {
   private async storeInbound(m: InboundMessage, media?: lifecycle.InboundMedia): Promise<void> {
     let phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
     if (this.isOwnPhone(phone)) phone = null
-    // STOP and YES are read in text messages only: never in a caption, a reaction or a file name.
-    const keyword = m.kind === 'text' ? matchConsentKeyword(m.text) : null
+    // STOP and YES are read in 1:1 text messages only: never in a group, a caption, a reaction or a file name.
+    const keyword = m.kind === 'text' && !m.group ? matchConsentKeyword(m.text) : null
     if (m.text && m.text.length > INBOUND_BODY_MAX_CHARS) {
       this.log.warn({ id: m.id, length: m.text.length, kept: INBOUND_BODY_MAX_CHARS }, 'inbound message longer than the gateway stores; its start is kept')
     }
     const r = await lifecycle.recordInbound(this.d.db, {
       session: this.session,
+      group: m.group,
       phone,
       senderJid: m.lid && !phone ? `${m.lid}@lid` : m.senderJid,
       body: m.text,
@@ -557,7 +558,7 @@ export class SessionSupervisor {
       pushName: m.pushName,
       media,
     })
-    if (r.kind === 'stored') this.afterDecision(phone, r.action)
+    if (r.kind === 'stored' && !m.group) this.afterDecision(phone, r.action)
     this.log.info({ id: m.id, offline: m.offline, result: r.kind === 'stored' ? r.action : r.kind }, 'inbound message')
   }
 

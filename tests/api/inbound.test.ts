@@ -29,7 +29,7 @@ describeEachEngine('GET /api/inbound and /api/inbound/:id', (ctx) => {
     expect(first.messages[0]).toMatchObject({ type: 'text', consent: 'stop', reply_to_message_id: null })
     const image = first.messages[1]
     expect(image).toEqual({
-      id: expect.any(Number), session: 'default', phone, lid: '999888777666555', type: 'image', text: 'the parcel',
+      id: expect.any(Number), session: 'default', phone, lid: '999888777666555', group: null, type: 'image', text: 'the parcel',
       mimetype: 'image/jpeg', file_name: null, size: 2048, reply_to_message_id: message_id,
       received_at: expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/), consent: null,
       media_status: null, media_url: null,

@@ -135,13 +135,18 @@ describe('sending to a group, on PGlite with real Baileys against the loopback s
     expect(server.messages({ group: news })).toEqual([])
   })
 
-  it('a member writing STOP in the group changes nothing; the same member writing STOP 1:1 opts out', async () => {
+  it('a member writing STOP in the group is stored with its group and changes nothing; STOP 1:1 opts out', async () => {
     const member = CONTACTS[1]!
     await server.inbound({ from: member, to: ME, text: 'STOP', group: depot })
     // A 1:1 message after it: once it is stored, the group message before it has been handled (same connection).
     await server.inbound({ from: member, to: ME, text: 'hello' })
     await waitFor(async () => (await listInboundForPhone(t.db, member)).some((m) => m.body === 'hello'), 15_000, 'the 1:1 message')
-    expect((await listInboundForPhone(t.db, member)).map((m) => m.body)).toEqual(['hello'])
+    // Both are stored; the group one with its group and its author, and no consent decision.
+    expect((await listInboundForPhone(t.db, member)).map((m) => [m.body, m.action])).toEqual([['STOP', 'none'], ['hello', 'opt-in']])
+    const inbound = (await (await api.get(`/api/inbound?phone=${member}`)).json()) as { messages: Record<string, unknown>[] }
+    const inGroup = inbound.messages.find((m) => m.text === 'STOP')
+    expect(inGroup).toMatchObject({ group: depot, phone: member, consent: null })
+    expect(inbound.messages.find((m) => m.text === 'hello')).toMatchObject({ group: null, phone: member })
     expect((await getContact(t.db, member))?.optIn).not.toBe('no')
     // The group still gets messages.
     const res = await api.post('/api/send', { group: depot, message: 'after STOP' })

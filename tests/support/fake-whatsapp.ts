@@ -42,7 +42,7 @@ export class FakeWhatsApp implements WhatsAppClientFactory {
     const c = this.clients.get(session)
     if (!c?.handlers) throw new Error(`session ${session} is not connected`)
     return c.handlers.onInbound({
-      id: `IN${++this.n}`, senderJid: `${m.phone}@s.whatsapp.net`, lid: null, pushName: null, offline: false,
+      id: `IN${++this.n}`, senderJid: `${m.phone}@s.whatsapp.net`, group: null, lid: null, pushName: null, offline: false,
       kind: 'text', caption: null, mimetype: null, fileName: null, size: null, quotedId: null, ...m,
     })
   }

@@ -28,3 +28,4 @@ CREATE TABLE IF NOT EXISTS message_receipts (
   PRIMARY KEY (wa_message_id, participant),
   KEY idx_message_receipts_recorded (recorded_at)
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
+ALTER TABLE inbound_messages ADD COLUMN group_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NULL;

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS session_groups (
 );
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS groups_refresh_requested_at timestamptz NULL;
 ALTER TABLE sessions ADD COLUMN IF NOT EXISTS groups_fetched_at timestamptz NULL;
+-- inbound_messages.group_id: the group JID a message was written in (its author in phone / lid); NULL for 1:1.
+ALTER TABLE inbound_messages ADD COLUMN IF NOT EXISTS group_id text NULL;
 CREATE TABLE IF NOT EXISTS message_receipts (
   wa_message_id text NOT NULL,
   participant text NOT NULL,
