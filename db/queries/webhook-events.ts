@@ -22,14 +22,16 @@ export async function atomically<T>(db: Queryable, fn: (tx: Queryable) => Promis
   return typeof maybeDb.transaction === 'function' ? (maybeDb as Db).transaction(fn) : fn(db)
 }
 
-// The event's data is built by the database from the row as the transaction sees it. Times are
+// The event's data is built by the database from the row as the transaction sees it. A group message's row holds the
+// group JID as its phone (db/README.md, Groups): the data says `group` and a null `phone`, as the API does. Times are
 // `YYYY-MM-DD HH:MM:SS` UTC, the API's format (NULL stays NULL). MySQL binds, in order: event id, type, the payload's
 // parameters, the joined row's key, the type again, then the session filter's parameter; PostgreSQL binds event id
 // ($1) and type ($2), then the rest in the same order without repeating the type.
 const EMIT_MESSAGE = /* @__PURE__ */ each(
   `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, next_attempt_at, created_at, updated_at)
 SELECT w.id, ?, ?,
-       JSON_OBJECT('message_id', m.id, 'session', m.session, 'phone', m.phone, 'type', m.type, 'status', m.status,
+       JSON_OBJECT('message_id', m.id, 'session', m.session, 'phone', CASE WHEN m.phone LIKE '%@g.us' THEN NULL ELSE m.phone END,
+                   'group', CASE WHEN m.phone LIKE '%@g.us' THEN m.phone END, 'type', m.type, 'status', m.status,
                    'wa_message_id', m.wa_message_id, 'attempts', m.attempts, 'error', m.error,
                    'created_at', DATE_FORMAT(m.created_at, '%Y-%m-%d %H:%i:%s'),
                    'sent_at', DATE_FORMAT(m.sent_at, '%Y-%m-%d %H:%i:%s'),
@@ -43,7 +45,8 @@ SELECT w.id, ?, ?,
    AND (w.session IS NULL OR w.session = m.session)`,
   `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, next_attempt_at, created_at, updated_at)
 SELECT w.id, $1, $2,
-       json_build_object('message_id', m.id, 'session', m.session, 'phone', m.phone, 'type', m.type, 'status', m.status,
+       json_build_object('message_id', m.id, 'session', m.session, 'phone', CASE WHEN m.phone LIKE '%@g.us' THEN NULL ELSE m.phone END,
+                   'group', CASE WHEN m.phone LIKE '%@g.us' THEN m.phone END, 'type', m.type, 'status', m.status,
                          'wa_message_id', m.wa_message_id, 'attempts', m.attempts, 'error', m.error,
                          'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                          'sent_at', to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
@@ -61,7 +64,8 @@ SELECT w.id, $1, $2,
 const EMIT_MESSAGE_BY_WA_ID = /* @__PURE__ */ each(
   `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, next_attempt_at, created_at, updated_at)
 SELECT w.id, ?, ?,
-       JSON_OBJECT('message_id', m.id, 'session', m.session, 'phone', m.phone, 'type', m.type, 'status', m.status,
+       JSON_OBJECT('message_id', m.id, 'session', m.session, 'phone', CASE WHEN m.phone LIKE '%@g.us' THEN NULL ELSE m.phone END,
+                   'group', CASE WHEN m.phone LIKE '%@g.us' THEN m.phone END, 'type', m.type, 'status', m.status,
                    'wa_message_id', m.wa_message_id, 'attempts', m.attempts, 'error', m.error,
                    'created_at', DATE_FORMAT(m.created_at, '%Y-%m-%d %H:%i:%s'),
                    'sent_at', DATE_FORMAT(m.sent_at, '%Y-%m-%d %H:%i:%s'),
@@ -75,7 +79,8 @@ SELECT w.id, ?, ?,
    AND (w.session IS NULL OR w.session = m.session)`,
   `INSERT INTO webhook_deliveries (webhook_id, event_id, type, payload, next_attempt_at, created_at, updated_at)
 SELECT w.id, $1, $2,
-       json_build_object('message_id', m.id, 'session', m.session, 'phone', m.phone, 'type', m.type, 'status', m.status,
+       json_build_object('message_id', m.id, 'session', m.session, 'phone', CASE WHEN m.phone LIKE '%@g.us' THEN NULL ELSE m.phone END,
+                   'group', CASE WHEN m.phone LIKE '%@g.us' THEN m.phone END, 'type', m.type, 'status', m.status,
                          'wa_message_id', m.wa_message_id, 'attempts', m.attempts, 'error', m.error,
                          'created_at', to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),
                          'sent_at', to_char(m.sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'),

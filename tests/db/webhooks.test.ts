@@ -76,6 +76,18 @@ describeEachEngine('webhook events', (ctx) => {
     expect([onlyFailed.id, otherSession.id].some((id) => rows.some((r) => r.webhookId === id))).toBe(false)
   })
 
+  it('a group message\'s data names its group, with a null phone; a 1:1 message\'s has a null group', async () => {
+    const f = await ownedSession(ctx.db, 'runner-a')
+    await hook(['message.sent'], f.name)
+    await insertMessages(ctx.db, [{ session: f.name, phone: '120363000000000777@g.us', availableInMs: -2000 }, { session: f.name, phone: '9611234568', availableInMs: -1000 }])
+    for (let i = 0; i < 2; i++) {
+      const m = await claimOne(ctx, f)
+      await finalizeSent(ctx.db, { ...m, owner: f.owner, epoch: f.epoch, session: f.name, minGapMs: 0 })
+    }
+    const data = (await deliveries(ctx, 'message.sent')).map((r) => JSON.parse(r.payload)).filter((d) => d.session === f.name)
+    expect(data.map((d) => [d.phone, d.group])).toEqual([[null, '120363000000000777@g.us'], ['9611234568', null]])
+  })
+
   it('writes no event when the change is rolled back, and one when it commits', async () => {
     await hook(['message.failed'])
     const f = await ownedSession(ctx.db, 'runner-a')
