@@ -266,6 +266,11 @@ class BaileysClient implements WhatsAppClient {
   private connection = new AbortController()
   /** Inbound ids handled before their receipt, so the later `messages.upsert` of the same message is skipped. */
   private readonly storedBeforeReceipt = new LRUCache<string, true>({ max: 10_000 })
+  /**
+   * The groups' metadata as last fetched or announced (on connect, and again after each change notification), handed
+   * to Baileys as `cachedGroupMetadata` so a send to a group does not query its metadata first.
+   */
+  private readonly groupMeta = new LRUCache<string, GroupMetadata>({ max: 5_000 })
   /** Group members' LID → phone, from the group metadata fetched (receipts in LID-addressed groups name the LID). */
   private readonly memberPhones = new LRUCache<string, string>({ max: 50_000 })
   /** Uploaded media reused by later sends of the same media on this session (runner/whatsapp/outbound.ts). */
@@ -334,6 +339,7 @@ class BaileysClient implements WhatsAppClient {
       ...this.options.endpoint,
       ...this.options.socketConfig,
       beforeReceipt: (m, { offline }) => this.storeBeforeReceipt(m, offline, handlers, connection.signal),
+      cachedGroupMetadata: (jid: string) => Promise.resolve(this.groupMeta.get(jid)),
     }
     const sock = makeWASocket(config)
     this.sock = sock
@@ -557,13 +563,18 @@ class BaileysClient implements WhatsAppClient {
       // puts the IQ's error code in the Boom's `data` (a query's error) or its status (a metadata's error node).
       const e = err as { data?: unknown; output?: { statusCode?: number } }
       const code = typeof e.data === 'number' ? e.data : e.output?.statusCode
-      if (code === 403 || code === 404) return null
+      if (code === 403 || code === 404) {
+        this.groupMeta.delete(id)
+        return null
+      }
       throw err
     }
   }
 
   /** Baileys' metadata in the gateway's terms: members by phone (null where hidden) and LID, and this number's rights. */
   private toGroupInfo(g: GroupMetadata): GroupInfo {
+    // Only complete metadata is cached (a `groups.update` may carry just a subject).
+    if (Array.isArray(g.participants)) this.groupMeta.set(g.id, g)
     const participants = (g.participants ?? []).map((p) => ({
       phone: jidToPhone(p.phoneNumber) ?? jidToPhone(p.id),
       lid: lidUser(p.lid) ?? lidUser(p.id),

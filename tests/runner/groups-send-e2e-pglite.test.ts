@@ -155,4 +155,21 @@ describe('sending to a group, on PGlite with real Baileys against the loopback s
     await server.inbound({ from: member, to: ME, text: 'STOP' })
     await waitFor(async () => (await getContact(t.db, member))?.optIn === 'no', 15_000, 'the 1:1 STOP')
   })
+
+  it('after a member is added, the next message reaches it too (the cached metadata follows the change)', async () => {
+    const added = '96170123505'
+    await server.updateGroup(depot, { add: [added] })
+    await waitFor(async () => ((await (await api.get(`/api/sessions/default/groups/${depot}`)).json()) as { participants: number }).participants === 6, 15_000, 'the sixth member listed')
+    const res = await api.post('/api/send', { group: depot, message: 'welcome aboard' })
+    const { message_id: id } = (await res.json()) as { message_id: number }
+    const sent = await waitFor(async () => {
+      const m = await messageOf(id)
+      return m.status === 'sent' ? m : null
+    }, 30_000, 'the message after the change sent')
+    const records = await waitFor(() => {
+      const r = server.messages({ group: depot }).filter((m) => m.id === sent.wa_message_id)
+      return r.length === 5 ? r : null
+    }, 15_000, 'five members decrypting it')
+    expect(records.map((r) => r.to).sort()).toEqual([...CONTACTS, added].sort())
+  })
 })
