@@ -4,6 +4,7 @@
  */
 import { expect, it } from 'vitest'
 import { findGroupRefreshRequests, replaceGroups, type GroupInfo } from '../../db/queries/groups.js'
+import { getMessage } from '../../db/queries/messages.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
 import { createTestApp } from '../support/app.js'
 import { describeEachEngine } from '../support/db.js'
@@ -78,5 +79,43 @@ describeEachEngine('groups: GET /api/sessions/:name/groups[/:id], POST …/group
     expect(res.status).toBe(409)
     expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).not.toContain(g.name)
     expect((await t.get(`/api/sessions/${g.name}/groups`)).status).toBe(404)
+  })
+
+  it('queues to a group like to a phone: idempotency key, send_at, batch items, location, cancel; checks first', async () => {
+    const t = createTestApp(ctx.db)
+    const f = await ownedSession(ctx.db, 'runner-a')
+    await replaceGroups(ctx.db, f, [team, news])
+    const key = `grp-${f.name}`
+    const body = { session: f.name, group: '120363401234567890', message: 'Shift starts at 6' }
+    const first = await (await t.post('/api/send', body, { 'Idempotency-Key': key })).json()
+    const again = await (await t.post('/api/send', { ...body, group: team.id }, { 'Idempotency-Key': key })).json()
+    expect(again).toEqual(first)
+    expect((await t.post('/api/send', { ...body, message: 'other' }, { 'Idempotency-Key': key })).status).toBe(409)
+    const stored = (await getMessage(ctx.db, first.message_id))!
+    expect([stored.phone, stored.status]).toEqual([team.id, 'pending'])
+
+    const later = new Date(Date.now() + 3_600_000).toISOString()
+    const scheduled = await (await t.post('/api/send', { ...body, send_at: later })).json()
+    expect(await (await t.get(`/api/messages/${scheduled.message_id}`)).json()).toMatchObject({ phone: null, group: team.id, scheduled: true })
+    expect((await t.post(`/api/messages/${scheduled.message_id}/cancel`, {})).status).toBe(200)
+
+    const batch = await t.post('/api/send-batch', { messages: [
+      { session: f.name, group: team.id, message: 'one' },
+      { session: f.name, phone: '96171000009', message: 'two' },
+      { session: f.name, group: team.id, type: 'location', latitude: 33.9, longitude: 35.5 },
+    ] })
+    expect(batch.status).toBe(200)
+    const ids = ((await batch.json()) as { message_ids: number[] }).message_ids
+    expect((await Promise.all(ids.map((id) => getMessage(ctx.db, id)))).map((m) => [m!.phone, m!.type])).toEqual([
+      [team.id, 'text'], ['96171000009', 'text'], [team.id, 'location'],
+    ])
+    // A refused item refuses the batch, naming it.
+    const refused = await t.post('/api/send-batch', { messages: [{ session: f.name, group: team.id, message: 'ok' }, { session: f.name, group: news.id, message: 'no' }] })
+    expect(refused.status).toBe(409)
+    expect(await refused.json()).toMatchObject({ code: 'group_read_only', error: expect.stringMatching(/^messages\[1\]/) })
+    const loc = await t.post('/api/send-location', { session: f.name, group: news.id, latitude: 1, longitude: 2 })
+    expect(loc.status).toBe(409)
+    const both = await t.post('/api/send-location', { session: f.name, group: team.id, phone: '96171000009', latitude: 1, longitude: 2 })
+    expect((await both.json()).code).toBe('phone_and_group')
   })
 })
