@@ -6,6 +6,8 @@ import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { settleRevoke } from '../../db/lifecycle/revoke.js'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
+import { replaceGroups } from '../../db/queries/groups.js'
+import { ownedSession } from '../support/queue-fixtures.js'
 import type { App } from '../../api/app.js'
 import { parseApiConfig } from '../../api/config.js'
 import { createNodeApp } from '../../api/node.js'
@@ -263,6 +265,19 @@ describeEachEngine('dashboard', (ctx) => {
     expect(live.sessions.find((s) => s.name === 'was-paused')).toMatchObject({ status: 'online', detail: null })
     expect(live.sessions.find((s) => s.name === 'support')).toMatchObject({ status: 'connecting', qr_code: 'data:image/png;base64,QUFB' })
     expect(live.sessions.find((s) => s.name === 'default')).toMatchObject({ status: 'online', phone: '9611234567', qr_code: null })
+  })
+
+  it('lists each session\'s groups on Sessions: subject, members, read-only when only admins may send', async () => {
+    const f = await ownedSession(ctx.db, 'runner-d')
+    const member = { phone: '96171000001', lid: null, admin: false }
+    await replaceGroups(ctx.db, f, [
+      { id: '120363400000000001@g.us', subject: 'Drivers 🚚', announce: false, isAdmin: false, canSend: true, createdAt: null, participants: [member, member] },
+      { id: '120363400000000002@g.us', subject: 'نشرة', announce: true, isAdmin: false, canSend: false, createdAt: null, participants: [member] },
+    ])
+    const html = await (await b.get('/dashboard/sessions')).text()
+    const card = new RegExp(`data-session="${f.name}"[\\s\\S]*?data-field="groups" dir="auto">([\\s\\S]*?)</dd>`).exec(html)
+    expect(textOf(card![1]!)).toBe('Drivers 🚚 (2) · نشرة (1, read-only)')
+    expect(html).toMatch(/data-session="default"[\s\S]*?data-field="groups" dir="auto">—</)
   })
 
   it('shows Arabic and emoji as typed, with dir="auto" on user text', async () => {

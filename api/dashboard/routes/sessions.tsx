@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import { listGroups } from '../../../db/queries/groups.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../../db/lifecycle/settings.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN, type PresenceSetting } from '../../../db/types.js'
@@ -60,7 +61,8 @@ export function sessionPages(shared: DashboardShared) {
 
   app.get('/', async (c) => {
     const sessions = await listSessions(c.get('db'))
-    return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(singleQuery(c))} />)
+    const groups = new Map(await Promise.all(sessions.map(async (s) => [s.name, await listGroups(c.get('db'), s.name)] as const)))
+    return c.html(<SessionsPage page={pageOf(shared, c)} sessions={sessions} notice={noticeFrom(singleQuery(c))} groups={groups} />)
   })
 
   app.post('/', async (c) => {

@@ -1,5 +1,6 @@
 import type { FC } from 'hono/jsx'
 import { DEFAULT_SESSION, type SessionRecord } from '../../../db/types.js'
+import type { GroupRecord } from '../../../db/queries/groups.js'
 import { formatPhone, displayTime, pausedUntil, relativeTime, sessionDetail } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError, sessionStatusClass, When } from './parts.js'
@@ -148,7 +149,19 @@ const QrArea: FC<{ session: SessionRecord }> = ({ session: s }) => {
   )
 }
 
-const SessionCard: FC<{ page: Page; session: SessionRecord; limits?: LimitsForm }> = ({ page, session: s, limits }) => {
+/** The session's groups as its runner last fetched them (db/README.md, Groups); "read-only": announce-only, not admin. */
+const GroupsRow: FC<{ groups: GroupRecord[] }> = ({ groups }) => (
+  <>
+    <dt>Groups</dt>
+    <dd data-field="groups" dir="auto">
+      {groups.length === 0 ? '—' : groups.map((g, i) => (
+        <>{i ? ' · ' : ''}<span title={g.id}>{g.subject || g.id}</span> ({g.participantCount}{g.canSend ? '' : ', read-only'})</>
+      ))}
+    </dd>
+  </>
+)
+
+const SessionCard: FC<{ page: Page; session: SessionRecord; limits?: LimitsForm; groups?: GroupRecord[] }> = ({ page, session: s, limits, groups }) => {
   const cls = sessionStatusClass(s, page.now)
   const paused = pausedUntil(s, page.now)
   return (
@@ -176,6 +189,7 @@ const SessionCard: FC<{ page: Page; session: SessionRecord; limits?: LimitsForm 
             </dd>
           </>
         ) : null}
+        {groups ? <GroupsRow groups={groups} /> : null}
       </dl>
       <QrArea session={s} />
       {s.status === 'online' ? null : <PairingArea page={page} session={s} />}
@@ -204,12 +218,15 @@ export interface SessionsForm {
   error?: string
 }
 
-export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: SessionsForm; limits?: LimitsForm; notice?: Notice | null }> = ({
+export const SessionsPage: FC<{
+  page: Page; sessions: SessionRecord[]; form?: SessionsForm; limits?: LimitsForm; notice?: Notice | null; groups?: Map<string, GroupRecord[]>
+}> = ({
   page,
   sessions,
   form,
   limits,
   notice,
+  groups,
 }) => (
   <Layout page={page} title="Sessions" section="sessions" notice={notice} scripts={['live.js']}>
     <p class="muted">
@@ -224,7 +241,7 @@ export const SessionsPage: FC<{ page: Page; sessions: SessionRecord[]; form?: Se
     ) : (
       <div class="sessions" data-live={`${page.base}/sessions.json`}>
         {sessions.map((s) => (
-          <SessionCard page={page} session={s} limits={limits} />
+          <SessionCard page={page} session={s} limits={limits} groups={groups?.get(s.name)} />
         ))}
       </div>
     )}
