@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest'
 import { cancelMessage } from '../../db/lifecycle/cancel.js'
+import { changeContact } from '../../db/lifecycle/contact-change.js'
 import { claimNextMessage, type ClaimResult } from '../../db/lifecycle/claim.js'
 import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
 import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
@@ -46,6 +47,33 @@ describeEachEngine('cancel, revoke and chunked media', (ctx) => {
     expect(cancelled + sent).toBe(1000)
     const [left] = await ctx.db.query(`SELECT COUNT(*) AS n FROM messages WHERE session = ${ph(ctx.db, 1)} AND status NOT IN ('sent', 'cancelled')`, [f.name])
     expect(Number(left!.n)).toBe(0)
+  }, 300_000)
+
+  it('an opt-out racing a claim, 500 times: the message is either claimed before the opt-out or opted out by it, never sent after it', async () => {
+    const f = await ownedSession(ctx.db, uniqueName('runner'))
+    let optedOut = 0
+    let sent = 0
+    for (let trial = 0; trial < 500; trial++) {
+      const phone = `96178${String(trial).padStart(6, '0')}`
+      await setOptIn(ctx.db, phone, 'yes')
+      const id = await insertMessage(ctx.db, { session: f.name, phone })
+      const [claimed, change] = await Promise.all([claim(ctx, f), changeContact(ctx.db, { phone, optIn: 'no', actor: 'api:key-0' })])
+      if (claimed.kind === 'claimed') {
+        // The claim held the row first: the opt-out, serialised after it, found nothing pending.
+        expect(claimed.message.id).toBe(id)
+        expect(change.optedOut).toBe(0)
+        expect(await finalizeSent(ctx.db, { id, session: f.name, owner: f.owner, epoch: f.epoch, minGapMs: 0 })).toBe(true)
+        sent++
+      } else {
+        expect(claimed.kind).toBe('idle')
+        expect(change.optedOut).toBe(1)
+        expect((await getMessage(ctx.db, id)).status).toBe('opted_out')
+        optedOut++
+      }
+      // Whatever won, nothing is left for a later claim to send to the opted-out contact.
+      expect((await claim(ctx, f)).kind).toBe('idle')
+    }
+    expect(optedOut + sent).toBe(500)
   }, 300_000)
 
   it('writes message.cancelled with the cancel, and a cancelled message is never claimed', async () => {
