@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { getInbound, listInbound } from '../../db/queries/inbound.js'
 import { INBOUND_TYPES } from '../../db/types.js'
 import type { AppEnv } from '../env.js'
