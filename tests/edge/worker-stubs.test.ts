@@ -243,6 +243,28 @@ describe('the stand-ins for code the worker never calls', () => {
     }
   })
 
+  it("the LRU stand-in answers mysql2's calls (get, set, has, delete, clear, size) as lru.min does, evictions included", () => {
+    type Lru = { get(k: unknown): unknown; set(k: unknown, v: unknown): void; has(k: unknown): boolean; delete(k: unknown): boolean; clear(): void; size: number }
+    type Make = (o: { max: number; onEviction?: (k: unknown, v: unknown) => void }) => Lru
+    const real = (require(require.resolve('lru.min', { paths: [MYSQL2] })) as { createLRU: Make }).createLRU
+    const shim = (stub('lru-map.cjs') as { createLRU: Make }).createLRU
+    for (const max of [1, 3, 8]) {
+      const evicted: { real: unknown[]; shim: unknown[] } = { real: [], shim: [] }
+      const a = real({ max, onEviction: (k, v) => evicted.real.push([k, v]) })
+      const b = shim({ max, onEviction: (k, v) => evicted.shim.push([k, v]) })
+      for (let step = 0; step < 3000; step++) {
+        const op = Math.floor(Math.random() * 10)
+        const key = Math.random() < 0.03 ? undefined : Math.floor(Math.random() * (max * 2))
+        const results = op < 4 ? [a.set(key, step), b.set(key, step)] : op < 7 ? [a.get(key), b.get(key)] : op < 8 ? [a.has(key), b.has(key)]
+          : op < 9 ? [a.delete(key), b.delete(key)] : step % 50 === 0 ? [a.clear(), b.clear()] : [a.size, b.size]
+        expect(results[1], `max ${max}, step ${step}, op ${op}, key ${key}`).toEqual(results[0])
+        expect(b.size).toBe(a.size)
+        expect(evicted.shim).toEqual(evicted.real)
+      }
+    }
+    expect(() => shim({ max: 0 })).toThrow(TypeError)
+  })
+
   it('every alias of infra/wrangler.toml points at a stand-in that exists', () => {
     const aliases = workerAliases()
     expect(Object.keys(aliases)).toEqual(expect.arrayContaining(['iconv-lite', 'long', '../constants/errors.js']))
