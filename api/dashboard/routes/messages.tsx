@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../../hono-app.js'
 import { getMedia, getMediaInfo, type MediaInfo } from '../../../db/queries/media.js'
 import { getMessage, listMessages, type MessageFilter } from '../../../db/queries/messages.js'
 import { resendMessage } from '../../../db/lifecycle/resend.js'
