@@ -16,6 +16,7 @@
  */
 import { generateContactCases } from './contact-cases.js'
 import { generateKindCases } from './kind-cases.js'
+import { generateNumberCheckCases } from './number-check-cases.js'
 import { createRandom, type Random } from './random.js'
 
 export type Effect =
@@ -460,6 +461,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     invalidPhones: INVALID_PHONES, hostileText: HOSTILE_TEXT,
   })
   generateContactCases({ r, add, auth, jsonType, n, invalidPhones: INVALID_PHONES })
+  generateNumberCheckCases({ r, add, auth, n, fresh, pct, invalidPhones: INVALID_PHONES, traversal: TRAVERSAL })
 
   // ------------------------------------------------ POST /api/sessions
   jsonCases('POST /api/sessions', '/api/sessions', n(200), () => ({ name: fresh('n') }), [
