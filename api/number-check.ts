@@ -15,11 +15,11 @@ export async function checkNumber(db: Queryable, session: string, phone: string,
   let row = await readNumberCheck(db, session, phone)
   // Served from the cache without a runner, and not counted: the limit guards what WhatsApp sees.
   if (!row?.answered || row.error) {
-    if (s.status !== 'online') throw new ApiError(409, 'session_offline', `Session "${session}" is ${s.status}; numbers are checked on an online session`)
+    if (s.status !== 'online') throw new ApiError(409, 'session_offline', `Session "${session}" is ${s.status}, not online`)
     const wait = await countNumberCheck(db, session, perMinute)
     if (wait) {
       onLimit(wait)
-      throw new ApiError(429, 'rate_limited', `At most ${perMinute} checks a minute on a session; retry in ${wait} s`)
+      throw new ApiError(429, 'rate_limited', `${perMinute} checks a minute at most; retry in ${wait} s`)
     }
     await requestNumberCheck(db, session, phone)
     const deadline = Date.now() + NUMBER_CHECK_WAIT_S * 1000
@@ -29,8 +29,8 @@ export async function checkNumber(db: Queryable, session: string, phone: string,
     } while (!row?.answered && Date.now() < deadline)
     if (!row?.answered || row.error) {
       await dropNumberCheck(db, session, phone)
-      if (row?.error) throw new ApiError(502, 'check_failed', `WhatsApp gave no answer: ${row.error}`)
-      throw new ApiError(504, 'runner_timeout', `No runner answered for session "${session}" in ${NUMBER_CHECK_WAIT_S} s`)
+      if (row?.error) throw new ApiError(502, 'check_failed', row.error)
+      throw new ApiError(504, 'runner_timeout', `No runner answered in ${NUMBER_CHECK_WAIT_S} s`)
     }
   }
   return row.jid ? { exists: true, jid: row.jid } : { exists: false }

@@ -133,10 +133,10 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
   })
 
   // One number at a time, by design (README.md): asked of the session's runner, cached a day (api/number-check.ts).
+  // The answer's schema is terse, as the worker bundle carries it; api/README.md, Routes, is its reference.
   book.serve(app, '/api', {
-    method: 'get', path: '/api/sessions/{name}/check/{phone}', operationId: 'checkNumber', tag: 'Sessions', summary: 'Is one number on WhatsApp? (cached a day; NUMBER_CHECK_PER_MINUTE)',
-    params: { ...named, phone: phoneSchema },
-    ok: { type: 'object', required: ['exists'], properties: { exists: { type: 'boolean' }, jid: { type: 'string' } } },
+    method: 'get', path: '/api/sessions/{name}/check/{phone}', operationId: 'checkNumber', tag: 'Sessions', summary: 'Is one number on WhatsApp? (api/README.md)',
+    params: { ...named, phone: phoneSchema }, ok: { type: 'object' },
     okExample: { exists: true, jid: '9611234567@s.whatsapp.net' }, errors: [400, 404, 409, 429, 502, 504],
   }, async (c, { params: { name, phone } }) => c.json(await checkNumber(c.get('db'), name, phone, config.numberCheckPerMinute, (s) => c.header('Retry-After', String(s)), unknownSession)))
 

@@ -25,15 +25,17 @@ const READ = /* @__PURE__ */ each(
 /** The check of `phone` on `session` asked within the last day, answered or not; null when there is none. */
 export async function readNumberCheck(db: Queryable, session: string, phone: string): Promise<NumberCheck | null> {
   const [r] = await db.query(READ[db.dialect], [session, phone])
-  return r ? { answered: r.answered_at != null, jid: r.jid == null ? null : String(r.jid), error: r.error == null ? null : String(r.error) } : null
+  // Text columns come back as strings from every driver.
+  return r ? { answered: r.answered_at != null, jid: (r.jid as string | null) ?? null, error: (r.error as string | null) ?? null } : null
 }
 
 // One UPDATE on the session row (its lock serializes concurrent API processes): a window older than a minute starts
-// over at this check, else the check is counted while the count is below the limit. MySQL assigns left to right,
-// so check_count is computed before check_window_at changes.
+// over at this check, else the check is counted while the count is below the limit (a new session's 0 always is).
+// Neither assignment reads a column assigned before it, so MySQL's left-to-right order and MariaDB's
+// SIMULTANEOUS_ASSIGNMENT mode give the same result.
 const COUNT = /* @__PURE__ */ each(
-  `UPDATE sessions SET check_count = CASE WHEN check_window_at > NOW(6) - INTERVAL 1 MINUTE THEN check_count + 1 ELSE 1 END, check_window_at = CASE WHEN check_window_at > NOW(6) - INTERVAL 1 MINUTE THEN check_window_at ELSE NOW(6) END WHERE name = ? AND (check_window_at IS NULL OR check_window_at <= NOW(6) - INTERVAL 1 MINUTE OR check_count < ?)`,
-  `UPDATE sessions SET check_count = CASE WHEN check_window_at > now() - INTERVAL '1 MINUTE' THEN check_count + 1 ELSE 1 END, check_window_at = CASE WHEN check_window_at > now() - INTERVAL '1 MINUTE' THEN check_window_at ELSE now() END WHERE name = $1 AND (check_window_at IS NULL OR check_window_at <= now() - INTERVAL '1 MINUTE' OR check_count < $2)`,
+  `UPDATE sessions SET check_count = IF(check_window_at > NOW(6) - INTERVAL 1 MINUTE, check_count + 1, 1), check_window_at = IF(check_window_at > NOW(6) - INTERVAL 1 MINUTE, check_window_at, NOW(6)) WHERE name = ? AND (check_count < ? OR check_window_at <= NOW(6) - INTERVAL 1 MINUTE)`,
+  `UPDATE sessions SET check_count = CASE WHEN check_window_at > now() - INTERVAL '1 MINUTE' THEN check_count + 1 ELSE 1 END, check_window_at = CASE WHEN check_window_at > now() - INTERVAL '1 MINUTE' THEN check_window_at ELSE now() END WHERE name = $1 AND (check_count < $2 OR check_window_at <= now() - INTERVAL '1 MINUTE')`,
 )
 
 const WAIT = /* @__PURE__ */ each(
