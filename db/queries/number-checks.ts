@@ -138,6 +138,16 @@ export async function answerNumberCheck(db: Queryable, fence: LeaseFence, phone:
   return res.affectedRows > 0
 }
 
+const DELETE_OF_SESSION = /* @__PURE__ */ each(
+  `DELETE FROM number_checks WHERE session = ?`,
+  `DELETE FROM number_checks WHERE session = $1`,
+)
+
+/** A deleted session's checks go with it: a new session of the same name starts with no cache. */
+export async function deleteNumberChecks(tx: Queryable, session: string): Promise<void> {
+  await tx.execute(DELETE_OF_SESSION[tx.dialect], [session])
+}
+
 const PRUNE = /* @__PURE__ */ each(
   `DELETE FROM number_checks WHERE requested_at < NOW(6) - INTERVAL 1 DAY`,
   `DELETE FROM number_checks WHERE requested_at < now() - INTERVAL '1 DAY'`,

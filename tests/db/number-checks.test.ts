@@ -7,6 +7,7 @@ import { expect, it } from 'vitest'
 import {
   answerNumberCheck, countNumberCheck, dropNumberCheck, findNumberChecks, pruneNumberChecks, readNumberCheck, requestNumberCheck,
 } from '../../db/queries/number-checks.js'
+import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import { describeEachEngine } from '../support/db.js'
 import { expireLease, insertSession, ownedSession, ph, setTime, uniqueName } from '../support/queue-fixtures.js'
 
@@ -91,6 +92,19 @@ describeEachEngine('number checks', (ctx) => {
     expect(await pruneNumberChecks(ctx.db)).toBe(2)
     expect(await rowCount(f.name)).toBe(1)
     expect(await pruneNumberChecks(ctx.db)).toBe(0)
+  })
+
+  it('a deleted session takes its checks with it; other sessions keep theirs', async () => {
+    const f = await ownedSession(ctx.db, uniqueName('runner'))
+    const other = await ownedSession(ctx.db, f.owner)
+    for (const s of [f, other]) {
+      await requestNumberCheck(ctx.db, s.name, PHONE)
+      await answerNumberCheck(ctx.db, s, PHONE, { jid: null })
+    }
+    await setTime(ctx.db, 'sessions', 'delete_requested_at', 0, `name = ${ph(ctx.db, 1)}`, [f.name])
+    expect(await deleteSessionFenced(ctx.db, f)).toBe(true)
+    expect(await rowCount(f.name)).toBe(0)
+    expect(await rowCount(other.name)).toBe(1)
   })
 
   it('counts checks per session within a one-minute window; past the limit it says how long to wait and counts nothing', async () => {
