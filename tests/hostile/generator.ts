@@ -351,6 +351,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['DELETE', '/api/webhooks/1', 'DELETE /api/webhooks/:id'],
     ['GET', '/api/webhooks/1/deliveries', 'GET /api/webhooks/:id/deliveries'],
     ['POST', '/api/webhooks/deliveries/1/replay', 'POST /api/webhooks/deliveries/:id/replay'],
+    ['GET', '/api/sessions/default/check/9611234567', 'GET /api/sessions/:name/check/:phone'],
   ]
   const flip = (s: string, i: number) => s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) === 0x7a ? 0x79 : s.charCodeAt(i) + 1) + s.slice(i + 1)
   const wrongKeys: Array<[string, Record<string, string>]> = [
