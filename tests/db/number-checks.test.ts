@@ -114,14 +114,15 @@ describeEachEngine('number checks', (ctx) => {
     await insertSession(ctx.db, b)
     for (let i = 0; i < 3; i++) expect(await countNumberCheck(ctx.db, a, 3)).toBe(0)
     const wait = await countNumberCheck(ctx.db, a, 3)
-    expect(wait).toBeGreaterThanOrEqual(59)
+    // Whole seconds left of the window, rounded up (slack for a slow machine between the statements).
+    expect(wait).toBeGreaterThanOrEqual(55)
     expect(wait).toBeLessThanOrEqual(60)
     // Another session has its own count.
     expect(await countNumberCheck(ctx.db, b, 3)).toBe(0)
     // 45 s into the window: about 15 s left.
     await setTime(ctx.db, 'sessions', 'check_window_at', -45_000, `name = ${ph(ctx.db, 1)}`, [a])
     const later = await countNumberCheck(ctx.db, a, 3)
-    expect(later).toBeGreaterThanOrEqual(14)
+    expect(later).toBeGreaterThanOrEqual(11)
     expect(later).toBeLessThanOrEqual(15)
     const [row] = await ctx.db.query(`SELECT check_count FROM sessions WHERE name = ${ph(ctx.db, 1)}`, [a])
     expect(Number(row!.check_count)).toBe(3)
