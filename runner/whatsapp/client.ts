@@ -112,6 +112,11 @@ export interface WhatsAppClient {
   showPresence?(phone: string, state: ChatPresence): Promise<void>
   /** Lazy, single-number registration check (never bulk). `null` when the server did not answer. */
   isOnWhatsApp(phone: string): Promise<boolean | null>
+  /**
+   * Asks WhatsApp whether `phone` has an account (one usync query, never a list): its JID, `false` when it has none,
+   * `null` when the server did not answer. For `GET /api/sessions/:name/check/:phone` (db/queries/number-checks.ts).
+   */
+  lookUp?(phone: string): Promise<string | false | null>
   /** Phone digits for a LID user, from the client's own mapping store, or null. */
   phoneForLid(lid: string): Promise<string | null>
   /** A new WhatsApp message id in WhatsApp Web's shape. */
@@ -518,6 +523,16 @@ class BaileysClient implements WhatsAppClient {
     const exists = result.some((r) => r.exists && jidToPhone(r.jid) === phone)
     this.notOnWhatsApp.set(phone, exists)
     return exists
+  }
+
+  async lookUp(phone: string): Promise<string | false | null> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    const result = await sock.onWhatsApp(phoneToJid(phone))
+    if (!result) return null
+    // Only numbers WhatsApp knows come back; the JID may differ from the digits asked (a country's added digit).
+    const found = result.find((r) => r.exists)
+    return found ? found.jid : false
   }
 
   newMessageId(): string {

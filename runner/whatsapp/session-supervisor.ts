@@ -5,6 +5,7 @@ import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as contacts from '../../db/queries/contacts.js'
 import * as leases from '../../db/queries/leases.js'
 import * as sessionReports from '../../db/queries/session-reports.js'
+import * as numberChecks from '../../db/queries/number-checks.js'
 import * as pairing from '../../db/queries/pairing.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
 import { INBOUND_BODY_MAX_CHARS, isInboundStored } from '../../db/queries/inbound.js'
@@ -75,6 +76,8 @@ export class SessionSupervisor {
   /** A pairing-code request waiting for a registering socket, and the one being asked now. */
   private pairingWanted: string | null = null
   private pairingAsking: string | null = null
+  /** Number checks being asked now: the next poll must not ask WhatsApp about them again. */
+  private readonly checking = new Set<string>()
   private readonly log: Logger
   /** Closes seen per kind (tests, metrics). */
   readonly closes: CloseReason['kind'][] = []
@@ -157,6 +160,22 @@ export class SessionSupervisor {
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
       void this.connect()
     }
+  }
+
+  /**
+   * The API asked whether `phone` is on WhatsApp (db/queries/number-checks.ts): one usync query on the open
+   * connection, answered on the request row. While the session is not online the request waits (the API gives up
+   * after 10 s, and the runner then no longer sees it).
+   */
+  checkNumber(phone: string): void {
+    if (this.phase !== 'online' || !this.client?.lookUp || this.checking.has(phone)) return
+    this.checking.add(phone)
+    const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
+    this.client.lookUp(phone)
+      .then((jid) => numberChecks.answerNumberCheck(this.d.db, fence, phone, jid === null ? { error: 'WhatsApp did not answer in time' } : { jid: jid || null }))
+      .catch((err: Error) => numberChecks.answerNumberCheck(this.d.db, fence, phone, { error: err.message || 'the check failed' }))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'writing a number check answer failed'))
+      .finally(() => this.checking.delete(phone))
   }
 
   private async askPairingCode(): Promise<void> {

@@ -100,6 +100,10 @@ export function createControlHandler(ops: LoopbackOperations) {
           if (kind === 'latency' && (typeof ms !== 'number' || ms < 0)) throw new BadRequest('latency needs ms ≥ 0')
           return json(res, 200, await ops.fault({ phone: requireString(body, 'phone'), kind, ms: ms as number | undefined }))
         }
+        case 'POST /control/unregistered': {
+          const body = await readJson(req)
+          return json(res, 200, ops.unregister(requireString(body, 'phone')))
+        }
         case 'POST /control/receipts': {
           const body = await readJson(req)
           const delay = (key: string) => {

@@ -16,7 +16,7 @@ import {
   type RecordedMessage
 } from './context.js'
 import { createControlHandler } from './control.js'
-import { Directory, pnJid } from './directory.js'
+import { Directory, normalizePhone, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
 import { sendInbound, type InboundInput } from './inbound.js'
 import { GroupBook, type GroupInput, type GroupRank } from './groups.js'
@@ -24,7 +24,7 @@ import { announceGroup, updateGroupParticipants } from './group-messages.js'
 import { MediaStore } from './media.js'
 import { NoiseResponder } from './noise.js'
 import { OfflineQueue } from './offline-queue.js'
-import { PairingDesk } from './pairing.js'
+import { PairingDesk, ScanError } from './pairing.js'
 import { ContactBook } from './signal-contacts.js'
 import { createStanzaRouter } from './stanza-router.js'
 import { testTls } from './tls-certs.js'
@@ -96,6 +96,8 @@ export type LoopbackOperations = {
   /** Download requests for stored media since start (or reset); `hold` true keeps them unanswered until false. */
   downloads(hold?: boolean): { count: number; held: number }
   inbound(input: InboundInput): Promise<{ id: string }>
+  /** Declares `phone` not on WhatsApp (usync answers `out`; kept across reset, like paired devices). */
+  unregister(phone: string): { phone: string }
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
   reset(): void
@@ -214,6 +216,13 @@ export async function startLoopbackServer({
       return { count: ctx.media.downloadCount, held: ctx.media.heldCount }
     },
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
+    unregister: phone => {
+      const digits = /^\+?\d{6,15}$/.test(phone) ? normalizePhone(phone) : null
+      if (!digits) throw new ScanError(400, `"${phone}" is not a phone number (6 to 15 digits, optional leading +)`)
+      if (directory.account(digits)) throw new ScanError(409, `${digits} is a paired account and stays on WhatsApp`)
+      directory.unregister(digits)
+      return { phone: digits }
+    },
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
       ctx.receipts = delays
