@@ -7,7 +7,7 @@ import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
 import { requestRevoke } from '../../db/lifecycle/revoke.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { pruneUnreferencedMedia } from '../../db/queries/cron.js'
-import { getMedia, insertMedia, MEDIA_CHUNK_BYTES } from '../../db/queries/media.js'
+import { getMedia, getMediaInfos, insertMedia, MEDIA_CHUNK_BYTES } from '../../db/queries/media.js'
 import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import { listDeliveries } from '../../db/queries/webhook-deliveries.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
@@ -148,5 +148,15 @@ describeEachEngine('cancel, revoke and chunked media', (ctx) => {
     expect(await pruneUnreferencedMedia(ctx.db, { retentionDays: 30, pauseMs: 0 })).toBeGreaterThanOrEqual(1)
     expect(await getMedia(ctx.db, id)).toBeNull()
     expect(await chunks()).toBe(0)
+  })
+
+  it('reads several files\' metadata in one statement, each once, leaving out unknown or pruned ones', async () => {
+    const a = await insertMedia(ctx.db, { bytes: new Uint8Array(10), mime: 'image/png', sha256: 'aa'.repeat(32) })
+    const b = await insertMedia(ctx.db, { bytes: new Uint8Array(20), mime: 'application/pdf', sha256: 'bb'.repeat(32) })
+    const infos = await getMediaInfos(ctx.db, [a, b, a, 987_654_321])
+    expect([...infos.keys()].sort((x, y) => x - y)).toEqual([a, b])
+    expect(infos.get(a)).toMatchObject({ id: a, mime: 'image/png', size: 10, chunks: 1 })
+    expect(infos.get(b)).toMatchObject({ id: b, mime: 'application/pdf', size: 20 })
+    expect(await getMediaInfos(ctx.db, [])).toEqual(new Map())
   })
 }, { poolSize: 4 })
