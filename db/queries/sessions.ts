@@ -5,7 +5,7 @@ import type { PresenceSetting, SessionRecord, SessionSettings, SessionStatus } f
 const COLUMNS = `name, status, phone, last_seen, qr_code, qr, detail, owner, lease_epoch, lease_until, next_send_at,
        paused_until, reconnect_requested_at, delete_requested_at, created_at, updated_at, pairing_phone, pairing_code,
        pairing_error, paired_at, daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours,
-       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason, presence`
+       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason, presence, proxy_url`
 
 /** Maps a `sessions` row to the domain object. */
 export function toSession(row: Row): SessionRecord {
@@ -37,6 +37,7 @@ export function toSession(row: Row): SessionRecord {
     consecutiveFailures: Number(row.consecutive_failures ?? 0),
     holdUntil: toDate(row.hold_until),
     holdReason: (row.hold_reason as string | null) ?? null,
+    proxyUrl: (row.proxy_url as string | null) ?? null,
   }
 }
 

@@ -1,0 +1,64 @@
+import type { Agent } from 'node:http'
+import { HttpsProxyAgent } from 'https-proxy-agent'
+import { SocksProxyAgent, type SocksProxyAgentOptions } from 'socks-proxy-agent'
+import { maskProxyUrl } from '../../db/shared/proxy.js'
+
+/**
+ * The route one session's connections take through its proxy (runner/README.md, Proxy per number): one agent for the
+ * WebSocket and the media uploads. http:// and https:// proxies tunnel with CONNECT (https-proxy-agent: WhatsApp's
+ * endpoints are wss:// and https://, so a forwarding proxy would not do); socks5:// and socks5h:// go through
+ * socks-proxy-agent. The URL, password included, stays inside the agent: what leaves this module is the masked URL
+ * and failures with the password cut out.
+ */
+
+/** How the session's `detail` begins when its proxy refused or failed. */
+export const PROXY_UNREACHABLE = 'proxy unreachable:'
+
+export interface ProxyRoute {
+  readonly agent: Agent
+  /** The URL as shown (`socks5://user:***@host:1080`). */
+  readonly shown: string
+  /** What went wrong reaching through the proxy since `reset()` (password cut out), or null. */
+  failure: string | null
+  reset(): void
+}
+
+/**
+ * An agent for `url` (checked by the API). `tls` holds the TLS options of the far end (the loopback server's CA in
+ * tests); they apply to the tunnelled connection, not to the proxy.
+ */
+export function createProxyRoute(url: string, tls: { ca?: string } = {}): ProxyRoute {
+  const u = new URL(url)
+  const secrets = [...new Set([u.password, safeDecode(u.password)])].filter((s) => s.length >= 1)
+  const clean = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text)
+  const agent = /^socks/.test(u.protocol) ? new SocksProxyAgent(u, { ...tls } as SocksProxyAgentOptions) : new HttpsProxyAgent(u, { ...tls })
+  const route: ProxyRoute = {
+    agent,
+    shown: maskProxyUrl(u),
+    failure: null,
+    reset: () => (route.failure = null),
+  }
+  const connect = agent.connect.bind(agent)
+  type Connect = HttpsProxyAgent<string>['connect']
+  agent.connect = async (req: Parameters<Connect>[0], opts: Parameters<Connect>[1]) => {
+    try {
+      return await connect(req, opts)
+    } catch (err) {
+      route.failure = clean((err as Error).message || String(err))
+      throw err
+    }
+  }
+  // A CONNECT answered with anything but 200 does not throw: the agent hands the answer to the request instead.
+  agent.on('proxyConnect', (res: { statusCode: number; statusText?: string }) => {
+    if (res.statusCode !== 200) route.failure = clean(`the proxy answered ${res.statusCode} ${res.statusText ?? ''}`.trim())
+  })
+  return route
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
