@@ -23,16 +23,16 @@ export function deriveProxyKey(authStateKey: Uint8Array): ProxyKey {
   const d = (BigInt(`0x${seed.toString('hex')}`) % (P256_ORDER - 1n)) + 1n
   const ecdh = createECDH('prime256v1')
   ecdh.setPrivateKey(Buffer.from(d.toString(16).padStart(64, '0'), 'hex'))
-  const publicKey = ecdh.getPublicKey().toString('base64url')
+  const publicKey = ecdh.getPublicKey().toString('base64')
   return {
     publicKey,
     open(sealed, session) {
       const [v, eph, iv, ct] = sealed.split('.')
       if (v !== 'v1' || !eph || !iv || !ct) throw new Error('not a sealed proxy URL')
-      const shared = ecdh.computeSecret(Buffer.from(eph, 'base64url'))
+      const shared = ecdh.computeSecret(Buffer.from(eph, 'base64'))
       const key = Buffer.from(hkdfSync('sha256', shared, Buffer.alloc(0), PROXY_SEAL_INFO, 32))
-      const body = Buffer.from(ct, 'base64url')
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url'))
+      const body = Buffer.from(ct, 'base64')
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64'))
       decipher.setAAD(Buffer.from(session))
       decipher.setAuthTag(body.subarray(body.length - 16))
       return Buffer.concat([decipher.update(body.subarray(0, body.length - 16)), decipher.final()]).toString('utf8')

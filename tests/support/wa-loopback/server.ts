@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Curve } from '@whiskeysockets/baileys'
 import { pino, type Logger } from 'pino'
@@ -18,7 +18,7 @@ import { createControlHandler } from './control.js'
 import { Directory, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
 import { sendInbound, type InboundInput } from './inbound.js'
-import { MediaStore } from './media.js'
+import { MediaStore, type MediaRequestView } from './media.js'
 import { NoiseResponder } from './noise.js'
 import { OfflineQueue } from './offline-queue.js'
 import { PairingDesk } from './pairing.js'
@@ -52,6 +52,9 @@ export type LoopbackInfo = {
 
 export type DeviceView = { phone: string; jid: string; connected: boolean }
 
+/** A WebSocket connection: the phone it logged in as (null before or without a login) and its peer's address. */
+export type ConnectionView = { phone: string | null; remote_address: string | null; open: boolean }
+
 /** Decrypted media kept for tests to compare byte for byte; the oldest go first beyond this. */
 const RECEIVED_MEDIA_BUDGET_BYTES = 512 * 1024 * 1024
 
@@ -69,6 +72,10 @@ export type LoopbackOperations = {
   messageMedia(id: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
   uploads(): { count: number }
+  /** Every WebSocket connection since start (or reset), oldest first: the phone it logged in as and where it came from. */
+  connections(): ConnectionView[]
+  /** Every request the HTTPS media endpoint got since start (or reset), oldest first, with where it came from. */
+  mediaRequests(): MediaRequestView[]
   inbound(input: InboundInput): Promise<{ id: string }>
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
@@ -113,9 +120,12 @@ export async function startLoopbackServer({
   const router = createStanzaRouter(ctx)
   const wss = new WebSocketServer({ noServer: true })
   let nextConnectionId = 1
-  wss.on('connection', ws => {
+  // Where each connection came from (tests check that a proxied session arrives from its proxy's address).
+  const connectionLog: { conn: LoopbackConnection; remoteAddress: string | null }[] = []
+  wss.on('connection', (ws, req: IncomingMessage) => {
     const conn = new LoopbackConnection(ws, new NoiseResponder(serverStatic, certChain), router, log.child({ conn: nextConnectionId++ }))
     ctx.connections.add(conn)
+    connectionLog.push({ conn, remoteAddress: req.socket.remoteAddress ?? null })
   })
 
   // the control routes need the bound port (for info), so they are attached once listening
@@ -159,6 +169,11 @@ export async function startLoopbackServer({
     presence: to => (to ? ctx.presence.filter(p => p.to === to.replace(/^\+/, '')) : [...ctx.presence]),
     messageMedia: id => ctx.receivedMedia.get(id),
     uploads: () => ({ count: ctx.media.uploadCount }),
+    connections: () =>
+      connectionLog.map(({ conn, remoteAddress }) => ({
+        phone: conn.device?.phone ?? null, remote_address: remoteAddress, open: ctx.connections.has(conn)
+      })),
+    mediaRequests: () => [...ctx.media.requests],
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
@@ -172,6 +187,7 @@ export async function startLoopbackServer({
       ctx.presence.length = 0
       ctx.receivedMedia.clear()
       ctx.media.clear()
+      connectionLog.length = 0
       ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }
     }
   }
