@@ -262,6 +262,8 @@ class BaileysClient implements WhatsAppClient {
   readonly uploads = new MediaUploads()
   /** The proxy of the current connection (null: direct), kept while the sealed URL stays the same. */
   private route: { sealed: string; route: ProxyRoute } | null = null
+  /** The current connection has opened (a proxy failure before that is why it closed). */
+  private opened = false
 
   constructor(
     readonly session: string,
@@ -308,6 +310,7 @@ class BaileysClient implements WhatsAppClient {
     }
     const route = await this.proxyRoute()
     route?.reset()
+    this.opened = false
     this.endedByUs = false
     this.open = false
     // Baileys at 'warn' at most: 'info' logs the login payload (with the phone number), 'trace' every frame.
@@ -399,7 +402,7 @@ class BaileysClient implements WhatsAppClient {
     if (update.isNewLogin) handlers.onPaired?.()
     if (update.connection === 'open') {
       this.open = true
-      this.route?.route.reset()
+      this.opened = true
       const me = this.sock?.user?.id ?? this.state?.creds.me?.id ?? null
       handlers.onOpen({ phone: jidToPhone(me), jid: me ? jidNormalizedUser(me) : null })
     }
@@ -410,9 +413,10 @@ class BaileysClient implements WhatsAppClient {
       this.connection.abort()
       const { code, message } = statusCodeOf(update)
       let reason = classifyClose(code, message, this.paired, this.endedByUs)
-      // A connection that failed in the proxy: the proxy is what to fix, and the session's detail says so.
+      // A connection that never opened because the proxy refused or failed: the proxy is what to fix, the session's
+      // detail says so, and it is retried like any network error (whatever status the proxy's answer carried).
       const failure = this.route?.route.failure
-      if (reason.kind === 'transient' && failure) reason = { ...reason, message: `${PROXY_UNREACHABLE} ${failure}` }
+      if (failure && !this.opened && reason.kind !== 'closed') reason = { kind: 'transient', code, message: `${PROXY_UNREACHABLE} ${failure}` }
       resolveClosed()
       // requestPairingCode wrote creds.me (and saved it) before anything was linked. Kept, the next connect would try
       // to log in as that half-made device and get 401 (runner/README.md): an abandoned pairing starts over from fresh

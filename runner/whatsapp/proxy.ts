@@ -1,6 +1,6 @@
 import type { Agent } from 'node:http'
 import { HttpsProxyAgent } from 'https-proxy-agent'
-import { SocksProxyAgent, type SocksProxyAgentOptions } from 'socks-proxy-agent'
+import { SocksProxyAgent } from 'socks-proxy-agent'
 import { maskProxyUrl } from '../../db/shared/proxy.js'
 
 /**
@@ -31,7 +31,7 @@ export function createProxyRoute(url: string, tls: { ca?: string } = {}): ProxyR
   const u = new URL(url)
   const secrets = [...new Set([u.password, safeDecode(u.password)])].filter((s) => s.length >= 1)
   const clean = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text)
-  const agent = /^socks/.test(u.protocol) ? new SocksProxyAgent(u, { ...tls } as SocksProxyAgentOptions) : new HttpsProxyAgent(u, { ...tls })
+  const agent = /^socks/.test(u.protocol) ? new SocksProxyAgent(u) : new HttpsProxyAgent(u)
   const route: ProxyRoute = {
     agent,
     shown: maskProxyUrl(u),
@@ -42,7 +42,8 @@ export function createProxyRoute(url: string, tls: { ca?: string } = {}): ProxyR
   type Connect = HttpsProxyAgent<string>['connect']
   agent.connect = async (req: Parameters<Connect>[0], opts: Parameters<Connect>[1]) => {
     try {
-      return await connect(req, opts)
+      // The far end's TLS options go with each connection: https-proxy-agent drops the options it was made with.
+      return await connect(req, { ...opts, ...tls })
     } catch (err) {
       route.failure = clean((err as Error).message || String(err))
       throw err

@@ -14,6 +14,13 @@ import { newKey } from '../runner/helpers.js'
 
 const PASSWORD = 'Zq8-proxy-Pass-4471'
 
+/** The fields of the answers this file reads. */
+interface Answer {
+  code?: string
+  proxy?: string | null
+  settings: { proxy?: string | null; daily_cap?: number | null }
+}
+
 describeEachEngine('PATCH /api/sessions/:name proxy', (ctx) => {
   const lines: string[] = []
   const answers: string[] = []
@@ -26,7 +33,7 @@ describeEachEngine('PATCH /api/sessions/:name proxy', (ctx) => {
     })
     const text = await res.text()
     answers.push(text)
-    return { status: res.status, body: JSON.parse(text) as Record<string, any> }
+    return { status: res.status, body: JSON.parse(text) as Answer }
   }
   const key = deriveProxyKey(newKey())
   const url = `socks5://alice:${PASSWORD}@10.1.2.3:1080`
@@ -49,7 +56,8 @@ describeEachEngine('PATCH /api/sessions/:name proxy', (ctx) => {
     expect(res.body.settings.proxy).toBe(masked)
     expect((await call('GET', '/api/sessions/default')).body).toMatchObject({ proxy: masked, settings: { proxy: masked } })
     expect((await call('GET', '/api/status?session=default')).body.proxy).toBe(masked)
-    expect((await call('GET', '/api/sessions')).body.find((s: { name: string }) => s.name === 'default').proxy).toBe(masked)
+    const list = (await call('GET', '/api/sessions')).body as unknown as { name: string; proxy: string | null }[]
+    expect(list.find((s) => s.name === 'default')?.proxy).toBe(masked)
     const sealed = (await readSealedProxy(ctx.db, 'default'))!
     expect(key.open(sealed, 'default')).toBe(url)
     // Without a password nothing is masked; the path "/" of an http URL is not shown.

@@ -49,8 +49,8 @@ async function startChild(cmd: string, args: (conf: string) => string[], config:
   const child = spawn(cmd, args(conf), { stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   const keep = (b: Buffer) => (output = (output + b.toString()).slice(-4000))
-  child.stdout!.on('data', keep)
-  child.stderr!.on('data', keep)
+  child.stdout.on('data', keep)
+  child.stderr.on('data', keep)
   await waitForPort(port, child, () => output)
   return {
     url: url(port),
