@@ -332,6 +332,8 @@ class BaileysClient implements WhatsAppClient {
       // The WebSocket and the media uploads both go through the session's proxy (runner/README.md, Proxy per number).
       ...(route && { agent: route.agent as UserFacingSocketConfig['agent'], fetchAgent: route.agent as LoopbackSocketOverrides['fetchAgent'] }),
       ...this.options.socketConfig,
+      // Baileys downloads (media, app-state and history blobs) with fetch(), which takes a dispatcher.
+      ...(route && { options: { ...this.options.socketConfig?.options, dispatcher: route.dispatcher } as UserFacingSocketConfig['options'] }),
       beforeReceipt: (m, { offline }) => this.storeBeforeReceipt(m, offline, handlers, connection.signal),
     }
     const sock = makeWASocket(config)

@@ -1,11 +1,14 @@
-import type { Agent } from 'node:http'
+import { EventEmitter } from 'node:events'
+import type { Agent, ClientRequest } from 'node:http'
+import { Agent as Dispatcher } from 'undici'
 import { HttpsProxyAgent } from 'https-proxy-agent'
 import { SocksProxyAgent } from 'socks-proxy-agent'
 import { maskProxyUrl } from '../../db/shared/proxy.js'
 
 /**
  * The route one session's connections take through its proxy (runner/README.md, Proxy per number): one agent for the
- * WebSocket and the media uploads. http:// and https:// proxies tunnel with CONNECT (https-proxy-agent: WhatsApp's
+ * WebSocket and the media uploads (node:http and ws take an agent), and a dispatcher over the same agent for what
+ * Baileys downloads with fetch() (media, app-state and history blobs: fetch takes an undici dispatcher, not an agent). http:// and https:// proxies tunnel with CONNECT (https-proxy-agent: WhatsApp's
  * endpoints are wss:// and https://, so a forwarding proxy would not do); socks5:// and socks5h:// go through
  * socks-proxy-agent. The URL, password included, stays inside the agent: what leaves this module is the masked URL
  * and failures with the password cut out.
@@ -16,6 +19,8 @@ export const PROXY_UNREACHABLE = 'proxy unreachable:'
 
 export interface ProxyRoute {
   readonly agent: Agent
+  /** For fetch(): its connections are opened by `agent`. */
+  readonly dispatcher: Dispatcher
   /** The URL as shown (`socks5://user:***@host:1080`). */
   readonly shown: string
   /** What went wrong reaching through the proxy since `reset()` (password cut out), or null. */
@@ -32,8 +37,26 @@ export function createProxyRoute(url: string, tls: { ca?: string } = {}): ProxyR
   const secrets = [...new Set([u.password, safeDecode(u.password)])].filter((s) => s.length >= 1)
   const clean = (text: string) => secrets.reduce((t, s) => t.split(s).join('***'), text)
   const agent = /^socks/.test(u.protocol) ? new SocksProxyAgent(u) : new HttpsProxyAgent(u)
+  const dispatcher = new Dispatcher({
+    connect: (opts, done) => {
+      // The agents speak to node:http's request: this stands in for it (they emit on it, wait for its socket, and
+      // destroy it when the tunnel fails after it was handed over, which here ends that socket).
+      let handed: { destroy(): void } | null = null
+      const req = Object.assign(new EventEmitter(), { destroy: () => handed?.destroy() }) as unknown as ClientRequest
+      const secureEndpoint = opts.protocol === 'https:'
+      const port = Number(opts.port) || (secureEndpoint ? 443 : 80)
+      const target = { host: opts.hostname, port }
+      agent.connect(req, secureEndpoint ? { ...target, secureEndpoint, ...(opts.servername ? { servername: opts.servername } : {}) } : { ...target, secureEndpoint })
+        .then((socket) => {
+          handed = socket
+          req.emit('socket', socket)
+          done(null, socket)
+        }, (err: Error) => done(err, null))
+    },
+  })
   const route: ProxyRoute = {
     agent,
+    dispatcher,
     shown: maskProxyUrl(u),
     failure: null,
     reset: () => (route.failure = null),

@@ -4,6 +4,7 @@
  * - tinyproxy (HTTP CONNECT, Basic auth): the session pairs, sends a text and an image; its WebSocket and its media
  *   upload arrive from 127.0.0.2 while the session without a proxy arrives from 127.0.0.1;
  * - SOCKS5 with username/password (the test's own proxy: dante checks passwords against system accounts);
+ * - downloads (fetch with the route's dispatcher, as Baileys downloads) leave through the proxy too;
  * - a change (to dante, SOCKS5 without auth, then to none) reconnects the session through the new route;
  * - a dead proxy (a closed port) shows as `proxy unreachable: …` in the session's detail;
  * - no proxy password in any API answer, any session detail or any runner or API log line.
@@ -16,6 +17,7 @@ import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { createRunner, type Runner } from '../../runner/runner.js'
+import { createProxyRoute } from '../../runner/whatsapp/proxy.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import { freePort } from '../support/free-port.js'
@@ -126,6 +128,26 @@ describe.skipIf(noProxies)(`proxy per number on PGlite with real Baileys and rea
     expect(uploadsFrom(OUTGOING_ADDRESS)).toBe(proxiedBefore + 1)
     // The upload took its own connection through the proxy.
     expect(socks.accepted()!).toBeGreaterThan(acceptedBefore)
+  })
+
+  it('downloads (fetch with the route\'s dispatcher, as Baileys downloads media and blobs) go through the proxy too', async () => {
+    const ca = server.info.env.WA_LOOPBACK_CA_PEM!
+    const missing = `${server.info.media_url}/v/t62.loopback/${'0'.repeat(64)}.enc`
+    for (const url of [tiny.url, socks.url, dante.url]) {
+      const before = server.mediaRequests().length
+      const route = createProxyRoute(url, { ca })
+      const res = await fetch(missing, { dispatcher: route.dispatcher } as RequestInit)
+      expect(res.status).toBe(404)
+      await res.text()
+      expect(server.mediaRequests().slice(before)).toEqual([{ method: 'GET', kind: 'v', remote_address: OUTGOING_ADDRESS }])
+      await route.dispatcher.close()
+    }
+    // A refused proxy is reported without its password.
+    const dead = createProxyRoute(`http://u:${DEAD_PASS}@127.0.0.1:${await freePort()}`, { ca })
+    await expect(fetch(missing, { dispatcher: dead.dispatcher } as RequestInit)).rejects.toThrow()
+    expect(dead.failure).toMatch(/ECONNREFUSED/)
+    expect(dead.failure).not.toContain(DEAD_PASS)
+    await dead.dispatcher.close()
   })
 
   it('changing the proxy reconnects: to dante (SOCKS5, no auth), then to none', async () => {

@@ -46,6 +46,8 @@ export type LoopbackInfo = {
   ws_url: string
   /** Test root public key (hex) that signs the Noise certificate chain. */
   root_key: string
+  /** Base URL of the HTTPS media endpoint (uploads are POSTed under it, blobs downloaded from it). */
+  media_url: string
   /** Everything a gateway process needs to use this server; export it and start the runner. */
   env: Record<string, string>
 }
@@ -152,6 +154,7 @@ export async function startLoopbackServer({
   const info: LoopbackInfo = {
     ws_url: wsUrl,
     root_key: root.publicKeyHex,
+    media_url: `https://${ctx.media.host}`,
     env: { WA_WEBSOCKET_URL: wsUrl, WA_LOOPBACK_ROOT_KEY: root.publicKeyHex, WA_LOOPBACK_CA_PEM: tls.caPem }
   }
 
