@@ -64,18 +64,26 @@ export function createProxyRoute(url: string, tls: { ca?: string } = {}): ProxyR
   const connect = agent.connect.bind(agent)
   type Connect = HttpsProxyAgent<string>['connect']
   agent.connect = async (req: Parameters<Connect>[0], opts: Parameters<Connect>[1]) => {
+    // A CONNECT answered with anything but 200 does not throw: https-proxy-agent hands the answer to the request as if
+    // the far end had sent it, and a WebSocket would wait on it for good (Baileys listens to 'unexpected-response').
+    // Refused here, it is an error the request reports like any network error.
+    let refused: string | null = null
+    req.once('proxyConnect', (res: { statusCode: number; statusText?: string }) => {
+      if (res.statusCode !== 200) refused = `the proxy answered ${res.statusCode} ${res.statusText ?? ''}`.trim()
+    })
     try {
       // The far end's TLS options go with each connection: https-proxy-agent drops the options it was made with.
-      return await connect(req, { ...opts, ...tls })
+      const socket = await connect(req, { ...opts, ...tls })
+      if (refused !== null) {
+        socket.destroy()
+        throw new Error(refused)
+      }
+      return socket
     } catch (err) {
       route.failure = clean((err as Error).message || String(err))
       throw err
     }
   }
-  // A CONNECT answered with anything but 200 does not throw: the agent hands the answer to the request instead.
-  agent.on('proxyConnect', (res: { statusCode: number; statusText?: string }) => {
-    if (res.statusCode !== 200) route.failure = clean(`the proxy answered ${res.statusCode} ${res.statusText ?? ''}`.trim())
-  })
   return route
 }
 

@@ -6,7 +6,8 @@
  * - SOCKS5 with username/password (the test's own proxy: dante checks passwords against system accounts);
  * - downloads (fetch with the route's dispatcher, as Baileys downloads) leave through the proxy too;
  * - a change (to dante, SOCKS5 without auth, then to none) reconnects the session through the new route;
- * - a dead proxy (a closed port) shows as `proxy unreachable: …` in the session's detail;
+ * - a proxy that refuses (tinyproxy, wrong password: 401) or is dead (a closed port) shows as
+ *   `proxy unreachable: …` in the session's detail;
  * - no proxy password in any API answer, any session detail or any runner or API log line.
  */
 import { randomBytes } from 'node:crypto'
@@ -174,14 +175,19 @@ describe.skipIf(noProxies)(`proxy per number on PGlite with real Baileys and rea
     expect((await call('GET', '/api/sessions/viahttp')).body.proxy).toBeNull()
   })
 
-  it('a dead proxy shows as "proxy unreachable: …" in the session detail, without its password', async () => {
+  it('a proxy that refuses (wrong password) or is dead (closed port) shows as "proxy unreachable: …", without its password', async () => {
+    const unreachable = async (match: RegExp) =>
+      waitFor(async () => {
+        const body = (await call('GET', '/api/sessions/viasocks')).body
+        if (typeof body.detail === 'string' && match.test(body.detail)) return body
+        throw new Error(`detail is ${JSON.stringify(body.detail)}`)
+      }, 30_000, `detail matching ${match}`)
+    await setProxy('viasocks', tiny.url.replace(TP_PASS, DEAD_PASS))
+    // tinyproxy answers a wrong Basic auth with 401 (other proxies say 407).
+    await unreachable(/^proxy unreachable: the proxy answered 40[17] /)
     const port = await freePort()
     await setProxy('viasocks', `socks5://skuser:${DEAD_PASS}@127.0.0.1:${port}`)
-    const s = await waitFor(async () => {
-      const body = (await call('GET', '/api/sessions/viasocks')).body
-      return typeof body.detail === 'string' && body.detail.startsWith('proxy unreachable:') ? body : null
-    }, 30_000, 'proxy unreachable in the detail')
-    expect(s.detail).toMatch(/^proxy unreachable: .*ECONNREFUSED/)
+    const s = await unreachable(/^proxy unreachable: .*ECONNREFUSED/)
     expect(s.proxy).toBe(`socks5://skuser:***@127.0.0.1:${port}`)
     expect((await call('GET', '/api/status?session=viasocks')).body.detail).toMatch(/^proxy unreachable:/)
     // Nothing went around the proxy.
