@@ -1,7 +1,6 @@
 /** A session's sending limits or proxy change (PATCH /api/sessions/:name, the dashboard). */
 import type { Db } from '../driver.js'
 import { releaseLimitHolds } from '../queries/message-claim.js'
-import { writeSessionProxy } from '../queries/proxy.js'
 import { writeSessionSettings } from '../queries/sessions.js'
 import type { SessionSettings } from '../types.js'
 
@@ -17,9 +16,8 @@ export async function updateSessionSettings(
   db: Db, name: string, patch: Partial<SessionSettings>, proxy?: { sealed: string; url: string } | null,
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
-    if (!(await writeSessionSettings(tx, name, patch))) return false
+    if (!(await writeSessionSettings(tx, name, patch, proxy))) return false
     if (patch.firstContactCap !== undefined) await releaseLimitHolds(tx, name)
-    if (proxy !== undefined) await writeSessionProxy(tx, name, proxy)
     return true
   })
 }

@@ -6,6 +6,7 @@
 import type { Queryable } from '../driver.js'
 import { each } from '../sql.js'
 import type { LeaseFence } from './leases.js'
+import { writeSessionSettings } from './sessions.js'
 
 const PUBLISH_KEY = /* @__PURE__ */ each(
   `INSERT INTO runner_keys (name, public_key, updated_at)
@@ -32,24 +33,13 @@ export async function readRunnerKey(db: Queryable, name: string): Promise<string
   return row ? String(row.public_key) : null
 }
 
-const WRITE_PROXY = /* @__PURE__ */ each(
-  `UPDATE sessions
-   SET proxy_sealed = ?, proxy_url = ?, proxy_changed_at = NOW(6), updated_at = NOW(6)
- WHERE name = ?
-   AND delete_requested_at IS NULL`,
-  `UPDATE sessions
-   SET proxy_sealed = $1, proxy_url = $2, proxy_changed_at = now(), updated_at = now()
- WHERE name = $3
-   AND delete_requested_at IS NULL`,
-)
-
 /**
  * Sets (sealed URL and its masked form) or clears (null) a session's proxy and flags the change for the lease holder,
- * which reconnects through it. `false`: no such session, or it is being deleted.
+ * which reconnects through it; the statement is `writeSessionSettings`' (a PATCH writes limits and proxy in one).
+ * `false`: no such session, or it is being deleted.
  */
 export async function writeSessionProxy(db: Queryable, name: string, proxy: { sealed: string; url: string } | null): Promise<boolean> {
-  const res = await db.execute(WRITE_PROXY[db.dialect], [proxy?.sealed ?? null, proxy?.url ?? null, name])
-  return res.affectedRows > 0
+  return writeSessionSettings(db, name, {}, proxy)
 }
 
 const READ_PROXY = /* @__PURE__ */ each(
