@@ -223,7 +223,7 @@ export const sessionAnswer: JsonSchema = {
     qr_code: nullable('string', { description: 'PNG data URL of the QR to scan while connecting.' }),
     detail: nullable('string', { description: 'Why the session is offline or paused (logged_out, restricted, conflict…).' }),
     qr: nullable('string', { description: 'Raw QR text while waiting for a scan, for clients that draw their own code.' }),
-    proxy: nullable('string', { description: 'Proxy, password masked.' }),
+    proxy: nullable('string'),
   },
 }
 

@@ -27,7 +27,7 @@ export function checkProxyUrl(text: string): URL {
     // reported below
   }
   if (!u || text.length > PROXY_MAX_LENGTH || !/^(https?|socks5h?):$/.test(u.protocol) || !u.hostname || u.port === '0' || /[?#]/.test(text) || u.pathname.length > 1) {
-    throw new Error('must be http(s)://, socks5:// or socks5h://[user:pass@]host[:port], port 1–65535, no path, ≤ 2048 characters')
+    throw new Error('must be http(s):// or socks5(h)://[user:pass@]host:port, no path, ≤ 2048 characters')
   }
   return u
 }
