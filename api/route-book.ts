@@ -49,6 +49,8 @@ export interface RouteDeclaration {
   /** Accepts an `Idempotency-Key` header. */
   idempotent?: boolean
   ok: JsonSchema
+  /** The success answer's media type when it is not JSON (a file: `ok` is then `{type: 'string', format: 'binary'}`). */
+  okMedia?: string
   okExample?: unknown
   /** Error statuses besides 401 and 503, which every keyed, database-reading operation can answer. */
   errors: number[]

@@ -50,6 +50,11 @@ export interface RunnerConfig {
    * Typing before each send). The default of every session; a session's own `presence` wins.
    */
   presence: PresenceSetting
+  /**
+   * `INBOUND_MEDIA_MAX_BYTES` (default 16 MB, at most 100 MB; 0 = never download): the largest received file the
+   * runner downloads and stores; a larger one is stored without its bytes (runner/README.md, Inbound media).
+   */
+  inboundMediaMaxBytes: number
 }
 
 export const DEFAULT_STOP_CONFIRMATION =
@@ -127,6 +132,7 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     metricsPort: metricsRaw ? int(env, 'RUNNER_METRICS_PORT', 0, 1, 65535) : null,
     limits,
     presence,
+    inboundMediaMaxBytes: int(env, 'INBOUND_MEDIA_MAX_BYTES', 16 * 1024 * 1024, 0, 100 * 1024 * 1024),
   }
 }
 

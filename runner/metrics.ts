@@ -402,6 +402,7 @@ export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: Runn
       if (client.reset) wrapped.reset = () => client.reset!()
       if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
       if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
+      if (client.lookUp) wrapped.lookUp = (phone) => client.lookUp!(phone)
       return wrapped
     },
   }

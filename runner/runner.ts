@@ -5,6 +5,7 @@ import * as leases from '../db/queries/leases.js'
 import * as runners from '../db/queries/runners.js'
 import * as sessionReports from '../db/queries/session-reports.js'
 import * as pairing from '../db/queries/pairing.js'
+import * as numberChecks from '../db/queries/number-checks.js'
 import * as lifecycle from '../db/lifecycle/index.js'
 import type { RunnerConfig } from './config.js'
 import type { WhatsAppClientFactory } from './whatsapp/client.js'
@@ -157,6 +158,8 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     }
     // Pairing-code requests from the API (POST /api/sessions/:name/pairing-code), answered on the same row.
     for (const p of await pairing.findPairingRequests(db, owner)) supervisors.get(p.name)?.pairWithCode(p.phone)
+    // Number checks from the API (GET /api/sessions/:name/check/:phone), answered on their rows.
+    for (const c of await numberChecks.findNumberChecks(db, owner)) supervisors.get(c.session)?.checkNumber(c.phone)
   }
 
   async function probe(owner: string): Promise<void> {

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { getMediaInfo } from '../../db/queries/media.js'
 import { resendMessage } from '../../db/lifecycle/resend.js'

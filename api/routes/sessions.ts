@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import { readRunnerKey } from '../../db/queries/proxy.js'
@@ -9,7 +9,9 @@ import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatSession, formatSessionLimits } from '../format.js'
+import { checkNumber } from '../number-check.js'
 import { obtainPairingCode } from '../pairing.js'
+import { phoneSchema } from '../phone.js'
 import type { RouteBook } from '../route-book.js'
 import { sessionAnswer, sessionNameSchema, successAnswer, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
@@ -34,7 +36,7 @@ const messageAnswer = { type: 'object', properties: { success: { const: true }, 
 
 /**
  * `GET /api/status`, `GET|POST /api/sessions`, `GET|PATCH|DELETE /api/sessions/:name`,
- * `POST /api/sessions/:name/pairing-code`, `POST /api/regenerate-qr`.
+ * `POST /api/sessions/:name/pairing-code`, `GET /api/sessions/:name/check/:phone`, `POST /api/regenerate-qr`.
  */
 export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
@@ -139,6 +141,14 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
     const code = await obtainPairingCode(c.get('db'), name, phone, { waitMs: config.pairingCodeWaitMs })
     return c.json({ success: true, code })
   })
+
+  // One number at a time, by design (README.md): asked of the session's runner, cached a day (api/number-check.ts).
+  // The answer's schema is terse, as the worker bundle carries it; api/README.md, Routes, is its reference.
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/sessions/{name}/check/{phone}', operationId: 'checkNumber', tag: 'Sessions', summary: 'Is one number on WhatsApp? (api/README.md)',
+    params: { ...named, phone: phoneSchema }, ok: { type: 'object' },
+    okExample: { exists: true, jid: '9611234567@s.whatsapp.net' }, errors: [400, 404, 409, 429, 502, 504],
+  }, async (c, { params: { name, phone } }) => c.json(await checkNumber(c.get('db'), name, phone, config.numberCheckPerMinute, (s) => c.header('Retry-After', String(s)), unknownSession)))
 
   book.serve(app, '/api', {
     method: 'post', path: '/api/regenerate-qr', operationId: 'regenerateQr', tag: 'Sessions', summary: 'Disconnect a session and show a new QR code',

@@ -6,6 +6,7 @@
  */
 import type { Db, Queryable } from '../driver.js'
 import { lockContactOptIn, recordInboundConsent } from '../queries/contacts.js'
+import { insertMedia } from '../queries/media.js'
 import {
   insertInbound, isInboundStored, markInboundResolved, selectUnresolvedInbound,
   type InboundAction, type InboundInput, type InboundResult,
@@ -15,7 +16,7 @@ import type { OptIn } from '../types.js'
 import { releaseHeldMessages } from './consent.js'
 import { markPendingOptedOut } from './opt-out.js'
 
-export type { InboundAction, InboundInput, InboundResult } from '../queries/inbound.js'
+export type { InboundAction, InboundInput, InboundMedia, InboundResult } from '../queries/inbound.js'
 
 async function decide(tx: Queryable, session: string, phone: string, keyword: InboundInput['keyword'], pushName: string | null | undefined) {
   const current = await lockContactOptIn(tx, phone)
@@ -57,15 +58,18 @@ async function decide(tx: Queryable, session: string, phone: string, keyword: In
  */
 export async function recordInbound(db: Db, input: InboundInput): Promise<InboundResult> {
   return db.transaction(async (tx): Promise<InboundResult> => {
-    if (!input.phone) {
-      const inserted = await insertInbound(tx, input, 'unresolved')
-      if (inserted) await emitInboundEvent(tx, input.session, input.waMessageId)
-      return inserted ? { kind: 'stored', action: 'unresolved', optIn: null, optedOut: 0, released: 0 } : { kind: 'duplicate' }
-    }
-    // Cheap pre-check so a redelivery does not lock the contact row.
+    // Cheap pre-check so a redelivery does not lock the contact row or store its file again.
     if (await isInboundStored(tx, input.session, input.waMessageId)) return { kind: 'duplicate' }
+    // The file goes in with the message: a duplicate rolls both back, so no file is stored without its message.
+    const media = input.media
+    const mediaId = media?.status === 'stored' ? await insertMedia(tx, { bytes: media.bytes, mime: media.mime, sha256: media.sha256 }) : null
+    if (!input.phone) {
+      if (!(await insertInbound(tx, input, 'unresolved', mediaId))) throw new DuplicateInbound()
+      await emitInboundEvent(tx, input.session, input.waMessageId)
+      return { kind: 'stored', action: 'unresolved', optIn: null, optedOut: 0, released: 0 }
+    }
     const d = await decide(tx, input.session, input.phone, input.keyword, input.pushName)
-    if (!(await insertInbound(tx, input, d.action))) {
+    if (!(await insertInbound(tx, input, d.action, mediaId))) {
       // A concurrent delivery of the same message won the insert: undo this one's consent effect (and its events).
       throw new DuplicateInbound()
     }

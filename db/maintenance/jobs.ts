@@ -14,6 +14,7 @@
 import type { Db } from '../driver.js'
 import * as cron from '../queries/cron.js'
 import * as leases from '../queries/leases.js'
+import { pruneNumberChecks } from '../queries/number-checks.js'
 import { listSessions } from '../queries/sessions.js'
 import { intSetting, switchSetting, type Env } from '../shared/settings.js'
 
@@ -131,12 +132,14 @@ export interface PruneReport {
   media: number
   webhookDeliveries: number
   cronRuns: number
+  /** Number checks older than a day (expired cache entries, requests nobody withdrew). */
+  numberChecks: number
 }
 
 /**
  * Deletes `sent` messages older than `RETENTION_DAYS`, then media no message references any more older than
  * `MEDIA_RETENTION_DAYS`, then settled webhook deliveries older than `RETENTION_DAYS`, then slot rows older than
- * 7 days, in small batches. `failed` and `opted_out` messages are
+ * 7 days, in small batches, then number checks older than a day. `failed` and `opted_out` messages are
  * kept, and so is their media, so they can be resent.
  */
 export async function prune(ctx: JobContext): Promise<PruneReport> {
@@ -151,7 +154,7 @@ export async function prune(ctx: JobContext): Promise<PruneReport> {
     retentionDays: ctx.config.retentionDays, batchSize: p.batchSize, maxBatches: p.maxBatches, pauseMs: p.pauseMs,
   })
   const cronRuns = await cron.pruneCronRuns(ctx.db, 7)
-  return { messages, media, webhookDeliveries, cronRuns }
+  return { messages, media, webhookDeliveries, cronRuns, numberChecks: await pruneNumberChecks(ctx.db) }
 }
 
 export interface UnpauseReport {

@@ -44,7 +44,14 @@ export interface InboundInput {
   /** The keyword the runner matched in a text message's `body` (runner/whatsapp/consent.ts), or null. */
   keyword: 'stop' | 'start' | null
   pushName?: string | null
+  /** For an image, video, audio or document: what became of its file (db/README.md, Inbound media). */
+  media?: InboundMedia
 }
+
+/** An inbound file as the runner fetched it: its decrypted bytes, or why there are none. */
+export type InboundMedia =
+  | { status: 'stored'; bytes: Uint8Array; mime: string; sha256: string }
+  | { status: 'too_large' | 'failed' }
 
 /**
  * The longest body stored (UTF-16 code units). WhatsApp's own limit is far below it; a longer text can only come from
@@ -74,26 +81,29 @@ export type InboundResult =
 // reply_to_message_id: the quoted WhatsApp id is ours when a sent message carries it (uq_messages_wa_id).
 const INSERT = /* @__PURE__ */ each(
   `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at,
-                              type, caption, mimetype, file_name, size, lid, reply_to_message_id)
+                              type, caption, mimetype, file_name, size, lid, reply_to_message_id, media_id, media_status)
 VALUES (?, ?, ?, ?, ?, ?, NOW(6), CASE WHEN ? THEN NOW(6) ELSE NULL END,
-        ?, ?, ?, ?, ?, ?, (SELECT id FROM messages WHERE wa_message_id = ?))`,
+        ?, ?, ?, ?, ?, ?, (SELECT id FROM messages WHERE wa_message_id = ?), ?, ?)`,
   // ON CONFLICT: a raw 23505 would abort the transaction on Postgres.
   `INSERT INTO inbound_messages (session, phone, sender_jid, body, wa_message_id, action, received_at, processed_at,
-                              type, caption, mimetype, file_name, size, lid, reply_to_message_id)
+                              type, caption, mimetype, file_name, size, lid, reply_to_message_id, media_id, media_status)
 VALUES ($1, $2, $3, $4, $5, $6, now(), CASE WHEN $7 THEN now() ELSE NULL END,
-        $8, $9, $10, $11, $12, $13, (SELECT id FROM messages WHERE wa_message_id = $14))
+        $8, $9, $10, $11, $12, $13, (SELECT id FROM messages WHERE wa_message_id = $14), $15, $16)
 ON CONFLICT (session, wa_message_id) DO NOTHING
 RETURNING id`,
 )
 
-/** Stores an inbound message with its decided action; `false` when that (session, WhatsApp id) is already stored. */
-export async function insertInbound(tx: Queryable, input: InboundInput, action: InboundAction): Promise<boolean> {
+/**
+ * Stores an inbound message with its decided action and, when its file was stored first (`insertMedia` in the same
+ * transaction), that file's id; `false` when that (session, WhatsApp id) is already stored.
+ */
+export async function insertInbound(tx: Queryable, input: InboundInput, action: InboundAction, mediaId: number | null = null): Promise<boolean> {
   const processed = action !== 'unresolved'
   const params = [
     input.session, input.phone, input.senderJid, fitInboundBody(input.body), input.waMessageId, action,
     tx.dialect === 'mysql' ? (processed ? 1 : 0) : processed,
     input.type ?? 'text', fitInboundBody(input.caption ?? null), fitShort(input.mimetype), fitShort(input.fileName),
-    input.size ?? null, input.lid ?? null, input.quotedWaId ?? null,
+    input.size ?? null, input.lid ?? null, input.quotedWaId ?? null, mediaId, input.media?.status ?? null,
   ]
   if (tx.dialect === 'mysql') {
     try {
@@ -287,6 +297,10 @@ export interface InboundItem {
   received_at: string
   /** The consent keyword it carried. */
   consent: 'stop' | 'start' | null
+  /** For a file: 'stored', 'expired' (pruned after MEDIA_RETENTION_DAYS), 'too_large' or 'failed'; else null. */
+  media_status: 'stored' | 'expired' | 'too_large' | 'failed' | null
+  /** The path that streams the stored file (`GET /api/inbound/{id}/media`), while it is stored. */
+  media_url: string | null
 }
 
 export interface InboundFilter {
@@ -306,16 +320,29 @@ export interface InboundFilter {
 const LISTED = /* @__PURE__ */ each(
   `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
        DATE_FORMAT(received_at, '%Y-%m-%d %H:%i:%s') AS received_at,
-       CASE WHEN action IN ('stop', 'start') THEN action END AS consent
+       CASE WHEN action IN ('stop', 'start') THEN action END AS consent,
+       CASE WHEN media_status = 'stored' AND NOT EXISTS (SELECT 1 FROM media md WHERE md.id = inbound_messages.media_id)
+            THEN 'expired' ELSE media_status END AS media_status
   FROM inbound_messages`,
   `SELECT id, session, phone, lid, type, COALESCE(body, caption) AS text, mimetype, file_name, size, reply_to_message_id,
        to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') AS received_at,
-       CASE WHEN action IN ('stop', 'start') THEN action END AS consent
+       CASE WHEN action IN ('stop', 'start') THEN action END AS consent,
+       CASE WHEN media_status = 'stored' AND NOT EXISTS (SELECT 1 FROM media md WHERE md.id = inbound_messages.media_id)
+            THEN 'expired' ELSE media_status END AS media_status
   FROM inbound_messages`,
 )
 
 // Postgres hands BIGINT back as text.
-const toItem = (r: Row) => ({ ...r, id: toId(r.id), size: toIdOrNull(r.size), reply_to_message_id: toIdOrNull(r.reply_to_message_id) }) as InboundItem
+const toItem = (r: Row) => {
+  const id = toId(r.id)
+  return {
+    ...r, id, size: toIdOrNull(r.size), reply_to_message_id: toIdOrNull(r.reply_to_message_id),
+    media_status: r.media_status ?? null, media_url: r.media_status === 'stored' ? inboundMediaPath(id) : null,
+  } as InboundItem
+}
+
+/** Where the API streams a received file (the webhook builds the same path in SQL, EMIT_INBOUND). */
+export const inboundMediaPath = (id: number) => `/api/inbound/${id}/media`
 
 /**
  * Received messages, newest first, with keyset pagination on `id` (stable under concurrent inserts, which only add
@@ -336,4 +363,32 @@ export async function listInbound(db: Queryable, filter: InboundFilter): Promise
 export async function getInbound(db: Queryable, id: number): Promise<InboundItem | null> {
   const [row] = await db.query(`${LISTED[db.dialect]}\n WHERE id = ${db.dialect === 'mysql' ? '?' : '$1'}`, [id])
   return row ? toItem(row) : null
+}
+
+const MEDIA_OF = /* @__PURE__ */ each(
+  `SELECT i.media_status, i.mimetype, i.file_name, md.id AS media_id, md.mime, md.size, md.chunks
+  FROM inbound_messages i
+  LEFT JOIN media md ON md.id = i.media_id
+ WHERE i.id = ?`,
+  `SELECT i.media_status, i.mimetype, i.file_name, md.id AS media_id, md.mime, md.size, md.chunks
+  FROM inbound_messages i
+  LEFT JOIN media md ON md.id = i.media_id
+ WHERE i.id = $1`,
+)
+
+/** A received message's file as `GET /api/inbound/{id}/media` streams it: `file` is null when none is stored (any more). */
+export interface InboundFile {
+  status: InboundItem['media_status']
+  file: { id: number; mime: string; size: number; chunks: number; fileName: string | null } | null
+}
+
+/** The stored file of received message `id`, or null when there is no such message. */
+export async function getInboundFile(db: Queryable, id: number): Promise<InboundFile | null> {
+  const [r] = await db.query(MEDIA_OF[db.dialect], [id])
+  if (!r) return null
+  const file = r.media_id === null || r.media_id === undefined ? null : {
+    id: toId(r.media_id), mime: String(r.mime), size: Number(r.size), chunks: Number(r.chunks), fileName: r.file_name === null ? null : String(r.file_name),
+  }
+  const status = (r.media_status ?? null) as InboundFile['status']
+  return { status: status === 'stored' && !file ? 'expired' : status, file }
 }

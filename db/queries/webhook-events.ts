@@ -100,7 +100,9 @@ SELECT w.id, ?, ?,
                    'id', i.id, 'lid', i.lid, 'type', i.type, 'text', COALESCE(i.body, i.caption),
                    'mimetype', i.mimetype, 'file_name', i.file_name, 'size', i.size,
                    'reply_to_message_id', i.reply_to_message_id,
-                   'consent', CASE WHEN i.action IN ('stop', 'start') THEN i.action END),
+                   'consent', CASE WHEN i.action IN ('stop', 'start') THEN i.action END,
+                   'media_status', i.media_status,
+                   'media_url', CASE WHEN i.media_status = 'stored' THEN CONCAT('/api/inbound/', i.id, '/media') END),
        NOW(6), NOW(6), NOW(6)
   FROM webhooks w
   JOIN inbound_messages i ON i.session = ? AND i.wa_message_id = ?
@@ -115,7 +117,9 @@ SELECT w.id, $1, $2,
                          'id', i.id, 'lid', i.lid, 'type', i.type, 'text', COALESCE(i.body, i.caption),
                          'mimetype', i.mimetype, 'file_name', i.file_name, 'size', i.size,
                          'reply_to_message_id', i.reply_to_message_id,
-                         'consent', CASE WHEN i.action IN ('stop', 'start') THEN i.action END)::text,
+                         'consent', CASE WHEN i.action IN ('stop', 'start') THEN i.action END,
+                         'media_status', i.media_status,
+                         'media_url', CASE WHEN i.media_status = 'stored' THEN '/api/inbound/' || i.id || '/media' END)::text,
        now(), now(), now()
   FROM webhooks w
   JOIN inbound_messages i ON i.session = $3 AND i.wa_message_id = $4

@@ -9,6 +9,7 @@ import type { AuthFence } from '../../db/queries/auth-state.js'
 import { LeaseLostError } from '../../db/queries/leases.js'
 import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
 import { inboundContent, isConsiderable, type InboundContent } from './content.js'
+import { downloadInboundFile, type DownloadResult } from './download.js'
 import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
 import { MediaUploads, sendOutbound, type OutboundContent, type SendOptions } from './outbound.js'
@@ -44,7 +45,9 @@ export type CloseReason =
   | { kind: 'closed' }
 
 /** `kind`, `text` (a text message's text or a reaction's emoji), `caption`, media metadata and `quotedId`: content.ts. */
-export interface InboundMessage extends InboundContent {
+export interface InboundMessage extends Omit<InboundContent, 'file'> {
+  /** An image's, video's, audio's or document's file: downloads and decrypts it, at most `maxBytes` plain bytes. */
+  download?: (maxBytes: number, signal?: AbortSignal) => Promise<DownloadResult>
   /** WhatsApp id of the inbound message (dedupe key with the session). */
   id: string
   /** The sender's address as received (`…@s.whatsapp.net` or `…@lid`). */
@@ -112,6 +115,11 @@ export interface WhatsAppClient {
   showPresence?(phone: string, state: ChatPresence): Promise<void>
   /** Lazy, single-number registration check (never bulk). `null` when the server did not answer. */
   isOnWhatsApp(phone: string): Promise<boolean | null>
+  /**
+   * Asks WhatsApp whether `phone` has an account (one usync query, never a list): its JID, `false` when it has none,
+   * `null` when the server did not answer. For `GET /api/sessions/:name/check/:phone` (db/queries/number-checks.ts).
+   */
+  lookUp?(phone: string): Promise<string | false | null>
   /** Phone digits for a LID user, from the client's own mapping store, or null. */
   phoneForLid(lid: string): Promise<string | null>
   /** A new WhatsApp message id in WhatsApp Web's shape. */
@@ -511,15 +519,27 @@ class BaileysClient implements WhatsAppClient {
       this.log.warn({ id: m.key.id, lid }, 'inbound sender resolved to the own number; parked as unresolved')
       phone = null
     }
+    const { file, ...content } = inboundContent(m)
+    const sock = this.sock
     await handlers.onInbound({
       id: m.key.id,
       senderJid: remote,
       phone,
       lid,
-      ...inboundContent(m),
+      ...content,
       pushName: m.pushName ?? null,
       offline,
+      ...(file && sock && {
+        download: (maxBytes: number, downloadSignal?: AbortSignal) => downloadInboundFile(
+          { refreshMediaConn: sock.refreshMediaConn, agent: this.mediaAgent(), log: this.log }, file.ref, file.kind, maxBytes, downloadSignal,
+        ),
+      }),
     }, signal)
+  }
+
+  /** Uploads and inbound downloads go through the session's proxy, if it has one (runner/README.md, Proxy per number). */
+  private mediaAgent(): LoopbackSocketOverrides['fetchAgent'] {
+    return (this.route?.route.agent as LoopbackSocketOverrides['fetchAgent']) ?? this.options.endpoint.fetchAgent
   }
 
   async phoneForLid(lid: string): Promise<string | null> {
@@ -536,8 +556,7 @@ class BaileysClient implements WhatsAppClient {
   async send(to: string, messageId: string, content: OutboundContent, options?: SendOptions): Promise<void> {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
-    const agent = (this.route?.route.agent as LoopbackSocketOverrides['fetchAgent']) ?? this.options.endpoint.fetchAgent
-    const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent, log: this.log })
+    const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent: this.mediaAgent(), log: this.log })
     const sent = await sendOutbound({ sock, upload, uploads: this.uploads, log: this.log }, to, messageId, content, options)
     if (sent) this.sentProtos.set(messageId, sent)
   }
@@ -559,6 +578,16 @@ class BaileysClient implements WhatsAppClient {
     const exists = result.some((r) => r.exists && jidToPhone(r.jid) === phone)
     this.notOnWhatsApp.set(phone, exists)
     return exists
+  }
+
+  async lookUp(phone: string): Promise<string | false | null> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    const result = await sock.onWhatsApp(phoneToJid(phone))
+    if (!result) return null
+    // Only numbers WhatsApp knows come back; the JID may differ from the digits asked (a country's added digit).
+    const found = result.find((r) => r.exists)
+    return found ? found.jid : false
   }
 
   newMessageId(): string {

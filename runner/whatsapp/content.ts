@@ -1,6 +1,7 @@
 import { getContentType, normalizeMessageContent, proto } from '@whiskeysockets/baileys'
 import type { WAMessage } from '@whiskeysockets/baileys'
 import type { InboundType } from '../../db/types.js'
+import type { DownloadKind, EncryptedFileRef } from './download.js'
 
 /** What the runner stores of an inbound message besides its sender (`inbound_messages`, migration 0012). */
 export interface InboundContent {
@@ -15,6 +16,8 @@ export interface InboundContent {
   size: number | null
   /** WhatsApp id of the message it quotes (`contextInfo.stanzaId`), or null. */
   quotedId: string | null
+  /** An image's, video's, audio's or document's encrypted file, to download (runner/whatsapp/download.ts). */
+  file: { kind: DownloadKind; ref: EncryptedFileRef } | null
 }
 
 // proto field → stored kind; a field not listed is 'other' (stickers, polls, protocol messages…).
@@ -30,7 +33,13 @@ interface MediaFields {
   fileName?: string | null
   fileLength?: number | { toNumber(): number } | null
   contextInfo?: proto.IContextInfo | null
+  mediaKey?: Uint8Array | null
+  directPath?: string | null
+  fileEncSha256?: Uint8Array | null
+  fileSha256?: Uint8Array | null
 }
+
+const FILE_KINDS: ReadonlySet<InboundType> = new Set(['image', 'video', 'audio', 'document'])
 
 /**
  * What the runner reads out of an inbound WhatsApp message (runner/README.md, STOP and YES), after unwrapping
@@ -45,14 +54,19 @@ export function inboundContent(m: WAMessage): InboundContent {
   const text = kind === 'text' ? (c!.conversation ?? c!.extendedTextMessage?.text ?? null)
     : kind === 'reaction' ? (c!.reactionMessage?.text || null) : null
   const length = inner?.fileLength
+  const size = length === null || length === undefined ? null : typeof length === 'number' ? length : length.toNumber()
   return {
     kind,
     text,
     caption: kind === 'image' || kind === 'video' || kind === 'document' ? (inner?.caption ?? null) : null,
     mimetype: inner?.mimetype ?? null,
     fileName: kind === 'document' ? (inner?.fileName ?? null) : null,
-    size: length === null || length === undefined ? null : typeof length === 'number' ? length : length.toNumber(),
+    size,
     quotedId: inner?.contextInfo?.stanzaId ?? null,
+    file: inner && FILE_KINDS.has(kind) ? {
+      kind: kind as DownloadKind,
+      ref: { mediaKey: inner.mediaKey, directPath: inner.directPath, fileEncSha256: inner.fileEncSha256, fileSha256: inner.fileSha256, fileLength: size },
+    } : null,
   }
 }
 

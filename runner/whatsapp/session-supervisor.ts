@@ -5,14 +5,16 @@ import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import * as contacts from '../../db/queries/contacts.js'
 import * as leases from '../../db/queries/leases.js'
 import * as sessionReports from '../../db/queries/session-reports.js'
+import * as numberChecks from '../../db/queries/number-checks.js'
 import * as pairing from '../../db/queries/pairing.js'
 import { clearProxyChange } from '../../db/queries/proxy.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
-import { INBOUND_BODY_MAX_CHARS } from '../../db/queries/inbound.js'
+import { INBOUND_BODY_MAX_CHARS, isInboundStored } from '../../db/queries/inbound.js'
 import * as sessions from '../../db/queries/sessions.js'
 import type { SessionStatus } from '../../db/types.js'
 import type { RunnerConfig } from '../config.js'
 import { SendLoop, type Fence } from '../queue/send-loop.js'
+import type { DownloadResult } from './download.js'
 import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
 import { matchConsentKeyword } from './consent.js'
 import type { TerminalOutput } from './qr-terminal.js'
@@ -76,6 +78,8 @@ export class SessionSupervisor {
   /** A pairing-code request waiting for a registering socket, and the one being asked now. */
   private pairingWanted: string | null = null
   private pairingAsking: string | null = null
+  /** Number checks being asked now: the next poll must not ask WhatsApp about them again. */
+  private readonly checking = new Set<string>()
   private readonly log: Logger
   /** Closes seen per kind (tests, metrics). */
   readonly closes: CloseReason['kind'][] = []
@@ -160,6 +164,22 @@ export class SessionSupervisor {
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
       void this.connect()
     }
+  }
+
+  /**
+   * The API asked whether `phone` is on WhatsApp (db/queries/number-checks.ts): one usync query on the open
+   * connection, answered on the request row. While the session is not online the request waits (the API gives up
+   * after 10 s, and the runner then no longer sees it).
+   */
+  checkNumber(phone: string): void {
+    if (this.phase !== 'online' || !this.client?.lookUp || this.checking.has(phone)) return
+    this.checking.add(phone)
+    const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
+    this.client.lookUp(phone)
+      .then((jid) => numberChecks.answerNumberCheck(this.d.db, fence, phone, jid === null ? { error: 'WhatsApp did not answer in time' } : { jid: jid || null }))
+      .catch((err: Error) => numberChecks.answerNumberCheck(this.d.db, fence, phone, { error: err.message || 'the check failed' }))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'writing a number check answer failed'))
+      .finally(() => this.checking.delete(phone))
   }
 
   private async askPairingCode(): Promise<void> {
@@ -423,10 +443,11 @@ export class SessionSupervisor {
    * connection ends first (`signal`), the message is left unreceipted and WhatsApp delivers it again.
    */
   private async onInbound(m: InboundMessage, signal?: AbortSignal): Promise<void> {
+    const media = await this.fetchInboundFile(m, signal)
     for (let attempt = 1; ; attempt++) {
       signal?.throwIfAborted()
       try {
-        return await this.storeInbound(m)
+        return await this.storeInbound(m, media)
       } catch (err) {
         if (!(err instanceof DatabaseUnavailableError) && attempt >= 5) {
           this.log.error({ err, id: m.id, senderJid: m.senderJid, keyword: matchConsentKeyword(m.text) }, 'inbound message could not be stored; giving up')
@@ -444,7 +465,34 @@ export class SessionSupervisor {
     return Boolean(phone && phone === this.client?.phone)
   }
 
-  private async storeInbound(m: InboundMessage): Promise<void> {
+  /**
+   * A received file's bytes, fetched before the message is stored so both go in one transaction (runner/README.md,
+   * Inbound media): the message keeps its receipt until then, so a runner killed mid-download gets it again. A
+   * redelivery of a stored message is not downloaded again. Larger than `INBOUND_MEDIA_MAX_BYTES`, or refused by the
+   * host, or not matching its hashes: the message is stored without its bytes, and says why.
+   */
+  private async fetchInboundFile(m: InboundMessage, signal?: AbortSignal): Promise<lifecycle.InboundMedia | undefined> {
+    if (!m.download) return undefined
+    try {
+      if (await isInboundStored(this.d.db, this.session, m.id)) return undefined
+    } catch {
+      // The database is unreachable: download anyway; storing retries, and a duplicate is dropped there.
+    }
+    const max = this.d.config.inboundMediaMaxBytes
+    let r: DownloadResult
+    try {
+      r = await m.download(max, signal)
+    } catch (err) {
+      if (signal?.aborted) throw err
+      r = { status: 'failed', reason: (err as Error).message }
+    }
+    if (r.status === 'stored') return { status: 'stored', bytes: r.bytes, sha256: r.sha256, mime: safeMimeType(m.mimetype) }
+    if (r.status === 'too_large') this.log.info({ id: m.id, size: m.size, max }, 'received file larger than INBOUND_MEDIA_MAX_BYTES: stored without its bytes')
+    else this.log.warn({ id: m.id, reason: r.reason }, 'received file could not be downloaded: stored without its bytes')
+    return { status: r.status }
+  }
+
+  private async storeInbound(m: InboundMessage, media?: lifecycle.InboundMedia): Promise<void> {
     let phone = m.phone ?? (m.lid ? await contacts.findPhoneByLid(this.d.db, m.lid) : null)
     if (this.isOwnPhone(phone)) phone = null
     // STOP and YES are read in text messages only: never in a caption, a reaction or a file name.
@@ -467,6 +515,7 @@ export class SessionSupervisor {
       quotedWaId: m.quotedId,
       keyword,
       pushName: m.pushName,
+      media,
     })
     if (r.kind === 'stored') this.afterDecision(phone, r.action)
     this.log.info({ id: m.id, offline: m.offline, result: r.kind === 'stored' ? r.action : r.kind }, 'inbound message')
@@ -589,4 +638,13 @@ export class SessionSupervisor {
     }
     this.finish('stopped')
   }
+}
+
+/**
+ * The type a received file is served with: the sender declares it, so only a plain `type/subtype` (parameters
+ * dropped, lower-cased) is kept, anything else is `application/octet-stream`. The API serves it as an attachment.
+ */
+export function safeMimeType(declared: string | null): string {
+  const base = declared?.split(';')[0]!.trim().toLowerCase() ?? ''
+  return /^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,63}$/.test(base) ? base : 'application/octet-stream'
 }

@@ -16,6 +16,7 @@
  */
 import { generateContactCases } from './contact-cases.js'
 import { generateKindCases } from './kind-cases.js'
+import { generateNumberCheckCases } from './number-check-cases.js'
 import { createRandom, type Random } from './random.js'
 
 export type Effect =
@@ -342,6 +343,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['GET', `/api/messages/${fx.pendingId}`, 'GET /api/messages/:id'],
     ['GET', '/api/inbound', 'GET /api/inbound'],
     ['GET', '/api/inbound/1', 'GET /api/inbound/:id'],
+    ['GET', '/api/inbound/1/media', 'GET /api/inbound/:id/media'],
     ['GET', '/api/openapi.json', 'GET /api/openapi.json'],
     ['GET', '/api', 'GET /api'],
     ['GET', '/metrics', 'GET /metrics'],
@@ -350,6 +352,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['DELETE', '/api/webhooks/1', 'DELETE /api/webhooks/:id'],
     ['GET', '/api/webhooks/1/deliveries', 'GET /api/webhooks/:id/deliveries'],
     ['POST', '/api/webhooks/deliveries/1/replay', 'POST /api/webhooks/deliveries/:id/replay'],
+    ['GET', '/api/sessions/default/check/9611234567', 'GET /api/sessions/:name/check/:phone'],
   ]
   const flip = (s: string, i: number) => s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) === 0x7a ? 0x79 : s.charCodeAt(i) + 1) + s.slice(i + 1)
   const wrongKeys: Array<[string, Record<string, string>]> = [
@@ -460,6 +463,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     invalidPhones: INVALID_PHONES, hostileText: HOSTILE_TEXT,
   })
   generateContactCases({ r, add, auth, jsonType, n, invalidPhones: INVALID_PHONES })
+  generateNumberCheckCases({ r, add, auth, n, fresh, pct, invalidPhones: INVALID_PHONES, traversal: TRAVERSAL })
 
   // ------------------------------------------------ POST /api/sessions
   jsonCases('POST /api/sessions', '/api/sessions', n(200), () => ({ name: fresh('n') }), [
@@ -549,7 +553,9 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   }
   for (const id of ['0', 'abc', '1.5', '%2e%2e%2f1', '9'.repeat(300)]) {
     add({ route: 'GET /api/inbound/:id', title: `id = ${id.slice(0, 20)}`, method: 'GET', path: `/api/inbound/${id}`, headers: auth(), expect: { kind: 'reject', status: 400 } })
+    add({ route: 'GET /api/inbound/:id/media', title: `id = ${id.slice(0, 20)}`, method: 'GET', path: `/api/inbound/${id}/media`, headers: auth(), expect: { kind: 'reject', status: 400 } })
   }
+  add({ route: 'GET /api/inbound/:id/media', title: 'an unknown message', method: 'GET', path: '/api/inbound/1/media', headers: auth(), expect: { kind: 'reject', status: 404 } })
   add({ route: 'GET /api/inbound', title: 'valid filters', method: 'GET', path: `/api/inbound?type=image&session=${anySession()}&limit=3&until=2030-01-01`, headers: auth(), expect: { kind: 'read' } })
 
   // ------------------------------------------------ /api/messages/:id and /api/resend/:id

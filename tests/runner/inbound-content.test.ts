@@ -10,7 +10,7 @@ const decoded = (message: proto.IMessage): WAMessage => msg(proto.Message.decode
 describe('inboundContent', () => {
   it('reads text, quoted ids and reactions', () => {
     expect(inboundContent(msg({ conversation: 'hi' }))).toEqual({
-      kind: 'text', text: 'hi', caption: null, mimetype: null, fileName: null, size: null, quotedId: null,
+      kind: 'text', text: 'hi', caption: null, mimetype: null, fileName: null, size: null, quotedId: null, file: null,
     })
     expect(inboundContent(msg({ extendedTextMessage: { text: 'yes', contextInfo: { stanzaId: 'Q1' } } }))).toMatchObject({ kind: 'text', text: 'yes', quotedId: 'Q1' })
     expect(inboundContent(msg({ reactionMessage: { text: '❤️', key: { id: 'Q2' } } }))).toMatchObject({ kind: 'reaction', text: '❤️', quotedId: null })
@@ -19,8 +19,12 @@ describe('inboundContent', () => {
   })
 
   it('reads media metadata and captions, never a caption as text, through ephemeral and captioned-document envelopes', () => {
-    expect(inboundContent(decoded({ ephemeralMessage: { message: { imageMessage: { caption: 'STOP', mimetype: 'image/jpeg', fileLength: 6_000_000_000, contextInfo: { stanzaId: 'Q3' } } } } }))).toEqual({
+    const key = new Uint8Array(32).fill(7)
+    const image = { caption: 'STOP', mimetype: 'image/jpeg', fileLength: 6_000_000_000, contextInfo: { stanzaId: 'Q3' }, mediaKey: key, directPath: '/v/t62/x.enc' }
+    expect(inboundContent(decoded({ ephemeralMessage: { message: { imageMessage: image } } }))).toEqual({
       kind: 'image', text: null, caption: 'STOP', mimetype: 'image/jpeg', fileName: null, size: 6_000_000_000, quotedId: 'Q3',
+      // What the runner needs to download the file (runner/whatsapp/download.ts).
+      file: { kind: 'image', ref: expect.objectContaining({ mediaKey: Buffer.from(key), directPath: '/v/t62/x.enc', fileLength: 6_000_000_000 }) },
     })
     expect(inboundContent(decoded({ documentWithCaptionMessage: { message: { documentMessage: { caption: 'invoice', mimetype: 'application/pdf', fileName: 'a.pdf', fileLength: 10 } } } }))).toMatchObject({
       kind: 'document', caption: 'invoice', fileName: 'a.pdf', size: 10,

@@ -3,7 +3,8 @@
  * proxies that leave from 127.0.0.2 (tests/support/proxies.ts), set through the HTTP API:
  * - tinyproxy (HTTP CONNECT, Basic auth): the session pairs, sends a text and an image; its WebSocket and its media
  *   upload arrive from 127.0.0.2 while the session without a proxy arrives from 127.0.0.1;
- * - SOCKS5 with username/password (the test's own proxy: dante checks passwords against system accounts);
+ * - SOCKS5 with username/password (the test's own proxy: dante checks passwords against system accounts), with the
+ *   download of a file someone sends;
  * - downloads (fetch with the route's dispatcher, as Baileys downloads) leave through the proxy too;
  * - a change (to dante, SOCKS5 without auth, then to none) reconnects the session through the new route;
  * - a proxy that refuses (tinyproxy, wrong password: 401) or is dead (a closed port) shows as
@@ -15,6 +16,7 @@ import { pino } from 'pino'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
+import { listInbound } from '../../db/queries/inbound.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { createRunner, type Runner } from '../../runner/runner.js'
@@ -117,7 +119,7 @@ describe.skipIf(noProxies)(`proxy per number on PGlite with real Baileys and rea
     expect(uploadsFrom(OUTGOING_ADDRESS)).toBe(proxiedBefore + 1)
   })
 
-  it('SOCKS5 with username and password: connection and upload through it', async () => {
+  it('SOCKS5 with username and password: connection, upload and the download of a received file through it', async () => {
     const via = connectionsOf(phones.viasocks!)
     expect(via.length).toBeGreaterThan(0)
     expect(via.every((c) => c.remote_address === OUTGOING_ADDRESS)).toBe(true)
@@ -129,6 +131,16 @@ describe.skipIf(noProxies)(`proxy per number on PGlite with real Baileys and rea
     expect(uploadsFrom(OUTGOING_ADDRESS)).toBe(proxiedBefore + 1)
     // The upload took its own connection through the proxy.
     expect(socks.accepted()!).toBeGreaterThan(acceptedBefore)
+
+    // A file someone sends is downloaded through the proxy too (runner/whatsapp/download.ts).
+    const downloadsBefore = server.mediaRequests().filter((r) => r.method === 'GET' && r.kind === 'v')
+    const photo = randomBytes(20_000)
+    await server.inbound({ from: '96171300010', to: phones.viasocks!, text: 'a photo', file: { type: 'image', mimetype: 'image/jpeg', bytes: photo } })
+    const row = await waitFor(async () => (await listInbound(t.db, { phone: '96171300010', limit: 1 }))[0], 30_000, 'the inbound photo')
+    expect(row).toMatchObject({ session: 'viasocks', type: 'image', media_status: 'stored', size: photo.length })
+    const downloads = server.mediaRequests().filter((r) => r.method === 'GET' && r.kind === 'v').slice(downloadsBefore.length)
+    expect(downloads.length).toBeGreaterThan(0)
+    expect(downloads.every((r) => r.remote_address === OUTGOING_ADDRESS)).toBe(true)
   })
 
   it('downloads (fetch with the route\'s dispatcher, as Baileys downloads media and blobs) go through the proxy too', async () => {

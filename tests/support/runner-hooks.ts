@@ -59,6 +59,7 @@ export function wrapClients(
       if (client.reset) wrapped.reset = () => client.reset!()
       if (client.requestPairingCode) wrapped.requestPairingCode = (phone) => client.requestPairingCode!(phone)
       if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
+      if (client.lookUp) wrapped.lookUp = (phone) => client.lookUp!(phone)
       return wrapped
     },
   }

@@ -74,6 +74,7 @@ describe('HTTP control API', () => {
         id: sent!.key.id,
         from: '15550009999',
         to: '447700900300',
+        group: null,
         type: 'text',
         text: 'Unsubscribed ✅',
         caption: null,

@@ -34,7 +34,7 @@ const NOTHING = {
 
 /** The whole record expected for `sent`: every key, the given ones set. */
 function expectedRecord(sent: WAMessage, fields: Partial<RecordedMessage>) {
-  return { id: sent.key.id, from: client.phone, to: CONTACT, ...NOTHING, ...fields, at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }
+  return { id: sent.key.id, from: client.phone, to: CONTACT, group: null, ...NOTHING, ...fields, at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) }
 }
 
 async function send(content: AnyMessageContent, options?: { quoted?: WAMessage }): Promise<WAMessage> {

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../../hono-app.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../../db/lifecycle/settings.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN, type PresenceSetting } from '../../../db/types.js'

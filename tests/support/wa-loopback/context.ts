@@ -8,6 +8,7 @@ import type { PairingDesk } from './pairing.js'
 import type { OfflineQueue } from './offline-queue.js'
 import type { BoundedBytes } from './bounded-bytes.js'
 import type { RecordedPresence } from './presence.js'
+import type { GroupBook } from './groups.js'
 
 /** The message kinds a contact tells apart; anything else is recorded under its proto field name. */
 export type RecordedKind = 'text' | 'image' | 'document' | 'video' | 'audio' | 'location' | 'contact' | 'revoke'
@@ -22,6 +23,8 @@ export type RecordedMessage = {
   from: string
   /** phone of the contact that decrypted it */
   to: string
+  /** the group JID for a group message (one record per participant that decrypted it); null for a 1:1 message */
+  group: string | null
   /** a RecordedKind, or the proto field name of anything else */
   type: RecordedKind | (string & {})
   text: string | null
@@ -80,8 +83,12 @@ export type LoopbackContext = {
   /** decrypted media by message id, dropped at reset and beyond a byte budget */
   receivedMedia: BoundedBytes<ReceivedMedia>
   connections: Set<LoopbackConnection>
+  groups: GroupBook
   log: Logger
 }
+
+/** Where the decrypted bytes of a media message are kept: by id, and per participant for a group message. */
+export const mediaKey = (id: string, group: string | null, to: string) => (group ? `${id}:${to}` : id)
 
 /** The logged-in connections of a device (normally at most one; a second login replaces nothing by itself). */
 export function connectionsOf(ctx: LoopbackContext, device: CompanionDevice): LoopbackConnection[] {

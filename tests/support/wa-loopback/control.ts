@@ -3,6 +3,8 @@ import type { LoopbackOperations } from './server.js'
 import { isFaultKind, FAULT_KINDS } from './faults.js'
 import { ScanError } from './pairing.js'
 import { InboundError } from './inbound.js'
+import type { MediaKind } from './media.js'
+import { GroupError } from './groups.js'
 
 /**
  * The HTTP JSON control API on the server's own port; routes and shapes are a contract with tests, benchmarks and
@@ -16,7 +18,12 @@ export function createControlHandler(ops: LoopbackOperations) {
     const route = `${req.method} ${url.pathname}`
     try {
       const mediaOf = req.method === 'GET' ? /^\/control\/messages\/([^/]+)\/media$/.exec(url.pathname) : null
-      if (mediaOf) return sendMedia(res, ops, decodeId(mediaOf[1]!))
+      if (mediaOf) return sendMedia(res, ops, decodeId(mediaOf[1]!), url.searchParams.get('to') ?? undefined)
+      const membersOf = req.method === 'POST' ? /^\/control\/groups\/([^/]+)\/participants$/.exec(url.pathname) : null
+      if (membersOf) {
+        const body = await readJson(req)
+        return json(res, 200, await ops.updateGroup(decodeId(membersOf[1]!), { add: optionalArray(body, 'add'), remove: optionalArray(body, 'remove') }))
+      }
       switch (route) {
         case 'GET /control/info':
           return json(res, 200, ops.info)
@@ -36,8 +43,28 @@ export function createControlHandler(ops: LoopbackOperations) {
           return json(res, 200, ops.connections())
         case 'GET /control/media-requests':
           return json(res, 200, ops.mediaRequests())
+        case 'GET /control/downloads':
+          return json(res, 200, ops.downloads())
+        case 'POST /control/downloads': {
+          const body = await readJson(req)
+          if (typeof body.hold !== 'boolean') throw new BadRequest('hold must be true or false')
+          return json(res, 200, ops.downloads(body.hold))
+        }
         case 'GET /control/messages':
-          return json(res, 200, ops.messages(url.searchParams.get('to') ?? undefined))
+          return json(res, 200, ops.messages({ to: url.searchParams.get('to') ?? undefined, group: url.searchParams.get('group') ?? undefined }))
+        case 'GET /control/groups':
+          return json(res, 200, ops.groups())
+        case 'POST /control/groups': {
+          const body = await readJson(req)
+          if (body.announce !== undefined && typeof body.announce !== 'boolean') throw new BadRequest('announce must be a boolean')
+          const participants = optionalArray(body, 'participants')
+          if (!participants) throw new BadRequest('participants (array of phones) is required')
+          const input = {
+            subject: requireString(body, 'subject'), participants,
+            admins: optionalArray(body, 'admins'), announce: body.announce === true
+          }
+          return json(res, 200, await ops.createGroup(input))
+        }
         case 'GET /control/presence':
           return json(res, 200, ops.presence(url.searchParams.get('to') ?? undefined))
         case 'POST /control/inbound': {
@@ -46,12 +73,26 @@ export function createControlHandler(ops: LoopbackOperations) {
           if (image !== undefined && (typeof image?.mimetype !== 'string' || !Number.isSafeInteger(image.size))) {
             throw new BadRequest('image must be {mimetype (string), size (integer)}')
           }
+          const file = body.file as { type?: unknown; mimetype?: unknown; base64?: unknown; file_name?: unknown; declared_size?: unknown; corrupt?: unknown } | undefined
+          if (file !== undefined && (!['image', 'video', 'audio', 'document'].includes(file?.type as string)
+            || typeof file.mimetype !== 'string' || typeof file.base64 !== 'string')) {
+            throw new BadRequest('file must be {type (image|video|audio|document), mimetype, base64, file_name?, declared_size?, corrupt?}')
+          }
+          const group = optionalString(body, 'group')
           const input = {
-            from: requireString(body, 'from'), to: requireString(body, 'to'),
-            // An image's caption may be left out.
-            text: image ? (optionalString(body, 'text') ?? '') : requireString(body, 'text'),
+            from: requireString(body, 'from'), group,
+            // A group message goes to every paired member unless `to` names one.
+            to: group ? optionalString(body, 'to') : requireString(body, 'to'),
+            // An image's or file's caption may be left out.
+            text: image || file ? (optionalString(body, 'text') ?? '') : requireString(body, 'text'),
             freshSession: body.fresh_session === true, quotedId: optionalString(body, 'quoted_id'),
             image: image as { mimetype: string; size: number } | undefined,
+            file: file && {
+              type: file.type as MediaKind, mimetype: file.mimetype as string, bytes: Buffer.from(file.base64 as string, 'base64'),
+              fileName: typeof file.file_name === 'string' ? file.file_name : undefined,
+              declaredSize: Number.isSafeInteger(file.declared_size) ? (file.declared_size as number) : undefined,
+              corrupt: file.corrupt === true,
+            },
           }
           return json(res, 200, await ops.inbound(input))
         }
@@ -62,6 +103,10 @@ export function createControlHandler(ops: LoopbackOperations) {
           const ms = body.ms
           if (kind === 'latency' && (typeof ms !== 'number' || ms < 0)) throw new BadRequest('latency needs ms ≥ 0')
           return json(res, 200, await ops.fault({ phone: requireString(body, 'phone'), kind, ms: ms as number | undefined }))
+        }
+        case 'POST /control/unregistered': {
+          const body = await readJson(req)
+          return json(res, 200, ops.unregister(requireString(body, 'phone')))
         }
         case 'POST /control/receipts': {
           const body = await readJson(req)
@@ -81,7 +126,7 @@ export function createControlHandler(ops: LoopbackOperations) {
       }
     } catch (err) {
       if (err instanceof BadRequest) return json(res, 400, { error: err.message })
-      if (err instanceof ScanError || err instanceof InboundError) return json(res, err.status, { error: err.message })
+      if (err instanceof ScanError || err instanceof InboundError || err instanceof GroupError) return json(res, err.status, { error: err.message })
       if (err instanceof Error && /is not a phone number/.test(err.message)) return json(res, 400, { error: err.message })
       return json(res, 500, { error: err instanceof Error ? err.message : String(err) })
     }
@@ -97,8 +142,8 @@ function decodeId(segment: string): string {
 }
 
 /** The decrypted bytes of a recorded media message, as its mimetype; 404 when there are none (or no longer). */
-function sendMedia(res: ServerResponse, ops: LoopbackOperations, id: string): void {
-  const media = ops.messageMedia(id)
+function sendMedia(res: ServerResponse, ops: LoopbackOperations, id: string, to?: string): void {
+  const media = ops.messageMedia(id, to)
   if (!media) return json(res, 404, { error: `no media kept for message ${id}` })
   res.writeHead(200, { 'content-type': media.mimetype ?? 'application/octet-stream', 'content-length': media.bytes.length })
   res.end(media.bytes)
@@ -127,6 +172,14 @@ function requireString(body: Record<string, unknown>, key: string): string {
   const value = body[key]
   if (typeof value !== 'string' || !value) throw new BadRequest(`${key} (string) is required`)
   return value
+}
+
+/** An array of strings (phones, which the operation checks), or undefined when absent. */
+function optionalArray(body: Record<string, unknown>, key: string): string[] | undefined {
+  const value = body[key]
+  if (value === undefined || value === null) return undefined
+  if (!Array.isArray(value) || value.some(item => typeof item !== 'string')) throw new BadRequest(`${key} must be an array of strings`)
+  return value as string[]
 }
 
 function optionalString(body: Record<string, unknown>, key: string): string | undefined {

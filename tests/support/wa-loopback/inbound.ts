@@ -4,7 +4,9 @@ import type { LoopbackConnection } from './connection.js'
 import { connectionsOf, unixSeconds, type LoopbackContext } from './context.js'
 import type { CompanionDevice } from './directory.js'
 import { normalizePhone, pnJid } from './directory.js'
+import type { MediaKind, MediaStore } from './media.js'
 import type { DeferredStanza } from './offline-queue.js'
+import { sendGroupInbound } from './group-messages.js'
 
 /**
  * A simulated contact writes to a paired account: every linked device of `to` gets its own Signal-encrypted copy
@@ -24,7 +26,10 @@ export class InboundError extends Error {
 /** What a contact writes: a text (quoting a message when `quotedId` is set) or an image whose caption is `text`. */
 export interface InboundInput {
   from: string
-  to: string
+  /** the paired phone written to; with `group`, optional: only that member's devices get the message */
+  to?: string
+  /** a group JID: the contact writes in that group (group-messages.ts) */
+  group?: string
   text: string
   freshSession?: boolean
   /** `contextInfo.stanzaId`: the id of the message this one replies to. */
@@ -34,10 +39,28 @@ export interface InboundInput {
    * receiver that only stores the metadata never asks for.
    */
   image?: { mimetype: string; size: number }
+  /**
+   * A file the contact uploads and sends (an image, video, audio or document message with `text` as its caption):
+   * downloadable from the media endpoint like a real one. `declaredSize` overrides the `fileLength` the message
+   * declares (a sender that lies); `corrupt` damages the stored upload (its MAC no longer matches).
+   */
+  file?: { type: MediaKind; mimetype: string; bytes: Buffer; fileName?: string; declaredSize?: number; corrupt?: boolean }
 }
 
-function inboundContent(input: InboundInput): proto.IMessage {
+const FILE_FIELDS = { image: 'imageMessage', video: 'videoMessage', audio: 'audioMessage', document: 'documentMessage' } as const
+
+export function inboundContent(input: InboundInput, upload?: Awaited<ReturnType<MediaStore['uploadFromContact']>>): proto.IMessage {
   const contextInfo = input.quotedId ? { stanzaId: input.quotedId, quotedMessage: { conversation: '' } } : undefined
+  const file = input.file
+  if (file && upload) {
+    return {
+      [FILE_FIELDS[file.type]]: {
+        ...upload, mimetype: file.mimetype, fileLength: file.declaredSize ?? file.bytes.length, contextInfo,
+        ...(file.type !== 'audio' && input.text && { caption: input.text }),
+        ...(file.type === 'document' && { fileName: file.fileName ?? 'file' }),
+      },
+    }
+  }
   if (input.image) {
     return { imageMessage: { caption: input.text || undefined, mimetype: input.image.mimetype, fileLength: input.image.size, contextInfo } }
   }
@@ -49,6 +72,8 @@ function inboundContent(input: InboundInput): proto.IMessage {
  * device receives a pkmsg with a new base key and replaces (closes) the session it had.
  */
 export async function sendInbound(ctx: LoopbackContext, input: InboundInput): Promise<string> {
+  if (input.group) return sendGroupInbound(ctx, { ...input, group: input.group })
+  if (!input.to) throw new InboundError(400, 'to (string) is required')
   const fromPhone = normalizePhone(input.from)
   const toPhone = normalizePhone(input.to)
   const devices = ctx.directory.devicesOf(toPhone)
@@ -56,10 +81,12 @@ export async function sendInbound(ctx: LoopbackContext, input: InboundInput): Pr
   const contact = ctx.contacts.get(fromPhone)
   const id = `AC${randomBytes(15).toString('hex').toUpperCase()}`
   const t = unixSeconds()
+  // One upload for every device's copy, as a phone sends the same media message to each.
+  const upload = input.file ? await ctx.media.uploadFromContact(input.file.bytes, input.file.type, input.file.corrupt) : undefined
 
   const stanzaFor = (device: CompanionDevice): DeferredStanza => async (options) => {
     if (options?.freshSession) contact.forgetSession(device)
-    const { type, ciphertext } = await contact.encryptFor(device, inboundContent(input))
+    const { type, ciphertext } = await contact.encryptFor(device, inboundContent(input, upload))
     // The stanza stays type="text" for an image too: WhatsApp's type="media" made the contact fail to decrypt the
     // device's next message to it in the loopback (tests/runner/inbound-kinds-pglite.test.ts); not modelled further.
     return {

@@ -8,6 +8,7 @@ import type { LoopbackConnection } from './connection.js'
 import type { LoopbackContext } from './context.js'
 import { deliverOfflineBacklog } from './login.js'
 import { answerUsync } from './usync.js'
+import { answerGroupIq } from './group-messages.js'
 
 /**
  * Answers the IQs a logged-in Baileys sends: the login sequence (pre-key count and upload, `passive active`, digest),
@@ -29,6 +30,7 @@ export async function answerIq(ctx: LoopbackContext, conn: LoopbackConnection, i
     // before login only our own pair-device IQ gets answered, by the client
     return
   }
+  if (iq.attrs.xmlns === 'w:g2') return conn.send(answerGroupIq(ctx, device, iq))
   const first = Array.isArray(iq.content) ? iq.content[0] : undefined
   const key = `${iq.attrs.xmlns ?? ''} ${iq.attrs.type ?? ''} ${first?.tag ?? ''}`
   switch (key) {

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -57,6 +57,10 @@ export class MediaStore {
   /** Every request since start or `clear()`, oldest first (the newest 10,000). */
   readonly requests: MediaRequestView[] = []
   private hostname = ''
+  /** Download requests for stored uploads since start or `clear()`, held ones included. */
+  downloadCount = 0
+  /** While downloads are held (`holdDownloads(true)`), the answers they wait for. */
+  private heldDownloads: Array<() => void> | null = null
   /** Token the media_conn answer hands out and uploads must carry. */
   readonly auth = randomBytes(16).toString('base64url')
 
@@ -88,8 +92,14 @@ export class MediaStore {
       }
       const blob = req.method === 'GET' ? this.blobAt(url.pathname) : undefined
       if (blob) {
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.bytes.length })
-        res.end(blob.bytes)
+        this.downloadCount++
+        const serve = () => {
+          if (res.destroyed) return
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.bytes.length })
+          res.end(blob.bytes)
+        }
+        if (this.heldDownloads) this.heldDownloads.push(serve)
+        else serve()
         return
       }
       reply(404, { error: 'not found' })
@@ -113,6 +123,24 @@ export class MediaStore {
     this.uploads.clear()
     this.uploadCount = 0
     this.requests.length = 0
+    this.downloadCount = 0
+    this.holdDownloads(false)
+  }
+
+  /**
+   * `true`: download requests get no answer until `false`, which answers those still connected (a runner stopped
+   * mid-download, in tests). Returns how many requests are held (on) or were released (off).
+   */
+  get heldCount(): number {
+    return this.heldDownloads?.length ?? 0
+  }
+
+  holdDownloads(on: boolean): number {
+    if (on) return (this.heldDownloads ??= []).length
+    const waiting = this.heldDownloads ?? []
+    this.heldDownloads = null
+    for (const serve of waiting) serve()
+    return waiting.length
   }
 
   /** The answer to `<iq xmlns="w:m"><media_conn/></iq>`. */
@@ -130,11 +158,32 @@ export class MediaStore {
     }
   }
 
-  private store(bytes: Buffer, mediaType: string): string {
+  private store(bytes: Buffer, mediaType: string, counted = true): string {
     const encSha256 = createHash('sha256').update(bytes).digest('hex')
     this.uploads.set(encSha256, { bytes, mediaType })
-    this.uploadCount++
+    if (counted) this.uploadCount++
     return `${DIRECT_PATH_PREFIX}${encSha256}.enc`
+  }
+
+  /**
+   * A contact's phone uploading a file it is about to send: encrypted as WhatsApp does (AES-CBC with keys derived
+   * from a fresh media key for `kind`, then a 10-byte HMAC), stored for download, and the fields its message carries.
+   * `corrupt` flips a byte of the stored upload after the hashes are taken (its MAC and fileEncSha256 no longer
+   * match). Not counted in `uploadCount`, which counts the paired clients' uploads.
+   */
+  async uploadFromContact(plain: Buffer, kind: MediaKind, corrupt = false): Promise<Required<EncryptedMediaRef> & { url: string }> {
+    const mediaKey = randomBytes(32)
+    const { iv, cipherKey, macKey } = await getMediaKeys(mediaKey, kind)
+    const cipher = createCipheriv('aes-256-cbc', cipherKey, iv)
+    const body = Buffer.concat([cipher.update(plain), cipher.final()])
+    const blob = Buffer.concat([body, createHmac('sha256', macKey!).update(iv).update(body).digest().subarray(0, MAC_LENGTH)])
+    const fileEncSha256 = createHash('sha256').update(blob).digest()
+    if (corrupt) blob[0]! ^= 0xff
+    const directPath = this.store(blob, kind, false)
+    return {
+      url: `https://${this.hostname}${directPath}`, directPath, mediaKey, fileEncSha256,
+      fileSha256: createHash('sha256').update(plain).digest(),
+    }
   }
 
   private blobAt(directPath: string): StoredBlob | undefined {

@@ -7,7 +7,7 @@ import type { DecryptedMedia, EncryptedMediaRef, MediaKind } from './media.js'
  * name, duration, place, card, the message it quotes or deletes). Media messages also name the upload to fetch and
  * decrypt; what that shows (size, SHA-256, image dimensions) is added by `withMedia`.
  */
-export type MessageFields = Omit<RecordedMessage, 'id' | 'from' | 'to' | 'at'>
+export type MessageFields = Omit<RecordedMessage, 'id' | 'from' | 'to' | 'group' | 'at'>
 
 export type DescribedMessage = { fields: MessageFields; media: { kind: MediaKind; ref: EncryptedMediaRef } | null }
 

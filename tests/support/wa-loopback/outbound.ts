@@ -1,6 +1,7 @@
 import { getBinaryNodeChild, getBinaryNodeChildren, type BinaryNode, type proto } from '@whiskeysockets/baileys'
 import type { LoopbackConnection } from './connection.js'
-import { connectionsOf, unixSeconds, type LoopbackContext, type RecordedMessage } from './context.js'
+import { connectionsOf, mediaKey, unixSeconds, type LoopbackContext, type RecordedMessage } from './context.js'
+import { acceptGroupMessage } from './group-messages.js'
 import type { CompanionDevice } from './directory.js'
 import { lidJid, pnJid } from './directory.js'
 import { describeMessage, withMedia } from './message-kinds.js'
@@ -16,6 +17,7 @@ export async function acceptOutboundMessage(ctx: LoopbackContext, conn: Loopback
   const id = stanza.attrs.id
   const to = stanza.attrs.to
   if (!sender || !id || !to) return
+  if (to.endsWith('@g.us')) return acceptGroupMessage(ctx, conn, stanza)
   const phone = ctx.directory.phoneOfJid(to)
   if (!phone) {
     conn.log.warn({ to }, 'message to a JID the loopback does not serve (groups, newsletters…), acked and dropped')
@@ -42,11 +44,11 @@ export async function acceptOutboundMessage(ctx: LoopbackContext, conn: Loopback
     conn.log.error({ err, id, to }, 'contact could not decrypt the message')
     return
   }
-  ctx.messages.push(await describe(ctx, conn, { id, from: sender.phone, to: phone }, message))
+  ctx.messages.push(await describe(ctx, conn, { id, from: sender.phone, to: phone, group: null }, message))
   scheduleReceipts(ctx, sender, contact, id)
 }
 
-async function sendAck(ctx: LoopbackContext, conn: LoopbackConnection, stanza: BinaryNode, error?: string) {
+export async function sendAck(ctx: LoopbackContext, conn: LoopbackConnection, stanza: BinaryNode, error?: string) {
   if (conn.device && ctx.faults.droppedAcks.has(conn.device.phone)) return
   await conn.send({
     tag: 'ack',
@@ -75,10 +77,10 @@ function encFor(stanza: BinaryNode, contact: SimulatedContact): BinaryNode | und
  * bytes are kept for `GET /control/messages/:id/media`. Media that cannot be opened is logged and recorded without
  * size or hash, as a phone would show a download that failed.
  */
-async function describe(
+export async function describe(
   ctx: LoopbackContext,
   conn: LoopbackConnection,
-  route: Pick<RecordedMessage, 'id' | 'from' | 'to'>,
+  route: Pick<RecordedMessage, 'id' | 'from' | 'to' | 'group'>,
   raw: proto.Message
 ): Promise<RecordedMessage> {
   const { fields, media } = describeMessage(raw)
@@ -86,7 +88,7 @@ async function describe(
   if (!media) return recorded
   try {
     const decrypted = await ctx.media.decryptMedia(media.ref, media.kind)
-    ctx.receivedMedia.set(route.id, { bytes: decrypted.bytes, mimetype: fields.mimetype })
+    ctx.receivedMedia.set(mediaKey(route.id, route.group, route.to), { bytes: decrypted.bytes, mimetype: fields.mimetype })
     return { ...route, ...withMedia(fields, decrypted), at: recorded.at }
   } catch (err) {
     conn.log.error({ err, id: route.id }, `could not download and decrypt the ${media.kind}`)
@@ -99,6 +101,17 @@ async function describe(
  * must correlate on the message id. A sender that went offline meanwhile gets them on its next login.
  */
 function scheduleReceipts(ctx: LoopbackContext, sender: CompanionDevice, contact: SimulatedContact, id: string) {
+  scheduleReceiptStanzas(ctx, sender, id, { from: pnJid(contact.phone) }, { from: contact.lidJid })
+}
+
+/** Sends the delivery receipt (`delivered`) and then the read receipt (`read` plus `type="read"`) after the delays. */
+export function scheduleReceiptStanzas(
+  ctx: LoopbackContext,
+  sender: CompanionDevice,
+  id: string,
+  delivered: Record<string, string>,
+  read: Record<string, string>
+) {
   const { deliveredMs, readMs } = ctx.receipts
   const emit = (attrs: Record<string, string>) => {
     const receipt: BinaryNode = { tag: 'receipt', attrs: { id, t: unixSeconds(), ...attrs } }
@@ -106,9 +119,9 @@ function scheduleReceipts(ctx: LoopbackContext, sender: CompanionDevice, contact
     if (live.length) for (const conn of live) void conn.send(receipt)
     else ctx.offline.enqueue(sender, async () => receipt)
   }
-  if (deliveredMs !== null) setTimeout(() => emit({ from: pnJid(contact.phone) }), deliveredMs).unref()
+  if (deliveredMs !== null) setTimeout(() => emit(delivered), deliveredMs).unref()
   if (readMs !== null) {
     const at = Math.max(readMs, deliveredMs ?? 0)
-    setTimeout(() => emit({ from: contact.lidJid, type: 'read' }), at).unref()
+    setTimeout(() => emit({ ...read, type: 'read' }), at).unref()
   }
 }

@@ -9,19 +9,22 @@ import { BoundedBytes } from './bounded-bytes.js'
 import {
   connectionsOf,
   DEFAULT_RECEIPT_DELAYS,
+  mediaKey,
   type LoopbackContext,
   type ReceiptDelays,
   type ReceivedMedia,
   type RecordedMessage
 } from './context.js'
 import { createControlHandler } from './control.js'
-import { Directory, pnJid } from './directory.js'
+import { Directory, normalizePhone, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
 import { sendInbound, type InboundInput } from './inbound.js'
+import { GroupBook, type GroupInput, type GroupRank } from './groups.js'
+import { announceGroup, updateGroupParticipants } from './group-messages.js'
 import { MediaStore, type MediaRequestView } from './media.js'
 import { NoiseResponder } from './noise.js'
 import { OfflineQueue } from './offline-queue.js'
-import { PairingDesk } from './pairing.js'
+import { PairingDesk, ScanError } from './pairing.js'
 import { ContactBook } from './signal-contacts.js'
 import { createStanzaRouter } from './stanza-router.js'
 import { testTls } from './tls-certs.js'
@@ -57,6 +60,17 @@ export type DeviceView = { phone: string; jid: string; connected: boolean }
 /** A WebSocket connection: the phone it logged in as (null before or without a login) and its peer's address. */
 export type ConnectionView = { phone: string | null; remote_address: string | null; open: boolean }
 
+export type GroupView = {
+  id: string
+  subject: string
+  announce: boolean
+  creator: string
+  participants: Array<{ phone: string; lid: string; admin: GroupRank }>
+}
+
+/** Which recorded messages to list: to one phone, in one group, or both. */
+export type MessageFilter = { to?: string; group?: string }
+
 /** Decrypted media kept for tests to compare byte for byte; the oldest go first beyond this. */
 const RECEIVED_MEDIA_BUDGET_BYTES = 512 * 1024 * 1024
 
@@ -67,18 +81,32 @@ export type LoopbackOperations = {
   scan(qr: string, phone?: string): Promise<{ phone: string }>
   /** The phone enters the pairing code its linked-devices screen asks for (pairing by code instead of QR). */
   pairCode(phone: string, code: string): Promise<{ phone: string }>
-  messages(to?: string): RecordedMessage[]
+  /** `to` a phone (a string is the same as `{to}`), `group` a group JID: what contacts decrypted, oldest first. */
+  messages(filter?: string | MessageFilter): RecordedMessage[]
+  /** Creates a group (see groups.ts); its paired members get the `create` notification. */
+  createGroup(input: GroupInput): Promise<{ id: string }>
+  groups(): GroupView[]
+  /** Adds and removes members; paired members' devices (old and new) get the `w:gp2` notification. */
+  updateGroup(id: string, change: { add?: string[]; remove?: string[] }): Promise<{ id: string; participants: string[] }>
   /** Chat states ("typing…", "recording…", paused) and presence the paired devices sent, oldest first; `to` a contact. */
   presence(to?: string): RecordedPresence[]
   /** The decrypted bytes of a recorded media message (until reset), or undefined. */
-  messageMedia(id: string): ReceivedMedia | undefined
+  /**
+   * The decrypted bytes of a recorded media message (until reset), or undefined. A group message is decrypted once
+   * per participant: `to` picks whose copy (without it, the first participant's).
+   */
+  messageMedia(id: string, to?: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
   uploads(): { count: number }
   /** Every WebSocket connection since start (or reset), oldest first: the phone it logged in as and where it came from. */
   connections(): ConnectionView[]
   /** Every request the HTTPS media endpoint got since start (or reset), oldest first, with where it came from. */
   mediaRequests(): MediaRequestView[]
+  /** Download requests for stored media since start (or reset); `hold` true keeps them unanswered until false. */
+  downloads(hold?: boolean): { count: number; held: number }
   inbound(input: InboundInput): Promise<{ id: string }>
+  /** Declares `phone` not on WhatsApp (usync answers `out`; kept across reset, like paired devices). */
+  unregister(phone: string): { phone: string }
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
   reset(): void
@@ -115,6 +143,7 @@ export async function startLoopbackServer({
     presence: [],
     receivedMedia: new BoundedBytes<ReceivedMedia>(RECEIVED_MEDIA_BUDGET_BYTES),
     connections: new Set(),
+    groups: new GroupBook(),
     log
   }
   await ctx.media.listen(tls, host, mediaPort)
@@ -168,16 +197,50 @@ export async function startLoopbackServer({
       })),
     scan: async (qr, phone) => ({ phone: (await ctx.pairing.scan(qr, phone)).phone }),
     pairCode: async (phone, code) => ({ phone: (await ctx.pairing.enterCode(phone, code)).phone }),
-    messages: to => (to ? ctx.messages.filter(message => message.to === to.replace(/^\+/, '')) : [...ctx.messages]),
+    messages: filter => {
+      const { to, group } = typeof filter === 'string' ? { to: filter } : (filter ?? {})
+      const phone = to?.replace(/^\+/, '')
+      const jid = group && (group.includes('@') ? group : `${group}@g.us`)
+      return ctx.messages.filter(message => (!phone || message.to === phone) && (!jid || message.group === jid))
+    },
+    createGroup: async input => {
+      const group = ctx.groups.create(input)
+      await announceGroup(ctx, group)
+      return { id: group.jid }
+    },
+    groups: () =>
+      ctx.groups.all().map(group => ({
+        id: group.jid,
+        subject: group.subject,
+        announce: group.announce,
+        creator: group.creator,
+        participants: [...group.participants].map(([phone, admin]) => ({ phone, lid: directory.lidFor(phone), admin }))
+      })),
+    updateGroup: (id, change) => updateGroupParticipants(ctx, id, change),
     presence: to => (to ? ctx.presence.filter(p => p.to === to.replace(/^\+/, '')) : [...ctx.presence]),
-    messageMedia: id => ctx.receivedMedia.get(id),
+    messageMedia: (id, to) => {
+      const phone = to?.replace(/^\+/, '')
+      const record = ctx.messages.find(message => message.id === id && (!phone || message.to === phone))
+      return record ? ctx.receivedMedia.get(mediaKey(id, record.group, record.to)) : undefined
+    },
     uploads: () => ({ count: ctx.media.uploadCount }),
     connections: () =>
       connectionLog.map(({ conn, remoteAddress }) => ({
         phone: conn.device?.phone ?? null, remote_address: remoteAddress, open: ctx.connections.has(conn)
       })),
     mediaRequests: () => [...ctx.media.requests],
+    downloads: hold => {
+      if (hold !== undefined) ctx.media.holdDownloads(hold)
+      return { count: ctx.media.downloadCount, held: ctx.media.heldCount }
+    },
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
+    unregister: phone => {
+      const digits = /^\+?\d{6,15}$/.test(phone) ? normalizePhone(phone) : null
+      if (!digits) throw new ScanError(400, `"${phone}" is not a phone number (6 to 15 digits, optional leading +)`)
+      if (directory.account(digits)) throw new ScanError(409, `${digits} is a paired account and stays on WhatsApp`)
+      directory.unregister(digits)
+      return { phone: digits }
+    },
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
       ctx.receipts = delays

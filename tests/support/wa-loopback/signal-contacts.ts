@@ -11,6 +11,13 @@ import {
   type KeyPair
 } from '@whiskeysockets/baileys'
 import * as libsignal from 'libsignal'
+import {
+  GroupCipher,
+  GroupSessionBuilder,
+  SenderKeyDistributionMessage,
+  SenderKeyName,
+  SenderKeyRecord
+} from '@whiskeysockets/baileys/lib/Signal/Group/index.js'
 import type { CompanionDevice, Directory } from './directory.js'
 import { lidJid } from './directory.js'
 
@@ -40,6 +47,14 @@ export class SimulatedContact {
   private nextPreKeyId = 1
   private readonly sessions = new Map<string, libsignal.SessionRecord>()
   private readonly storage: libsignal.SignalStorage
+  /** Sender keys by `SenderKeyName`: the ones paired devices distributed to this phone, and its own per group. */
+  private readonly senderKeys = new Map<string, SenderKeyRecord>()
+  private readonly senderKeyStore = {
+    loadSenderKey: async (name: SenderKeyName) => this.senderKeys.get(name.toString()) ?? new SenderKeyRecord(),
+    storeSenderKey: async (name: SenderKeyName, record: SenderKeyRecord) => {
+      this.senderKeys.set(name.toString(), record)
+    }
+  }
 
   constructor(
     readonly phone: string,
@@ -136,6 +151,42 @@ export class SimulatedContact {
     }
     const { type, body } = await new libsignal.SessionCipher(this.storage, address).encrypt(encodeWAMessage(message))
     return { type: type === 3 ? 'pkmsg' : 'msg', ciphertext: Buffer.from(body, 'binary') }
+  }
+
+  /** Stores the sender key a paired device distributed for a group (a `senderKeyDistributionMessage`). */
+  async acceptSenderKey(groupJid: string, author: CompanionDevice, distribution: Uint8Array): Promise<void> {
+    const message = new SenderKeyDistributionMessage(null, null, null, null, distribution)
+    await new GroupSessionBuilder(this.senderKeyStore).process(this.senderKeyNameOf(groupJid, author), message)
+  }
+
+  /** Decrypts a group message (`skmsg`) with the sender key `author` distributed; throws without one. */
+  async decryptGroupFrom(groupJid: string, author: CompanionDevice, ciphertext: Uint8Array): Promise<proto.Message> {
+    const padded = await new GroupCipher(this.senderKeyStore, this.senderKeyNameOf(groupJid, author)).decrypt(ciphertext)
+    return proto.Message.decode(unpadRandomMax16(padded))
+  }
+
+  /**
+   * Encrypts a message to a group with this phone's own sender key (created on first use) and returns the `skmsg`
+   * together with the distribution message that lets a member decrypt it.
+   */
+  async encryptForGroup(groupJid: string, message: proto.IMessage): Promise<{ ciphertext: Buffer; distribution: Buffer }> {
+    const name = this.ownSenderKeyName(groupJid)
+    const distribution = await new GroupSessionBuilder(this.senderKeyStore).create(name)
+    const ciphertext = await new GroupCipher(this.senderKeyStore, name).encrypt(encodeWAMessage(message))
+    return { ciphertext: Buffer.from(ciphertext), distribution: Buffer.from(distribution.serialize()) }
+  }
+
+  /** Drops this phone's sender key for a group (a member left): the next message starts a new one. */
+  forgetOwnSenderKey(groupJid: string): void {
+    this.senderKeys.delete(this.ownSenderKeyName(groupJid).toString())
+  }
+
+  private senderKeyNameOf(groupJid: string, author: CompanionDevice): SenderKeyName {
+    return new SenderKeyName(groupJid, { id: `device-${author.phone}`, deviceId: author.deviceId, toString: () => '' })
+  }
+
+  private ownSenderKeyName(groupJid: string): SenderKeyName {
+    return new SenderKeyName(groupJid, { id: `self-${this.phone}`, deviceId: 0, toString: () => '' })
   }
 
   /** Forgets the session with a device: the next message starts a new one (a pkmsg from the device's bundle). */
