@@ -154,7 +154,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     for (const c of pending) {
       const sup = supervisors.get(c.name)
       if (!sup) continue
-      void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null })
+      void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null, proxy: c.proxyChanged })
     }
     // Pairing-code requests from the API (POST /api/sessions/:name/pairing-code), answered on the same row.
     for (const p of await pairing.findPairingRequests(db, owner)) supervisors.get(p.name)?.pairWithCode(p.phone)

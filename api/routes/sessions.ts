@@ -1,6 +1,8 @@
 import { Hono } from '../hono-app.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
+import { readRunnerKey } from '../../db/queries/proxy.js'
+import { maskProxyUrl, sealProxyUrl } from '../../db/shared/proxy.js'
 import type { PresenceSetting, SessionSettings } from '../../db/types.js'
 import { DEFAULT_SESSION } from '../../db/types.js'
 import type { ApiConfig } from '../config.js'
@@ -102,12 +104,20 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
       timeZone: body.time_zone,
       presence: body.presence as PresenceSetting | null | undefined,
     }
-    if (!(await updateSessionSettings(c.get('db'), name, patch))) {
-      const found = await getSession(c.get('db'), name)
+    const db = c.get('db')
+    // Sealed for the runners before anything is written, so a refusal changes nothing (runner/README.md, Proxy per number).
+    let proxy: { sealed: string; url: string } | null | undefined = body.proxy === undefined ? undefined : null
+    if (body.proxy) {
+      const key = await readRunnerKey(db, 'proxy')
+      if (!key) throw new ApiError(409, 'no_runner_key', 'Start a runner first: the proxy is sealed with its key')
+      proxy = { sealed: await sealProxyUrl(body.proxy, key, name), url: maskProxyUrl(new URL(body.proxy)) }
+    }
+    if (!(await updateSessionSettings(db, name, patch, proxy))) {
+      const found = await getSession(db, name)
       if (found) throw deleting(name)
       throw unknownSession(name)
     }
-    const s = (await getSession(c.get('db'), name))!
+    const s = (await getSession(db, name))!
     return c.json({ success: true, name, ...formatSessionLimits(s) })
   })
 

@@ -7,6 +7,7 @@ import * as leases from '../../db/queries/leases.js'
 import * as sessionReports from '../../db/queries/session-reports.js'
 import * as numberChecks from '../../db/queries/number-checks.js'
 import * as pairing from '../../db/queries/pairing.js'
+import { clearProxyChange } from '../../db/queries/proxy.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
 import { INBOUND_BODY_MAX_CHARS, isInboundStored } from '../../db/queries/inbound.js'
 import * as sessions from '../../db/queries/sessions.js'
@@ -17,6 +18,7 @@ import type { DownloadResult } from './download.js'
 import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
 import { matchConsentKeyword } from './consent.js'
 import type { TerminalOutput } from './qr-terminal.js'
+import { PROXY_UNREACHABLE } from './proxy.js'
 import { unreachableCause } from './reachability.js'
 
 /**
@@ -122,6 +124,8 @@ export class SessionSupervisor {
       onFenced: (why) => void this.lose(why),
     })
     this.loop.start()
+    // The connection below reads the proxy as it is now: a change flagged before it needs no second connect.
+    await clearProxyChange(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }).catch(() => false)
     await this.connect()
   }
 
@@ -382,7 +386,9 @@ export class SessionSupervisor {
     const delay = Math.round(Math.random() * cap)
     this.failures++
     this.phase = 'waiting'
-    void this.report('connecting', { detail: `reconnecting after ${reason.code ?? 'error'}: ${reason.message}`.slice(0, 480) })
+    // A proxy that refused or failed says so itself (runner/whatsapp/proxy.ts): that is what the operator must fix.
+    const detail = reason.message.startsWith(PROXY_UNREACHABLE) ? reason.message : `reconnecting after ${reason.code ?? 'error'}: ${reason.message}`
+    void this.report('connecting', { detail: detail.slice(0, 480) })
     const cause = unreachableCause(reason)
     if (cause) this.d.terminal?.unreachable?.(this.session, cause)
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
@@ -537,13 +543,14 @@ export class SessionSupervisor {
   // ------------------------------------------------------------------------------------------------------------
   // Commands
 
-  /** Carries out an API command on this session (regenerate-qr or delete); one at a time. */
-  async command(cmd: { reconnect: boolean; delete: boolean }): Promise<void> {
+  /** Carries out an API command on this session (regenerate-qr, delete, or a proxy change); one at a time. */
+  async command(cmd: { reconnect: boolean; delete: boolean; proxy?: boolean }): Promise<void> {
     if (this.commandRunning || this.phase === 'stopping' || this.phase === 'gone') return
     this.commandRunning = (async () => {
       try {
         if (cmd.delete) await this.deleteSession()
         else if (cmd.reconnect) await this.regenerate()
+        else if (cmd.proxy) await this.reconnectForProxy()
       } catch (err) {
         this.log.error({ err }, 'session command failed')
       } finally {
@@ -564,6 +571,20 @@ export class SessionSupervisor {
     await this.client?.logout()
     this.failures = 0
     await this.report('connecting', { detail: 'waiting for a new QR code' })
+    await this.connect()
+  }
+
+  /** The proxy changed (PATCH /api/sessions/:name): close and connect again, through the new one or directly. */
+  private async reconnectForProxy(): Promise<void> {
+    if (!(await clearProxyChange(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }))) return
+    this.log.info('proxy changed: reconnecting')
+    this.generation++
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.loop?.setConnected(false)
+    this.stopTimers()
+    await this.client?.close()
+    this.failures = 0
+    await this.report('connecting', { detail: 'reconnecting: the proxy setting changed' })
     await this.connect()
   }
 

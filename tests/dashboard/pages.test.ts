@@ -6,6 +6,9 @@ import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { settleRevoke } from '../../db/lifecycle/revoke.js'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
+import { updateSessionSettings } from '../../db/lifecycle/settings.js'
+import { checkProxyUrl, maskProxyUrl, sealProxyUrl } from '../../db/shared/proxy.js'
+import { deriveProxyKey } from '../../runner/proxy-key.js'
 import type { App } from '../../api/app.js'
 import { parseApiConfig } from '../../api/config.js'
 import { createNodeApp } from '../../api/node.js'
@@ -263,6 +266,19 @@ describeEachEngine('dashboard', (ctx) => {
     expect(live.sessions.find((s) => s.name === 'was-paused')).toMatchObject({ status: 'online', detail: null })
     expect(live.sessions.find((s) => s.name === 'support')).toMatchObject({ status: 'connecting', qr_code: 'data:image/png;base64,QUFB' })
     expect(live.sessions.find((s) => s.name === 'default')).toMatchObject({ status: 'online', phone: '9611234567', qr_code: null })
+  })
+
+  it('shows a session\'s proxy masked, never its password, and "none" without one', async () => {
+    await createSession(ctx.db, 'proxied')
+    const key = deriveProxyKey(new Uint8Array(32).fill(3))
+    const url = 'socks5://dash:Dash-Secret-77@10.9.8.7:1080'
+    const sealed = await sealProxyUrl(url, key.publicKey, 'proxied')
+    expect(await updateSessionSettings(ctx.db, 'proxied', {}, { sealed, url: maskProxyUrl(checkProxyUrl(url)) })).toBe(true)
+    const html = await (await b.get('/dashboard/sessions')).text()
+    expect(html).toMatch(/data-session="proxied"[\s\S]*?<dt>Proxy<\/dt><dd>socks5:\/\/dash:\*\*\*@10\.9\.8\.7:1080<\/dd>/)
+    expect(html).toMatch(/data-session="default"[\s\S]*?<dt>Proxy<\/dt><dd>none<\/dd>/)
+    expect(html).not.toContain('Dash-Secret-77')
+    expect(JSON.stringify(await (await b.get('/dashboard/sessions.json')).json())).not.toContain('Dash-Secret-77')
   })
 
   it('shows Arabic and emoji as typed, with dir="auto" on user text', async () => {

@@ -39,6 +39,10 @@ export function createControlHandler(ops: LoopbackOperations) {
         }
         case 'GET /control/uploads':
           return json(res, 200, ops.uploads())
+        case 'GET /control/connections':
+          return json(res, 200, ops.connections())
+        case 'GET /control/media-requests':
+          return json(res, 200, ops.mediaRequests())
         case 'GET /control/downloads':
           return json(res, 200, ops.downloads())
         case 'POST /control/downloads': {
