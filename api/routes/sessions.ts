@@ -104,6 +104,10 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
       timeZone: body.time_zone,
       presence: body.presence as PresenceSetting | null | undefined,
     }
+    // A body with no setting it knows (`{}`, or a misspelt name) is refused rather than answered as a change.
+    if (body.proxy === undefined && Object.values(patch).every((v) => v === undefined)) {
+      throw new ApiError(400, 'empty_patch', 'Nothing to change: the body names none of the settings (daily_cap, warmup_start, warmup_days, first_contact_daily_cap, circuit_breaker_failures, quiet_hours, time_zone, presence, proxy)')
+    }
     const db = c.get('db')
     // Sealed for the runners before anything is written, so a refusal changes nothing (runner/README.md, Proxy per number).
     let proxy: { sealed: string; url: string } | null | undefined = body.proxy === undefined ? undefined : null

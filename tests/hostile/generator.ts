@@ -17,6 +17,7 @@
 import { generateContactCases } from './contact-cases.js'
 import { generateKindCases } from './kind-cases.js'
 import { generateNumberCheckCases } from './number-check-cases.js'
+import { generateSessionSettingsCases } from './session-settings-cases.js'
 import { createRandom, type Random } from './random.js'
 
 export type Effect =
@@ -353,6 +354,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['GET', '/api/webhooks/1/deliveries', 'GET /api/webhooks/:id/deliveries'],
     ['POST', '/api/webhooks/deliveries/1/replay', 'POST /api/webhooks/deliveries/:id/replay'],
     ['GET', '/api/sessions/default/check/9611234567', 'GET /api/sessions/:name/check/:phone'],
+    ['PATCH', '/api/sessions/support', 'PATCH /api/sessions/:name'],
   ]
   const flip = (s: string, i: number) => s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) === 0x7a ? 0x79 : s.charCodeAt(i) + 1) + s.slice(i + 1)
   const wrongKeys: Array<[string, Record<string, string>]> = [
@@ -464,6 +466,7 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
   })
   generateContactCases({ r, add, auth, jsonType, n, invalidPhones: INVALID_PHONES })
   generateNumberCheckCases({ r, add, auth, n, fresh, pct, invalidPhones: INVALID_PHONES, traversal: TRAVERSAL })
+  generateSessionSettingsCases({ r, add, auth, jsonType, n })
 
   // ------------------------------------------------ POST /api/sessions
   jsonCases('POST /api/sessions', '/api/sessions', n(200), () => ({ name: fresh('n') }), [
