@@ -1,8 +1,7 @@
 /**
  * Hostile cases for `PATCH /api/sessions/:name`: sending limits and the proxy (api/README.md, Proxy per number). Every
  * one is refused and writes nothing: a bad name or value, or no setting at all, is a 400, an unknown session a 404,
- * and a valid proxy a 409
- * here, because no runner of this suite has published the key a proxy URL is sealed with.
+ * and a valid proxy a 409 here, because no runner of this suite has published the key a proxy URL is sealed with.
  */
 import type { HostileCase } from './generator.js'
 import type { Random } from './random.js'
