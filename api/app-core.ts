@@ -1,4 +1,5 @@
-import { Hono, type Context } from 'hono'
+import { Hono } from './hono-app.js'
+import { type Context } from 'hono'
 import type { DashboardAssetSource } from './dashboard/asset-files.js'
 import { createDashboard, type DashboardSettings } from './dashboard/create-dashboard.js'
 import type { ApiConfig } from './config.js'

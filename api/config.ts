@@ -41,6 +41,8 @@ export interface ApiConfig {
   sessionCacheMs: number
   /** `PAIRING_CODE_WAIT_MS`: how long `POST /api/sessions/:name/pairing-code` waits for a runner's code. */
   pairingCodeWaitMs: number
+  /** `NUMBER_CHECK_PER_MINUTE`: checks a session may ask WhatsApp per minute (GET /api/sessions/:name/check/:phone). */
+  numberCheckPerMinute: number
   /** `WEBHOOK_ALLOW_HOSTS` / `WEBHOOK_ALLOW_PRIVATE`: which private targets webhook URLs may name. */
   webhookUrlPolicy: WebhookUrlPolicy
   /** `PORT` (Node entry only). */
@@ -115,6 +117,7 @@ export function parseApiConfig(env: Record<string, string | undefined>): ApiConf
     coalesceInFlight: int(env, 'SEND_COALESCE_INFLIGHT', 1, 1, 64),
     sessionCacheMs: int(env, 'SESSION_CACHE_MS', 1000, 0, 60_000),
     pairingCodeWaitMs: int(env, 'PAIRING_CODE_WAIT_MS', 15_000, 100, 60_000),
+    numberCheckPerMinute: int(env, 'NUMBER_CHECK_PER_MINUTE', 10, 1, 1000),
     webhookUrlPolicy: webhookPolicy(env),
     port: int(env, 'PORT', 3000, 0, 65_535),
     host: env.HOST?.trim() || undefined,

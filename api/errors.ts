@@ -4,8 +4,8 @@ import { HTTPException } from 'hono/http-exception'
 import { DatabaseUnavailableError, ContentionError } from '../db/driver.js'
 import type { AppEnv } from './env.js'
 
-/** HTTP statuses an `ApiError` may carry (the issue's list, plus 401, 503 and 504: no runner answered in time). */
-export type ApiErrorStatus = 400 | 401 | 404 | 409 | 410 | 413 | 415 | 422 | 500 | 503 | 504
+/** HTTP statuses an `ApiError` may carry (the issue's list, plus 401, 503, 504: no runner answered in time, a pruned file's 410, and a number check's 429 and 502). */
+export type ApiErrorStatus = 400 | 401 | 404 | 409 | 410 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504
 
 /** One problem with one field of a request: `path` names it (`messages[3].phone`, '' for the whole body). */
 export interface FieldError {

@@ -19,6 +19,7 @@ export interface SessionAnswer {
   qr_code: string | null
   detail: string | null
   qr: string | null
+  proxy: string | null
 }
 
 /**
@@ -42,6 +43,7 @@ export function formatSession(s: SessionRecord, now: Date = new Date()): Session
     qr_code: s.qrCode,
     detail,
     qr: s.status === 'online' ? null : s.qr,
+    proxy: s.proxyUrl,
   }
 }
 
@@ -61,6 +63,7 @@ export function formatSessionLimits(s: SessionRecord, now: Date = new Date()) {
       quiet_hours: s.settings.quietHours,
       time_zone: s.settings.timeZone,
       presence: s.settings.presence,
+      proxy: s.proxyUrl,
     },
     counters: {
       day: s.quotaDay,

@@ -17,7 +17,8 @@
  * Web-standard only, so it runs on Node and Workers. The runner has its own registry (`runner/metrics.ts`);
  * both write label sets with db/shared/prometheus-text.ts, since api/ and runner/ never import each other.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono'
+import { Hono } from './hono-app.js'
+import { type Context, type MiddlewareHandler } from 'hono'
 import { matchedRoutes } from 'hono/route'
 import { countMessagesByStatus } from '../db/queries/messages.js'
 import { labelSet, type Labels } from '../db/shared/prometheus-text.js'

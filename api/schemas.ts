@@ -4,6 +4,7 @@
  * Later fields (`send_at`, webhooks…) are added here as one more `optional(...)` line.
  */
 import { isValidTimeZone, parseQuietHours } from '../db/local-time.js'
+import { checkProxyUrl, PROXY_MAX_LENGTH } from '../db/shared/proxy.js'
 import { DEFAULT_SESSION, INBOUND_TYPES, MESSAGE_STATES, MESSAGE_TYPES, SESSION_NAME_PATTERN, SESSION_STATES } from '../db/types.js'
 import type { ApiConfig } from './config.js'
 import { cursorSchema, rowIdSchema } from './listing-schemas.js'
@@ -142,6 +143,7 @@ export const sessionSettingsBody = object({
     if (v !== 'on' && v !== 'off') throw new Error(`must be "on", "off" or null (got ${JSON.stringify(v.slice(0, 20))})`)
     return v
   }, 'invalid_presence', { description: 'Show "typing…" ("recording…" before a voice note) to the recipient before each send: "on" or "off".', enum: ['on', 'off'], examples: ['off'] }),
+  proxy: settingText((v) => checkProxyUrl(v).href, 'invalid_proxy', { description: 'Proxy of this number, e.g. socks5://user:pass@host:1080; null = none.', maxLength: PROXY_MAX_LENGTH }),
 }, 'Sending limits of one session; omitted fields stay as they are, null returns a field to the runner default (.env).')
 
 /** The page size and cursor of a keyset-paginated listing. */
@@ -222,6 +224,7 @@ export const sessionAnswer: JsonSchema = {
     qr_code: nullable('string', { description: 'PNG data URL of the QR to scan while connecting.' }),
     detail: nullable('string', { description: 'Why the session is offline or paused (logged_out, restricted, conflict…).' }),
     qr: nullable('string', { description: 'Raw QR text while waiting for a scan, for clients that draw their own code.' }),
+    proxy: nullable('string'),
   },
 }
 

@@ -101,8 +101,9 @@ export function workerDbTarget(env: WorkerEnv): WorkerDbTarget {
 export async function openWorkerDb(target: WorkerDbTarget): Promise<Db> {
   if (target.engine === 'mysql') {
     const { openMysql } = await import('../db/drivers/mysql.js')
-    // workerd forbids code generation, which mysql2's row parsers use unless told not to.
-    return openMysql({ url: '', connection: target.connection, connectionLimit: 1, disableEval: true })
+    // workerd forbids code generation, which mysql2's row parsers use unless told not to; the bundle has no binary
+    // protocol (infra/wrangler.toml [alias]).
+    return openMysql({ url: '', connection: target.connection, connectionLimit: 1, disableEval: true, textProtocolOnly: true })
   }
   const { openPostgres } = await import('../db/drivers/postgres.js')
   return openPostgres({ url: target.url, max: 1, fetchTypes: false })

@@ -127,6 +127,8 @@ export interface SessionRecord {
   /** Why the session holds messages back (a cap or quiet hours) and until when; stale once `holdUntil` passed. */
   holdUntil: Date | null
   holdReason: string | null
+  /** The session's proxy with its password masked (`socks5://user:***@host:1080`), or null: direct. */
+  proxyUrl: string | null
 }
 
 /**

@@ -404,6 +404,7 @@ export function instrumentWhatsApp(factory: WhatsAppClientFactory, metrics: Runn
       if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
       if (client.fetchGroups) wrapped.fetchGroups = () => client.fetchGroups!()
       if (client.fetchGroup) wrapped.fetchGroup = (id) => client.fetchGroup!(id)
+      if (client.lookUp) wrapped.lookUp = (phone) => client.lookUp!(phone)
       return wrapped
     },
   }

@@ -6,6 +6,7 @@ import * as runners from '../db/queries/runners.js'
 import * as sessionReports from '../db/queries/session-reports.js'
 import * as pairing from '../db/queries/pairing.js'
 import * as groups from '../db/queries/groups.js'
+import * as numberChecks from '../db/queries/number-checks.js'
 import * as lifecycle from '../db/lifecycle/index.js'
 import type { RunnerConfig } from './config.js'
 import type { WhatsAppClientFactory } from './whatsapp/client.js'
@@ -154,12 +155,14 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     for (const c of pending) {
       const sup = supervisors.get(c.name)
       if (!sup) continue
-      void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null })
+      void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null, proxy: c.proxyChanged })
     }
     // Pairing-code requests from the API (POST /api/sessions/:name/pairing-code), answered on the same row.
     for (const p of await pairing.findPairingRequests(db, owner)) supervisors.get(p.name)?.pairWithCode(p.phone)
     // Group list refreshes (POST /api/sessions/:name/groups/refresh), taken by an online session.
     for (const name of await groups.findGroupRefreshRequests(db, owner)) supervisors.get(name)?.refreshGroups()
+    // Number checks from the API (GET /api/sessions/:name/check/:phone), answered on their rows.
+    for (const c of await numberChecks.findNumberChecks(db, owner)) supervisors.get(c.session)?.checkNumber(c.phone)
   }
 
   async function probe(owner: string): Promise<void> {

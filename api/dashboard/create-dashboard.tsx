@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import type { MiddlewareHandler } from 'hono'
 import { deleteCookie, getCookie, setSignedCookie } from 'hono/cookie'
 import { ContentionError, DatabaseUnavailableError } from '../../db/driver.js'

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { changeContact, importContacts, type ContactUpdate } from '../../db/lifecycle/contact-change.js'
 import { countMessagesOfPhone, listContactChanges } from '../../db/queries/contact-changes.js'
 import { getContact, searchContacts } from '../../db/queries/contacts.js'

@@ -1,4 +1,5 @@
-import { Hono, type Context } from 'hono'
+import { Hono } from '../hono-app.js'
+import { type Context } from 'hono'
 import { DatabaseUnavailableError, type Db } from '../../db/driver.js'
 import { currentSchemaVersion } from '../../db/schema-version.js'
 import { LATEST_MIGRATION } from '../../db/migrations/versions.js'

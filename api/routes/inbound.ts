@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { getInbound, getInboundFile, listInbound } from '../../db/queries/inbound.js'
 import { readMediaChunks } from '../../db/queries/media.js'
 import { INBOUND_TYPES } from '../../db/types.js'

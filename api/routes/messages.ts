@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { countMemberReceipts } from '../../db/queries/message-receipts.js'
 import { isGroupAddress } from '../../db/types.js'

@@ -1,4 +1,5 @@
-import { Hono, type Context } from 'hono'
+import { Hono } from '../hono-app.js'
+import { type Context } from 'hono'
 import type { EnqueueResult } from '../../db/lifecycle/enqueue.js'
 import { findMessageByKey } from '../../db/queries/messages.js'
 import type { MediaType, MessageDetails } from '../../db/types.js'

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { UniqueViolationError, type Queryable } from '../../db/driver.js'
 import { enqueueMessage, enqueueMessages, type EnqueueInput, type EnqueueResult } from '../../db/lifecycle/enqueue.js'
 import { findMessageByKey, findMessagesByKeys } from '../../db/queries/messages.js'

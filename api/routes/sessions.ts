@@ -1,14 +1,18 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { getGroup, listGroups, requestGroupRefresh, type GroupRecord } from '../../db/queries/groups.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
+import { readRunnerKey } from '../../db/queries/proxy.js'
+import { maskProxyUrl, sealProxyUrl } from '../../db/shared/proxy.js'
 import type { PresenceSetting, SessionSettings } from '../../db/types.js'
 import { DEFAULT_SESSION } from '../../db/types.js'
 import type { ApiConfig } from '../config.js'
 import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatSession, formatSessionLimits, formatTime } from '../format.js'
+import { checkNumber } from '../number-check.js'
 import { obtainPairingCode } from '../pairing.js'
+import { phoneSchema } from '../phone.js'
 import type { RouteBook } from '../route-book.js'
 import { groupIdSchema, sessionAnswer, sessionNameSchema, successAnswer, type Schemas } from '../schemas.js'
 import type { SessionGate } from '../session-gate.js'
@@ -39,8 +43,8 @@ const messageAnswer = { type: 'object', properties: { success: { const: true }, 
 
 /**
  * `GET /api/status`, `GET|POST /api/sessions`, `GET|PATCH|DELETE /api/sessions/:name`,
- * `POST /api/sessions/:name/pairing-code`, `POST /api/regenerate-qr`, `GET /api/sessions/:name/groups[/:id]`,
- * `POST /api/sessions/:name/groups/refresh`.
+ * `POST /api/sessions/:name/pairing-code`, `GET /api/sessions/:name/check/:phone`, `POST /api/regenerate-qr`,
+ * `GET /api/sessions/:name/groups[/:id]`, `POST /api/sessions/:name/groups/refresh`.
  */
 export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOptions) {
   const app = new Hono<AppEnv>()
@@ -108,12 +112,24 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
       timeZone: body.time_zone,
       presence: body.presence as PresenceSetting | null | undefined,
     }
-    if (!(await updateSessionSettings(c.get('db'), name, patch))) {
-      const found = await getSession(c.get('db'), name)
+    // A body with no setting it knows (`{}`, or a misspelt name) is refused rather than answered as a change.
+    if (body.proxy === undefined && Object.values(patch).every((v) => v === undefined)) {
+      throw new ApiError(400, 'empty_patch', 'Nothing to change: the body names none of the settings (daily_cap, warmup_start, warmup_days, first_contact_daily_cap, circuit_breaker_failures, quiet_hours, time_zone, presence, proxy)')
+    }
+    const db = c.get('db')
+    // Sealed for the runners before anything is written, so a refusal changes nothing (runner/README.md, Proxy per number).
+    let proxy: { sealed: string; url: string } | null | undefined = body.proxy === undefined ? undefined : null
+    if (body.proxy) {
+      const key = await readRunnerKey(db, 'proxy')
+      if (!key) throw new ApiError(409, 'no_runner_key', 'Start a runner first: the proxy is sealed with its key')
+      proxy = { sealed: await sealProxyUrl(body.proxy, key, name), url: maskProxyUrl(new URL(body.proxy)) }
+    }
+    if (!(await updateSessionSettings(db, name, patch, proxy))) {
+      const found = await getSession(db, name)
       if (found) throw deleting(name)
       throw unknownSession(name)
     }
-    const s = (await getSession(c.get('db'), name))!
+    const s = (await getSession(db, name))!
     return c.json({ success: true, name, ...formatSessionLimits(s) })
   })
 
@@ -171,6 +187,14 @@ export function sessionRoutes({ config, schemas, gate, book }: SessionRoutesOpti
     if (result === 'deleting') throw deleting(name)
     return c.json({ success: true })
   })
+
+  // One number at a time, by design (README.md): asked of the session's runner, cached a day (api/number-check.ts).
+  // The answer's schema is terse, as the worker bundle carries it; api/README.md, Routes, is its reference.
+  book.serve(app, '/api', {
+    method: 'get', path: '/api/sessions/{name}/check/{phone}', operationId: 'checkNumber', tag: 'Sessions', summary: 'Is one number on WhatsApp? (api/README.md)',
+    params: { ...named, phone: phoneSchema }, ok: { type: 'object' },
+    okExample: { exists: true, jid: '9611234567@s.whatsapp.net' }, errors: [400, 404, 409, 429, 502, 504],
+  }, async (c, { params: { name, phone } }) => c.json(await checkNumber(c.get('db'), name, phone, config.numberCheckPerMinute, (s) => c.header('Retry-After', String(s)), unknownSession)))
 
   book.serve(app, '/api', {
     method: 'post', path: '/api/regenerate-qr', operationId: 'regenerateQr', tag: 'Sessions', summary: 'Disconnect a session and show a new QR code',

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../hono-app.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { type DeliveryRecord, getDelivery, listDeliveries, replayDelivery } from '../../db/queries/webhook-deliveries.js'
 import { type WebhookRecord, createWebhookWithinLimit, deleteWebhook, getWebhook, listWebhooks } from '../../db/queries/webhook-endpoints.js'

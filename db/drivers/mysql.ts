@@ -13,6 +13,12 @@ export interface MysqlOptions {
   connectionLimit?: number
   /** Workers cannot use eval-based row parsers (api/README.md, The Workers entry). */
   disableEval?: boolean
+  /**
+   * Every statement through `query` (the text protocol), large binary values included: the Workers bundle leaves
+   * mysql2's binary protocol out (infra/wrangler.toml [alias]). The edge's largest value is a media chunk
+   * (MEDIA_CHUNK_BYTES in db/queries/media.ts), which takes the text protocol anyway.
+   */
+  textProtocolOnly?: boolean
   /** Discrete connection fields (Hyperdrive hands these out); override the URL's parts. */
   connection?: { host: string; port: number; user: string; password: string; database: string }
 }
@@ -52,19 +58,19 @@ function translate(err: unknown, template?: string): unknown {
 // keeps `query` (it expands IN (?) arrays and accepts numbers for LIMIT ?).
 const LARGE_BINARY_BYTES = 256 * 1024
 
-function run(conn: Pick<Pool, 'query' | 'execute'>, sql: string, params: readonly unknown[]) {
-  const binary = params.some((p) => p instanceof Uint8Array && p.byteLength > LARGE_BINARY_BYTES)
+function run(conn: Pick<Pool, 'query' | 'execute'>, sql: string, params: readonly unknown[], textOnly: boolean) {
+  const binary = !textOnly && params.some((p) => p instanceof Uint8Array && p.byteLength > LARGE_BINARY_BYTES)
   return binary ? conn.execute(sql, params as never[]) : conn.query(sql, params as unknown[])
 }
 
-function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql', capabilities: Capabilities): Queryable {
+function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql', capabilities: Capabilities, textOnly = false): Queryable {
   return {
     dialect: 'mysql',
     engine,
     capabilities,
     async query<T extends Row>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
       try {
-        const [rows] = await run(conn, sql, params)
+        const [rows] = await run(conn, sql, params, textOnly)
         return rows as T[]
       } catch (err) {
         throw translate(err, sql)
@@ -72,7 +78,7 @@ function wrap(conn: Pick<Pool, 'query' | 'execute'>, engine: 'mysql', capabiliti
     },
     async execute(sql: string, params: readonly unknown[] = []): Promise<ExecResult> {
       try {
-        const [res] = await run(conn, sql, params)
+        const [res] = await run(conn, sql, params, textOnly)
         const header = res as ResultSetHeader
         return { affectedRows: header.affectedRows ?? 0, insertId: header.insertId || undefined }
       } catch (err) {
@@ -153,7 +159,8 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
   await pool.query('SELECT 1')
 
   const capabilities = mariadb ? MARIADB_CAPABILITIES : MYSQL_CAPABILITIES
-  const root = wrap(pool, 'mysql', capabilities)
+  const textOnly = options.textProtocolOnly ?? false
+  const root = wrap(pool, 'mysql', capabilities, textOnly)
   return {
     ...root,
     serverVersion: version,
@@ -169,7 +176,7 @@ export async function openMysql(options: MysqlOptions): Promise<Db> {
         let healthy = true
         try {
           await conn.query('BEGIN')
-          const result = await fn(wrap(conn, 'mysql', capabilities))
+          const result = await fn(wrap(conn, 'mysql', capabilities, textOnly))
           await conn.query('COMMIT')
           return result
         } catch (err) {

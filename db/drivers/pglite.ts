@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite'
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { makeDataDirPrivate, privateTree, type DataDirWarning } from '../data-dir.js'
 import { DbError, POSTGRES_CAPABILITIES, type Db, type ExecResult, type Queryable, type Row, type TransactionOptions } from '../driver.js'
@@ -96,6 +96,7 @@ export async function openPglite(options: PgliteOptions): Promise<Db> {
     if (loose) options.onLooseDataDir?.(loose)
   }
   const unlock = inMemory ? () => {} : lockDataDir(options.dataDir)
+  const created = !inMemory && !existsSync(join(options.dataDir, 'pgdata', 'PG_VERSION'))
   let pg: PGlite
   try {
     pg = await PGlite.create(inMemory ? undefined : join(options.dataDir, 'pgdata'), {
@@ -107,10 +108,13 @@ export async function openPglite(options: PgliteOptions): Promise<Db> {
       // not in postgresql.conf, which PGlite would rewrite whole.
       startParams: [...PGlite.defaultStartParams, '-c', `shared_buffers=${PGLITE_SHARED_BUFFERS}`],
     })
-    // PGlite writes the initial database 0666 whatever the umask (db/data-dir.ts); the directory above is private
-    // already, this makes the files so as well, also in a data directory copied from elsewhere.
-    if (!inMemory) privateTree(options.dataDir)
     await pg.exec("SET TIME ZONE 'UTC'")
+    // PGlite writes the initial database 0666 whatever the umask (db/data-dir.ts): a database created now is made
+    // private before anything else. An existing one was made so when it was created; it is checked again (a data
+    // directory copied from elsewhere) a second later, off the start's path: about a thousand lstat calls, 30–50 ms
+    // of `npm start`'s time to ready, and the directory above is private already, so nobody else reaches the files.
+    if (created) privateTree(options.dataDir)
+    else if (!inMemory) setTimeout(() => tightenTree(options.dataDir), 1000).unref()
   } catch (err) {
     unlock()
     throw err
@@ -133,5 +137,13 @@ export async function openPglite(options: PgliteOptions): Promise<Db> {
         unlock()
       }
     },
+  }
+}
+
+function tightenTree(dir: string): void {
+  try {
+    privateTree(dir)
+  } catch {
+    // The directory went away (a test removing it, a database closed and deleted at once): nothing left to tighten.
   }
 }

@@ -14,6 +14,7 @@
 import type { Db } from '../driver.js'
 import * as cron from '../queries/cron.js'
 import * as leases from '../queries/leases.js'
+import { pruneNumberChecks } from '../queries/number-checks.js'
 import { listSessions } from '../queries/sessions.js'
 import { intSetting, switchSetting, type Env } from '../shared/settings.js'
 
@@ -132,12 +133,15 @@ export interface PruneReport {
   webhookDeliveries: number
   cronRuns: number
   memberReceipts: number
+  /** Number checks older than a day (expired cache entries, requests nobody withdrew). */
+  numberChecks: number
 }
 
 /**
  * Deletes `sent` messages older than `RETENTION_DAYS`, then media no message references any more older than
  * `MEDIA_RETENTION_DAYS`, then settled webhook deliveries older than `RETENTION_DAYS`, then slot rows older than
- * 7 days, then group members' receipts older than `RETENTION_DAYS`, in small batches. `failed` and `opted_out` messages are
+ * 7 days, then group members' receipts older than `RETENTION_DAYS`, in small batches, then number checks older
+ * than a day. `failed` and `opted_out` messages are
  * kept, and so is their media, so they can be resent.
  */
 export async function prune(ctx: JobContext): Promise<PruneReport> {
@@ -155,7 +159,7 @@ export async function prune(ctx: JobContext): Promise<PruneReport> {
   const memberReceipts = await cron.pruneMemberReceipts(ctx.db, {
     retentionDays: ctx.config.retentionDays, batchSize: p.batchSize, maxBatches: p.maxBatches, pauseMs: p.pauseMs,
   })
-  return { messages, media, webhookDeliveries, cronRuns, memberReceipts }
+  return { messages, media, webhookDeliveries, cronRuns, numberChecks: await pruneNumberChecks(ctx.db), memberReceipts }
 }
 
 export interface UnpauseReport {

@@ -124,6 +124,23 @@ export async function getMediaInfo(db: Queryable, id: number): Promise<MediaInfo
   return row ? toMediaInfo(row) : null
 }
 
+const GET_INFOS = /* @__PURE__ */ each(
+  `SELECT id, mime, size, width, height, sha256, chunks, created_at
+  FROM media
+ WHERE id IN (?)`,
+  `SELECT id, mime, size, width, height, sha256, chunks, created_at
+  FROM media
+ WHERE id = ANY($1::bigint[])`,
+)
+
+/** Several stored files' type, size and hash in one statement (a page of messages), by id; pruned ones are absent. */
+export async function getMediaInfos(db: Queryable, ids: readonly number[]): Promise<Map<number, MediaInfo>> {
+  const unique = [...new Set(ids)]
+  if (unique.length === 0) return new Map()
+  const rows = await db.query(GET_INFOS[db.dialect], [unique])
+  return new Map(rows.map((r) => [toId(r.id), toMediaInfo(r)]))
+}
+
 const GET_LEGACY_BYTES = /* @__PURE__ */ each(
   `SELECT bytes
   FROM media

@@ -10,7 +10,10 @@ import type { LeaseFence } from './leases.js'
 import { atomically, emitSessionQr, emitSessionStatus } from './webhook-events.js'
 
 /** An owned session with a command from the API waiting (commands are row changes: runner/README.md). */
-export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'>
+export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconnectRequestedAt' | 'deleteRequestedAt'> & {
+  /** The API changed the session's proxy (db/queries/proxy.ts): reconnect through the new one. */
+  proxyChanged: boolean
+}
 
 /** Maps a command row of `findSessionsWithCommands`. */
 export function toSessionCommand(row: Row): SessionCommand {
@@ -19,6 +22,7 @@ export function toSessionCommand(row: Row): SessionCommand {
     leaseEpoch: Number(row.lease_epoch),
     reconnectRequestedAt: toDate(row.reconnect_requested_at),
     deleteRequestedAt: toDate(row.delete_requested_at),
+    proxyChanged: row.proxy_changed_at !== null && row.proxy_changed_at !== undefined,
   }
 }
 
@@ -155,19 +159,19 @@ export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): P
 }
 
 const FIND_SESSIONS_WITH_COMMANDS = /* @__PURE__ */ each(
-  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at, proxy_changed_at
   FROM sessions
  WHERE owner = ?
    AND lease_until > NOW(6)
-   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`,
-  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at
+   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL OR proxy_changed_at IS NOT NULL)`,
+  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at, proxy_changed_at
   FROM sessions
  WHERE owner = $1
    AND lease_until > now()
-   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL)`,
+   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL OR proxy_changed_at IS NOT NULL)`,
 )
 
-/** Sessions held by `owner` with a reconnect or delete requested by the API (polled every ~1 s). */
+/** Sessions held by `owner` with a reconnect, delete or proxy change requested by the API (polled every ~1 s). */
 export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {
   const rows = await db.query(FIND_SESSIONS_WITH_COMMANDS[db.dialect], [owner])
   return rows.map(toSessionCommand)

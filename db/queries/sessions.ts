@@ -5,7 +5,7 @@ import type { PresenceSetting, SessionRecord, SessionSettings, SessionStatus } f
 const COLUMNS = `name, status, phone, last_seen, qr_code, qr, detail, owner, lease_epoch, lease_until, next_send_at,
        paused_until, reconnect_requested_at, delete_requested_at, created_at, updated_at, pairing_phone, pairing_code,
        pairing_error, paired_at, daily_cap, warmup_start, warmup_days, first_contact_cap, breaker_failures, quiet_hours,
-       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason, presence`
+       time_zone, quota_day, sent_today, first_contact_today, consecutive_failures, hold_until, hold_reason, presence, proxy_url`
 
 /** Maps a `sessions` row to the domain object. */
 export function toSession(row: Row): SessionRecord {
@@ -37,6 +37,7 @@ export function toSession(row: Row): SessionRecord {
     consecutiveFailures: Number(row.consecutive_failures ?? 0),
     holdUntil: toDate(row.hold_until),
     holdReason: (row.hold_reason as string | null) ?? null,
+    proxyUrl: (row.proxy_url as string | null) ?? null,
   }
 }
 
@@ -259,10 +260,13 @@ const SETTING_COLUMNS: Record<keyof SessionSettings, string> = {
 
 /**
  * Writes some of a session's limit settings (`null` = back to the runner's default), validated by the caller, and
+ * the proxy when given (sealed and masked, or null = none), and
  * drops a hold the claim recorded for a cap or quiet hours (a circuit-breaker pause stays). `false`: no such session,
  * or it is being deleted. The transition around it is `db/lifecycle/settings.ts`.
  */
-export async function writeSessionSettings(db: Queryable, name: string, patch: Partial<SessionSettings>): Promise<boolean> {
+export async function writeSessionSettings(
+  db: Queryable, name: string, patch: Partial<SessionSettings>, proxy?: { sealed: string; url: string } | null,
+): Promise<boolean> {
   const keys = (Object.keys(SETTING_COLUMNS) as (keyof SessionSettings)[]).filter((k) => patch[k] !== undefined)
   const params: unknown[] = []
   const p = () => (db.dialect === 'mysql' ? '?' : `$${params.length}`)
@@ -271,6 +275,13 @@ export async function writeSessionSettings(db: Queryable, name: string, patch: P
     // Column names come from the constant map above, never from the request.
     return `${SETTING_COLUMNS[k]} = ${p()}`
   })
+  // The proxy (db/queries/proxy.ts): sealed and masked URL, and the change flag the lease holder reconnects on.
+  if (proxy !== undefined) {
+    params.push(proxy?.sealed ?? null)
+    sets.push(`proxy_sealed = ${p()}`)
+    params.push(proxy?.url ?? null)
+    sets.push(`proxy_url = ${p()}`, `proxy_changed_at = ${db.dialect === 'mysql' ? 'NOW(6)' : 'now()'}`)
+  }
   params.push(name)
   const nameParam = p()
   // Each setting's `column = ?` line, with its comma, ahead of the assignments every write makes.

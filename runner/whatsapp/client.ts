@@ -15,6 +15,9 @@ import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
 import { MediaUploads, sendOutbound, type OutboundContent, type SendOptions } from './outbound.js'
 import { createUploader } from './upload.js'
+import { readSealedProxy } from '../../db/queries/proxy.js'
+import type { ProxyKey } from '../proxy-key.js'
+import { createProxyRoute, PROXY_UNREACHABLE, type ProxyRoute } from './proxy.js'
 
 /**
  * The runner's view of a WhatsApp connection (runner/README.md, Layout): the queue, the supervisor and the tests
@@ -121,6 +124,11 @@ export interface WhatsAppClient {
   showPresence?(phone: string, state: ChatPresence): Promise<void>
   /** Lazy, single-number registration check (never bulk). `null` when the server did not answer. */
   isOnWhatsApp(phone: string): Promise<boolean | null>
+  /**
+   * Asks WhatsApp whether `phone` has an account (one usync query, never a list): its JID, `false` when it has none,
+   * `null` when the server did not answer. For `GET /api/sessions/:name/check/:phone` (db/queries/number-checks.ts).
+   */
+  lookUp?(phone: string): Promise<string | false | null>
   /** Phone digits for a LID user, from the client's own mapping store, or null. */
   phoneForLid(lid: string): Promise<string | null>
   /** A new WhatsApp message id in WhatsApp Web's shape. */
@@ -169,6 +177,11 @@ export interface BaileysFactoryOptions {
   /** Further Baileys socket settings laid over the defaults and the endpoint's (tests: short QR and keep-alive timers). */
   socketConfig?: Partial<UserFacingSocketConfig>
   keyCache?: LRUCache<string, object>
+  /**
+   * Opens the sessions' sealed proxy URLs (runner/proxy-key.ts); `tls`: the far end's TLS options for tunnelled
+   * connections (the loopback's CA). Without it every session connects directly.
+   */
+  proxies?: { key: ProxyKey; tls: { ca?: string } }
 }
 
 /** A CacheStore over one bounded LRU (shared, bounded caches across sockets: runner/README.md, Auth state). */
@@ -275,6 +288,10 @@ class BaileysClient implements WhatsAppClient {
   private readonly memberPhones = new LRUCache<string, string>({ max: 50_000 })
   /** Uploaded media reused by later sends of the same media on this session (runner/whatsapp/outbound.ts). */
   readonly uploads = new MediaUploads()
+  /** The proxy of the current connection (null: direct), kept while the sealed URL stays the same. */
+  private route: { sealed: string; route: ProxyRoute } | null = null
+  /** The current connection has opened (a proxy failure before that is why it closed). */
+  private opened = false
 
   constructor(
     readonly session: string,
@@ -319,6 +336,9 @@ class BaileysClient implements WhatsAppClient {
     if (this.options.skipFirstSyncWait && state.creds.account && !state.creds.accountSyncCounter) {
       state.creds.accountSyncCounter = 1
     }
+    const route = await this.proxyRoute()
+    route?.reset()
+    this.opened = false
     this.endedByUs = false
     this.open = false
     // Baileys at 'warn' at most: 'info' logs the login payload (with the phone number), 'trace' every frame.
@@ -337,7 +357,11 @@ class BaileysClient implements WhatsAppClient {
       ...this.caches,
       shouldIgnoreJid: (jid: string) => Boolean(isJidBroadcast(jid) || isJidNewsletter(jid)),
       ...this.options.endpoint,
+      // The WebSocket and the media uploads both go through the session's proxy (runner/README.md, Proxy per number).
+      ...(route && { agent: route.agent as UserFacingSocketConfig['agent'], fetchAgent: route.agent as LoopbackSocketOverrides['fetchAgent'] }),
       ...this.options.socketConfig,
+      // Baileys downloads (media, app-state and history blobs) with fetch(), which takes a dispatcher.
+      ...(route && { options: { ...this.options.socketConfig?.options, dispatcher: route.dispatcher } as UserFacingSocketConfig['options'] }),
       beforeReceipt: (m, { offline }) => this.storeBeforeReceipt(m, offline, handlers, connection.signal),
       cachedGroupMetadata: (jid: string) => Promise.resolve(this.groupMeta.get(jid)),
     }
@@ -429,6 +453,7 @@ class BaileysClient implements WhatsAppClient {
     if (update.isNewLogin) handlers.onPaired?.()
     if (update.connection === 'open') {
       this.open = true
+      this.opened = true
       const me = this.sock?.user?.id ?? this.state?.creds.me?.id ?? null
       handlers.onOpen({ phone: jidToPhone(me), jid: me ? jidNormalizedUser(me) : null })
     }
@@ -438,7 +463,11 @@ class BaileysClient implements WhatsAppClient {
       this.sock = null
       this.connection.abort()
       const { code, message } = statusCodeOf(update)
-      const reason = classifyClose(code, message, this.paired, this.endedByUs)
+      let reason = classifyClose(code, message, this.paired, this.endedByUs)
+      // A connection that never opened because the proxy refused or failed: the proxy is what to fix, the session's
+      // detail says so, and it is retried like any network error (whatever status the proxy's answer carried).
+      const failure = this.route?.route.failure
+      if (failure && !this.opened && reason.kind !== 'closed') reason = { kind: 'transient', code, message: `${PROXY_UNREACHABLE} ${failure}` }
       resolveClosed()
       // requestPairingCode wrote creds.me (and saved it) before anything was linked. Kept, the next connect would try
       // to log in as that half-made device and get 401 (runner/README.md): an abandoned pairing starts over from fresh
@@ -453,6 +482,32 @@ class BaileysClient implements WhatsAppClient {
       }
       handlers.onClose(reason)
     }
+  }
+
+  /**
+   * The session's proxy as stored now (read at every connect, so a change needs no restart), or null for a direct
+   * connection. A sealed URL this runner cannot open stops the connection: going direct would expose the address
+   * the operator chose to hide.
+   */
+  private async proxyRoute(): Promise<ProxyRoute | null> {
+    const proxies = this.options.proxies
+    const sealed = proxies ? await readSealedProxy(this.options.db, this.session) : null
+    if (!proxies || !sealed) {
+      this.route = null
+      return null
+    }
+    if (this.route?.sealed === sealed) return this.route.route
+    let url: string
+    try {
+      url = proxies.key.open(sealed, this.session)
+    } catch {
+      this.route = null
+      throw new Error('the stored proxy cannot be opened with this AUTH_STATE_KEY; set it again with PATCH /api/sessions/:name')
+    }
+    const route = createProxyRoute(url, proxies.tls)
+    this.route = { sealed, route }
+    this.log.info({ proxy: route.shown }, 'connecting through a proxy')
+    return route
   }
 
   async requestPairingCode(phone: string): Promise<string> {
@@ -522,10 +577,15 @@ class BaileysClient implements WhatsAppClient {
       offline,
       ...(file && sock && {
         download: (maxBytes: number, downloadSignal?: AbortSignal) => downloadInboundFile(
-          { refreshMediaConn: sock.refreshMediaConn, agent: this.options.endpoint.fetchAgent, log: this.log }, file.ref, file.kind, maxBytes, downloadSignal,
+          { refreshMediaConn: sock.refreshMediaConn, agent: this.mediaAgent(), log: this.log }, file.ref, file.kind, maxBytes, downloadSignal,
         ),
       }),
     }, signal)
+  }
+
+  /** Uploads and inbound downloads go through the session's proxy, if it has one (runner/README.md, Proxy per number). */
+  private mediaAgent(): LoopbackSocketOverrides['fetchAgent'] {
+    return (this.route?.route.agent as LoopbackSocketOverrides['fetchAgent']) ?? this.options.endpoint.fetchAgent
   }
 
   async phoneForLid(lid: string): Promise<string | null> {
@@ -542,7 +602,7 @@ class BaileysClient implements WhatsAppClient {
   async send(to: string, messageId: string, content: OutboundContent, options?: SendOptions): Promise<void> {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
-    const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent: this.options.endpoint.fetchAgent, log: this.log })
+    const upload = createUploader({ refreshMediaConn: sock.refreshMediaConn, agent: this.mediaAgent(), log: this.log })
     const sent = await sendOutbound({ sock, upload, uploads: this.uploads, log: this.log }, to, messageId, content, options)
     if (sent) this.sentProtos.set(messageId, sent)
   }
@@ -611,6 +671,16 @@ class BaileysClient implements WhatsAppClient {
     const exists = result.some((r) => r.exists && jidToPhone(r.jid) === phone)
     this.notOnWhatsApp.set(phone, exists)
     return exists
+  }
+
+  async lookUp(phone: string): Promise<string | false | null> {
+    const sock = this.sock
+    if (!sock || !this.open) throw new NotConnectedError()
+    const result = await sock.onWhatsApp(phoneToJid(phone))
+    if (!result) return null
+    // Only numbers WhatsApp knows come back; the JID may differ from the digits asked (a country's added digit).
+    const found = result.find((r) => r.exists)
+    return found ? found.jid : false
   }
 
   newMessageId(): string {
@@ -705,8 +775,13 @@ export async function createWhatsAppFactory(options: WhatsAppFactoryOptions): Pr
   const { resolveWhatsAppEndpoint, socketOverridesFor } = await import('./loopback-trust.js')
   const { createAuthCipher } = await import('./auth-state.js')
   const { isBaileysPatched } = await import('./baileys-patch.js')
+  const { deriveProxyKey } = await import('../proxy-key.js')
+  const { publishRunnerKey } = await import('../../db/queries/proxy.js')
   const endpoint = resolveWhatsAppEndpoint(options.env)
   const loopback = endpoint.kind === 'loopback'
+  // The API seals proxy URLs with this public key (db/shared/proxy.ts); every runner of one database derives the same.
+  const proxyKey = deriveProxyKey(options.authStateKey)
+  await publishRunnerKey(options.db, 'proxy', proxyKey.publicKey)
   if (options.log && loopback && !isBaileysPatched(undefined, ['trustedRootKey'])) {
     // Baileys 7.0.0-rc14 does not enforce the certificate signature, so this still connects; a Baileys that does
     // would refuse the loopback's certificate with 400 (bad-certificate).
@@ -727,6 +802,7 @@ export async function createWhatsAppFactory(options: WhatsAppFactoryOptions): Pr
     cipher: createAuthCipher(options.authStateKey),
     endpoint: socketOverridesFor(endpoint),
     skipFirstSyncWait: loopback,
+    proxies: { key: proxyKey, tls: loopback && endpoint.caPem ? { ca: endpoint.caPem } : {} },
     ...(options.socketConfig ? { socketConfig: options.socketConfig } : {}),
   })
 }

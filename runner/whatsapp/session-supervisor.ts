@@ -6,7 +6,9 @@ import * as contacts from '../../db/queries/contacts.js'
 import * as groups from '../../db/queries/groups.js'
 import * as leases from '../../db/queries/leases.js'
 import * as sessionReports from '../../db/queries/session-reports.js'
+import * as numberChecks from '../../db/queries/number-checks.js'
 import * as pairing from '../../db/queries/pairing.js'
+import { clearProxyChange } from '../../db/queries/proxy.js'
 import * as lifecycle from '../../db/lifecycle/index.js'
 import { INBOUND_BODY_MAX_CHARS, isInboundStored } from '../../db/queries/inbound.js'
 import * as sessions from '../../db/queries/sessions.js'
@@ -17,6 +19,7 @@ import type { DownloadResult } from './download.js'
 import type { CloseReason, InboundMessage, WhatsAppClient, WhatsAppClientFactory, WhatsAppHandlers } from './client.js'
 import { matchConsentKeyword } from './consent.js'
 import type { TerminalOutput } from './qr-terminal.js'
+import { PROXY_UNREACHABLE } from './proxy.js'
 import { unreachableCause } from './reachability.js'
 
 /**
@@ -81,6 +84,8 @@ export class SessionSupervisor {
   /** What was last written per group (its JSON): Baileys repeats complete groups after every fetch. */
   private groupsWritten = new Map<string, string>()
   private groupRefreshTaking = false
+  /** Number checks being asked now: the next poll must not ask WhatsApp about them again. */
+  private readonly checking = new Set<string>()
   private readonly log: Logger
   /** Closes seen per kind (tests, metrics). */
   readonly closes: CloseReason['kind'][] = []
@@ -125,6 +130,8 @@ export class SessionSupervisor {
       onFenced: (why) => void this.lose(why),
     })
     this.loop.start()
+    // The connection below reads the proxy as it is now: a change flagged before it needs no second connect.
+    await clearProxyChange(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }).catch(() => false)
     await this.connect()
   }
 
@@ -163,6 +170,22 @@ export class SessionSupervisor {
       if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
       void this.connect()
     }
+  }
+
+  /**
+   * The API asked whether `phone` is on WhatsApp (db/queries/number-checks.ts): one usync query on the open
+   * connection, answered on the request row. While the session is not online the request waits (the API gives up
+   * after 10 s, and the runner then no longer sees it).
+   */
+  checkNumber(phone: string): void {
+    if (this.phase !== 'online' || !this.client?.lookUp || this.checking.has(phone)) return
+    this.checking.add(phone)
+    const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
+    this.client.lookUp(phone)
+      .then((jid) => numberChecks.answerNumberCheck(this.d.db, fence, phone, jid === null ? { error: 'WhatsApp did not answer in time' } : { jid: jid || null }))
+      .catch((err: Error) => numberChecks.answerNumberCheck(this.d.db, fence, phone, { error: err.message || 'the check failed' }))
+      .catch((err: Error) => this.log.warn({ err: err.message }, 'writing a number check answer failed'))
+      .finally(() => this.checking.delete(phone))
   }
 
   private async askPairingCode(): Promise<void> {
@@ -428,7 +451,9 @@ export class SessionSupervisor {
     const delay = Math.round(Math.random() * cap)
     this.failures++
     this.phase = 'waiting'
-    void this.report('connecting', { detail: `reconnecting after ${reason.code ?? 'error'}: ${reason.message}`.slice(0, 480) })
+    // A proxy that refused or failed says so itself (runner/whatsapp/proxy.ts): that is what the operator must fix.
+    const detail = reason.message.startsWith(PROXY_UNREACHABLE) ? reason.message : `reconnecting after ${reason.code ?? 'error'}: ${reason.message}`
+    void this.report('connecting', { detail: detail.slice(0, 480) })
     const cause = unreachableCause(reason)
     if (cause) this.d.terminal?.unreachable?.(this.session, cause)
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
@@ -584,13 +609,14 @@ export class SessionSupervisor {
   // ------------------------------------------------------------------------------------------------------------
   // Commands
 
-  /** Carries out an API command on this session (regenerate-qr or delete); one at a time. */
-  async command(cmd: { reconnect: boolean; delete: boolean }): Promise<void> {
+  /** Carries out an API command on this session (regenerate-qr, delete, or a proxy change); one at a time. */
+  async command(cmd: { reconnect: boolean; delete: boolean; proxy?: boolean }): Promise<void> {
     if (this.commandRunning || this.phase === 'stopping' || this.phase === 'gone') return
     this.commandRunning = (async () => {
       try {
         if (cmd.delete) await this.deleteSession()
         else if (cmd.reconnect) await this.regenerate()
+        else if (cmd.proxy) await this.reconnectForProxy()
       } catch (err) {
         this.log.error({ err }, 'session command failed')
       } finally {
@@ -611,6 +637,20 @@ export class SessionSupervisor {
     await this.client?.logout()
     this.failures = 0
     await this.report('connecting', { detail: 'waiting for a new QR code' })
+    await this.connect()
+  }
+
+  /** The proxy changed (PATCH /api/sessions/:name): close and connect again, through the new one or directly. */
+  private async reconnectForProxy(): Promise<void> {
+    if (!(await clearProxyChange(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }))) return
+    this.log.info('proxy changed: reconnecting')
+    this.generation++
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.loop?.setConnected(false)
+    this.stopTimers()
+    await this.client?.close()
+    this.failures = 0
+    await this.report('connecting', { detail: 'reconnecting: the proxy setting changed' })
     await this.connect()
   }
 

@@ -115,7 +115,7 @@ describe('the Node server answers the guide\'s curl examples', () => {
     const status = await curl(GUIDE.status)
     expect(status.status).toBe(200)
     expect(status.body).toMatchObject({ name: 'default', status: expect.stringMatching(/^(online|offline|connecting)$/) })
-    expect(Object.keys(status.body as object)).toEqual(['name', 'status', 'phone', 'last_seen', 'qr_code', 'detail', 'qr'])
+    expect(Object.keys(status.body as object)).toEqual(['name', 'status', 'phone', 'last_seen', 'qr_code', 'detail', 'qr', 'proxy'])
 
     const sessions = await curl(GUIDE.sessions)
     expect(sessions.status).toBe(200)

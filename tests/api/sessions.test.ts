@@ -15,13 +15,13 @@ async function setSession(db: Db, name: string, fields: { status: string; phone?
 }
 
 describeEachEngine('sessions: GET /api/status, GET|POST /api/sessions, DELETE /api/sessions/:name, POST /api/regenerate-qr', (ctx) => {
-  it('GET /api/status answers the default session with the guide fields plus detail and qr', async () => {
+  it('GET /api/status answers the default session with the guide fields plus detail, qr and proxy', async () => {
     const t = createTestApp(ctx.db)
     await setSession(ctx.db, 'default', { status: 'online', phone: '9611234567', lastSeen: new Date('2025-05-11T14:00:00.123Z'), detail: 'stale' })
     const res = await t.get('/api/status')
     expect(res.status).toBe(200)
     const body = await res.json()
-    expect(body).toEqual({ name: 'default', status: 'online', phone: '9611234567', last_seen: '2025-05-11 14:00:00', qr_code: null, detail: null, qr: null })
+    expect(body).toEqual({ name: 'default', status: 'online', phone: '9611234567', last_seen: '2025-05-11 14:00:00', qr_code: null, detail: null, qr: null, proxy: null })
     expect(Object.keys(body).slice(0, 5)).toEqual(['name', 'status', 'phone', 'last_seen', 'qr_code'])
   })
 
@@ -61,7 +61,7 @@ describeEachEngine('sessions: GET /api/status, GET|POST /api/sessions, DELETE /a
     const list = await (await t.get('/api/sessions')).json()
     expect(Array.isArray(list)).toBe(true)
     expect(list[0].name).toBe('default')
-    for (const s of list) expect(Object.keys(s)).toEqual(['name', 'status', 'phone', 'last_seen', 'qr_code', 'detail', 'qr'])
+    for (const s of list) expect(Object.keys(s)).toEqual(['name', 'status', 'phone', 'last_seen', 'qr_code', 'detail', 'qr', 'proxy'])
     expect(list.map((s: { name: string }) => s.name)).toContain('aaa-first-by-name')
   })
 

@@ -7,6 +7,7 @@ import { sharedDatabase } from '../../api/middleware/database.js'
 import { createSendCoalescer } from '../../api/coalescer.js'
 import { parseApiConfig } from '../../api/config.js'
 import { formatTime } from '../../api/format.js'
+import { Hono } from '../../api/hono-app.js'
 import { readImageInfo, sniffImageType } from '../../api/image.js'
 import { matchesPreparedKey, prepareKeys } from '../../api/middleware/api-key.js'
 import { normalizePhone } from '../../api/phone.js'
@@ -240,11 +241,16 @@ describe('send coalescer', () => {
 describe('routing', () => {
   it('every route of the app (API and dashboard) fits Hono\'s RegExpRouter, so matching stays one regex test', async () => {
     // One ambiguous pair (a static segment beside a :param with more segments after it, e.g. /x/live.json beside
-    // /x/:name/delete) makes SmartRouter fall back to TrieRouter for every request, /api/send included.
+    // /x/:name/delete) would have made hono's default SmartRouter fall back to TrieRouter for every request, /api/send
+    // included; api/hono-app.ts has no fallback, so such a pair fails when it is added and the app is not built.
     const db = { dialect: 'postgres', engine: 'pglite' } as unknown as Db
     const app = createApp({ database: sharedDatabase(db), config: parseApiConfig({ API_SECRET: 'k'.repeat(24) }) })
     expect((await app.request('/healthz')).status).toBe(200)
-    expect(app.router.name).toBe('SmartRouter + RegExpRouter')
+    expect((await app.request('/dashboard/sign-in')).status).toBe(200)
+    expect(app.router.name).toBe('RegExpRouter')
+    const ambiguous = new Hono()
+    ambiguous.get('/x/:name/delete', (c) => c.text('delete'))
+    expect(() => ambiguous.get('/x/live.json', (c) => c.text('live'))).toThrow()
   })
 })
 

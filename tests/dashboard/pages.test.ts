@@ -8,6 +8,9 @@ import { getMessage, listMessages } from '../../db/queries/messages.js'
 import { createSession, getSession } from '../../db/queries/sessions.js'
 import { replaceGroups } from '../../db/queries/groups.js'
 import { ownedSession } from '../support/queue-fixtures.js'
+import { updateSessionSettings } from '../../db/lifecycle/settings.js'
+import { checkProxyUrl, maskProxyUrl, sealProxyUrl } from '../../db/shared/proxy.js'
+import { deriveProxyKey } from '../../runner/proxy-key.js'
 import type { App } from '../../api/app.js'
 import { parseApiConfig } from '../../api/config.js'
 import { createNodeApp } from '../../api/node.js'
@@ -278,6 +281,19 @@ describeEachEngine('dashboard', (ctx) => {
     const card = new RegExp(`data-session="${f.name}"[\\s\\S]*?data-field="groups" dir="auto">([\\s\\S]*?)</dd>`).exec(html)
     expect(textOf(card![1]!)).toBe('Drivers 🚚 (2) · نشرة (1, read-only)')
     expect(html).toMatch(/data-session="default"[\s\S]*?data-field="groups" dir="auto">—</)
+  })
+
+  it('shows a session\'s proxy masked, never its password, and "none" without one', async () => {
+    await createSession(ctx.db, 'proxied')
+    const key = deriveProxyKey(new Uint8Array(32).fill(3))
+    const url = 'socks5://dash:Dash-Secret-77@10.9.8.7:1080'
+    const sealed = await sealProxyUrl(url, key.publicKey, 'proxied')
+    expect(await updateSessionSettings(ctx.db, 'proxied', {}, { sealed, url: maskProxyUrl(checkProxyUrl(url)) })).toBe(true)
+    const html = await (await b.get('/dashboard/sessions')).text()
+    expect(html).toMatch(/data-session="proxied"[\s\S]*?<dt>Proxy<\/dt><dd>socks5:\/\/dash:\*\*\*@10\.9\.8\.7:1080<\/dd>/)
+    expect(html).toMatch(/data-session="default"[\s\S]*?<dt>Proxy<\/dt><dd>none<\/dd>/)
+    expect(html).not.toContain('Dash-Secret-77')
+    expect(JSON.stringify(await (await b.get('/dashboard/sessions.json')).json())).not.toContain('Dash-Secret-77')
   })
 
   it('shows Arabic and emoji as typed, with dir="auto" on user text', async () => {

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest'
-import { UniqueViolationError } from '../../db/driver.js'
+import { UniqueViolationError, type Queryable } from '../../db/driver.js'
+import { openMysql } from '../../db/drivers/mysql.js'
 import { describeEachEngine } from '../support/db.js'
 
 const TEXTS = ['مرحبا بك في البوابة', '👋🏽 emoji with skin tone', '𝔘𝔫𝔦𝔠𝔬𝔡𝔢 4-byte 😀', 'e\u0301 combining ́ marks', 'عربي 🇱🇧 mixed']
@@ -62,3 +63,24 @@ describeEachEngine('driver', (ctx) => {
     expect(rows).toHaveLength(0)
   })
 })
+
+describeEachEngine('mysql driver protocols', (ctx) => {
+  // A value over 256 KiB goes through the binary protocol (a prepared statement) unless textProtocolOnly is set, as
+  // the worker sets it (its bundle has no binary protocol). An array bound to IN (?) tells them apart: the text
+  // protocol expands it into a list, the binary protocol sends it as one JSON string.
+  const large = Buffer.alloc(300 * 1024, 0x61)
+  const probe = async (db: Queryable) => (await db.query<{ n: unknown; hit: unknown }>('SELECT LENGTH(?) AS n, 2 IN (?) AS hit', [large, [1, 2, 3]]))[0]!
+
+  it('sends a large binary value through the binary protocol by default, and through query with textProtocolOnly', async () => {
+    expect(Number((await probe(ctx.db)).hit)).toBe(0)
+    const textOnly = await openMysql({ url: ctx.t.url!, connectionLimit: 1, textProtocolOnly: true })
+    try {
+      const row = await probe(textOnly)
+      expect(Number(row.n)).toBe(large.length)
+      expect(Number(row.hit)).toBe(1)
+      expect(Number((await textOnly.transaction((tx) => probe(tx))).hit)).toBe(1)
+    } finally {
+      await textOnly.close()
+    }
+  })
+}, { engines: ['mysql'] })

@@ -1,12 +1,13 @@
 import { expect, it } from 'vitest'
 import { cancelMessage } from '../../db/lifecycle/cancel.js'
+import { changeContact } from '../../db/lifecycle/contact-change.js'
 import { claimNextMessage, type ClaimResult } from '../../db/lifecycle/claim.js'
 import { reconcileInflight } from '../../db/lifecycle/reconcile.js'
 import { markPendingOptedOut } from '../../db/lifecycle/opt-out.js'
 import { requestRevoke } from '../../db/lifecycle/revoke.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { pruneUnreferencedMedia } from '../../db/queries/cron.js'
-import { getMedia, insertMedia, MEDIA_CHUNK_BYTES } from '../../db/queries/media.js'
+import { getMedia, getMediaInfos, insertMedia, MEDIA_CHUNK_BYTES } from '../../db/queries/media.js'
 import { createWebhook } from '../../db/queries/webhook-endpoints.js'
 import { listDeliveries } from '../../db/queries/webhook-deliveries.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
@@ -46,6 +47,33 @@ describeEachEngine('cancel, revoke and chunked media', (ctx) => {
     expect(cancelled + sent).toBe(1000)
     const [left] = await ctx.db.query(`SELECT COUNT(*) AS n FROM messages WHERE session = ${ph(ctx.db, 1)} AND status NOT IN ('sent', 'cancelled')`, [f.name])
     expect(Number(left!.n)).toBe(0)
+  }, 300_000)
+
+  it('an opt-out racing a claim, 500 times: the message is either claimed before the opt-out or opted out by it, never sent after it', async () => {
+    const f = await ownedSession(ctx.db, uniqueName('runner'))
+    let optedOut = 0
+    let sent = 0
+    for (let trial = 0; trial < 500; trial++) {
+      const phone = `96178${String(trial).padStart(6, '0')}`
+      await setOptIn(ctx.db, phone, 'yes')
+      const id = await insertMessage(ctx.db, { session: f.name, phone })
+      const [claimed, change] = await Promise.all([claim(ctx, f), changeContact(ctx.db, { phone, optIn: 'no', actor: 'api:key-0' })])
+      if (claimed.kind === 'claimed') {
+        // The claim held the row first: the opt-out, serialised after it, found nothing pending.
+        expect(claimed.message.id).toBe(id)
+        expect(change.optedOut).toBe(0)
+        expect(await finalizeSent(ctx.db, { id, session: f.name, owner: f.owner, epoch: f.epoch, minGapMs: 0 })).toBe(true)
+        sent++
+      } else {
+        expect(claimed.kind).toBe('idle')
+        expect(change.optedOut).toBe(1)
+        expect((await getMessage(ctx.db, id)).status).toBe('opted_out')
+        optedOut++
+      }
+      // Whatever won, nothing is left for a later claim to send to the opted-out contact.
+      expect((await claim(ctx, f)).kind).toBe('idle')
+    }
+    expect(optedOut + sent).toBe(500)
   }, 300_000)
 
   it('writes message.cancelled with the cancel, and a cancelled message is never claimed', async () => {
@@ -120,5 +148,15 @@ describeEachEngine('cancel, revoke and chunked media', (ctx) => {
     expect(await pruneUnreferencedMedia(ctx.db, { retentionDays: 30, pauseMs: 0 })).toBeGreaterThanOrEqual(1)
     expect(await getMedia(ctx.db, id)).toBeNull()
     expect(await chunks()).toBe(0)
+  })
+
+  it('reads several files\' metadata in one statement, each once, leaving out unknown or pruned ones', async () => {
+    const a = await insertMedia(ctx.db, { bytes: new Uint8Array(10), mime: 'image/png', sha256: 'aa'.repeat(32) })
+    const b = await insertMedia(ctx.db, { bytes: new Uint8Array(20), mime: 'application/pdf', sha256: 'bb'.repeat(32) })
+    const infos = await getMediaInfos(ctx.db, [a, b, a, 987_654_321])
+    expect([...infos.keys()].sort((x, y) => x - y)).toEqual([a, b])
+    expect(infos.get(a)).toMatchObject({ id: a, mime: 'image/png', size: 10, chunks: 1 })
+    expect(infos.get(b)).toMatchObject({ id: b, mime: 'application/pdf', size: 20 })
+    expect(await getMediaInfos(ctx.db, [])).toEqual(new Map())
   })
 }, { poolSize: 4 })

@@ -166,6 +166,106 @@ describe('the stand-ins for code the worker never calls', () => {
     expect(() => stub('postgres-large.cjs').bind(null, {})()).toThrow(/largeObject is not part of the Workers build/)
   })
 
+  it("mysql2's binary protocol fails, naming textProtocolOnly, whichever of its modules is reached", () => {
+    const binary = stub('mysql2-binary-protocol.cjs')
+    // new Commands.Execute / Prepare / CloseStatement, new Packets.Execute …, BinaryRow.toPacket, encode_parameter.
+    expect(() => new binary({ sql: 'SELECT 1' }, () => {})).toThrow(/binary protocol.*textProtocolOnly/)
+    expect(() => binary.toPacket([], 'utf8')).toThrow(/binary protocol/)
+    expect(() => binary.fromPacket({})).toThrow(/binary protocol/)
+    expect(() => binary.toParameter('x', 'utf8', 'Z')).toThrow(/binary protocol/)
+    // mysql2/promise's TypedParameter getter reads typed_parameter.js's `types`.
+    expect(() => binary.types).toThrow(/binary protocol/)
+    // What packets/query.js takes from encode_parameter.js, and mysql2/promise from typed_parameter.js.
+    const real = require(join(MYSQL2, 'lib', 'packets', 'encode_parameter.js')) as Record<string, unknown>
+    expect(typeof real.toParameter).toBe(typeof binary.toParameter)
+    expect(Object.keys(require(join(MYSQL2, 'lib', 'packets', 'typed_parameter.js')) as object)).toContain('types')
+  })
+
+  it('the TLS session cache, namedPlaceholders and sha256_password fail loudly; the TLS one when constructed', async () => {
+    const Tls = stub('mysql2-tls.cjs')
+    expect(() => new Tls({}, 'db', 3306, true, true)).toThrow(/ssl option\) is not part of the Workers build/)
+    expect(() => stub('named-placeholders.cjs')()).toThrow(/namedPlaceholders/)
+    // As auth_switch.js calls it: plugin(options)({ connection, command })(pluginData), its answer awaited.
+    const plugin = stub('mysql2-sha256-password.cjs')({})({ connection: {}, command: {} })
+    await expect(plugin(Buffer.alloc(20))).rejects.toThrow(/sha256_password.*caching_sha2_password/)
+  })
+
+  it("the tracing stand-in is tracing.js's branch without subscribers: the same names, calls straight through", () => {
+    const real = require(join(MYSQL2, 'lib', 'tracing.js')) as Record<string, unknown>
+    const shim = stub('mysql2-tracing.cjs') as Record<string, unknown> & {
+      shouldTrace(channel: unknown): boolean
+      traceCallback(channel: unknown, fn: (...a: unknown[]) => unknown, position: number, context: () => unknown, thisArg: unknown, ...args: unknown[]): unknown
+      tracePromise(channel: unknown, fn: () => unknown, context: () => unknown): unknown
+      getServerContext(config: object): unknown
+    }
+    expect(Object.keys(shim).sort()).toEqual(Object.keys(real).sort())
+    expect(shim.shouldTrace((real as { queryChannel: unknown }).queryChannel)).toBe(false)
+    const self = { n: 2 }
+    const context = () => {
+      throw new Error('no context is built without a subscriber')
+    }
+    expect(shim.traceCallback(undefined, function (this: typeof self, a: unknown, b: unknown) {
+      return [this.n, a, b]
+    }, 1, context, self, 'a', 'b')).toEqual([2, 'a', 'b'])
+    expect(shim.tracePromise(undefined, () => 'done', context)).toBe('done')
+    for (const config of [{}, { host: 'db', port: 3307 }, { socketPath: '/tmp/mysql.sock', host: 'db' }]) {
+      expect(shim.getServerContext(config)).toEqual((real.getServerContext as (c: object) => unknown)(config))
+    }
+  })
+
+  it('the local-date stand-in gives the same Date as local_date.js', () => {
+    const real = require(join(MYSQL2, 'lib', 'parsers', 'local_date.js')) as { localDate(...a: number[]): Date }
+    const shim = stub('mysql2-local-date.cjs') as { localDate(...a: number[]): Date; checkTimezone(): void; usesLocalDate(...a: unknown[]): boolean }
+    const cases = [[2026, 1, 1, 0, 0, 0, 0], [2026, 3, 29, 2, 30, 0, 0], [2026, 10, 25, 2, 30, 0, 0], [1970, 1, 1, 0, 0, 0, 0], [50, 6, 15, 12, 0, 0, 0], [2024, 2, 29, 23, 59, 59, 999]]
+    for (let i = 0; i < 300; i++) {
+      cases.push([1900 + Math.floor(Math.random() * 250), 1 + Math.floor(Math.random() * 12), 1 + Math.floor(Math.random() * 28), Math.floor(Math.random() * 24), Math.floor(Math.random() * 60), Math.floor(Math.random() * 60), Math.floor(Math.random() * 1000)])
+    }
+    for (const c of cases) expect(shim.localDate(...c).getTime(), c.join(' ')).toBe(real.localDate(...c).getTime())
+    expect(shim.checkTimezone()).toBeUndefined()
+    expect(shim.usesLocalDate({ columnType: 12 }, {}, { timezone: 'Z' })).toBe(false)
+  })
+
+  it("the queue stand-in answers mysql2's calls (length, push, shift, pop, get, removeOne) as ring_queue.js does", () => {
+    type Q = { length: number; push(x: unknown): number; shift(): unknown; pop(): unknown; get(i: number): unknown; removeOne(i: number): unknown }
+    const Real = require(join(MYSQL2, 'lib', 'ring_queue.js')) as new () => Q
+    const Shim = stub('mysql2-ring-queue.cjs') as new () => Q
+    const a = new Real()
+    const b = new Shim()
+    let next = 0
+    for (let step = 0; step < 5000; step++) {
+      const op = Math.floor(Math.random() * 5)
+      // Indexes past either end, negative ones (from the back) and a fraction, as well as the ones mysql2 passes.
+      const i = Math.random() < 0.05 ? 0.5 : Math.floor(Math.random() * (2 * a.length + 4)) - a.length - 2
+      const results = op === 0 ? [a.push(next), b.push(next++)] : op === 1 ? [a.shift(), b.shift()] : op === 2 ? [a.pop(), b.pop()]
+        : op === 3 ? [a.get(i), b.get(i)] : [a.removeOne(i), b.removeOne(i)]
+      expect(results[1], `step ${step}, op ${op}, index ${i}`).toBe(results[0])
+      expect(b.length).toBe(a.length)
+    }
+  })
+
+  it("the LRU stand-in answers mysql2's calls (get, set, has, delete, clear, size) as lru.min does, evictions included", () => {
+    type Lru = { get(k: unknown): unknown; set(k: unknown, v: unknown): void; has(k: unknown): boolean; delete(k: unknown): boolean; clear(): void; size: number }
+    type Make = (o: { max: number; onEviction?: (k: unknown, v: unknown) => void }) => Lru
+    const real = (require(require.resolve('lru.min', { paths: [MYSQL2] })) as { createLRU: Make }).createLRU
+    const shim = (stub('lru-map.cjs') as { createLRU: Make }).createLRU
+    for (const max of [1, 3, 8]) {
+      const evicted: { real: unknown[]; shim: unknown[] } = { real: [], shim: [] }
+      const a = real({ max, onEviction: (k, v) => evicted.real.push([k, v]) })
+      const b = shim({ max, onEviction: (k, v) => evicted.shim.push([k, v]) })
+      for (let step = 0; step < 3000; step++) {
+        const op = Math.floor(Math.random() * 10)
+        const key = Math.random() < 0.03 ? undefined : Math.floor(Math.random() * (max * 2))
+        const results = op < 4 ? [a.set(key, step), b.set(key, step)] : op < 7 ? [a.get(key), b.get(key)] : op < 8 ? [a.has(key), b.has(key)]
+          : op < 9 ? [a.delete(key), b.delete(key)] : step % 50 === 0 ? [a.clear(), b.clear()] : [a.size, b.size]
+        expect(results[1], `max ${max}, step ${step}, op ${op}, key ${key}`).toEqual(results[0])
+        expect(b.size).toBe(a.size)
+        expect(evicted.shim.length, `max ${max}, step ${step}: evictions`).toBe(evicted.real.length)
+      }
+      expect(evicted.shim).toEqual(evicted.real)
+    }
+    expect(() => shim({ max: 0 })).toThrow(TypeError)
+  })
+
   it('every alias of infra/wrangler.toml points at a stand-in that exists', () => {
     const aliases = workerAliases()
     expect(Object.keys(aliases)).toEqual(expect.arrayContaining(['iconv-lite', 'long', '../constants/errors.js']))

@@ -14,6 +14,8 @@ import { parseApiConfig } from '../../api/config.js'
 import { DASHBOARD_ASSETS } from '../../api/dashboard/asset-files.js'
 import { openMysql } from '../../db/drivers/mysql.js'
 import { taskName, JOB_NAMES } from '../../db/maintenance/jobs.js'
+import { publishRunnerKey, readSealedProxy } from '../../db/queries/proxy.js'
+import { deriveProxyKey } from '../../runner/proxy-key.js'
 import { buildWorker, kib, readMetafile, WORKER_ASSETS, workerAliases, workerVars, WORKER_GZIP_LIMIT, WRANGLER_CONFIG, type BuiltWorker } from '../../infra/build-worker.js'
 import { defineContractTests, type ContractTarget } from '../support/contract.js'
 import { createTestDatabase, unavailableEngines, type TestDatabase } from '../support/db.js'
@@ -133,6 +135,23 @@ for (const engine of ['mysql', 'postgres'] as const) {
       // A request that needs no database opens none.
       const health = await target.fetch('/healthz')
       expect(health.status).toBe(200)
+    })
+
+    it("seals a session's proxy with workerd's WebCrypto (ECDH P-256, HKDF, AES-GCM) so that the runners' key opens it", async () => {
+      const patch = (proxy: unknown) =>
+        target.fetch('/api/sessions/default', { method: 'PATCH', headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' }, body: JSON.stringify({ proxy }) })
+      const url = 'socks5://edge:Edge-Pass-991@10.0.0.9:1080'
+      expect((await patch(url)).status).toBe(409)
+      const key = deriveProxyKey(new Uint8Array(32).fill(7))
+      await publishRunnerKey(t.db, 'proxy', key.publicKey)
+      const res = await patch(url)
+      const text = await res.text()
+      expect(res.status, text).toBe(200)
+      expect(text).not.toContain('Edge-Pass-991')
+      expect((JSON.parse(text) as { settings: { proxy: string } }).settings.proxy).toBe('socks5://edge:***@10.0.0.9:1080')
+      expect(key.open((await readSealedProxy(t.db, 'default'))!, 'default')).toBe(url)
+      expect((await patch('ftp://h:21')).status).toBe(400)
+      expect((await patch(null)).status).toBe(200)
     })
 
     it('serves the dashboard from the same app (sign-in page, no key needed to see it)', async () => {

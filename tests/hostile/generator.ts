@@ -16,6 +16,8 @@
  */
 import { generateContactCases } from './contact-cases.js'
 import { generateKindCases } from './kind-cases.js'
+import { generateNumberCheckCases } from './number-check-cases.js'
+import { generateSessionSettingsCases } from './session-settings-cases.js'
 import { createRandom, type Random } from './random.js'
 
 export type Effect =
@@ -351,6 +353,8 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     ['DELETE', '/api/webhooks/1', 'DELETE /api/webhooks/:id'],
     ['GET', '/api/webhooks/1/deliveries', 'GET /api/webhooks/:id/deliveries'],
     ['POST', '/api/webhooks/deliveries/1/replay', 'POST /api/webhooks/deliveries/:id/replay'],
+    ['GET', '/api/sessions/default/check/9611234567', 'GET /api/sessions/:name/check/:phone'],
+    ['PATCH', '/api/sessions/support', 'PATCH /api/sessions/:name'],
   ]
   const flip = (s: string, i: number) => s.slice(0, i) + String.fromCharCode(s.charCodeAt(i) === 0x7a ? 0x79 : s.charCodeAt(i) + 1) + s.slice(i + 1)
   const wrongKeys: Array<[string, Record<string, string>]> = [
@@ -461,6 +465,8 @@ export function generateHostileSuite(seed: number, fx: Fixtures, scale = 1): Gen
     invalidPhones: INVALID_PHONES, hostileText: HOSTILE_TEXT,
   })
   generateContactCases({ r, add, auth, jsonType, n, invalidPhones: INVALID_PHONES })
+  generateNumberCheckCases({ r, add, auth, n, fresh, pct, invalidPhones: INVALID_PHONES, traversal: TRAVERSAL })
+  generateSessionSettingsCases({ r, add, auth, jsonType, n })
 
   // ------------------------------------------------ POST /api/sessions
   jsonCases('POST /api/sessions', '/api/sessions', n(200), () => ({ name: fresh('n') }), [

@@ -21,6 +21,7 @@ export const TABLES: Record<string, string[]> = {
   webhook_deliveries: ['id'],
   gateway_secrets: ['name'],
   dashboard_sessions: ['id'],
+  number_checks: ['session', 'phone'],
 }
 
 export type Snapshot = Record<string, Map<string, string>>

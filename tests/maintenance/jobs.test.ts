@@ -180,7 +180,7 @@ describeEachEngine('maintenance jobs', (ctx) => {
     expect(await count(ctx.db, 'media', `id = ${ph(ctx.db, 1)}`, [oldMedia])).toBe(0)
     expect(await count(ctx.db, 'media', `id = ${ph(ctx.db, 1)}`, [failedMedia])).toBe(1)
     expect(await count(ctx.db, 'cron_runs', `task = 'new-task'`)).toBe(1)
-    expect(await prune(c)).toEqual({ messages: 0, media: 0, webhookDeliveries: 0, cronRuns: 0, memberReceipts: 0 })
+    expect(await prune(c)).toEqual({ messages: 0, media: 0, webhookDeliveries: 0, cronRuns: 0, numberChecks: 0, memberReceipts: 0 })
   })
 
   it('unpause: clears a pause whose paused_until has passed (with its detail), keeps one still running', async () => {

@@ -215,8 +215,11 @@ describe('wrangler config (infra/wrangler.toml)', () => {
   })
 
   it('holds no secrets: no API key, password or credentialed connection string', () => {
+    // An [alias] entry names a module and its stand-in (mysql2's "../auth_plugins/sha256_password" is a module, not a
+    // secret): only the names of what is not a stand-in mapping are checked for secret words.
+    const standIn = /^"[^"]+"\s*=\s*"\.\/worker-stubs\/[\w.-]+"\s*$/
     for (const line of lines) {
-      expect(line, line).not.toMatch(/API_SECRET|AUTH_STATE_KEY|DASHBOARD_COOKIE_SECRET|password/i)
+      if (!standIn.test(line.trim())) expect(line, line).not.toMatch(/API_SECRET|AUTH_STATE_KEY|DASHBOARD_COOKIE_SECRET|password/i)
       expect(line, line).not.toMatch(/:\/\/[^/\s"]*:[^@\s"]*@/)
       expect(line, line).not.toMatch(/localConnectionString/)
     }

@@ -125,7 +125,7 @@ describe('WhatsApp seam instrumentation forwards every member', () => {
       isOnWhatsApp: record('isOnWhatsApp', Promise.resolve(true)), phoneForLid: record('phoneForLid', Promise.resolve(null)),
       newMessageId: record('newMessageId', 'id'), logout: record('logout', Promise.resolve()), wipe: record('wipe', Promise.resolve()),
       close: record('close', Promise.resolve()), reset: record('reset', undefined), requestPairingCode: record('requestPairingCode', Promise.resolve('ABCD-EFGH')),
-      showPresence: record('showPresence', Promise.resolve()),
+      showPresence: record('showPresence', Promise.resolve()), lookUp: record('lookUp', Promise.resolve(false)),
       fetchGroups: record('fetchGroups', Promise.resolve([])), fetchGroup: record('fetchGroup', Promise.resolve(null)),
     } satisfies Required<WhatsAppClient>
     const wrapped = await instrumentWhatsApp({ create: async () => full }, createRunnerMetrics()).create('s1', {} as never)
@@ -146,13 +146,14 @@ describe('WhatsApp seam instrumentation forwards every member', () => {
     await withOptions.send('961', 'A', { kind: 'text', text: 'reply' }, options as never)
     expect(seenOptions).toEqual([options])
 
-    const { reset: _r, requestPairingCode: _p, showPresence: _s, fetchGroups: _g, fetchGroup: _o, ...minimal } = full
+    const { reset: _r, requestPairingCode: _p, showPresence: _s, lookUp: _l, fetchGroups: _g, fetchGroup: _o, ...minimal } = full
     const bare = await instrumentWhatsApp({ create: async () => minimal }, createRunnerMetrics()).create('s1', {} as never)
     expect(bare.reset).toBeUndefined()
     expect(bare.requestPairingCode).toBeUndefined()
     expect(bare.showPresence).toBeUndefined()
     expect(bare.fetchGroups).toBeUndefined()
     expect(bare.fetchGroup).toBeUndefined()
+    expect(bare.lookUp).toBeUndefined()
   })
 })
 

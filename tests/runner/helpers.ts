@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { pino } from 'pino'
+import { afterAll, beforeAll } from 'vitest'
 import type { Db } from '../../db/driver.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { runnerConfig, type RunnerConfig } from '../../runner/config.js'
 import { createRunner, type Runner } from '../../runner/runner.js'
 import type { WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
+import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import { whatsAppWithTestTimers } from '../support/runner-hooks.js'
 import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
 
@@ -84,3 +86,36 @@ export async function pairSession(db: Db, server: LoopbackServer, session: strin
 }
 
 export { startLoopbackServer }
+
+/** What `usePairedRunner` sets up: read its fields inside tests (they are filled in `beforeAll`). */
+export interface PairedRunner {
+  t: TestDatabase
+  server: LoopbackServer
+  runner: Runner
+  /** The "default" session's phone. */
+  phone: string
+  /** Starts another runner on the same database and auth-state key (after `runner.stop()`), and keeps it as `runner`. */
+  restart(): Promise<Runner>
+}
+
+/**
+ * A file's end-to-end setup: a PGlite database, the loopback server, a runner on them and the "default" session paired
+ * (before the file's tests), all stopped after them.
+ */
+export function usePairedRunner(config: RunnerConfig = testConfig()): PairedRunner {
+  const key = newKey()
+  const ctx = {} as PairedRunner
+  ctx.restart = async () => (ctx.runner = await startRunner(ctx.t.db, await loopbackFactory(ctx.t.db, ctx.server, key), config))
+  beforeAll(async () => {
+    ctx.t = await createTestDatabase('pglite')
+    ctx.server = await startLoopbackServer()
+    await ctx.restart()
+    ctx.phone = await pairSession(ctx.t.db, ctx.server, 'default')
+  }, 90_000)
+  afterAll(async () => {
+    await ctx.runner?.stop()
+    await ctx.server?.stop()
+    await ctx.t?.drop()
+  })
+  return ctx
+}

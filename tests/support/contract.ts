@@ -270,6 +270,33 @@ export function defineContractTests(target: () => ContractTarget): void {
     expect(body.message_ids[1]).toBeGreaterThan(body.message_ids[0])
   })
 
+  it('GET /api/sessions/:name/check/:phone waits for the runner\'s answer on the row, then serves it from the cache; 429 past the limit', async () => {
+    const name = unique('check')
+    expect((await post('/api/sessions', { name })).status).toBe(200)
+    const phone = `96170${String(suffix).padStart(6, '0')}`
+    expect((await get(`/api/sessions/${name}/check/${phone}`)).status).toBe(409)
+    expect((await get(`/api/sessions/${name}/check/12ab`)).status).toBe(400)
+    expect((await get(`/api/sessions/${unique('ghost')}/check/${phone}`)).status).toBe(404)
+    // The test plays the session's runner: online, and it answers the request row once the API has written it.
+    await t().db.execute(`UPDATE sessions SET status = 'online' WHERE name = ${p(1)}`, [name])
+    const asked = get(`/api/sessions/${name}/check/+${phone}`)
+    const answer = `UPDATE number_checks SET answered_at = requested_at, jid = ${p(1)} WHERE session = ${p(2)} AND phone = ${p(3)}`
+    for (let i = 0; i < 100 && (await t().db.execute(answer, [`${phone}@s.whatsapp.net`, name, phone])).affectedRows === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    let res = await asked
+    expect(res.status).toBe(200)
+    expect(await json(res)).toEqual({ exists: true, jid: `${phone}@s.whatsapp.net` })
+    // The limit is reached: an uncached check is refused, the cached one still answers.
+    await t().db.execute(`UPDATE sessions SET check_count = 10 WHERE name = ${p(1)}`, [name])
+    res = await get(`/api/sessions/${name}/check/${phone}1`)
+    expect(res.status).toBe(429)
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+    expect(await json(res)).toMatchObject({ success: false, code: 'rate_limited' })
+    res = await get(`/api/sessions/${name}/check/${phone}`)
+    expect([res.status, await json(res)]).toEqual([200, { exists: true, jid: `${phone}@s.whatsapp.net` }])
+  })
+
   it('GET / sends a browser to the dashboard (302 to /dashboard), without a key', async () => {
     const res = await t().fetch('/', { redirect: 'manual' })
     expect(res.status).toBe(302)

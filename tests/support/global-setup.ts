@@ -9,7 +9,7 @@ import { writePgliteTemplate } from './pglite-template.js'
 import { howToEnable, toolProblem, type Tool } from './prerequisites.js'
 import type { Engine } from '../../db/driver.js'
 
-const TOOLS: Tool[] = ['chromium', 'systemd-analyze', 'ffmpeg']
+const TOOLS: Tool[] = ['chromium', 'systemd-analyze', 'ffmpeg', 'proxies']
 
 const ROOT = join(import.meta.dirname, '..', '..')
 

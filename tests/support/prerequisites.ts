@@ -7,7 +7,7 @@ import { CHROMIUM_PATH } from './browser-path.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from './engines.js'
 
 /** What the suite needs beyond Node, outside the database engines: tests that need a missing one are skipped. */
-export type Tool = 'chromium' | 'systemd-analyze' | 'ffmpeg'
+export type Tool = 'chromium' | 'systemd-analyze' | 'ffmpeg' | 'proxies'
 
 /** How to make a skipped prerequisite available, printed with the reason it was skipped. */
 export function howToEnable(what: Exclude<Engine, 'pglite'> | Tool): string {
@@ -22,6 +22,8 @@ export function howToEnable(what: Exclude<Engine, 'pglite'> | Tool): string {
       return 'install systemd (it provides systemd-analyze)'
     case 'ffmpeg':
       return `apt-get install ffmpeg (it provides ffprobe too), or set FFMPEG_PATH and FFPROBE_PATH (now ${ffmpegPath()}, ${ffprobePath()})`
+    case 'proxies':
+      return 'apt-get install tinyproxy dante-server (the proxy-per-number tests start them as child processes)'
   }
 }
 
@@ -38,6 +40,10 @@ export function toolProblem(tool: Tool): string | null {
   if (tool === 'ffmpeg') {
     const broken = [ffmpegPath(), ffprobePath()].filter((path) => spawnSync(path, ['-version']).status !== 0)
     return broken.length ? `${broken.join(' and ')} cannot be run` : null
+  }
+  if (tool === 'proxies') {
+    const broken = [['tinyproxy', '-v'], ['danted', '-v']].filter(([cmd, arg]) => spawnSync(cmd!, [arg!]).status !== 0)
+    return broken.length ? `${broken.map(([cmd]) => cmd).join(' and ')} cannot be run` : null
   }
   const res = spawnSync('systemd-analyze', ['--version'])
   return res.status === 0 ? null : 'systemd-analyze is not on the PATH'

@@ -61,6 +61,7 @@ export function wrapClients(
       if (client.showPresence) wrapped.showPresence = (phone, state) => client.showPresence!(phone, state)
       if (client.fetchGroups) wrapped.fetchGroups = () => client.fetchGroups!()
       if (client.fetchGroup) wrapped.fetchGroup = (id) => client.fetchGroup!(id)
+      if (client.lookUp) wrapped.lookUp = (phone) => client.lookUp!(phone)
       return wrapped
     },
   }

@@ -51,6 +51,11 @@ describe('HTTP control API', () => {
     const sock = connectClient({ info: server.info, auth })
     await waitForOpen(sock)
     expect((await call('GET', '/control/devices')).body).toEqual([{ phone: '15550009999', jid: '15550009999:1@s.whatsapp.net', connected: true }])
+    // Where each connection came from: the registering one (logged in as the phone once scanned) and the login.
+    const connections = (await call('GET', '/control/connections')).body as { phone: string | null; remote_address: string; open: boolean }[]
+    expect(connections.filter((c) => c.phone === '15550009999').map((c) => c.remote_address)).toContain('127.0.0.1')
+    expect(connections.filter((c) => c.phone === '15550009999' && c.open)).toHaveLength(1)
+    expect(Array.isArray((await call('GET', '/control/media-requests')).body)).toBe(true)
 
     const received = new Promise<string>(resolve =>
       sock.ev.on('messages.upsert', ({ messages }) => {

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../../hono-app.js'
 import { searchContacts } from '../../../db/queries/contacts.js'
 import { setContactOptIn } from '../../../db/lifecycle/opt-out.js'
 import { OPT_IN_STATES, type OptIn } from '../../../db/types.js'

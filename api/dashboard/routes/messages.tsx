@@ -1,5 +1,5 @@
-import { Hono } from 'hono'
-import { getMedia, getMediaInfo, type MediaInfo } from '../../../db/queries/media.js'
+import { Hono } from '../../hono-app.js'
+import { getMedia, getMediaInfo, getMediaInfos, type MediaInfo } from '../../../db/queries/media.js'
 import { getMessage, listMessages, type MessageFilter } from '../../../db/queries/messages.js'
 import { resendMessage } from '../../../db/lifecycle/resend.js'
 import { cancelMessage } from '../../../db/lifecycle/cancel.js'
@@ -92,11 +92,11 @@ export function parseFilters(query: Record<string, string>): { form: MessageFilt
   return { form, filter }
 }
 
-/** The stored files of `messages` by media id (null when pruned): one lookup per distinct file on the page. */
+/** The stored files of `messages` by media id (null when pruned): one statement for the page. */
 async function mediaOf(db: Queryable, messages: readonly MessageRecord[]): Promise<Map<number, MediaInfo | null>> {
-  const found = new Map<number, MediaInfo | null>()
-  for (const m of messages) if (m.mediaId !== null && !found.has(m.mediaId)) found.set(m.mediaId, await getMediaInfo(db, m.mediaId))
-  return found
+  const ids = messages.flatMap((m) => (m.mediaId === null ? [] : [m.mediaId]))
+  const stored = await getMediaInfos(db, ids)
+  return new Map(ids.map((id) => [id, stored.get(id) ?? null]))
 }
 
 /** The audit log, one message's timeline, Resend, Cancel, Revoke, and stored images. */

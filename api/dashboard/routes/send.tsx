@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../../hono-app.js'
 import { enqueueMessage } from '../../../db/lifecycle/enqueue.js'
 import { getMessage } from '../../../db/queries/messages.js'
 import { listSessions } from '../../../db/queries/sessions.js'

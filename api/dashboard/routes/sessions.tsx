@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../../hono-app.js'
 import { listGroups } from '../../../db/queries/groups.js'
 import { createSession, getSession, listSessions, requestReconnect, requestSessionDelete } from '../../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../../db/lifecycle/settings.js'

@@ -1,4 +1,4 @@
-import { Hono } from 'hono'
+import { Hono } from '../../hono-app.js'
 import { getSession, listSessions } from '../../../db/queries/sessions.js'
 import { DELIVERY_STATES, type DeliveryStatus, listDeliveries, replayDelivery } from '../../../db/queries/webhook-deliveries.js'
 import { createWebhookWithinLimit, deleteWebhook, listWebhooks } from '../../../db/queries/webhook-endpoints.js'

@@ -177,6 +177,8 @@ const SessionCard: FC<{ page: Page; session: SessionRecord; limits?: LimitsForm;
         <dd data-field="phone">{formatPhone(s.phone)}</dd>
         <dt>Last seen</dt>
         <dd data-field="last_seen">{s.lastSeen ? `${displayTime(s.lastSeen)} · ${relativeTime(s.lastSeen, page.now)}` : '—'}</dd>
+        <dt>Proxy</dt>
+        <dd>{s.proxyUrl ?? 'none'}</dd>
         <dt>Detail</dt>
         <dd data-field="detail" dir="auto">
           {sessionDetail(s, page.now) ?? '—'}

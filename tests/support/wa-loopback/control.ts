@@ -39,6 +39,10 @@ export function createControlHandler(ops: LoopbackOperations) {
         }
         case 'GET /control/uploads':
           return json(res, 200, ops.uploads())
+        case 'GET /control/connections':
+          return json(res, 200, ops.connections())
+        case 'GET /control/media-requests':
+          return json(res, 200, ops.mediaRequests())
         case 'GET /control/downloads':
           return json(res, 200, ops.downloads())
         case 'POST /control/downloads': {
@@ -99,6 +103,10 @@ export function createControlHandler(ops: LoopbackOperations) {
           const ms = body.ms
           if (kind === 'latency' && (typeof ms !== 'number' || ms < 0)) throw new BadRequest('latency needs ms ≥ 0')
           return json(res, 200, await ops.fault({ phone: requireString(body, 'phone'), kind, ms: ms as number | undefined }))
+        }
+        case 'POST /control/unregistered': {
+          const body = await readJson(req)
+          return json(res, 200, ops.unregister(requireString(body, 'phone')))
         }
         case 'POST /control/receipts': {
           const body = await readJson(req)

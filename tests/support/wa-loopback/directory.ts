@@ -48,6 +48,8 @@ export class Directory {
   private readonly lidByPhone = new Map<string, string>()
   private readonly phoneByLid = new Map<string, string>()
   private readonly accounts = new Map<string, Account>()
+  /** Numbers declared not on WhatsApp (`unregister`); every other number is (a simulated contact when unpaired). */
+  private readonly unregistered = new Set<string>()
   /** Generated numbers live in the fictional 1-555-01xx range's neighbourhood; the counter keeps them unique. */
   private nextGeneratedPhone = 15550100000 + randomInt(0, 50_000) * 10
 
@@ -75,6 +77,16 @@ export class Directory {
     if (server === 'lid') return this.phoneForLid(user)
     if (server === 's.whatsapp.net') return user
     return undefined
+  }
+
+  /** Declares `phone` not on WhatsApp: usync's contact protocol answers `out` for it. A paired account cannot be. */
+  unregister(phone: string): void {
+    if (this.accounts.has(phone)) throw new Error(`${phone} is a paired account`)
+    this.unregistered.add(phone)
+  }
+
+  isRegistered(phone: string): boolean {
+    return !this.unregistered.has(phone)
   }
 
   generatePhone(): string {

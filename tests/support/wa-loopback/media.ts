@@ -45,12 +45,17 @@ const DIRECT_PATH_PREFIX = '/v/t62.loopback/'
 
 class UploadTooLarge extends Error {}
 
+/** One request to the media endpoint: `POST` an upload, `GET` a download; its path's first segment; its peer. */
+export type MediaRequestView = { method: string; kind: string; remote_address: string | null }
+
 export class MediaStore {
   /** Keyed by the hex SHA-256 of the encrypted upload, which is also the name in its direct path. */
   private readonly uploads = new BoundedBytes<StoredBlob>(UPLOAD_BUDGET_BYTES)
   private server: Server | undefined
   /** Uploads accepted (stored) since start or `clear()`. */
   uploadCount = 0
+  /** Every request since start or `clear()`, oldest first (the newest 10,000). */
+  readonly requests: MediaRequestView[] = []
   private hostname = ''
   /** Download requests for stored uploads since start or `clear()`, held ones included. */
   downloadCount = 0
@@ -64,6 +69,8 @@ export class MediaStore {
   async listen(tls: TestTls, host: string, port = 0): Promise<void> {
     this.server = createServer({ cert: tls.certPem, key: tls.keyPem }, (req, res) => {
       const url = new URL(req.url ?? '/', 'https://loopback')
+      this.requests.push({ method: req.method ?? '', kind: url.pathname.split('/')[1] ?? '', remote_address: req.socket.remoteAddress ?? null })
+      if (this.requests.length > 10_000) this.requests.shift()
       const reply = (status: number, body: unknown) => {
         res.writeHead(status, { 'content-type': 'application/json' })
         res.end(JSON.stringify(body))
@@ -115,6 +122,7 @@ export class MediaStore {
   clear(): void {
     this.uploads.clear()
     this.uploadCount = 0
+    this.requests.length = 0
     this.downloadCount = 0
     this.holdDownloads(false)
   }

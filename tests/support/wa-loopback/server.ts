@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Curve } from '@whiskeysockets/baileys'
 import { pino, type Logger } from 'pino'
@@ -16,15 +16,15 @@ import {
   type RecordedMessage
 } from './context.js'
 import { createControlHandler } from './control.js'
-import { Directory, pnJid } from './directory.js'
+import { Directory, normalizePhone, pnJid } from './directory.js'
 import { applyFault, FaultBook, type FaultRequest } from './faults.js'
 import { sendInbound, type InboundInput } from './inbound.js'
 import { GroupBook, type GroupInput, type GroupRank } from './groups.js'
 import { announceGroup, updateGroupParticipants } from './group-messages.js'
-import { MediaStore } from './media.js'
+import { MediaStore, type MediaRequestView } from './media.js'
 import { NoiseResponder } from './noise.js'
 import { OfflineQueue } from './offline-queue.js'
-import { PairingDesk } from './pairing.js'
+import { PairingDesk, ScanError } from './pairing.js'
 import { ContactBook } from './signal-contacts.js'
 import { createStanzaRouter } from './stanza-router.js'
 import { testTls } from './tls-certs.js'
@@ -49,11 +49,16 @@ export type LoopbackInfo = {
   ws_url: string
   /** Test root public key (hex) that signs the Noise certificate chain. */
   root_key: string
+  /** Base URL of the HTTPS media endpoint (uploads are POSTed under it, blobs downloaded from it). */
+  media_url: string
   /** Everything a gateway process needs to use this server; export it and start the runner. */
   env: Record<string, string>
 }
 
 export type DeviceView = { phone: string; jid: string; connected: boolean }
+
+/** A WebSocket connection: the phone it logged in as (null before or without a login) and its peer's address. */
+export type ConnectionView = { phone: string | null; remote_address: string | null; open: boolean }
 
 export type GroupView = {
   id: string
@@ -93,9 +98,15 @@ export type LoopbackOperations = {
   messageMedia(id: string, to?: string): ReceivedMedia | undefined
   /** Media uploads the HTTPS endpoint accepted since start (or reset): a reused upload adds none. */
   uploads(): { count: number }
+  /** Every WebSocket connection since start (or reset), oldest first: the phone it logged in as and where it came from. */
+  connections(): ConnectionView[]
+  /** Every request the HTTPS media endpoint got since start (or reset), oldest first, with where it came from. */
+  mediaRequests(): MediaRequestView[]
   /** Download requests for stored media since start (or reset); `hold` true keeps them unanswered until false. */
   downloads(hold?: boolean): { count: number; held: number }
   inbound(input: InboundInput): Promise<{ id: string }>
+  /** Declares `phone` not on WhatsApp (usync answers `out`; kept across reset, like paired devices). */
+  unregister(phone: string): { phone: string }
   fault(request: FaultRequest): Promise<{ ok: true; connections: number }>
   setReceipts(delays: ReceiptDelays): { delivered_ms: number | null; read_ms: number | null }
   reset(): void
@@ -140,9 +151,12 @@ export async function startLoopbackServer({
   const router = createStanzaRouter(ctx)
   const wss = new WebSocketServer({ noServer: true })
   let nextConnectionId = 1
-  wss.on('connection', ws => {
+  // Where each connection came from (tests check that a proxied session arrives from its proxy's address).
+  const connectionLog: { conn: LoopbackConnection; remoteAddress: string | null }[] = []
+  wss.on('connection', (ws, req: IncomingMessage) => {
     const conn = new LoopbackConnection(ws, new NoiseResponder(serverStatic, certChain), router, log.child({ conn: nextConnectionId++ }))
     ctx.connections.add(conn)
+    connectionLog.push({ conn, remoteAddress: req.socket.remoteAddress ?? null })
   })
 
   // the control routes need the bound port (for info), so they are attached once listening
@@ -169,6 +183,7 @@ export async function startLoopbackServer({
   const info: LoopbackInfo = {
     ws_url: wsUrl,
     root_key: root.publicKeyHex,
+    media_url: `https://${ctx.media.host}`,
     env: { WA_WEBSOCKET_URL: wsUrl, WA_LOOPBACK_ROOT_KEY: root.publicKeyHex, WA_LOOPBACK_CA_PEM: tls.caPem }
   }
 
@@ -209,11 +224,23 @@ export async function startLoopbackServer({
       return record ? ctx.receivedMedia.get(mediaKey(id, record.group, record.to)) : undefined
     },
     uploads: () => ({ count: ctx.media.uploadCount }),
+    connections: () =>
+      connectionLog.map(({ conn, remoteAddress }) => ({
+        phone: conn.device?.phone ?? null, remote_address: remoteAddress, open: ctx.connections.has(conn)
+      })),
+    mediaRequests: () => [...ctx.media.requests],
     downloads: hold => {
       if (hold !== undefined) ctx.media.holdDownloads(hold)
       return { count: ctx.media.downloadCount, held: ctx.media.heldCount }
     },
     inbound: async input => ({ id: await sendInbound(ctx, input) }),
+    unregister: phone => {
+      const digits = /^\+?\d{6,15}$/.test(phone) ? normalizePhone(phone) : null
+      if (!digits) throw new ScanError(400, `"${phone}" is not a phone number (6 to 15 digits, optional leading +)`)
+      if (directory.account(digits)) throw new ScanError(409, `${digits} is a paired account and stays on WhatsApp`)
+      directory.unregister(digits)
+      return { phone: digits }
+    },
     fault: async request => ({ ok: true, connections: await applyFault(ctx, request) }),
     setReceipts: delays => {
       ctx.receipts = delays
@@ -226,6 +253,7 @@ export async function startLoopbackServer({
       ctx.presence.length = 0
       ctx.receivedMedia.clear()
       ctx.media.clear()
+      connectionLog.length = 0
       ctx.receipts = { ...DEFAULT_RECEIPT_DELAYS, ...receipts }
     }
   }

@@ -5,8 +5,10 @@ import { lidJid, pnJid } from './directory.js'
 
 /**
  * Answers `usync` IQs for the protocols Baileys sends: `devices` (device list per user), `lid` (PN → LID), and
- * `contact` (used by `onWhatsApp`). Every number is on the loopback WhatsApp: unknown numbers become simulated
- * contacts with a primary phone (device 0).
+ * `contact` (used by `onWhatsApp`). Every number is on the loopback WhatsApp (unknown numbers become simulated
+ * contacts with a primary phone, device 0) except those declared unregistered (`Directory.unregister`): for them
+ * the contact protocol answers `out` (Baileys' `onWhatsApp` then leaves them out of its answer) and nothing else is
+ * listed.
  *
  * For the asking device's own account, the primary phone (device 0, a simulated contact like any other) and every
  * linked companion are listed, as WhatsApp does: Baileys then caches the device list (5 min) instead of asking again
@@ -23,6 +25,10 @@ export function answerUsync(ctx: LoopbackContext, asker: CompanionDevice, iq: Bi
     const phone = phoneOfUser(ctx, user)
     const jid = user.attrs.jid ?? (phone ? pnJid(phone) : '')
     if (!phone) return { tag: 'user', attrs: { jid }, content: [] } satisfies BinaryNode
+    if (!ctx.directory.isRegistered(phone)) {
+      const out: BinaryNode[] = protocols.has('contact') ? [{ tag: 'contact', attrs: { type: 'out' } }] : []
+      return { tag: 'user', attrs: { jid }, content: out } satisfies BinaryNode
+    }
     const content: BinaryNode[] = []
     if (protocols.has('devices')) content.push(devicesNode(phone === asker.phone ? ctx.directory.devicesOf(phone) : []))
     if (protocols.has('lid')) content.push({ tag: 'lid', attrs: { val: lidJid(ctx.directory.lidFor(phone)) } })
