@@ -46,22 +46,28 @@ describe('sending to a group, on PGlite with real Baileys against the loopback s
 
   const messageOf = async (id: number) => (await (await api.get(`/api/messages/${id}`)).json()) as Record<string, unknown>
 
+  /** Waits until message `id` (a `type` to the depot group) is sent and each of the 4 other members decrypted it. */
+  async function sentToMembers(id: number, type: string) {
+    const sent = await waitFor(async () => {
+      const m = await messageOf(id)
+      if (m.status === 'failed') throw new Error(`failed: ${String(m.error)}`)
+      return m.status === 'sent' ? m : null
+    }, 30_000, `the group ${type} sent`)
+    expect(sent).toMatchObject({ phone: null, group: depot, type })
+    const records = await waitFor(() => {
+      const r = server.messages({ group: depot }).filter((m) => m.id === sent.wa_message_id)
+      return r.length === 4 ? r : null
+    }, 15_000, `four members decrypting the ${type}`)
+    expect(records.map((r) => r.to).sort()).toEqual([...CONTACTS].sort())
+    return { sent, records }
+  }
+
   it('a text to the 5-member group reaches the 4 other members byte for byte; first delivered and read are kept', async () => {
     const text = 'Route 12 closed — use the bypass 🚧 الطريق مغلق'
     const res = await api.post('/api/send', { group: depot.split('@')[0], message: text })
     expect(res.status).toBe(200)
     const { message_id: id } = (await res.json()) as { message_id: number }
-    const sent = await waitFor(async () => {
-      const m = await messageOf(id)
-      if (m.status === 'failed') throw new Error(`failed: ${String(m.error)}`)
-      return m.status === 'sent' ? m : null
-    }, 30_000, 'the group message sent')
-    expect(sent).toMatchObject({ phone: null, group: depot, type: 'text' })
-    const records = await waitFor(() => {
-      const r = server.messages({ group: depot }).filter((m) => m.id === sent.wa_message_id)
-      return r.length === 4 ? r : null
-    }, 15_000, 'four members decrypting it')
-    expect(records.map((r) => r.to).sort()).toEqual([...CONTACTS].sort())
+    const { sent, records } = await sentToMembers(id, 'text')
     for (const r of records) expect(r).toMatchObject({ from: ME, group: depot, type: 'text', text })
     // Every member's receipts are counted once; the message keeps the first delivery and read of any member.
     const receipted = await waitFor(async () => {
@@ -84,17 +90,7 @@ describe('sending to a group, on PGlite with real Baileys against the loopback s
     const res = await api.app.request('/api/send-image', { method: 'POST', headers: api.headers(), body: form })
     expect(res.status).toBe(200)
     const { message_id: id } = (await res.json()) as { message_id: number }
-    const sent = await waitFor(async () => {
-      const m = await messageOf(id)
-      if (m.status === 'failed') throw new Error(`failed: ${String(m.error)}`)
-      return m.status === 'sent' ? m : null
-    }, 30_000, 'the group image sent')
-    expect(sent).toMatchObject({ phone: null, group: depot, type: 'image' })
-    const records = await waitFor(() => {
-      const r = server.messages({ group: depot }).filter((m) => m.id === sent.wa_message_id)
-      return r.length === 4 ? r : null
-    }, 15_000, 'four members decrypting the image')
-    expect(records.map((r) => r.to).sort()).toEqual([...CONTACTS].sort())
+    const { sent, records } = await sentToMembers(id, 'image')
     // The runner recompresses images (runner/README.md, Media): each member's bytes are the same file, the one sent.
     const digests = new Set(CONTACTS.map((to) => {
       const media = server.messageMedia(String(sent.wa_message_id), to)
