@@ -38,6 +38,6 @@ export const phoneSchema: Schema<string> = custom(
 /** A group JID (`120363…@g.us`, or an older `<phone>-<time>@g.us`) or its numeric part; `@g.us` is added. */
 export const groupIdSchema = /* @__PURE__ */ describe(
   string({ code: 'invalid_group', pattern: /^\d{5,30}(-\d{1,15})?(@g\.us)?$/, patternHint: 'a group JID (120363…@g.us) or its numeric part' }),
-  'Group JID, or its numeric part.',
+  'A group (its JID or numeric part) instead of phone: give exactly one of the two.',
   '120363012345678901@g.us',
 )

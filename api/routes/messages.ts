@@ -1,6 +1,5 @@
 import { Hono } from '../hono-app.js'
-import { getMessage, listMessages } from '../../db/queries/messages.js'
-import { countMemberReceipts } from '../../db/queries/message-receipts.js'
+import { countMemberReceipts, getMessage, listMessages } from '../../db/queries/messages.js'
 import { isGroupAddress } from '../../db/types.js'
 import { getMediaInfo } from '../../db/queries/media.js'
 import { resendMessage } from '../../db/lifecycle/resend.js'

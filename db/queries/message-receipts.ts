@@ -129,18 +129,3 @@ ON CONFLICT (wa_message_id, participant) DO UPDATE SET delivered_at = COALESCE(m
 export async function recordMemberReceipt(db: Queryable, waMessageId: string, participant: string, read: boolean): Promise<void> {
   await db.execute(RECORD_MEMBER_RECEIPT[db.dialect], [waMessageId, participant.slice(0, 80), db.dialect === 'mysql' ? Number(read) : read])
 }
-
-const COUNT_MEMBER_RECEIPTS = /* @__PURE__ */ each(
-  `SELECT COUNT(delivered_at) AS delivered, COUNT(read_at) AS readers
-  FROM message_receipts
- WHERE wa_message_id = ?`,
-  `SELECT COUNT(delivered_at) AS delivered, COUNT(read_at) AS readers
-  FROM message_receipts
- WHERE wa_message_id = $1`,
-)
-
-/** How many members have received and read group message `waMessageId`. */
-export async function countMemberReceipts(db: Queryable, waMessageId: string): Promise<{ delivered: number; read: number }> {
-  const [row] = await db.query(COUNT_MEMBER_RECEIPTS[db.dialect], [waMessageId])
-  return { delivered: Number(row?.delivered ?? 0), read: Number(row?.readers ?? 0) }
-}

@@ -176,3 +176,20 @@ export async function findMessagesByKeys(
   }
   return out
 }
+
+// A group message's member receipts, read beside the message for GET /api/messages/{id} (written by
+// message-receipts.ts, where the receipt transitions' statements are).
+const COUNT_MEMBER_RECEIPTS = /* @__PURE__ */ each(
+  `SELECT COUNT(delivered_at) AS delivered, COUNT(read_at) AS readers
+  FROM message_receipts
+ WHERE wa_message_id = ?`,
+  `SELECT COUNT(delivered_at) AS delivered, COUNT(read_at) AS readers
+  FROM message_receipts
+ WHERE wa_message_id = $1`,
+)
+
+/** How many members have received and read group message `waMessageId`. */
+export async function countMemberReceipts(db: Queryable, waMessageId: string): Promise<{ delivered: number; read: number }> {
+  const [row] = await db.query(COUNT_MEMBER_RECEIPTS[db.dialect], [waMessageId])
+  return { delivered: Number(row?.delivered ?? 0), read: Number(row?.readers ?? 0) }
+}

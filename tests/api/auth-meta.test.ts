@@ -61,11 +61,16 @@ describeEachEngine('X-API-Key, unknown routes, OpenAPI, health', (ctx) => {
       expect(doc.paths[path], path).toBeDefined()
     }
     const send = doc.paths['/api/send'].post.requestBody.content['application/json'].schema
-    expect(send.required).toEqual(['phone', 'message'])
+    // `phone` or `group`, exactly one of them (checked by the handler; the document lists both as optional).
+    expect(send.required).toEqual(['message'])
+    expect(Object.keys(send.properties)).toEqual(expect.arrayContaining(['phone', 'group', 'message']))
     expect(send.properties.message.maxLength).toBe(4096)
     expect(send.properties.session.pattern).toBe('^[A-Za-z0-9_-]{1,40}$')
     expect(doc.paths['/api/send-batch'].post.requestBody.content['application/json'].schema.properties.messages.maxItems).toBe(1000)
-    expect(doc.paths['/api/send-image'].post.requestBody.content['multipart/form-data'].schema.required).toEqual(['phone', 'file'])
+    const image = doc.paths['/api/send-image'].post.requestBody.content['multipart/form-data'].schema
+    expect(image.required).toEqual(['file'])
+    expect(Object.keys(image.properties)).toEqual(expect.arrayContaining(['phone', 'group', 'file']))
+    expect(send.properties.group.description).toMatch(/instead of `?phone/i)
     expect(doc.components.securitySchemes.apiKey).toEqual({ type: 'apiKey', in: 'header', name: 'X-API-Key' })
     // The published limit follows the configuration that validates.
     const small = createTestApp(ctx.db, { env: { MESSAGE_MAX_CHARS: '160' } })

@@ -6,13 +6,13 @@
 import { expect, it } from 'vitest'
 import { claimNextMessage } from '../../db/lifecycle/claim.js'
 import { recordMemberReceipt } from '../../db/lifecycle/receipts.js'
-import { countMemberReceipts } from '../../db/queries/message-receipts.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import {
   findGroupRefreshRequests, getGroup, listGroups, removeGroup, replaceGroups, requestGroupRefresh, takeGroupRefresh, upsertGroup,
   type GroupInfo,
 } from '../../db/queries/groups.js'
+import { countMemberReceipts } from '../../db/queries/messages.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
 import { describeEachEngine } from '../support/db.js'
 import { fakeWaId, getMessage, getSession, insertMessages, ownedSession, ph } from '../support/queue-fixtures.js'
