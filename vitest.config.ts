@@ -6,9 +6,10 @@ import { LongestFirstSequencer } from './tests/support/sequencer.js'
  * Files whose assertions are about time: runner processes with 3-second leases SIGKILLed and taken over, the
  * faults soak, and `npm start` timed to ready and stopped. Beside other files on a 2-core machine their event loops
  * stall past a lease's margin (measured: the soak saw two runners hold one session, multi-process runners missed
- * their takeover windows), so they run after the others, one at a time.
+ * their takeover windows), so they run after the others, one at a time. The other files of tests/start (file modes,
+ * the banner, the console) start the same entries but assert nothing about time: they run side by side.
  */
-const ALONE = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/start/**/*.test.ts']
+const ALONE = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/start/npm-start.test.ts']
 
 export default defineConfig({
   test: {
