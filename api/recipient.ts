@@ -1,6 +1,6 @@
 /** Who a send goes to: a phone, or a group the session is in (db/README.md, Groups). */
 import type { Queryable } from '../db/driver.js'
-import { getGroup } from '../db/queries/groups.js'
+import { groupCanSend } from '../db/queries/groups.js'
 import { ApiError } from './errors.js'
 import { invalid } from './validation.js'
 
@@ -19,8 +19,8 @@ export function checkRecipient(to: To): void {
 export async function recipientOf(db: Queryable, session: string, to: To): Promise<string> {
   if (to.group === undefined) return to.phone!
   const id = to.group.endsWith('@g.us') ? to.group : `${to.group}@g.us`
-  const g = await getGroup(db, session, id)
-  if (!g) throw new ApiError(404, 'unknown_group', `Not in group ${id}`)
-  if (!g.canSend) throw new ApiError(409, 'group_read_only', `Only admins may send to ${id}`)
+  const canSend = await groupCanSend(db, session, id)
+  if (canSend === null) throw new ApiError(404, 'unknown_group', `Not in group ${id}`)
+  if (!canSend) throw new ApiError(409, 'group_read_only', `Only admins may send to ${id}`)
   return id
 }

@@ -95,6 +95,26 @@ export async function getGroup(db: Queryable, session: string, id: string): Prom
   return row ? toGroup(row) : null
 }
 
+const CAN_SEND = /* @__PURE__ */ each(
+  `SELECT can_send
+  FROM session_groups
+ WHERE session = ?
+   AND group_id = ?`,
+  `SELECT can_send
+  FROM session_groups
+ WHERE session = $1
+   AND group_id = $2`,
+)
+
+/**
+ * Whether this number may send to group `id` (as last fetched), or null when it is not in it: what a send checks,
+ * without reading the members.
+ */
+export async function groupCanSend(db: Queryable, session: string, id: string): Promise<boolean | null> {
+  const [row] = await db.query(CAN_SEND[db.dialect], [session, id])
+  return row ? bool(row.can_send) : null
+}
+
 const REQUEST_GROUP_REFRESH = /* @__PURE__ */ each(
   `UPDATE sessions
    SET groups_refresh_requested_at = NOW(6),

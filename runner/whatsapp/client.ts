@@ -663,12 +663,10 @@ class BaileysClient implements WhatsAppClient {
   async isOnWhatsApp(phone: string): Promise<boolean | null> {
     const cached = this.notOnWhatsApp.get(phone)
     if (cached !== undefined) return cached
-    const sock = this.sock
-    if (!sock || !this.open) throw new NotConnectedError()
-    const result = await sock.onWhatsApp(phoneToJid(phone))
-    // Baileys resolves a timed-out query with undefined: unknown, not "absent".
-    if (!result) return null
-    const exists = result.some((r) => r.exists && jidToPhone(r.jid) === phone)
+    const jid = await this.lookUp(phone)
+    if (jid === null) return null
+    // A send goes to the digits queued: a number WhatsApp knows under other digits is not this one.
+    const exists = jid !== false && jidToPhone(jid) === phone
     this.notOnWhatsApp.set(phone, exists)
     return exists
   }
@@ -677,6 +675,7 @@ class BaileysClient implements WhatsAppClient {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
     const result = await sock.onWhatsApp(phoneToJid(phone))
+    // Baileys resolves a timed-out query with undefined: unknown, not "absent".
     if (!result) return null
     // Only numbers WhatsApp knows come back; the JID may differ from the digits asked (a country's added digit).
     const found = result.find((r) => r.exists)

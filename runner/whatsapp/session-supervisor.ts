@@ -131,7 +131,7 @@ export class SessionSupervisor {
     })
     this.loop.start()
     // The connection below reads the proxy as it is now: a change flagged before it needs no second connect.
-    await clearProxyChange(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }).catch(() => false)
+    await clearProxyChange(this.d.db, this.leaseFence()).catch(() => false)
     await this.connect()
   }
 
@@ -180,7 +180,7 @@ export class SessionSupervisor {
   checkNumber(phone: string): void {
     if (this.phase !== 'online' || !this.client?.lookUp || this.checking.has(phone)) return
     this.checking.add(phone)
-    const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
+    const fence = this.leaseFence()
     this.client.lookUp(phone)
       .then((jid) => numberChecks.answerNumberCheck(this.d.db, fence, phone, jid === null ? { error: 'WhatsApp did not answer in time' } : { jid: jid || null }))
       .catch((err: Error) => numberChecks.answerNumberCheck(this.d.db, fence, phone, { error: err.message || 'the check failed' }))
@@ -207,7 +207,7 @@ export class SessionSupervisor {
 
   private async answerPairing(phone: string, answer: { code: string } | { error: string }): Promise<void> {
     try {
-      await pairing.answerPairingRequest(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }, phone, answer)
+      await pairing.answerPairingRequest(this.d.db, this.leaseFence(), phone, answer)
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'writing the pairing answer failed')
     }
@@ -217,7 +217,7 @@ export class SessionSupervisor {
   private async endPairing(): Promise<void> {
     this.pairingWanted = null
     try {
-      await pairing.clearPairing(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+      await pairing.clearPairing(this.d.db, this.leaseFence())
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'clearing the pairing request failed')
     }
@@ -307,7 +307,7 @@ export class SessionSupervisor {
       onPaired: () => {
         if (!live()) return
         // The warm-up schedule of the sending limits starts from this link (db/lifecycle/limit-plan.ts).
-        pairing.markPaired(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+        pairing.markPaired(this.d.db, this.leaseFence())
           .catch((err) => this.log.warn({ err: (err as Error).message }, 'recording the new link failed'))
       },
       onOpen: ({ phone }) => {
@@ -471,7 +471,7 @@ export class SessionSupervisor {
     if (this.lastSeenTimer) clearInterval(this.lastSeenTimer)
     this.lastSeenTimer = setInterval(() => {
       sessionReports
-        .touchLastSeen(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+        .touchLastSeen(this.d.db, this.leaseFence())
         .then(async (ok) => {
           if (!ok) await this.lose('last_seen write matched nothing')
         })
@@ -627,30 +627,30 @@ export class SessionSupervisor {
   }
 
   private async regenerate(): Promise<void> {
-    const fence = { name: this.session, owner: this.d.owner, epoch: this.epoch }
-    if (!(await sessionReports.clearReconnectRequest(this.d.db, fence))) return
+    if (!(await sessionReports.clearReconnectRequest(this.d.db, this.leaseFence()))) return
     this.log.info('regenerate-qr: logging out, wiping the auth state, showing a new QR')
     await this.endPairing()
-    this.generation++
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
-    this.loop?.setConnected(false)
-    await this.client?.logout()
-    this.failures = 0
-    await this.report('connecting', { detail: 'waiting for a new QR code' })
-    await this.connect()
+    await this.restartConnection(() => this.client?.logout(), 'waiting for a new QR code')
   }
 
   /** The proxy changed (PATCH /api/sessions/:name): close and connect again, through the new one or directly. */
   private async reconnectForProxy(): Promise<void> {
-    if (!(await clearProxyChange(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch }))) return
+    if (!(await clearProxyChange(this.d.db, this.leaseFence()))) return
     this.log.info('proxy changed: reconnecting')
+    await this.restartConnection(async () => {
+      this.stopTimers()
+      await this.client?.close()
+    }, 'reconnecting: the proxy setting changed')
+  }
+
+  /** Ends the current connection with `end` (its close is no longer this generation's) and connects afresh. */
+  private async restartConnection(end: () => Promise<void> | undefined, detail: string): Promise<void> {
     this.generation++
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     this.loop?.setConnected(false)
-    this.stopTimers()
-    await this.client?.close()
+    await end()
     this.failures = 0
-    await this.report('connecting', { detail: 'reconnecting: the proxy setting changed' })
+    await this.report('connecting', { detail })
     await this.connect()
   }
 
@@ -661,7 +661,7 @@ export class SessionSupervisor {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     await this.loop?.stop()
     await this.client?.logout()
-    const deleted = await lifecycle.deleteSessionFenced(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+    const deleted = await lifecycle.deleteSessionFenced(this.d.db, this.leaseFence())
     this.finish(deleted ? 'deleted' : 'delete did not match (lease lost or default)')
   }
 
@@ -698,7 +698,7 @@ export class SessionSupervisor {
     await this.loop?.stop()
     await this.client?.close().catch(() => {})
     try {
-      await leases.releaseLease(this.d.db, { name: this.session, owner: this.d.owner, epoch: this.epoch })
+      await leases.releaseLease(this.d.db, this.leaseFence())
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'releasing the lease failed; it expires by itself')
     }

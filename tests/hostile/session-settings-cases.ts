@@ -3,16 +3,10 @@
  * one is refused and writes nothing: a bad name or value, or no setting at all, is a 400, an unknown session a 404,
  * and a valid proxy a 409 here, because no runner of this suite has published the key a proxy URL is sealed with.
  */
-import type { HostileCase } from './generator.js'
-import type { Random } from './random.js'
+import type { ContactCaseTools } from './contact-cases.js'
 
-export interface SessionSettingsCaseTools {
-  r: Random
-  add: (c: Omit<HostileCase, 'id'>) => void
-  auth: (extra?: Record<string, string>) => Record<string, string>
-  jsonType: () => string
-  n: (count: number) => number
-}
+/** The contact cases' tools, but for the phones they reject. */
+export type SessionSettingsCaseTools = Omit<ContactCaseTools, 'invalidPhones'>
 
 const ROUTE = 'PATCH /api/sessions/:name'
 
