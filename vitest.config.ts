@@ -4,12 +4,13 @@ import { LongestFirstSequencer } from './tests/support/sequencer.js'
 
 /**
  * Files whose assertions are about time: runner processes with 3-second leases SIGKILLed and taken over, the
- * faults soak, and `npm start` timed to ready and stopped. Beside other files on a 2-core machine their event loops
- * stall past a lease's margin (measured: the soak saw two runners hold one session, multi-process runners missed
- * their takeover windows), so they run after the others, one at a time. The other files of tests/start (file modes,
- * the banner, the console) start the same entries but assert nothing about time: they run side by side.
+ * faults soak, and `npm start` timed to ready and stopped. They run one at a time (tests/support/timed-lane.ts) at
+ * normal priority, beside the other files, which run at a lower one (tests/support/lower-priority.ts): at equal
+ * priority on a 2-core machine their event loops stalled past a lease's margin (the soak saw two runners hold one
+ * session, multi-process runners missed their takeover windows). The other files of tests/start (file modes, the
+ * banner, the console) start the same entries but assert nothing about time.
  */
-const ALONE = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/start/npm-start.test.ts']
+const TIMED = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/start/npm-start.test.ts']
 
 export default defineConfig({
   test: {
@@ -26,17 +27,18 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     reporters: ['default'],
+    // Both projects share one pool of workers (the same group), so a timed file runs while the others go on.
     projects: [
       {
         extends: true,
         test: {
           name: 'side-by-side',
           include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'],
-          exclude: [...configDefaults.exclude, ...ALONE],
-          sequence: { groupOrder: 0 },
+          exclude: [...configDefaults.exclude, ...TIMED],
+          setupFiles: ['tests/support/lower-priority.ts'],
         },
       },
-      { extends: true, test: { name: 'alone', include: ALONE, fileParallelism: false, sequence: { groupOrder: 1 } } },
+      { extends: true, test: { name: 'timed', include: TIMED, setupFiles: ['tests/support/timed-lane.ts'] } },
     ],
   },
 })

@@ -62,6 +62,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('unavailableEngines', unavailable)
   project.provide('missingTools', missingTools)
   project.provide('pgliteTemplate', template)
+  project.provide('scratchDir', scratch)
   return async () => {
     report()
     await rm(scratch, { recursive: true, force: true })

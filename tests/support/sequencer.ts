@@ -5,18 +5,22 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
  * The files that take minutes, in the order they start. The test files run side by side, so the run lasts at least
  * as long as its longest file: starting these first lets the short files fill in around them instead of one of these
  * starting last. Vitest orders by the durations it cached on an earlier run, but a fresh clone (CI) has none.
- * The soak test (real processes, a throttle and lease timings) starts beside the PGlite proof, which works in its
- * own process, rather than beside the two server-engine proofs that keep the database servers busy.
+ * The timed files (vitest.config.ts) run one at a time: the soak starts beside the PGlite proof, which works in its
+ * own process, rather than beside the two server-engine proofs that keep the database servers busy; the multi-process
+ * runners come next, as the soak ends, and `npm start` later, so that a timed file rarely waits for the lane.
  */
 export const LONGEST_FIRST = [
   'tests/db/concurrency-pglite.test.ts',
   'tests/soak/soak.test.ts',
+  'tests/runner/multi-process.test.ts',
   'tests/dashboard/browser.test.ts',
   'tests/runner/fake-queue.test.ts',
+  'tests/runner/document-kill.test.ts',
   'tests/db/concurrency-mysql.test.ts',
   'tests/db/concurrency-postgres.test.ts',
   'tests/db/queue.test.ts',
   'tests/db/webhooks.test.ts',
+  'tests/start/npm-start.test.ts',
   'tests/api/batch-image.test.ts',
   'tests/maintenance/jobs.test.ts',
 ]
