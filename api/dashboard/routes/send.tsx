@@ -8,7 +8,7 @@ import { ApiError } from '../../errors.js'
 import { enqueueMediaMessage } from '../../media-upload.js'
 import { assertReplyable } from '../../reply-to.js'
 import type { AcceptedFile, SendFields } from '../../routes/send-media.js'
-import { checkRecipient, recipientOf } from '../../recipient.js'
+import { checkRecipient, groupJid, recipientOf } from '../../recipient.js'
 import { captionOrNull, contactDetails, detailsSend, locationDetails, mediaReuseSeconds, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { displayTime, parseId } from '../format.js'
@@ -158,9 +158,10 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
       recipient = await recipientOf(db, session, parsed)
     } catch (err) {
       if (!(err instanceof ApiError)) throw err
+      const jid = groupJid(parsed.group)
       errors.group = err.code === 'unknown_group'
-        ? `Session “${session}” is not in group ${parsed.group} (as last fetched; refresh its groups on the Sessions page).`
-        : err.code === 'group_read_only' ? `Only admins may send to group ${parsed.group}, and session “${session}” is none.` : inlineMessage(err)
+        ? `Session “${session}” is not in group ${jid} (as last fetched; refresh its groups on the Sessions page).`
+        : err.code === 'group_read_only' ? `Only admins may send to group ${jid}, and session “${session}” is none.` : inlineMessage(err)
     }
   }
   // A file input is empty again when the form comes back, so say so next to it.
