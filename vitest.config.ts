@@ -9,7 +9,7 @@ import { LongestFirstSequencer } from './tests/support/sequencer.js'
  * their takeover windows), so they run after the others, one at a time. The other files of tests/start (file modes,
  * the banner, the console) start the same entries but assert nothing about time: they run side by side.
  */
-const ALONE = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/start/npm-start.test.ts']
+const ALONE = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/runner/groups-kill.test.ts', 'tests/start/npm-start.test.ts']
 
 export default defineConfig({
   test: {
