@@ -144,13 +144,14 @@ export async function listSendableGroups(db: Queryable, limit: number): Promise<
 }
 
 const GROUP_SUBJECTS = /* @__PURE__ */ each(
-  // mysql2 expands an array of pairs into `('s', 'g'), ('s2', 'g2')`: one primary-key probe each.
+  // mysql2 expands an array of pairs into `('s', 'g'), ('s2', 'g2')` (the primary key's columns).
   `SELECT session, group_id, subject
   FROM session_groups
  WHERE (session, group_id) IN (?)`,
+  // Postgres: the pairs as one JSON text parameter (text, so that postgres.js sends the string as it is), a row each.
   `SELECT g.session, g.group_id, g.subject
   FROM session_groups g
-  JOIN unnest($1::text[], $2::text[]) AS wanted(session, group_id)
+  JOIN jsonb_to_recordset(CAST($1::text AS jsonb)) AS wanted(session text, group_id text)
     ON g.session = wanted.session AND g.group_id = wanted.group_id`,
 )
 
@@ -165,7 +166,9 @@ export async function groupSubjects(db: Queryable, pairs: readonly { session: st
   const unique = [...new Map(pairs.map((p) => [groupKey(p.session, p.id), p])).values()]
   const out = new Map<string, string>()
   if (unique.length === 0) return out
-  const params = db.dialect === 'mysql' ? [unique.map((p) => [p.session, p.id])] : [unique.map((p) => p.session), unique.map((p) => p.id)]
+  const params = db.dialect === 'mysql'
+    ? [unique.map((p) => [p.session, p.id])]
+    : [JSON.stringify(unique.map((p) => ({ session: p.session, group_id: p.id })))]
   for (const r of await db.query(GROUP_SUBJECTS[db.dialect], params)) out.set(groupKey(String(r.session), String(r.group_id)), String(r.subject))
   return out
 }
