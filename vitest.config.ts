@@ -10,7 +10,12 @@ import { LongestFirstSequencer } from './tests/support/sequencer.js'
  * session, multi-process runners missed their takeover windows). The other files of tests/start (file modes, the
  * banner, the console) start the same entries but assert nothing about time.
  */
-const TIMED = ['tests/soak/soak.test.ts', 'tests/runner/multi-process.test.ts', 'tests/start/npm-start.test.ts']
+const TIMED = [
+  'tests/soak/soak.test.ts',
+  'tests/runner/multi-process.test.ts',
+  'tests/runner/groups-kill.test.ts',
+  'tests/start/npm-start.test.ts',
+]
 
 export default defineConfig({
   test: {

@@ -186,6 +186,7 @@ export function createSchemas(config: ApiConfig) {
       status: describe(optional(oneOf(MESSAGE_STATES, 'invalid_status')), 'Only messages in this state.'),
       session: describe(optional(sessionNameSchema), 'Only messages of this session.'),
       phone: describe(optional(phoneSchema), 'Only messages to this phone (normalized like `send`).'),
+      group: describe(optional(groupIdSchema), 'Only messages to this group (its JID or numeric part); not with `phone`.'),
       since: describe(optional(timestampSchema), 'Created at or after this time (UTC).'),
       until: describe(optional(timestampSchema), 'Created before this time (UTC).'),
       ...page,

@@ -9,6 +9,7 @@ import type { AppEnv } from '../env.js'
 import { ApiError } from '../errors.js'
 import { formatMessage } from '../format.js'
 import type { RouteBook } from '../route-book.js'
+import { checkNotBoth, groupJid } from '../recipient.js'
 import { messageAnswer, successAnswer, type Schemas } from '../schemas.js'
 
 function unknownMessage(id: number): ApiError {
@@ -80,9 +81,11 @@ export function messageRoutes({ schemas, book }: { schemas: Schemas; book: Route
     ok: { type: 'object', properties: { messages: { type: 'array', items: messageAnswer }, next: { type: ['string', 'null'], description: 'Pass as `cursor` for the next page; null on the last page.' } } },
     errors: [400],
   }, async (c, { query: q }) => {
-    // One extra row tells whether another page exists without a COUNT.
+    checkNotBoth(q)
+    // One extra row tells whether another page exists without a COUNT. A group's messages keep its JID in `phone`
+    // (db/README.md, Groups), so both filters read the same column and index.
     const rows = await listMessages(c.get('db'), {
-      status: q.status, session: q.session, phone: q.phone, since: q.since, until: q.until,
+      status: q.status, session: q.session, phone: q.group === undefined ? q.phone : groupJid(q.group), since: q.since, until: q.until,
       beforeId: q.cursor, limit: q.limit + 1,
     })
     const page = rows.slice(0, q.limit)

@@ -115,6 +115,64 @@ export async function groupCanSend(db: Queryable, session: string, id: string): 
   return row ? bool(row.can_send) : null
 }
 
+const LIST_SENDABLE_GROUPS = /* @__PURE__ */ each(
+  `SELECT session, group_id, subject, participant_count
+  FROM session_groups
+ WHERE can_send = 1
+ ORDER BY session, subject, group_id
+ LIMIT ?`,
+  `SELECT session, group_id, subject, participant_count
+  FROM session_groups
+ WHERE can_send
+ ORDER BY session, subject, group_id
+ LIMIT $1`,
+)
+
+/** A group a form offers to send to: which session is in it, and what to show. */
+export interface SendableGroup {
+  session: string
+  id: string
+  subject: string
+  participantCount: number
+}
+
+/** The groups every session may send to (as last fetched), by session and subject, at most `limit` (the Send form). */
+export async function listSendableGroups(db: Queryable, limit: number): Promise<SendableGroup[]> {
+  return (await db.query(LIST_SENDABLE_GROUPS[db.dialect], [limit])).map((r) => ({
+    session: String(r.session), id: String(r.group_id), subject: String(r.subject), participantCount: Number(r.participant_count),
+  }))
+}
+
+const GROUP_SUBJECTS = /* @__PURE__ */ each(
+  // mysql2 expands an array of pairs into `('s', 'g'), ('s2', 'g2')` (the primary key's columns).
+  `SELECT session, group_id, subject
+  FROM session_groups
+ WHERE (session, group_id) IN (?)`,
+  // Postgres: the pairs as one JSON text parameter (text, so that postgres.js sends the string as it is), a row each.
+  `SELECT g.session, g.group_id, g.subject
+  FROM session_groups g
+  JOIN jsonb_to_recordset(CAST($1::text AS jsonb)) AS wanted(session text, group_id text)
+    ON g.session = wanted.session AND g.group_id = wanted.group_id`,
+)
+
+/** The key of a (session, group) pair in `groupSubjects`' answer. */
+export const groupKey = (session: string, id: string): string => `${session} ${id}`
+
+/**
+ * The subjects of the groups `pairs` name (a page of messages: one statement for the page), by `groupKey`; a group
+ * the session is no longer in (as last fetched) is absent.
+ */
+export async function groupSubjects(db: Queryable, pairs: readonly { session: string; id: string }[]): Promise<Map<string, string>> {
+  const unique = [...new Map(pairs.map((p) => [groupKey(p.session, p.id), p])).values()]
+  const out = new Map<string, string>()
+  if (unique.length === 0) return out
+  const params = db.dialect === 'mysql'
+    ? [unique.map((p) => [p.session, p.id])]
+    : [JSON.stringify(unique.map((p) => ({ session: p.session, group_id: p.id })))]
+  for (const r of await db.query(GROUP_SUBJECTS[db.dialect], params)) out.set(groupKey(String(r.session), String(r.group_id)), String(r.subject))
+  return out
+}
+
 const REQUEST_GROUP_REFRESH = /* @__PURE__ */ each(
   `UPDATE sessions
    SET groups_refresh_requested_at = NOW(6),

@@ -281,9 +281,17 @@ class BaileysClient implements WhatsAppClient {
   private readonly storedBeforeReceipt = new LRUCache<string, true>({ max: 10_000 })
   /**
    * The groups' metadata as last fetched or announced (on connect, and again after each change notification), handed
-   * to Baileys as `cachedGroupMetadata` so a send to a group does not query its metadata first.
+   * to Baileys as `cachedGroupMetadata` so a send to a group does not query its metadata first. A change notification
+   * drops its group at once (`forgetGroup`): until the refetch answers, a send finds nothing here and Baileys queries
+   * the members itself, so it never encrypts for the members before the change.
    */
   private readonly groupMeta = new LRUCache<string, GroupMetadata>({ max: 5_000 })
+  /**
+   * Per group, the `groupChanges` count at its last change notification: a fetch sent before it (its answer may
+   * predate the change) is not cached (`toGroupInfo`), only one sent after it.
+   */
+  private readonly groupChangedAt = new LRUCache<string, number>({ max: 5_000 })
+  private groupChanges = 0
   /** Group members' LID → phone, from the group metadata fetched (receipts in LID-addressed groups name the LID). */
   private readonly memberPhones = new LRUCache<string, string>({ max: 50_000 })
   /** Uploaded media reused by later sends of the same media on this session (runner/whatsapp/outbound.ts). */
@@ -421,6 +429,8 @@ class BaileysClient implements WhatsAppClient {
         const full = [...(created ?? []), ...(changed ?? []).filter((g): g is GroupMetadata => Array.isArray(g.participants) && !!g.id)]
         const upsertIds = new Set(full.map((g) => g.id))
         const refetch = new Set([...(changed ?? []).map((g) => g.id), members?.id].filter((id): id is string => !!id && !upsertIds.has(id)))
+        // Before anything awaits: the next send must not use the members before this change.
+        for (const id of refetch) this.forgetGroup(id)
         handlers.onGroupChange({ upsert: full.map((g) => this.toGroupInfo(g)), refetch: [...refetch] })
       }
       // A group message's receipts come per participant (`message-receipt.update`), not as a status of the message.
@@ -610,14 +620,16 @@ class BaileysClient implements WhatsAppClient {
   async fetchGroups(): Promise<GroupInfo[]> {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
-    return Object.values(await sock.groupFetchAllParticipating()).map((g) => this.toGroupInfo(g))
+    const asked = this.groupChanges
+    return Object.values(await sock.groupFetchAllParticipating()).map((g) => this.toGroupInfo(g, asked))
   }
 
   async fetchGroup(id: string): Promise<GroupInfo | null> {
     const sock = this.sock
     if (!sock || !this.open) throw new NotConnectedError()
+    const asked = this.groupChanges
     try {
-      return this.toGroupInfo(await sock.groupMetadata(id))
+      return this.toGroupInfo(await sock.groupMetadata(id), asked)
     } catch (err) {
       // 403: not a member (left or removed); 404: no such group. Anything else (a timeout) is not an answer. Baileys
       // puts the IQ's error code in the Boom's `data` (a query's error) or its status (a metadata's error node).
@@ -631,10 +643,20 @@ class BaileysClient implements WhatsAppClient {
     }
   }
 
-  /** Baileys' metadata in the gateway's terms: members by phone (null where hidden) and LID, and this number's rights. */
-  private toGroupInfo(g: GroupMetadata): GroupInfo {
-    // Only complete metadata is cached (a `groups.update` may carry just a subject).
-    if (Array.isArray(g.participants)) this.groupMeta.set(g.id, g)
+  /** A member or setting of group `id` changed: its cached metadata is stale, and so is any fetch already sent. */
+  private forgetGroup(id: string): void {
+    this.groupMeta.delete(id)
+    this.groupChangedAt.set(id, ++this.groupChanges)
+  }
+
+  /**
+   * Baileys' metadata in the gateway's terms: members by phone (null where hidden) and LID, and this number's rights.
+   * `asked`: the `groupChanges` count when the fetch that brought it was sent (absent: a notification's own data).
+   */
+  private toGroupInfo(g: GroupMetadata, asked = this.groupChanges): GroupInfo {
+    // Only complete metadata is cached (a `groups.update` may carry just a subject), and not an answer older than
+    // the group's last change notification.
+    if (Array.isArray(g.participants) && (this.groupChangedAt.get(g.id) ?? 0) <= asked) this.groupMeta.set(g.id, g)
     const participants = (g.participants ?? []).map((p) => ({
       phone: jidToPhone(p.phoneNumber) ?? jidToPhone(p.id),
       lid: lidUser(p.lid) ?? lidUser(p.id),

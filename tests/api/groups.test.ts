@@ -118,4 +118,46 @@ describeEachEngine('groups: GET /api/sessions/:name/groups[/:id], POST …/group
     const both = await t.post('/api/send-location', { session: f.name, group: team.id, phone: '96171000009', latitude: 1, longitude: 2 })
     expect((await both.json()).code).toBe('phone_and_group')
   })
+
+  it('GET /api/messages?group= lists the messages to one group (JID or numeric part); phone and group together → 400', async () => {
+    const t = createTestApp(ctx.db)
+    const f = await ownedSession(ctx.db, 'runner-a')
+    const other = { ...team, id: '120363401234567891@g.us', subject: 'Other' }
+    await replaceGroups(ctx.db, f, [team, other])
+    const send = async (to: Record<string, string>) =>
+      ((await (await t.post('/api/send', { session: f.name, message: 'x', ...to })).json()) as { message_id: number }).message_id
+    const a = await send({ group: team.id })
+    const b = await send({ group: other.id })
+    const c = await send({ group: '120363401234567890' })
+    const d = await send({ phone: '96171000009' })
+    // The engine's database is shared by this file's tests (the one above sends to team too): one session each.
+    const list = async (q: string) => {
+      const res = await t.get(`/api/messages?session=${f.name}&${q}`)
+      expect(res.status, q).toBe(200)
+      return ((await res.json()).messages as Array<{ id: number; phone: string | null; group: string | null }>)
+    }
+    for (const q of [`group=${team.id}`, 'group=120363401234567890', `group=${encodeURIComponent(team.id)}`]) {
+      expect((await list(q)).map((m) => m.id), q).toEqual([c, a])
+    }
+    expect((await list(`group=${other.id}`)).map((m) => [m.id, m.phone, m.group])).toEqual([[b, null, other.id]])
+    expect((await list('group=120363401234567890&status=sent'))).toEqual([])
+    expect((await list('group=120363400000000000'))).toEqual([])
+    // The phone filter never matches a group's row, and keyset pages work the same.
+    expect((await list('phone=96171000009')).map((m) => m.id)).toEqual([d])
+    const page = await (await t.get(`/api/messages?session=${f.name}&group=120363401234567890&limit=1`)).json()
+    expect([page.messages.map((m: { id: number }) => m.id), page.next]).toEqual([[c], String(c)])
+    expect((await list(`group=120363401234567890&limit=1&cursor=${page.next}`)).map((m) => m.id)).toEqual([a])
+
+    const both = await t.get(`/api/messages?group=${team.id}&phone=96171000009`)
+    expect(both.status).toBe(400)
+    expect(await both.json()).toMatchObject({ success: false, code: 'phone_and_group', errors: [{ path: 'group', code: 'phone_and_group' }] })
+    const bad = ['abc', '1234', '96171000001@s.whatsapp.net', '1'.repeat(31), '120363401234567890@g.us.evil', "1' OR '1'='1", '120363401234567890%00', '%F0%9F%98%80', '']
+    for (const g of bad) {
+      const res = await t.get(`/api/messages?group=${g.includes('%') ? g : encodeURIComponent(g)}`)
+      expect(res.status, g).toBe(400)
+      expect((await res.json()).code, g).toBe('invalid_group')
+    }
+    const twice = await t.get(`/api/messages?group=${team.id}&group=${other.id}`)
+    expect(twice.status).toBe(400)
+  })
 })

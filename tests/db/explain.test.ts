@@ -9,6 +9,7 @@ import type { Db, Queryable, Row } from '../../db/driver.js'
 import { DELETE_PRUNABLE_MESSAGES_PG, SELECT_PRUNABLE_MESSAGES_MYSQL } from '../../db/queries/cron.js'
 import { SELECT_ACQUIRABLE_SQL } from '../../db/queries/leases.js'
 import { MARK_PENDING_OPTED_OUT_SQL, PROBE_DUE_SQL, SELECT_NEXT_PENDING_SQL } from '../../db/queries/message-claim.js'
+import { listMessages, type MessageFilter } from '../../db/queries/messages.js'
 import type { Statement } from '../../db/sql.js'
 import { describeEachEngine } from '../support/db.js'
 
@@ -52,6 +53,23 @@ SELECT 'e' || (n % 50), '9617' || lpad((n % 5000)::text, 7, '0'), 'text', 'x',
   await db.execute('ANALYZE messages')
 }
 
+/** 2,000 more messages to 20 groups (their JID in `phone`, db/README.md, Groups), copied from the first rows. */
+async function seedGroupMessages(db: Queryable): Promise<void> {
+  const jid = db.dialect === 'mysql' ? `CONCAT('12036340', LPAD(id % 20, 10, '0'), '@g.us')` : `'12036340' || lpad((id % 20)::text, 10, '0') || '@g.us'`
+  await db.execute(`INSERT INTO messages (session, phone, type, body, status, available_at, sent_at, created_at, updated_at)
+SELECT session, ${jid}, type, body, status, available_at, sent_at, created_at, updated_at
+  FROM messages WHERE id <= 2000`)
+  await db.query(db.dialect === 'mysql' ? 'ANALYZE TABLE messages' : 'ANALYZE messages')
+}
+
+/** The statement `listMessages` runs for `filter` (its text is built from the filters given), and its parameters. */
+async function listingStatement(dialect: 'mysql' | 'postgres', filter: MessageFilter): Promise<{ sql: string; params: unknown[] }> {
+  let seen: { sql: string; params: unknown[] } | undefined
+  const capture = { dialect, query: async (sql: string, params: unknown[] = []) => ((seen = { sql, params }), []) } as unknown as Queryable
+  await listMessages(capture, filter)
+  return seen!
+}
+
 interface MysqlExplainRow extends Row {
   table: string | null
   type: string | null
@@ -92,6 +110,7 @@ async function genericPlan(db: Db, statement: Statement, args: string): Promise<
 describeEachEngine('query plans at 100,000 messages', (ctx) => {
   beforeAll(async () => {
     await seed(ctx.db)
+    await seedGroupMessages(ctx.db)
   }, 120_000)
 
   if (ctx.engine === 'mysql') {
@@ -128,6 +147,11 @@ describeEachEngine('query plans at 100,000 messages', (ctx) => {
     it('markPendingOptedOut reads idx_messages_phone', async () => {
       expectIndexed(await explain(MARK_PENDING_OPTED_OUT_SQL.mysql, ['96170000007']), 'messages', 'idx_messages_phone')
     })
+
+    it('GET /api/messages?group= reads idx_messages_phone_id in id order with no filesort', async () => {
+      const { sql, params } = await listingStatement('mysql', { phone: '120363400000000007@g.us', limit: 51 })
+      expectIndexed(await explain(sql, params), 'messages', 'idx_messages_phone_id')
+    })
   } else {
     const expectIndexScan = (nodes: PgPlanNode[], index: string) => {
       const scans = nodes.filter((n) => /Index( Only)? Scan/.test(n['Node Type']) && n['Index Name'] === index)
@@ -154,6 +178,11 @@ describeEachEngine('query plans at 100,000 messages', (ctx) => {
 
     it('markPendingOptedOut reads idx_messages_phone, under a generic plan', async () => {
       expectIndexScan(await genericPlan(ctx.db, MARK_PENDING_OPTED_OUT_SQL, `'96170000007'`), 'idx_messages_phone')
+    })
+
+    it('GET /api/messages?group= is an index scan on idx_messages_phone_id with no Sort, under a generic plan', async () => {
+      const { sql } = await listingStatement('postgres', { phone: '120363400000000007@g.us', limit: 51 })
+      expectIndexScan(await genericPlan(ctx.db, { mysql: '', postgres: sql }, `'120363400000000007@g.us', 51`), 'idx_messages_phone_id')
     })
   }
 })

@@ -7,7 +7,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
  * starting last. Vitest orders by the durations it cached on an earlier run, but a fresh clone (CI) has none.
  * The timed files (vitest.config.ts) run one at a time: the soak starts beside the PGlite proof, which works in its
  * own process, rather than beside the two server-engine proofs that keep the database servers busy; the multi-process
- * runners come next, as the soak ends, and `npm start` later, so that a timed file rarely waits for the lane.
+ * runners come next, as the soak ends, the group kills and `npm start` later, so that a timed file rarely waits for the lane.
  */
 export const LONGEST_FIRST = [
   'tests/db/concurrency-pglite.test.ts',
@@ -18,6 +18,7 @@ export const LONGEST_FIRST = [
   'tests/runner/document-kill.test.ts',
   'tests/db/concurrency-mysql.test.ts',
   'tests/db/concurrency-postgres.test.ts',
+  'tests/runner/groups-kill.test.ts',
   'tests/db/queue.test.ts',
   'tests/db/webhooks.test.ts',
   'tests/start/npm-start.test.ts',

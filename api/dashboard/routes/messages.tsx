@@ -5,9 +5,11 @@ import { resendMessage } from '../../../db/lifecycle/resend.js'
 import { cancelMessage } from '../../../db/lifecycle/cancel.js'
 import { requestRevoke, REVOKE_WINDOW_SECONDS } from '../../../db/lifecycle/revoke.js'
 import type { Queryable } from '../../../db/driver.js'
+import { groupSubjects } from '../../../db/queries/groups.js'
 import { listSessions } from '../../../db/queries/sessions.js'
-import { MESSAGE_STATES, type MessageRecord, type MessageStatus } from '../../../db/types.js'
-import { phoneSchema } from '../../phone.js'
+import { isGroupAddress, MESSAGE_STATES, type MessageRecord, type MessageStatus } from '../../../db/types.js'
+import { groupIdSchema, phoneSchema } from '../../phone.js'
+import { groupJid } from '../../recipient.js'
 import { sessionNameSchema } from '../../schemas.js'
 import { field, inlineMessage, pageOf, safeReturn, type DashboardContext, type DashboardEnv, type DashboardShared } from '../context.js'
 import { parseDay, parseId } from '../format.js'
@@ -55,6 +57,7 @@ export function parseFilters(query: Record<string, string>): { form: MessageFilt
     status: query.status ?? '',
     session: query.session ?? '',
     phone: query.phone ?? '',
+    group: query.group ?? '',
     from: query.from ?? '',
     to: query.to ?? '',
     errors: {},
@@ -78,6 +81,17 @@ export function parseFilters(query: Record<string, string>): { form: MessageFilt
       form.errors.phone = inlineMessage(err)
     }
   }
+  // A group's messages keep its JID where the phone is (db/README.md, Groups): the same filter, as GET /api/messages.
+  if (form.group.trim()) {
+    if (form.phone.trim()) form.errors.group = 'Filter by a phone or a group, not both'
+    else {
+      try {
+        filter.phone = groupJid(parse(groupIdSchema, form.group.trim(), ''))
+      } catch (err) {
+        form.errors.group = inlineMessage(err)
+      }
+    }
+  }
   if (form.from) {
     const d = parseDay(form.from)
     if (d) filter.since = d
@@ -97,6 +111,11 @@ async function mediaOf(db: Queryable, messages: readonly MessageRecord[]): Promi
   const ids = messages.flatMap((m) => (m.mediaId === null ? [] : [m.mediaId]))
   const stored = await getMediaInfos(db, ids)
   return new Map(ids.map((id) => [id, stored.get(id) ?? null]))
+}
+
+/** The subjects of the groups `messages` went to, as their sessions last fetched them: one statement for the page. */
+function subjectsOf(db: Queryable, messages: readonly MessageRecord[]): Promise<Map<string, string>> {
+  return groupSubjects(db, messages.filter((m) => isGroupAddress(m.phone)).map((m) => ({ session: m.session, id: m.phone })))
 }
 
 /** The audit log, one message's timeline, Resend, Cancel, Revoke, and stored images. */
@@ -122,6 +141,7 @@ export function messagePages(shared: DashboardShared) {
         sessionNames={sessionNames}
         messages={messages}
         media={await mediaOf(c.get('db'), messages)}
+        subjects={await subjectsOf(c.get('db'), messages)}
         nextBefore={nextBefore}
         isFirstPage={before === null}
         notice={noticeFrom(query)}
@@ -136,7 +156,9 @@ export function messagePages(shared: DashboardShared) {
     const message = id === null ? null : await getMessage(c.get('db'), id)
     if (!message) return notFoundPage(shared, c, `There is no message #${c.req.param('id')}. It may have been pruned after the retention period.`)
     const media = message.mediaId === null ? undefined : await getMediaInfo(c.get('db'), message.mediaId)
-    return c.html(<MessageDetailPage page={pageOf(shared, c)} message={message} media={media} notice={noticeFrom(singleQuery(c))} />)
+    return c.html(
+      <MessageDetailPage page={pageOf(shared, c)} message={message} media={media} subjects={await subjectsOf(c.get('db'), [message])} notice={noticeFrom(singleQuery(c))} />,
+    )
   })
 
   /** Back to the page the button was on (or the message's own), with the outcome for its notice. */

@@ -1,13 +1,14 @@
 import { Hono } from '../../hono-app.js'
 import { enqueueMessage } from '../../../db/lifecycle/enqueue.js'
 import { getMessage } from '../../../db/queries/messages.js'
+import { listSendableGroups } from '../../../db/queries/groups.js'
 import { listSessions } from '../../../db/queries/sessions.js'
 import { DEFAULT_SESSION, SESSION_NAME_PATTERN, type ContactCard, type Location, type MediaType } from '../../../db/types.js'
 import { ApiError } from '../../errors.js'
 import { enqueueMediaMessage } from '../../media-upload.js'
 import { assertReplyable } from '../../reply-to.js'
 import type { AcceptedFile, SendFields } from '../../routes/send-media.js'
-import { checkRecipient } from '../../recipient.js'
+import { checkRecipient, groupJid, recipientOf } from '../../recipient.js'
 import { captionOrNull, contactDetails, detailsSend, locationDetails, mediaReuseSeconds, textSend } from '../../send-request.js'
 import { field, inlineMessage, pageOf, type DashboardEnv, type DashboardShared } from '../context.js'
 import { displayTime, parseId } from '../format.js'
@@ -18,6 +19,9 @@ import { SEND_KINDS, SendPage, type SendField, type SendForm, type SendKind } fr
 import { singleQuery } from '../../query.js'
 import { parse, type Schema } from '../../validation.js'
 import { sessionField } from '../../schemas.js'
+
+/** The most groups the Send form lists (a typed group id still works beyond them). */
+const GROUPS_LISTED = 500
 
 /** Multipart framing around the file: boundaries and the few text fields. */
 export const SEND_FORM_OVERHEAD = 64 * 1024
@@ -37,7 +41,7 @@ type Checked =
 
 /** The form field beside which a field error of the API's schemas is shown (`contact.phones[2]` → contact_phones). */
 const FORM_FIELD: Record<string, SendField> = {
-  phone: 'phone', session: 'session', message: 'message', caption: 'message', send_at: 'send_at', file: 'file', filename: 'filename',
+  phone: 'phone', group: 'group', session: 'session', message: 'message', caption: 'message', send_at: 'send_at', file: 'file', filename: 'filename',
   reply_to: 'reply_to', latitude: 'latitude', longitude: 'longitude', name: 'location_name', address: 'location_address',
   contact: 'contact_name', 'contact.name': 'contact_name', 'contact.phones': 'contact_phones', 'contact.email': 'contact_email',
   'contact.organization': 'contact_organization',
@@ -88,11 +92,18 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
   const kind = kindOf(form, file !== null)
   if (!kind) errors.kind = `Pick one of ${SEND_KINDS.join(', ')}.`
 
+  // A group from the list or typed (a typed id wins only when nothing was picked; both differing is a mistake).
+  const pickedGroup = optional('group')
+  const typedGroup = optional('group_id')?.trim()
+  if (pickedGroup && typedGroup && pickedGroup !== typedGroup) errors.group = 'Pick a group or type its id, not both.'
+  const group = typedGroup ?? pickedGroup
+
   // "Send at": the browser's wall-clock time and offset, then the API's own send_at rule (a year ahead at most).
   const picked = parseFormSendAt(field(form, 'send_at'), field(form, 'utc_offset'), Date.now())
   if (!picked.ok) errors.send_at = picked.error
   const common = {
-    phone: field(form, 'phone'), session: field(form, 'session') || undefined, send_at: picked.ok ? picked.iso ?? undefined : undefined,
+    // Blank is not given, so that a group alone is "group instead of phone" (api/recipient.ts, checkRecipient).
+    phone: optional('phone'), group: errors.group ? undefined : group, session: field(form, 'session') || undefined, send_at: picked.ok ? picked.iso ?? undefined : undefined,
     reply_to: optional('reply_to'),
   }
   const message = field(form, 'message') ?? ''
@@ -114,10 +125,9 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
     return { schema: schemas.sendBody, values: { message } }
   }
   const { schema, values } = extra()
-  // The form has no group field: the phone stays required here.
   const parsed = kind ? await besideFields(() => {
     const p = parse(schema, { ...common, ...values }) as Parsed
-    checkRecipient({ phone: p.phone })
+    checkRecipient(p)
     return p
   }) : undefined
 
@@ -141,10 +151,23 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
     }
     if (!errors.session && parsed) await besideFields(() => assertReplyable(db, parsed.reply_to, session))
   }
+  // The API's group rules (404 unknown_group, 409 group_read_only), for the session chosen, beside the group field.
+  let recipient = parsed?.phone
+  if (parsed?.group !== undefined && session !== undefined && !errors.session) {
+    try {
+      recipient = await recipientOf(db, session, parsed)
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err
+      const jid = groupJid(parsed.group)
+      errors.group = err.code === 'unknown_group'
+        ? `Session “${session}” is not in group ${jid} (as last fetched; refresh its groups on the Sessions page).`
+        : err.code === 'group_read_only' ? `Only admins may send to group ${jid}, and session “${session}” is none.` : inlineMessage(err)
+    }
+  }
   // A file input is empty again when the form comes back, so say so next to it.
   if (file && rules && Object.keys(errors).length > 0) errors.file ??= 'Choose the file again (the browser does not keep it after an error).'
-  if (Object.keys(errors).length > 0 || !parsed) return { ok: false, errors }
-  const base = { phone: parsed.phone!, session: parsed.session, sendAt: parsed.send_at ?? null, replyTo: parsed.reply_to ?? null }
+  if (Object.keys(errors).length > 0 || !parsed || recipient === undefined) return { ok: false, errors }
+  const base = { phone: recipient, session: parsed.session, sendAt: parsed.send_at ?? null, replyTo: parsed.reply_to ?? null }
   if (rules && accepted) return { ok: true, ...base, send: { type: rules.type, caption: captionOrNull(parsed.caption), file: accepted } }
   if (kind === 'location') return { ok: true, ...base, send: { type: 'location', details: locationDetails(parsed as Parsed & Location) } }
   if (kind === 'contact') return { ok: true, ...base, send: { type: 'contact', details: contactDetails(parsed.contact!) } }
@@ -156,7 +179,7 @@ async function check(shared: DashboardShared, db: DashboardEnv['Variables']['db'
 function typedValues(form: FormData): SendForm['values'] {
   const values: SendForm['values'] = {}
   for (const name of [
-    'phone', 'session', 'message', 'filename', 'send_at', 'utc_offset', 'reply_to', 'latitude', 'longitude', 'location_name', 'location_address',
+    'phone', 'group', 'group_id', 'session', 'message', 'filename', 'send_at', 'utc_offset', 'reply_to', 'latitude', 'longitude', 'location_name', 'location_address',
     'contact_name', 'contact_phones', 'contact_email', 'contact_organization',
   ] as const) {
     values[name] = field(form, name) ?? ''
@@ -207,8 +230,9 @@ export function sendPages(shared: DashboardShared) {
             ),
           }
     const sessions = await listSessions(c.get('db'))
+    const groups = await listSendableGroups(c.get('db'), GROUPS_LISTED)
     return c.html(
-      <SendPage page={pageOf(shared, c)} form={{ kind: 'text', values: { session }, errors: {} }} sessions={sessions} limits={await limits()} notice={notice} />,
+      <SendPage page={pageOf(shared, c)} form={{ kind: 'text', values: { session }, errors: {} }} sessions={sessions} groups={groups} limits={await limits()} notice={notice} />,
     )
   })
 
@@ -220,7 +244,8 @@ export function sendPages(shared: DashboardShared) {
       const sessions = await listSessions(db)
       const upload = form.get('file')
       const values: SendForm = { kind: kindOf(form, upload !== null && typeof upload !== 'string' && upload.size > 0) ?? 'text', values: typedValues(form), errors: result.errors }
-      return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} limits={await limits()} />, 422)
+      const groups = await listSendableGroups(db, GROUPS_LISTED)
+      return c.html(<SendPage page={pageOf(shared, c)} form={values} sessions={sessions} groups={groups} limits={await limits()} />, 422)
     }
     const { session, phone, sendAt, replyTo, send } = result
     const common = { session, phone, sendAt, replyTo }

@@ -1,7 +1,8 @@
 import type { FC } from 'hono/jsx'
 import { REVOKE_WINDOW_SECONDS } from '../../../db/lifecycle/revoke.js'
 import type { MediaInfo } from '../../../db/queries/media.js'
-import { MESSAGE_STATES, type MessageRecord } from '../../../db/types.js'
+import { groupKey } from '../../../db/queries/groups.js'
+import { isGroupAddress, MESSAGE_STATES, type MessageRecord } from '../../../db/types.js'
 import { formatPhone, displaySize, displayTime, statusLabel } from '../format.js'
 import { Csrf, Layout, type Notice, type Page } from './layout.js'
 import { FieldError, MessageBadge, When } from './parts.js'
@@ -11,17 +12,33 @@ export interface MessageFilters {
   status: string
   session: string
   phone: string
+  /** A group's JID or numeric part (the messages to it). */
+  group: string
   from: string
   to: string
-  errors: Partial<Record<'status' | 'session' | 'phone' | 'from' | 'to', string>>
+  errors: Partial<Record<'status' | 'session' | 'phone' | 'group' | 'from' | 'to', string>>
 }
 
 export function filterQuery(f: MessageFilters, extra: Record<string, string> = {}): string {
   const q = new URLSearchParams()
-  for (const k of ['status', 'session', 'phone', 'from', 'to'] as const) if (f[k]) q.set(k, f[k])
+  for (const k of ['status', 'session', 'phone', 'group', 'from', 'to'] as const) if (f[k]) q.set(k, f[k])
   for (const [k, v] of Object.entries(extra)) q.set(k, v)
   const s = q.toString()
   return s ? `?${s}` : ''
+}
+
+/**
+ * Whom a message went to: its phone, or for a group its subject as the session last fetched it (`subjects`, by
+ * `groupKey`; the JID when the session is no longer in it), linked to the audit log filtered to that phone or group.
+ */
+export const Recipient: FC<{ page: Page; message: MessageRecord; subjects: Map<string, string> }> = ({ page, message: m, subjects }) => {
+  if (!isGroupAddress(m.phone)) return <a href={`${page.base}/messages?phone=${m.phone}`}>{formatPhone(m.phone)}</a>
+  const subject = subjects.get(groupKey(m.session, m.phone))
+  return (
+    <a href={`${page.base}/messages?group=${encodeURIComponent(m.phone)}`} data-group={m.phone} title={m.phone}>
+      {subject === undefined ? `Group ${m.phone}` : <span dir="auto">Group “{subject}”</span>}
+    </a>
+  )
 }
 
 const canResend = (m: MessageRecord) => m.status === 'failed' || m.status === 'opted_out'
@@ -102,13 +119,15 @@ export const MessagesPage: FC<{
   messages: MessageRecord[]
   /** The stored files of these messages by media id (null: pruned). */
   media: Map<number, MediaInfo | null>
+  /** The subjects of the groups on this page (`groupSubjects`). */
+  subjects: Map<string, string>
   nextBefore: number | null
   isFirstPage: boolean
   notice?: Notice | null
   /** This page's own URL (path and query), for Resend to come back to. */
   self: string
-}> = ({ page, filters, sessionNames, messages, media, nextBefore, isFirstPage, notice, self }) => {
-  const filtered = Boolean(filters.status || filters.session || filters.phone || filters.from || filters.to)
+}> = ({ page, filters, sessionNames, messages, media, subjects, nextBefore, isFirstPage, notice, self }) => {
+  const filtered = Boolean(filters.status || filters.session || filters.phone || filters.group || filters.from || filters.to)
   const names = filters.session && !sessionNames.includes(filters.session) ? [...sessionNames, filters.session] : sessionNames
   return (
     <Layout page={page} title="Message audit log" section="messages" notice={notice}>
@@ -148,6 +167,20 @@ export const MessagesPage: FC<{
             aria-describedby={filters.errors.phone ? 'f-phone-error' : undefined}
           />
           <FieldError id="f-phone-error" error={filters.errors.phone} />
+        </div>
+        <div class="field">
+          <label for="f-group">Group</label>
+          <input
+            id="f-group"
+            name="group"
+            type="text"
+            inputmode="numeric"
+            value={filters.group}
+            placeholder="120363…@g.us"
+            aria-invalid={filters.errors.group ? 'true' : undefined}
+            aria-describedby={filters.errors.group ? 'f-group-error' : undefined}
+          />
+          <FieldError id="f-group-error" error={filters.errors.group} />
         </div>
         <div class="field">
           <label for="f-from">From (UTC)</label>
@@ -200,7 +233,7 @@ export const MessagesPage: FC<{
               <th scope="col">#</th>
               <th scope="col">Queued</th>
               <th scope="col">Session</th>
-              <th scope="col">Phone</th>
+              <th scope="col">To</th>
               <th scope="col">Message</th>
               <th scope="col">Status</th>
               <th scope="col">Tries</th>
@@ -224,8 +257,8 @@ export const MessagesPage: FC<{
                   ) : null}
                 </td>
                 <td data-label="Session">{m.session}</td>
-                <td data-label="Phone">
-                  <a href={`${page.base}/messages?phone=${m.phone}`}>{formatPhone(m.phone)}</a>
+                <td data-label="To">
+                  <Recipient page={page} message={m} subjects={subjects} />
                 </td>
                 <td data-label="Message" class="body">
                   <div>
@@ -310,7 +343,13 @@ export function timeline(m: MessageRecord): Step[] {
   return steps
 }
 
-export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; media: MediaInfo | null | undefined; notice?: Notice | null }> = ({ page, message: m, media, notice }) => (
+export const MessageDetailPage: FC<{
+  page: Page
+  message: MessageRecord
+  media: MediaInfo | null | undefined
+  subjects: Map<string, string>
+  notice?: Notice | null
+}> = ({ page, message: m, media, subjects, notice }) => (
   <Layout page={page} title={`Message #${m.id}`} section="messages" notice={notice}>
     <p>
       <a href={`${page.base}/messages`}>← Audit log</a>
@@ -318,7 +357,9 @@ export const MessageDetailPage: FC<{ page: Page; message: MessageRecord; media: 
     <div class="card">
       <p class="card-head">
         <span>
-          {capitalised(kindName(m))} to <strong>{formatPhone(m.phone)}</strong> from session <strong>{m.session}</strong>
+          {capitalised(kindName(m))} to{' '}
+          <strong>{isGroupAddress(m.phone) ? <Recipient page={page} message={m} subjects={subjects} /> : formatPhone(m.phone)}</strong> from session{' '}
+          <strong>{m.session}</strong>
         </span>
         <MessageBadge message={m} />
       </p>

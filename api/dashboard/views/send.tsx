@@ -1,4 +1,5 @@
 import type { FC } from 'hono/jsx'
+import type { SendableGroup } from '../../../db/queries/groups.js'
 import type { SessionRecord } from '../../../db/types.js'
 import { formatBytes } from '../../body.js'
 import { formatPhone } from '../format.js'
@@ -15,7 +16,7 @@ const KIND_LABELS: Record<SendKind, string> = {
 
 /** The form's fields, named as posted. */
 export type SendField =
-  | 'phone' | 'session' | 'message' | 'file' | 'filename' | 'send_at' | 'utc_offset' | 'reply_to'
+  | 'phone' | 'group' | 'group_id' | 'session' | 'message' | 'file' | 'filename' | 'send_at' | 'utc_offset' | 'reply_to'
   | 'latitude' | 'longitude' | 'location_name' | 'location_address'
   | 'contact_name' | 'contact_phones' | 'contact_email' | 'contact_organization'
 
@@ -82,13 +83,17 @@ export const SendPage: FC<{
   page: Page
   form: SendForm
   sessions: SessionRecord[]
+  /** The groups the sessions may send to, as last fetched (`listSendableGroups`). */
+  groups: SendableGroup[]
   limits: SendLimits
   notice?: Notice | null
-}> = ({ page, form, sessions, limits, notice }) => {
+}> = ({ page, form, sessions, groups, limits, notice }) => {
   const e = form.errors
   const names = sessions.map((s) => s.name)
   const chosen = form.values.session ?? ''
   const options = chosen && !names.includes(chosen) ? [...names, chosen] : names
+  const groupSessions = [...new Set(groups.map((g) => g.session))]
+  const pickedGroup = form.values.group ?? ''
   const fileHints: Record<string, string> = {
     image: `JPG, PNG, GIF or WEBP, at most ${formatBytes(limits.imageMaxBytes)}.`,
     document: `Any file (PDF, Office, CSV…), at most ${formatBytes(limits.documentMaxBytes)}.`,
@@ -127,11 +132,47 @@ export const SendPage: FC<{
             inputmode="tel"
             autocomplete="off"
             value={form.values.phone ?? ''}
-            required
             aria-invalid={e.phone ? 'true' : undefined}
             aria-describedby={describedBy('phone', e.phone)}
           />
           <FieldError id="phone-error" error={e.phone} />
+        </div>
+        <div class="field">
+          <label for="group">
+            Or a group <span class="hint">instead of the phone; the chosen session must be in it</span>
+          </label>
+          <select id="group" name="group" aria-invalid={e.group ? 'true' : undefined} aria-describedby={describedBy('group', e.group, 'group-hint')}>
+            <option value="" selected={pickedGroup === ''}>
+              — none: send to the phone —
+            </option>
+            {groupSessions.map((session) => (
+              <optgroup label={`Session ${session}`}>
+                {groups.filter((g) => g.session === session).map((g) => (
+                  <option value={g.id} selected={pickedGroup === g.id}>
+                    {g.subject || g.id} ({g.participantCount} members)
+                  </option>
+                ))}
+              </optgroup>
+            ))}
+          </select>
+          <input
+            id="group_id"
+            name="group_id"
+            type="text"
+            inputmode="numeric"
+            autocomplete="off"
+            value={form.values.group_id ?? ''}
+            placeholder="or type a group id: 120363…@g.us"
+            aria-label="Group id"
+            aria-invalid={e.group ? 'true' : undefined}
+            aria-describedby={describedBy('group', e.group, 'group-hint')}
+          />
+          <p class="hint small muted" id="group-hint">
+            {groups.length === 0
+              ? 'No groups fetched yet (Sessions page: the groups each number is in); a group id can still be typed.'
+              : 'The groups each session may send to, as last fetched; a group id not listed can be typed.'}
+          </p>
+          <FieldError id="group-error" error={e.group} />
         </div>
         <div class="field">
           <label for="session">Session</label>
