@@ -119,6 +119,19 @@ describeEachEngine('groups: GET /api/sessions/:name/groups[/:id], POST …/group
     expect((await both.json()).code).toBe('phone_and_group')
   })
 
+  it('resends a failed group message to the same group, with no consent check (a group has no opt-in)', async () => {
+    const t = createTestApp(ctx.db)
+    const f = await ownedSession(ctx.db, 'runner-a')
+    await replaceGroups(ctx.db, f, [team])
+    const { message_id } = await (await t.post('/api/send', { session: f.name, group: team.id, message: 'Stock low: A4 paper' })).json()
+    const p = (n: number) => (ctx.db.dialect === 'mysql' ? '?' : `$${n}`)
+    await ctx.db.execute(`UPDATE messages SET status = 'failed', attempts = 5, error = ${p(1)} WHERE id = ${p(2)}`, ['forbidden (403)', message_id])
+    const res = await t.post(`/api/resend/${message_id}`)
+    expect([res.status, await res.json()]).toEqual([200, { success: true }])
+    expect(await getMessage(ctx.db, message_id)).toMatchObject({ phone: team.id, status: 'pending', attempts: 0, error: null })
+    expect(await (await t.get(`/api/messages/${message_id}`)).json()).toMatchObject({ phone: null, group: team.id, status: 'pending' })
+  })
+
   it('GET /api/messages?group= lists the messages to one group (JID or numeric part); phone and group together → 400', async () => {
     const t = createTestApp(ctx.db)
     const f = await ownedSession(ctx.db, 'runner-a')
