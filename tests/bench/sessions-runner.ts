@@ -169,11 +169,11 @@ function spawnRunner(checkout: string, env: Record<string, string>, snapshots: s
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  createInterface({ input: child.stdout! }).on('line', (line) => {
+  createInterface({ input: child.stdout }).on('line', (line) => {
     // The 515 "stream errored out" after each pairing is the restart WhatsApp asks for, not a fault.
     if (/"level":(50|60)/.test(line) && !line.includes('"code":"515"')) console.log(`  runner: ${line.slice(0, 300)}`)
   })
-  createInterface({ input: child.stderr! }).on('line', (line) => console.log(`  runner stderr: ${line.slice(0, 300)}`))
+  createInterface({ input: child.stderr }).on('line', (line) => console.log(`  runner stderr: ${line.slice(0, 300)}`))
   return child
 }
 
