@@ -6,18 +6,20 @@ import { join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { pino } from 'pino'
 import type { Db } from '../../db/driver.js'
+import { openMysql } from '../../db/drivers/mysql.js'
 import { openPostgres } from '../../db/drivers/postgres.js'
 import { migrate } from '../../db/migrate.js'
-import { TEST_POSTGRES_URL } from '../support/engines.js'
+import { TEST_MYSQL_URL, TEST_POSTGRES_URL } from '../support/engines.js'
 import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback/server.js'
 
 /**
  * `npm run bench -- sessions --runner [--levels 100,300,500] [--hold-minutes 10] [--sample-seconds 30]
- *  [--settle-seconds 60] [--checkout <dir>] [--heap-snapshots <dir>]`
+ *  [--settle-seconds 60] [--engine postgres|mysql] [--checkout <dir>] [--heap-snapshots <dir>]`
  *
  * Resident memory of the REAL runner process (`node dist/runner/main.js`, what `npm run runner` runs, built with
  * `infra/build.mjs --if-stale` in `--checkout`, this one by default) holding N paired, idle sessions on PostgreSQL
- * (a scratch database next to `TEST_POSTGRES_URL`) against the loopback WhatsApp server (in this process, so its
+ * (`--engine postgres`, default) or MariaDB (`--engine mysql`), a scratch database next to `TEST_POSTGRES_URL` /
+ * `TEST_MYSQL_URL`, against the loopback WhatsApp server (in this process, so its
  * memory is not the runner's). Nothing forces a garbage collection: this is what an operator's `ps` shows.
  *
  * For each level: sessions are added (rows inserted; the runner leases them, two per poll), each QR is scanned, and
@@ -50,13 +52,10 @@ export async function run(args: string[]): Promise<void> {
   const built = spawnSync(process.execPath, ['infra/build.mjs', '--if-stale'], { cwd: checkout, stdio: 'inherit' })
   if (built.status !== 0) throw new Error(`the build failed in ${checkout}`)
 
+  const engine = option(args, '--engine') ?? 'postgres'
+  if (engine !== 'postgres' && engine !== 'mysql') throw new Error('--engine must be postgres or mysql')
   const server = await startLoopbackServer({ log: pino({ level: 'error' }) })
-  const dbName = `wa_bench_memory_${process.pid}`
-  const admin = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
-  await admin.execute(`CREATE DATABASE "${dbName}"`)
-  const url = new URL(TEST_POSTGRES_URL)
-  url.pathname = `/${dbName}`
-  const db = await openPostgres({ url: url.toString(), max: 2 })
+  const { db, url, drop } = await scratchDatabase(engine)
   const dataDir = mkdtempSync(join(tmpdir(), 'wa-bench-memory-'))
   let runner: ChildProcess | undefined
   try {
@@ -73,7 +72,7 @@ export async function run(args: string[]): Promise<void> {
       ...server.info.env,
     }, snapshots)
     const pid = runner.pid!
-    console.log(`runner memory benchmark: ${label} (${commit}), pid ${pid}, PostgreSQL ${db.serverVersion}, levels ${levels.join(', ')}, ` +
+    console.log(`runner memory benchmark: ${label} (${commit}), pid ${pid}, ${engine} ${db.serverVersion}, levels ${levels.join(', ')}, ` +
       `hold ${holdMs / 60_000} min, sample every ${sampleMs / 1000} s, node ${process.version}`)
 
     // The runner with the "default" session only, unpaired: its QR rotating, no socket open yet counted below.
@@ -131,12 +130,27 @@ export async function run(args: string[]): Promise<void> {
       runner.kill('SIGTERM')
       await new Promise((r) => runner!.once('exit', r))
     }
-    await db.close()
-    await admin.execute(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`)
-    await admin.close()
+    await drop()
     await server.stop()
     rmSync(dataDir, { recursive: true, force: true })
   }
+}
+
+/** A scratch database next to TEST_POSTGRES_URL / TEST_MYSQL_URL, dropped afterwards. */
+async function scratchDatabase(engine: 'postgres' | 'mysql'): Promise<{ db: Db; url: URL; drop: () => Promise<void> }> {
+  const name = `wa_bench_memory_${process.pid}`
+  const url = new URL(engine === 'mysql' ? TEST_MYSQL_URL : TEST_POSTGRES_URL)
+  url.pathname = `/${name}`
+  if (engine === 'mysql') {
+    const admin = await openMysql({ url: TEST_MYSQL_URL, connectionLimit: 1 })
+    await admin.execute(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
+    const db = await openMysql({ url: url.toString(), connectionLimit: 2 })
+    return { db, url, drop: async () => { await db.close(); await admin.execute(`DROP DATABASE IF EXISTS \`${name}\``); await admin.close() } }
+  }
+  const admin = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
+  await admin.execute(`CREATE DATABASE "${name}"`)
+  const db = await openPostgres({ url: url.toString(), max: 2 })
+  return { db, url, drop: async () => { await db.close(); await admin.execute(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`); await admin.close() } }
 }
 
 interface LevelFigures {
@@ -185,7 +199,7 @@ function assertAlive(child: ChildProcess): void {
 async function addSessions(db: Db, total: number): Promise<void> {
   const have = Number((await db.query<{ n: number }>('SELECT COUNT(*) AS n FROM sessions'))[0]!.n)
   for (let i = have; i < total; i++) {
-    await db.execute('INSERT INTO sessions (name) VALUES ($1)', [`m${String(i).padStart(4, '0')}`])
+    await db.execute(db.dialect === 'mysql' ? 'INSERT INTO sessions (name) VALUES (?)' : 'INSERT INTO sessions (name) VALUES ($1)', [`m${String(i).padStart(4, '0')}`])
   }
 }
 
@@ -200,6 +214,10 @@ async function pairAll(db: Db, server: LoopbackServer, total: number, check: () 
     const online = await countOnline(db)
     if (online >= total) return online
     if (Date.now() > deadline) throw new Error(`only ${online} of ${total} sessions came online in 30 minutes`)
+    // On a loaded machine a QR can run out before its turn: ask for a new one, as the dashboard would.
+    await db.execute(db.dialect === 'mysql'
+      ? "UPDATE sessions SET reconnect_requested_at = NOW(6) WHERE detail LIKE 'qr_expired%' AND reconnect_requested_at IS NULL"
+      : "UPDATE sessions SET reconnect_requested_at = now() WHERE detail LIKE 'qr_expired%' AND reconnect_requested_at IS NULL")
     const rows = await db.query<{ qr: string | null }>("SELECT qr FROM sessions WHERE status <> 'online' AND qr IS NOT NULL")
     const fresh = rows.map((r) => String(r.qr)).filter((qr) => !scanned.has(qr)).slice(0, SCANS_AT_ONCE)
     for (const qr of fresh) scanned.add(qr)
