@@ -14,7 +14,7 @@ import { startLoopbackServer, type LoopbackServer } from '../support/wa-loopback
 
 /**
  * `npm run bench -- sessions --runner [--levels 100,300,500] [--hold-minutes 10] [--sample-seconds 30]
- *  [--settle-seconds 60] [--engine postgres|mysql] [--checkout <dir>] [--heap-snapshots <dir>]`
+ *  [--settle-seconds 60] [--engine postgres|mysql] [--lease-ttl-seconds N] [--checkout <dir>] [--heap-snapshots <dir>]`
  *
  * Resident memory of the REAL runner process (`node dist/runner/main.js`, what `npm run runner` runs, built with
  * `infra/build.mjs --if-stale` in `--checkout`, this one by default) holding N paired, idle sessions on PostgreSQL
@@ -46,6 +46,9 @@ export async function run(args: string[]): Promise<void> {
   const settleMs = Number(option(args, '--settle-seconds') ?? 60) * 1000
   const checkout = resolve(option(args, '--checkout') ?? THIS_CHECKOUT)
   const snapshots = option(args, '--heap-snapshots')
+  // On a machine starved by other work the runner can miss its renewals and lose leases mid-hold; a longer TTL keeps
+  // the sessions it holds (memory does not depend on it).
+  const leaseTtl = option(args, '--lease-ttl-seconds')
   const label = checkout === THIS_CHECKOUT ? 'this checkout' : checkout
   const commit = spawnSync('git', ['-C', checkout, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim() || '?'
 
@@ -66,6 +69,7 @@ export async function run(args: string[]): Promise<void> {
       DATA_DIR: dataDir,
       RUNNER_CAPACITY: String(levels.at(-1)),
       RUNNER_POLL_MS: '250',
+      ...(leaseTtl ? { LEASE_TTL_SECONDS: leaseTtl } : {}),
       PRESENCE: 'off',
       LOG_LEVEL: 'info',
       PRINT_QR: '0',
