@@ -11,6 +11,7 @@ import { LeaseLostError } from '../../db/queries/leases.js'
 import { createKeyCache, loadAuthState, type AuthCipher, type DbAuthState } from './auth-state.js'
 import { inboundContent, isConsiderable, type InboundContent } from './content.js'
 import { downloadInboundFile, type DownloadResult } from './download.js'
+import { growingLru } from './growing-lru.js'
 import { isIgnoredJid, isLid, jidToPhone, lidUser, phoneToJid } from './jid.js'
 import type { LoopbackSocketOverrides } from './loopback-trust.js'
 import { MediaUploads, sendOutbound, type OutboundContent, type SendOptions } from './outbound.js'
@@ -273,27 +274,27 @@ class BaileysClient implements WhatsAppClient {
   private open = false
   private endedByUs = false
   private closed: Promise<void> = Promise.resolve()
-  private readonly notOnWhatsApp = new LRUCache<string, boolean>({ max: 50_000, ttl: 24 * 60 * 60_000 })
+  private readonly notOnWhatsApp = growingLru<string, boolean>(50_000, 24 * 60 * 60_000)
   private handlers: WhatsAppHandlers | null = null
   /** Aborted when the current connection ends: an inbound message still being stored must not be receipted. */
   private connection = new AbortController()
   /** Inbound ids handled before their receipt, so the later `messages.upsert` of the same message is skipped. */
-  private readonly storedBeforeReceipt = new LRUCache<string, true>({ max: 10_000 })
+  private readonly storedBeforeReceipt = growingLru<string, true>(10_000)
   /**
    * The groups' metadata as last fetched or announced (on connect, and again after each change notification), handed
    * to Baileys as `cachedGroupMetadata` so a send to a group does not query its metadata first. A change notification
    * drops its group at once (`forgetGroup`): until the refetch answers, a send finds nothing here and Baileys queries
    * the members itself, so it never encrypts for the members before the change.
    */
-  private readonly groupMeta = new LRUCache<string, GroupMetadata>({ max: 5_000 })
+  private readonly groupMeta = growingLru<string, GroupMetadata>(5_000)
   /**
    * Per group, the `groupChanges` count at its last change notification: a fetch sent before it (its answer may
    * predate the change) is not cached (`toGroupInfo`), only one sent after it.
    */
-  private readonly groupChangedAt = new LRUCache<string, number>({ max: 5_000 })
+  private readonly groupChangedAt = growingLru<string, number>(5_000)
   private groupChanges = 0
   /** Group members' LID → phone, from the group metadata fetched (receipts in LID-addressed groups name the LID). */
-  private readonly memberPhones = new LRUCache<string, string>({ max: 50_000 })
+  private readonly memberPhones = growingLru<string, string>(50_000)
   /** Uploaded media reused by later sends of the same media on this session (runner/whatsapp/outbound.ts). */
   readonly uploads = new MediaUploads()
   /** The proxy of the current connection (null: direct), kept while the sealed URL stays the same. */

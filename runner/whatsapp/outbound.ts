@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream'
 import { generateWAMessageFromContent, prepareWAMessageMedia, proto } from '@whiskeysockets/baileys'
 import type { AnyMessageContent, WAMediaUploadFunction, WAMessage, WASocket } from '@whiskeysockets/baileys'
 import { randomBytes } from 'node:crypto'
-import { LRUCache } from 'lru-cache'
+import { growingLru } from './growing-lru.js'
 import type { Logger } from 'pino'
 import { recipientJid } from './jid.js'
 
@@ -88,7 +88,7 @@ type MediaMessage = proto.Message.IImageMessage & proto.Message.IDocumentMessage
 
 /** The upload fields Baileys produced for one media, per session. */
 export class MediaUploads {
-  private readonly cache = new LRUCache<string, MediaMessage>({ max: UPLOAD_REUSE_MAX, ttl: UPLOAD_REUSE_MS })
+  private readonly cache = growingLru<string, MediaMessage>(UPLOAD_REUSE_MAX, UPLOAD_REUSE_MS)
   /** Uploads made (tests and metrics). */
   uploads = 0
 

@@ -15,6 +15,7 @@ import type { LoopbackInfo } from '../support/wa-loopback/server.js'
 
 /**
  * `npm run bench -- sessions [--levels 1,10,100] [--sends 200]`
+ * (`--runner`: the real runner process instead, tests/bench/sessions-runner.ts)
  *
  * Resident memory of THIS process holding 1, 10 and 100 connected, idle Baileys sessions (in-memory auth state)
  * against the loopback WhatsApp server, which runs as a separate process so its memory is not counted. Also: time from
@@ -26,6 +27,8 @@ const IDLE_SETTLE_MS = 3_000
 const PAIRING_BATCH = 10
 
 export async function run(args: string[]): Promise<void> {
+  // The real runner process instead of bare sockets in this one: tests/bench/sessions-runner.ts.
+  if (args.includes('--runner')) return (await import('./sessions-runner.js')).run(args)
   const levels = (option(args, '--levels') ?? '1,10,100').split(',').map(Number)
   const sends = Number(option(args, '--sends') ?? 200)
   const gc = exposeGc()
