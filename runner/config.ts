@@ -55,6 +55,11 @@ export interface RunnerConfig {
    * runner downloads and stores; a larger one is stored without its bytes (runner/README.md, Inbound media).
    */
   inboundMediaMaxBytes: number
+  /**
+   * `RUNNER_DB_POOL_SIZE` (default 10): database connections this runner opens at most. Many runners on one server
+   * share its `max_connections` (db/README.md, How many sessions).
+   */
+  dbPoolSize: number
 }
 
 export const DEFAULT_STOP_CONFIRMATION =
@@ -133,6 +138,7 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     limits,
     presence,
     inboundMediaMaxBytes: int(env, 'INBOUND_MEDIA_MAX_BYTES', 16 * 1024 * 1024, 0, 100 * 1024 * 1024),
+    dbPoolSize: int(env, 'RUNNER_DB_POOL_SIZE', 10, 1, 100),
   }
 }
 
