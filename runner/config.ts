@@ -29,8 +29,6 @@ export interface RunnerConfig {
   pauseOn463Hours: number
   /** How often the runner looks for due messages, new sessions and commands (ms; ≤ 2000 by contract). */
   pollMs: number
-  /** `last_seen` refresh while online (ms; ≤ 30 000 by contract). */
-  lastSeenMs: number
   /** Backoff ceiling between reconnects (ms). */
   reconnectMaxMs: number
   /** A connection must stay open this long before the reconnect backoff resets (ms). */
@@ -130,7 +128,6 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     consentRequest: text(env, 'CONSENT_REQUEST', DEFAULT_CONSENT_REQUEST),
     pauseOn463Hours: num(env, 'PAUSE_ON_463_HOURS', 24, 0, 24 * 365),
     pollMs: int(env, 'RUNNER_POLL_MS', 1000, 50, 2000),
-    lastSeenMs: int(env, 'RUNNER_LAST_SEEN_MS', 20_000, 100, 30_000),
     reconnectMaxMs: int(env, 'RECONNECT_MAX_MS', 60_000, 100, 60_000),
     stableAfterMs: int(env, 'RECONNECT_STABLE_MS', 600_000, 100, 3_600_000),
     printQr: env.PRINT_QR === '1' || (env.PRINT_QR !== '0' && Boolean(options.stdoutIsTty)),

@@ -57,6 +57,8 @@ interface Phase {
   /** PostgreSQL: seq scans on sessions / messages; MariaDB: server-wide full scans (Select_scan) */
   seqScansPerSec: { sessions: number; messages: number } | { serverWide: number }
   rndNextPerSec: number | null
+  /** PostgreSQL: rows fetched from sessions / messages (sequential and index scans), and index scans */
+  tables: { sessionsRows: number; messagesRows: number; sessionsIdx: number; messagesIdx: number } | null
   claims: number
   claimP50: number | null
   claimP99: number | null
@@ -127,6 +129,12 @@ async function runSize(size: Size, o: Options): Promise<Result> {
   const db = t.db
   const logDir = mkdtempSync(join(tmpdir(), 'wa-scale-'))
   const children: ChildProcess[] = []
+  // Ctrl-C: the runners go too (graceful), then the database is dropped by the finally below.
+  const interrupt = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
+  }
+  process.once('SIGINT', interrupt)
+  process.once('SIGTERM', interrupt)
   console.log(`\n== ${size.sessions} sessions, ${size.runners} runners (${o.engine} ${db.serverVersion}); runner logs in ${logDir}`)
   try {
     await insertSessions(db, size.sessions)
@@ -191,6 +199,8 @@ async function runSize(size: Size, o: Options): Promise<Result> {
     phases.push(phase)
     return { size, total, onlineAfterMs, phases, takeover }
   } finally {
+    process.off('SIGINT', interrupt)
+    process.off('SIGTERM', interrupt)
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM')
     await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? null : new Promise((r) => c.once('exit', r)))))
     await t.drop()
@@ -251,9 +261,9 @@ async function serverCounters(db: Db): Promise<Record<string, number>> {
       'SELECT xact_commit, tup_returned, tup_fetched FROM pg_stat_database WHERE datname = current_database()',
     )
     for (const [k, v] of Object.entries(d!)) out[k] = Number(v)
-    for (const r of await db.query("SELECT relname, seq_scan, seq_tup_read, idx_scan FROM pg_stat_user_tables WHERE relname IN ('sessions', 'messages')")) {
+    for (const r of await db.query("SELECT relname, seq_scan, seq_tup_read, idx_scan, idx_tup_fetch FROM pg_stat_user_tables WHERE relname IN ('sessions', 'messages')")) {
       out[`${String(r.relname)}.seq_scan`] = Number(r.seq_scan)
-      out[`${String(r.relname)}.seq_tup_read`] = Number(r.seq_tup_read)
+      out[`${String(r.relname)}.rows`] = Number(r.seq_tup_read) + Number(r.idx_tup_fetch)
       out[`${String(r.relname)}.idx_scan`] = Number(r.idx_scan)
     }
   } else {
@@ -309,6 +319,9 @@ function phaseBetween(name: string, db: Db, a: Snapshot, b: Snapshot): Phase {
       ? { sessions: rate(d('sessions.seq_scan')), messages: rate(d('messages.seq_scan')) }
       : { serverWide: rate(d('Select_scan')) },
     rndNextPerSec: pg ? null : rate(d('Handler_read_rnd_next')),
+    tables: pg
+      ? { sessionsRows: rate(d('sessions.rows')), messagesRows: rate(d('messages.rows')), sessionsIdx: rate(d('sessions.idx_scan')), messagesIdx: rate(d('messages.idx_scan')) }
+      : null,
     claims: claimMs.length,
     claimP50: percentile(claimMs, 0.5),
     claimP99: percentile(claimMs, 0.99),
@@ -422,6 +435,9 @@ function rows(): [string, (p: Phase) => string][] {
     ['sequential scans/s', (p) => ('serverWide' in p.seqScansPerSec
       ? `${p.seqScansPerSec.serverWide.toFixed(1)} (server-wide), rnd_next ${p.rndNextPerSec!.toFixed(0)}/s`
       : `sessions ${p.seqScansPerSec.sessions.toFixed(2)}, messages ${p.seqScansPerSec.messages.toFixed(2)}`)],
+    ['sessions / messages: rows fetched/s, index scans/s', (p) => (p.tables
+      ? `${p.tables.sessionsRows.toFixed(0)} / ${p.tables.messagesRows.toFixed(0)}, ${p.tables.sessionsIdx.toFixed(0)} / ${p.tables.messagesIdx.toFixed(0)}`
+      : '—')],
     ['claims (p50 / p99 ms)', (p) => `${p.claims} (${fmt(p.claimP50)} / ${fmt(p.claimP99)})`],
     ['messages sent/s', (p) => p.sentPerSec.toFixed(1)],
     ['CPU per runner (mean / max)', (p) => `${p.cpuPerRunner.mean.toFixed(1)} % / ${p.cpuPerRunner.max.toFixed(1)} %`],
