@@ -88,11 +88,12 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   }
 
   /**
-   * How many sessions one poll may take: all the spare capacity, up to this. A dead runner's sessions are taken over
-   * in the first poll after its leases run out (db/README.md, How many sessions), where two at a time took a
-   * survivor 250 polls for 500 sessions.
+   * How many sessions one poll may take (within the spare capacity): a dead runner's 500 sessions are taken over by
+   * ten survivors in one poll after its leases run out (db/README.md, How many sessions), where two at a time took
+   * 25 polls. Not more: every session started costs a dozen statements at once (auth state, reports, reconciliation),
+   * and 20 runners taking 500 each in one poll starved their own lease renewals on a 2-core database until they fenced.
    */
-  const ACQUIRE_PER_POLL = 1000
+  const ACQUIRE_PER_POLL = 50
 
   async function acquire(owner: string): Promise<void> {
     const spare = config.capacity - supervisors.size

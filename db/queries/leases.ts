@@ -115,7 +115,7 @@ export interface AcquireSessionLeasesParams {
   owner: string
   /** Lease length (30 s by default). */
   ttlSeconds: number
-  /** How many sessions to take this tick: no more than the runner's spare capacity (and 1000 per poll). */
+  /** How many sessions to take this tick: no more than the runner's spare capacity (and 50 per poll). */
   max: number
   /** The throttle minimum; the first send under the new lease is at least this far from now. */
   minGapMs: number
