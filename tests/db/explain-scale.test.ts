@@ -74,6 +74,7 @@ interface PgPlanNode {
   'Node Type': string
   'Index Name'?: string
   'Relation Name'?: string
+  'Index Cond'?: string
   Plans?: PgPlanNode[]
 }
 
@@ -158,17 +159,32 @@ describeEachEngine('runner poll and renewal plans at 10,000 sessions and 1,000,0
       expectIndexScan(await genericPlan(ctx.db, FIND_SESSION_REQUESTS_SQL, `'r3'`), 'idx_sessions_requests')
     })
 
-    it('findNumberChecks starts from the recent requests and reads sessions by primary key', async () => {
-      expectIndexScan(await genericPlan(ctx.db, FIND_NUMBER_CHECKS_SQL, `'r3'`), 'idx_number_checks_requested', 'sessions_pkey')
+    it('findNumberChecks starts from the recent requests and reads each one\'s session by name', async () => {
+      const nodes = await genericPlan(ctx.db, FIND_NUMBER_CHECKS_SQL, `'r3'`)
+      expectIndexScan(nodes, 'idx_number_checks_requested')
+      // The primary key, or idx_sessions_owner (owner, name) with both columns bound: one entry either way.
+      const scan = nodes.find((n) => n['Relation Name'] === 'sessions')
+      expect(String(scan?.['Index Cond'] ?? ''), JSON.stringify(nodes)).toMatch(/name =/)
     })
 
     it('probeDue walks the owner\'s sessions and one idx_messages_claim entry each', async () => {
       expectIndexScan(await genericPlan(ctx.db, PROBE_DUE_SQL, `'r3'`), 'idx_sessions_owner', 'idx_messages_claim')
     })
 
+    it('the claim lock finds its row by name even under statistics taken while no session had an owner', async () => {
+      // A fresh deployment: ANALYZE ran before any runner took a session, so an owner "matches one row". On
+      // idx_sessions_owner (owner) alone the generic plan walked every session of the runner (migration 0017).
+      await ctx.db.execute('UPDATE sessions SET owner = NULL')
+      await ctx.db.execute('ANALYZE sessions')
+      await ctx.db.execute(`UPDATE sessions SET owner = 'r' || (substr(name, 2)::int % ${RUNNERS}) WHERE name <> 'default'`)
+      const nodes = await genericPlan(ctx.db, LOCK_SESSION_FOR_CLAIM_SQL, `'e7', 'r7', 0`)
+      const scan = nodes.find((n) => n['Relation Name'] === 'sessions' && /Index/.test(n['Node Type']))
+      expect(scan, JSON.stringify(nodes)).toBeDefined()
+      expect(String(scan!['Index Cond'] ?? ''), JSON.stringify(scan)).toMatch(/name =/)
+    })
+
     it('the acquire select, the claim lock and the next-message select use their indexes', async () => {
       expectIndexScan(await genericPlan(ctx.db, SELECT_ACQUIRABLE_SQL, '1000'), 'idx_sessions_lease')
-      expectIndexScan(await genericPlan(ctx.db, LOCK_SESSION_FOR_CLAIM_SQL, `'e7', 'r7', 0`), 'sessions_pkey')
       expectIndexScan(await genericPlan(ctx.db, SELECT_NEXT_PENDING_SQL, `'e7'`), 'idx_messages_claim')
     })
   }
