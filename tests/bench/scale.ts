@@ -269,7 +269,7 @@ async function serverCounters(db: Db): Promise<Record<string, number>> {
   } else {
     const rows = await db.query(
       "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit', 'Com_select', 'Com_update', 'Com_insert', 'Com_delete', " +
-        "'Handler_read_rnd_next', 'Innodb_rows_read', 'Select_scan')",
+        "'Handler_read_first', 'Handler_read_key', 'Handler_read_next', 'Handler_read_prev', 'Handler_read_rnd_next', 'Select_scan')",
     )
     for (const r of rows) out[String(r.Variable_name)] = Number(r.Value)
   }
@@ -305,7 +305,10 @@ function phaseBetween(name: string, db: Db, a: Snapshot, b: Snapshot): Phase {
   }
   const d = (k: string) => (b.server[k] ?? 0) - (a.server[k] ?? 0)
   const pg = db.dialect === 'postgres'
-  const rowsRead = pg ? d('tup_returned') : d('Innodb_rows_read')
+  // MariaDB: every row a handler read, by index or in full (server-wide).
+  const rowsRead = pg
+    ? d('tup_returned')
+    : d('Handler_read_first') + d('Handler_read_key') + d('Handler_read_next') + d('Handler_read_prev') + d('Handler_read_rnd_next')
   claimMs.sort((x, y) => x - y)
   return {
     name,
