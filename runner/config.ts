@@ -29,8 +29,6 @@ export interface RunnerConfig {
   pauseOn463Hours: number
   /** How often the runner looks for due messages, new sessions and commands (ms; ≤ 2000 by contract). */
   pollMs: number
-  /** `last_seen` refresh while online (ms; ≤ 30 000 by contract). */
-  lastSeenMs: number
   /** Backoff ceiling between reconnects (ms). */
   reconnectMaxMs: number
   /** A connection must stay open this long before the reconnect backoff resets (ms). */
@@ -55,6 +53,11 @@ export interface RunnerConfig {
    * runner downloads and stores; a larger one is stored without its bytes (runner/README.md, Inbound media).
    */
   inboundMediaMaxBytes: number
+  /**
+   * `RUNNER_DB_POOL_SIZE` (default 10): database connections this runner opens at most. Many runners on one server
+   * share its `max_connections` (db/README.md, How many sessions).
+   */
+  dbPoolSize: number
 }
 
 export const DEFAULT_STOP_CONFIRMATION =
@@ -125,7 +128,6 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     consentRequest: text(env, 'CONSENT_REQUEST', DEFAULT_CONSENT_REQUEST),
     pauseOn463Hours: num(env, 'PAUSE_ON_463_HOURS', 24, 0, 24 * 365),
     pollMs: int(env, 'RUNNER_POLL_MS', 1000, 50, 2000),
-    lastSeenMs: int(env, 'RUNNER_LAST_SEEN_MS', 20_000, 100, 30_000),
     reconnectMaxMs: int(env, 'RECONNECT_MAX_MS', 60_000, 100, 60_000),
     stableAfterMs: int(env, 'RECONNECT_STABLE_MS', 600_000, 100, 3_600_000),
     printQr: env.PRINT_QR === '1' || (env.PRINT_QR !== '0' && Boolean(options.stdoutIsTty)),
@@ -133,6 +135,7 @@ export function parseRunnerConfig(env: Env, options: { stdoutIsTty?: boolean } =
     limits,
     presence,
     inboundMediaMaxBytes: int(env, 'INBOUND_MEDIA_MAX_BYTES', 16 * 1024 * 1024, 0, 100 * 1024 * 1024),
+    dbPoolSize: int(env, 'RUNNER_DB_POOL_SIZE', 10, 1, 100),
   }
 }
 

@@ -52,7 +52,7 @@ async function start(options: RunnerProcessOptions): Promise<void> {
   const dbConfig = parseDbConfig(env)
   log.info({ database: describeDbConfig(dbConfig) }, 'starting')
   // The log hears of a data directory that other users could read (it is made private before the database opens).
-  const db = await openDb(dbConfig, { log })
+  const db = await openDb(dbConfig, { log, poolSize: settings.runner.dbPoolSize })
   let services: RunnerServices | undefined
   let stopping = false
   const shutdown = (signal: string) => {

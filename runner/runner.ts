@@ -4,8 +4,6 @@ import type { Db } from '../db/driver.js'
 import * as leases from '../db/queries/leases.js'
 import * as runners from '../db/queries/runners.js'
 import * as sessionReports from '../db/queries/session-reports.js'
-import * as pairing from '../db/queries/pairing.js'
-import * as groups from '../db/queries/groups.js'
 import * as numberChecks from '../db/queries/number-checks.js'
 import * as lifecycle from '../db/lifecycle/index.js'
 import type { RunnerConfig } from './config.js'
@@ -89,6 +87,14 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     return id
   }
 
+  /**
+   * How many sessions one poll may take (within the spare capacity): a dead runner's 500 sessions are taken over by
+   * ten survivors in one poll after its leases run out (db/README.md, How many sessions), where two at a time took
+   * 25 polls. Not more: every session started costs a dozen statements at once (auth state, reports, reconciliation),
+   * and 20 runners taking 500 each in one poll starved their own lease renewals on a 2-core database until they fenced.
+   */
+  const ACQUIRE_PER_POLL = 50
+
   async function acquire(owner: string): Promise<void> {
     const spare = config.capacity - supervisors.size
     if (spare <= 0 || stopping) return
@@ -97,7 +103,7 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     let taken: leases.SessionLease[]
     try {
       taken = await leases.acquireSessionLeases(db, {
-        owner, ttlSeconds: config.leaseTtlSeconds, max: Math.min(2, spare), minGapMs: config.throttleMinMs,
+        owner, ttlSeconds: config.leaseTtlSeconds, max: Math.min(ACQUIRE_PER_POLL, spare), minGapMs: config.throttleMinMs,
       })
     } finally {
       acquiring--
@@ -151,16 +157,17 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   }
 
   async function commands(owner: string): Promise<void> {
-    const pending = await sessionReports.findSessionsWithCommands(db, owner)
-    for (const c of pending) {
+    // One statement for every request on the sessions' rows (db/README.md, How many sessions).
+    const requests = await sessionReports.findSessionRequests(db, owner)
+    for (const c of requests.commands) {
       const sup = supervisors.get(c.name)
       if (!sup) continue
       void sup.command({ reconnect: c.reconnectRequestedAt !== null, delete: c.deleteRequestedAt !== null, proxy: c.proxyChanged })
     }
     // Pairing-code requests from the API (POST /api/sessions/:name/pairing-code), answered on the same row.
-    for (const p of await pairing.findPairingRequests(db, owner)) supervisors.get(p.name)?.pairWithCode(p.phone)
+    for (const p of requests.pairing) supervisors.get(p.name)?.pairWithCode(p.phone)
     // Group list refreshes (POST /api/sessions/:name/groups/refresh), taken by an online session.
-    for (const name of await groups.findGroupRefreshRequests(db, owner)) supervisors.get(name)?.refreshGroups()
+    for (const name of requests.groupRefresh) supervisors.get(name)?.refreshGroups()
     // Number checks from the API (GET /api/sessions/:name/check/:phone), answered on their rows.
     for (const c of await numberChecks.findNumberChecks(db, owner)) supervisors.get(c.session)?.checkNumber(c.phone)
   }

@@ -115,7 +115,7 @@ export interface AcquireSessionLeasesParams {
   owner: string
   /** Lease length (30 s by default). */
   ttlSeconds: number
-  /** How many sessions to take this tick: at most 2, and no more than the runner's spare capacity. */
+  /** How many sessions to take this tick: no more than the runner's spare capacity (and 50 per poll). */
   max: number
   /** The throttle minimum; the first send under the new lease is at least this far from now. */
   minGapMs: number
@@ -149,20 +149,27 @@ export async function acquireSessionLeases(db: Db, params: AcquireSessionLeasesP
 }
 
 // Renewal never revives an expired lease (`lease_until > now`): re-acquiring bumps the epoch, which forces
-// reconciliation (db/README.md, Crash windows).
+// reconciliation (db/README.md, Crash windows). It is also the heartbeat of every online session's `last_seen`, so a
+// runner's idle writes are this one statement per renewal period, whatever it holds (db/README.md, How many
+// sessions); `status` is not assigned here, so both engines read the same value in the CASE.
 const RENEW_LEASES = /* @__PURE__ */ each(
   `UPDATE sessions
    SET lease_until = NOW(6) + INTERVAL ? SECOND,
+       last_seen = CASE WHEN status = 'online' THEN NOW(6) ELSE last_seen END,
        updated_at = NOW(6)
  WHERE owner = ?
    AND lease_until > NOW(6)`,
   `UPDATE sessions
    SET lease_until = now() + $2 * interval '1 second',
+       last_seen = CASE WHEN status = 'online' THEN now() ELSE last_seen END,
        updated_at = now()
  WHERE owner = $1
    AND lease_until > now()
 RETURNING name, lease_epoch`,
 )
+
+/** The SQL of `renewLeases`, for the EXPLAIN tests. */
+export const RENEW_LEASES_SQL = RENEW_LEASES
 
 // MySQL read-back of what is still held (no RETURNING).
 const READ_HELD_LEASES_MYSQL = `SELECT name, lease_epoch
@@ -171,7 +178,8 @@ const READ_HELD_LEASES_MYSQL = `SELECT name, lease_epoch
    AND lease_until > NOW(6)`
 
 /**
- * Extends every live lease of `owner` by `ttlSeconds` and returns what it still holds, with epochs.
+ * Extends every live lease of `owner` by `ttlSeconds`, stamps `last_seen` on those that are online, and returns what
+ * it still holds, with epochs.
  * The runner reads its monotonic clock (`t0`) before calling; each returned session is safe until
  * `t0 + TTL − margin`. A session missing from the result, or with another epoch, must be fenced at once.
  */

@@ -98,6 +98,9 @@ const FIND = /* @__PURE__ */ each(
    AND c.requested_at > now() - interval '10 seconds'`,
 )
 
+/** The SQL of `findNumberChecks`, for the EXPLAIN tests. */
+export const FIND_NUMBER_CHECKS_SQL = FIND
+
 /**
  * Unanswered checks on the sessions `owner` holds (polled with the other commands, every ~1 s). A request older than
  * the API's wait is left alone: nobody is waiting for it, and a session coming back online must not fire a burst of

@@ -7,6 +7,7 @@
 import type { Queryable } from '../driver.js'
 import { each } from '../sql.js'
 import type { LeaseFence } from './leases.js'
+import { findSessionRequests } from './session-reports.js'
 
 /** An unanswered pairing-code request on a session this runner holds. */
 export interface PairingRequest {
@@ -16,27 +17,12 @@ export interface PairingRequest {
   phone: string
 }
 
-const FIND_PAIRING_REQUESTS = /* @__PURE__ */ each(
-  `SELECT name, lease_epoch, pairing_phone
-  FROM sessions
- WHERE owner = ?
-   AND lease_until > NOW(6)
-   AND pairing_phone IS NOT NULL
-   AND pairing_code IS NULL
-   AND pairing_error IS NULL`,
-  `SELECT name, lease_epoch, pairing_phone
-  FROM sessions
- WHERE owner = $1
-   AND lease_until > now()
-   AND pairing_phone IS NOT NULL
-   AND pairing_code IS NULL
-   AND pairing_error IS NULL`,
-)
-
-/** Unanswered pairing-code requests of the sessions `owner` holds (polled with the other commands, every ~1 s). */
+/**
+ * Unanswered pairing-code requests of the sessions `owner` holds. The runner reads them with the other requests in one
+ * statement (`findSessionRequests`, session-reports.ts).
+ */
 export async function findPairingRequests(db: Queryable, owner: string): Promise<PairingRequest[]> {
-  const rows = await db.query(FIND_PAIRING_REQUESTS[db.dialect], [owner])
-  return rows.map((r) => ({ name: String(r.name), leaseEpoch: Number(r.lease_epoch), phone: String(r.pairing_phone) }))
+  return (await findSessionRequests(db, owner)).pairing
 }
 
 const ANSWER_PAIRING = /* @__PURE__ */ each(

@@ -81,6 +81,9 @@ const LOCK_SESSION_FOR_CLAIM = /* @__PURE__ */ each(
    FOR UPDATE`,
 )
 
+/** The SQL of `lockSessionForClaim`, for the EXPLAIN tests and the scale benchmark (the first statement of a claim). */
+export const LOCK_SESSION_FOR_CLAIM_SQL = LOCK_SESSION_FOR_CLAIM
+
 /**
  * Locks the session row for a claim or a reconciliation, checking the lease: `null` when the lease is lost
  * (fence), else the milliseconds until the throttle slot and any pause are over (`waitMs`), until the pause alone is

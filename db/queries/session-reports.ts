@@ -109,27 +109,6 @@ export async function reportSessionState(db: Queryable, params: ReportSessionSta
   })
 }
 
-const TOUCH_LAST_SEEN = /* @__PURE__ */ each(
-  `UPDATE sessions FORCE INDEX (PRIMARY)
-   SET last_seen = NOW(6),
-       updated_at = NOW(6)
- WHERE name = ?
-   AND owner = ?
-   AND lease_epoch = ?`,
-  `UPDATE sessions
-   SET last_seen = now(),
-       updated_at = now()
- WHERE name = $1
-   AND owner = $2
-   AND lease_epoch = $3`,
-)
-
-/** Heartbeat of an online session for the dashboard's `last_seen`. `false`: the lease is gone. */
-export async function touchLastSeen(db: Queryable, fence: LeaseFence): Promise<boolean> {
-  const res = await db.execute(TOUCH_LAST_SEEN[db.dialect], [fence.name, fence.owner, fence.epoch])
-  return res.affectedRows > 0
-}
-
 // Clearing is the runner's claim on the command: it clears first and reconnects only when a row matched, so a
 // request the API writes after this statement stays set and is seen on the next poll (none is lost, none runs twice).
 const CLEAR_RECONNECT_REQUEST = /* @__PURE__ */ each(
@@ -158,22 +137,60 @@ export async function clearReconnectRequest(db: Queryable, fence: LeaseFence): P
   return res.affectedRows > 0
 }
 
-const FIND_SESSIONS_WITH_COMMANDS = /* @__PURE__ */ each(
-  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at, proxy_changed_at
-  FROM sessions
- WHERE owner = ?
-   AND lease_until > NOW(6)
-   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL OR proxy_changed_at IS NOT NULL)`,
-  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at, proxy_changed_at
+// Every request the API can leave on a session row, in one statement per poll of each runner, through an index that
+// holds only the rows with a request waiting (migration 0017; db/README.md, How many sessions): an idle runner reads
+// no session rows here, however many it holds. MySQL looks the generated request_owner up (the owner while a request
+// waits, else NULL); PostgreSQL repeats the partial index's predicate word for word so the planner can use it.
+const FIND_SESSION_REQUESTS = /* @__PURE__ */ each(
+  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at, proxy_changed_at,
+       pairing_phone, pairing_code, pairing_error, groups_refresh_requested_at
+  FROM sessions FORCE INDEX (idx_sessions_requests)
+ WHERE request_owner = ?
+   AND lease_until > NOW(6)`,
+  `SELECT name, lease_epoch, reconnect_requested_at, delete_requested_at, proxy_changed_at,
+       pairing_phone, pairing_code, pairing_error, groups_refresh_requested_at
   FROM sessions
  WHERE owner = $1
    AND lease_until > now()
-   AND (reconnect_requested_at IS NOT NULL OR delete_requested_at IS NOT NULL OR proxy_changed_at IS NOT NULL)`,
+   AND (reconnect_requested_at IS NOT NULL
+     OR delete_requested_at IS NOT NULL
+     OR proxy_changed_at IS NOT NULL
+     OR pairing_phone IS NOT NULL
+     OR groups_refresh_requested_at IS NOT NULL)`,
 )
 
-/** Sessions held by `owner` with a reconnect, delete or proxy change requested by the API (polled every ~1 s). */
+/** The SQL of `findSessionRequests`, for the EXPLAIN tests. */
+export const FIND_SESSION_REQUESTS_SQL = FIND_SESSION_REQUESTS
+
+/** What the API asked of the sessions one runner holds, found by one statement (`findSessionRequests`). */
+export interface SessionRequests {
+  /** Reconnect (regenerate-qr), delete, proxy change. */
+  commands: SessionCommand[]
+  /** Unanswered pairing-code requests (db/queries/pairing.ts). */
+  pairing: { name: string; leaseEpoch: number; phone: string }[]
+  /** Group list refreshes (db/queries/groups.ts). */
+  groupRefresh: string[]
+}
+
+/**
+ * Every request waiting on the sessions `owner` holds (polled every ~1 s): reconnect, delete and proxy commands,
+ * unanswered pairing-code requests, group refreshes. One statement that reads only the rows with a request.
+ */
+export async function findSessionRequests(db: Queryable, owner: string): Promise<SessionRequests> {
+  const out: SessionRequests = { commands: [], pairing: [], groupRefresh: [] }
+  for (const row of await db.query(FIND_SESSION_REQUESTS[db.dialect], [owner])) {
+    const c = toSessionCommand(row)
+    if (c.reconnectRequestedAt || c.deleteRequestedAt || c.proxyChanged) out.commands.push(c)
+    if (row.pairing_phone != null && row.pairing_code == null && row.pairing_error == null) {
+      out.pairing.push({ name: c.name, leaseEpoch: c.leaseEpoch, phone: String(row.pairing_phone) })
+    }
+    if (row.groups_refresh_requested_at != null) out.groupRefresh.push(c.name)
+  }
+  return out
+}
+
+/** Sessions held by `owner` with a reconnect, delete or proxy change requested by the API. */
 export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {
-  const rows = await db.query(FIND_SESSIONS_WITH_COMMANDS[db.dialect], [owner])
-  return rows.map(toSessionCommand)
+  return (await findSessionRequests(db, owner)).commands
 }
 

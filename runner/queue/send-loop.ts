@@ -53,7 +53,10 @@ export class SendLoop {
   private readonly nacks: ErrorAck[] = []
   private readonly replies: Reply[] = []
   private paused = false
-  /** Sleeping through a limit hold (quiet hours, daily cap): the due-probe does not wake the loop, other events do. */
+  /**
+   * Sleeping through a limit hold (quiet hours, daily cap) or until the throttle slot or a pause is due: the due-probe
+   * does not wake the loop (the claim would only answer the same wait again, once per poll and session), other events do.
+   */
   private holding = false
   /** Consecutive failures on record for the circuit breaker: null = unknown (reset once after the first success). */
   private failureStreak: number | null = null
@@ -91,8 +94,9 @@ export class SendLoop {
   }
 
   /**
-   * The runner's due-probe says a message is due. Ignored while the loop holds for a limit: the claim would only
-   * answer the same hold again, once per poll. A hold is re-checked every 15 s anyway (lifecycle.HOLD_RECHECK_MS).
+   * The runner's due-probe says a message is due. Ignored while the loop holds for a limit or waits for its throttle
+   * slot: the claim would only answer the same wait again, once per poll. A wait ends by itself when the slot is due,
+   * and a hold is re-checked every 15 s (lifecycle.HOLD_RECHECK_MS).
    */
   wakeForDue(): void {
     if (!this.holding) this.wake()
@@ -128,6 +132,14 @@ export class SendLoop {
       }
       // One waiter at a time: the loop is the only sleeper.
       this.wakeUp = done
+    })
+  }
+
+  /** Sleeps until `wake()` (or a stop). */
+  private sleepUntilWoken(): Promise<void> {
+    if (!this.running) return Promise.resolve()
+    return new Promise((resolve) => {
+      this.wakeUp = resolve
     })
   }
 
@@ -225,20 +237,21 @@ export class SendLoop {
       case 'wait':
         if (r.waitMs > 0) this.paused = r.waitMs > this.d.config.throttleMaxMs && !r.hold
         if (r.waitMs === 0 && this.d.config.optInMode === 'confirm') await this.queueConsentRequests()
-        if (r.hold) {
-          this.holding = true
-          try {
-            return await this.sleep(r.waitMs)
-          } finally {
-            this.holding = false
-          }
+        if (r.waitMs === 0) return
+        this.holding = true
+        try {
+          return await this.sleep(r.waitMs)
+        } finally {
+          this.holding = false
         }
-        return this.sleep(r.waitMs)
       case 'idle':
         await this.afterPause()
         if (this.d.config.optInMode === 'confirm' && (await this.queueConsentRequests())) return
-        // Woken by the runner's due-probe (or a receipt, a command); the timeout is a safety net.
-        return this.sleep(5_000)
+        // Nothing is due: sleep until the runner's due-probe names this session (or a reply, a negative ack, the
+        // connection, a stop wakes it). An idle session costs the database nothing (db/README.md, How many sessions):
+        // the probe is one statement per runner, and it names a session again on every poll while a row is due, so a
+        // wake-up that came during the claim is repeated a poll later.
+        return this.sleepUntilWoken()
       case 'claimed':
         await this.afterPause()
         return this.deliver(r.message, { presence: r.presence, dueAt: performance.now() + r.dueInMs })

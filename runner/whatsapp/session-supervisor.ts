@@ -64,7 +64,6 @@ export class SessionSupervisor {
   private fenceAt: number
   private fenceTimer: NodeJS.Timeout | null = null
   private reconnectTimer: NodeJS.Timeout | null = null
-  private lastSeenTimer: NodeJS.Timeout | null = null
   private stableTimer: NodeJS.Timeout | null = null
   private readyFallback: NodeJS.Timeout | null = null
   private client: WhatsAppClient | null = null
@@ -315,7 +314,6 @@ export class SessionSupervisor {
         this.phase = 'online'
         void this.reportOnline(phone)
         this.fetchAllGroups()
-        this.startLastSeen()
         if (this.stableTimer) clearTimeout(this.stableTimer)
         // Reset the backoff only after the connection stayed open for a while (runner/README.md, Reconnect policy).
         this.stableTimer = setTimeout(() => (this.failures = 0), this.d.config.stableAfterMs)
@@ -467,22 +465,9 @@ export class SessionSupervisor {
     await this.report(status, { detail })
   }
 
-  private startLastSeen(): void {
-    if (this.lastSeenTimer) clearInterval(this.lastSeenTimer)
-    this.lastSeenTimer = setInterval(() => {
-      sessionReports
-        .touchLastSeen(this.d.db, this.leaseFence())
-        .then(async (ok) => {
-          if (!ok) await this.lose('last_seen write matched nothing')
-        })
-        .catch((err) => this.log.warn({ err: (err as Error).message }, 'last_seen refresh failed'))
-    }, this.d.config.lastSeenMs)
-    this.lastSeenTimer.unref?.()
-  }
-
   private stopTimers(): void {
-    for (const t of [this.lastSeenTimer, this.stableTimer, this.readyFallback]) if (t) clearTimeout(t)
-    this.lastSeenTimer = this.stableTimer = this.readyFallback = null
+    for (const t of [this.stableTimer, this.readyFallback]) if (t) clearTimeout(t)
+    this.stableTimer = this.readyFallback = null
   }
 
   private async report(

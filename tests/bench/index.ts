@@ -3,7 +3,7 @@
  * figures. Benchmarks are scripts, never timed tests: each measures a ratio side by side in one run.
  */
 const [name, ...args] = process.argv.slice(2)
-const available = ['queue', 'api', 'sessions', 'runner', 'start']
+const available = ['queue', 'api', 'sessions', 'runner', 'start', 'scale']
 if (!name || !/^[a-z-]+$/.test(name)) {
   console.error(`usage: npm run bench -- <${available.join('|')}> [options]`)
   process.exit(2)

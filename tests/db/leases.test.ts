@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Db } from '../../db/driver.js'
 import { acquireSessionLeases, expireAllLeases, pauseSession, releaseLease, renewLeases, unpauseExpired } from '../../db/queries/leases.js'
 import { deleteRunner, heartbeatRunner, registerRunner } from '../../db/queries/runners.js'
-import { clearReconnectRequest, findSessionsWithCommands, reportSessionState, touchLastSeen } from '../../db/queries/session-reports.js'
+import { clearReconnectRequest, findSessionsWithCommands, reportSessionState } from '../../db/queries/session-reports.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import { claimNextMessage } from '../../db/lifecycle/claim.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
@@ -152,6 +152,26 @@ describeEachEngine('runners and session leases', (ctx) => {
       expect(s.leaseUntil.getTime()).toBeLessThan((await dbNow(ctx.db)).getTime())
     })
 
+    it('stamps last_seen on the online sessions it renews, and only on them', async () => {
+      const owner = uniqueName('renewer')
+      const [on, connecting, lost] = [uniqueName('ren'), uniqueName('ren'), uniqueName('ren')]
+      await insertSessions(ctx.db, [on, connecting, lost])
+      const eOn = await leaseOnly(ctx.db, on, owner)
+      await leaseOnly(ctx.db, connecting, owner)
+      const eLost = await leaseOnly(ctx.db, lost, owner)
+      expect(await reportSessionState(ctx.db, { name: on, owner, epoch: eOn, status: 'online' })).toBe(true)
+      expect(await reportSessionState(ctx.db, { name: lost, owner, epoch: eLost, status: 'online' })).toBe(true)
+      await setTime(ctx.db, 'sessions', 'last_seen', -60_000, `name IN (${ph(ctx.db, 1)}, ${ph(ctx.db, 2)})`, [on, lost])
+      await expireLease(ctx.db, lost)
+      const held = await renewLeases(ctx.db, { owner, ttlSeconds: 30 })
+      expect(held.map((l) => l.name).sort()).toEqual([on, connecting].sort())
+      const now = await dbNow(ctx.db)
+      expect(Math.abs(msBetween((await getSession(ctx.db, on))!.lastSeen!, now))).toBeLessThan(5_000)
+      expect((await getSession(ctx.db, connecting))!.lastSeen).toBeNull()
+      // An expired lease is neither renewed nor shown as seen: its runner fences it.
+      expect(msBetween((await getSession(ctx.db, lost))!.lastSeen!, now)).toBeGreaterThan(50_000)
+    })
+
     it('drops a session another runner took over', async () => {
       const name = uniqueName('ren')
       await insertSession(ctx.db, name)
@@ -223,12 +243,9 @@ describeEachEngine('runners and session leases', (ctx) => {
       const epoch = await leaseOnly(ctx.db, name, 'runner-a')
       expect(await reportSessionState(ctx.db, { name, owner: 'runner-a', epoch: epoch - 1, status: 'online' })).toBe(false)
       expect(await reportSessionState(ctx.db, { name, owner: 'runner-b', epoch, status: 'online' })).toBe(false)
-      expect(await touchLastSeen(ctx.db, { name, owner: 'runner-b', epoch })).toBe(false)
       const s = (await getSession(ctx.db, name))!
       expect(s.status).toBe('connecting')
       expect(s.lastSeen).toBeNull()
-      expect(await touchLastSeen(ctx.db, { name, owner: 'runner-a', epoch })).toBe(true)
-      expect((await getSession(ctx.db, name))!.lastSeen).not.toBeNull()
     })
 
     it('rejects an unknown status before touching the database', async () => {

@@ -19,7 +19,6 @@ export function testConfig(overrides: Partial<RunnerConfig> = {}): RunnerConfig 
     leaseRenewSeconds: 1,
     leaseFenceMarginSeconds: 0.5,
     pollMs: 200,
-    lastSeenMs: 1000,
     reconnectMaxMs: 1000,
     stableAfterMs: 5000,
     printQr: false,
