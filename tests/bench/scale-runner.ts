@@ -12,6 +12,7 @@
 import type { Db, Queryable } from '../../db/driver.js'
 import { LOCK_SESSION_FOR_CLAIM_SQL } from '../../db/queries/send-slot.js'
 import { runRunnerProcess } from '../../runner/process.js'
+import { overrideDb } from '../support/db-seam.js'
 import { simulatedWhatsApp } from './simulated-whatsapp.js'
 
 export interface ScaleRunnerStats {
@@ -37,49 +38,20 @@ function count(sql: string): void {
 
 function counted(db: Db): Db {
   let claimSql = ''
-  const wrapTx = (tx: Queryable, first: { sql: string | null }): Queryable => ({
-    get dialect() {
-      return tx.dialect
-    },
-    get engine() {
-      return tx.engine
-    },
-    get capabilities() {
-      return tx.capabilities
-    },
+  const countedQueries = (q: Queryable, first?: { sql: string | null }): Partial<Queryable> => ({
     query: (sql, params) => {
-      first.sql ??= sql
+      if (first) first.sql ??= sql
       count(sql)
-      return tx.query(sql, params)
+      return q.query(sql, params)
     },
     execute: (sql, params) => {
-      first.sql ??= sql
+      if (first) first.sql ??= sql
       count(sql)
-      return tx.execute(sql, params)
+      return q.execute(sql, params)
     },
   })
-  return {
-    get dialect() {
-      return db.dialect
-    },
-    get engine() {
-      return db.engine
-    },
-    get serverVersion() {
-      return db.serverVersion
-    },
-    get capabilities() {
-      return db.capabilities
-    },
-    query: (sql, params) => {
-      count(sql)
-      return db.query(sql, params)
-    },
-    execute: (sql, params) => {
-      count(sql)
-      return db.execute(sql, params)
-    },
-    close: () => db.close(),
+  return overrideDb(db, {
+    ...countedQueries(db),
     async transaction(fn, options) {
       claimSql ||= LOCK_SESSION_FOR_CLAIM_SQL[db.dialect]
       const started = performance.now()
@@ -87,14 +59,14 @@ function counted(db: Db): Db {
       try {
         return await db.transaction((tx) => {
           first.sql = null
-          return fn(wrapTx(tx, first))
+          return fn(overrideDb(tx, countedQueries(tx, first)))
         }, options)
       } finally {
         stats.transactions++
         if (first.sql === claimSql) stats.claimMs.push(performance.now() - started)
       }
     },
-  }
+  })
 }
 
 process.on('message', (m) => {

@@ -6,6 +6,7 @@
  */
 import type { Db, Queryable } from '../../db/driver.js'
 import type { MakeWhatsApp } from '../../runner/compose.js'
+import { overrideDb } from './db-seam.js'
 import {
   createWhatsAppFactory, type CloseReason, type WhatsAppClient, type WhatsAppClientFactory, type WhatsAppHandlers,
 } from '../../runner/whatsapp/client.js'
@@ -106,22 +107,7 @@ export function crashPoints(point: CrashPoint, n: number, kill: () => void = () 
     (result as { kind?: string } | null)?.kind === 'claimed'
   return {
     wrapDb(db: Db): Db {
-      return {
-        get dialect() {
-          return db.dialect
-        },
-        get engine() {
-          return db.engine
-        },
-        get serverVersion() {
-          return db.serverVersion
-        },
-        get capabilities() {
-          return db.capabilities
-        },
-        query: (sql, params) => db.query(sql, params),
-        execute: (sql, params) => db.execute(sql, params),
-        close: () => db.close(),
+      return overrideDb(db, {
         async transaction<T>(fn: (tx: Queryable) => Promise<T>, options?: { retries?: number }): Promise<T> {
           let armedHere = false
           const result = await db.transaction(async (tx) => {
@@ -136,7 +122,7 @@ export function crashPoints(point: CrashPoint, n: number, kill: () => void = () 
           if (armedHere && point === 'after-claim') kill()
           return result
         },
-      }
+      })
     },
     wrapWhatsApp(factory: WhatsAppClientFactory): WhatsAppClientFactory {
       return wrapClients(factory, (client) => ({
