@@ -5,6 +5,7 @@
  */
 import { beforeAll, expect, it } from 'vitest'
 import type { Db, Queryable, Row } from '../../db/driver.js'
+import { flatten, type PgPlanNode } from '../support/explain.js'
 import { HAS_WRITTEN_SQL } from '../../db/queries/inbound.js'
 import { describeEachEngine } from '../support/db.js'
 
@@ -26,15 +27,6 @@ SELECT 'e' || (n % 20), '9617' || lpad((n % 5000)::text, 7, '0'), 'x@s.whatsapp.
   FROM generate_series(0, ${INBOUND - 1}) n`)
   await db.execute('ANALYZE inbound_messages')
 }
-
-interface PgPlanNode {
-  'Node Type': string
-  'Index Name'?: string
-  'Relation Name'?: string
-  Plans?: PgPlanNode[]
-}
-
-const flatten = (node: PgPlanNode): PgPlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)]
 
 async function genericPlan(db: Db, text: string, args: string): Promise<PgPlanNode[]> {
   return db.transaction(async (tx) => {

@@ -6,7 +6,8 @@
  * one runner and a handful of sessions.
  */
 import { beforeAll, expect, it } from 'vitest'
-import type { Db, Queryable, Row } from '../../db/driver.js'
+import type { Db, Queryable } from '../../db/driver.js'
+import { flatten, type MysqlExplainRow, type PgPlanNode } from '../support/explain.js'
 import { RENEW_LEASES_SQL, SELECT_ACQUIRABLE_SQL } from '../../db/queries/leases.js'
 import { PROBE_DUE_SQL, SELECT_NEXT_PENDING_SQL } from '../../db/queries/message-claim.js'
 import { FIND_NUMBER_CHECKS_SQL } from '../../db/queries/number-checks.js'
@@ -62,23 +63,6 @@ SELECT 'e' || (1 + n % ${SESSIONS}), '9617' || lpad(n::text, 7, '0'), now() - (n
   FROM generate_series(0, ${CHECKS - 1}) n`)
   for (const t of ['sessions', 'messages', 'number_checks']) await db.execute(`ANALYZE ${t}`)
 }
-
-interface MysqlExplainRow extends Row {
-  table: string | null
-  type: string | null
-  key: string | null
-  Extra: string | null
-}
-
-interface PgPlanNode {
-  'Node Type': string
-  'Index Name'?: string
-  'Relation Name'?: string
-  'Index Cond'?: string
-  Plans?: PgPlanNode[]
-}
-
-const flatten = (node: PgPlanNode): PgPlanNode[] => [node, ...(node.Plans ?? []).flatMap(flatten)]
 
 let prepared = 0
 /** The generic plan of `statement` prepared on one connection, as a flat list of plan nodes (nothing is executed). */

@@ -5,7 +5,8 @@
  * ends up with. The statement texts are the ones the query functions run.
  */
 import { beforeAll, expect, it } from 'vitest'
-import type { Db, Queryable, Row } from '../../db/driver.js'
+import type { Db, Queryable } from '../../db/driver.js'
+import { flatten, type MysqlExplainRow, type PgPlanNode } from '../support/explain.js'
 import { DELETE_PRUNABLE_MESSAGES_PG, SELECT_PRUNABLE_MESSAGES_MYSQL } from '../../db/queries/cron.js'
 import { SELECT_ACQUIRABLE_SQL } from '../../db/queries/leases.js'
 import { MARK_PENDING_OPTED_OUT_SQL, PROBE_DUE_SQL, SELECT_NEXT_PENDING_SQL } from '../../db/queries/message-claim.js'
@@ -68,24 +69,6 @@ async function listingStatement(dialect: 'mysql' | 'postgres', filter: MessageFi
   const capture = { dialect, query: async (sql: string, params: unknown[] = []) => ((seen = { sql, params }), []) } as unknown as Queryable
   await listMessages(capture, filter)
   return seen!
-}
-
-interface MysqlExplainRow extends Row {
-  table: string | null
-  type: string | null
-  key: string | null
-  Extra: string | null
-}
-
-interface PgPlanNode {
-  'Node Type': string
-  'Index Name'?: string
-  'Relation Name'?: string
-  Plans?: PgPlanNode[]
-}
-
-function flatten(node: PgPlanNode): PgPlanNode[] {
-  return [node, ...(node.Plans ?? []).flatMap(flatten)]
 }
 
 let prepared = 0
