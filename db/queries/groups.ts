@@ -7,7 +7,6 @@ import type { Db, Queryable, Row } from '../driver.js'
 import { toDate } from '../driver.js'
 import { each } from '../sql.js'
 import type { LeaseFence } from './leases.js'
-import { findSessionRequests } from './session-reports.js'
 import { getSession, type SessionCommandResult } from './sessions.js'
 
 /** One member of a group: its phone digits (null where WhatsApp hides them), its LID user, and whether it is an admin. */
@@ -195,14 +194,6 @@ export async function requestGroupRefresh(db: Queryable, name: string): Promise<
 
 // ---------------------------------------------------------------------------------------------------------------
 // The runner's side: every write runs under the session row, locked only while this runner holds its lease.
-
-/**
- * Sessions `owner` holds with a group refresh requested. The runner reads them with the other requests in one
- * statement (`findSessionRequests`, session-reports.ts).
- */
-export async function findGroupRefreshRequests(db: Queryable, owner: string): Promise<string[]> {
-  return (await findSessionRequests(db, owner)).groupRefresh
-}
 
 // Clearing is the runner's claim on the request (as for a reconnect, session-reports.ts): a request the API writes
 // while a fetch runs stays set and brings another fetch.

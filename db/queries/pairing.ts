@@ -7,7 +7,6 @@
 import type { Queryable } from '../driver.js'
 import { each } from '../sql.js'
 import type { LeaseFence } from './leases.js'
-import { findSessionRequests } from './session-reports.js'
 
 /** An unanswered pairing-code request on a session this runner holds. */
 export interface PairingRequest {
@@ -15,14 +14,6 @@ export interface PairingRequest {
   leaseEpoch: number
   /** Phone digits with country code, as the API normalized them. */
   phone: string
-}
-
-/**
- * Unanswered pairing-code requests of the sessions `owner` holds. The runner reads them with the other requests in one
- * statement (`findSessionRequests`, session-reports.ts).
- */
-export async function findPairingRequests(db: Queryable, owner: string): Promise<PairingRequest[]> {
-  return (await findSessionRequests(db, owner)).pairing
 }
 
 const ANSWER_PAIRING = /* @__PURE__ */ each(

@@ -15,8 +15,8 @@ export type SessionCommand = Pick<SessionRecord, 'name' | 'leaseEpoch' | 'reconn
   proxyChanged: boolean
 }
 
-/** Maps a command row of `findSessionsWithCommands`. */
-export function toSessionCommand(row: Row): SessionCommand {
+/** Maps a row of `findSessionRequests` to its command fields. */
+function toSessionCommand(row: Row): SessionCommand {
   return {
     name: String(row.name),
     leaseEpoch: Number(row.lease_epoch),
@@ -189,8 +189,4 @@ export async function findSessionRequests(db: Queryable, owner: string): Promise
   return out
 }
 
-/** Sessions held by `owner` with a reconnect, delete or proxy change requested by the API. */
-export async function findSessionsWithCommands(db: Queryable, owner: string): Promise<SessionCommand[]> {
-  return (await findSessionRequests(db, owner)).commands
-}
 

@@ -3,12 +3,13 @@
  * (db/queries/groups.ts), `POST /api/sessions/:name/groups/refresh` records the request; bad input changes nothing.
  */
 import { expect, it } from 'vitest'
-import { findGroupRefreshRequests, replaceGroups, type GroupInfo } from '../../db/queries/groups.js'
+import { replaceGroups, type GroupInfo } from '../../db/queries/groups.js'
 import { getMessage } from '../../db/queries/messages.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
 import { createTestApp } from '../support/app.js'
 import { describeEachEngine } from '../support/db.js'
 import { ownedSession } from '../support/queue-fixtures.js'
+import { findSessionRequests } from '../../db/queries/session-reports.js'
 
 const team: GroupInfo = {
   id: '120363401234567890@g.us',
@@ -70,14 +71,14 @@ describeEachEngine('groups: GET /api/sessions/:name/groups[/:id], POST …/group
     let res = await t.post(`/api/sessions/${f.name}/groups/refresh`, {})
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ success: true })
-    expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).toContain(f.name)
+    expect((await findSessionRequests(ctx.db, 'runner-a')).groupRefresh).toContain(f.name)
     res = await t.post('/api/sessions/missing/groups/refresh', {})
     expect(res.status).toBe(404)
     const g = await ownedSession(ctx.db, 'runner-a')
     await requestSessionDelete(ctx.db, g.name)
     res = await t.post(`/api/sessions/${g.name}/groups/refresh`, {})
     expect(res.status).toBe(409)
-    expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).not.toContain(g.name)
+    expect((await findSessionRequests(ctx.db, 'runner-a')).groupRefresh).not.toContain(g.name)
     expect((await t.get(`/api/sessions/${g.name}/groups`)).status).toBe(404)
   })
 

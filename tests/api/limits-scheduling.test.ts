@@ -5,10 +5,11 @@
 import sharp from 'sharp'
 import { expect, it } from 'vitest'
 import type { Queryable } from '../../db/driver.js'
-import { answerPairingRequest, findPairingRequests } from '../../db/queries/pairing.js'
+import { answerPairingRequest } from '../../db/queries/pairing.js'
 import { createTestApp, type TestApp } from '../support/app.js'
 import { describeEachEngine } from '../support/db.js'
 import { dbNow, getMessage, ownedSession, ph } from '../support/queue-fixtures.js'
+import { findSessionRequests } from '../../db/queries/session-reports.js'
 
 const HOUR = 3_600_000
 
@@ -185,7 +186,7 @@ describeEachEngine('POST /api/sessions/:name/pairing-code', (ctx) => {
     // A stand-in for the runner: finds the request on the row and answers it, as runner/runner.ts does.
     const runner = (async () => {
       while (!stop) {
-        for (const r of await findPairingRequests(ctx.db, 'runner-pc')) {
+        for (const r of (await findSessionRequests(ctx.db, 'runner-pc')).pairing) {
           await answerPairingRequest(ctx.db, { name: r.name, owner: 'runner-pc', epoch: r.leaseEpoch }, r.phone, { code: 'ABCD-EFGH' })
         }
         await new Promise((r) => setTimeout(r, 50))

@@ -8,11 +8,12 @@ import { createNodeApp } from '../../api/node.js'
 import { parseApiConfig } from '../../api/config.js'
 import { assetsFromCode, createDashboard } from '../../api/dashboard/index.js'
 import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
-import { answerPairingRequest, findPairingRequests } from '../../db/queries/pairing.js'
+import { answerPairingRequest } from '../../db/queries/pairing.js'
 import { getSession } from '../../db/queries/sessions.js'
 import { describeEachEngine } from '../support/db.js'
 import { ownedSession } from '../support/queue-fixtures.js'
 import { KEY, signIn, textOf, type Browserish } from './support.js'
+import { findSessionRequests } from '../../db/queries/session-reports.js'
 
 describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (ctx) => {
   let b: Browserish
@@ -34,7 +35,7 @@ describeEachEngine('dashboard: pairing code, sending limits, scheduled sends', (
     let stop = false
     const runner = (async () => {
       while (!stop) {
-        for (const r of await findPairingRequests(ctx.db, 'runner-dash')) {
+        for (const r of (await findSessionRequests(ctx.db, 'runner-dash')).pairing) {
           await answerPairingRequest(ctx.db, { name: r.name, owner: 'runner-dash', epoch: r.leaseEpoch }, r.phone, { code: 'WXYZ-2345' })
         }
         await new Promise((r) => setTimeout(r, 50))

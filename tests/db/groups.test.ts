@@ -9,13 +9,14 @@ import { recordMemberReceipt } from '../../db/lifecycle/receipts.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import {
-  findGroupRefreshRequests, getGroup, listGroups, removeGroup, replaceGroups, requestGroupRefresh, takeGroupRefresh, upsertGroup,
+  getGroup, listGroups, removeGroup, replaceGroups, requestGroupRefresh, takeGroupRefresh, upsertGroup,
   type GroupInfo,
 } from '../../db/queries/groups.js'
 import { countMemberReceipts } from '../../db/queries/messages.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
 import { describeEachEngine } from '../support/db.js'
 import { fakeWaId, getMessage, getSession, insertMessages, ownedSession, ph } from '../support/queue-fixtures.js'
+import { findSessionRequests } from '../../db/queries/session-reports.js'
 
 const made = new Date('2026-03-01T10:20:30.000Z')
 
@@ -94,18 +95,18 @@ describeEachEngine('session_groups (groups as the runner last fetched them)', (c
 
   it('a refresh request waits for the owner, who takes it once (fenced)', async () => {
     const f = await ownedSession(ctx.db, 'runner-a')
-    expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).not.toContain(f.name)
+    expect((await findSessionRequests(ctx.db, 'runner-a')).groupRefresh).not.toContain(f.name)
     expect(await requestGroupRefresh(ctx.db, f.name)).toBe('ok')
     expect(await requestGroupRefresh(ctx.db, 'no-such-session')).toBe('not_found')
-    expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).toContain(f.name)
-    expect(await findGroupRefreshRequests(ctx.db, 'runner-b')).not.toContain(f.name)
+    expect((await findSessionRequests(ctx.db, 'runner-a')).groupRefresh).toContain(f.name)
+    expect((await findSessionRequests(ctx.db, 'runner-b')).groupRefresh).not.toContain(f.name)
     await replaceGroups(ctx.db, f, [group(1)])
     expect(await refreshRequested(ctx, f.name)).toBe(true)
     expect(await takeGroupRefresh(ctx.db, { ...f, epoch: f.epoch + 1 })).toBe(false)
     expect(await takeGroupRefresh(ctx.db, f)).toBe(true)
     expect(await takeGroupRefresh(ctx.db, f)).toBe(false)
     expect(await refreshRequested(ctx, f.name)).toBe(false)
-    expect(await findGroupRefreshRequests(ctx.db, 'runner-a')).not.toContain(f.name)
+    expect((await findSessionRequests(ctx.db, 'runner-a')).groupRefresh).not.toContain(f.name)
   })
 
   it('a session being deleted takes no refresh request, and its groups go with it', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { Db } from '../../db/driver.js'
 import { acquireSessionLeases, expireAllLeases, pauseSession, releaseLease, renewLeases, unpauseExpired } from '../../db/queries/leases.js'
 import { deleteRunner, heartbeatRunner, registerRunner } from '../../db/queries/runners.js'
-import { clearReconnectRequest, findSessionsWithCommands, reportSessionState } from '../../db/queries/session-reports.js'
+import { clearReconnectRequest, reportSessionState, findSessionRequests } from '../../db/queries/session-reports.js'
 import { deleteSessionFenced } from '../../db/lifecycle/session-delete.js'
 import { claimNextMessage } from '../../db/lifecycle/claim.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
@@ -266,14 +266,14 @@ describeEachEngine('runners and session leases', (ctx) => {
       expect(eq).toBeGreaterThan(0)
       await setTime(ctx.db, 'sessions', 'reconnect_requested_at', 0, `name = ${ph(ctx.db, 1)}`, [rec])
       await setTime(ctx.db, 'sessions', 'delete_requested_at', 0, `name = ${ph(ctx.db, 1)}`, [del])
-      const cmds = await findSessionsWithCommands(ctx.db, owner)
+      const cmds = (await findSessionRequests(ctx.db, owner)).commands
       expect(cmds.map((c) => c.name).sort()).toEqual([rec, del].sort())
       const r = cmds.find((c) => c.name === rec)!
       expect(r.leaseEpoch).toBe(er)
       expect(r.reconnectRequestedAt).toBeInstanceOf(Date)
       expect(r.deleteRequestedAt).toBeNull()
       expect(cmds.find((c) => c.name === del)!.leaseEpoch).toBe(ed)
-      expect(await findSessionsWithCommands(ctx.db, 'someone-else')).toEqual([])
+      expect((await findSessionRequests(ctx.db, 'someone-else')).commands).toEqual([])
     })
 
     it('takes a reconnect request once: clearing it again reports false', async () => {

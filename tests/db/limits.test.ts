@@ -8,13 +8,14 @@ import { localDate, nextLocalMidnight } from '../../db/local-time.js'
 import { NO_LIMITS, type LimitDefaults } from '../../db/lifecycle/limit-plan.js'
 import { recordSendFailure, recordSendSuccess } from '../../db/lifecycle/pause.js'
 import { enqueueMessage, enqueueMessages } from '../../db/lifecycle/enqueue.js'
-import { answerPairingRequest, clearPairing, findPairingRequests, markPaired } from '../../db/queries/pairing.js'
+import { answerPairingRequest, clearPairing, markPaired } from '../../db/queries/pairing.js'
 import { claimNextMessage, type ClaimResult, type ClaimedMessage } from '../../db/lifecycle/claim.js'
 import { finalizeSent } from '../../db/lifecycle/settle.js'
 import { cancelPairingRequest, readPairing, requestPairingCode } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
 import { describeEachEngine, type EngineContext } from '../support/db.js'
 import { dbNow, fakeWaId, getMessage, getSession, insertMessage, insertMessages, ownedSession, ph } from '../support/queue-fixtures.js'
+import { findSessionRequests } from '../../db/queries/session-reports.js'
 
 type Fence = { name: string; owner: string; epoch: number }
 
@@ -228,16 +229,16 @@ describeEachEngine('pairing-code request on the session row', (ctx) => {
   it('carries a request to the lease holder and its answer back; a cleared or replaced request takes no answer', async () => {
     const f = await ownedSession(ctx.db, 'runner-p')
     expect(await requestPairingCode(ctx.db, f.name, '96170123456')).toBe('ok')
-    expect(await findPairingRequests(ctx.db, 'runner-p')).toEqual([{ name: f.name, leaseEpoch: f.epoch, phone: '96170123456' }])
+    expect((await findSessionRequests(ctx.db, 'runner-p')).pairing).toEqual([{ name: f.name, leaseEpoch: f.epoch, phone: '96170123456' }])
     expect(await answerPairingRequest(ctx.db, f, '96170999999', { code: 'WRON-GPHN' })).toBe(false)
     expect(await answerPairingRequest(ctx.db, f, '96170123456', { code: 'ABCD-EFGH' })).toBe(true)
     expect(await readPairing(ctx.db, f.name)).toEqual({ phone: '96170123456', code: 'ABCD-EFGH', error: null })
-    expect(await findPairingRequests(ctx.db, 'runner-p')).toEqual([])
+    expect((await findSessionRequests(ctx.db, 'runner-p')).pairing).toEqual([])
     expect(await clearPairing(ctx.db, f)).toBe(true)
     expect(await readPairing(ctx.db, f.name)).toEqual({ phone: null, code: null, error: null })
     expect(await requestPairingCode(ctx.db, f.name, '96170123456')).toBe('ok')
     await cancelPairingRequest(ctx.db, f.name, '96170123456')
-    expect(await findPairingRequests(ctx.db, 'runner-p')).toEqual([])
+    expect((await findSessionRequests(ctx.db, 'runner-p')).pairing).toEqual([])
     expect(await requestPairingCode(ctx.db, 'no_such_session', '96170123456')).toBe('not_found')
   })
 })

@@ -3,7 +3,7 @@
  * and masked URL with its change flag, the flag in the runner's command poll, and taking it under the lease only.
  */
 import { expect, it } from 'vitest'
-import { findSessionsWithCommands } from '../../db/queries/session-reports.js'
+import { findSessionRequests } from '../../db/queries/session-reports.js'
 import { clearProxyChange, publishRunnerKey, readRunnerKey, readSealedProxy, writeSessionProxy } from '../../db/queries/proxy.js'
 import { requestSessionDelete } from '../../db/queries/sessions.js'
 import { updateSessionSettings } from '../../db/lifecycle/settings.js'
@@ -48,15 +48,15 @@ describeEachEngine('session proxy', (ctx) => {
 
   it('the change shows in the lease holder\'s command poll and is taken once, under the lease only', async () => {
     const s = await ownedSession(ctx.db, uniqueName('owner'))
-    expect((await findSessionsWithCommands(ctx.db, s.owner)).map((c) => c.name)).toEqual([])
+    expect((await findSessionRequests(ctx.db, s.owner)).commands.map((c) => c.name)).toEqual([])
     expect(await writeSessionProxy(ctx.db, s.name, { sealed: 'v1.a.b.c', url: 'http://h:1' })).toBe(true)
-    const [cmd] = await findSessionsWithCommands(ctx.db, s.owner)
+    const [cmd] = (await findSessionRequests(ctx.db, s.owner)).commands
     expect(cmd).toMatchObject({ name: s.name, proxyChanged: true, reconnectRequestedAt: null, deleteRequestedAt: null })
     expect(await clearProxyChange(ctx.db, { name: s.name, owner: 'someone-else', epoch: s.epoch })).toBe(false)
     expect(await clearProxyChange(ctx.db, { name: s.name, owner: s.owner, epoch: s.epoch + 1 })).toBe(false)
     expect(await clearProxyChange(ctx.db, s)).toBe(true)
     expect(await clearProxyChange(ctx.db, s)).toBe(false)
-    expect(await findSessionsWithCommands(ctx.db, s.owner)).toEqual([])
+    expect((await findSessionRequests(ctx.db, s.owner)).commands).toEqual([])
   })
 
   it('a session being deleted (or missing) takes no proxy', async () => {
