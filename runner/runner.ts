@@ -88,26 +88,30 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   }
 
   /**
-   * How many sessions one poll may take (within the spare capacity): a dead runner's 500 sessions are taken over by
-   * ten survivors in one poll after its leases run out (db/README.md, How many sessions), where two at a time took
-   * 25 polls. Not more: every session started costs a dozen statements at once (auth state, reports, reconciliation),
-   * and 20 runners taking 500 each in one poll starved their own lease renewals on a 2-core database until they fenced.
+   * How many sessions one acquire may take (within the spare capacity). Not more at once: every session started
+   * costs a dozen statements (auth state, reports, reconciliation), and 20 runners taking 500 each in one statement
+   * starved their own lease renewals on a 2-core database until they fenced. A full batch is followed by the next
+   * one as soon as its sessions have started, not a poll later (db/README.md, How many sessions): one survivor took
+   * a dead runner's 500 sessions 10 polls after their leases ran out, past the bound of the lease TTL plus one poll.
    */
   const ACQUIRE_PER_POLL = 50
 
-  async function acquire(owner: string): Promise<void> {
+  /** Takes up to a batch of free sessions; a full batch comes back with a promise of its sessions' starts settling. */
+  async function acquire(owner: string): Promise<{ started: Promise<unknown> } | null> {
     const spare = config.capacity - supervisors.size
-    if (spare <= 0 || stopping) return
+    if (spare <= 0 || stopping) return null
+    const max = Math.min(ACQUIRE_PER_POLL, spare)
     const t0 = performance.now()
     acquiring++
     let taken: leases.SessionLease[]
     try {
       taken = await leases.acquireSessionLeases(db, {
-        owner, ttlSeconds: config.leaseTtlSeconds, max: Math.min(ACQUIRE_PER_POLL, spare), minGapMs: config.throttleMinMs,
+        owner, ttlSeconds: config.leaseTtlSeconds, max, minGapMs: config.throttleMinMs,
       })
     } finally {
       acquiring--
     }
+    const starts: Promise<unknown>[] = []
     for (const lease of taken) {
       if (stopping) {
         await leases.releaseLease(db, { name: lease.name, owner, epoch: lease.leaseEpoch }).catch(() => {})
@@ -125,11 +129,14 @@ export function createRunner(options: CreateRunnerOptions): Runner {
       })
       supervisors.set(lease.name, sup)
       log.info({ session: lease.name, epoch: lease.leaseEpoch }, 'lease acquired')
-      sup.start().catch((err) => {
-        log.error({ err, session: lease.name }, 'session failed to start')
-        void sup.lose('start failed')
-      })
+      starts.push(
+        sup.start().catch((err) => {
+          log.error({ err, session: lease.name }, 'session failed to start')
+          void sup.lose('start failed')
+        }),
+      )
     }
+    return taken.length === max && max < spare ? { started: Promise.all(starts) } : null
   }
 
   async function renew(owner: string): Promise<void> {
@@ -193,8 +200,9 @@ export function createRunner(options: CreateRunnerOptions): Runner {
   async function pollTick(): Promise<void> {
     if (!id || pollBusy) return
     pollBusy = true
+    let fullBatch: { started: Promise<unknown> } | null = null
     try {
-      await acquire(id)
+      fullBatch = await acquire(id)
       await commands(id)
       await probe(id)
     } catch (err) {
@@ -202,6 +210,8 @@ export function createRunner(options: CreateRunnerOptions): Runner {
     } finally {
       pollBusy = false
     }
+    // A full batch: there may be more free sessions (a dead runner's), so poll again once this batch has started.
+    if (fullBatch) void fullBatch.started.then(() => (stopping ? undefined : pollTick()))
   }
 
   async function renewTick(): Promise<void> {

@@ -16,7 +16,7 @@ import type { ScaleRunnerStats } from './scale-runner.js'
  * Real runner processes (tests/bench/scale-runner.ts: `npm run runner`'s process with a simulated WhatsApp and a
  * counting database handle) share N paired sessions on a fresh database of their own. Three phases, each measured
  * on the database and in the runners:
- * 1. idle: every session online, nothing queued, `--idle-seconds`;
+ * 1. idle: every session online and past its first (empty) claim, nothing queued, `--idle-seconds`;
  * 2. sending: every session has a queue and sends at the throttle (`--pace`, default 8–22 s: ~1/15 msg/s a session),
  *    measured for `--send-seconds` after one slot's warm-up;
  * 3. takeover: the runner holding the most sessions is SIGKILLed; the others take its sessions over.
@@ -179,7 +179,9 @@ async function runSize(size: Size, o: Options): Promise<Result> {
     }, 1_800_000, 1000)
     const onlineAfterMs = Date.now() - started
     console.log(`  all ${total} sessions online after ${(onlineAfterMs / 1000).toFixed(1)} s`)
-    await sleep(5000)
+    // A session's first claim comes one throttle minimum after its acquire (the acquire holds the gap), and finds
+    // nothing: part of coming online, not of being idle. The idle phase starts once the last of them is past.
+    await sleep(Math.max(5000, o.paceMin + 2 * o.pollMs))
 
     const phases: Phase[] = []
     phases.push(await measure('idle', db, children, o.idleSeconds * 1000))

@@ -14,7 +14,7 @@ import { createAuthCipher, createKeyCache, loadAuthState } from '../../runner/wh
 import { createBaileysFactory, type WhatsAppClientFactory } from '../../runner/whatsapp/client.js'
 import { createTestDatabase, describeEachEngine, type TestDatabase } from '../support/db.js'
 import { FakeWhatsApp } from '../support/fake-whatsapp.js'
-import { expireLease, insertSession, leaseOnly, uniqueName } from '../support/queue-fixtures.js'
+import { expireLease, insertSession, insertSessions, leaseOnly, uniqueName } from '../support/queue-fixtures.js'
 import { testConfig, testLog, waitFor } from './helpers.js'
 
 describe('send loop with a fake WhatsApp (PGlite)', () => {
@@ -340,6 +340,38 @@ describe('a runner whose auth write is fenced out (PGlite, fake WhatsApp)', () =
     } finally {
       await runner.stop()
       await t.drop()
+    }
+  })
+})
+
+describeEachEngine('acquiring free sessions in batches', (ctx) => {
+  it('takes 50 at a time, the next batch as soon as the last has started (no poll between), up to its capacity', async () => {
+    // 120 free sessions and the migration's `default`: the takeover of a dead runner's sessions, in miniature.
+    await insertSessions(ctx.db, Array.from({ length: 120 }, (_, i) => `batch_${String(i).padStart(3, '0')}`))
+    const fake = new FakeWhatsApp()
+    // runOnce() starts no poll timer: every batch after the first comes from the back-to-back acquire alone.
+    // One runner at a time: on PGlite a runner that registers expires every lease on record (one process per database).
+    const small = createRunner({ db: ctx.db, config: testConfig({ capacity: 70 }), log: testLog, whatsapp: fake })
+    try {
+      await small.runOnce()
+      expect(small.owned()).toHaveLength(50)
+      await waitFor(() => small.owned().length === 70, 20_000, 'the second batch, up to the capacity')
+      // The capacity ends the chain.
+      await new Promise((r) => setTimeout(r, 300))
+      expect(small.owned()).toHaveLength(70)
+      const [held] = await ctx.db.query<{ n: unknown }>('SELECT COUNT(*) AS n FROM sessions WHERE owner IS NOT NULL')
+      expect(Number(held!.n)).toBe(70)
+    } finally {
+      await small.stop()
+    }
+    const large = createRunner({ db: ctx.db, config: testConfig({ capacity: 200 }), log: testLog, whatsapp: fake })
+    try {
+      await large.runOnce()
+      expect(large.owned()).toHaveLength(50)
+      // 50 + 50 + 21: the third batch is not full, and ends the chain with every session taken.
+      await waitFor(() => large.owned().length === 121, 20_000, 'every session')
+    } finally {
+      await large.stop()
     }
   })
 })
