@@ -6,6 +6,7 @@ import { openPostgres } from '../../db/drivers/postgres.js'
 import { openPglite } from '../../db/drivers/pglite.js'
 import { migrate } from '../../db/migrate.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL, selectedEngines } from './engines.js'
+import { copyMysqlTemplate, dropMysql, dropPostgres, withDatabase, type ServerTemplates } from './db-templates.js'
 import { pgliteTemplate } from './pglite-template.js'
 
 export interface TestDatabase {
@@ -16,12 +17,6 @@ export interface TestDatabase {
   /** Opens another independent pool on the same database (multi-connection tests). */
   openAnother(options?: { poolSize?: number }): Promise<Db>
   drop(): Promise<void>
-}
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url)
-  u.pathname = `/${name}`
-  return u.toString()
 }
 
 async function reachable(engine: Engine): Promise<string | null> {
@@ -47,9 +42,23 @@ export function engineProblem(engine: Engine): Promise<string | null> {
   return p
 }
 
-/** A fresh, migrated database of its own on `engine`. */
+/** The run's migrated templates (tests/support/db-templates.ts); none outside a vitest run, e.g. in a bench. */
+function serverTemplates(): ServerTemplates {
+  try {
+    return inject('serverTemplates') ?? { postgres: null, mysql: null }
+  } catch {
+    return { postgres: null, mysql: null }
+  }
+}
+
+/**
+ * A fresh, migrated database of its own on `engine`: a copy of the run's migrated template where there is one, else
+ * migrated here. `migrate: false` gives an empty database (the migrations' own tests).
+ */
 export async function createTestDatabase(engine: Engine, options: { poolSize?: number; migrate?: boolean } = {}): Promise<TestDatabase> {
   const name = `wa_t_${process.pid}_${randomBytes(4).toString('hex')}`
+  const wantMigrated = options.migrate !== false
+  let migrated = false
   let url: string | null = null
   let open: (poolSize?: number) => Promise<Db>
   let dropDatabase: () => Promise<void>
@@ -57,31 +66,31 @@ export async function createTestDatabase(engine: Engine, options: { poolSize?: n
     const admin = await openMysql({ url: TEST_MYSQL_URL, connectionLimit: 1 })
     await admin.execute(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
     await admin.close()
+    const template = wantMigrated ? serverTemplates().mysql : null
+    if (template) {
+      await copyMysqlTemplate(template, name)
+      migrated = true
+    }
     url = withDatabase(TEST_MYSQL_URL, name)
     open = (poolSize) => openMysql({ url: url!, connectionLimit: poolSize ?? 10 })
-    dropDatabase = async () => {
-      const a = await openMysql({ url: TEST_MYSQL_URL, connectionLimit: 1 })
-      await a.execute(`DROP DATABASE IF EXISTS \`${name}\``)
-      await a.close()
-    }
+    dropDatabase = () => dropMysql(name)
   } else if (engine === 'postgres') {
+    const template = wantMigrated ? serverTemplates().postgres : null
     const admin = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
-    await admin.execute(`CREATE DATABASE "${name}"`)
+    await admin.execute(template ? `CREATE DATABASE "${name}" TEMPLATE "${template}"` : `CREATE DATABASE "${name}"`)
     await admin.close()
+    migrated = template !== null
     url = withDatabase(TEST_POSTGRES_URL, name)
     open = (poolSize) => openPostgres({ url: url!, max: poolSize ?? 10 })
-    dropDatabase = async () => {
-      const a = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
-      await a.execute(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
-      await a.close()
-    }
+    dropDatabase = () => dropPostgres(name)
   } else {
+    // PGlite opens a copy of a fresh data directory; a migrated one opened no faster than it migrates.
     const loadDataDir = await pgliteTemplate()
     open = () => openPglite({ dataDir: 'memory://', loadDataDir })
     dropDatabase = async () => {}
   }
   const db = await open(options.poolSize)
-  if (options.migrate !== false) await migrate(db)
+  if (wantMigrated && !migrated) await migrate(db)
   const others: Db[] = []
   return {
     engine,
@@ -166,5 +175,6 @@ function ctxFor(get: () => TestDatabase | undefined, engine: Engine): EngineCont
 declare module 'vitest' {
   export interface ProvidedContext {
     unavailableEngines: Partial<Record<Engine, string>>
+    serverTemplates: ServerTemplates
   }
 }

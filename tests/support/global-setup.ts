@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node'
 import { ALL_ENGINES, isCI, selectedEngines } from './engines.js'
 import { engineProblem } from './db.js'
 import { writePgliteTemplate } from './pglite-template.js'
+import { makeServerTemplate, type ServerTemplates } from './db-templates.js'
 import { howToEnable, toolProblem, type Tool } from './prerequisites.js'
 import type { Engine } from '../../db/driver.js'
 
@@ -58,13 +59,24 @@ export default async function setup(project: TestProject): Promise<() => Promise
   report()
 
   const scratch = await mkdtemp(join(tmpdir(), 'wa-test-run-'))
+  // Migrated templates the test databases are copied from (tests/support/db-templates.ts), made once for the run.
   const template = selected.includes('pglite') ? await writePgliteTemplate(scratch) : null
+  const serverTemplates: ServerTemplates = { postgres: null, mysql: null }
+  const dropTemplates: Array<() => Promise<void>> = []
+  for (const engine of ['postgres', 'mysql'] as const) {
+    if (!selected.includes(engine) || unavailable[engine]) continue
+    const made = await makeServerTemplate(engine)
+    Object.assign(serverTemplates, { [engine]: made.template[engine] })
+    dropTemplates.push(made.drop)
+  }
   project.provide('unavailableEngines', unavailable)
   project.provide('missingTools', missingTools)
   project.provide('pgliteTemplate', template)
+  project.provide('serverTemplates', serverTemplates)
   project.provide('scratchDir', scratch)
   return async () => {
     report()
+    for (const drop of dropTemplates) await drop().catch((err) => console.warn(`could not drop a template database: ${(err as Error).message}`))
     await rm(scratch, { recursive: true, force: true })
   }
 }
