@@ -193,6 +193,10 @@ export async function loadAuthState(options: LoadAuthStateOptions): Promise<DbAu
       return out
     },
     async set(data: SignalDataSet) {
+      // Refused before the values are encoded and encrypted: Baileys retries a failed commit 10 times, and a fenced
+      // session's commit can hold hundreds of pre-keys, encrypted again on every retry only to be refused. A runner
+      // that lost its leases while pairing many sessions spent its CPU on this instead of getting them back.
+      refuseIfFenced()
       const writes: authKeys.AuthWrite[] = []
       for (const type of Object.keys(data) as (keyof SignalDataSet)[]) {
         for (const [id, v] of Object.entries(data[type] ?? {})) {

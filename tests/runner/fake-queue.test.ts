@@ -203,7 +203,7 @@ describeEachEngine('auth state writes fenced by the session lease (runner side)'
     const owner = uniqueName('runner-a')
     const fence: AuthFence = { owner, epoch: await leaseOnly(ctx.db, session, owner) }
     const db = ctx.db
-    const counter = { transactions: 0 }
+    const counter = { transactions: 0, encrypted: 0 }
     const counted: Db = {
       ...db,
       query: db.query.bind(db),
@@ -215,7 +215,8 @@ describeEachEngine('auth state writes fenced by the session lease (runner side)'
       },
     }
     const errors: unknown[] = []
-    const load = () => loadAuthState({ db: counted, session, cipher, cache: createKeyCache(), fence, onStorageError: (e) => errors.push(e) })
+    const counting = { ...cipher, encrypt: (plain: Uint8Array, aad: string) => (counter.encrypted++, cipher.encrypt(plain, aad)) }
+    const load = () => loadAuthState({ db: counted, session, cipher: counting, cache: createKeyCache(), fence, onStorageError: (e) => errors.push(e) })
     return { session, fence, counter, errors, load }
   }
 
@@ -241,12 +242,14 @@ describeEachEngine('auth state writes fenced by the session lease (runner side)'
     expect(Buffer.from((await st.keys.get('session', ['96170000001.0']))['96170000001.0']!)).toEqual(Buffer.from(ratchet(1)))
     expect(Object.keys(await st.keys.get('pre-key', ['1']))).toEqual(['1'])
 
-    // Baileys retries a failed commit: the refusal is final, without another database write or report.
-    const before = counter.transactions
-    await expect(st.keys.set({ session: { '96170000001.0': ratchet(3) } })).rejects.toBeInstanceOf(LeaseLostError)
+    // Baileys retries a failed commit: the refusal is final, without another database write or report, and without
+    // encrypting the refused values (a pre-key upload is hundreds of them).
+    const before = { ...counter }
+    const preKeys = Object.fromEntries(Array.from({ length: 50 }, (_, i) => [String(100 + i), { public: ratchet(i), private: ratchet(i) }]))
+    await expect(st.keys.set({ session: { '96170000001.0': ratchet(3) }, 'pre-key': preKeys })).rejects.toBeInstanceOf(LeaseLostError)
     await expect(st.saveCreds()).rejects.toBeInstanceOf(LeaseLostError)
     await expect(st.wipe()).rejects.toBeInstanceOf(LeaseLostError)
-    expect(counter.transactions).toBe(before)
+    expect(counter).toEqual(before)
     expect(errors).toHaveLength(1)
     expect(await countAuthKeys(ctx.db, session)).toMatchObject({ keys: 2 })
   })
