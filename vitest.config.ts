@@ -40,10 +40,10 @@ export default defineConfig({
           name: 'side-by-side',
           include: ['tests/**/*.test.ts', 'tests/**/*.test.tsx'],
           exclude: [...configDefaults.exclude, ...TIMED],
-          setupFiles: ['tests/support/lower-priority.ts'],
+          setupFiles: ['tests/support/signal-console.ts', 'tests/support/lower-priority.ts'],
         },
       },
-      { extends: true, test: { name: 'timed', include: TIMED, setupFiles: ['tests/support/timed-lane.ts'] } },
+      { extends: true, test: { name: 'timed', include: TIMED, setupFiles: ['tests/support/signal-console.ts', 'tests/support/timed-lane.ts'] } },
     ],
   },
 })
