@@ -38,16 +38,14 @@ export function withDatabase(url: string, name: string): string {
   return u.toString()
 }
 
-/** Creates and migrates a template on `engine`; returns it with the function that drops it at the end of the run. */
-export async function makeServerTemplate(engine: Exclude<Engine, 'pglite'>): Promise<{ template: ServerTemplates; drop: () => Promise<void> }> {
+/**
+ * Creates and migrates a template on `engine`: its entry of `ServerTemplates` (a database name on PostgreSQL, the
+ * schema to replay on MariaDB), with the function that drops it at the end of the run.
+ */
+export async function makeServerTemplate(engine: Exclude<Engine, 'pglite'>): Promise<{ template: Partial<ServerTemplates>; drop: () => Promise<void> }> {
   const name = `wa_tpl_${process.pid}_${randomBytes(4).toString('hex')}`
   if (engine === 'postgres') {
-    const admin = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
-    try {
-      await admin.execute(`CREATE DATABASE "${name}"`)
-    } finally {
-      await admin.close()
-    }
+    await createPostgres(name)
     // Migrated and closed: a database with a connection open cannot be copied.
     const db = await openPostgres({ url: withDatabase(TEST_POSTGRES_URL, name), max: 1 })
     try {
@@ -55,24 +53,13 @@ export async function makeServerTemplate(engine: Exclude<Engine, 'pglite'>): Pro
     } finally {
       await db.close()
     }
-    return {
-      template: { postgres: name, mysql: null },
-      drop: () => dropPostgres(name),
-    }
+    return { template: { postgres: name }, drop: () => dropPostgres(name) }
   }
-  const admin = await openMysql({ url: TEST_MYSQL_URL, connectionLimit: 1 })
-  try {
-    await admin.execute(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
-  } finally {
-    await admin.close()
-  }
+  await createMysql(name)
   const db = await openMysql({ url: withDatabase(TEST_MYSQL_URL, name), connectionLimit: 1 })
   try {
     await migrate(db)
-    return {
-      template: { postgres: null, mysql: await describeMysqlSchema(db, name) },
-      drop: () => dropMysql(name),
-    }
+    return { template: { mysql: await describeMysqlSchema(db, name) }, drop: () => dropMysql(name) }
   } finally {
     await db.close()
   }
@@ -116,6 +103,26 @@ export async function copyMysqlTemplate(template: MysqlTemplate, name: string): 
     }
   } finally {
     await db.close()
+  }
+}
+
+/** An empty database `name` on PostgreSQL, or a copy of `template` (which must have no connection open). */
+export async function createPostgres(name: string, template?: string): Promise<void> {
+  const admin = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
+  try {
+    await admin.execute(template ? `CREATE DATABASE "${name}" TEMPLATE "${template}"` : `CREATE DATABASE "${name}"`)
+  } finally {
+    await admin.close()
+  }
+}
+
+/** An empty database `name` on MariaDB, in the character set and collation the gateway's migrations expect. */
+export async function createMysql(name: string): Promise<void> {
+  const admin = await openMysql({ url: TEST_MYSQL_URL, connectionLimit: 1 })
+  try {
+    await admin.execute(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
+  } finally {
+    await admin.close()
   }
 }
 

@@ -6,7 +6,7 @@ import { openPostgres } from '../../db/drivers/postgres.js'
 import { openPglite } from '../../db/drivers/pglite.js'
 import { migrate } from '../../db/migrate.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL, selectedEngines } from './engines.js'
-import { copyMysqlTemplate, dropMysql, dropPostgres, withDatabase, type ServerTemplates } from './db-templates.js'
+import { copyMysqlTemplate, createMysql, createPostgres, dropMysql, dropPostgres, withDatabase, type ServerTemplates } from './db-templates.js'
 import { pgliteTemplate } from './pglite-template.js'
 
 export interface TestDatabase {
@@ -63,22 +63,16 @@ export async function createTestDatabase(engine: Engine, options: { poolSize?: n
   let open: (poolSize?: number) => Promise<Db>
   let dropDatabase: () => Promise<void>
   if (engine === 'mysql') {
-    const admin = await openMysql({ url: TEST_MYSQL_URL, connectionLimit: 1 })
-    await admin.execute(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
-    await admin.close()
+    await createMysql(name)
     const template = wantMigrated ? serverTemplates().mysql : null
-    if (template) {
-      await copyMysqlTemplate(template, name)
-      migrated = true
-    }
+    if (template) await copyMysqlTemplate(template, name)
+    migrated = template !== null
     url = withDatabase(TEST_MYSQL_URL, name)
     open = (poolSize) => openMysql({ url: url!, connectionLimit: poolSize ?? 10 })
     dropDatabase = () => dropMysql(name)
   } else if (engine === 'postgres') {
     const template = wantMigrated ? serverTemplates().postgres : null
-    const admin = await openPostgres({ url: TEST_POSTGRES_URL, max: 1 })
-    await admin.execute(template ? `CREATE DATABASE "${name}" TEMPLATE "${template}"` : `CREATE DATABASE "${name}"`)
-    await admin.close()
+    await createPostgres(name, template ?? undefined)
     migrated = template !== null
     url = withDatabase(TEST_POSTGRES_URL, name)
     open = (poolSize) => openPostgres({ url: url!, max: poolSize ?? 10 })

@@ -66,7 +66,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   for (const engine of ['postgres', 'mysql'] as const) {
     if (!selected.includes(engine) || unavailable[engine]) continue
     const made = await makeServerTemplate(engine)
-    Object.assign(serverTemplates, { [engine]: made.template[engine] })
+    Object.assign(serverTemplates, made.template)
     dropTemplates.push(made.drop)
   }
   project.provide('unavailableEngines', unavailable)
