@@ -3,7 +3,7 @@
  * checked against the module it replaces (same numbers, same results), and each one failing loudly where the
  * gateway would otherwise get a wrong answer. The bundle itself is checked in tests/edge/worker.test.ts.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { readdirSync, readFileSync, realpathSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import { describe, expect, it } from 'vitest'
@@ -66,7 +66,9 @@ describe('the utf8-only stand-in for iconv-lite', () => {
 
   it("is what mysql2's string parser reaches for a charset Buffer cannot decode, and it fails loudly there", () => {
     const iconvPath = require.resolve('iconv-lite', { paths: [MYSQL2] })
-    const stringPath = join(MYSQL2, 'lib', 'parsers', 'string.js')
+    // The path Node caches the module under (node_modules may be a link): a copy loaded earlier in this process must
+    // be the one swapped out, or the test would read that copy with the real iconv-lite.
+    const stringPath = realpathSync(join(MYSQL2, 'lib', 'parsers', 'string.js'))
     const saved = { iconv: require.cache[iconvPath], string: require.cache[stringPath] }
     try {
       // mysql2 loaded with the stand-in in place of iconv-lite, as the worker bundle has it.

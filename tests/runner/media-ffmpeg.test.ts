@@ -40,6 +40,14 @@ describe.skipIf(Boolean(noFfmpeg))(noFfmpeg ? `ffmpeg media [${noFfmpeg}]` : 'ff
   /** The module's scratch directories land here (os.tmpdir() reads TMPDIR), so a leftover is seen. */
   let scratch: string
   const savedEnv = { ...process.env }
+  /**
+   * Puts the environment back as it was, plus `extra`, on process.env itself: replacing the object would leave the
+   * process's real environment (which os.tmpdir() reads) pointing at a scratch directory the next file never made.
+   */
+  const restoreEnv = (extra: Record<string, string>) => {
+    for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key]
+    Object.assign(process.env, savedEnv, extra)
+  }
   const file: Record<string, Buffer> = {}
 
   const make = (name: string, args: string[]) => {
@@ -71,11 +79,11 @@ describe.skipIf(Boolean(noFfmpeg))(noFfmpeg ? `ffmpeg media [${noFfmpeg}]` : 'ff
     process.env.TMPDIR = scratch
   })
   afterEach(() => {
-    process.env = { ...savedEnv, TMPDIR: scratch }
+    restoreEnv({ TMPDIR: scratch })
     expect(readdirSync(scratch)).toEqual([])
   })
   afterAll(() => {
-    process.env = savedEnv
+    restoreEnv({})
     rmSync(fixtures, { recursive: true, force: true })
     rmSync(scratch, { recursive: true, force: true })
   })

@@ -22,6 +22,29 @@ const ROOT = join(import.meta.dirname, '..', '..')
  * and again at the end. Under CI=true nothing may be skipped: anything missing fails the run here.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Each project of vitest.config.ts runs its global setup; the work is done once, in the main process, for both.
+  const shared = globalThis as { [SHARED]?: { prepared: Promise<Prepared>; users: number } }
+  const entry = (shared[SHARED] ??= { prepared: prepare(), users: 0 })
+  entry.users += 1
+  const { provided, teardown } = await entry.prepared
+  for (const [key, value] of Object.entries(provided)) project.provide(key as keyof Provided, value)
+  return async () => {
+    entry.users -= 1
+    if (entry.users > 0) return
+    delete shared[SHARED]
+    await teardown()
+  }
+}
+
+const SHARED = Symbol.for('wa-gateway.test-global-setup')
+
+type Provided = Pick<import('vitest').ProvidedContext, 'unavailableEngines' | 'missingTools' | 'pgliteTemplate' | 'serverTemplates' | 'scratchDir'>
+interface Prepared {
+  provided: Provided
+  teardown: () => Promise<void>
+}
+
+async function prepare(): Promise<Prepared> {
   const build = spawnSync(process.execPath, [join(ROOT, 'infra/build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'inherit' })
   if (build.status !== 0) throw new Error('npm run build failed: the tests of the compiled entries cannot run')
   const unavailable: Partial<Record<Engine, string>> = {}
@@ -69,14 +92,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     Object.assign(serverTemplates, made.template)
     dropTemplates.push(made.drop)
   }
-  project.provide('unavailableEngines', unavailable)
-  project.provide('missingTools', missingTools)
-  project.provide('pgliteTemplate', template)
-  project.provide('serverTemplates', serverTemplates)
-  project.provide('scratchDir', scratch)
-  return async () => {
-    report()
-    for (const drop of dropTemplates) await drop().catch((err) => console.warn(`could not drop a template database: ${(err as Error).message}`))
-    await rm(scratch, { recursive: true, force: true })
+  return {
+    provided: { unavailableEngines: unavailable, missingTools, pgliteTemplate: template, serverTemplates, scratchDir: scratch },
+    async teardown() {
+      report()
+      for (const drop of dropTemplates) await drop().catch((err) => console.warn(`could not drop a template database: ${(err as Error).message}`))
+      await rm(scratch, { recursive: true, force: true })
+    },
   }
 }
