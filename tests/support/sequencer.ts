@@ -7,15 +7,16 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node'
  * starting last. Vitest orders by the durations it cached on an earlier run, but a fresh clone (CI) has none.
  * The timed files (vitest.config.ts) run one at a time: the soak starts beside the PGlite proof, which works in its
  * own process, rather than beside the two server-engine proofs that keep the database servers busy; the multi-process
- * runners come next, as the soak ends, the group kills and `npm start` later, so that a timed file rarely waits for the lane.
+ * runners come a few short files later, as the soak ends (a worker that took them at once would sit waiting for the
+ * lane), the group kills and `npm start` later still, so that a timed file rarely waits for the lane.
  */
 export const LONGEST_FIRST = [
   'tests/db/concurrency-pglite.test.ts',
   'tests/soak/soak.test.ts',
-  'tests/runner/multi-process.test.ts',
   'tests/dashboard/browser.test.ts',
   'tests/runner/fake-queue.test.ts',
   'tests/runner/document-kill.test.ts',
+  'tests/runner/multi-process.test.ts',
   'tests/db/concurrency-mysql.test.ts',
   'tests/db/concurrency-postgres.test.ts',
   'tests/runner/groups-kill.test.ts',

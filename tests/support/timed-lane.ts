@@ -7,6 +7,7 @@
  * owner died (a worker killed mid-file) is taken over, so one crash cannot hang the run.
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { getPriority } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, inject } from 'vitest'
 
@@ -38,6 +39,12 @@ async function enterLane(lane: string): Promise<void> {
 }
 
 const lane = join(inject('scratchDir'), 'timed-lane')
+
+// A timed file's worker runs at vitest's own priority; one that ran a niced file before (a worker shared between the
+// projects) would make every timing below meaningless, so it says so instead.
+if (getPriority() > getPriority(process.ppid)) {
+  throw new Error(`a timed file runs at nice ${getPriority()}: its worker ran a niced file before (vitest.config.ts)`)
+}
 
 // Waiting may take as long as another timed file runs (the soak: ~2.5 minutes).
 let entered = false
