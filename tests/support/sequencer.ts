@@ -25,6 +25,19 @@ export const LONGEST_FIRST = [
   'tests/start/npm-start.test.ts',
   'tests/api/batch-image.test.ts',
   'tests/maintenance/jobs.test.ts',
+  // Files of 15–40 s, ahead of the hundred short ones: the last of them ran alone at the end of the run, one core idle.
+  'tests/runner/presence-e2e-pglite.test.ts',
+  'tests/db/message-controls.test.ts',
+  'tests/api/contacts.test.ts',
+  'tests/runner/pairing-limits-e2e.test.ts',
+  'tests/hostile/sign-in-wire.test.ts',
+  'tests/wa-loopback/many-sessions.test.ts',
+  'tests/db/cron.test.ts',
+  'tests/db/explain-scale.test.ts',
+  'tests/start/data-dir-permissions.test.ts',
+  'tests/packaging/runner-process.test.ts',
+  'tests/runner/number-check-e2e.test.ts',
+  'tests/hostile/hostile.test.ts',
 ]
 
 export class LongestFirstSequencer extends BaseSequencer {
