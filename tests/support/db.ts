@@ -7,6 +7,7 @@ import { openPglite } from '../../db/drivers/pglite.js'
 import { migrate } from '../../db/migrate.js'
 import { TEST_MYSQL_URL, TEST_POSTGRES_URL, selectedEngines } from './engines.js'
 import { copyMysqlTemplate, createMysql, createPostgres, dropMysql, dropPostgres, withDatabase, type ServerTemplates } from './db-templates.js'
+import { takePglite } from './pglite-pool.js'
 import { pgliteTemplate } from './pglite-template.js'
 
 export interface TestDatabase {
@@ -82,6 +83,21 @@ export async function createTestDatabase(engine: Engine, options: { poolSize?: n
     const loadDataDir = await pgliteTemplate()
     open = () => openPglite({ dataDir: 'memory://', loadDataDir })
     dropDatabase = async () => {}
+    if (wantMigrated) {
+      // A migrated PGlite database this process emptied after an earlier test, or a new one (pglite-pool.ts).
+      const pooled = await takePglite(async () => {
+        const db = await open()
+        await migrate(db)
+        return db
+      })
+      return {
+        engine,
+        url,
+        db: pooled.db,
+        openAnother: () => Promise.reject(new Error('PGlite has a single connection')),
+        drop: () => pooled.release(),
+      }
+    }
   }
   const db = await open(options.poolSize)
   if (wantMigrated && !migrated) await migrate(db)
