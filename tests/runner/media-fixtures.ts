@@ -8,6 +8,7 @@ import type { Db } from '../../db/driver.js'
 import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { insertMedia } from '../../db/queries/media.js'
 import type { MessageDetails, MessageType } from '../../db/types.js'
+import { ffmpegPath } from '../../runner/media/ffmpeg.js'
 
 /** Files for the message-kind tests: built by hand (PDF, DOCX) or by ffmpeg (MP4, MP3, OGG/Opus), all real. */
 
@@ -130,7 +131,7 @@ async function ffmpegMake(args: string[], out: string): Promise<Buffer> {
   const dir = await mkdtemp(join(tmpdir(), 'kinds-fixture-'))
   try {
     const path = join(dir, out)
-    await promisify(execFile)('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-y', ...args, path])
+    await promisify(execFile)(ffmpegPath(), ['-hide_banner', '-loglevel', 'error', '-y', ...args, path])
     return await readFile(path)
   } finally {
     await rm(dir, { recursive: true, force: true })
