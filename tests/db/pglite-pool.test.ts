@@ -29,7 +29,9 @@ describe('PGlite databases reused between tests', () => {
   }
 
   it('gives back a database as a fresh migrated one: rows, identities, statistics; the old handle refuses', async () => {
-    const fresh = await snapshot(await open())
+    const reference = await open()
+    const fresh = await snapshot(reference)
+    await reference.close()
     const first = await takePglite(open)
     const before = opened.length
     for (let i = 0; i < 3; i++) await enqueueMessage(first.db, { session: 'default', phone: `96170000${i}`, type: 'text', body: 'x' })

@@ -5,11 +5,7 @@ import { getMessage } from '../../db/queries/messages.js'
 import type { MessageRecord } from '../../db/types.js'
 import type { RecordedMessage } from '../support/wa-loopback/context.js'
 import { usePairedRunner, waitFor } from './helpers.js'
-import { buildDocx, buildPdf, DOCX_MIME, enqueueMedia, makeMp3, makeMp4, makeOggOpus, sha256 } from './media-fixtures.js'
-import { skipReason } from '../support/prerequisites.js'
-
-/** The media fixtures and the conversions need ffmpeg; without it these tests say so and skip. */
-const noFfmpeg = skipReason('ffmpeg')
+import { buildDocx, buildPdf, DOCX_MIME, enqueueMedia, makeMp3, makeMp4, makeOggOpus, sha256, itWithFfmpeg } from './media-fixtures.js'
 
 /**
  * Every message kind sent by the runner with the real Baileys, received and decrypted by a loopback contact
@@ -63,7 +59,7 @@ describe('message kinds end to end on PGlite with real Baileys against the loopb
     expect((await bytesOf(got)).equals(docx)).toBe(true)
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`a video with its caption and the length ffmpeg read, byte for byte${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('a video with its caption and the length ffmpeg read, byte for byte', async () => {
     const mp4 = await makeMp4()
     const r = await enqueueMedia(e2e.t.db, { phone: '96171000003', type: 'video', bytes: mp4, mime: 'video/mp4', body: 'Route 🚚' })
     const got = await received(await sentRow(r.id))
@@ -71,7 +67,7 @@ describe('message kinds end to end on PGlite with real Baileys against the loopb
     expect((await bytesOf(got)).equals(mp4)).toBe(true)
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`an MP3 voice note is converted to OGG/Opus and sent as a voice note${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('an MP3 voice note is converted to OGG/Opus and sent as a voice note', async () => {
     const mp3 = await makeMp3()
     const r = await enqueueMedia(e2e.t.db, { phone: '96171000004', type: 'audio', bytes: mp3, mime: 'audio/mpeg', details: { ptt: true } })
     const got = await received(await sentRow(r.id))
@@ -82,7 +78,7 @@ describe('message kinds end to end on PGlite with real Baileys against the loopb
     expect(got.sha256).toBe(sha256(ogg))
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`an OGG/Opus voice note is sent as stored, byte for byte${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('an OGG/Opus voice note is sent as stored, byte for byte', async () => {
     const ogg = await makeOggOpus()
     const r = await enqueueMedia(e2e.t.db, { phone: '96171000005', type: 'audio', bytes: ogg, mime: 'audio/ogg', details: { ptt: true } })
     const got = await received(await sentRow(r.id))
@@ -90,7 +86,7 @@ describe('message kinds end to end on PGlite with real Baileys against the loopb
     expect((await bytesOf(got)).equals(ogg)).toBe(true)
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`an MP3 as plain audio is sent as stored, byte for byte${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('an MP3 as plain audio is sent as stored, byte for byte', async () => {
     const mp3 = await makeMp3()
     const r = await enqueueMedia(e2e.t.db, { phone: '96171000006', type: 'audio', bytes: mp3, mime: 'audio/mpeg' })
     const got = await received(await sentRow(r.id))
@@ -98,7 +94,7 @@ describe('message kinds end to end on PGlite with real Baileys against the loopb
     expect((await bytesOf(got)).equals(mp3)).toBe(true)
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`a voice note that needs converting fails permanently, saying to install ffmpeg, when ffmpeg is missing${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('a voice note that needs converting fails permanently, saying to install ffmpeg, when ffmpeg is missing', async () => {
     const mp3 = await makeMp3()
     const saved = process.env.FFMPEG_PATH
     process.env.FFMPEG_PATH = '/nonexistent/ffmpeg'

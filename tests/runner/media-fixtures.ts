@@ -9,6 +9,7 @@ import { enqueueMessage } from '../../db/lifecycle/enqueue.js'
 import { insertMedia } from '../../db/queries/media.js'
 import type { MessageDetails, MessageType } from '../../db/types.js'
 import { ffmpegPath } from '../../runner/media/ffmpeg.js'
+import { itNeeding } from '../support/prerequisites.js'
 
 /** Files for the message-kind tests: built by hand (PDF, DOCX) or by ffmpeg (MP4, MP3, OGG/Opus), all real. */
 
@@ -125,6 +126,9 @@ export function buildDocx(paragraph: string): Buffer {
 }
 
 export const DOCX_MIME = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document'
+
+/** `it` for a test that makes its media with these fixtures (or converts it): skipped, saying why, without ffmpeg. */
+export const itWithFfmpeg = itNeeding('ffmpeg')
 
 /** Runs ffmpeg with `args` writing `out` in a scratch directory and returns the file's bytes. */
 async function ffmpegMake(args: string[], out: string): Promise<Buffer> {

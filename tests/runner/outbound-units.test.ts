@@ -15,11 +15,7 @@ import { createUploader, MediaRefusedError, MediaUploadError } from '../../runne
 import { createTestDatabase, type TestDatabase } from '../support/db.js'
 import { testTls } from '../support/wa-loopback/tls-certs.js'
 import { testConfig, testLog } from './helpers.js'
-import { enqueueMedia, makeMp4, makeOggOpus, makeMp3 } from './media-fixtures.js'
-import { skipReason } from '../support/prerequisites.js'
-
-/** The media fixtures and the conversions need ffmpeg; without it these tests say so and skip. */
-const noFfmpeg = skipReason('ffmpeg')
+import { enqueueMedia, makeMp4, makeOggOpus, makeMp3, itWithFfmpeg } from './media-fixtures.js'
 
 /** The uploader's verdicts per HTTP answer, the outcomes they map to, guard times, and what a video upload carries. */
 
@@ -167,7 +163,7 @@ describe('what a claimed media message prepares', () => {
     return toClaimedMessage({ ...row, attempts: 1, wa_message_id: 'X', claim_epoch: 1 })
   }
 
-  it.skipIf(Boolean(noFfmpeg))(`a video gets its length, size and a JPEG thumbnail from ffmpeg${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('a video gets its length, size and a JPEG thumbnail from ffmpeg', async () => {
     const mp4 = await makeMp4()
     const r = await enqueueMedia(t.db, { phone: '96172000001', type: 'video', bytes: mp4, mime: 'video/mp4', body: 'v' })
     const prepared = await contentOf(t.db, await claimed(r.id), testLog)
@@ -180,7 +176,7 @@ describe('what a claimed media message prepares', () => {
     expect(prepared.content.media.reuseKey).toBe(`${r.mediaId}:raw`)
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`voice notes and plain audio of one file are different uploads; OGG/Opus is recognised by its bytes${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('voice notes and plain audio of one file are different uploads; OGG/Opus is recognised by its bytes', async () => {
     const mp3 = await makeMp3()
     const ogg = await makeOggOpus()
     expect(isOggOpus(ogg)).toBe(true)

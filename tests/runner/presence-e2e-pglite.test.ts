@@ -10,11 +10,7 @@ import type { LoopbackServer } from '../support/wa-loopback/server.js'
 import type { RecordedMessage } from '../support/wa-loopback/context.js'
 import type { RecordedPresence } from '../support/wa-loopback/presence.js'
 import { loopbackFactory, newKey, pairSession, startLoopbackServer, startRunner, testConfig, waitFor } from './helpers.js'
-import { makeOggOpus, enqueueMedia } from './media-fixtures.js'
-import { skipReason } from '../support/prerequisites.js'
-
-/** The media fixtures and the conversions need ffmpeg; without it these tests say so and skip. */
-const noFfmpeg = skipReason('ffmpeg')
+import { makeOggOpus, enqueueMedia, itWithFfmpeg } from './media-fixtures.js'
 
 /**
  * Typing before each send (runner/README.md, Typing before each send) with the real Baileys against the loopback
@@ -96,7 +92,7 @@ describe('typing before each send, on PGlite with real Baileys against the loopb
     expect(typed).toBeLessThanOrEqual(1200 + SLACK_MS)
   })
 
-  it.skipIf(Boolean(noFfmpeg))(`a voice note shows recording → message → paused${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('a voice note shows recording → message → paused', async () => {
     const r = await enqueueMedia(h.t.db, { phone: '96171000013', type: 'audio', bytes: await makeOggOpus(), mime: 'audio/ogg', details: { ptt: true } })
     const got = await received(r.id)
     expect(got).toMatchObject({ type: 'audio', ptt: true })
@@ -143,7 +139,7 @@ describe('typing before each send, on PGlite with real Baileys against the loopb
 describe('PRESENCE=off on PGlite with real Baileys against the loopback server', () => {
   const { h, received } = harness(presenceConfig({ presence: 'off' }))
 
-  it.skipIf(Boolean(noFfmpeg))(`sends a text and a voice note without presence; a session set to "on" shows it${noFfmpeg ? ` [${noFfmpeg}]` : ''}`, async () => {
+  itWithFfmpeg('sends a text and a voice note without presence; a session set to "on" shows it', async () => {
     const text = await received((await enqueueMessage(h.t.db, { session: 'default', phone: '96171000021', type: 'text', body: 'plain' })).id)
     const voice = await received((await enqueueMedia(h.t.db, { phone: '96171000022', type: 'audio', bytes: await makeOggOpus(), mime: 'audio/ogg', details: { ptt: true } })).id)
     expect(h.server.presence(text.to)).toEqual([])

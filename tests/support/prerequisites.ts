@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
-import { inject } from 'vitest'
+import { inject, it } from 'vitest'
 import type { Engine } from '../../db/driver.js'
 import { ffmpegPath, ffprobePath } from '../../runner/media/ffmpeg.js'
 import { CHROMIUM_PATH } from './browser-path.js'
@@ -62,6 +62,15 @@ export function missingTools(): Partial<Record<Tool, string>> {
 export function skipReason(tool: Tool): string | null {
   const problem = missingTools()[tool]
   return problem ? `skipped: ${problem}` : null
+}
+
+/**
+ * `it` for a test that needs `tool`: without it the test is skipped, its title saying what is missing, so the run's
+ * list of skips explains itself.
+ */
+export function itNeeding(tool: Tool): (title: string, fn: () => Promise<void>, timeout?: number) => void {
+  const reason = skipReason(tool)
+  return (title, fn, timeout) => it.skipIf(reason !== null)(reason ? `${title} [${reason}]` : title, fn, timeout)
 }
 
 declare module 'vitest' {

@@ -10,8 +10,15 @@ import { describeConsoleCall } from '../../runner/console-to-log.js'
 /** The messages libsignal prints a session record after (node_modules/libsignal/src/session_record.js). */
 const SESSION_RECORD = /^(Closing session|Opening session|Removing old closed session|Session already closed)\b/
 
-for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
-  const original = console[method].bind(console)
-  console[method] = (...args: unknown[]) =>
-    typeof args[0] === 'string' && SESSION_RECORD.test(args[0]) ? original(describeConsoleCall(args)) : original(...args)
+/** Marks the console already wrapped: a worker runs file after file (vitest.config.ts), and this file with each. */
+const WRAPPED = Symbol.for('wa-gateway.signal-console')
+
+const marked = console as Console & { [WRAPPED]?: true }
+if (!marked[WRAPPED]) {
+  marked[WRAPPED] = true
+  for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
+    const original = console[method].bind(console)
+    console[method] = (...args: unknown[]) =>
+      typeof args[0] === 'string' && SESSION_RECORD.test(args[0]) ? original(describeConsoleCall(args)) : original(...args)
+  }
 }
